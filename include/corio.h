@@ -1,0 +1,396 @@
+/*
+ * corio.h — asyncio's model in C: one thread, many stackful tasks.
+ *
+ * Read this header top to bottom: it is ordered the way a newcomer learns the
+ * library (errors → loop → tasks → futures → time → cancellation and
+ * timeouts → sync → sockets/streams → processes → thread pool → debug).
+ * Sections for later capabilities live in their own headers and are
+ * included at the end.
+ *
+ * Conventions, true of every function below unless its entry says otherwise:
+ *  - Functions return 0 (or a count, or a non-negative value) on success and a
+ *    NEGATIVE errno value on failure (-ECANCELED, -ETIMEDOUT, -ENOMEM, ...).
+ *    errno is never read for results and never set.
+ *  - A "suspending" function may only be called from inside a task. Called
+ *    from anywhere else it returns -EPERM without blocking.
+ *  - Every suspending function returns -ECANCELED once the calling task has
+ *    been cancelled, and keeps returning it on every later call (cancellation
+ *    is level-triggered and cannot be swallowed by accident), unless the call
+ *    is inside a shield scope. Inside a timeout scope whose deadline has
+ *    passed, suspending functions return -ETIMEDOUT.
+ *  - Functions without a loop argument act on the calling thread's current
+ *    loop (the one created or run last on this thread).
+ *  - Nothing here is thread-safe unless its name ends in _threadsafe.
+ *
+ * Copyright the corio authors. MIT licence.
+ */
+#ifndef CORIO_H
+#define CORIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CORIO_VERSION_MAJOR 0
+#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_PATCH 0
+
+/* ======================================================================
+ * Errors
+ * ====================================================================== */
+
+/* corio's own error codes live below -4096, outside the errno range. */
+#define CORIO_EEOF      (-4097) /* end of stream before the requested data */
+#define CORIO_ETOOLONG  (-4098) /* a delimited read exceeded its limit */
+#define CORIO_ESHUTDOWN (-4099) /* the queue/channel/pool was shut down */
+#define CORIO_ECLOSED   (-4100) /* the channel was closed */
+
+/* A static English description of a negative error code (or of errno
+ * values given as negative numbers). Never NULL; unknown codes give
+ * "Unknown error". */
+const char *corio_strerror(int err);
+
+/* ======================================================================
+ * The loop
+ *
+ * A corio_loop runs tasks and callbacks on the one thread that runs it.
+ * Allocated by corio_loop_create(), freed by corio_loop_close(). Most
+ * programs never see one: corio_run() creates, runs and closes it.
+ * ====================================================================== */
+
+typedef struct corio_loop corio_loop;
+typedef struct corio_task corio_task;
+typedef struct corio_future corio_future;
+
+/* A plain callback, run on the loop's own stack (never inside a task).
+ * It must not call suspending functions (they return -EPERM there). */
+typedef void (*corio_cb)(void *arg);
+
+/* A task body. Its return value becomes the task's result. */
+typedef void *(*corio_fn)(void *arg);
+
+enum corio_stack_mode {
+    /* Every task has its own mmap'ed stack, guard-paged while the process
+     * can afford the mappings (see docs/design.md "Stacks"). */
+    CORIO_STACK_DEFAULT = 0,
+    /* All tasks of the loop run on one shared stack; a task's live part of
+     * it is copied out when it suspends and back in when it resumes. A
+     * suspended task then costs its used stack bytes, not pages. Pointers
+     * into one task's stack must never be handed to another task. */
+    CORIO_STACK_COMPACT = 1
+};
+
+enum corio_backend {
+    CORIO_BACKEND_AUTO = 0, /* epoll, unless CORIO_BACKEND=poll is set */
+    CORIO_BACKEND_EPOLL = 1,
+    CORIO_BACKEND_POLL = 2
+};
+
+#define CORIO_LOOP_DEBUG 0x1u /* check API misuse; also CORIO_DEBUG=1 */
+
+/* Loop options. Zero-initialise, then set what you need; every 0 field
+ * means "the default". The loop copies it; the caller keeps ownership. */
+typedef struct corio_loop_config {
+    size_t stack_size;   /* per-task stack, bytes; default 256 KiB */
+    int stack_mode;      /* enum corio_stack_mode */
+    size_t shared_stack_size; /* COMPACT mode's shared stack; default 1 MiB */
+    int backend;         /* enum corio_backend */
+    unsigned flags;      /* CORIO_LOOP_* */
+    void *report_file;   /* FILE* for reports (leaks at close); NULL: stderr */
+} corio_loop_config;
+
+/* Creates a loop and makes it the calling thread's current loop.
+ * cfg may be NULL. Returns 0 or -ENOMEM, -EMFILE (no fd for the poller),
+ * -EINVAL (bad config), -ENOTSUP (compact mode in a build that cannot
+ * support it, e.g. under AddressSanitizer). */
+int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg);
+
+enum corio_run_mode {
+    CORIO_RUN_DEFAULT = 0, /* until no work is left or corio_loop_stop() */
+    CORIO_RUN_ONCE = 1,    /* one iteration, blocking for I/O if idle */
+    CORIO_RUN_NOWAIT = 2   /* one iteration, never blocking */
+};
+
+/* Runs the loop on the calling thread. Returns 0 when it ran out of work
+ * (no live task, timer, or pending callback), 1 when stopped by
+ * corio_loop_stop() or (ONCE/NOWAIT) when work remains, -EBUSY if the loop
+ * is already running, -EPERM if called from inside a task. */
+int corio_loop_run(corio_loop *loop, int mode);
+
+/* Runs the loop until future f is done (asyncio's run_until_complete).
+ * Returns f's status (see corio_future_result), or -EDEADLK if the loop ran
+ * out of work before f completed. */
+int corio_loop_run_until(corio_loop *loop, corio_future *f);
+
+/* Makes corio_loop_run() return after the current iteration. */
+void corio_loop_stop(corio_loop *loop);
+
+/* Closes the loop and frees everything it owns: tasks still pending are
+ * destroyed without running further (their stacks are freed; nothing on them
+ * is unwound), finished tasks nobody awaited are freed. Each of those is
+ * reported to the report file with its id, name and state. Returns the
+ * number of reported objects (0 for a clean close), or -EBUSY (loop running,
+ * nothing done). */
+int corio_loop_close(corio_loop *loop);
+
+/* The calling thread's current loop, or NULL. */
+corio_loop *corio_loop_current(void);
+
+/* asyncio.run(): creates a loop, runs main(arg) as a task until it finishes,
+ * then cancels every task still alive and lets them finish, then closes
+ * the loop (reporting leaks). *result (if non-NULL) gets main's return
+ * value. Returns main's status (0, its corio_fail() code, -ECANCELED), or an
+ * error creating the loop. cfg may be NULL. */
+int corio_run(corio_fn main_fn, void *arg, void **result);
+int corio_run_ex(corio_fn main_fn, void *arg, void **result,
+                 const corio_loop_config *cfg);
+
+/* Monotonic time: seconds (or nanoseconds) since an arbitrary origin. */
+double corio_now(void);
+int64_t corio_now_ns(void);
+
+/* Schedules cb(arg) to run once on the loop's next iteration, after the
+ * callbacks and tasks already queued (FIFO). loop NULL: the current loop.
+ * Returns 0 or -ENOMEM, -EPERM (no loop). Not cancellable: use a
+ * corio_timer for that. */
+int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg);
+
+/* Same, from any thread; wakes the loop if it is waiting for I/O. */
+int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg);
+
+/* Schedules cb(arg) after delay seconds / at time when (corio_now()'s
+ * scale). Fire-and-forget (loop-owned); for a cancellable timer see
+ * corio_timer below. Equal deadlines fire in the order they were armed. */
+int corio_call_later(corio_loop *loop, double delay, corio_cb cb, void *arg);
+int corio_call_at(corio_loop *loop, double when, corio_cb cb, void *arg);
+
+/* ======================================================================
+ * Tasks
+ *
+ * A task is a C function running on its own stack (or its slice of the
+ * shared stack). corio_spawn() allocates it; it is freed when the handle's
+ * owner awaits it (corio_await), or, if detached, by the loop when it
+ * finishes. Exactly one of corio_await*() / corio_detach() must be called on
+ * each handle; the loop reports the ones that never were.
+ * ====================================================================== */
+
+#define CORIO_SPAWN_EAGER    0x1u /* run now, until its first suspension */
+#define CORIO_SPAWN_DETACHED 0x2u /* the loop owns it; no handle returned */
+
+typedef struct corio_spawn_opts {
+    const char *name;  /* copied; NULL: "task-<id>" */
+    size_t stack_size; /* 0: the loop's default */
+    unsigned flags;    /* CORIO_SPAWN_* */
+    corio_loop *loop;  /* NULL: the current loop */
+} corio_spawn_opts;
+
+/* Spawns fn(arg) as a task, scheduled FIFO after the work already queued.
+ * It does not start running until the caller suspends (or returns to the
+ * loop). Returns the handle, or NULL on failure (out of memory, or no
+ * current loop); corio_spawn_ex() says which. */
+corio_task *corio_spawn(corio_fn fn, void *arg);
+
+/* Spawns with options. *taskp gets the handle (NULL with DETACHED; taskp
+ * may then be NULL). Returns 0, -ENOMEM, -EPERM (no loop), -EINVAL. */
+int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
+                   const corio_spawn_opts *opts);
+
+/* Waits for t to finish and releases it. Suspending. The handle is invalid
+ * after the call returns, whatever it returns.
+ * Returns t's status: 0 (*result gets t's return value), the code t gave to
+ * corio_fail(), or -ECANCELED if t was cancelled. If the caller itself is
+ * interrupted while waiting (-ECANCELED, -ETIMEDOUT), t is cancelled and
+ * handed to the loop (detached) and that error is returned.
+ * Returns -EDEADLK if a task awaits itself (the handle stays valid). */
+int corio_await(corio_task *t, void **result);
+
+#define CORIO_AWAIT_SHIELD 0x1u /* caller interrupted: t keeps running */
+
+/* corio_await() with flags. With CORIO_AWAIT_SHIELD, an interruption of the
+ * caller leaves t running, detached (asyncio's shield()). */
+int corio_await_ex(corio_task *t, void **result, unsigned flags);
+
+/* Requests cancellation of t. A task that has not started yet finishes
+ * cancelled without running. A suspended task is woken: its suspending call
+ * returns -ECANCELED, as does every later one (unless shielded). A running
+ * task (the caller cancelling itself) sees it at its next suspension.
+ * Returns 1 if this call requested it, 0 if t was already finished or
+ * already cancelled (a no-op). */
+int corio_cancel(corio_task *t);
+
+/* Gives up the handle: the loop frees t when it finishes (at once, if it
+ * already has). Fire-and-forget without asyncio's lost-task bug: the loop
+ * holds it, so it cannot be garbage-collected mid-flight. */
+void corio_detach(corio_task *t);
+
+/* Lets every other ready task and callback run, then resumes. Suspending:
+ * returns 0, -ECANCELED or -ETIMEDOUT. */
+int corio_yield(void);
+
+/* The task running now, or NULL on the loop's stack / outside any loop. */
+corio_task *corio_current(void);
+
+/* Marks the calling task as failed with err (a negative code) and returns
+ * NULL, for `return corio_fail(-EIO);`. corio_await() returns err. */
+void *corio_fail(int err);
+
+/* 0 unless cancellation of the calling task has been requested, then
+ * -ECANCELED. Non-suspending (for CPU loops); ignores shields. */
+int corio_cancelled(void);
+
+enum corio_task_state {
+    CORIO_TASK_CREATED = 0,   /* spawned, never ran */
+    CORIO_TASK_READY = 1,     /* queued to run */
+    CORIO_TASK_RUNNING = 2,   /* running now (it is corio_current()) */
+    CORIO_TASK_SUSPENDED = 3, /* waiting in a suspending call */
+    CORIO_TASK_DONE = 4       /* finished; result available */
+};
+
+int corio_task_state(const corio_task *t);
+uint64_t corio_task_id(const corio_task *t); /* unique in the process, from 1 */
+const char *corio_task_name(const corio_task *t); /* valid while t lives */
+int corio_task_set_name(corio_task *t, const char *name); /* 0 or -ENOMEM */
+/* The future that completes when t finishes; owned by t (never destroy it;
+ * valid until t is awaited or, if detached, finishes). Waiting on it does not
+ * consume t. */
+corio_future *corio_task_future(corio_task *t);
+
+/* Calls fn(t, arg) for every live task of loop (NULL: current), in spawn
+ * order, until fn returns non-zero; returns that value or 0. fn must not
+ * spawn or free tasks. */
+int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                       void *arg);
+/* Number of live (not yet freed) tasks. */
+size_t corio_task_count(corio_loop *loop);
+
+/* ======================================================================
+ * Futures
+ *
+ * A future is a one-shot result slot: pending, then done with a value, an
+ * error, or cancelled. corio_future_create() allocates one; the creator
+ * frees it with corio_future_destroy() once no task waits on it and no
+ * _threadsafe completion is in flight. Done-callbacks run as loop callbacks
+ * (call_soon), in the order they were added, never synchronously.
+ * ====================================================================== */
+
+typedef void (*corio_future_cb)(corio_future *f, void *arg);
+
+/* loop NULL: the current loop. Returns 0, -ENOMEM or -EPERM. */
+int corio_future_create(corio_loop *loop, corio_future **fp);
+void corio_future_destroy(corio_future *f);
+
+/* Completes f. Returns 0, or -EALREADY if f is already done (it is left as
+ * it was). set_error takes a negative code (-EINVAL otherwise). cancel
+ * returns 1 if it cancelled f, 0 if f was already done. */
+int corio_future_set_result(corio_future *f, void *value);
+int corio_future_set_error(corio_future *f, int err);
+int corio_future_cancel(corio_future *f);
+
+/* From any thread: completion is carried to f's loop by
+ * corio_call_soon_threadsafe. At most one per future: a second returns
+ * -EALREADY. */
+int corio_future_set_result_threadsafe(corio_future *f, void *value);
+int corio_future_set_error_threadsafe(corio_future *f, int err);
+
+int corio_future_done(const corio_future *f);
+/* f's status: 0 (*value set), its error, -ECANCELED; -EAGAIN if pending. */
+int corio_future_result(const corio_future *f, void **value);
+
+/* Waits until f is done and returns corio_future_result(). Suspending. An
+ * interruption of the caller does not cancel f. */
+int corio_future_await(corio_future *f, void **value);
+
+/* Adds cb(f, arg) to run when f completes (soon, if it already has).
+ * Returns 0 or -ENOMEM. remove drops every registration matching both cb
+ * and arg that has not been scheduled yet, and returns how many. */
+int corio_future_add_done_callback(corio_future *f, corio_future_cb cb,
+                                   void *arg);
+int corio_future_remove_done_callback(corio_future *f, corio_future_cb cb,
+                                      void *arg);
+
+/* ======================================================================
+ * Time
+ * ====================================================================== */
+
+/* Suspends the calling task for `seconds` (or until corio_now() >= when).
+ * Timers have millisecond resolution and never fire early. seconds <= 0
+ * yields once. Returns 0, -ECANCELED or -ETIMEDOUT. */
+int corio_sleep(double seconds);
+int corio_sleep_until(double when);
+
+/* A cancellable timer. The caller allocates it (any storage that outlives
+ * it being armed) and need not initialise it; corio_timer_start() arms it.
+ * It may be freed when not armed: after it fired (before its callback runs
+ * it is already disarmed, so the callback may free or re-arm it), or after
+ * corio_timer_stop(). Arm and stop are O(1). The fields are private. */
+typedef struct corio_timer {
+    struct corio_timer *corio__next, *corio__prev; /* wheel slot list */
+    int64_t corio__deadline;  /* ns, corio_now_ns() scale */
+    uint32_t corio__slot;     /* level*64 + slot, or UINT32_MAX if idle */
+    uint32_t corio__kind;     /* internal: who the timer belongs to */
+    corio_cb corio__cb;
+    void *corio__arg;
+    corio_loop *corio__loop;
+} corio_timer;
+
+/* Arms t (re-arming it if armed) to call cb(arg) on loop (NULL: current)
+ * after delay seconds / at time when. Returns 0 or -EPERM (no loop). */
+int corio_timer_start(corio_loop *loop, corio_timer *t, double delay,
+                      corio_cb cb, void *arg);
+int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
+                         corio_cb cb, void *arg);
+/* Disarms t. Returns 1 if it was armed, 0 if not (stopping twice, or after
+ * it fired, is a no-op). */
+int corio_timer_stop(corio_timer *t);
+int corio_timer_active(const corio_timer *t);
+
+/* ======================================================================
+ * Cancellation scopes and timeouts
+ *
+ * A scope is a struct on the task's own stack, entered and exited in
+ * strict nesting. While the deadline of any enclosing scope has passed,
+ * suspending calls return -ETIMEDOUT (level-triggered, like cancellation);
+ * the nearest deadline wins. A SHIELD scope hides the task's cancellation
+ * and the deadlines of the scopes outside it from the calls inside it (its
+ * own deadline still applies) — for cleanup code that must finish.
+ * ====================================================================== */
+
+#define CORIO_SCOPE_SHIELD 0x1u
+
+typedef struct corio_scope {
+    struct corio_scope *corio__outer; /* enclosing scope, or NULL */
+    corio_task *corio__task;          /* owner */
+    int64_t corio__deadline;          /* ns; INT64_MAX = none */
+    unsigned corio__flags;
+    int corio__expired;               /* deadline passed */
+} corio_scope;
+
+/* Enters scope s with a deadline `timeout` seconds from now (a negative
+ * value, or INFINITY, means none; 0 means already expired). Returns 0 or
+ * -EPERM (not in a task). */
+int corio_scope_enter(corio_scope *s, double timeout, unsigned flags);
+/* Same with an absolute deadline on corio_now()'s scale. */
+int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags);
+/* Moves the deadline of an entered scope (Trio's mutable deadline). */
+void corio_scope_set_deadline(corio_scope *s, double deadline);
+/* Leaves s, which must be the innermost scope. Returns 1 if its own
+ * deadline had passed (the timeout this scope was for happened), else 0;
+ * -EINVAL if s is not the innermost scope (nothing is changed). */
+int corio_scope_exit(corio_scope *s);
+int corio_scope_expired(const corio_scope *s);
+
+/* asyncio.wait_for: awaits t for at most `timeout` seconds. On timeout t is
+ * cancelled and detached and -ETIMEDOUT is returned. Consumes t like
+ * corio_await(). */
+int corio_wait_for(corio_task *t, double timeout, void **result);
+/* The same for a future; on timeout f is cancelled. Does not consume f. */
+int corio_future_wait_for(corio_future *f, double timeout, void **value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CORIO_H */

@@ -1,0 +1,29 @@
+/* corio_strerror: static descriptions, never errno. */
+#include <corio.h>
+
+#include <string.h>
+
+const char *corio_strerror(int err)
+{
+    switch (err) {
+    case 0:
+        return "Success";
+    case CORIO_EEOF:
+        return "End of stream";
+    case CORIO_ETOOLONG:
+        return "Delimiter not found within the length limit";
+    case CORIO_ESHUTDOWN:
+        return "Shut down";
+    case CORIO_ECLOSED:
+        return "Channel closed";
+    default:
+        break;
+    }
+    if (err < 0 && err > -4096) {
+        /* strerrordesc_np is thread-safe and returns static strings. */
+        const char *s = strerrordesc_np(-err);
+        if (s)
+            return s;
+    }
+    return "Unknown error";
+}

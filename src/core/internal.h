@@ -1,0 +1,320 @@
+/*
+ * Internal structures of the core runtime, shared by src/core, src/io and
+ * the other modules. Nothing here is public API; names are corio__*.
+ * docs/design.md explains how these pieces fit together.
+ */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include <corio.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arch/ctx.h"
+#include "core/list.h"
+#include "platform/poller.h"
+
+#if defined(__GNUC__)
+#define CORIO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define CORIO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CORIO__NOINLINE __attribute__((noinline))
+#else
+#define CORIO__LIKELY(x) (x)
+#define CORIO__UNLIKELY(x) (x)
+#define CORIO__NOINLINE
+#endif
+
+/* Which sanitizer the build uses: the context switch annotates for it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO__ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CORIO__TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(CORIO__ASAN)
+#define CORIO__ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(CORIO__TSAN)
+#define CORIO__TSAN 1
+#endif
+#endif
+
+#define CORIO__NS_PER_MS 1000000LL
+#define CORIO__NEVER INT64_MAX
+
+/* ---- ready-queue entries ------------------------------------------------
+ * The ready queue holds tasks to resume and callbacks to call. Both start
+ * with a corio__runnable so the loop can tell them apart. */
+enum { CORIO__RUN_TASK = 1, CORIO__RUN_CALLBACK = 2 };
+
+typedef struct corio__runnable {
+    corio__list node; /* link in loop->ready */
+    uint8_t kind;     /* CORIO__RUN_* */
+} corio__runnable;
+
+/* A queued plain callback (call_soon). Loop-owned, recycled via a free
+ * list; freed after it ran. */
+typedef struct corio__callback {
+    corio__runnable run;
+    corio_cb cb;
+    void *arg;
+    struct corio__callback *next_free;
+} corio__callback;
+
+/* ---- stacks ---------------------------------------------------------------*/
+typedef struct corio__stack {
+    char *lo;           /* lowest usable byte (just above the guard page) */
+    size_t size;        /* usable bytes */
+    struct corio__stack *next_free; /* pool free-list link */
+    struct corio__stack_pool *pool; /* the pool it returns to */
+    unsigned vg_id;     /* Valgrind stack id (0 when not under Valgrind) */
+    uint8_t guarded;    /* a PROT_NONE page lies just below lo */
+    uint8_t dirty;      /* used since last madvise(DONTNEED) */
+} corio__stack;
+
+typedef struct corio__stack_chunk {
+    struct corio__stack_chunk *next;
+    char *base;   /* the mmap'ed region */
+    size_t len;
+    unsigned n;   /* stacks in it */
+    corio__stack stacks[];
+} corio__stack_chunk;
+
+typedef struct corio__stack_pool {
+    size_t size;               /* usable bytes of each stack */
+    corio__stack *free;        /* LIFO: the hottest stack is reused first */
+    size_t nfree;
+    corio__stack_chunk *chunks;
+} corio__stack_pool;
+
+#define CORIO__STACK_POOLS 20  /* one per power-of-two size, 16 KiB .. 8 GiB */
+#define CORIO__STACK_CANARY 0xC0210C0210C0210CULL
+
+/* ---- timer wheel --------------------------------------------------------
+ * Six levels of 64 one-millisecond-tick slots (about 795 days of range):
+ * O(1) arm and cancel; see timer.c. */
+#define CORIO__WHEEL_LEVELS 6
+#define CORIO__WHEEL_SLOTS 64
+#define CORIO__TIMER_IDLE UINT32_MAX
+
+enum { CORIO__TIMER_USER = 0, CORIO__TIMER_ONESHOT = 1, CORIO__TIMER_TASK = 2 };
+
+typedef struct corio__wheel {
+    int64_t elapsed;  /* every tick <= elapsed has been processed */
+    uint64_t occupied[CORIO__WHEEL_LEVELS];
+    corio_timer *head[CORIO__WHEEL_LEVELS][CORIO__WHEEL_SLOTS];
+    corio_timer *tail[CORIO__WHEEL_LEVELS][CORIO__WHEEL_SLOTS];
+    size_t count;     /* armed timers */
+    size_t count_user; /* of which keep the loop alive (not task timers) */
+} corio__wheel;
+
+/* ---- futures ------------------------------------------------------------*/
+enum { CORIO__FUT_PENDING = 0, CORIO__FUT_DONE = 1 };
+
+typedef struct corio__fcb {
+    struct corio__fcb *next;
+    corio_future_cb cb;
+    void *arg;
+    corio_future *fut;
+} corio__fcb;
+
+struct corio_future {
+    corio_loop *loop;
+    corio__list waiters;    /* tasks parked on it (task->wait links) */
+    corio__fcb *callbacks;  /* done-callbacks in registration order */
+    void *value;            /* result when done with status 0 */
+    int status;             /* 0, a negative error, or -ECANCELED */
+    uint8_t state;          /* CORIO__FUT_* */
+    uint8_t embedded;       /* 1: part of a corio_task, never destroyed alone */
+    atomic_int ts_claimed;  /* a _threadsafe completion is on its way */
+};
+
+/* ---- tasks ----------------------------------------------------------------*/
+enum {
+    CORIO__TF_DETACHED = 0x01,   /* the loop owns it */
+    CORIO__TF_CANCEL = 0x02,     /* cancellation requested (sticky) */
+    CORIO__TF_STARTED = 0x04,    /* has run at least once */
+    CORIO__TF_FAILED = 0x08,     /* corio_fail() was called */
+    CORIO__TF_NAME_HEAP = 0x10,  /* name was malloc'ed */
+    CORIO__TF_ROOT = 0x20        /* corio_run's main task */
+};
+
+/* Why a parked task was woken (task->wake). Negative values are errors
+ * handed to the suspending call as they are. */
+#define CORIO__WAKE_NONE 1     /* still parked */
+#define CORIO__WAKE_OK 0
+#define CORIO__WAKE_TIMER 2    /* its deadline timer fired */
+
+struct corio_task {
+    corio__runnable run;   /* ready-queue link; must stay first */
+    uint8_t state;         /* enum corio_task_state */
+    uint8_t flags;         /* CORIO__TF_* */
+    int wake;              /* CORIO__WAKE_* or a negative error */
+    corio__ctx ctx;        /* saved context while not running */
+    corio_loop *loop;
+    corio_fn fn;
+    void *arg;
+    corio__stack *stack;   /* NULL until it first runs, and after it ends */
+    size_t stack_size;     /* requested stack size (0: loop default) */
+    corio__list wait;      /* link in the waiter list of what it waits on */
+    void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
+    void *wait_obj;        /* what it waits on (for dumps); NULL if nothing */
+    int wait_kind;         /* CORIO__WAIT_* for dumps */
+    corio__list all;       /* link in loop->tasks */
+    corio_timer timer;     /* deadline of the current wait, if any */
+    int64_t sleep_deadline; /* ns; CORIO__NEVER unless sleeping */
+    corio_scope *scopes;   /* innermost cancellation scope, or NULL */
+    uint64_t id;
+    char *name;            /* NULL: "task-<id>" is made on demand */
+    corio_future fut;      /* completes when the task finishes */
+    /* CORIO_STACK_COMPACT: the live part of the shared stack, saved. */
+    void *saved;
+    size_t saved_len, saved_cap;
+#ifdef CORIO__ASAN
+    void *asan_fake;       /* ASan fake-stack handle across a switch */
+#endif
+#ifdef CORIO__TSAN
+    void *tsan_fiber;
+#endif
+};
+
+enum {
+    CORIO__WAIT_NONE = 0, CORIO__WAIT_SLEEP, CORIO__WAIT_YIELD,
+    CORIO__WAIT_FUTURE, CORIO__WAIT_TASK, CORIO__WAIT_IO, CORIO__WAIT_LOCK,
+    CORIO__WAIT_QUEUE, CORIO__WAIT_CHANNEL, CORIO__WAIT_EVENT,
+    CORIO__WAIT_OTHER
+};
+
+/* ---- the loop -------------------------------------------------------------*/
+struct corio_loop {
+    corio__list ready;         /* runnable tasks and callbacks, FIFO */
+    corio_task *current;       /* running task, NULL on the loop stack */
+    int budget;                /* ready entries left in this iteration */
+    bool in_dispatch;          /* tasks may switch directly to each other */
+    bool running, stopping, closing;
+    int64_t now_ns;            /* cached at the start of each iteration */
+    corio__ctx ctx;            /* the loop's own context (thread stack) */
+    corio_task *dead;          /* finished task whose stack awaits release */
+    corio__wheel wheel;
+    const corio__poller_ops *pops;
+    corio__poller *poller;
+    size_t io_waiters;         /* tasks parked on fds */
+    size_t keepalive;          /* pending external completions */
+    /* Cross-thread hand-off (call_soon_threadsafe). */
+    pthread_mutex_t ts_lock;
+    corio__list ts_queue;      /* corio__callback, guarded by ts_lock */
+    atomic_int ts_pending;     /* ts_queue non-empty (hint, no lock) */
+    atomic_int sleeping;       /* loop is (about to be) in poller wait */
+    int wake_fd;               /* eventfd (or pipe read end) */
+    int wake_wfd;              /* write end (same as wake_fd for eventfd) */
+    corio__io wake_io;
+    pthread_t thread;          /* thread running it (valid while running) */
+    /* Tasks. */
+    corio__list tasks;         /* every live task, spawn order */
+    size_t ntasks;             /* tasks not yet freed */
+    size_t nlive;              /* tasks not yet finished */
+    corio_future *until;       /* run_until: stop when this is done */
+    corio__callback *free_cbs;
+    corio_task *free_tasks;    /* recycled task structs (via run.node.next) */
+    size_t nfree_tasks;
+    /* Stacks. */
+    corio__stack_pool pools[CORIO__STACK_POOLS];
+    size_t stack_size;
+    int compact;
+    char *shared_lo;           /* COMPACT: the shared stack */
+    size_t shared_size;
+    corio__stack *shared_stack;
+    corio_task *resident;      /* COMPACT: whose frames are on it now */
+    corio_loop_config cfg;
+    FILE *report;
+    int debug;
+#ifdef CORIO__ASAN
+    const void *asan_stack_lo; /* the thread stack, as ASan saw it */
+    size_t asan_stack_size;
+    void *asan_fake;
+#endif
+#ifdef CORIO__TSAN
+    void *tsan_fiber;          /* the thread's own fiber */
+#endif
+    size_t sigalt_installed;   /* we installed the thread's sigaltstack */
+    void *sigalt_mem;
+};
+
+/* The calling thread's current loop (set by create/run). */
+extern __thread corio_loop *corio__tls_loop
+    __attribute__((tls_model("initial-exec")));
+
+static inline corio_loop *corio__loop_or_current(corio_loop *l)
+{
+    return l ? l : corio__tls_loop;
+}
+
+/* ---- scheduler (sched.c) -----------------------------------------------*/
+/* Queues t to run (it must be parked or new). */
+void corio__ready(corio_loop *loop, corio_task *t);
+/* Parks the running task until corio__wake(); arms its deadline timer
+ * first (the nearest of sleep_deadline and its scopes' deadlines). Returns
+ * the wake reason: 0, or a negative error (-ECANCELED, -ETIMEDOUT, or what
+ * the waker passed). Checks pending cancellation first. */
+int corio__park(corio_task *t, int kind, void *obj);
+/* Wakes a parked task with status (0 or negative). Unlinks t->wait if it is
+ * on a list and calls t->wait_cancel for error statuses. Returns 1 if it
+ * woke t, 0 if t was not parked (already woken: the first wake wins). */
+int corio__wake(corio_task *t, int status);
+/* Runs the dispatch loop: pops ready entries while the budget lasts. */
+void corio__dispatch(corio_loop *loop);
+/* Pending interruption of the running task (for entry checks). */
+int corio__interrupted(corio_task *t);
+/* Switches from the loop stack into task t until it parks or ends. */
+void corio__run_task(corio_loop *loop, corio_task *t);
+void corio__task_release(corio_loop *loop, corio_task *t);
+
+/* ---- tasks (task.c) -------------------------------------------------------*/
+void corio__task_free(corio_loop *loop, corio_task *t);
+void corio__task_finish(corio_task *t, void *value);
+int corio__task_alloc(corio_loop *loop, corio_task **tp);
+const char *corio__task_label(const corio_task *t, char *buf, size_t len);
+
+/* ---- futures (future.c) ---------------------------------------------------*/
+void corio__future_init(corio_future *f, corio_loop *loop, int embedded);
+/* Completes f and wakes waiters / schedules callbacks. -EALREADY if done. */
+int corio__future_complete(corio_future *f, int status, void *value);
+void corio__future_drop_callbacks(corio_future *f);
+
+/* ---- timers (timer.c) -----------------------------------------------------*/
+void corio__wheel_init(corio__wheel *w, int64_t now_ns);
+void corio__timer_arm(corio_loop *loop, corio_timer *t, int64_t deadline_ns,
+                      uint32_t kind, corio_cb cb, void *arg);
+int corio__timer_disarm(corio_timer *t);
+/* Fires every timer due at now_ns. Returns how many fired. */
+size_t corio__wheel_run(corio_loop *loop, int64_t now_ns);
+/* ns until the next wheel event (expiry or cascade), or -1 if none. */
+int64_t corio__wheel_next_ns(const corio__wheel *w, int64_t now_ns);
+
+/* ---- stacks (stack.c) -----------------------------------------------------*/
+int corio__stack_get(corio_loop *loop, size_t size, corio__stack **sp);
+void corio__stack_put(corio_loop *loop, corio__stack *s);
+void corio__stacks_free(corio_loop *loop);
+size_t corio__stack_roundup(size_t size);
+int corio__overflow_handler_install(corio_loop *loop);
+void corio__overflow_handler_remove(corio_loop *loop);
+void corio__stack_check_canary(corio_task *t);
+
+/* ---- misc -------------------------------------------------------------------*/
+int64_t corio__clock_ns(void);
+int64_t corio__seconds_to_ns(double s); /* saturating; NaN/inf -> NEVER */
+void corio__loop_wakeup(corio_loop *loop); /* from another thread */
+int corio__callback_queue(corio_loop *loop, corio_cb cb, void *arg, int front);
+void corio__report_deadlock(corio_loop *loop);
+int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t);
+void corio__sched_thread_init(corio_loop *loop);
+void corio__stacks_trim(corio_loop *loop);
+void corio__report(corio_loop *loop, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,498 @@
+/*
+ * The loop: creation, one iteration, run modes, close with a leak report,
+ * and corio_run().
+ *
+ * One iteration (docs/design.md walks it in detail):
+ *   1. read the clock once, fire due timers (waking sleepers / timeouts);
+ *   2. move callbacks posted by other threads onto the ready queue;
+ *   3. poll for I/O: block until the next timer if nothing is ready, or
+ *      just peek (timeout 0) when something is, and skip the system call
+ *      entirely when no fd besides the wake-up eventfd is registered;
+ *   4. dispatch up to CORIO__BUDGET ready entries (tasks switch directly
+ *      to each other inside this step).
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+
+
+
+#define DEFAULT_STACK (256u * 1024u)
+#define DEFAULT_SHARED_STACK (1024u * 1024u)
+
+void corio__report(corio_loop *loop, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(loop && loop->report ? loop->report : stderr, fmt, ap);
+    va_end(ap);
+}
+
+corio_loop *corio_loop_current(void) { return corio__tls_loop; }
+
+/* ---- callbacks ---------------------------------------------------------------*/
+
+int corio__callback_queue(corio_loop *loop, corio_cb cb, void *arg, int front)
+{
+    corio__callback *c = loop->free_cbs;
+    if (c)
+        loop->free_cbs = c->next_free;
+    else if (!(c = malloc(sizeof *c)))
+        return -ENOMEM;
+    c->run.kind = CORIO__RUN_CALLBACK;
+    c->cb = cb;
+    c->arg = arg;
+    if (front)
+        corio__list_push_front(&loop->ready, &c->run.node);
+    else
+        corio__list_push_back(&loop->ready, &c->run.node);
+    return 0;
+}
+
+int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg)
+{
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    if (!cb)
+        return -EINVAL;
+    return corio__callback_queue(loop, cb, arg, 0);
+}
+
+/* Cross-thread hand-off. The poster sets ts_pending and then reads
+ * `sleeping`; the loop sets `sleeping` and then re-reads ts_pending before
+ * it blocks. Both are sequentially consistent, so at least one of them sees
+ * the other: either the loop does not block, or the poster writes the
+ * eventfd. The eventfd write is skipped while the loop is busy. */
+int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
+{
+    corio__callback *c;
+    if (!loop || !cb)
+        return -EINVAL;
+    c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->run.kind = CORIO__RUN_CALLBACK + 1; /* heap: free() after it runs */
+    c->cb = cb;
+    c->arg = arg;
+    pthread_mutex_lock(&loop->ts_lock);
+    corio__list_push_back(&loop->ts_queue, &c->run.node);
+    atomic_store(&loop->ts_pending, 1);
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (atomic_load(&loop->sleeping))
+        corio__loop_wakeup(loop);
+    return 0;
+}
+
+void corio__loop_wakeup(corio_loop *loop)
+{
+    uint64_t one = 1;
+    ssize_t r = write(loop->wake_wfd, &one, sizeof one);
+    (void)r; /* EAGAIN: the counter is already non-zero, which is enough */
+}
+
+static void drain_threadsafe(corio_loop *loop)
+{
+    corio__list *n;
+    if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
+        return;
+    pthread_mutex_lock(&loop->ts_lock);
+    atomic_store(&loop->ts_pending, 0);
+    while ((n = corio__list_pop_front(&loop->ts_queue)))
+        corio__list_push_back(&loop->ready, n);
+    pthread_mutex_unlock(&loop->ts_lock);
+}
+
+static void wake_cb(corio__io *io, unsigned events)
+{
+    corio_loop *loop = io->data;
+    uint64_t v;
+    ssize_t r = read(io->fd, &v, sizeof v);
+    (void)r;
+    (void)events;
+    loop->pops->want(loop->poller, io, CORIO__IO_IN);
+}
+
+/* ---- create / close -----------------------------------------------------------*/
+
+int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
+{
+    corio_loop *loop;
+    corio_loop_config c;
+    int rc;
+    const char *dbg;
+
+    *loopp = NULL;
+    if (cfg)
+        c = *cfg;
+    else
+        memset(&c, 0, sizeof c);
+    if (c.stack_mode != CORIO_STACK_DEFAULT && c.stack_mode != CORIO_STACK_COMPACT)
+        return -EINVAL;
+#ifdef CORIO__ASAN
+    /* ASan tracks stack memory it cannot see us copy: compact mode would
+     * need per-copy poisoning it offers no API for. */
+    if (c.stack_mode == CORIO_STACK_COMPACT)
+        return -ENOTSUP;
+#endif
+    loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    corio__list_init(&loop->ready);
+    corio__list_init(&loop->tasks);
+    corio__list_init(&loop->ts_queue);
+    pthread_mutex_init(&loop->ts_lock, NULL);
+    atomic_init(&loop->ts_pending, 0);
+    atomic_init(&loop->sleeping, 0);
+    loop->cfg = c;
+    loop->report = c.report_file ? (FILE *)c.report_file : stderr;
+    loop->stack_size = corio__stack_roundup(c.stack_size ? c.stack_size : DEFAULT_STACK);
+    dbg = getenv("CORIO_DEBUG");
+    loop->debug = (c.flags & CORIO_LOOP_DEBUG) || (dbg && *dbg && *dbg != '0');
+    loop->now_ns = corio__clock_ns();
+    corio__wheel_init(&loop->wheel, loop->now_ns);
+    loop->wake_fd = loop->wake_wfd = -1;
+
+    if (c.stack_mode == CORIO_STACK_COMPACT) {
+        loop->compact = 1;
+        loop->shared_size = corio__stack_roundup(c.shared_stack_size ? c.shared_stack_size
+                                                                     : DEFAULT_SHARED_STACK);
+        rc = corio__stack_get(loop, loop->shared_size, &loop->shared_stack);
+        if (rc < 0)
+            goto fail;
+        loop->shared_lo = loop->shared_stack->lo;
+    }
+
+    loop->pops = corio__poller_select(c.backend);
+    rc = loop->pops->create(&loop->poller);
+    if (rc < 0) {
+        loop->poller = NULL;
+        goto fail;
+    }
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wake_fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    loop->wake_wfd = loop->wake_fd;
+    loop->wake_io.fd = loop->wake_fd;
+    loop->wake_io.cb = wake_cb;
+    loop->wake_io.data = loop;
+    loop->wake_io.slot = -1;
+    loop->wake_io.want = CORIO__IO_IN;
+    rc = loop->pops->add(loop->poller, &loop->wake_io);
+    if (rc < 0)
+        goto fail;
+    loop->pops->want(loop->poller, &loop->wake_io, CORIO__IO_IN);
+    rc = corio__overflow_handler_install(loop);
+    if (rc < 0)
+        goto fail;
+    corio__tls_loop = loop;
+    *loopp = loop;
+    return 0;
+fail:
+    if (loop->wake_fd >= 0)
+        close(loop->wake_fd);
+    if (loop->poller)
+        loop->pops->destroy(loop->poller);
+    corio__stacks_free(loop);
+    pthread_mutex_destroy(&loop->ts_lock);
+    free(loop);
+    return rc;
+}
+
+static const char *state_name(const corio_task *t)
+{
+    static const char *names[] = {"created", "ready", "running", "suspended", "done"};
+    int s = corio_task_state(t);
+    return s >= 0 && s <= 4 ? names[s] : "?";
+}
+
+static const char *wait_name(int kind)
+{
+    static const char *names[] = {"nothing", "sleep", "yield", "future", "task",
+                                  "fd", "lock", "queue", "channel", "event", "other"};
+    return kind >= 0 && kind <= CORIO__WAIT_OTHER ? names[kind] : "?";
+}
+
+void corio__report_deadlock(corio_loop *loop)
+{
+    corio__list *p;
+    corio__report(loop, "corio: deadlock: every task waits and nothing (timer, fd, other "
+                        "thread) can wake one:\n");
+    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
+        corio_task *t = corio__container_of(p, corio_task, all);
+        char buf[32];
+        if (t->state == CORIO_TASK_DONE)
+            continue;
+        corio__report(loop, "  task #%llu '%s' %s in %s\n", (unsigned long long)t->id,
+                      corio__task_label(t, buf, sizeof buf), state_name(t),
+                      wait_name(t->wait_kind));
+    }
+}
+
+int corio_loop_close(corio_loop *loop)
+{
+    corio__list *n;
+    int leaks = 0;
+    int l, s;
+
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    loop->closing = true;
+    while ((n = corio__list_pop_front(&loop->tasks))) {
+        corio_task *t = corio__container_of(n, corio_task, all);
+        char buf[32];
+        corio__list_init(&t->all);
+        if (t->state != CORIO_TASK_DONE) {
+            corio__report(loop, "corio: loop closed with task #%llu '%s' still %s%s%s\n",
+                          (unsigned long long)t->id, corio__task_label(t, buf, sizeof buf),
+                          state_name(t), t->state == CORIO_TASK_SUSPENDED ? " in " : "",
+                          t->state == CORIO_TASK_SUSPENDED ? wait_name(t->wait_kind) : "");
+            leaks++;
+        } else if (!(t->flags & CORIO__TF_DETACHED)) {
+            corio__report(loop, "corio: task #%llu '%s' finished but was never awaited or detached\n",
+                          (unsigned long long)t->id, corio__task_label(t, buf, sizeof buf));
+            leaks++;
+        }
+        /* Its frames are discarded, not unwound. */
+        if (t->stack && !loop->compact)
+            corio__stack_put(loop, t->stack);
+        t->stack = NULL;
+        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
+            corio__timer_disarm(&t->timer);
+        if (corio__list_linked(&t->wait))
+            corio__list_remove(&t->wait);
+        loop->ntasks++; /* task_free decrements */
+        corio__task_free(loop, t);
+    }
+    /* Ready entries left: callbacks never run (tasks are gone above). */
+    while ((n = corio__list_pop_front(&loop->ready))) {
+        corio__runnable *r = (corio__runnable *)n;
+        if (r->kind == CORIO__RUN_CALLBACK)
+            free(r);
+        else if (r->kind != CORIO__RUN_TASK)
+            free(r);
+    }
+    while ((n = corio__list_pop_front(&loop->ts_queue)))
+        free(n);
+    /* One-shot timers are ours to free; user timers are the user's. */
+    for (l = 0; l < CORIO__WHEEL_LEVELS; l++)
+        for (s = 0; s < CORIO__WHEEL_SLOTS; s++) {
+            corio_timer *t = loop->wheel.head[l][s], *next;
+            for (; t; t = next) {
+                next = t->corio__next;
+                t->corio__slot = CORIO__TIMER_IDLE;
+                if (t->corio__kind == CORIO__TIMER_ONESHOT)
+                    free(t);
+            }
+        }
+    while (loop->free_cbs) {
+        corio__callback *c = loop->free_cbs;
+        loop->free_cbs = c->next_free;
+        free(c);
+    }
+    while (loop->free_tasks) {
+        corio_task *t = loop->free_tasks;
+        loop->free_tasks = (corio_task *)t->run.node.next;
+        free(t);
+    }
+    loop->pops->del(loop->poller, &loop->wake_io);
+    loop->pops->destroy(loop->poller);
+    close(loop->wake_fd);
+    if (loop->wake_wfd != loop->wake_fd)
+        close(loop->wake_wfd);
+    corio__stacks_free(loop);
+    corio__overflow_handler_remove(loop);
+    pthread_mutex_destroy(&loop->ts_lock);
+    if (leaks && loop->report)
+        fflush(loop->report);
+    if (corio__tls_loop == loop)
+        corio__tls_loop = NULL;
+    free(loop);
+    return leaks;
+}
+
+/* ---- running ------------------------------------------------------------------------*/
+
+/* Tasks alive and not finished: they can still be woken. */
+static size_t live_tasks(corio_loop *loop)
+{
+    return loop->nlive;
+}
+
+static int poll_io(corio_loop *loop, int64_t timeout_ns)
+{
+    int ms, rc;
+    if (timeout_ns < 0)
+        ms = -1;
+    else
+        ms = (int)((timeout_ns + CORIO__NS_PER_MS - 1) / CORIO__NS_PER_MS);
+    if (ms != 0) {
+        atomic_store(&loop->sleeping, 1);
+        if (atomic_load(&loop->ts_pending))
+            ms = 0;
+        else if (ms > 50 || ms < 0)
+            corio__stacks_trim(loop); /* idle: return cold stack pages */
+    }
+    rc = loop->pops->wait(loop->poller, ms);
+    atomic_store(&loop->sleeping, 0);
+    return rc;
+}
+
+int corio_loop_run(corio_loop *loop, int mode)
+{
+    int rc = 0;
+    corio_loop *prev_tls = corio__tls_loop;
+    if (!loop)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    if (prev_tls && prev_tls->current)
+        return -EPERM;
+    loop->running = true;
+    loop->stopping = false;
+    loop->thread = pthread_self();
+    corio__tls_loop = loop;
+    corio__sched_thread_init(loop);
+    for (;;) {
+        int64_t next;
+        loop->now_ns = corio__clock_ns();
+        if (loop->wheel.count)
+            corio__wheel_run(loop, loop->now_ns);
+        drain_threadsafe(loop);
+        if (loop->stopping) {
+            rc = 1;
+            break;
+        }
+        if (corio__list_empty(&loop->ready)) {
+            next = corio__wheel_next_ns(&loop->wheel, loop->now_ns);
+            if (next < 0 && loop->io_waiters == 0 && loop->keepalive == 0) {
+                /* Nothing can make anything ready: done, or deadlocked. */
+                rc = live_tasks(loop) ? -EDEADLK : 0;
+                break;
+            }
+            if (mode == CORIO_RUN_NOWAIT)
+                next = 0;
+            poll_io(loop, next);
+            loop->now_ns = corio__clock_ns();
+            if (loop->wheel.count)
+                corio__wheel_run(loop, loop->now_ns);
+            drain_threadsafe(loop);
+        } else if (loop->io_waiters) {
+            poll_io(loop, 0);
+        }
+        corio__dispatch(loop);
+        if (loop->stopping) {
+            rc = 1;
+            break;
+        }
+        if (loop->until && loop->until->state == CORIO__FUT_DONE) {
+            rc = 1;
+            break;
+        }
+        if (mode != CORIO_RUN_DEFAULT) {
+            rc = (!corio__list_empty(&loop->ready) || loop->wheel.count_user ||
+                  live_tasks(loop)) ? 1 : 0;
+            break;
+        }
+    }
+    loop->running = false;
+    loop->stopping = false;
+    if (prev_tls && prev_tls != loop)
+        corio__tls_loop = prev_tls;
+    return rc;
+}
+
+void corio_loop_stop(corio_loop *loop)
+{
+    if (loop)
+        loop->stopping = true;
+}
+
+int corio_loop_run_until(corio_loop *loop, corio_future *f)
+{
+    corio_future *prev;
+    int rc;
+    if (!loop || !f)
+        return -EINVAL;
+    prev = loop->until;
+    loop->until = f;
+    rc = f->state == CORIO__FUT_DONE ? 1 : corio_loop_run(loop, CORIO_RUN_DEFAULT);
+    loop->until = prev;
+    if (rc < 0)
+        return rc;
+    if (f->state != CORIO__FUT_DONE)
+        return rc == 0 ? -EDEADLK : -EINTR;
+    return f->status;
+}
+
+/* ---- corio_run ---------------------------------------------------------------------*/
+
+static int cancel_one(corio_task *t, void *arg)
+{
+    (void)arg;
+    corio_cancel(t);
+    return 0;
+}
+
+int corio_run_ex(corio_fn main_fn, void *arg, void **result,
+                 const corio_loop_config *cfg)
+{
+    corio_loop *loop;
+    corio_task *main_task;
+    corio_spawn_opts o;
+    int rc, status, deadlocked;
+
+    if (result)
+        *result = NULL;
+    rc = corio_loop_create(&loop, cfg);
+    if (rc < 0)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.name = "main";
+    o.loop = loop;
+    rc = corio_spawn_ex(&main_task, main_fn, arg, &o);
+    if (rc < 0) {
+        corio_loop_close(loop);
+        return rc;
+    }
+    main_task->flags |= CORIO__TF_ROOT;
+    status = corio_loop_run_until(loop, &main_task->fut);
+    deadlocked = status == -EDEADLK && main_task->state != CORIO_TASK_DONE;
+    if (deadlocked)
+        corio__report_deadlock(loop);
+    if (main_task->state != CORIO_TASK_DONE) {
+        /* Deadlock or stop: the main task is cancelled with the rest. */
+        corio_cancel(main_task);
+    }
+    /* asyncio.run: cancel what is left and let it finish. */
+    corio_task_foreach(loop, cancel_one, NULL);
+    rc = corio_loop_run(loop, CORIO_RUN_DEFAULT);
+    if (main_task->state == CORIO_TASK_DONE) {
+        status = main_task->fut.status;
+        if (result)
+            *result = main_task->fut.value;
+        corio__task_free(loop, main_task);
+    } else if (status >= 0) {
+        status = -EDEADLK;
+    }
+    if (deadlocked)
+        status = -EDEADLK;
+    (void)rc;
+    corio_loop_close(loop);
+    return status;
+}
+
+int corio_run(corio_fn main_fn, void *arg, void **result)
+{
+    return corio_run_ex(main_fn, arg, result, NULL);
+}

@@ -1,0 +1,480 @@
+/*
+ * The scheduler: how the running task gives up the CPU and who runs next.
+ *
+ * Tasks switch directly to each other when they can: a task that parks pops
+ * the next ready task itself and switches to it, without a detour through
+ * the loop's own stack (one switch instead of two; this is what makes a
+ * channel round trip cheap). The detour happens when the loop's budget for
+ * this iteration is spent (so I/O and timers are polled at least every
+ * CORIO__BUDGET ready entries), when the next ready entry is a callback
+ * (callbacks run on the loop's stack), when the next task has never run
+ * (the loop allocates its stack), when a task ends (its stack cannot be
+ * released while it runs on it), and always in COMPACT stack mode (stacks
+ * are copied by the loop, off the shared stack).
+ *
+ * Every switch is annotated for AddressSanitizer and ThreadSanitizer (fiber
+ * APIs) so they keep working on task stacks; stack.c registers the stacks
+ * with Valgrind.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CORIO__ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef CORIO__TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+#define CORIO__BUDGET 64
+
+__thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
+
+/* ---- sanitizer annotations ----------------------------------------------*/
+
+static inline void san_to_task(void **fake_save, corio_task *to)
+{
+#ifdef CORIO__ASAN
+    __sanitizer_start_switch_fiber(fake_save, to->stack->lo, to->stack->size);
+#else
+    (void)fake_save;
+#endif
+#ifdef CORIO__TSAN
+    if (!to->tsan_fiber)
+        to->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#else
+    (void)to;
+#endif
+}
+
+static inline void san_to_loop(void **fake_save, corio_loop *loop)
+{
+#ifdef CORIO__ASAN
+    __sanitizer_start_switch_fiber(fake_save, loop->asan_stack_lo,
+                                   loop->asan_stack_size);
+#else
+    (void)fake_save;
+#endif
+#ifdef CORIO__TSAN
+    __tsan_switch_to_fiber(loop->tsan_fiber, 0);
+#else
+    (void)loop;
+#endif
+}
+
+static inline void san_arrived(void *fake)
+{
+#ifdef CORIO__ASAN
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+#else
+    (void)fake;
+#endif
+}
+
+/* ---- compact mode: one shared stack, frames copied in and out ----------*/
+
+/* Saves the frames of the task resident on the shared stack into its own
+ * buffer, so another task may use the stack. */
+static int compact_save(corio_loop *loop, corio_task *t)
+{
+    char *top = loop->shared_lo + loop->shared_size;
+    size_t len = (size_t)(top - (char *)t->ctx.sp);
+    if (len > t->saved_cap) {
+        size_t cap = (len + 63) & ~(size_t)63;
+        void *p = realloc(t->saved, cap);
+        if (!p)
+            return -ENOMEM;
+        t->saved = p;
+        t->saved_cap = cap;
+    }
+    memcpy(t->saved, t->ctx.sp, len);
+    t->saved_len = len;
+    return 0;
+}
+
+static void compact_load(corio_loop *loop, corio_task *t)
+{
+    char *top = loop->shared_lo + loop->shared_size;
+    if (loop->resident == t)
+        return;
+    if (loop->resident && loop->resident->state != CORIO_TASK_DONE) {
+        if (compact_save(loop, loop->resident) < 0) {
+            /* Out of memory with two tasks wanting one stack: nothing sane
+             * is left to do, and silently corrupting a task is worse. */
+            corio__report(loop, "corio: out of memory saving a compact stack\n");
+            abort();
+        }
+    }
+    if (t->flags & CORIO__TF_STARTED)
+        memcpy(top - t->saved_len, t->saved, t->saved_len);
+    loop->resident = t;
+}
+
+/* ---- task start and end ------------------------------------------------------*/
+
+static void task_entry(void *arg)
+{
+    corio_task *t = arg;
+    void *v;
+    san_arrived(NULL);
+    v = t->fn(t->arg);
+    corio__task_finish(t, v);
+    /* Ended: hand the stack back through the loop, which releases it. */
+    {
+        corio_loop *loop = t->loop;
+        loop->dead = t;
+        loop->current = NULL;
+        san_to_loop(NULL, loop); /* NULL: ASan may drop this fake stack */
+        corio__ctx_switch(&t->ctx, &loop->ctx);
+    }
+    abort(); /* a finished task is never resumed */
+}
+
+/* Gives t a stack and a first frame. 0 or -ENOMEM. */
+static int task_prepare(corio_loop *loop, corio_task *t)
+{
+    int rc;
+    if (loop->compact) {
+        t->stack = loop->shared_stack;
+        compact_load(loop, t);
+        corio__ctx_init(&t->ctx, loop->shared_lo, loop->shared_size,
+                        task_entry, t);
+        return 0;
+    }
+    rc = corio__stack_get(loop, t->stack_size ? t->stack_size : loop->stack_size,
+                          &t->stack);
+    if (rc < 0)
+        return rc;
+    corio__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
+    return 0;
+}
+
+void corio__task_release(corio_loop *loop, corio_task *t)
+{
+    if (t->stack) {
+        if (!loop->compact) {
+            corio__stack_check_canary(t);
+            corio__stack_put(loop, t->stack);
+        }
+        t->stack = NULL;
+    }
+    if (loop->resident == t)
+        loop->resident = NULL;
+#ifdef CORIO__TSAN
+    if (t->tsan_fiber) {
+        __tsan_destroy_fiber(t->tsan_fiber);
+        t->tsan_fiber = NULL;
+    }
+#endif
+    if (t->flags & CORIO__TF_DETACHED)
+        corio__task_free(loop, t);
+}
+
+/* ---- switching -----------------------------------------------------------*/
+
+void corio__run_task(corio_loop *loop, corio_task *t)
+{
+    if (!t->stack || loop->compact) {
+        if (!t->stack) {
+            int rc = task_prepare(loop, t);
+            if (rc < 0) {
+                /* No stack for it: it ends with the error, never running. */
+                t->fut.status = rc;
+                t->flags |= CORIO__TF_FAILED;
+                corio__task_finish(t, NULL);
+                corio__task_release(loop, t);
+                return;
+            }
+        } else {
+            compact_load(loop, t);
+        }
+    }
+    t->state = CORIO_TASK_RUNNING;
+    t->flags |= CORIO__TF_STARTED;
+    loop->current = t;
+#ifdef CORIO__ASAN
+    san_to_task(&loop->asan_fake, t);
+    corio__ctx_switch(&loop->ctx, &t->ctx);
+    san_arrived(loop->asan_fake);
+#else
+    san_to_task(NULL, t);
+    corio__ctx_switch(&loop->ctx, &t->ctx);
+#endif
+    loop->current = NULL;
+    if (loop->dead) {
+        corio_task *d = loop->dead;
+        loop->dead = NULL;
+        corio__task_release(loop, d);
+    }
+}
+
+/* Switches away from the running task self; returns when it is resumed. */
+static void suspend(corio_loop *loop, corio_task *self)
+{
+    if (loop->in_dispatch && loop->budget > 0) {
+        corio__list *n = loop->ready.next;
+        if (n != &loop->ready &&
+            ((corio__runnable *)n)->kind == CORIO__RUN_TASK) {
+            corio_task *next = (corio_task *)n;
+            if (next == self) {
+                corio__list_remove(n);
+                loop->budget--;
+                self->state = CORIO_TASK_RUNNING;
+                return;
+            }
+            if (next->stack && !loop->compact) {
+                corio__list_remove(n);
+                loop->budget--;
+                next->state = CORIO_TASK_RUNNING;
+                loop->current = next;
+#ifdef CORIO__ASAN
+                san_to_task(&self->asan_fake, next);
+                corio__ctx_switch(&self->ctx, &next->ctx);
+                san_arrived(self->asan_fake);
+#else
+                san_to_task(NULL, next);
+                corio__ctx_switch(&self->ctx, &next->ctx);
+#endif
+                return;
+            }
+        }
+    }
+    loop->current = NULL;
+#ifdef CORIO__ASAN
+    san_to_loop(&self->asan_fake, loop);
+    corio__ctx_switch(&self->ctx, &loop->ctx);
+    san_arrived(self->asan_fake);
+#else
+    san_to_loop(NULL, loop);
+    corio__ctx_switch(&self->ctx, &loop->ctx);
+#endif
+}
+
+/* Eager spawn from a task: run the new task now; self resumes first after
+ * it suspends (self goes to the front of the ready queue). */
+int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
+{
+    int rc = task_prepare(loop, t);
+    if (rc < 0)
+        return rc;
+    if (loop->compact) {
+        /* The shared stack holds self's frames: go through the loop. */
+        self->state = CORIO_TASK_READY;
+        corio__list_push_front(&loop->ready, &self->run.node);
+        corio__list_push_front(&loop->ready, &t->run.node);
+        t->state = CORIO_TASK_READY;
+        loop->budget += 2;
+        suspend(loop, self);
+        return 0;
+    }
+    self->state = CORIO_TASK_READY;
+    corio__list_push_front(&loop->ready, &self->run.node);
+    loop->budget++;
+    t->state = CORIO_TASK_RUNNING;
+    t->flags |= CORIO__TF_STARTED;
+    loop->current = t;
+#ifdef CORIO__ASAN
+    san_to_task(&self->asan_fake, t);
+    corio__ctx_switch(&self->ctx, &t->ctx);
+    san_arrived(self->asan_fake);
+#else
+    san_to_task(NULL, t);
+    corio__ctx_switch(&self->ctx, &t->ctx);
+#endif
+    return 0;
+}
+
+/* ---- the ready queue ---------------------------------------------------*/
+
+void corio__ready(corio_loop *loop, corio_task *t)
+{
+    t->state = CORIO_TASK_READY;
+    corio__list_push_back(&loop->ready, &t->run.node);
+}
+
+void corio__dispatch(corio_loop *loop)
+{
+    loop->budget = CORIO__BUDGET;
+    loop->in_dispatch = true;
+    while (loop->budget > 0) {
+        corio__list *n = corio__list_pop_front(&loop->ready);
+        corio__runnable *r;
+        if (!n)
+            break;
+        loop->budget--;
+        r = (corio__runnable *)n;
+        if (r->kind == CORIO__RUN_TASK) {
+            corio__run_task(loop, (corio_task *)r);
+        } else {
+            corio__callback *c = (corio__callback *)r;
+            corio_cb cb = c->cb;
+            void *arg = c->arg;
+            if (r->kind == CORIO__RUN_CALLBACK) {
+                c->next_free = loop->free_cbs;
+                loop->free_cbs = c;
+            } else {
+                free(c); /* came from another thread */
+            }
+            loop->in_dispatch = false;
+            cb(arg);
+            loop->in_dispatch = true;
+        }
+    }
+    loop->in_dispatch = false;
+}
+
+/* ---- parking and waking ------------------------------------------------------*/
+
+int corio__interrupted(corio_task *t)
+{
+    corio_scope *s;
+    int timed_out = 0;
+    if (CORIO__LIKELY(!t->scopes))
+        return (t->flags & CORIO__TF_CANCEL) ? -ECANCELED : 0;
+    for (s = t->scopes; s; s = s->corio__outer) {
+        if (!s->corio__expired && s->corio__deadline <= t->loop->now_ns)
+            s->corio__expired = 1;
+        if (s->corio__expired)
+            timed_out = 1;
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
+            return timed_out ? -ETIMEDOUT : 0;
+    }
+    if (t->flags & CORIO__TF_CANCEL)
+        return -ECANCELED;
+    return timed_out ? -ETIMEDOUT : 0;
+}
+
+/* The nearest deadline the running wait must honour: its own sleep deadline
+ * and the deadlines of the scopes visible from it (up to a shield). */
+static int64_t wait_deadline(const corio_task *t)
+{
+    int64_t dl = t->sleep_deadline;
+    const corio_scope *s;
+    for (s = t->scopes; s; s = s->corio__outer) {
+        if (s->corio__deadline < dl)
+            dl = s->corio__deadline;
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
+            break;
+    }
+    return dl;
+}
+
+static void task_timer_cb(void *arg)
+{
+    corio__wake(arg, CORIO__WAKE_TIMER);
+}
+
+int corio__park(corio_task *t, int kind, void *obj)
+{
+    corio_loop *loop = t->loop;
+    int rc;
+    int64_t dl;
+
+    rc = corio__interrupted(t);
+    if (CORIO__UNLIKELY(rc)) {
+        if (corio__list_linked(&t->wait))
+            corio__list_remove(&t->wait);
+        t->wait_cancel = NULL;
+        return rc;
+    }
+    for (;;) {
+        dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
+        if (dl != CORIO__NEVER)
+            corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK,
+                             task_timer_cb, t);
+        t->wake = CORIO__WAKE_NONE;
+        t->state = CORIO_TASK_SUSPENDED;
+        t->wait_kind = kind;
+        t->wait_obj = obj;
+        suspend(loop, t);
+        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
+            corio__timer_disarm(&t->timer);
+        rc = t->wake;
+        if (rc != CORIO__WAKE_TIMER)
+            break;
+        /* The deadline timer fired: a scope's deadline, or the sleep's. */
+        rc = corio__interrupted(t);
+        if (rc)
+            break;
+        if (t->sleep_deadline <= loop->now_ns) {
+            rc = 0;
+            break;
+        }
+        /* Neither is due (a scope deadline moved later): wait on. */
+    }
+    if (corio__list_linked(&t->wait))
+        corio__list_remove(&t->wait);
+    t->wait_cancel = NULL;
+    t->wait_kind = CORIO__WAIT_NONE;
+    t->wait_obj = NULL;
+    return rc;
+}
+
+int corio__wake(corio_task *t, int status)
+{
+    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+        return 0;
+    t->wake = status;
+    if (corio__list_linked(&t->wait))
+        corio__list_remove(&t->wait);
+    if (status != CORIO__WAKE_OK && t->wait_cancel) {
+        void (*fn)(corio_task *) = t->wait_cancel;
+        t->wait_cancel = NULL;
+        fn(t);
+    }
+    corio__ready(t->loop, t);
+    return 1;
+}
+
+/* ---- public: yield, current ----------------------------------------------*/
+
+int corio_yield(void)
+{
+    corio_loop *loop = corio__tls_loop;
+    corio_task *t = loop ? loop->current : NULL;
+    int rc;
+    if (!t)
+        return -EPERM;
+    rc = corio__interrupted(t);
+    if (rc)
+        return rc;
+    corio__ready(loop, t);
+    t->wait_kind = CORIO__WAIT_YIELD;
+    suspend(loop, t);
+    t->wait_kind = CORIO__WAIT_NONE;
+    return corio__interrupted(t);
+}
+
+corio_task *corio_current(void)
+{
+    corio_loop *loop = corio__tls_loop;
+    return loop ? loop->current : NULL;
+}
+
+void corio__sched_thread_init(corio_loop *loop)
+{
+#ifdef CORIO__TSAN
+    loop->tsan_fiber = __tsan_get_current_fiber();
+#endif
+#ifdef CORIO__ASAN
+    {
+        pthread_attr_t a;
+        void *lo;
+        size_t sz;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            pthread_attr_getstack(&a, &lo, &sz);
+            loop->asan_stack_lo = lo;
+            loop->asan_stack_size = sz;
+            pthread_attr_destroy(&a);
+        }
+    }
+#endif
+    (void)loop;
+}

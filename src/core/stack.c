@@ -1,0 +1,363 @@
+/*
+ * Task stacks: mmap'ed in chunks, pooled per size, guard-paged while the
+ * process can afford the mappings, and a SIGSEGV handler that names the task
+ * whose stack overflowed.
+ *
+ * Why chunks: the kernel caps a process at vm.max_map_count mappings (65530
+ * by default). One mmap per stack with a guard page costs two mappings and
+ * would cap us near 32k tasks. A chunk holds many stacks in one mapping; a
+ * guard page inside it splits the mapping, so guards still cost two entries
+ * each. We therefore guard the first stacks (up to a quarter of the map
+ * budget, ~16k stacks by default) and allocate the rest unguarded: those get
+ * a canary word at the stack's low end, checked when the task parks and
+ * ends, so an overflow is still reported (late, as corruption) instead of
+ * silently tolerated. docs/design.md "Stacks" discusses the trade-off.
+ *
+ * Memory: stacks are MAP_NORESERVE and only touched pages cost RAM, so a
+ * sleeping task that used 3 KiB of stack costs one page. A freed stack goes
+ * to its pool's LIFO free list (hot in cache); idle trimming (loop.c) gives
+ * the pages of cold free stacks back with madvise.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0u
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#define MIN_STACK (16u * 1024u)
+#define CHUNK_GUARDED 64u
+#define CHUNK_UNGUARDED 256u
+#define CHUNK_BYTES_MAX (64u * 1024u * 1024u)
+
+static size_t page_size;
+static atomic_long guard_budget = -1; /* stacks we may still guard */
+
+static size_t pagesz(void)
+{
+    if (!page_size)
+        page_size = (size_t)sysconf(_SC_PAGESIZE);
+    return page_size;
+}
+
+size_t corio__stack_roundup(size_t size)
+{
+    size_t s = MIN_STACK;
+    while (s < size && s < ((size_t)1 << 33))
+        s <<= 1;
+    return s;
+}
+
+static int pool_index(size_t size)
+{
+    int i = 0;
+    size_t s = MIN_STACK;
+    while (s < size) {
+        s <<= 1;
+        i++;
+    }
+    return i < CORIO__STACK_POOLS ? i : -1;
+}
+
+/* Reserves guards for n stacks; 1 if granted, 0 if over budget. */
+static int take_guards(long n)
+{
+    long b = atomic_load(&guard_budget);
+    if (b < 0) {
+        long maxmap = 65530;
+        FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+        if (f) {
+            if (fscanf(f, "%ld", &maxmap) != 1)
+                maxmap = 65530;
+            fclose(f);
+        }
+        /* Each guard costs two mappings; leave three quarters of the map
+         * budget to everything else the process does. */
+        long want = maxmap / 8;
+        long expect = -1;
+        atomic_compare_exchange_strong(&guard_budget, &expect, want);
+        b = atomic_load(&guard_budget);
+    }
+    while (b >= n) {
+        if (atomic_compare_exchange_weak(&guard_budget, &b, b - n))
+            return 1;
+    }
+    return 0;
+}
+
+static int add_chunk(corio_loop *loop, corio__stack_pool *pool)
+{
+    size_t pg = pagesz(), slot, len;
+    unsigned n, i;
+    int guarded;
+    char *base;
+    corio__stack_chunk *c;
+
+    n = CHUNK_GUARDED;
+    while (n > 1 && (size_t)n * (pool->size + pg) > CHUNK_BYTES_MAX)
+        n >>= 1;
+    guarded = take_guards((long)n);
+    if (!guarded) {
+        n = CHUNK_UNGUARDED;
+        while (n > 1 && (size_t)n * pool->size > CHUNK_BYTES_MAX)
+            n >>= 1;
+    }
+    slot = pool->size + (guarded ? pg : 0);
+    len = slot * n;
+    c = malloc(sizeof *c + n * sizeof(corio__stack));
+    if (!c)
+        return -ENOMEM;
+    base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+        free(c);
+        if (guarded)
+            atomic_fetch_add(&guard_budget, (long)n);
+        return -ENOMEM;
+    }
+    c->base = base;
+    c->len = len;
+    c->n = n;
+    for (i = 0; i < n; i++) {
+        corio__stack *s = &c->stacks[i];
+        char *lo = base + (size_t)i * slot;
+        if (guarded) {
+            if (mprotect(lo, pg, PROT_NONE) < 0) {
+                /* Out of map entries after all: go on unguarded. */
+                guarded = 0;
+            } else {
+                lo += pg;
+            }
+        }
+        s->lo = lo;
+        s->size = pool->size;
+        s->pool = pool;
+        s->guarded = (uint8_t)guarded;
+        s->dirty = 0;
+        s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + pool->size);
+        s->next_free = pool->free;
+        pool->free = s;
+        pool->nfree++;
+    }
+    c->next = pool->chunks;
+    pool->chunks = c;
+    (void)loop;
+    return 0;
+}
+
+int corio__stack_get(corio_loop *loop, size_t size, corio__stack **sp)
+{
+    int idx = pool_index(size);
+    corio__stack_pool *pool;
+    corio__stack *s;
+    if (idx < 0)
+        return -EINVAL;
+    pool = &loop->pools[idx];
+    if (!pool->free) {
+        int rc;
+        pool->size = MIN_STACK << idx;
+        rc = add_chunk(loop, pool);
+        if (rc < 0)
+            return rc;
+    }
+    s = pool->free;
+    pool->free = s->next_free;
+    pool->nfree--;
+    s->dirty = 1;
+    if (!s->guarded) {
+        uint64_t canary = CORIO__STACK_CANARY;
+        memcpy(s->lo, &canary, sizeof canary);
+    }
+    *sp = s;
+    return 0;
+}
+
+void corio__stack_put(corio_loop *loop, corio__stack *s)
+{
+    corio__stack_pool *pool = s->pool;
+    (void)loop;
+    s->next_free = pool->free;
+    pool->free = s;
+    pool->nfree++;
+}
+
+/* Gives the pages of free stacks beyond the hottest few back to the OS.
+ * Called when the loop is about to sleep; bounded work per call. */
+void corio__stacks_trim(corio_loop *loop)
+{
+    int i;
+    size_t budget = 4096;
+    for (i = 0; i < CORIO__STACK_POOLS; i++) {
+        corio__stack_pool *pool = &loop->pools[i];
+        corio__stack *s = pool->free;
+        size_t k = 0;
+        for (; s && budget; s = s->next_free, k++) {
+            if (k < 16 || !s->dirty)
+                continue;
+            madvise(s->lo, s->size, MADV_DONTNEED);
+            s->dirty = 0;
+            budget--;
+        }
+    }
+}
+
+void corio__stacks_free(corio_loop *loop)
+{
+    int i;
+    for (i = 0; i < CORIO__STACK_POOLS; i++) {
+        corio__stack_pool *pool = &loop->pools[i];
+        corio__stack_chunk *c = pool->chunks, *next;
+        for (; c; c = next) {
+            unsigned k;
+            next = c->next;
+            for (k = 0; k < c->n; k++)
+                VALGRIND_STACK_DEREGISTER(c->stacks[k].vg_id);
+            if (c->n && c->stacks[0].guarded)
+                atomic_fetch_add(&guard_budget, (long)c->n);
+            munmap(c->base, c->len);
+            free(c);
+        }
+        pool->chunks = NULL;
+        pool->free = NULL;
+        pool->nfree = 0;
+    }
+}
+
+/* ---- overflow reporting -------------------------------------------------------*/
+
+static void write_str(const char *s)
+{
+    ssize_t r = write(STDERR_FILENO, s, strlen(s));
+    (void)r;
+}
+
+static void write_u64(unsigned long long v)
+{
+    char b[24];
+    int i = 23;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    write_str(b + i);
+}
+
+static void overflow_report(const corio_task *t, const char *how)
+{
+    write_str("corio: stack overflow in task #");
+    write_u64(t->id);
+    if (t->name) {
+        write_str(" '");
+        write_str(t->name);
+        write_str("'");
+    }
+    write_str(" (stack ");
+    write_u64(t->stack ? t->stack->size : 0);
+    write_str(" bytes; ");
+    write_str(how);
+    write_str("); raise the task's stack_size or the loop's\n");
+}
+
+void corio__stack_check_canary(corio_task *t)
+{
+    uint64_t c;
+    if (!t->stack || t->stack->guarded)
+        return;
+    memcpy(&c, t->stack->lo, sizeof c);
+    if (c != CORIO__STACK_CANARY) {
+        overflow_report(t, "canary overwritten, found late: no guard page");
+        abort();
+    }
+}
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+static void segv_handler(int sig, siginfo_t *si, void *uc)
+{
+    corio_loop *loop = corio__tls_loop;
+    corio_task *t = loop ? loop->current : NULL;
+    struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+
+    if (t && t->stack && t->stack->guarded && si) {
+        char *a = si->si_addr;
+        /* The guard page, or just below it (a large frame can skip it). */
+        if (a < t->stack->lo && a >= t->stack->lo - 16 * pagesz()) {
+            overflow_report(t, "hit the guard page");
+            signal(SIGABRT, SIG_DFL);
+            abort();
+        }
+    }
+    /* Not ours: hand it to whoever had the signal before us. */
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL); /* re-raised on return from the faulting insn */
+}
+
+static void install_once(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+int corio__overflow_handler_install(corio_loop *loop)
+{
+    stack_t ss;
+    pthread_once(&handler_once, install_once);
+    /* The handler needs a stack of its own: the task's is exhausted. */
+    if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
+        size_t sz = 64 * 1024;
+        void *mem = malloc(sz);
+        if (!mem)
+            return -ENOMEM;
+        ss.ss_sp = mem;
+        ss.ss_size = sz;
+        ss.ss_flags = 0;
+        if (sigaltstack(&ss, NULL) == 0) {
+            loop->sigalt_mem = mem;
+            loop->sigalt_installed = 1;
+        } else {
+            free(mem);
+        }
+    }
+    return 0;
+}
+
+void corio__overflow_handler_remove(corio_loop *loop)
+{
+    stack_t ss, cur;
+    if (!loop->sigalt_installed)
+        return;
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == loop->sigalt_mem) {
+        memset(&ss, 0, sizeof ss);
+        ss.ss_flags = SS_DISABLE;
+        sigaltstack(&ss, NULL);
+        free(loop->sigalt_mem);
+    }
+    /* else another loop on this thread replaced it: leave both alone (the
+     * memory stays reachable from the thread's alt stack). */
+    loop->sigalt_mem = NULL;
+    loop->sigalt_installed = 0;
+}

@@ -1,0 +1,331 @@
+/*
+ * Tasks: spawn, await, cancel, detach, names, enumeration.
+ *
+ * Lifetime: corio_spawn() allocates a task (from the loop's free list of
+ * task structs). It gets a stack only when it first runs, and gives it back
+ * the moment it ends, so spawning is cheap and a million finished-but-not-
+ * yet-awaited tasks hold no stacks. The struct itself lives until its owner
+ * awaits it (corio_await frees it) or, for a detached task, until it ends.
+ */
+#include "core/internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FREE_TASKS_MAX 4096
+
+static atomic_uint_fast64_t next_task_id = 1;
+
+
+int corio__task_alloc(corio_loop *loop, corio_task **tp)
+{
+    corio_task *t = loop->free_tasks;
+    if (t) {
+        loop->free_tasks = (corio_task *)t->run.node.next;
+        loop->nfree_tasks--;
+    } else {
+        t = malloc(sizeof *t);
+        if (!t)
+            return -ENOMEM;
+    }
+    memset(t, 0, offsetof(corio_task, fut));
+    t->run.kind = CORIO__RUN_TASK;
+    t->loop = loop;
+    corio__list_init(&t->wait);
+    t->timer.corio__slot = CORIO__TIMER_IDLE;
+    t->sleep_deadline = CORIO__NEVER;
+    corio__future_init(&t->fut, loop, 1);
+    t->saved = NULL;
+    t->saved_len = t->saved_cap = 0;
+#ifdef CORIO__ASAN
+    t->asan_fake = NULL;
+#endif
+#ifdef CORIO__TSAN
+    t->tsan_fiber = NULL;
+#endif
+    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    *tp = t;
+    return 0;
+}
+
+void corio__task_free(corio_loop *loop, corio_task *t)
+{
+    corio__list_remove(&t->all);
+    loop->ntasks--;
+    if (t->flags & CORIO__TF_NAME_HEAP)
+        free(t->name);
+    free(t->saved);
+    corio__future_drop_callbacks(&t->fut);
+    if (loop->nfree_tasks < FREE_TASKS_MAX && !loop->closing) {
+        t->run.node.next = (corio__list *)loop->free_tasks;
+        loop->free_tasks = t;
+        loop->nfree_tasks++;
+    } else {
+        free(t);
+    }
+}
+
+/* Records the outcome and wakes whoever awaits the task. Runs on the
+ * task's own stack when it returns, or on anyone's when a task ends
+ * without running (cancelled before it started, or no stack for it). */
+void corio__task_finish(corio_task *t, void *value)
+{
+    int status;
+    if (t->flags & CORIO__TF_FAILED)
+        status = t->fut.status;
+    else if (t->flags & CORIO__TF_CANCEL)
+        status = -ECANCELED;
+    else
+        status = 0;
+    t->fut.status = 0; /* let complete() accept it */
+    t->state = CORIO_TASK_DONE;
+    t->loop->nlive--;
+    corio__future_complete(&t->fut, status, value);
+}
+
+/* ---- spawn ---------------------------------------------------------------*/
+
+int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
+                   const corio_spawn_opts *opts)
+{
+    corio_loop *loop = corio__loop_or_current(opts ? opts->loop : NULL);
+    corio_task *t;
+    unsigned flags = opts ? opts->flags : 0;
+    int rc;
+
+    if (taskp)
+        *taskp = NULL;
+    if (!loop)
+        return -EPERM;
+    if (!fn || (!taskp && !(flags & CORIO_SPAWN_DETACHED)))
+        return -EINVAL;
+    if (loop->closing)
+        return -EPERM;
+    rc = corio__task_alloc(loop, &t);
+    if (rc < 0)
+        return rc;
+    t->fn = fn;
+    t->arg = arg;
+    if (opts && opts->stack_size)
+        t->stack_size = corio__stack_roundup(opts->stack_size);
+    if (opts && opts->name) {
+        t->name = strdup(opts->name);
+        if (!t->name) {
+            corio__task_free(loop, t);
+            return -ENOMEM;
+        }
+        t->flags |= CORIO__TF_NAME_HEAP;
+    }
+    if (flags & CORIO_SPAWN_DETACHED)
+        t->flags |= CORIO__TF_DETACHED;
+    corio__list_push_back(&loop->tasks, &t->all);
+    loop->ntasks++;
+    loop->nlive++;
+    if (taskp && !(flags & CORIO_SPAWN_DETACHED))
+        *taskp = t;
+
+    if ((flags & CORIO_SPAWN_EAGER) && loop->running &&
+        corio__tls_loop == loop) {
+        if (loop->current) {
+            rc = corio__run_eager(loop, loop->current, t);
+            if (rc < 0) {
+                if (taskp)
+                    *taskp = NULL;
+                corio__task_free(loop, t);
+                return rc;
+            }
+            return 0;
+        }
+        corio__run_task(loop, t); /* from a callback, on the loop stack */
+        return 0;
+    }
+    t->state = CORIO_TASK_READY;
+    corio__list_push_back(&loop->ready, &t->run.node);
+    return 0;
+}
+
+corio_task *corio_spawn(corio_fn fn, void *arg)
+{
+    corio_task *t;
+    return corio_spawn_ex(&t, fn, arg, NULL) < 0 ? NULL : t;
+}
+
+/* ---- await, cancel, detach -------------------------------------------------*/
+
+int corio_await_ex(corio_task *t, void **result, unsigned flags)
+{
+    corio_loop *loop = corio__tls_loop;
+    corio_task *self = loop ? loop->current : NULL;
+    int rc;
+
+    if (result)
+        *result = NULL;
+    if (!t)
+        return -EINVAL;
+    if (!self)
+        return -EPERM;
+    if (t == self)
+        return -EDEADLK;
+    if (t->state != CORIO_TASK_DONE) {
+        corio__list_push_back(&t->fut.waiters, &self->wait);
+        rc = corio__park(self, CORIO__WAIT_TASK, t);
+        if (rc < 0 && t->state != CORIO_TASK_DONE) {
+            /* We were interrupted: t is cancelled (unless shielded) and
+             * the loop takes it over, so the handle is gone either way. */
+            if (!(flags & CORIO_AWAIT_SHIELD))
+                corio_cancel(t);
+            corio_detach(t);
+            return rc;
+        }
+    }
+    rc = t->fut.status;
+    if (result)
+        *result = t->fut.value;
+    corio__task_free(t->loop, t);
+    return rc;
+}
+
+int corio_await(corio_task *t, void **result)
+{
+    return corio_await_ex(t, result, 0);
+}
+
+int corio_wait_for(corio_task *t, double timeout, void **result)
+{
+    corio_scope s;
+    int rc = corio_scope_enter(&s, timeout, 0);
+    if (rc < 0)
+        return rc;
+    rc = corio_await(t, result);
+    corio_scope_exit(&s);
+    return rc;
+}
+
+/* Is t's cancellation hidden from its current wait by a shield scope? */
+static int shielded(const corio_task *t)
+{
+    const corio_scope *s;
+    for (s = t->scopes; s; s = s->corio__outer)
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
+            return 1;
+    return 0;
+}
+
+int corio_cancel(corio_task *t)
+{
+    corio_loop *loop;
+    if (!t || t->state == CORIO_TASK_DONE || (t->flags & CORIO__TF_CANCEL))
+        return 0;
+    loop = t->loop;
+    t->flags |= CORIO__TF_CANCEL;
+    if (!(t->flags & CORIO__TF_STARTED) && t->state == CORIO_TASK_READY) {
+        /* Never ran: it finishes cancelled, without running. */
+        corio__list_remove(&t->run.node);
+        corio__task_finish(t, NULL);
+        if (t->flags & CORIO__TF_DETACHED)
+            corio__task_free(loop, t);
+        return 1;
+    }
+    if (t->state == CORIO_TASK_SUSPENDED && !shielded(t))
+        corio__wake(t, -ECANCELED);
+    return 1;
+}
+
+void corio_detach(corio_task *t)
+{
+    if (!t)
+        return;
+    if (t->state == CORIO_TASK_DONE && !t->stack) {
+        corio__task_free(t->loop, t);
+        return;
+    }
+    t->flags |= CORIO__TF_DETACHED;
+}
+
+void *corio_fail(int err)
+{
+    corio_task *t = corio_current();
+    if (t && err < 0) {
+        t->flags |= CORIO__TF_FAILED;
+        t->fut.status = err;
+    }
+    return NULL;
+}
+
+int corio_cancelled(void)
+{
+    corio_task *t = corio_current();
+    return (t && (t->flags & CORIO__TF_CANCEL)) ? -ECANCELED : 0;
+}
+
+/* ---- introspection --------------------------------------------------------*/
+
+int corio_task_state(const corio_task *t)
+{
+    if (t->state == CORIO_TASK_READY && !(t->flags & CORIO__TF_STARTED))
+        return CORIO_TASK_CREATED;
+    return t->state;
+}
+
+uint64_t corio_task_id(const corio_task *t) { return t->id; }
+
+const char *corio__task_label(const corio_task *t, char *buf, size_t len)
+{
+    if (t->name)
+        return t->name;
+    snprintf(buf, len, "task-%llu", (unsigned long long)t->id);
+    return buf;
+}
+
+const char *corio_task_name(const corio_task *t)
+{
+    corio_task *m = (corio_task *)t;
+    char buf[32];
+    if (!m->name) {
+        /* Made on demand, so unnamed tasks cost no allocation. */
+        snprintf(buf, sizeof buf, "task-%llu", (unsigned long long)m->id);
+        m->name = strdup(buf);
+        if (!m->name)
+            return "task";
+        m->flags |= CORIO__TF_NAME_HEAP;
+    }
+    return m->name;
+}
+
+int corio_task_set_name(corio_task *t, const char *name)
+{
+    char *n = strdup(name ? name : "");
+    if (!n)
+        return -ENOMEM;
+    if (t->flags & CORIO__TF_NAME_HEAP)
+        free(t->name);
+    t->name = n;
+    t->flags |= CORIO__TF_NAME_HEAP;
+    return 0;
+}
+
+corio_future *corio_task_future(corio_task *t) { return &t->fut; }
+
+int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                       void *arg)
+{
+    corio__list *n, *next;
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return 0;
+    for (n = loop->tasks.next; n != &loop->tasks; n = next) {
+        int rc;
+        next = n->next;
+        rc = fn(corio__container_of(n, corio_task, all), arg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+size_t corio_task_count(corio_loop *loop)
+{
+    loop = corio__loop_or_current(loop);
+    return loop ? loop->ntasks : 0;
+}

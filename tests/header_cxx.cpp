@@ -1,0 +1,3 @@
+// Compiled as C++17 with -Wpedantic -Werror: C++ users include corio.h too.
+#include <corio.h>
+int corio_header_cxx_ok() { return corio_strerror(-1) != nullptr; }
