@@ -1,0 +1,75 @@
+/* See fd.h. */
+#include "io/fd.h"
+
+#include <errno.h>
+
+static void fd_event(corio__io *io, unsigned events)
+{
+    corio__fd *f = io->data;
+    if ((events & CORIO__IO_IN) && f->reader)
+        corio__wake(f->reader, 0);
+    if ((events & CORIO__IO_OUT) && f->writer)
+        corio__wake(f->writer, 0);
+}
+
+int corio__fd_open(corio_loop *loop, corio__fd *f, int fd)
+{
+    int rc;
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    f->loop = loop;
+    f->reader = f->writer = NULL;
+    f->io.fd = fd;
+    f->io.want = 0;
+    f->io.ready = 0;
+    f->io.cb = fd_event;
+    f->io.data = f;
+    f->io.slot = -1;
+    f->io.gen = 0;
+    rc = loop->pops->add(loop->poller, &f->io);
+    f->registered = rc == 0;
+    return rc;
+}
+
+void corio__fd_close(corio__fd *f)
+{
+    if (!f->registered)
+        return;
+    f->registered = 0;
+    f->loop->pops->del(f->loop->poller, &f->io);
+    if (f->reader)
+        corio__wake(f->reader, -EBADF);
+    if (f->writer)
+        corio__wake(f->writer, -EBADF);
+}
+
+int corio__fd_wait(corio__fd *f, unsigned events)
+{
+    corio_task *t = corio_current();
+    corio_task **slot;
+    corio_loop *loop = f->loop;
+    unsigned want;
+    int rc;
+
+    if (!t)
+        return -EPERM;
+    if (!f->registered)
+        return -EBADF;
+    slot = (events & CORIO__IO_IN) ? &f->reader : &f->writer;
+    if (*slot)
+        return -EBUSY;
+    events &= (CORIO__IO_IN | CORIO__IO_OUT);
+    f->io.ready &= ~events; /* the caller just saw EAGAIN: that edge is used */
+    want = events | (f->reader ? CORIO__IO_IN : 0) | (f->writer ? CORIO__IO_OUT : 0);
+    loop->pops->want(loop->poller, &f->io, want);
+    *slot = t;
+    loop->io_waiters++;
+    rc = corio__park(t, CORIO__WAIT_IO, f);
+    loop->io_waiters--;
+    if (*slot == t)
+        *slot = NULL;
+    if (rc == 0 && !f->registered)
+        rc = -EBADF;
+    return rc;
+}

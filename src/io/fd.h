@@ -1,0 +1,39 @@
+/*
+ * corio__fd: an fd registered with the loop's poller, with at most one task
+ * parked for reading and one for writing. Every socket, stream, pipe and
+ * foreign-fd wait is built on it; this is the one place where "try the
+ * syscall, on EAGAIN park until the poller says ready, retry" meets the
+ * scheduler.
+ *
+ * Owned by whatever owns the fd (embedded in it). corio__fd_open registers
+ * it, corio__fd_close deregisters it (waking any parked task with -EBADF);
+ * close the fd itself only after that.
+ */
+#ifndef CORIO_IO_FD_H
+#define CORIO_IO_FD_H
+
+#include "core/internal.h"
+
+typedef struct corio__fd {
+    corio__io io;            /* poller registration; io.data = this */
+    corio_loop *loop;
+    corio_task *reader;      /* parked waiting for IN, or NULL */
+    corio_task *writer;      /* parked waiting for OUT, or NULL */
+    int registered;
+} corio__fd;
+
+/* Registers fd (which must be non-blocking) on loop (NULL: current).
+ * Returns 0, -EPERM (no loop), or the poller's error (-EBADF, -ENOMEM...). */
+int corio__fd_open(corio_loop *loop, corio__fd *f, int fd);
+
+/* Deregisters. Parked tasks wake with -EBADF. Does not close the fd. */
+void corio__fd_close(corio__fd *f);
+
+/* Parks the calling task until the fd is ready for `events` (one of
+ * CORIO__IO_IN or CORIO__IO_OUT), then returns 0; or -ECANCELED,
+ * -ETIMEDOUT (scopes), -EBADF (closed meanwhile), -EBUSY (another task is
+ * already parked for that direction), -EPERM (not in a task). Call it only
+ * after the syscall said EAGAIN: it waits for the NEXT readiness edge. */
+int corio__fd_wait(corio__fd *f, unsigned events);
+
+#endif
