@@ -1,6 +1,7 @@
 /* corio_strerror: static descriptions, never errno. */
 #include <corio.h>
 
+#include <errno.h>
 #include <string.h>
 
 const char *corio_strerror(int err)
@@ -16,6 +17,12 @@ const char *corio_strerror(int err)
         return "Shut down";
     case CORIO_ECLOSED:
         return "Channel closed";
+    /* errno's own words are about connections; in corio these two mean
+     * what a task sees when its deadline passes or it is cancelled. */
+    case -ETIMEDOUT:
+        return "Timed out";
+    case -ECANCELED:
+        return "Cancelled";
     default:
         break;
     }

@@ -8,8 +8,8 @@
  * would cap us near 32k tasks. A chunk holds many stacks in one mapping; a
  * guard page inside it splits the mapping, so guards still cost two entries
  * each. We therefore guard the first stacks (up to a quarter of the map
- * budget, ~16k stacks by default) and allocate the rest unguarded: those get
- * a canary word at the stack's low end, checked when the task parks and
+ * budget: ~8k stacks by default) and allocate the rest unguarded: those get
+ * a canary word at the stack's low end, checked when the task
  * ends, so an overflow is still reported (late, as corruption) instead of
  * silently tolerated. docs/design.md "Stacks" discusses the trade-off.
  *
