@@ -397,6 +397,45 @@ int corio_future_wait_for(corio_future *f, double timeout, void **value);
  * Queues and channels
  * ====================================================================== */
 
+/* A Go-style channel of void * values. corio_chan_create() allocates it;
+ * the creator frees it with corio_chan_destroy() once no task uses it.
+ * Capacity N > 0 buffers up to N values; capacity 0 is unbuffered: a send
+ * completes only when a receiver takes the value (rendezvous). FIFO: values
+ * arrive in the order they were sent, and waiting senders and receivers are
+ * served in the order they started waiting.
+ * Ownership: the channel stores the pointer, never what it points to. A
+ * successful send hands the pointee to the receiver, who then owns it; a
+ * send that fails (closed, cancelled, timed out) leaves it with the sender.
+ * A channel is not tied to a loop, but it must only be used by one thread. */
+typedef struct corio_chan corio_chan;
+
+/* Returns 0, -ENOMEM, -EINVAL (cp NULL or absurd capacity). */
+int corio_chan_create(corio_chan **cp, size_t capacity);
+/* Frees c and the values' slots (not the values: drain it first if they
+ * own memory). Tasks still waiting on it (a bug) are woken with
+ * CORIO_ECLOSED. NULL is a no-op. */
+void corio_chan_destroy(corio_chan *c);
+
+/* Sends value. Suspending: waits while the buffer is full (unbuffered:
+ * until a receiver takes it). Returns 0, CORIO_ECLOSED (closed before or
+ * while waiting; value not sent), -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. */
+int corio_chan_send(corio_chan *c, void *value);
+/* Receives the oldest value into *value (value may be NULL). Suspending:
+ * waits while nothing is buffered or offered. After close it still returns
+ * the buffered values, then CORIO_ECLOSED (*value = NULL). */
+int corio_chan_recv(corio_chan *c, void **value);
+/* Non-suspending versions (also usable from callbacks): -EAGAIN instead of
+ * waiting; never report cancellation. */
+int corio_chan_try_send(corio_chan *c, void *value);
+int corio_chan_try_recv(corio_chan *c, void **value);
+/* Closes c: later sends fail with CORIO_ECLOSED, waiting senders wake with
+ * it, receivers drain the buffer and then get CORIO_ECLOSED. Returns 0,
+ * -EALREADY if already closed, -EINVAL. */
+int corio_chan_close(corio_chan *c);
+size_t corio_chan_len(const corio_chan *c); /* buffered values */
+size_t corio_chan_cap(const corio_chan *c);
+int corio_chan_closed(const corio_chan *c); /* 1 once closed */
+
 /* ======================================================================
  * Combinators and task groups: gather, wait, as_completed, groups
  * ====================================================================== */

@@ -134,6 +134,22 @@ struct corio_future {
     atomic_int ts_claimed;  /* a _threadsafe completion is on its way */
 };
 
+/* ---- wait nodes for src/sync ----------------------------------------------
+ * A channel/queue wait carries a value to or from the parked task, and a
+ * select parks one task on several channels at once, so src/sync links these
+ * nodes (not t->wait) into its waiter lists. Each task embeds one for
+ * single-object waits; a select allocates one per clause. A waker pops a
+ * node and calls corio__wake(task, 0): if that returns 0 the task was already
+ * woken (cancelled, timed out, another clause won) and the node is skipped. */
+typedef struct corio__waiter {
+    corio__list node;   /* link in the primitive's waiter list */
+    corio_task *task;   /* the parked task */
+    void *value;        /* value in transit, either direction */
+    intptr_t aux;       /* primitive-specific: clause index, priority */
+    int status;         /* set by the waker: 0 or a negative error */
+    int fired;          /* set by the waker: this node was claimed */
+} corio__waiter;
+
 /* ---- tasks ----------------------------------------------------------------*/
 enum {
     CORIO__TF_DETACHED = 0x01,   /* the loop owns it */
@@ -165,6 +181,7 @@ struct corio_task {
     void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
     void *wait_obj;        /* what it waits on (for dumps); NULL if nothing */
     int wait_kind;         /* CORIO__WAIT_* for dumps */
+    corio__waiter sync_wait; /* src/sync: node of a single-object wait */
     corio__list all;       /* link in loop->tasks */
     corio_timer timer;     /* deadline of the current wait, if any */
     int64_t sleep_deadline; /* ns; CORIO__NEVER unless sleeping */
