@@ -132,7 +132,7 @@ static void *main_full(void *arg)
 {
     corio_chan *c;
     corio_task *t[3];
-    intptr_t a[3][2];
+    static intptr_t a[3][2]; /* read by other tasks: not on the stack */
     void *v;
     int i;
     assert_int_equal(corio_chan_create(&c, 2), 0);
@@ -339,7 +339,7 @@ static void *ponger(void *arg)
 
 static void *main_pingpong(void *arg)
 {
-    pp_t p;
+    static pp_t p; /* shared with ponger: not on a stack (compact mode) */
     corio_task *t;
     void *v = NULL;
     int i;
