@@ -480,6 +480,114 @@ int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
  * Thread pool, files and other threads
  * ====================================================================== */
 
+/* ---- Thread pool (asyncio's run_in_executor / to_thread) ----------------
+ *
+ * A pool of worker threads runs blocking functions (a SQLite query, zlib,
+ * getaddrinfo) while the loop keeps running other tasks. A task hands work
+ * over and suspends until its result comes back through the loop.
+ *
+ * Threads start lazily, up to `threads`. Two lanes keep slow work from
+ * starving fast work (libuv#28): work submitted with CORIO_WORK_SLOW may
+ * occupy at most `slow_threads` threads at once, so the rest stay free for
+ * fast work. At most `queue_limit` jobs wait for a thread; a submission
+ * beyond that suspends until one starts (backpressure).
+ *
+ * A pool may be shared by several loops on several threads. The default
+ * pool (corio_pool_default()) is created at first use and lives until the
+ * process exits. Worker threads block every signal.
+ *
+ * Memory the function reads or writes must outlive the job. In
+ * CORIO_STACK_COMPACT mode, never hand a pointer into a task's stack to
+ * pool work: the stack's contents move while the task is suspended.
+ * ---------------------------------------------------------------------- */
+
+typedef struct corio_pool corio_pool;
+typedef struct corio_work corio_work;
+
+/* Frees (or otherwise disposes of) a result nobody will collect: the
+ * awaiter was cancelled while the function was running. */
+typedef void (*corio_discard_fn)(void *result, void *arg);
+
+/* Pool options: zero-initialise, set what you need (0 = the default). */
+typedef struct corio_pool_config {
+    unsigned threads;      /* most threads; default: $CORIO_POOL_THREADS or 4 */
+    unsigned slow_threads; /* most running SLOW work; default threads/2, >= 1 */
+    size_t queue_limit;    /* most jobs waiting for a thread; default 65536 */
+    int spin_us;           /* an idle worker polls this long before it
+                              sleeps; default 50, -1: never spin */
+} corio_pool_config;
+
+/* Creates a pool (no thread starts until work arrives). cfg may be NULL.
+ * Returns 0, -ENOMEM, -EINVAL. Any thread. */
+int corio_pool_create(corio_pool **pp, const corio_pool_config *cfg);
+
+/* The process-wide default pool, created at first use (NULL only when out
+ * of memory). corio_pool_default_config() sets its options; it must run
+ * before the first use (else -EBUSY). Any thread. */
+corio_pool *corio_pool_default(void);
+int corio_pool_default_config(const corio_pool_config *cfg);
+
+/* Stops accepting work (submissions fail with CORIO_ESHUTDOWN); queued work
+ * is not run: its awaiters get CORIO_ESHUTDOWN. Running work finishes.
+ * Non-blocking, idempotent, any thread. */
+void corio_pool_shutdown(corio_pool *p);
+
+/* Shuts p down, waits for running work to finish and its threads to exit,
+ * and frees it. Blocking (call it outside tasks, or accept that the loop
+ * stalls until running work ends). Every job's awaiter must have been
+ * released before (awaited or cancelled). Returns 0, or -EINVAL for the
+ * default pool. */
+int corio_pool_destroy(corio_pool *p);
+
+typedef struct corio_pool_stats {
+    unsigned threads;   /* started and alive */
+    unsigned busy;      /* running a job */
+    unsigned busy_slow; /* of which SLOW */
+    size_t queued;      /* waiting for a thread */
+    uint64_t completed; /* jobs that ran to the end */
+} corio_pool_stats;
+
+/* A snapshot of p's counters. Any thread. */
+void corio_pool_stats_get(corio_pool *p, corio_pool_stats *st);
+
+#define CORIO_WORK_SLOW 0x1u /* the slow lane (DNS, network file systems) */
+
+typedef struct corio_work_opts {
+    unsigned flags;            /* CORIO_WORK_* */
+    corio_discard_fn discard;  /* NULL: an abandoned result is dropped */
+    void *discard_arg;
+} corio_work_opts;
+
+/* Queues fn(arg) to run on a worker thread of p (NULL: the default pool).
+ * Suspending only while the queue is full. *wp gets a handle for
+ * corio_work_await() or corio_work_cancel(); exactly one corio_work_await()
+ * must consume it. While work is pending the loop does not exit.
+ * Returns 0, CORIO_ESHUTDOWN, -ENOMEM, -EAGAIN (no thread could be
+ * started), -ECANCELED, -ETIMEDOUT (then nothing was queued), -EPERM. */
+int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
+                      const corio_work_opts *opts, corio_work **wp);
+
+/* Waits for w and releases it; *result (if non-NULL) gets fn's return
+ * value. Suspending. Returns 0, -ECANCELED (w was cancelled), or
+ * CORIO_ESHUTDOWN (the pool shut down before w ran). If the caller is
+ * interrupted (-ECANCELED, -ETIMEDOUT): queued work is dropped unrun;
+ * running work is left to finish and its result is passed to the discard
+ * callback. Either way the handle is released and the error returned. */
+int corio_work_await(corio_work *w, void **result);
+
+/* Drops w if it has not started: returns 1 and its awaiter gets
+ * -ECANCELED. Returns 0 if it is already running or done (it cannot be
+ * stopped; its result is delivered). Loop thread, non-suspending. */
+int corio_work_cancel(corio_work *w);
+
+/* Submit and await in one call: runs fn(arg) on p (NULL: default) and
+ * returns what corio_work_await() returns. opts may be NULL. */
+int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
+                          const corio_work_opts *opts);
+
+/* asyncio.to_thread: corio_run_in_executor on the default pool. */
+int corio_to_thread(corio_fn fn, void *arg, void **result);
+
 /* ======================================================================
  * Debugging: dumps, stalls, deadlocks, metrics
  * ====================================================================== */

@@ -51,6 +51,11 @@
  * The ready queue holds tasks to resume and callbacks to call. Both start
  * with a corio__runnable so the loop can tell them apart. */
 enum { CORIO__RUN_TASK = 1, CORIO__RUN_CALLBACK = 2 };
+/* kind 3: a heap callback from call_soon_threadsafe (freed after it ran);
+ * kind 4: a callback node embedded in its owner's object (src/os: thread
+ * pool completions), posted by corio__post_threadsafe and never freed by
+ * the loop. */
+#define CORIO__RUN_EMBEDDED 4
 
 typedef struct corio__runnable {
     corio__list node; /* link in loop->ready */
@@ -326,6 +331,9 @@ void corio__stack_check_canary(corio_task *t);
 int64_t corio__clock_ns(void);
 int64_t corio__seconds_to_ns(double s); /* saturating; NaN/inf -> NEVER */
 void corio__loop_wakeup(corio_loop *loop); /* from another thread */
+/* call_soon_threadsafe without allocating: c is owned by the caller's object
+ * and must stay alive until c->cb has run on the loop. Sets c->run.kind. */
+void corio__post_threadsafe(corio_loop *loop, corio__callback *c);
 int corio__callback_queue(corio_loop *loop, corio_cb cb, void *arg, int front);
 void corio__report_deadlock(corio_loop *loop);
 int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t);

@@ -90,6 +90,17 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
     return 0;
 }
 
+void corio__post_threadsafe(corio_loop *loop, corio__callback *c)
+{
+    c->run.kind = CORIO__RUN_EMBEDDED;
+    pthread_mutex_lock(&loop->ts_lock);
+    corio__list_push_back(&loop->ts_queue, &c->run.node);
+    atomic_store(&loop->ts_pending, 1);
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (atomic_load(&loop->sleeping))
+        corio__loop_wakeup(loop);
+}
+
 void corio__loop_wakeup(corio_loop *loop)
 {
     uint64_t one = 1;
@@ -279,11 +290,12 @@ int corio_loop_close(corio_loop *loop)
         corio__runnable *r = (corio__runnable *)n;
         if (r->kind == CORIO__RUN_CALLBACK)
             free(r);
-        else if (r->kind != CORIO__RUN_TASK)
+        else if (r->kind != CORIO__RUN_TASK && r->kind != CORIO__RUN_EMBEDDED)
             free(r);
     }
     while ((n = corio__list_pop_front(&loop->ts_queue)))
-        free(n);
+        if (((corio__runnable *)n)->kind != CORIO__RUN_EMBEDDED)
+            free(n);
     /* One-shot timers are ours to free; user timers are the user's. */
     for (l = 0; l < CORIO__WHEEL_LEVELS; l++)
         for (s = 0; s < CORIO__WHEEL_SLOTS; s++) {

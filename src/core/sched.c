@@ -319,7 +319,7 @@ void corio__dispatch(corio_loop *loop)
             if (r->kind == CORIO__RUN_CALLBACK) {
                 c->next_free = loop->free_cbs;
                 loop->free_cbs = c;
-            } else {
+            } else if (r->kind != CORIO__RUN_EMBEDDED) {
                 free(c); /* came from another thread */
             }
             loop->in_dispatch = false;
