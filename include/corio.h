@@ -460,6 +460,73 @@ typedef struct corio_chan_case {
  * enabled case it waits for the timeout (or forever). */
 int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
 
+/* A queue of void * items (asyncio's Queue, LifoQueue, PriorityQueue).
+ * corio_queue_create() allocates it; the creator frees it with
+ * corio_queue_destroy() once no task uses it. Ownership as for channels:
+ * the queue stores the pointer; a successful put hands the pointee to the
+ * getter; a failed put leaves it with the putter; destroy frees only the
+ * queue (drain it, or shut it down with a drop callback, first).
+ * Waiting putters and getters are served FIFO, and a waiter woken by a put
+ * or get has completed its operation: a cancelled or timed-out waiter never
+ * consumed or delivered an item. Single-thread, not tied to a loop. */
+typedef struct corio_queue corio_queue;
+
+enum corio_queue_kind {
+    CORIO_QUEUE_FIFO = 0,    /* first in, first out */
+    CORIO_QUEUE_LIFO = 1,    /* last in, first out */
+    CORIO_QUEUE_PRIORITY = 2 /* lowest priority value first; equal ones
+                              * in insertion order */
+};
+
+/* maxsize 0: unbounded. Returns 0, -ENOMEM, -EINVAL (bad kind, qp NULL). */
+int corio_queue_create(corio_queue **qp, int kind, size_t maxsize);
+/* Frees q (not the items). Tasks still waiting on it (a bug) are woken with
+ * CORIO_ESHUTDOWN. NULL is a no-op. */
+void corio_queue_destroy(corio_queue *q);
+
+/* Adds item (with priority, for PRIORITY queues; the others ignore it).
+ * Suspending: waits while the queue is full. Returns 0, CORIO_ESHUTDOWN
+ * (shut down before or while waiting; item not queued), -ENOMEM,
+ * -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. put() is put_prio(..., 0). */
+int corio_queue_put(corio_queue *q, void *item);
+int corio_queue_put_prio(corio_queue *q, void *item, int64_t priority);
+/* Removes the next item into *item (and its priority into *priority);
+ * either pointer may be NULL. Suspending: waits while the queue is empty.
+ * Returns 0, CORIO_ESHUTDOWN (shut down and empty), -ECANCELED,
+ * -ETIMEDOUT, -EPERM, -EINVAL. */
+int corio_queue_get(corio_queue *q, void **item);
+int corio_queue_get_prio(corio_queue *q, void **item, int64_t *priority);
+/* Non-suspending versions (also from callbacks): -EAGAIN instead of
+ * waiting; they ignore cancellation. */
+int corio_queue_try_put(corio_queue *q, void *item);
+int corio_queue_try_put_prio(corio_queue *q, void *item, int64_t priority);
+int corio_queue_try_get(corio_queue *q, void **item);
+int corio_queue_try_get_prio(corio_queue *q, void **item, int64_t *priority);
+
+/* Every successful put counts one unfinished item; task_done() marks one
+ * finished (call it once per item got, when done with it). Returns 0, or
+ * -EINVAL if called more times than items were put. */
+int corio_queue_task_done(corio_queue *q);
+/* Waits until every item put has been marked done (returns at once if
+ * none is unfinished). Suspending: 0, -ECANCELED, -ETIMEDOUT, -EPERM. */
+int corio_queue_join(corio_queue *q);
+
+/* asyncio 3.13's Queue.shutdown: later puts fail with CORIO_ESHUTDOWN and
+ * waiting putters wake with it (keeping their items); getters drain what is
+ * queued, then get CORIO_ESHUTDOWN (waiting getters wake with it at once).
+ * With immediate != 0 the queued items are removed now, each passed to
+ * drop(item, arg) (if drop is not NULL) in get order and counted as done
+ * for join(), so joiners wake once nothing is unfinished. drop must not use
+ * q. Idempotent; a second call may be immediate. Returns the number of
+ * items dropped, or -EINVAL. Non-suspending. */
+int corio_queue_shutdown(corio_queue *q, int immediate,
+                         void (*drop)(void *item, void *arg), void *arg);
+
+size_t corio_queue_len(const corio_queue *q);        /* items queued */
+size_t corio_queue_maxsize(const corio_queue *q);    /* 0: unbounded */
+size_t corio_queue_unfinished(const corio_queue *q); /* put - task_done */
+int corio_queue_is_shutdown(const corio_queue *q);
+
 /* ======================================================================
  * Combinators and task groups: gather, wait, as_completed, groups
  * ====================================================================== */

@@ -150,7 +150,7 @@ typedef struct corio__waiter {
     corio__list node;   /* link in the primitive's waiter list */
     corio_task *task;   /* the parked task */
     void *value;        /* value in transit, either direction */
-    intptr_t aux;       /* primitive-specific: clause index, priority */
+    int64_t aux;        /* primitive-specific: clause index, priority */
     int status;         /* set by the waker: 0 or a negative error */
     int fired;          /* set by the waker: this node was claimed */
 } corio__waiter;

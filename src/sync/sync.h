@@ -67,7 +67,7 @@ static inline int corio__waiter_any(corio__list *q)
  * claimed the node (its status/value are in *wp's fields), or the
  * interruption (-ECANCELED, -ETIMEDOUT). */
 static inline int corio__waiter_park(corio_task *self, corio__list *q,
-                                     void *value, intptr_t aux, int kind,
+                                     void *value, int64_t aux, int kind,
                                      void *obj, corio__waiter **wp)
 {
     corio__waiter *w = &self->sync_wait;
