@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>  /* ssize_t */
+#include <sys/socket.h> /* struct sockaddr_storage, socklen_t */
 
 #ifdef __cplusplus
 extern "C" {
@@ -533,7 +535,285 @@ int corio_queue_is_shutdown(const corio_queue *q);
 
 /* ======================================================================
  * Sockets, streams and servers
+ *
+ * Three layers, each usable alone:
+ *  - corio_socket: a non-blocking socket registered with the loop; its
+ *    calls (connect, accept, send, recv, sendto, recvfrom) suspend the task
+ *    instead of blocking the thread. Made by corio_socket_open/_wrap,
+ *    corio_socket_accept, corio_tcp_connect, corio_tcp_listen, ...; freed by
+ *    corio_socket_close (which closes the fd) or corio_socket_detach (which
+ *    hands the fd back).
+ *  - corio_stream: buffered byte stream over a transport (a socket, a pipe,
+ *    any non-blocking fd; TLS below) with readline/readuntil/readexactly and
+ *    writes that suspend once the output buffer is over its high-water mark.
+ *    Made by corio_stream_open_fd/_socket, corio_stream_connect_tcp,
+ *    corio_stream_connect_unix; freed by corio_stream_close or _abort.
+ *  - corio_server: accepts connections and runs one handler task per
+ *    connection. Made by corio_server_start*, freed by corio_server_close.
+ * A socket or stream belongs to the loop that was current when it was made.
+ * No call ever raises SIGPIPE: sockets send with MSG_NOSIGNAL, and streams
+ * over pipes ignore SIGPIPE for the process (see corio_stream_open_fd).
  * ====================================================================== */
+
+typedef struct corio_socket corio_socket;
+typedef struct corio_stream corio_stream;
+typedef struct corio_server corio_server;
+typedef struct corio_watch corio_watch;
+
+/* An address of any family (IPv4, IPv6, Unix), as the kernel takes it. */
+typedef struct corio_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;  /* bytes of ss in use; 0: no address */
+} corio_addr;
+
+/* Fills *a from a numeric host ("127.0.0.1", "::1", "" or NULL for the
+ * IPv4 wildcard) and a port. Never resolves names (see corio_resolve).
+ * Returns 0 or -EINVAL (not a numeric address, port out of 0..65535). */
+int corio_addr_ip(corio_addr *a, const char *host, int port);
+/* A Unix-domain address; a leading '@' makes a Linux abstract one.
+ * Returns 0 or -ENAMETOOLONG. */
+int corio_addr_unix(corio_addr *a, const char *path);
+/* Writes "1.2.3.4:80", "[::1]:80" or the Unix path into buf (always
+ * NUL-terminated if size > 0). Returns the length it needed (as snprintf). */
+int corio_addr_format(const corio_addr *a, char *buf, size_t size);
+/* The port of an IPv4/IPv6 address, -1 for other families. */
+int corio_addr_port(const corio_addr *a);
+
+/* ---- sockets ------------------------------------------------------------*/
+
+/* Creates a socket (made non-blocking and close-on-exec) and registers it
+ * with the current loop. Returns 0 or a negative errno from socket(2)/the
+ * poller, -EPERM with no loop. */
+int corio_socket_open(corio_socket **sp, int domain, int type, int protocol);
+/* Adopts an existing socket fd (makes it non-blocking; it will be closed
+ * by corio_socket_close). Returns 0, -EBADF, -ENOMEM, -EPERM. */
+int corio_socket_wrap(corio_socket **sp, int fd);
+/* Deregisters and closes. Tasks suspended on s (in other tasks) wake up
+ * with -EBADF; s is freed when the last of them has left. Returns 0. */
+int corio_socket_close(corio_socket *s);
+/* Deregisters and frees s without closing the fd, which is returned (still
+ * non-blocking). */
+int corio_socket_detach(corio_socket *s);
+int corio_socket_fd(const corio_socket *s);
+
+int corio_socket_bind(corio_socket *s, const corio_addr *a);
+int corio_socket_listen(corio_socket *s, int backlog); /* <= 0: SOMAXCONN */
+/* Suspending: connects (finishing the non-blocking connect when the socket
+ * becomes writable). Bound it with a scope for a timeout. Returns 0 or
+ * -ECONNREFUSED, -ENETUNREACH, -ETIMEDOUT, -ECANCELED, ... On interruption
+ * the socket is left unconnected in an unspecified state: close it. */
+int corio_socket_connect(corio_socket *s, const corio_addr *a);
+/* Suspending: accepts one connection as a new registered socket. peer may
+ * be NULL. Returns 0, -EMFILE/-ENFILE (out of fds: back off, see
+ * corio_server), -ECANCELED, -ETIMEDOUT, -EBADF (closed meanwhile), ... */
+int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer);
+
+/* Suspending I/O. recv returns bytes read (>= 1), 0 at end of stream, or a
+ * negative errno (-ECONNRESET, ...). send returns bytes written (>= 1, may
+ * be fewer than len). sendall writes all of buf or fails (-EPIPE,
+ * -ECONNRESET, -ECANCELED, ...; how much went out is then unknown). flags
+ * are MSG_* flags; MSG_NOSIGNAL is always added. A message socket (UDP,
+ * SOCK_DGRAM Unix) sends and receives whole datagrams: recv truncates one
+ * longer than len (MSG_TRUNC in flags to learn its real size). */
+ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags);
+ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flags);
+ssize_t corio_socket_sendall(corio_socket *s, const void *buf, size_t len);
+/* Datagrams: from may be NULL. */
+ssize_t corio_socket_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
+                              corio_addr *from);
+ssize_t corio_socket_sendto(corio_socket *s, const void *buf, size_t len,
+                            int flags, const corio_addr *to);
+
+/* shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or -ENOTCONN. */
+int corio_socket_shutdown(corio_socket *s, int how);
+/* setsockopt/getsockopt; the int helpers are for the common int options
+ * (SO_REUSEADDR, TCP_NODELAY, SO_KEEPALIVE, SO_RCVBUF, ...). */
+int corio_socket_setopt(corio_socket *s, int level, int name, const void *val,
+                        socklen_t len);
+int corio_socket_getopt(corio_socket *s, int level, int name, void *val,
+                        socklen_t *len);
+int corio_socket_setopt_int(corio_socket *s, int level, int name, int value);
+int corio_socket_getopt_int(corio_socket *s, int level, int name, int *value);
+int corio_socket_local_addr(corio_socket *s, corio_addr *a);
+int corio_socket_peer_addr(corio_socket *s, corio_addr *a);
+
+/* ---- TCP, UDP and Unix shortcuts ----------------------------------------*/
+
+#define CORIO_LISTEN_REUSEPORT 0x1u /* SO_REUSEPORT: several listeners */
+#define CORIO_LISTEN_V6ONLY    0x2u /* an IPv6 listener only takes IPv6 */
+
+/* Binds and listens on host:port (numeric host; NULL or "" = 0.0.0.0;
+ * port 0 = any free port, see corio_socket_local_addr). SO_REUSEADDR is
+ * always set. Returns 0 or a negative errno (-EADDRINUSE, -EINVAL, ...). */
+int corio_tcp_listen(corio_socket **sp, const char *host, int port,
+                     int backlog, unsigned flags);
+/* Suspending: connects to host:port. host is a numeric address or a name
+ * (resolved without blocking the loop, see corio_resolve). When it has
+ * several addresses they are tried Happy-Eyeballs style (RFC 8305):
+ * families interleaved, a new attempt started every 250 ms or as soon as
+ * the previous one fails, the first to connect wins and the others are
+ * cancelled. Bound it with a scope for a timeout. Returns 0 or the error of
+ * the last failed attempt (-ECONNREFUSED, ...), -ETIMEDOUT, -ECANCELED. */
+int corio_tcp_connect(corio_socket **sp, const char *host, int port);
+/* The same over an explicit address list; delay <= 0 means 250 ms. */
+int corio_tcp_connect_addrs(corio_socket **sp, const corio_addr *addrs,
+                            size_t n, double delay);
+/* A UDP socket bound to host:port (port 0: any; host NULL: 0.0.0.0). */
+int corio_udp_bind(corio_socket **sp, const char *host, int port);
+/* Unix-domain sockets: type is SOCK_STREAM or SOCK_DGRAM. listen/bind
+ * remove a stale socket file at path first (not an abstract name). */
+int corio_unix_listen(corio_socket **sp, const char *path, int backlog);
+int corio_unix_connect(corio_socket **sp, const char *path); /* suspending */
+int corio_unix_bind_dgram(corio_socket **sp, const char *path);
+
+/* ---- waiting on a foreign fd --------------------------------------------
+ * For libraries that own their socket (libpq, hiredis, curl): register the
+ * fd once with corio_watch_open, then corio_watch_wait as often as needed;
+ * waits cost no epoll_ctl (the fd stays registered). The watch neither
+ * closes the fd nor changes its flags: close the watch before the fd. */
+
+#define CORIO_READABLE 0x1u
+#define CORIO_WRITABLE 0x2u
+
+/* Returns 0, -EPERM (no loop), -EBADF, -EEXIST (fd already registered
+ * with this loop, e.g. by another watch or a corio_socket), -ENOMEM. */
+int corio_watch_open(corio_watch **wp, int fd);
+/* Suspending: waits until the fd is readable and/or writable (events is
+ * CORIO_READABLE | CORIO_WRITABLE). Level-triggered: returns at once if
+ * it already is. Returns the ready subset (> 0; an error or hang-up
+ * condition counts as both), or -ECANCELED, -ETIMEDOUT, -EBUSY (another task
+ * already waits on w in that direction), -EBADF (closed meanwhile). */
+int corio_watch_wait(corio_watch *w, unsigned events);
+/* Deregisters and frees w (waiters wake with -EBADF). Not the fd. */
+void corio_watch_close(corio_watch *w);
+/* One-off wait, registering and deregistering fd around it. */
+int corio_wait_fd(int fd, unsigned events);
+
+/* ---- streams -------------------------------------------------------------
+ * One task may read while another writes; a second concurrent reader (or
+ * writer) gets -EBUSY. Reads are served from the stream's input buffer;
+ * writes go straight to the transport while its output buffer is empty and
+ * are buffered otherwise (flushed by the loop in the background). */
+
+#define CORIO_STREAM_KEEP_FD 0x1u /* close/abort leave the fd open */
+
+/* Wraps any fd: socket, pipe, tty, eventfd... (made non-blocking; for a
+ * pipe, SIGPIPE is set to ignored for the process the first time, since
+ * write(2) on a pipe has no MSG_NOSIGNAL). The stream owns the fd unless
+ * CORIO_STREAM_KEEP_FD. Returns 0, -EBADF, -ENOMEM, or -EPERM (no loop,
+ * or an fd that cannot be polled, such as a regular file). On failure the
+ * fd is left open, whatever the flags. */
+int corio_stream_open_fd(corio_stream **sp, int fd, unsigned flags);
+/* Wraps a connected socket; the stream takes it over (closing the stream
+ * closes it). On failure the socket is left to the caller. */
+int corio_stream_open_socket(corio_stream **sp, corio_socket *sock);
+/* Suspending: corio_tcp_connect / corio_unix_connect, then a stream. */
+int corio_stream_connect_tcp(corio_stream **sp, const char *host, int port);
+int corio_stream_connect_unix(corio_stream **sp, const char *path);
+
+/* Reads up to len bytes: what is buffered, else what one read of the
+ * transport gives. Returns >= 1, 0 at end of stream, or a negative error. */
+ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len);
+/* Reads exactly len bytes. Returns 0, or CORIO_EEOF if the stream ended
+ * first (then the *got < len bytes that did arrive are in buf and consumed),
+ * or another error (bytes read before it are then in buf, *got says how
+ * many). got may be NULL. */
+int corio_stream_readexactly(corio_stream *s, void *buf, size_t len,
+                             size_t *got);
+/* Reads up to and including the separator sep (seplen >= 1 bytes) into
+ * buf; *len gets the count. A NUL is stored after the data if it fits.
+ * Returns 0; CORIO_ETOOLONG if cap bytes arrived without a separator (they
+ * stay buffered, nothing is consumed: read them with corio_stream_read, or
+ * give up); CORIO_EEOF if the stream ended without a separator (the
+ * remaining bytes, up to cap, are then in buf and consumed, *len says how
+ * many, 0 at a clean end); or an I/O error (nothing consumed). */
+int corio_stream_readuntil(corio_stream *s, void *buf, size_t cap,
+                           const void *sep, size_t seplen, size_t *len);
+/* readuntil with "\n". */
+int corio_stream_readline(corio_stream *s, char *buf, size_t cap, size_t *len);
+
+/* Zero-copy reading: fill reads once more from the transport into the
+ * buffer (suspending; returns bytes added, 0 at end of stream, or an error;
+ * -ENOBUFS if the buffer is at its limit, see corio_stream_set_limits);
+ * peek returns the buffered bytes (valid until the next call on s) and
+ * consume drops the first n of them. */
+ssize_t corio_stream_fill(corio_stream *s);
+const void *corio_stream_peek(corio_stream *s, size_t *len);
+void corio_stream_consume(corio_stream *s, size_t n);
+
+/* Writes all of buf. Returns 0 when every byte has been handed to the
+ * transport or queued in the output buffer. Suspends while the buffer holds
+ * high-water bytes or more (default 64 KiB): a fast writer and a slow
+ * reader use bounded memory. On error (-EPIPE, -ECONNRESET, or an
+ * interruption while suspended) some prefix of buf may have been queued;
+ * an I/O error sticks: later writes return it too. */
+int corio_stream_write(corio_stream *s, const void *buf, size_t len);
+/* Suspending: waits until the output buffer is empty (all data handed to
+ * the kernel). Returns 0 or the write error. */
+int corio_stream_drain(corio_stream *s);
+/* Flushes, then shuts down the write side (the peer reads end of stream);
+ * reading goes on. */
+int corio_stream_shutdown_write(corio_stream *s);
+/* Flushes (suspending, within the caller's scopes), then closes and frees
+ * s. If the flush fails or is interrupted, the rest is dropped as in
+ * abort. Returns 0 or the flush's error; s is freed either way. Tasks
+ * still suspended on s in other tasks wake up with -EBADF. */
+int corio_stream_close(corio_stream *s);
+/* Closes and frees s at once, dropping buffered output. Never suspends. */
+void corio_stream_abort(corio_stream *s);
+
+/* Input buffer limit (the longest line readuntil can find; default 64 KiB)
+ * and output high-water mark (default 64 KiB; 0: write returns only once
+ * everything is in the kernel). SIZE_MAX keeps a value. Returns 0,
+ * -EINVAL (a read limit of 0 or below what is buffered), -EBADF. */
+int corio_stream_set_limits(corio_stream *s, size_t read_limit,
+                            size_t write_high);
+/* Bytes waiting in the output buffer. */
+size_t corio_stream_write_buffered(const corio_stream *s);
+/* The fd, or -1; the socket under a socket stream, else NULL. */
+int corio_stream_fd(const corio_stream *s);
+corio_socket *corio_stream_socket(corio_stream *s);
+
+/* ---- servers -------------------------------------------------------------*/
+
+/* Runs in its own task for each connection. s belongs to the server: it
+ * closes it (flushing) when the handler returns; do not close it. */
+typedef void (*corio_server_handler)(corio_stream *s, void *arg);
+
+#define CORIO_SERVER_NODELAY   0x1u /* TCP_NODELAY on accepted sockets */
+#define CORIO_SERVER_REUSEPORT 0x2u
+
+typedef struct corio_server_opts {
+    int backlog;              /* listen backlog; 0: SOMAXCONN */
+    size_t max_connections;   /* 0: no limit; at the limit, accepting pauses */
+    unsigned flags;           /* CORIO_SERVER_* */
+    size_t stack_size;        /* handler task stacks; 0: the loop default */
+} corio_server_opts;
+
+/* Listens on host:port (numeric; NULL: 0.0.0.0) and starts accepting in a
+ * task of its own. opts may be NULL. On EMFILE/ENFILE the server pauses
+ * accepting until a connection of its own ends or 100 ms passed, so fd
+ * exhaustion does not spin the loop. Returns 0 or a negative errno. */
+int corio_server_start(corio_server **srvp, const char *host, int port,
+                       corio_server_handler handler, void *arg,
+                       const corio_server_opts *opts);
+int corio_server_start_unix(corio_server **srvp, const char *path,
+                            corio_server_handler handler, void *arg,
+                            const corio_server_opts *opts);
+/* Serves on a listening socket, which the server takes over. */
+int corio_server_start_socket(corio_server **srvp, corio_socket *listener,
+                              corio_server_handler handler, void *arg,
+                              const corio_server_opts *opts);
+/* The bound port (useful after port 0). */
+int corio_server_port(const corio_server *srv);
+size_t corio_server_connections(const corio_server *srv);
+/* Graceful close: stops accepting (closes the listener), waits up to grace
+ * seconds (< 0: forever) for handlers to return, then cancels the rest and
+ * waits for them to finish; frees srv. Returns the number of handlers that
+ * had to be cancelled, or -EPERM (not in a task). If the caller is itself
+ * cancelled meanwhile, the handlers are cancelled at once and waited for
+ * (shielded), then -ECANCELED is returned; srv is freed in every case. */
+int corio_server_close(corio_server *srv, double grace);
 
 /* ======================================================================
  * DNS and TLS

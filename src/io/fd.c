@@ -6,6 +6,8 @@
 static void fd_event(corio__io *io, unsigned events)
 {
     corio__fd *f = io->data;
+    if (f->hook)
+        f->hook(f, events);
     if ((events & CORIO__IO_IN) && f->reader)
         corio__wake(f->reader, 0);
     if ((events & CORIO__IO_OUT) && f->writer)
@@ -20,6 +22,8 @@ int corio__fd_open(corio_loop *loop, corio__fd *f, int fd)
         return -EPERM;
     f->loop = loop;
     f->reader = f->writer = NULL;
+    f->hook = NULL;
+    f->keep = 0;
     f->io.fd = fd;
     f->io.want = 0;
     f->io.ready = 0;
@@ -47,7 +51,6 @@ void corio__fd_close(corio__fd *f)
 int corio__fd_wait(corio__fd *f, unsigned events)
 {
     corio_task *t = corio_current();
-    corio_task **slot;
     corio_loop *loop = f->loop;
     unsigned want;
     int rc;
@@ -56,19 +59,26 @@ int corio__fd_wait(corio__fd *f, unsigned events)
         return -EPERM;
     if (!f->registered)
         return -EBADF;
-    slot = (events & CORIO__IO_IN) ? &f->reader : &f->writer;
-    if (*slot)
-        return -EBUSY;
     events &= (CORIO__IO_IN | CORIO__IO_OUT);
+    if (((events & CORIO__IO_IN) && f->reader) ||
+        ((events & CORIO__IO_OUT) && f->writer))
+        return -EBUSY;
     f->io.ready &= ~events; /* the caller just saw EAGAIN: that edge is used */
-    want = events | (f->reader ? CORIO__IO_IN : 0) | (f->writer ? CORIO__IO_OUT : 0);
+    want = events | (f->reader ? CORIO__IO_IN : 0) |
+           (f->writer ? CORIO__IO_OUT : 0) | f->keep;
     loop->pops->want(loop->poller, &f->io, want);
-    *slot = t;
+    if (events & CORIO__IO_IN)
+        f->reader = t;
+    if (events & CORIO__IO_OUT)
+        f->writer = t;
     loop->io_waiters++;
     rc = corio__park(t, CORIO__WAIT_IO, f);
     loop->io_waiters--;
-    if (*slot == t)
-        *slot = NULL;
+    /* Either direction's event wakes the task (a second wake is a no-op). */
+    if (f->reader == t)
+        f->reader = NULL;
+    if (f->writer == t)
+        f->writer = NULL;
     if (rc == 0 && !f->registered)
         rc = -EBADF;
     return rc;

@@ -20,6 +20,12 @@ typedef struct corio__fd {
     corio_task *reader;      /* parked waiting for IN, or NULL */
     corio_task *writer;      /* parked waiting for OUT, or NULL */
     int registered;
+    /* Optional, NULL by default: called on the loop's stack with every
+     * event batch, before parked tasks are woken. A stream flushes its
+     * output buffer here, with no task involved. */
+    void (*hook)(struct corio__fd *f, unsigned events);
+    unsigned keep;           /* events polled for even with no task parked
+                                (the hook's interest; poll backend) */
 } corio__fd;
 
 /* Registers fd (which must be non-blocking) on loop (NULL: current).
@@ -29,11 +35,12 @@ int corio__fd_open(corio_loop *loop, corio__fd *f, int fd);
 /* Deregisters. Parked tasks wake with -EBADF. Does not close the fd. */
 void corio__fd_close(corio__fd *f);
 
-/* Parks the calling task until the fd is ready for `events` (one of
- * CORIO__IO_IN or CORIO__IO_OUT), then returns 0; or -ECANCELED,
- * -ETIMEDOUT (scopes), -EBADF (closed meanwhile), -EBUSY (another task is
- * already parked for that direction), -EPERM (not in a task). Call it only
- * after the syscall said EAGAIN: it waits for the NEXT readiness edge. */
+/* Parks the calling task until the fd is ready for `events` (CORIO__IO_IN,
+ * CORIO__IO_OUT, or both: then either wakes it), then returns 0; or
+ * -ECANCELED, -ETIMEDOUT (scopes), -EBADF (closed meanwhile), -EBUSY
+ * (another task is already parked for that direction), -EPERM (not in a
+ * task). Call it only after the syscall said EAGAIN: it waits for the NEXT
+ * readiness edge. */
 int corio__fd_wait(corio__fd *f, unsigned events);
 
 #endif
