@@ -49,6 +49,7 @@ extern "C" {
 #define CORIO_ETOOLONG  (-4098) /* a delimited read exceeded its limit */
 #define CORIO_ESHUTDOWN (-4099) /* the queue/channel/pool was shut down */
 #define CORIO_ECLOSED   (-4100) /* the channel was closed */
+#define CORIO_EBROKEN   (-4101) /* the barrier was aborted or reset */
 
 /* A static English description of a negative error code (or of errno
  * values given as negative numbers). Never NULL; unknown codes give
@@ -394,6 +395,111 @@ int corio_future_wait_for(corio_future *f, double timeout, void **value);
 /* ======================================================================
  * Synchronisation: locks, events, conditions, semaphores, barriers
  * ====================================================================== */
+
+/* Common rules of the primitives below (asyncio's, for tasks of one loop;
+ * no OS locks, not thread-safe):
+ *  - Each is allocated by its _create() and freed by its _destroy(), by its
+ *    creator, once no task uses it. Tasks still waiting on a destroyed
+ *    primitive (a bug) are woken with -EIDRM rather than left hanging.
+ *  - Waiters are served in FIFO order, by hand-off: a release/notify/set
+ *    gives the lock, unit or wake-up straight to the first waiter that can
+ *    still be woken, so a newcomer never overtakes it.
+ *  - Every wait can be cancelled or timed out (use a corio_scope for
+ *    timeouts) without corrupting the primitive: a waiter interrupted
+ *    before it was handed anything never owns it, and the hand-off goes to
+ *    the next waiter. A waiter handed the lock/unit/notification and then
+ *    cancelled before it ran still gets it: its call returns 0 (first wake
+ *    wins), and the cancellation shows at its next suspending call.
+ *  - Waits are suspending: -EPERM outside a task, -ECANCELED, -ETIMEDOUT. */
+
+/* A mutual-exclusion lock that records its owner task. Not recursive. */
+typedef struct corio_lock corio_lock;
+int corio_lock_create(corio_lock **lp); /* 0, -ENOMEM, -EINVAL */
+void corio_lock_destroy(corio_lock *l); /* NULL: no-op */
+/* Waits until the lock is free and takes it. Returns 0, -EDEADLK (the
+ * caller already owns it), -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM. */
+int corio_lock_acquire(corio_lock *l);
+/* Takes it only if free: 0, -EBUSY, -EDEADLK, -EPERM (not in a task). */
+int corio_lock_try_acquire(corio_lock *l);
+/* Releases it, handing it to the first waiter. Only the owner may: returns
+ * 0, or -EPERM if the caller is not the owner (or it is not locked). */
+int corio_lock_release(corio_lock *l);
+int corio_lock_locked(const corio_lock *l);
+corio_task *corio_lock_owner(const corio_lock *l); /* NULL if unlocked */
+
+/* An event flag: wait() returns once it is set. */
+typedef struct corio_event corio_event;
+int corio_event_create(corio_event **ep); /* starts clear */
+void corio_event_destroy(corio_event *e);
+/* Sets the flag and wakes every waiter (a clear() right after does not
+ * take those wake-ups back). Non-suspending; 0 or -EINVAL. */
+int corio_event_set(corio_event *e);
+int corio_event_clear(corio_event *e);
+int corio_event_is_set(const corio_event *e);
+/* Waits until the flag is set (returns at once if it is). */
+int corio_event_wait(corio_event *e);
+
+/* A condition variable bound to a lock (its own if lock is NULL; that one
+ * is freed with it; a given lock stays the caller's). */
+typedef struct corio_cond corio_cond;
+int corio_cond_create(corio_cond **cp, corio_lock *lock);
+void corio_cond_destroy(corio_cond *c);
+corio_lock *corio_cond_lock(corio_cond *c);
+int corio_cond_acquire(corio_cond *c); /* corio_lock_acquire(its lock) */
+int corio_cond_release(corio_cond *c);
+/* The caller must own the lock (-EPERM otherwise). Releases it, waits for
+ * a notify, and takes the lock back before returning, whatever it returns
+ * (re-acquiring is not interruptible), except -EIDRM. Returns 0 when
+ * notified, -ECANCELED, -ETIMEDOUT (a cancelled/timed-out waiter consumed
+ * no notification). Called already cancelled, it returns at once, still
+ * holding the lock. */
+int corio_cond_wait(corio_cond *c);
+/* Waits until pred(arg) is non-zero (checked with the lock held, before
+ * each wait). 0 or corio_cond_wait()'s error. */
+int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
+/* Wakes up to n waiters (all) in FIFO order; the caller must own the lock.
+ * Returns how many it woke, or -EPERM / -EINVAL. Non-suspending. */
+int corio_cond_notify(corio_cond *c, size_t n);
+int corio_cond_notify_all(corio_cond *c);
+
+/* A counting semaphore. A bounded one (asyncio's BoundedSemaphore) refuses
+ * a release that would raise its value above the initial value. */
+typedef struct corio_sem corio_sem;
+int corio_sem_create(corio_sem **sp, size_t value);
+int corio_sem_create_bounded(corio_sem **sp, size_t value);
+void corio_sem_destroy(corio_sem *s);
+/* Waits until a unit is free and takes it. */
+int corio_sem_acquire(corio_sem *s);
+/* Takes a unit if one is free: 0 or -EAGAIN. Non-suspending (usable
+ * outside a task). */
+int corio_sem_try_acquire(corio_sem *s);
+/* Returns a unit, handing it to the first waiter if any. Non-suspending;
+ * any code may call it (no owner is recorded). Returns 0, or -EOVERFLOW
+ * (bounded: released more than acquired; the value is unchanged). */
+int corio_sem_release(corio_sem *s);
+size_t corio_sem_value(const corio_sem *s);
+int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
+
+/* A barrier for `parties` tasks (asyncio.Barrier): each wait() suspends
+ * until parties tasks wait, then all return, with distinct indexes 0 ..
+ * parties-1 in arrival order (the last arrival gets parties-1), and the
+ * barrier is ready for the next cycle at once. A waiter that is cancelled
+ * or times out withdraws and no longer counts. */
+typedef struct corio_barrier corio_barrier;
+int corio_barrier_create(corio_barrier **bp, size_t parties); /* >= 1 */
+void corio_barrier_destroy(corio_barrier *b);
+/* Returns the index (>= 0), CORIO_EBROKEN (aborted, or reset while
+ * waiting), -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM. */
+int corio_barrier_wait(corio_barrier *b);
+/* Breaks the barrier: waiters and later wait() calls get CORIO_EBROKEN
+ * until reset(). Non-suspending. */
+int corio_barrier_abort(corio_barrier *b);
+/* Wakes the current waiters with CORIO_EBROKEN and makes the barrier
+ * usable (not broken, empty) again. Non-suspending. */
+int corio_barrier_reset(corio_barrier *b);
+size_t corio_barrier_parties(const corio_barrier *b);
+size_t corio_barrier_n_waiting(const corio_barrier *b);
+int corio_barrier_broken(const corio_barrier *b);
 
 /* ======================================================================
  * Queues and channels

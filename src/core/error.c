@@ -17,6 +17,8 @@ const char *corio_strerror(int err)
         return "Shut down";
     case CORIO_ECLOSED:
         return "Channel closed";
+    case CORIO_EBROKEN:
+        return "Barrier broken (aborted or reset)";
     /* errno's own words are about connections; in corio these two mean
      * what a task sees when its deadline passes or it is cancelled. */
     case -ETIMEDOUT:
