@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>  /* ssize_t */
 #include <sys/socket.h> /* struct sockaddr_storage, socklen_t */
 
@@ -1043,7 +1044,161 @@ int corio_to_thread(corio_fn fn, void *arg, void **result);
 
 /* ======================================================================
  * Debugging: dumps, stalls, deadlocks, metrics
+ *
+ * docs/debugging.md shows every report below with real output. Reports go
+ * to the loop's report file (corio_loop_config.report_file; stderr by
+ * default). Nothing here costs anything until it is turned on, except that
+ * every task records its parent and spawn site (two stores).
  * ====================================================================== */
+
+/* What a parked task waits on (corio_task_info.wait_kind). */
+enum corio_wait_kind {
+    CORIO_WAIT_NONE = 0,  /* not waiting (running, ready, done) */
+    CORIO_WAIT_SLEEP = 1, /* corio_sleep / a timer deadline */
+    CORIO_WAIT_YIELD = 2, /* corio_yield: ready again at once */
+    CORIO_WAIT_FUTURE = 3,
+    CORIO_WAIT_TASK = 4,  /* corio_await on a task */
+    CORIO_WAIT_IO = 5,    /* fd readiness */
+    CORIO_WAIT_LOCK = 6,
+    CORIO_WAIT_QUEUE = 7,
+    CORIO_WAIT_CHANNEL = 8,
+    CORIO_WAIT_EVENT = 9,
+    CORIO_WAIT_OTHER = 10
+};
+#define CORIO_WAIT_KINDS 11
+
+#define CORIO_DEBUG_MAX_FRAMES 32
+
+/* One task, as corio_debug_tasks() sees it. Filled by the library; valid
+ * only during the callback (copy what you keep). */
+typedef struct corio_task_info {
+    corio_task *task;
+    uint64_t id;
+    const char *name;
+    uint64_t parent_id;     /* the task that spawned it; 0: none */
+    uint64_t group_id;      /* its task group; 0: none (or no groups) */
+    int state;              /* enum corio_task_state */
+    int wait_kind;          /* enum corio_wait_kind */
+    const void *wait_obj;   /* the lock, future, fd... it waits on */
+    char wait_desc[160];    /* e.g. "task #3 'worker' (suspended)" */
+    uint64_t blocked_on_id; /* the task that must act to end the wait (a
+                               lock's holder, an awaited task); 0: none */
+    double suspended_for;   /* seconds since it parked; 0 unless parked */
+    const void *spawn_site; /* return address in the corio_spawn* caller */
+    int nframes;            /* frames[] used; 0 if it never ran */
+    const void *frames[CORIO_DEBUG_MAX_FRAMES]; /* innermost first */
+} corio_task_info;
+
+/* Calls fn(info, arg) for every live task of loop (NULL: current), in spawn
+ * order, until fn returns non-zero; returns that value or 0. The backtrace
+ * of a suspended task is taken from its saved context; the running task's
+ * (when called from a task) is the caller's own. Call it on the loop's
+ * thread (or while the loop is not running). fn must not spawn, free,
+ * suspend or switch tasks. */
+int corio_debug_tasks(corio_loop *loop,
+                      int (*fn)(const corio_task_info *info, void *arg),
+                      void *arg);
+
+/* Formats a code address as "function+0x1c (file.c:42)" (file:line when
+ * the build found libdw and the binary has debug info; else what dladdr
+ * knows; else "module+0xoffset"). Returns the length written (truncated
+ * to len - 1), or -ENOENT when nothing at all is known. */
+int corio_debug_symbolize(const void *addr, char *buf, size_t len);
+
+/* Writes a human-readable dump of every task of the current loop / of loop
+ * to f (NULL: the loop's report file): id, name, parent, state, time
+ * suspended, what it waits on and who holds that, where it was spawned, and
+ * its symbolized C backtrace. Same thread rule as corio_debug_tasks().
+ * Returns the number of tasks dumped, or -EPERM (no loop). */
+int corio_dump(FILE *f);
+int corio_dump_loop(corio_loop *loop, FILE *f);
+
+/* Dumps loop (NULL: current) to its report file whenever signal signo is
+ * delivered to the process (e.g. SIGUSR1, SIGQUIT), at the loop's next
+ * iteration: the handler only wakes the loop, since printing is not
+ * async-signal-safe. A CPU-bound task delays the dump until it yields: the
+ * stall detector is the tool for that. signo 0 turns it off for this loop.
+ * Several loops may share a signal. Returns 0, -EINVAL (bad signal),
+ * -ENOSPC (more than 16 loops), -EPERM (no loop). */
+int corio_debug_dump_on_signal(corio_loop *loop, int signo);
+
+/* Stall detector: a watchdog thread reports, while it is still running,
+ * any task (or callback) that keeps the loop busy longer than threshold
+ * seconds without suspending: its name and its C backtrace, taken by a
+ * signal (SIGURG) sent to the loop thread. Reports repeat at twice, four
+ * times... the threshold while the stall lasts. 0 turns it off. Also
+ * enabled by the environment variable CORIO_STALL_MS=<milliseconds> at loop
+ * creation. A blocking system call interrupted by the signal may fail with
+ * EINTR (it is installed with SA_RESTART, which most calls honour).
+ * Returns 0, -EINVAL, -EAGAIN (no thread), -EPERM (no loop). */
+int corio_debug_stall_detector(corio_loop *loop, double threshold);
+
+/* Debug mode (also CORIO_LOOP_DEBUG in the config or CORIO_DEBUG=1 in the
+ * environment at loop creation): reports API misuse (awaiting a handle
+ * that was already awaited, awaiting outside a task or a task of another
+ * loop, spawning on a loop from another thread), task steps and callbacks
+ * slower than the slow threshold (default 0.1 s), lock-order cycles, and at
+ * close each spawn site's stack high-water mark; freed task structs are
+ * kept poisoned for a while so a second await is caught, and freed stacks
+ * are poisoned. Slows spawning and switching down: for development.
+ * Returns 0 or -ENOMEM, -EPERM (no loop). */
+int corio_debug_set_mode(corio_loop *loop, int on);
+int corio_debug_set_slow_threshold(corio_loop *loop, double seconds);
+
+/* Tracer hooks, called on the loop thread: spawn (after the task is set
+ * up), run (just before a task runs), suspend (just after it stopped
+ * running: parked, yielded or finished), finish (it has its result). Hooks
+ * must not suspend, spawn or free tasks. NULL members are skipped; h NULL
+ * removes them. Returns 0 or -ENOMEM, -EPERM. */
+typedef struct corio_debug_hooks {
+    void (*spawn)(corio_task *t, void *arg);
+    void (*run)(corio_task *t, void *arg);
+    void (*suspend)(corio_task *t, void *arg);
+    void (*finish)(corio_task *t, void *arg);
+    void *arg;
+} corio_debug_hooks;
+int corio_debug_set_hooks(corio_loop *loop, const corio_debug_hooks *h);
+
+/* Loop metrics. The counters are always kept; the times (and per-task
+ * metrics) only while corio_metrics_enable() is on, since they cost two
+ * clock reads per switch. */
+typedef struct corio_loop_metrics {
+    uint64_t iterations;    /* loop iterations */
+    uint64_t tasks_spawned; /* ever */
+    uint64_t tasks_alive;   /* not yet freed */
+    uint64_t tasks_pending; /* not yet finished */
+    uint64_t ready_depth;   /* ready-queue entries now */
+    uint64_t switches;      /* task switches (metrics on) */
+    uint64_t callbacks;     /* callbacks run (metrics on) */
+    double poll_seconds;    /* time blocked waiting for I/O and timers */
+    double run_seconds;     /* time running tasks, callbacks and timers */
+    double lag_seconds;     /* busy time of the last iteration: how long a
+                               ready fd or due timer may have waited */
+    double lag_max_seconds; /* the worst such lag */
+} corio_loop_metrics;
+
+typedef struct corio_task_metrics {
+    uint64_t scheduled;     /* times it was switched to */
+    double cpu_seconds;     /* time it ran (wall clock while running) */
+    double wait_seconds[CORIO_WAIT_KINDS]; /* time parked, by wait kind */
+} corio_task_metrics;
+
+/* Turns the timing metrics on (1) or off (0). Returns 0, -ENOMEM, -EPERM. */
+int corio_metrics_enable(corio_loop *loop, int on);
+/* Fills *m. Returns 0 or -EPERM (no loop). */
+int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m);
+/* Fills *m for t (zeros for the time it ran with metrics off). Returns 0. */
+int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m);
+
+#define CORIO_METRICS_PER_TASK 0x1u /* also one series per live task */
+
+/* Writes the metrics in Prometheus text exposition format (version 0.0.4)
+ * to f / into buf. Returns the number of bytes written (for _buf: that the
+ * full text needs, like snprintf; buf gets at most len - 1 of them and a
+ * NUL), or -ENOMEM, -EIO, -EPERM. */
+int corio_metrics_prometheus(corio_loop *loop, FILE *f, unsigned flags);
+long corio_metrics_prometheus_buf(corio_loop *loop, char *buf, size_t len,
+                                  unsigned flags);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
-           libcmocka-dev valgrind)
+           libcmocka-dev valgrind libdw-dev)
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
 BENCH_PKGS=(libboost-context-dev hyperfine)

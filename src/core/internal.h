@@ -193,6 +193,11 @@ struct corio_task {
     corio_scope *scopes;   /* innermost cancellation scope, or NULL */
     uint64_t id;
     char *name;            /* NULL: "task-<id>" is made on demand */
+    /* For dumps and reports (src/debug); set at spawn / park. */
+    uint64_t parent_id;    /* id of the task that spawned it; 0: none */
+    void *spawn_site;      /* return address in corio_spawn*'s caller */
+    int64_t park_ns;       /* loop->now_ns when it last suspended */
+    struct corio__task_dbg *dbg; /* src/debug's per-task data, or NULL */
     corio_future fut;      /* completes when the task finishes */
     /* CORIO_STACK_COMPACT: the live part of the shared stack, saved. */
     void *saved;
@@ -255,6 +260,10 @@ struct corio_loop {
     corio_loop_config cfg;
     FILE *report;
     int debug;
+    unsigned dbg_flags;        /* CORIO__DBG_*: debug features on (0: none) */
+    struct corio__loop_dbg *dbg; /* src/debug's state, or NULL */
+    uint64_t n_iterations;     /* iterations run (metrics; always counted) */
+    uint64_t n_spawned;        /* tasks spawned (metrics; always counted) */
 #ifdef CORIO__ASAN
     const void *asan_stack_lo; /* the thread stack, as ASan saw it */
     size_t asan_stack_size;
@@ -341,5 +350,7 @@ void corio__sched_thread_init(corio_loop *loop);
 void corio__stacks_trim(corio_loop *loop);
 void corio__report(corio_loop *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+#include "debug/hooks.h"
 
 #endif

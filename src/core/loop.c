@@ -204,6 +204,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
     rc = corio__overflow_handler_install(loop);
     if (rc < 0)
         goto fail;
+    corio__debug_loop_create(loop);
     corio__tls_loop = loop;
     *loopp = loop;
     return 0;
@@ -218,34 +219,10 @@ fail:
     return rc;
 }
 
-static const char *state_name(const corio_task *t)
-{
-    static const char *names[] = {"created", "ready", "running", "suspended", "done"};
-    int s = corio_task_state(t);
-    return s >= 0 && s <= 4 ? names[s] : "?";
-}
-
-static const char *wait_name(int kind)
-{
-    static const char *names[] = {"nothing", "sleep", "yield", "future", "task",
-                                  "fd", "lock", "queue", "channel", "event", "other"};
-    return kind >= 0 && kind <= CORIO__WAIT_OTHER ? names[kind] : "?";
-}
-
+/* The report (wait-for chains, backtraces) is src/debug's. */
 void corio__report_deadlock(corio_loop *loop)
 {
-    corio__list *p;
-    corio__report(loop, "corio: deadlock: every task waits and nothing (timer, fd, other "
-                        "thread) can wake one:\n");
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
-        char buf[32];
-        if (t->state == CORIO_TASK_DONE)
-            continue;
-        corio__report(loop, "  task #%llu '%s' %s in %s\n", (unsigned long long)t->id,
-                      corio__task_label(t, buf, sizeof buf), state_name(t),
-                      wait_name(t->wait_kind));
-    }
+    corio__debug_report_deadlock(loop);
 }
 
 int corio_loop_close(corio_loop *loop)
@@ -259,21 +236,13 @@ int corio_loop_close(corio_loop *loop)
     if (loop->running)
         return -EBUSY;
     loop->closing = true;
+    corio__debug_loop_close(loop); /* leak report; stops the watchdog */
     while ((n = corio__list_pop_front(&loop->tasks))) {
         corio_task *t = corio__container_of(n, corio_task, all);
-        char buf[32];
         corio__list_init(&t->all);
-        if (t->state != CORIO_TASK_DONE) {
-            corio__report(loop, "corio: loop closed with task #%llu '%s' still %s%s%s\n",
-                          (unsigned long long)t->id, corio__task_label(t, buf, sizeof buf),
-                          state_name(t), t->state == CORIO_TASK_SUSPENDED ? " in " : "",
-                          t->state == CORIO_TASK_SUSPENDED ? wait_name(t->wait_kind) : "");
-            leaks++;
-        } else if (!(t->flags & CORIO__TF_DETACHED)) {
-            corio__report(loop, "corio: task #%llu '%s' finished but was never awaited or detached\n",
-                          (unsigned long long)t->id, corio__task_label(t, buf, sizeof buf));
-            leaks++;
-        }
+        /* Still pending, or finished but never awaited/detached: reported
+         * with where it was spawned and what it waits on. */
+        leaks += corio__debug_leaked(t);
         /* Its frames are discarded, not unwound. */
         if (t->stack && !loop->compact)
             corio__stack_put(loop, t->stack);
@@ -355,7 +324,11 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         else if (ms > 50 || ms < 0)
             corio__stacks_trim(loop); /* idle: return cold stack pages */
     }
+    if (CORIO__DBG_ON(loop))
+        corio__debug_poll(loop, 0);
     rc = loop->pops->wait(loop->poller, ms);
+    if (CORIO__DBG_ON(loop))
+        corio__debug_poll(loop, 1);
     atomic_store(&loop->sleeping, 0);
     return rc;
 }
@@ -378,6 +351,9 @@ int corio_loop_run(corio_loop *loop, int mode)
     for (;;) {
         int64_t next;
         loop->now_ns = corio__clock_ns();
+        loop->n_iterations++;
+        if (CORIO__DBG_ON(loop))
+            corio__debug_iteration(loop);
         if (loop->wheel.count)
             corio__wheel_run(loop, loop->now_ns);
         drain_threadsafe(loop);
@@ -419,6 +395,8 @@ int corio_loop_run(corio_loop *loop, int mode)
     }
     loop->running = false;
     loop->stopping = false;
+    if (CORIO__DBG_ON(loop))
+        corio__debug_run_exit(loop);
     if (prev_tls && prev_tls != loop)
         corio__tls_loop = prev_tls;
     return rc;

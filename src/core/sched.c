@@ -129,6 +129,7 @@ static void task_entry(void *arg)
     /* Ended: hand the stack back through the loop, which releases it. */
     {
         corio_loop *loop = t->loop;
+        corio__dbg_switch(loop, t, NULL);
         loop->dead = t;
         loop->current = NULL;
         san_to_loop(NULL, loop); /* NULL: ASan may drop this fake stack */
@@ -152,6 +153,8 @@ static int task_prepare(corio_loop *loop, corio_task *t)
                           &t->stack);
     if (rc < 0)
         return rc;
+    if (CORIO__DBG_ON(loop))
+        corio__debug_stack_fresh(loop, t);
     corio__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
     return 0;
 }
@@ -160,6 +163,8 @@ void corio__task_release(corio_loop *loop, corio_task *t)
 {
     if (t->stack) {
         if (!loop->compact) {
+            if (CORIO__DBG_ON(loop))
+                corio__debug_stack_done(loop, t);
             corio__stack_check_canary(t);
             corio__stack_put(loop, t->stack);
         }
@@ -199,6 +204,7 @@ void corio__run_task(corio_loop *loop, corio_task *t)
     t->state = CORIO_TASK_RUNNING;
     t->flags |= CORIO__TF_STARTED;
     loop->current = t;
+    corio__dbg_switch(loop, NULL, t);
 #ifdef CORIO__ASAN
     san_to_task(&loop->asan_fake, t);
     corio__ctx_switch(&loop->ctx, &t->ctx);
@@ -234,6 +240,7 @@ static void suspend(corio_loop *loop, corio_task *self)
                 loop->budget--;
                 next->state = CORIO_TASK_RUNNING;
                 loop->current = next;
+                corio__dbg_switch(loop, self, next);
 #ifdef CORIO__ASAN
                 san_to_task(&self->asan_fake, next);
                 corio__ctx_switch(&self->ctx, &next->ctx);
@@ -247,6 +254,7 @@ static void suspend(corio_loop *loop, corio_task *self)
         }
     }
     loop->current = NULL;
+    corio__dbg_switch(loop, self, NULL);
 #ifdef CORIO__ASAN
     san_to_loop(&self->asan_fake, loop);
     corio__ctx_switch(&self->ctx, &loop->ctx);
@@ -280,6 +288,7 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
     t->state = CORIO_TASK_RUNNING;
     t->flags |= CORIO__TF_STARTED;
     loop->current = t;
+    corio__dbg_switch(loop, self, t);
 #ifdef CORIO__ASAN
     san_to_task(&self->asan_fake, t);
     corio__ctx_switch(&self->ctx, &t->ctx);
@@ -323,7 +332,10 @@ void corio__dispatch(corio_loop *loop)
                 free(c); /* came from another thread */
             }
             loop->in_dispatch = false;
-            cb(arg);
+            if (CORIO__DBG_ON(loop))
+                corio__debug_callback(loop, cb, arg);
+            else
+                cb(arg);
             loop->in_dispatch = true;
         }
     }
@@ -384,6 +396,7 @@ int corio__park(corio_task *t, int kind, void *obj)
         t->wait_cancel = NULL;
         return rc;
     }
+    corio__dbg_parked(loop, t);
     for (;;) {
         dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
         if (dl != CORIO__NEVER)

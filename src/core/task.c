@@ -57,6 +57,8 @@ void corio__task_free(corio_loop *loop, corio_task *t)
         free(t->name);
     free(t->saved);
     corio__future_drop_callbacks(&t->fut);
+    if ((CORIO__DBG_ON(loop) || t->dbg) && corio__debug_task_free(loop, t))
+        return; /* debug mode keeps it poisoned, to catch a second await */
     if (loop->nfree_tasks < FREE_TASKS_MAX && !loop->closing) {
         t->run.node.next = (corio__list *)loop->free_tasks;
         loop->free_tasks = t;
@@ -81,13 +83,17 @@ void corio__task_finish(corio_task *t, void *value)
     t->fut.status = 0; /* let complete() accept it */
     t->state = CORIO_TASK_DONE;
     t->loop->nlive--;
+    if (CORIO__DBG_ON(t->loop))
+        corio__debug_finish(t);
     corio__future_complete(&t->fut, status, value);
 }
 
 /* ---- spawn ---------------------------------------------------------------*/
 
-int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
-                   const corio_spawn_opts *opts)
+/* site: the return address in the user's call to corio_spawn*, recorded so
+ * dumps and leak reports can say where the task was created. */
+static int spawn_at(corio_task **taskp, corio_fn fn, void *arg,
+                    const corio_spawn_opts *opts, void *site)
 {
     corio_loop *loop = corio__loop_or_current(opts ? opts->loop : NULL);
     corio_task *t;
@@ -122,6 +128,7 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
     corio__list_push_back(&loop->tasks, &t->all);
     loop->ntasks++;
     loop->nlive++;
+    corio__dbg_spawned(loop, t, site);
     if (taskp && !(flags & CORIO_SPAWN_DETACHED))
         *taskp = t;
 
@@ -145,10 +152,16 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
     return 0;
 }
 
+int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
+                   const corio_spawn_opts *opts)
+{
+    return spawn_at(taskp, fn, arg, opts, __builtin_return_address(0));
+}
+
 corio_task *corio_spawn(corio_fn fn, void *arg)
 {
     corio_task *t;
-    return corio_spawn_ex(&t, fn, arg, NULL) < 0 ? NULL : t;
+    return spawn_at(&t, fn, arg, NULL, __builtin_return_address(0)) < 0 ? NULL : t;
 }
 
 /* ---- await, cancel, detach -------------------------------------------------*/
@@ -163,6 +176,8 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
         *result = NULL;
     if (!t)
         return -EINVAL;
+    if (loop && CORIO__DBG_ON(loop) && (rc = corio__debug_await_check(loop, t)) < 0)
+        return rc;
     if (!self)
         return -EPERM;
     if (t == self)

@@ -1,0 +1,404 @@
+/*
+ * The out-of-line halves of the core's debug hooks (debug/hooks.h): what
+ * happens at a switch, a callback, an iteration, a spawn, a finish and a
+ * free while some debug feature is on. Also the per-loop debug state and
+ * the switches that turn the features on and off.
+ *
+ * Everything here runs on the loop's thread, except that the stall
+ * watchdog (stall.c) reads `progress` and `phase`, which are atomics.
+ */
+#include "debug/debug.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_SLOW_NS (100 * CORIO__NS_PER_MS)
+
+corio__loop_dbg *corio__debug_state(corio_loop *loop)
+{
+    corio__loop_dbg *d = loop->dbg;
+    if (d)
+        return d;
+    d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    atomic_init(&d->progress, 0);
+    atomic_init(&d->phase, 0);
+    d->slow_ns = DEFAULT_SLOW_NS;
+    d->sig_slot = -1;
+    loop->dbg = d;
+    return d;
+}
+
+corio__task_dbg *corio__debug_task(corio_task *t)
+{
+    if (!t->dbg)
+        t->dbg = calloc(1, sizeof *t->dbg);
+    return t->dbg;
+}
+
+void corio__debug_set_flag(corio_loop *loop, unsigned flag, int on)
+{
+    if (on)
+        loop->dbg_flags |= flag;
+    else
+        loop->dbg_flags &= ~flag;
+}
+
+static void bump(corio__loop_dbg *d)
+{
+    /* One writer (the loop thread): a relaxed load+store is enough. */
+    atomic_store_explicit(&d->progress,
+                          atomic_load_explicit(&d->progress, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* ---- loop lifetime ---------------------------------------------------------*/
+
+void corio__debug_loop_create(corio_loop *loop)
+{
+    const char *ms = getenv("CORIO_STALL_MS");
+    if (loop->debug)
+        corio_debug_set_mode(loop, 1);
+    if (ms && *ms) {
+        char *end;
+        double v = strtod(ms, &end);
+        if (end != ms && v > 0)
+            corio_debug_stall_detector(loop, v / 1000.0);
+    }
+}
+
+static void report_high_water(corio_loop *loop, corio__loop_dbg *d)
+{
+    corio__sym *s = NULL;
+    int i, any = 0;
+    FILE *f = corio__report_file(loop);
+    for (i = 0; i < CORIO__HW_SITES; i++) {
+        char site[256];
+        corio__hw_site *h = &d->hw[i];
+        if (!h->site)
+            continue;
+        if (!any) {
+            s = corio__sym_open();
+            fprintf(f, "corio: stack high-water marks by spawn site (debug mode):\n");
+            any = 1;
+        }
+        corio__sym_format(s, h->site, 1, site, sizeof site);
+        fprintf(f, "  %-60s max %6.1f KiB of %zu KiB (%.0f%%), %llu task%s\n", site,
+                (double)h->max / 1024.0, h->size / 1024, 100.0 * (double)h->max / (double)h->size,
+                (unsigned long long)h->tasks, h->tasks == 1 ? "" : "s");
+    }
+    corio__sym_close(s);
+}
+
+void corio__debug_loop_close(corio_loop *loop)
+{
+    corio__loop_dbg *d = loop->dbg;
+    unsigned i;
+    corio__debug_report_leaks(loop);
+    if (!d)
+        return;
+    corio__stall_stop(loop);
+    corio__sigdump_unregister(loop);
+    if (loop->dbg_flags & CORIO__DBG_MODE)
+        report_high_water(loop, d);
+    for (i = 0; i < CORIO__QUARANTINE; i++)
+        free(d->quarantine[i]);
+    corio__lockgraph_free(loop);
+    loop->dbg_flags = 0;
+    loop->dbg = NULL;
+    free(d);
+}
+
+/* ---- iterations and polls ------------------------------------------------------*/
+
+void corio__debug_iteration(corio_loop *loop)
+{
+    corio__loop_dbg *d = loop->dbg;
+    int64_t now = loop->now_ns;
+    if (loop->dbg_flags & CORIO__DBG_STALL) {
+        bump(d);
+        if (atomic_exchange_explicit(&d->phase, 1, memory_order_acq_rel) == 0)
+            corio__stall_enter(loop); /* (re)entering corio_loop_run */
+    }
+    if (d->iter_start) {
+        int64_t busy = now - d->iter_start - d->iter_poll_ns;
+        if (busy < 0)
+            busy = 0;
+        d->run_ns += busy;
+        d->lag_ns = busy;
+        if (busy > d->lag_max_ns)
+            d->lag_max_ns = busy;
+    }
+    d->iter_start = now;
+    d->iter_poll_ns = 0;
+    if (loop->dbg_flags & CORIO__DBG_SIGDUMP)
+        corio__sigdump_poll(loop);
+}
+
+void corio__debug_run_exit(corio_loop *loop)
+{
+    corio__loop_dbg *d = loop->dbg;
+    if (loop->dbg_flags & CORIO__DBG_STALL) {
+        bump(d);
+        atomic_store_explicit(&d->phase, 0, memory_order_release);
+    }
+    if (d->iter_start) {
+        int64_t busy = corio__clock_ns() - d->iter_start - d->iter_poll_ns;
+        if (busy > 0)
+            d->run_ns += busy;
+    }
+    d->iter_start = 0;
+    d->iter_poll_ns = 0;
+}
+
+void corio__debug_poll(corio_loop *loop, int after)
+{
+    corio__loop_dbg *d = loop->dbg;
+    int64_t now = corio__clock_ns();
+    if (!after) {
+        d->poll_start = now;
+        if (loop->dbg_flags & CORIO__DBG_STALL) {
+            bump(d);
+            atomic_store_explicit(&d->phase, 2, memory_order_release);
+        }
+        return;
+    }
+    d->poll_ns += now - d->poll_start;
+    d->iter_poll_ns += now - d->poll_start;
+    if (loop->dbg_flags & CORIO__DBG_STALL) {
+        bump(d);
+        atomic_store_explicit(&d->phase, 1, memory_order_release);
+    }
+}
+
+/* ---- switches and callbacks ----------------------------------------------------*/
+
+static void report_slow_step(corio_loop *loop, corio_task *t, int64_t ns)
+{
+    corio__sym *s = corio__sym_open();
+    char origin[300], nb[32];
+    corio__debug_origin(s, t, origin, sizeof origin);
+    corio__report(loop, "corio: slow: task #%llu '%s' ran %.3fs without suspending "
+                        "(threshold %.3fs); %s\n",
+                  (unsigned long long)t->id, corio__task_label(t, nb, sizeof nb),
+                  (double)ns / 1e9, (double)loop->dbg->slow_ns / 1e9, origin);
+    corio__sym_close(s);
+}
+
+void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
+{
+    corio__loop_dbg *d = loop->dbg;
+    unsigned fl = loop->dbg_flags;
+    if (fl & CORIO__DBG_STALL)
+        bump(d);
+    d->switches++;
+    if (fl & (CORIO__DBG_METRICS | CORIO__DBG_MODE)) {
+        int64_t now = corio__clock_ns();
+        corio__task_dbg *td;
+        if (from && (td = corio__debug_task(from))) {
+            if (td->run_start) {
+                int64_t ran = now - td->run_start;
+                td->cpu_ns += ran;
+                if ((fl & CORIO__DBG_MODE) && ran > d->slow_ns)
+                    report_slow_step(loop, from, ran);
+            }
+            td->run_start = 0;
+            td->wait_start = now;
+            td->wait_kind = from->state == CORIO_TASK_SUSPENDED ? from->wait_kind
+                                                                : CORIO__WAIT_YIELD;
+        }
+        if (to && (td = corio__debug_task(to))) {
+            td->scheduled++;
+            if (td->wait_start && td->wait_kind >= 0 && td->wait_kind < CORIO__NWAIT)
+                td->wait_ns[td->wait_kind] += now - td->wait_start;
+            td->wait_start = 0;
+            td->run_start = now;
+        }
+    }
+    if (fl & CORIO__DBG_HOOKS) {
+        if (from && d->hooks.suspend)
+            d->hooks.suspend(from, d->hooks.arg);
+        if (to && d->hooks.run)
+            d->hooks.run(to, d->hooks.arg);
+    }
+}
+
+void corio__debug_callback(corio_loop *loop, corio_cb cb, void *arg)
+{
+    corio__loop_dbg *d = loop->dbg;
+    unsigned fl = loop->dbg_flags;
+    int64_t t0 = 0;
+    if (fl & CORIO__DBG_STALL)
+        bump(d);
+    d->callbacks++;
+    if (fl & CORIO__DBG_MODE)
+        t0 = corio__clock_ns();
+    cb(arg);
+    if (t0) {
+        int64_t ns = corio__clock_ns() - t0;
+        if (ns > d->slow_ns) {
+            corio__sym *s = corio__sym_open();
+            char fn[300];
+            corio__sym_format(s, (const void *)(uintptr_t)cb, 0, fn, sizeof fn);
+            corio__report(loop, "corio: slow: callback %s took %.3fs (threshold %.3fs)\n",
+                          fn, (double)ns / 1e9, (double)d->slow_ns / 1e9);
+            corio__sym_close(s);
+        }
+    }
+}
+
+/* ---- task lifetime --------------------------------------------------------------*/
+
+void corio__debug_spawn(corio_loop *loop, corio_task *t)
+{
+    corio__loop_dbg *d = loop->dbg;
+    if ((loop->dbg_flags & CORIO__DBG_MODE) && loop->running &&
+        corio__tls_loop != loop) {
+        char nb[32];
+        corio__report(loop, "corio: misuse: task #%llu '%s' spawned on loop %p from "
+                            "another thread (loops are single-threaded; use "
+                            "corio_call_soon_threadsafe)\n",
+                      (unsigned long long)t->id, corio__task_label(t, nb, sizeof nb),
+                      (void *)loop);
+    }
+    if ((loop->dbg_flags & CORIO__DBG_HOOKS) && d->hooks.spawn)
+        d->hooks.spawn(t, d->hooks.arg);
+}
+
+void corio__debug_finish(corio_task *t)
+{
+    corio_loop *loop = t->loop;
+    corio__loop_dbg *d = loop->dbg;
+    if ((loop->dbg_flags & CORIO__DBG_HOOKS) && d->hooks.finish)
+        d->hooks.finish(t, d->hooks.arg);
+}
+
+#define POISON_STATE 0xDD
+#define POISON_FLAGS 0xFF
+
+int corio__debug_task_free(corio_loop *loop, corio_task *t)
+{
+    corio__loop_dbg *d = loop->dbg;
+    uint64_t id;
+    void *site;
+    corio_task *old;
+    free(t->dbg);
+    t->dbg = NULL;
+    if (!d || !(loop->dbg_flags & CORIO__DBG_MODE) || loop->closing)
+        return 0;
+    /* Quarantine: keep the struct, poisoned, so a second await of this
+     * handle is recognised (corio__debug_await_check) instead of reading
+     * a recycled task. Its id and spawn site stay for the report. */
+    id = t->id;
+    site = t->spawn_site;
+    memset(t, POISON_STATE, sizeof *t);
+    t->id = id;
+    t->spawn_site = site;
+    t->dbg = NULL;
+    t->state = POISON_STATE;
+    t->flags = POISON_FLAGS; /* corio_cancel() sees "already cancelled" */
+    old = d->quarantine[d->qnext];
+    d->quarantine[d->qnext] = t;
+    d->qnext = (d->qnext + 1) % CORIO__QUARANTINE;
+    free(old);
+    return 1;
+}
+
+int corio__debug_await_check(corio_loop *loop, corio_task *t)
+{
+    void *frames[CORIO__MAX_FRAMES];
+    int n;
+    corio__sym *s;
+    const char *what = NULL;
+    if (!(loop->dbg_flags & CORIO__DBG_MODE))
+        return 0;
+    if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
+        what = "was already awaited (or detached and finished): the handle is freed";
+    else if (t->loop != loop)
+        what = "belongs to another loop";
+    else if (!loop->current)
+        what = "is awaited outside a task (corio_await returns -EPERM)";
+    if (!what)
+        return 0;
+    s = corio__sym_open();
+    {
+        char site[256];
+        if (t->spawn_site)
+            corio__sym_format(s, t->spawn_site, 1, site, sizeof site);
+        else
+            snprintf(site, sizeof site, "?");
+        corio__report(loop, "corio: misuse: corio_await on task #%llu (spawned at %s), "
+                            "which %s; awaited from:\n",
+                      (unsigned long long)t->id, site, what);
+    }
+    n = corio__bt_here(loop, 0, frames, CORIO__MAX_FRAMES);
+    corio__sym_print_frames(s, corio__report_file(loop), frames, n, "      ");
+    corio__sym_close(s);
+    if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
+        return -EINVAL;
+    return t->loop != loop ? -EINVAL : 0;
+}
+
+/* ---- public switches --------------------------------------------------------------*/
+
+int corio_debug_set_mode(corio_loop *loop, int on)
+{
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    if (on && !corio__debug_state(loop))
+        return -ENOMEM;
+    if (!loop->dbg)
+        return 0;
+    loop->debug = on != 0;
+    corio__debug_set_flag(loop, CORIO__DBG_MODE, on);
+    return 0;
+}
+
+int corio_debug_set_slow_threshold(corio_loop *loop, double seconds)
+{
+    corio__loop_dbg *d;
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    if (!(seconds > 0))
+        return -EINVAL;
+    d = corio__debug_state(loop);
+    if (!d)
+        return -ENOMEM;
+    d->slow_ns = corio__seconds_to_ns(seconds);
+    return 0;
+}
+
+int corio_debug_set_hooks(corio_loop *loop, const corio_debug_hooks *h)
+{
+    corio__loop_dbg *d;
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    if (!h && !loop->dbg)
+        return 0;
+    d = corio__debug_state(loop);
+    if (!d)
+        return -ENOMEM;
+    if (h)
+        d->hooks = *h;
+    else
+        memset(&d->hooks, 0, sizeof d->hooks);
+    corio__debug_set_flag(loop, CORIO__DBG_HOOKS, h != NULL);
+    return 0;
+}
+
+int corio_metrics_enable(corio_loop *loop, int on)
+{
+    loop = corio__loop_or_current(loop);
+    if (!loop)
+        return -EPERM;
+    if (on && !corio__debug_state(loop))
+        return -ENOMEM;
+    if (loop->dbg)
+        corio__debug_set_flag(loop, CORIO__DBG_METRICS, on);
+    return 0;
+}

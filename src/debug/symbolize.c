@@ -1,0 +1,227 @@
+/*
+ * Turning code addresses into "function+0x1c (file.c:42)".
+ *
+ * With elfutils' libdw (found by the build: CORIO_HAVE_LIBDW) a session
+ * reports the process's modules once (from /proc/self/maps) and then reads
+ * each module's symbol table and DWARF line table: static functions and
+ * file:line come out as addr2line would print them. Without it, dladdr
+ * knows only exported symbols (build with -rdynamic to export an
+ * executable's), and otherwise we print module+offset, which
+ * `addr2line -f -e module offset` resolves offline.
+ *
+ * Sessions are opened per report, never kept: reports are rare, and a
+ * cached session would pin memory and miss libraries loaded later.
+ */
+#include "debug/debug.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef CORIO_HAVE_LIBDW
+#include <elfutils/libdwfl.h>
+#endif
+
+struct corio__sym {
+#ifdef CORIO_HAVE_LIBDW
+    Dwfl *dwfl;
+#endif
+    int unused;
+};
+
+corio__sym *corio__sym_open(void)
+{
+#ifdef CORIO_HAVE_LIBDW
+    static const Dwfl_Callbacks cbs = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+    };
+    corio__sym *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->dwfl = dwfl_begin(&cbs);
+    if (!s->dwfl) {
+        free(s);
+        return NULL;
+    }
+    if (dwfl_linux_proc_report(s->dwfl, getpid()) != 0 ||
+        dwfl_report_end(s->dwfl, NULL, NULL) != 0) {
+        dwfl_end(s->dwfl);
+        free(s);
+        return NULL;
+    }
+    return s;
+#else
+    return NULL;
+#endif
+}
+
+void corio__sym_close(corio__sym *s)
+{
+    if (!s)
+        return;
+#ifdef CORIO_HAVE_LIBDW
+    dwfl_end(s->dwfl);
+#endif
+    free(s);
+}
+
+static const char *base_name(const char *p)
+{
+    const char *b = strrchr(p, '/');
+    return b ? b + 1 : p;
+}
+
+/* Looks addr up; name/off/file/line are set as far as known. */
+static int lookup(corio__sym *s, uintptr_t addr, const char **name,
+                  uintptr_t *off, const char **file, int *line,
+                  const char **module, uintptr_t *modoff)
+{
+    Dl_info di;
+    *name = NULL;
+    *file = NULL;
+    *line = 0;
+    *module = NULL;
+    *off = *modoff = 0;
+#ifdef CORIO_HAVE_LIBDW
+    if (s) {
+        Dwfl_Module *m = dwfl_addrmodule(s->dwfl, (Dwarf_Addr)addr);
+        if (m) {
+            GElf_Off o = 0;
+            GElf_Sym sym;
+            Dwarf_Addr start = 0;
+            Dwfl_Line *l;
+            const char *n = dwfl_module_addrinfo(m, (GElf_Addr)addr, &o, &sym,
+                                                 NULL, NULL, NULL);
+            *module = dwfl_module_info(m, NULL, &start, NULL, NULL, NULL,
+                                       NULL, NULL);
+            *modoff = addr - (uintptr_t)start;
+            if (n) {
+                *name = n;
+                *off = (uintptr_t)o;
+            }
+            l = dwfl_module_getsrc(m, (Dwarf_Addr)addr);
+            if (l) {
+                int ln = 0;
+                const char *f = dwfl_lineinfo(l, NULL, &ln, NULL, NULL, NULL);
+                if (f) {
+                    *file = f;
+                    *line = ln;
+                }
+            }
+            if (*name)
+                return 1;
+        }
+    }
+#else
+    (void)s;
+#endif
+    if (dladdr((void *)addr, &di)) {
+        if (!*module && di.dli_fname) {
+            *module = di.dli_fname;
+            *modoff = addr - (uintptr_t)di.dli_fbase;
+        }
+        if (di.dli_sname && di.dli_saddr) {
+            *name = di.dli_sname;
+            *off = addr - (uintptr_t)di.dli_saddr;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int corio__sym_format(corio__sym *s, const void *addr, int ret, char *buf,
+                      size_t len)
+{
+    const char *name, *file, *module;
+    uintptr_t off, modoff, a = (uintptr_t)addr;
+    int line, found;
+    /* A return address points after the call: its line is the call's. */
+    uintptr_t q = ret && a ? a - 1 : a;
+
+    found = lookup(s, q, &name, &off, &file, &line, &module, &modoff);
+    if (ret && a)
+        off++, modoff++; /* print the offset of the address itself */
+    if (name && file)
+        snprintf(buf, len, "%s+0x%lx (%s:%d)", name, (unsigned long)off,
+                 base_name(file), line);
+    else if (name)
+        snprintf(buf, len, "%s+0x%lx (%s)", name, (unsigned long)off,
+                 module && *module ? base_name(module) : "?");
+    else if (module && *module)
+        snprintf(buf, len, "%s+0x%lx", base_name(module), (unsigned long)modoff);
+    else
+        snprintf(buf, len, "%p", addr);
+    return found;
+}
+
+const char *corio__sym_func(corio__sym *s, const void *addr, int ret,
+                            char *buf, size_t len)
+{
+    const char *name, *file, *module;
+    uintptr_t off, modoff, a = (uintptr_t)addr;
+    int line;
+    lookup(s, ret && a ? a - 1 : a, &name, &off, &file, &line, &module, &modoff);
+    snprintf(buf, len, "%s", name ? name : "");
+    return buf;
+}
+
+/* The runtime's own frames, hidden at the top of a suspended task's trace:
+ * they say "it parked", which the wait line already says. */
+static int internal_top(const char *fn)
+{
+    return !strncmp(fn, "corio__", 7) || !strcmp(fn, "suspend") ||
+           !strcmp(fn, "saved_regs");
+}
+
+static int internal_bottom(const char *fn)
+{
+    return !strcmp(fn, "task_entry") || !strcmp(fn, "corio__ctx_trampoline");
+}
+
+void corio__sym_print_frames(corio__sym *s, FILE *f, void *const *frames,
+                             int n, const char *indent)
+{
+    int i, first = 0, last = n;
+    char fn[128], line[512];
+
+    while (first < n && internal_top(corio__sym_func(s, frames[first], 1, fn,
+                                                     sizeof fn)))
+        first++;
+    if (first == n)
+        first = 0; /* all internal: show them rather than nothing */
+    while (last > first && internal_bottom(corio__sym_func(s, frames[last - 1],
+                                                           1, fn, sizeof fn)))
+        last--;
+    for (i = first; i < last; i++) {
+        corio__sym_format(s, frames[i], 1, line, sizeof line);
+        fprintf(f, "%s#%d %s\n", indent, i - first, line);
+    }
+    if (last == first)
+        fprintf(f, "%s(no frames)\n", indent);
+}
+
+int corio_debug_symbolize(const void *addr, char *buf, size_t len)
+{
+    corio__sym *s;
+    int found;
+    char tmp[512];
+    size_t n;
+    if (!buf || !len)
+        return -EINVAL;
+    s = corio__sym_open();
+    found = corio__sym_format(s, addr, 0, tmp, sizeof tmp);
+    corio__sym_close(s);
+    if (!found && tmp[0] == '0' && tmp[1] == 'x') {
+        buf[0] = 0;
+        return -ENOENT;
+    }
+    n = strlen(tmp);
+    if (n >= len)
+        n = len - 1;
+    memcpy(buf, tmp, n);
+    buf[n] = 0;
+    return (int)n;
+}
