@@ -1,0 +1,232 @@
+/*
+ * corio_http.h — HTTP/1.1 for corio: an incremental request parser (llhttp
+ * inside), a response writer, and (with corio streams) a server.
+ *
+ * An optional component: built as the library corio_http when CMake's
+ * CORIO_BUILD_HTTP is on (the default). Link corio_http and corio.
+ *
+ * Read it top to bottom: byte buffers → the request parser → responses →
+ * the server. The parser and the response writer do no I/O at all: they turn
+ * bytes into requests and responses into bytes, so they can be tested, fuzzed
+ * and reused on any transport.
+ *
+ * The conventions of corio.h hold here: 0 (or a count) on success, a
+ * NEGATIVE errno on failure, errno never set, nothing thread-safe.
+ *
+ * Copyright the corio authors. MIT licence.
+ */
+#ifndef CORIO_HTTP_H
+#define CORIO_HTTP_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================
+ * Byte buffers
+ *
+ * A growable byte string. The caller owns the struct (zero-initialise it or
+ * use CORIO_HTTP_BUF_INIT); the bytes are malloc'ed by the buffer functions
+ * and freed by corio_http_buf_free(). data is always NUL-terminated once
+ * anything was appended (the NUL is not counted in len).
+ * ====================================================================== */
+
+typedef struct corio_http_buf {
+    char *data;  /* the bytes, or NULL before the first append */
+    size_t len;  /* bytes in use */
+    size_t cap;  /* bytes allocated (room for len + 1) */
+} corio_http_buf;
+
+#define CORIO_HTTP_BUF_INIT {NULL, 0, 0}
+
+/* Appends n bytes. Returns 0 or -ENOMEM (b unchanged). */
+int corio_http_buf_append(corio_http_buf *b, const void *p, size_t n);
+/* Appends a NUL-terminated string. */
+int corio_http_buf_puts(corio_http_buf *b, const char *s);
+/* Appends printf-formatted text. Returns 0, -ENOMEM or -EINVAL (bad format). */
+int corio_http_buf_printf(corio_http_buf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+int corio_http_buf_vprintf(corio_http_buf *b, const char *fmt, va_list ap);
+/* Makes room for n more bytes without changing len. 0 or -ENOMEM. */
+int corio_http_buf_reserve(corio_http_buf *b, size_t n);
+/* Drops the first n bytes (all of them if n >= len), keeping the memory. */
+void corio_http_buf_consume(corio_http_buf *b, size_t n);
+/* Empties b, keeping its memory for reuse. */
+void corio_http_buf_clear(corio_http_buf *b);
+/* Frees the bytes and zeroes b. */
+void corio_http_buf_free(corio_http_buf *b);
+
+/* ======================================================================
+ * The request parser
+ *
+ * Feed it bytes as they arrive, in pieces of any size; it reports each
+ * complete request (method, target, headers, the body with any chunked
+ * encoding removed, keep-alive) one at a time, so pipelined requests come out
+ * in order. It enforces limits: a request head (request line + headers)
+ * longer than max_head bytes or with more than max_headers fields is refused
+ * (431), and a body longer than max_body (413) — as soon as Content-Length
+ * announces it, before the body is read. It is strict: requests llhttp's
+ * strict mode rejects (bare LF, both Content-Length and Transfer-Encoding,
+ * invalid tokens, ...) are errors, which closes the door to request
+ * smuggling.
+ *
+ * corio_http_parser_create() allocates a parser; corio_http_parser_destroy()
+ * frees it and everything it reported.
+ * ====================================================================== */
+
+typedef struct corio_http_parser corio_http_parser;
+
+/* Limits. Zero-initialise, set what you need; 0 means the default. */
+typedef struct corio_http_limits {
+    size_t max_head;    /* request line + header bytes; default 8 KiB */
+    size_t max_headers; /* header fields; default 100 */
+    size_t max_body;    /* body bytes after de-chunking; default 1 MiB */
+} corio_http_limits;
+
+typedef struct corio_http_header {
+    const char *name;  /* as sent (case preserved), NUL-terminated */
+    size_t name_len;
+    const char *value; /* surrounding whitespace removed, NUL-terminated */
+    size_t value_len;
+} corio_http_header;
+
+/* A parsed request. Owned by the parser: every pointer stays valid until the
+ * next corio_http_parser_feed(), _reset() or _destroy() on it. */
+typedef struct corio_http_request {
+    const char *method;  /* "GET", "POST", ... (static string) */
+    const char *target;  /* request-target as sent: "/jobs?limit=5" */
+    size_t target_len;
+    int version_major;   /* 1 */
+    int version_minor;   /* 0 or 1 */
+    const corio_http_header *headers; /* in the order received */
+    size_t nheaders;
+    const char *body;    /* decoded body ("" if none), NUL-terminated */
+    size_t body_len;
+    int keep_alive;      /* 1: the connection may carry another request */
+    int expect_continue; /* 1: the client sent "Expect: 100-continue" */
+    int chunked;         /* 1: the body came chunked */
+} corio_http_request;
+
+/* What corio_http_parser_feed() found. */
+enum corio_http_event {
+    CORIO_HTTP_NEED_MORE = 0, /* every byte was used; no request yet */
+    CORIO_HTTP_REQUEST = 1,   /* a complete request is ready */
+    CORIO_HTTP_CONTINUE = 2   /* the head of an "Expect: 100-continue"
+                                 request with a body is ready, its body
+                                 is not: answer "100 Continue" (or a final
+                                 status) and keep feeding */
+};
+
+/* lim may be NULL (defaults). Returns 0, -ENOMEM or -EINVAL (a limit so
+ * large it cannot be honoured). */
+int corio_http_parser_create(corio_http_parser **pp,
+                             const corio_http_limits *lim);
+void corio_http_parser_destroy(corio_http_parser *p); /* NULL: no-op */
+
+/* Parses up to len bytes of data, stopping after the first complete request
+ * (or 100-continue head). *used gets how many bytes were consumed; the caller
+ * feeds the rest again (pipelining) after handling the request.
+ * Returns an enum corio_http_event, or a negative error after which the
+ * parser is dead (every later call returns the same error; answer with
+ * corio_http_parser_status() and close the connection):
+ *   -EBADMSG  malformed request (400)
+ *   -EMSGSIZE request head over max_head or max_headers (431)
+ *   -EFBIG    body over max_body (413)
+ *   -ENOSYS   unknown method (501)
+ *   -EPROTONOSUPPORT an HTTP version other than 1.x (505)
+ *   -ENOMEM   out of memory (500) */
+int corio_http_parser_feed(corio_http_parser *p, const char *data, size_t len,
+                           size_t *used);
+
+/* The request of the last CORIO_HTTP_REQUEST / CORIO_HTTP_CONTINUE event
+ * (with CONTINUE, body is still ""). NULL if there is none. */
+const corio_http_request *corio_http_parser_request(const corio_http_parser *p);
+
+/* Tells the parser the peer closed its side. Returns 0 if that was a clean
+ * end (between requests), -EBADMSG if a request was cut short. */
+int corio_http_parser_finish(corio_http_parser *p);
+
+/* After an error: the HTTP status to answer with (400, 413, 431, 500, 501,
+ * 505) and, in *reason (may be NULL), a static English explanation. 0 if
+ * the parser has not failed. */
+int corio_http_parser_status(const corio_http_parser *p, const char **reason);
+
+/* Forgets any partial request and the last one reported; limits stay. */
+void corio_http_parser_reset(corio_http_parser *p);
+
+/* 1 when a request has been started but not completed (some of its bytes
+ * were consumed), else 0. A server uses it to choose between the header
+ * timeout and the idle keep-alive timeout. */
+int corio_http_parser_busy(const corio_http_parser *p);
+
+/* The value of the first header called name (case-insensitive), or NULL. */
+const char *corio_http_request_header(const corio_http_request *r,
+                                      const char *name);
+
+/* The HTTP status for one of the parser's errors (-EBADMSG → 400, ...);
+ * 500 for anything else. */
+int corio_http_error_status(int err);
+
+/* ======================================================================
+ * Responses
+ *
+ * A response under construction: a status, header lines and a body. The
+ * caller owns the struct: corio_http_response_init() before use, _free()
+ * after; _clear() empties it for reuse without freeing its memory.
+ * corio_http_response_write() turns it into bytes; it adds Content-Length
+ * (unless the status forbids a body) and "Connection: close" when close is
+ * set.
+ * ====================================================================== */
+
+typedef struct corio_http_response {
+    int status;             /* 100..599; default 200 */
+    int close;              /* 1: "Connection: close", then close */
+    corio_http_buf headers; /* "Name: value\r\n" lines, see _header() */
+    corio_http_buf body;    /* append to it directly */
+} corio_http_response;
+
+void corio_http_response_init(corio_http_response *r);
+void corio_http_response_clear(corio_http_response *r);
+void corio_http_response_free(corio_http_response *r);
+
+/* Adds a header line. Returns 0, -ENOMEM, or -EINVAL if name is not an
+ * HTTP token or value holds a CR, LF or NUL (header injection), or if name
+ * is Content-Length / Transfer-Encoding (the writer owns framing). */
+int corio_http_response_header(corio_http_response *r, const char *name,
+                               const char *value);
+
+/* Sets status, Content-Type and body in one call (body copied; len may be
+ * (size_t)-1 for a NUL-terminated body). Returns 0, -ENOMEM or -EINVAL. */
+int corio_http_response_set(corio_http_response *r, int status,
+                            const char *content_type, const char *body,
+                            size_t len);
+
+#define CORIO_HTTP_WRITE_HEAD 0x1u /* answer to HEAD: no body bytes */
+
+/* Appends the response's bytes to out: status line, headers,
+ * Content-Length, optional "Connection: close", blank line, body. Statuses
+ * 1xx, 204 and 304 get neither Content-Length nor body. Returns 0, -ENOMEM,
+ * -EINVAL (status outside 100..599). */
+int corio_http_response_write(const corio_http_response *r, unsigned flags,
+                              corio_http_buf *out);
+
+/* The standard reason phrase of status ("Not Found"), or "Unknown". */
+const char *corio_http_reason(int status);
+
+/* Formats t (seconds since the Epoch) as an HTTP date (IMF-fixdate,
+ * "Sun, 06 Nov 1994 08:49:37 GMT") into out, which has room for 30 bytes.
+ * Returns out. */
+char *corio_http_date(char out[30], int64_t t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CORIO_HTTP_H */
