@@ -4,7 +4,8 @@
 #   scripts/deps.sh [core|cross|bench|all]...     (default: core)
 #
 #   core   compilers, CMake, pkg-config, cmocka, Valgrind, clang's sanitizer
-#          runtimes (ThreadSanitizer builds use clang)
+#          runtimes (ThreadSanitizer builds use clang); llhttp's sources,
+#          jansson, SQLite and libcurl for corio_http and corio-jobs
 #   cross  aarch64 cross compilers, qemu-user, and cmocka for arm64 (this one
 #          needs dpkg's foreign architecture arm64, which it adds)
 #   bench  Boost.Context (the baseline in bench/) and hyperfine
@@ -18,7 +19,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
-           libcmocka-dev valgrind libdw-dev)
+           libcmocka-dev valgrind libdw-dev
+           node-llhttp libjansson-dev libsqlite3-dev libcurl4-openssl-dev)
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
 BENCH_PKGS=(libboost-context-dev hyperfine)
