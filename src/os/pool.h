@@ -39,6 +39,9 @@ struct corio_work {
     int status;                /* 0 ran; -ECANCELED / CORIO_ESHUTDOWN never ran */
     int phase;                 /* CORIO__JOB_* (pool lock) */
     int notes;                 /* notes posted, not yet run (pool lock) */
+    int spinwait;              /* the awaiter polls `fin` on the loop thread:
+                                  finish without posting a note (pool lock) */
+    atomic_int fin;            /* set (release) once result is written */
     uint8_t lane;
     /* Loop-thread only. */
     uint8_t over;              /* final: result known, keepalive released */
