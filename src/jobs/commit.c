@@ -1,0 +1,248 @@
+/*
+ * The group committer (service.h).
+ *
+ * Data. Writes are queued as ops in batches; c->batches is a FIFO of
+ * batches whose last element is the open one (it takes new ops until it
+ * holds max_batch). A batch has one future, created when the first writer
+ * decides to wait on it, and a reference count: one for the committer
+ * until it has run the batch, one per waiting writer until its wait
+ * returns. The last reference frees the batch and its future, so a waiter
+ * woken by the completion can still read the future's status, and a
+ * waiter that gives up (cancelled) leaves without disturbing anyone.
+ *
+ * Durability is not negotiable once queued: a writer that is cancelled
+ * while waiting only stops waiting; its write is still committed, and the
+ * hook still sees it. The committer runs each transaction inside a shield
+ * scope, so even its own cancellation (say, the loop shutting down) waits
+ * for the transaction in flight; it then flushes whatever is still queued
+ * and exits.
+ *
+ * Everything a pool thread reads (the write array, the store) is on the
+ * heap: a suspended task's stack may be copied away (compact stacks).
+ */
+#include "service.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct op {
+    struct op *next;
+    int kind;       /* JOBS_W_* */
+    jobs_job *job;  /* the committer's private copy */
+} op;
+
+typedef struct batch {
+    struct batch *next;    /* c->batches FIFO */
+    op *head, **tail;
+    size_t n;
+    corio_future *done;    /* NULL until someone waits */
+    int refs;              /* committer (until run) + waiters */
+    /* The transaction's arguments, read by the pool thread. */
+    jobs_store *store;
+    jobs_write *w;
+} batch;
+
+struct jobs_committer {
+    jobs_store *store;
+    jobs_committer_opts opts;
+    batch *first, *last;   /* queued batches; last is the open one */
+    corio_chan *bell;      /* capacity 1: "there is work" */
+    corio_task *task;
+    int closing;           /* no more submissions */
+    int last_error;        /* status of the last failed batch */
+    jobs_commit_stats stats;
+};
+
+static void batch_unref(batch *b)
+{
+    if (--b->refs > 0)
+        return;
+    while (b->head) {
+        op *o = b->head;
+        b->head = o->next;
+        jobs_job_free(o->job);
+        free(o);
+    }
+    if (b->done)
+        corio_future_destroy(b->done);
+    free(b->w);
+    free(b);
+}
+
+static int apply(void *arg)
+{
+    batch *b = arg;
+    return jobs_store_write(b->store, b->w, b->n);
+}
+
+static void run_batch(jobs_committer *c, batch *b)
+{
+    int rc = 0;
+    b->store = c->store;
+    b->w = b->n ? malloc(b->n * sizeof *b->w) : NULL;
+    if (b->n == 0) {
+        rc = 0; /* every submission into it failed */
+    } else if (!b->w) {
+        rc = -ENOMEM;
+    } else {
+        size_t i = 0;
+        for (op *o = b->head; o; o = o->next, i++) {
+            b->w[i].kind = o->kind;
+            b->w[i].job = o->job;
+        }
+        /* Shielded: whatever happens to this task, it waits for the
+         * transaction, whose outcome the writers are owed. */
+        corio_scope sc;
+        corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+        rc = jobs_offload(apply, b);
+        corio_scope_exit(&sc);
+    }
+    c->stats.transactions++;
+    if (rc == 0) {
+        c->stats.writes += b->n;
+        if (b->n > c->stats.max_batch)
+            c->stats.max_batch = b->n;
+    } else {
+        c->stats.failed++;
+        c->last_error = rc;
+    }
+    if (b->done) {
+        if (rc == 0)
+            corio_future_set_result(b->done, NULL);
+        else
+            corio_future_set_error(b->done, rc);
+    }
+    if (c->opts.hook)
+        for (op *o = b->head; o; o = o->next)
+            c->opts.hook(c->opts.hook_arg, rc, o->kind, o->job);
+    batch_unref(b);
+}
+
+static void *committer_main(void *arg)
+{
+    jobs_committer *c = arg;
+    for (;;) {
+        batch *b = c->first;
+        if (b) {
+            c->first = b->next;
+            if (!c->first)
+                c->last = NULL;
+            run_batch(c, b);
+            continue;
+        }
+        if (c->closing)
+            break;
+        int rc = corio_chan_recv(c->bell, NULL);
+        if (rc < 0 && rc != CORIO_ECLOSED)
+            c->closing = 1; /* cancelled: flush what is queued, then stop */
+    }
+    return NULL;
+}
+
+int jobs_committer_create(jobs_committer **cp, jobs_store *store,
+                          const jobs_committer_opts *opts)
+{
+    *cp = NULL;
+    jobs_committer *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->store = store;
+    if (opts)
+        c->opts = *opts;
+    int rc = corio_chan_create(&c->bell, 1);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    corio_spawn_opts so = {.name = "jobs-committer"};
+    rc = corio_spawn_ex(&c->task, committer_main, c, &so);
+    if (rc < 0) {
+        corio_chan_destroy(c->bell);
+        free(c);
+        return rc;
+    }
+    *cp = c;
+    return 0;
+}
+
+int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
+                          int wait)
+{
+    if (c->closing)
+        return CORIO_ESHUTDOWN;
+    if (wait && !corio_current())
+        return -EPERM;
+    op *o = malloc(sizeof *o);
+    jobs_job *copy = o ? jobs_job_clone(job) : NULL;
+    if (!copy) {
+        free(o);
+        return -ENOMEM;
+    }
+    o->next = NULL;
+    o->kind = kind;
+    o->job = copy;
+    batch *b = c->last;
+    if (!b || (c->opts.max_batch && b->n >= c->opts.max_batch)) {
+        b = calloc(1, sizeof *b);
+        if (!b) {
+            jobs_job_free(copy);
+            free(o);
+            return -ENOMEM;
+        }
+        b->tail = &b->head;
+        b->refs = 1;
+        if (c->last)
+            c->last->next = b;
+        else
+            c->first = b;
+        c->last = b;
+    }
+    int rc = 0;
+    if (wait && !b->done)
+        rc = corio_future_create(NULL, &b->done);
+    if (rc < 0) {
+        /* Not queued: the batch may be empty now, which run_batch handles
+         * (an empty transaction). */
+        jobs_job_free(copy);
+        free(o);
+        return rc;
+    }
+    *b->tail = o;
+    b->tail = &o->next;
+    b->n++;
+    /* Ring the bell; if it is already ringing the committer will see this
+     * op with the others. */
+    corio_chan_try_send(c->bell, NULL);
+    if (!wait)
+        return 0;
+    b->refs++;
+    rc = corio_future_await(b->done, NULL);
+    batch_unref(b);
+    return rc;
+}
+
+void jobs_committer_stats(const jobs_committer *c, jobs_commit_stats *out)
+{
+    *out = c->stats;
+}
+
+int jobs_committer_close(jobs_committer *c)
+{
+    if (!c)
+        return 0;
+    c->closing = 1;
+    corio_chan_close(c->bell);
+    /* Shielded: close must not return (and free c) while the committer
+     * still runs, even if the caller is being cancelled. */
+    corio_scope sc;
+    int rc = corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    if (rc < 0)
+        return rc; /* not in a task: c is left alone */
+    corio_await(c->task, NULL);
+    corio_scope_exit(&sc);
+    rc = c->last_error;
+    corio_chan_destroy(c->bell);
+    free(c);
+    return rc;
+}

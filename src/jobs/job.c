@@ -1,0 +1,213 @@
+/*
+ * The job object, ids, names and times.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+jobs_job *jobs_job_new(int type, const char *spec)
+{
+    jobs_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->spec = strdup(spec ? spec : "{}");
+    if (!j->spec) {
+        free(j);
+        return NULL;
+    }
+    jobs_id_new(j->id);
+    j->type = type;
+    j->status = JOBS_CREATED;
+    j->created_ms = jobs_now_ms();
+    return j;
+}
+
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = NULL;
+    if (src && !(*dst = strdup(src)))
+        return -ENOMEM;
+    return 0;
+}
+
+jobs_job *jobs_job_clone(const jobs_job *j)
+{
+    jobs_job *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *j;
+    c->spec = c->result = c->error = NULL;
+    if (dup_opt(&c->spec, j->spec) < 0 || dup_opt(&c->result, j->result) < 0 ||
+        dup_opt(&c->error, j->error) < 0) {
+        jobs_job_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void jobs_job_free(jobs_job *j)
+{
+    if (!j)
+        return;
+    free(j->spec);
+    free(j->result);
+    free(j->error);
+    free(j);
+}
+
+void jobs_job_free_array(jobs_job **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        jobs_job_free(v[i]);
+    free(v);
+}
+
+int jobs_job_set_result(jobs_job *j, const char *json)
+{
+    char *c = NULL;
+    if (dup_opt(&c, json) < 0)
+        return -ENOMEM;
+    free(j->result);
+    j->result = c;
+    return 0;
+}
+
+int jobs_job_set_error(jobs_job *j, const char *msg)
+{
+    char *c = NULL;
+    if (dup_opt(&c, msg) < 0)
+        return -ENOMEM;
+    free(j->error);
+    j->error = c;
+    return 0;
+}
+
+/* ---- ids -------------------------------------------------------------------
+ * ULIDs (github.com/ulid/spec): 48 bits of Unix milliseconds then 80 random
+ * bits, in Crockford's base32. They sort by creation time, so the store's
+ * primary key appends at the end of its B-tree and "list in creation order"
+ * is "order by id"; and they are unique without coordination, which several
+ * processes sharing one PostgreSQL queue will need. Within one millisecond
+ * the random part is incremented, keeping ids of one process strictly
+ * increasing. */
+
+static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static struct {
+    int64_t ms;        /* time part of the last id */
+    uint8_t rnd[10];   /* random part of the last id */
+} last_id;
+
+void jobs_id_new(char out[JOBS_ID_LEN + 1])
+{
+    int64_t ms = jobs_now_ms();
+    if (ms <= last_id.ms) {
+        /* Same millisecond (or the clock stepped back): next value. */
+        ms = last_id.ms;
+        for (int i = 9; i >= 0 && ++last_id.rnd[i] == 0; i--)
+            ;
+    } else {
+        last_id.ms = ms;
+        size_t got = 0;
+        while (got < sizeof last_id.rnd) {
+            ssize_t r = getrandom(last_id.rnd + got, sizeof last_id.rnd - got, 0);
+            if (r <= 0) { /* no entropy source: fall back on time and pid */
+                uint64_t x = (uint64_t)ms * 6364136223846793005ULL ^
+                             (uint64_t)clock();
+                memcpy(last_id.rnd, &x, 8);
+                break;
+            }
+            got += (size_t)r;
+        }
+        last_id.rnd[0] &= 0x7f; /* room to increment without wrapping */
+    }
+    uint8_t v[16];
+    for (int i = 0; i < 6; i++)
+        v[i] = (uint8_t)((uint64_t)ms >> (40 - 8 * i));
+    memcpy(v + 6, last_id.rnd, 10);
+    /* 128 bits -> 26 base32 digits; the first digit carries 3 bits. */
+    int bit = -2; /* 26*5 = 130 bits: two leading zero bits */
+    for (int k = 0; k < JOBS_ID_LEN; k++) {
+        unsigned d = 0;
+        for (int b = 0; b < 5; b++, bit++) {
+            d <<= 1;
+            if (bit >= 0)
+                d |= (v[bit / 8] >> (7 - bit % 8)) & 1u;
+        }
+        out[k] = b32[d];
+    }
+    out[JOBS_ID_LEN] = '\0';
+}
+
+int jobs_id_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (n >= JOBS_ID_LEN || !strchr(b32, s[n]))
+            return 0;
+    return n == JOBS_ID_LEN && s[0] <= '7';
+}
+
+/* ---- names ---------------------------------------------------------------- */
+
+static const char *const type_names[] = {NULL, "sleep", "hash", "fetch",
+                                         "command"};
+static const char *const status_names[JOBS_NSTATUS] = {
+    "created", "running", "succeeded", "failed", "cancelled", "interrupted"};
+
+const char *jobs_type_name(int type)
+{
+    return type >= JOBS_SLEEP && type <= JOBS_COMMAND ? type_names[type] : "?";
+}
+
+int jobs_type_parse(const char *s)
+{
+    for (int t = JOBS_SLEEP; t <= JOBS_COMMAND; t++)
+        if (strcmp(s, type_names[t]) == 0)
+            return t;
+    return -EINVAL;
+}
+
+const char *jobs_status_name(int status)
+{
+    return status >= 0 && status < JOBS_NSTATUS ? status_names[status] : "?";
+}
+
+int jobs_status_parse(const char *s)
+{
+    for (int st = 0; st < JOBS_NSTATUS; st++)
+        if (strcmp(s, status_names[st]) == 0)
+            return st;
+    return -EINVAL;
+}
+
+int jobs_status_terminal(int status)
+{
+    return status >= JOBS_SUCCEEDED && status < JOBS_NSTATUS;
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+int64_t jobs_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+char *jobs_format_time(char out[32], int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
+    return out;
+}

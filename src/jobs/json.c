@@ -1,0 +1,338 @@
+/*
+ * JSON in and out of corio-jobs, with jansson: validation of POST /jobs
+ * bodies (a clear sentence for every way a body can be wrong), parameters
+ * for the runner, and a job's JSON form.
+ *
+ * Validation is strict: unknown fields are refused (a typo such as
+ * "second" would otherwise silently run a job with a default), duplicate
+ * keys are refused (which one would win?), and every number is range
+ * checked. What passes is re-serialised in a normal form, so the store only
+ * ever holds specs this file wrote.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bounds on what one job may ask for. */
+#define MAX_SLEEP_SECONDS 86400.0          /* a day */
+#define MAX_HASH_BYTES (16ULL << 30)       /* 16 GiB of generated data */
+#define MAX_URLS 100
+#define MAX_URL_LEN 2048
+#define MAX_ARGV 256
+#define MAX_ARG_LEN 4096
+#define MAX_ARGV_BYTES (64 * 1024)
+
+static int say(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int say(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Refuses any key of obj other than "type" and `allowed`. */
+static int only_fields(json_t *obj, const char *allowed, const char *type,
+                       char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (strcmp(key, "type") != 0 && strcmp(key, allowed) != 0)
+            return say(err, errlen, -EINVAL,
+                       "unknown field '%.64s' for a %s job (it takes '%s')",
+                       key, type, allowed);
+    }
+    return 0;
+}
+
+static int check_sleep(json_t *o, json_t *spec, char *err, size_t errlen)
+{
+    json_t *s = json_object_get(o, "seconds");
+    if (!s)
+        return say(err, errlen, -EINVAL,
+                   "a sleep job needs 'seconds' (a number)");
+    if (!json_is_number(s))
+        return say(err, errlen, -EINVAL, "'seconds' must be a number");
+    double v = json_number_value(s);
+    if (!isfinite(v) || v < 0 || v > MAX_SLEEP_SECONDS)
+        return say(err, errlen, -EINVAL,
+                   "'seconds' must be between 0 and %.0f", MAX_SLEEP_SECONDS);
+    return json_object_set_new(spec, "seconds", json_real(v)) < 0 ? -ENOMEM
+                                                                 : 0;
+}
+
+static int check_hash(json_t *o, json_t *spec, char *err, size_t errlen)
+{
+    json_t *b = json_object_get(o, "bytes");
+    if (!b)
+        return say(err, errlen, -EINVAL,
+                   "a hash job needs 'bytes' (an integer)");
+    if (!json_is_integer(b))
+        return say(err, errlen, -EINVAL, "'bytes' must be an integer");
+    json_int_t v = json_integer_value(b);
+    if (v < 0 || (unsigned long long)v > MAX_HASH_BYTES)
+        return say(err, errlen, -EINVAL, "'bytes' must be between 0 and %llu",
+                   (unsigned long long)MAX_HASH_BYTES);
+    return json_object_set_new(spec, "bytes", json_integer(v)) < 0 ? -ENOMEM
+                                                                  : 0;
+}
+
+/* A string array field: 1..max items, each a string of 1..maxlen bytes
+ * without NUL. Copies it into spec. */
+static int check_strv(json_t *o, json_t *spec, const char *field, size_t max,
+                      size_t maxlen, const char *what, char *err,
+                      size_t errlen)
+{
+    json_t *a = json_object_get(o, field);
+    if (!a)
+        return say(err, errlen, -EINVAL, "a %s job needs '%s' (an array of "
+                   "strings)", what, field);
+    if (!json_is_array(a))
+        return say(err, errlen, -EINVAL, "'%s' must be an array of strings",
+                   field);
+    size_t n = json_array_size(a);
+    if (n == 0 || n > max)
+        return say(err, errlen, -EINVAL, "'%s' must hold 1 to %zu strings",
+                   field, max);
+    json_t *copy = json_array();
+    if (!copy)
+        return -ENOMEM;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(a, i);
+        if (!json_is_string(s)) {
+            json_decref(copy);
+            return say(err, errlen, -EINVAL, "%s[%zu] must be a string", field,
+                       i);
+        }
+        size_t len = json_string_length(s);
+        const char *v = json_string_value(s);
+        if (len == 0 || len > maxlen || strlen(v) != len) {
+            json_decref(copy);
+            return say(err, errlen, -EINVAL,
+                       "%s[%zu] must be 1 to %zu characters, without NUL",
+                       field, i, maxlen);
+        }
+        total += len + 1;
+        if (json_array_append(copy, s) < 0) {
+            json_decref(copy);
+            return -ENOMEM;
+        }
+    }
+    if (total > MAX_ARGV_BYTES) {
+        json_decref(copy);
+        return say(err, errlen, -EINVAL, "'%s' is over %d bytes in all", field,
+                   MAX_ARGV_BYTES);
+    }
+    return json_object_set_new(spec, field, copy) < 0 ? -ENOMEM : 0;
+}
+
+static int check_fetch(json_t *o, json_t *spec, char *err, size_t errlen)
+{
+    int rc = check_strv(o, spec, "urls", MAX_URLS, MAX_URL_LEN, "fetch", err,
+                        errlen);
+    if (rc < 0)
+        return rc;
+    json_t *a = json_object_get(spec, "urls");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        const char *u = json_string_value(json_array_get(a, i));
+        if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+            return say(err, errlen, -EINVAL,
+                       "urls[%zu] must be an http:// or https:// URL", i);
+        for (const unsigned char *c = (const unsigned char *)u; *c; c++)
+            if (*c <= ' ' || *c == 0x7f)
+                return say(err, errlen, -EINVAL,
+                           "urls[%zu] holds a space or control character", i);
+    }
+    return 0;
+}
+
+static int check_command(json_t *o, json_t *spec, char *err, size_t errlen)
+{
+    return check_strv(o, spec, "argv", MAX_ARGV, MAX_ARG_LEN, "command", err,
+                      errlen);
+}
+
+static const char *const field_of[] = {NULL, "seconds", "bytes", "urls",
+                                       "argv"};
+
+int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
+                          char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (len == 0)
+        return say(err, errlen, -EBADMSG,
+                   "the request body is empty; send a JSON object such as "
+                   "{\"type\": \"sleep\", \"seconds\": 1}");
+    json_error_t je;
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    if (!o)
+        return say(err, errlen, -EBADMSG, "malformed JSON at line %d column "
+                   "%d: %s", je.line, je.column, je.text);
+    int rc;
+    json_t *spec = NULL;
+    if (!json_is_object(o)) {
+        rc = say(err, errlen, -EINVAL, "the body must be a JSON object");
+        goto out;
+    }
+    json_t *t = json_object_get(o, "type");
+    if (!t) {
+        rc = say(err, errlen, -EINVAL, "missing field 'type' (one of sleep, "
+                 "hash, fetch, command)");
+        goto out;
+    }
+    if (!json_is_string(t)) {
+        rc = say(err, errlen, -EINVAL, "'type' must be a string");
+        goto out;
+    }
+    int type = jobs_type_parse(json_string_value(t));
+    if (type < 0 || strlen(json_string_value(t)) != json_string_length(t)) {
+        rc = say(err, errlen, -EINVAL, "unknown job type '%.64s' (expected "
+                 "sleep, hash, fetch or command)", json_string_value(t));
+        goto out;
+    }
+    rc = only_fields(o, field_of[type], jobs_type_name(type), err, errlen);
+    if (rc < 0)
+        goto out;
+    spec = json_object();
+    if (!spec) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    switch (type) {
+    case JOBS_SLEEP: rc = check_sleep(o, spec, err, errlen); break;
+    case JOBS_HASH: rc = check_hash(o, spec, err, errlen); break;
+    case JOBS_FETCH: rc = check_fetch(o, spec, err, errlen); break;
+    default: rc = check_command(o, spec, err, errlen); break;
+    }
+    if (rc < 0)
+        goto out;
+    out->spec = json_dumps(spec, JSON_COMPACT | JSON_SORT_KEYS);
+    if (type == JOBS_COMMAND)
+        out->prog = strdup(json_string_value(
+            json_array_get(json_object_get(spec, "argv"), 0)));
+    if (!out->spec || (type == JOBS_COMMAND && !out->prog)) {
+        jobs_submission_free(out);
+        rc = -ENOMEM;
+        goto out;
+    }
+    out->type = type;
+    rc = 0;
+out:
+    if (rc == -ENOMEM)
+        say(err, errlen, rc, "out of memory");
+    json_decref(spec);
+    json_decref(o);
+    return rc;
+}
+
+void jobs_submission_free(jobs_submission *s)
+{
+    free(s->spec);
+    free(s->prog);
+    s->spec = s->prog = NULL;
+}
+
+int jobs_params_parse(int type, const char *spec, jobs_params *out)
+{
+    memset(out, 0, sizeof *out);
+    if (type < JOBS_SLEEP || type > JOBS_COMMAND || !spec)
+        return -EINVAL;
+    /* The stored spec is validated again exactly as a submission would be:
+     * one set of rules, and a corrupt row cannot slip past them. */
+    json_t *o = json_loads(spec, JSON_REJECT_DUPLICATES, NULL);
+    if (!o || !json_is_object(o)) {
+        json_decref(o);
+        return -EINVAL;
+    }
+    json_object_set_new(o, "type", json_string(jobs_type_name(type)));
+    char *text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!text)
+        return -ENOMEM;
+    jobs_submission sub;
+    int rc = jobs_parse_submission(text, strlen(text), &sub, NULL, 0);
+    free(text);
+    if (rc < 0)
+        return rc == -ENOMEM ? rc : -EINVAL;
+    json_t *s = json_loads(sub.spec, 0, NULL);
+    jobs_submission_free(&sub);
+    if (!s)
+        return -ENOMEM;
+    rc = 0;
+    switch (type) {
+    case JOBS_SLEEP:
+        out->seconds = json_number_value(json_object_get(s, "seconds"));
+        break;
+    case JOBS_HASH:
+        out->bytes = (uint64_t)json_integer_value(json_object_get(s, "bytes"));
+        break;
+    default: {
+        json_t *a = json_object_get(s, field_of[type]);
+        size_t n = json_array_size(a);
+        out->strv = calloc(n + 1, sizeof *out->strv);
+        if (!out->strv) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            out->strv[i] = strdup(json_string_value(json_array_get(a, i)));
+            if (!out->strv[i]) {
+                rc = -ENOMEM;
+                break;
+            }
+            out->nstr++;
+        }
+    }
+    }
+    json_decref(s);
+    if (rc < 0)
+        jobs_params_free(out);
+    return rc;
+}
+
+void jobs_params_free(jobs_params *p)
+{
+    if (p->strv)
+        for (size_t i = 0; i < p->nstr; i++)
+            free(p->strv[i]);
+    free(p->strv);
+    memset(p, 0, sizeof *p);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+    char buf[32];
+    return ms ? json_string(jobs_format_time(buf, ms)) : json_null();
+}
+
+json_t *jobs_job_json(const jobs_job *j)
+{
+    json_t *spec = json_loads(j->spec ? j->spec : "{}", 0, NULL);
+    json_t *result = j->result ? json_loads(j->result, 0, NULL) : json_null();
+    /* o* skips a NULL value (a spec or result that does not parse: only a
+     * corrupt row could hold one), s? writes null for a NULL string. */
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o*, s:o, s:o, s:o, s:o*, s:s?, s:i}",
+                          "id", j->id,
+                          "type", jobs_type_name(j->type),
+                          "status", jobs_status_name(j->status),
+                          "spec", spec,
+                          "created_at", time_or_null(j->created_ms),
+                          "started_at", time_or_null(j->started_ms),
+                          "finished_at", time_or_null(j->finished_ms),
+                          "result", result,
+                          "error", j->error,
+                          "attempts", j->attempts);
+    return o;
+}

@@ -1,0 +1,124 @@
+/*
+ * corio-jobs above the store: the blocking seam, the group committer, the
+ * API the router calls, and the router.
+ */
+#ifndef CORIO_JOBS_SERVICE_H
+#define CORIO_JOBS_SERVICE_H
+
+#include <corio.h>
+#include <corio_http.h>
+
+#include "jobs.h"
+
+/* ---- the blocking seam -------------------------------------------------------
+ * Runs fn(arg), a blocking call (SQLite, hashing), on corio's thread pool
+ * while the calling task is suspended, and returns fn's result. The wait is
+ * shielded: the caller's cancellation or timeouts do not end it, so fn's
+ * arguments stay valid and its outcome is always known; long work polls a
+ * stop flag instead. Errors of its own: -EPERM (not in a task), -ENOMEM,
+ * CORIO_ESHUTDOWN (the pool was shut down). Suspending.
+ * jobs_offload_slow() uses the pool's slow lane (long CPU work), so it can
+ * never occupy every thread and delay the store's short calls. */
+int jobs_offload(int (*fn)(void *arg), void *arg);
+int jobs_offload_slow(int (*fn)(void *arg), void *arg);
+int jobs_offload_inline(void); /* 1 if fn runs inline on the loop */
+
+/* ---- the group committer --------------------------------------------------
+ * Every durable write of the service goes through one committer task.
+ * Writers append to the pending batch and (optionally) wait; the committer
+ * takes the whole pending batch, applies it in one store transaction on the
+ * pool, then wakes every writer of that batch with its status. While one
+ * transaction runs, the next batch fills: under load each fsync covers many
+ * jobs (group commit) and an idle server commits a lone job at once.
+ *
+ * Allocated by jobs_committer_create() (which spawns the task on the
+ * current loop); jobs_committer_close() flushes what is pending, stops the
+ * task and frees everything. */
+typedef struct jobs_committer jobs_committer;
+
+/* Called on the loop after each batch, with its status (0: committed) and
+ * each write: kind and the job copy (valid only during the call). */
+typedef void (*jobs_commit_hook)(void *arg, int status, int kind,
+                                 const jobs_job *job);
+
+typedef struct jobs_committer_opts {
+    size_t max_batch;      /* writes per transaction; 0: unlimited, 1: no
+                              grouping (for comparison benchmarks) */
+    jobs_commit_hook hook; /* may be NULL */
+    void *hook_arg;
+} jobs_committer_opts;
+
+/* Returns 0, -ENOMEM, -EPERM (no loop). opts may be NULL. */
+int jobs_committer_create(jobs_committer **cp, jobs_store *store,
+                          const jobs_committer_opts *opts);
+
+/* Queues a write of a copy of *job (taken now: the caller may change or
+ * free job afterwards). With wait, suspends until the transaction holding
+ * it has finished and returns its status: 0 means durable. An interrupted
+ * wait returns -ECANCELED / -ETIMEDOUT but the write still happens. Without
+ * wait, returns 0 once queued. Errors: -ENOMEM, CORIO_ESHUTDOWN (closing),
+ * the store's errors. Suspending only with wait. */
+int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
+                          int wait);
+
+/* Statistics: transactions run, writes committed, largest batch. */
+typedef struct jobs_commit_stats {
+    uint64_t transactions, writes, failed, max_batch;
+} jobs_commit_stats;
+void jobs_committer_stats(const jobs_committer *c, jobs_commit_stats *out);
+
+/* Flushes the pending writes, waits for the task and frees c. Later
+ * submissions fail with CORIO_ESHUTDOWN. Suspending (call from a task);
+ * returns 0 or the status of the last failed batch. */
+int jobs_committer_close(jobs_committer *c);
+
+/* ---- the API behind the routes -----------------------------------------------
+ * What the router needs from the server. The real implementation is the
+ * service (service.c); tests give the router a fake. Suspending calls may be
+ * made (submit waits for the commit). */
+typedef struct jobs_api {
+    void *ctx;
+    /* Records a new job durably and queues it. Takes ownership of j
+     * (whatever the result). 0: durable; CORIO_ESHUTDOWN: draining (503);
+     * other negative: 500. */
+    int (*submit)(void *ctx, jobs_job *j);
+    /* *out gets a new copy. 0 or -ENOENT, or another error (500). */
+    int (*get)(void *ctx, const char *id, jobs_job **out);
+    int (*list)(void *ctx, int status, const char *after, size_t limit,
+                jobs_job ***out, size_t *n);
+    /* Cancels a queued or running job and waits until that is recorded;
+     * *out gets the job as it ended. -ENOENT; -EALREADY if it had already
+     * finished (*out gets it). */
+    int (*cancel)(void *ctx, const char *id, jobs_job **out);
+    /* 1 if prog may run (--allow-command). */
+    int (*allowed)(void *ctx, const char *prog);
+    /* 0 when healthy; CORIO_ESHUTDOWN when draining. */
+    int (*health)(void *ctx);
+    /* Appends the Prometheus text. */
+    int (*metrics)(void *ctx, corio_http_buf *out);
+} jobs_api;
+
+/* ---- the router ----------------------------------------------------------------
+ * Turns one parsed request into one response, calling api. Pure apart from
+ * api: no sockets, no globals. Fills resp (which the caller initialised);
+ * always produces a response (a JSON error if need be). Returns its status.
+ *
+ *   POST   /jobs              202 {"id","status":"created"} + Location
+ *   GET    /jobs?status=&limit=&after=   200 {"jobs":[...],"next":...}
+ *   GET    /jobs/<id>         200 job | 404
+ *   DELETE /jobs/<id>         200 job | 404 | 409 (already finished)
+ *   GET    /healthz           200 | 503
+ *   GET    /metrics           200 Prometheus text
+ * HEAD is accepted wherever GET is. Other methods: 405 with Allow. */
+int jobs_route(const jobs_api *api, const corio_http_request *req,
+               corio_http_response *resp);
+
+/* A JSON error response {"error": msg}: what the router and the server
+ * send for every failure. */
+void jobs_error_response(corio_http_response *resp, int status,
+                         const char *msg);
+
+#define JOBS_LIST_DEFAULT 100
+#define JOBS_LIST_MAX 1000
+
+#endif

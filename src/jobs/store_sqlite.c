@@ -1,0 +1,559 @@
+/*
+ * The embedded job store: one SQLite file in WAL mode.
+ *
+ * Durability. "Acknowledged means durable": the 202 goes out only after the
+ * transaction recording the job has committed, and that commit must survive
+ * not only kill -9 but a power cut. In WAL mode, synchronous=NORMAL syncs
+ * the WAL only at checkpoints, so a commit survives a process crash but the
+ * last ones can be lost with the machine; synchronous=FULL syncs the WAL on
+ * every commit. This store uses FULL. The cost of that fsync is paid once
+ * per transaction, not per job, because the committer groups concurrent
+ * writes into one transaction (commit.c).
+ *
+ * Threads. Every operation may be called from any thread (the service
+ * calls them on the thread pool). There is one writer connection, guarded
+ * by wlock, and a stack of reader connections, each used by one thread at a
+ * time and returned after the call; WAL lets the readers run while the
+ * writer commits. Connections are opened with SQLITE_OPEN_NOMUTEX since
+ * these locks already serialise each one.
+ *
+ * One process. A second corio-jobs on the same file would run the same
+ * queued jobs twice, so the store holds an exclusive flock() on
+ * "<path>.lock" while open and refuses to open if another holds it.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define SCHEMA_VERSION 1
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS jobs ("
+    "  id TEXT PRIMARY KEY,"          /* a ULID: sorts by creation */
+    "  type TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  spec TEXT NOT NULL,"           /* parameters, JSON */
+    "  result TEXT,"                  /* JSON, once succeeded */
+    "  error TEXT,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"  /* Unix ms */
+    "  started_at INTEGER,"
+    "  finished_at INTEGER,"
+    "  updated_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);";
+
+#define COLS "id, type, status, spec, result, error, attempts, created_at, " \
+             "started_at, finished_at"
+
+/* A connection and its prepared statements. Allocated by conn_open, freed
+ * by conn_close. */
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt *get, *list_any, *list_status, *counts;
+    sqlite3_stmt *insert, *update;  /* writer only */
+    struct conn *next;              /* reader free list */
+} conn;
+
+/* Allocated by jobs_store_open_sqlite, freed by sq_close. */
+typedef struct sq_store {
+    jobs_store base;
+    char *path;
+    int lock_fd;               /* flock'ed "<path>.lock" */
+    pthread_mutex_t wlock;     /* guards w */
+    conn *w;                   /* the writer connection */
+    pthread_mutex_t rlock;     /* guards readers */
+    conn *readers;             /* idle reader connections */
+} sq_store;
+
+static int map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return 0;
+    case SQLITE_CONSTRAINT: return -EEXIST;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_BUSY: case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_READONLY: case SQLITE_PERM: case SQLITE_AUTH: return -EACCES;
+    case SQLITE_CANTOPEN: return -ENOENT;
+    default: return -EIO;
+    }
+}
+
+static void conn_close(conn *c)
+{
+    if (!c)
+        return;
+    sqlite3_finalize(c->get);
+    sqlite3_finalize(c->list_any);
+    sqlite3_finalize(c->list_status);
+    sqlite3_finalize(c->counts);
+    sqlite3_finalize(c->insert);
+    sqlite3_finalize(c->update);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static int prep(conn *c, sqlite3_stmt **st, const char *sql)
+{
+    return sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+                              NULL);
+}
+
+static int conn_open(sq_store *s, int writer, conn **out, char *err,
+                     size_t errlen)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_CREATE : 0);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    if (rc != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(c->db, 10000);
+    sqlite3_extended_result_codes(c->db, 1);
+    if (writer) {
+        /* WAL is a property of the file: set once, it stays. */
+        rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL;"
+                                 "PRAGMA synchronous=FULL;", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        sqlite3_stmt *v;
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &v, NULL);
+        if (rc != SQLITE_OK)
+            goto fail;
+        int version = sqlite3_step(v) == SQLITE_ROW ? sqlite3_column_int(v, 0)
+                                                    : -1;
+        sqlite3_finalize(v);
+        if (version > SCHEMA_VERSION) {
+            snprintf(err, errlen, "%s was written by a newer corio-jobs "
+                     "(schema %d; this one knows %d)", s->path, version,
+                     SCHEMA_VERSION);
+            conn_close(c);
+            return -EINVAL;
+        }
+        if (version < SCHEMA_VERSION) {
+            rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(c->db, schema, NULL, NULL, NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_exec(c->db, "PRAGMA user_version = 1; COMMIT",
+                                  NULL, NULL, NULL);
+            if (rc != SQLITE_OK) {
+                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+                goto fail;
+            }
+        }
+        rc = prep(c, &c->insert,
+                  "INSERT INTO jobs(" COLS ", updated_at) "
+                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+        if (rc == SQLITE_OK)
+            rc = prep(c, &c->update,
+                      "UPDATE jobs SET status=?2, result=?3, error=?4, "
+                      "attempts=?5, started_at=?6, finished_at=?7, "
+                      "updated_at=?8 WHERE id=?1");
+    } else {
+        rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->get, "SELECT " COLS " FROM jobs WHERE id=?1");
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->list_any, "SELECT " COLS " FROM jobs WHERE id > ?1 "
+                                   "ORDER BY id LIMIT ?2");
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->list_status,
+                  "SELECT " COLS " FROM jobs WHERE status = ?3 AND id > ?1 "
+                  "ORDER BY id LIMIT ?2");
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->counts,
+                  "SELECT status, count(*) FROM jobs GROUP BY status");
+    if (rc != SQLITE_OK)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    snprintf(err, errlen, "%s: %s", s->path,
+             c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    rc = map_rc(rc ? rc : SQLITE_ERROR);
+    conn_close(c);
+    return rc ? rc : -EIO;
+}
+
+/* ---- rows ---------------------------------------------------------------- */
+
+static int64_t col_ms(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL
+               ? 0
+               : (int64_t)sqlite3_column_int64(st, i);
+}
+
+static int col_str(sqlite3_stmt *st, int i, char **out)
+{
+    *out = NULL;
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : -ENOMEM;
+    *out = strdup((const char *)t);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* The current row of a SELECT COLS as a new job. */
+static int row_job(sqlite3_stmt *st, jobs_job **out)
+{
+    jobs_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    const char *type = (const char *)sqlite3_column_text(st, 1);
+    const char *status = (const char *)sqlite3_column_text(st, 2);
+    int rc = 0;
+    if (!id || strlen(id) > JOBS_ID_LEN || !type || !status) {
+        rc = -EIO; /* not a row this program wrote */
+    } else {
+        memcpy(j->id, id, strlen(id) + 1);
+        j->type = jobs_type_parse(type);
+        j->status = jobs_status_parse(status);
+        if (j->type < 0 || j->status < 0)
+            rc = -EIO;
+    }
+    if (rc == 0)
+        rc = col_str(st, 3, &j->spec);
+    if (rc == 0)
+        rc = col_str(st, 4, &j->result);
+    if (rc == 0)
+        rc = col_str(st, 5, &j->error);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
+    j->attempts = sqlite3_column_int(st, 6);
+    j->created_ms = col_ms(st, 7);
+    j->started_ms = col_ms(st, 8);
+    j->finished_ms = col_ms(st, 9);
+    *out = j;
+    return 0;
+}
+
+static void bind_ms(sqlite3_stmt *st, int i, int64_t ms)
+{
+    if (ms)
+        sqlite3_bind_int64(st, i, ms);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* ---- readers ------------------------------------------------------------- */
+
+static int reader_get(sq_store *s, conn **out)
+{
+    pthread_mutex_lock(&s->rlock);
+    conn *c = s->readers;
+    if (c)
+        s->readers = c->next;
+    pthread_mutex_unlock(&s->rlock);
+    if (c) {
+        *out = c;
+        return 0;
+    }
+    char err[256];
+    return conn_open(s, 0, out, err, sizeof err);
+}
+
+static void reader_put(sq_store *s, conn *c)
+{
+    pthread_mutex_lock(&s->rlock);
+    c->next = s->readers;
+    s->readers = c;
+    pthread_mutex_unlock(&s->rlock);
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static int one_write(conn *c, const jobs_write *w, int64_t now)
+{
+    const jobs_job *j = w->job;
+    sqlite3_stmt *st;
+    if (w->kind == JOBS_W_INSERT) {
+        st = c->insert;
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, jobs_type_name(j->type), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, jobs_status_name(j->status), -1,
+                          SQLITE_STATIC);
+        bind_text(st, 4, j->spec ? j->spec : "{}");
+        bind_text(st, 5, j->result);
+        bind_text(st, 6, j->error);
+        sqlite3_bind_int(st, 7, j->attempts);
+        sqlite3_bind_int64(st, 8, j->created_ms);
+        bind_ms(st, 9, j->started_ms);
+        bind_ms(st, 10, j->finished_ms);
+        sqlite3_bind_int64(st, 11, now);
+    } else if (w->kind == JOBS_W_UPDATE) {
+        st = c->update;
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, jobs_status_name(j->status), -1,
+                          SQLITE_STATIC);
+        bind_text(st, 3, j->result);
+        bind_text(st, 4, j->error);
+        sqlite3_bind_int(st, 5, j->attempts);
+        bind_ms(st, 6, j->started_ms);
+        bind_ms(st, 7, j->finished_ms);
+        sqlite3_bind_int64(st, 8, now);
+    } else {
+        return -EINVAL;
+    }
+    int rc = sqlite3_step(st);
+    int changes = sqlite3_changes(c->db);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return map_rc(rc);
+    if (w->kind == JOBS_W_UPDATE && changes == 0)
+        return -ENOENT;
+    return 0;
+}
+
+static int sq_write(jobs_store *base, const jobs_write *w, size_t n)
+{
+    sq_store *s = (sq_store *)base;
+    if (n == 0)
+        return 0;
+    int64_t now = jobs_now_ms();
+    pthread_mutex_lock(&s->wlock);
+    conn *c = s->w;
+    int rc = map_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = one_write(c, &w[i], now);
+    if (rc == 0)
+        rc = map_rc(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+    if (rc < 0 && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}
+
+static int sq_get(jobs_store *base, const char *id, jobs_job **out)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+    int st = sqlite3_step(c->get);
+    if (st == SQLITE_ROW)
+        rc = row_job(c->get, out);
+    else
+        rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
+    sqlite3_reset(c->get);
+    sqlite3_clear_bindings(c->get);
+    reader_put(s, c);
+    return rc;
+}
+
+static int sq_list(jobs_store *base, int status, const char *after,
+                   size_t limit, jobs_job ***out, size_t *n)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    *n = 0;
+    if (status >= JOBS_NSTATUS)
+        return -EINVAL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = status < 0 ? c->list_any : c->list_status;
+    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    if (status >= 0)
+        sqlite3_bind_text(st, 3, jobs_status_name(status), -1, SQLITE_STATIC);
+    jobs_job **v = NULL;
+    size_t cnt = 0, cap = 0;
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (cnt == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            jobs_job **nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        rc = row_job(st, &v[cnt]);
+        if (rc < 0)
+            break;
+        cnt++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = map_rc(step);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    reader_put(s, c);
+    if (rc < 0) {
+        jobs_job_free_array(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static int sq_counts(jobs_store *base, uint64_t counts[JOBS_NSTATUS])
+{
+    sq_store *s = (sq_store *)base;
+    memset(counts, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    int step;
+    while ((step = sqlite3_step(c->counts)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(c->counts, 0);
+        int st = name ? jobs_status_parse(name) : -1;
+        if (st >= 0)
+            counts[st] = (uint64_t)sqlite3_column_int64(c->counts, 1);
+    }
+    rc = step == SQLITE_DONE ? 0 : map_rc(step);
+    sqlite3_reset(c->counts);
+    reader_put(s, c);
+    return rc;
+}
+
+static int sq_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
+{
+    sq_store *s = (sq_store *)base;
+    *n = 0;
+    const char *sql =
+        policy == JOBS_RECOVER_REQUEUE
+            ? "UPDATE jobs SET status='created', started_at=NULL, "
+              "updated_at=?1 WHERE status='running'"
+            : "UPDATE jobs SET status='interrupted', finished_at=?1, "
+              "updated_at=?1, error='the server stopped while the job was "
+              "running' WHERE status='running'";
+    pthread_mutex_lock(&s->wlock);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->w->db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            *n = (size_t)sqlite3_changes(s->w->db);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    return map_rc(rc);
+}
+
+static void sq_close(jobs_store *base)
+{
+    sq_store *s = (sq_store *)base;
+    while (s->readers) {
+        conn *c = s->readers;
+        s->readers = c->next;
+        conn_close(c);
+    }
+    conn_close(s->w);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    pthread_mutex_destroy(&s->wlock);
+    pthread_mutex_destroy(&s->rlock);
+    free(s->path);
+    free(s);
+}
+
+static const jobs_store_ops sqlite_ops = {
+    .name = "sqlite",
+    .write = sq_write,
+    .get = sq_get,
+    .list = sq_list,
+    .counts = sq_counts,
+    .recover = sq_recover,
+    .close = sq_close,
+};
+
+int jobs_store_open_sqlite(const char *path, jobs_store **out, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    if (!path || !*path) {
+        snprintf(err, errlen, "empty database path");
+        return -EINVAL;
+    }
+    sq_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return -ENOMEM;
+    }
+    s->base.ops = &sqlite_ops;
+    s->lock_fd = -1;
+    pthread_mutex_init(&s->wlock, NULL);
+    pthread_mutex_init(&s->rlock, NULL);
+
+    size_t ll = strlen(path) + 6;
+    char *lockpath = malloc(ll);
+    if (!lockpath) {
+        sq_close(&s->base);
+        return -ENOMEM;
+    }
+    snprintf(lockpath, ll, "%s.lock", path);
+    s->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int rc = 0;
+    if (s->lock_fd < 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
+    } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+        snprintf(err, errlen, "%s is in use by another corio-jobs process "
+                 "(%s is locked)", path, lockpath);
+    }
+    free(lockpath);
+    if (rc == 0)
+        rc = conn_open(s, 1, &s->w, err, errlen);
+    if (rc < 0) {
+        sq_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+int jobs_store_open(const char *url, jobs_store **out, char *err,
+                    size_t errlen)
+{
+    *out = NULL;
+    if (!url) {
+        snprintf(err, errlen, "no database given");
+        return -EINVAL;
+    }
+    if (strncmp(url, "postgresql://", 13) == 0 ||
+        strncmp(url, "postgres://", 11) == 0) {
+        snprintf(err, errlen, "PostgreSQL stores are not built in yet; use a "
+                 "SQLite file path");
+        return -EPROTONOSUPPORT;
+    }
+    if (strncmp(url, "sqlite:", 7) == 0)
+        url += 7;
+    return jobs_store_open_sqlite(url, out, err, errlen);
+}

@@ -1,0 +1,333 @@
+/*
+ * The group committer (src/jobs/commit.c): concurrent writers share
+ * transactions; every writer learns its own transaction's outcome; a
+ * cancelled or timed-out writer's job is still committed; close flushes.
+ * A fake store counts transactions and injects delays and failures; the
+ * last test runs against SQLite.
+ */
+#include "testutil.h"
+
+#include "jobs/jobs.h"
+#include "jobs/service.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- a fake store ---------------------------------------------------------
+ * write() runs on a pool thread: its counters are atomics. */
+typedef struct fake {
+    jobs_store base;
+    atomic_int calls;       /* transactions */
+    atomic_int rows;        /* writes in successful transactions */
+    atomic_int max;         /* largest batch */
+    int delay_us;           /* per transaction (an fsync) */
+    atomic_int fail_call;   /* the call number that fails (1-based), 0: none */
+} fake;
+
+static int fake_write(jobs_store *s, const jobs_write *w, size_t n)
+{
+    fake *f = (fake *)s;
+    int call = atomic_fetch_add(&f->calls, 1) + 1;
+    if (f->delay_us)
+        usleep((useconds_t)f->delay_us);
+    if (call == atomic_load(&f->fail_call))
+        return -EIO;
+    atomic_fetch_add(&f->rows, (int)n);
+    int m = atomic_load(&f->max);
+    while ((int)n > m && !atomic_compare_exchange_weak(&f->max, &m, (int)n))
+        ;
+    return 0;
+}
+
+static void fake_close(jobs_store *s)
+{
+    (void)s;
+}
+
+static const jobs_store_ops fake_ops = {.name = "fake", .write = fake_write,
+                                        .close = fake_close};
+
+static void fake_init(fake *f, int delay_us)
+{
+    memset(f, 0, sizeof *f);
+    f->base.ops = &fake_ops;
+    f->delay_us = delay_us;
+}
+
+/* ---- shared test state ------------------------------------------------------ */
+typedef struct ctx {
+    fake f;
+    jobs_committer *c;
+    size_t max_batch;
+    int nwriters;
+    int ok, failed, interrupted; /* writer outcomes */
+    int hooked_ok, hooked_fail;  /* hook calls by status */
+    double timeout;              /* writers' scope; < 0: none */
+    int waves;                   /* writer i starts after (i % waves) * 5 ms */
+    int seq;                     /* writers started */
+} ctx;
+
+static void hook(void *arg, int status, int kind, const jobs_job *job)
+{
+    ctx *x = arg;
+    assert_int_equal(kind, JOBS_W_INSERT);
+    assert_non_null(job);
+    if (status == 0)
+        x->hooked_ok++;
+    else
+        x->hooked_fail++;
+}
+
+static void *writer(void *arg)
+{
+    ctx *x = arg;
+    int me = x->seq++;
+    if (x->waves > 1)
+        corio_sleep((me % x->waves) * 0.005);
+    jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":0.0}");
+    corio_scope sc;
+    corio_scope_enter(&sc, x->timeout, 0);
+    int rc = jobs_committer_submit(x->c, JOBS_W_INSERT, j, 1);
+    corio_scope_exit(&sc);
+    jobs_job_free(j); /* the committer took a copy */
+    if (rc == 0)
+        x->ok++;
+    else if (rc == -ECANCELED || rc == -ETIMEDOUT)
+        x->interrupted++;
+    else
+        x->failed++;
+    return NULL;
+}
+
+static void *run_writers(void *arg)
+{
+    ctx *x = arg;
+    jobs_committer_opts o = {.max_batch = x->max_batch, .hook = hook,
+                             .hook_arg = x};
+    assert_int_equal(jobs_committer_create(&x->c, &x->f.base, &o), 0);
+    corio_task **t = calloc((size_t)x->nwriters, sizeof *t);
+    for (int i = 0; i < x->nwriters; i++)
+        t[i] = corio_spawn(writer, x);
+    for (int i = 0; i < x->nwriters; i++)
+        corio_await(t[i], NULL);
+    free(t);
+    assert_int_equal(jobs_committer_close(x->c), x->failed ? -EIO : 0);
+    return NULL;
+}
+
+/* 200 concurrent writers against a 2 ms "fsync": a handful of
+ * transactions, every job committed once. */
+static void test_group_commit(void **state)
+{
+    ctx x = {.nwriters = 200, .timeout = -1};
+    fake_init(&x.f, 2000);
+    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
+    assert_int_equal(x.ok, 200);
+    assert_int_equal(atomic_load(&x.f.rows), 200);
+    assert_int_equal(x.hooked_ok, 200);
+    /* The first writer commits alone; the rest pile up behind it. */
+    assert_true(atomic_load(&x.f.calls) <= 10);
+    assert_true(atomic_load(&x.f.max) >= 100);
+}
+
+/* max_batch 1: grouping off, one transaction per write (the benchmark's
+ * "without group commit"). max_batch 7: no transaction is larger. */
+static void test_max_batch(void **state)
+{
+    ctx x = {.nwriters = 50, .max_batch = 1, .timeout = -1};
+    fake_init(&x.f, 0);
+    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
+    assert_int_equal(x.ok, 50);
+    assert_int_equal(atomic_load(&x.f.calls), 50);
+    assert_int_equal(atomic_load(&x.f.max), 1);
+
+    ctx y = {.nwriters = 50, .max_batch = 7, .timeout = -1};
+    fake_init(&y.f, 1000);
+    assert_int_equal(tu_run(run_writers, &y, NULL), 0);
+    assert_int_equal(y.ok, 50);
+    assert_int_equal(atomic_load(&y.f.rows), 50);
+    assert_true(atomic_load(&y.f.max) <= 7);
+    assert_true(atomic_load(&y.f.calls) >= 8);
+}
+
+/* A failing transaction fails exactly its own writers. */
+static void test_failure_is_per_batch(void **state)
+{
+    /* Two waves: the first forms transaction 1 (20 ms), the second queues
+     * behind it as transaction 2. */
+    ctx x = {.nwriters = 100, .timeout = -1, .waves = 2};
+    fake_init(&x.f, 20000);
+    atomic_store(&x.f.fail_call, 1);
+    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
+    assert_int_equal(atomic_load(&x.f.calls), 2);
+    assert_int_equal(x.failed, 50);
+    assert_int_equal(x.ok + x.failed, 100);
+    assert_int_equal(atomic_load(&x.f.rows), x.ok);
+    assert_int_equal(x.hooked_ok, x.ok);
+    assert_int_equal(x.hooked_fail, x.failed);
+}
+
+/* Writers time out while their transaction runs: they stop waiting, but
+ * every job is still committed and seen by the hook; nothing leaks. */
+static void test_interrupted_writers(void **state)
+{
+    ctx x = {.nwriters = 20, .timeout = 0.01};
+    fake_init(&x.f, 50000); /* 50 ms per transaction */
+    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
+    assert_true(x.interrupted > 0);
+    assert_int_equal(x.ok + x.interrupted, 20);
+    assert_int_equal(atomic_load(&x.f.rows), 20);
+    assert_int_equal(x.hooked_ok, 20);
+}
+
+/* Cancelling a waiting writer: same guarantee. */
+static void *cancel_main(void *arg)
+{
+    ctx *x = arg;
+    jobs_committer_opts o = {.hook = hook, .hook_arg = x};
+    assert_int_equal(jobs_committer_create(&x->c, &x->f.base, &o), 0);
+    corio_task *t[5];
+    for (int i = 0; i < 5; i++)
+        t[i] = corio_spawn(writer, x);
+    corio_sleep(0.005); /* all are waiting on the first, slow batch */
+    for (int i = 0; i < 5; i++)
+        corio_cancel(t[i]);
+    for (int i = 0; i < 5; i++)
+        corio_await(t[i], NULL);
+    assert_int_equal(jobs_committer_close(x->c), 0);
+    return NULL;
+}
+
+static void test_cancelled_writers(void **state)
+{
+    ctx x = {.timeout = -1};
+    fake_init(&x.f, 30000);
+    assert_int_equal(tu_run(cancel_main, &x, NULL), 0);
+    assert_int_equal(x.interrupted, 5);
+    assert_int_equal(atomic_load(&x.f.rows), 5);
+    assert_int_equal(x.hooked_ok, 5);
+}
+
+/* close flushes writes queued without waiting; later ones are refused. */
+static void *close_main(void *arg)
+{
+    ctx *x = arg;
+    jobs_committer_opts o = {.hook = hook, .hook_arg = x};
+    assert_int_equal(jobs_committer_create(&x->c, &x->f.base, &o), 0);
+    jobs_job *j = jobs_job_new(JOBS_HASH, "{\"bytes\":1}");
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(jobs_committer_submit(x->c, JOBS_W_INSERT, j, 0), 0);
+    jobs_commit_stats st;
+    jobs_committer_stats(x->c, &st);
+    assert_int_equal(st.writes, 0); /* nothing ran yet: we never yielded */
+    /* close: flush, stop. */
+    jobs_committer *c = x->c;
+    assert_int_equal(jobs_committer_close(c), 0);
+    jobs_job_free(j);
+    return NULL;
+}
+
+static void test_close_flushes(void **state)
+{
+    ctx x = {.timeout = -1};
+    fake_init(&x.f, 0);
+    assert_int_equal(tu_run(close_main, &x, NULL), 0);
+    assert_int_equal(atomic_load(&x.f.rows), 30);
+    assert_int_equal(x.hooked_ok, 30);
+    assert_int_equal(atomic_load(&x.f.calls), 1); /* one transaction */
+}
+
+static void *shutdown_main(void *arg)
+{
+    ctx *x = arg;
+    assert_int_equal(jobs_committer_create(&x->c, &x->f.base, NULL), 0);
+    jobs_job *j = jobs_job_new(JOBS_HASH, "{\"bytes\":1}");
+    corio_task *w = corio_spawn(writer, x);
+    corio_yield(); /* w is waiting now */
+    /* Close while a writer waits: it is committed, then close returns. */
+    assert_int_equal(jobs_committer_close(x->c), 0);
+    corio_await(w, NULL);
+    assert_int_equal(x->ok, 1);
+    jobs_job_free(j);
+    return NULL;
+}
+
+static void test_close_with_waiter(void **state)
+{
+    ctx x = {.timeout = -1};
+    fake_init(&x.f, 5000);
+    assert_int_equal(tu_run(shutdown_main, &x, NULL), 0);
+    assert_int_equal(atomic_load(&x.f.rows), 1);
+}
+
+/* Outside a task: waiting is refused, queueing is fine. */
+static void test_not_in_task(void **state)
+{
+    assert_int_equal(jobs_offload(NULL, NULL), -EPERM);
+}
+
+/* The real thing: SQLite with synchronous=FULL. */
+static char dbdir[64];
+
+static void *sqlite_main(void *arg)
+{
+    ctx *x = arg;
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/jobs.db", dbdir);
+    jobs_store *s;
+    assert_int_equal(jobs_store_open(path, &s, err, sizeof err), 0);
+    jobs_committer_opts o = {.hook = hook, .hook_arg = x};
+    assert_int_equal(jobs_committer_create(&x->c, s, &o), 0);
+    corio_task **t = calloc((size_t)x->nwriters, sizeof *t);
+    double t0 = corio_now();
+    for (int i = 0; i < x->nwriters; i++)
+        t[i] = corio_spawn(writer, x);
+    for (int i = 0; i < x->nwriters; i++)
+        corio_await(t[i], NULL);
+    double dt = corio_now() - t0;
+    free(t);
+    jobs_commit_stats st;
+    jobs_committer_stats(x->c, &st);
+    fprintf(stderr, "# %d durable jobs in %.1f ms, %llu transactions, "
+            "largest %llu\n", x->nwriters, dt * 1e3,
+            (unsigned long long)st.transactions,
+            (unsigned long long)st.max_batch);
+    assert_int_equal(jobs_committer_close(x->c), 0);
+    uint64_t counts[JOBS_NSTATUS];
+    assert_int_equal(s->ops->counts(s, counts), 0);
+    assert_int_equal(counts[JOBS_CREATED], (uint64_t)x->nwriters);
+    jobs_store_close(s);
+    return NULL;
+}
+
+static void test_sqlite(void **state)
+{
+    strcpy(dbdir, "/tmp/corio-jobs-commit-XXXXXX");
+    assert_non_null(mkdtemp(dbdir));
+    ctx x = {.nwriters = tu_slow() ? 300 : 2000, .timeout = -1};
+    assert_int_equal(tu_run(sqlite_main, &x, NULL), 0);
+    assert_int_equal(x.ok, x.nwriters);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dbdir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_group_commit),
+        cmocka_unit_test(test_max_batch),
+        cmocka_unit_test(test_failure_is_per_batch),
+        cmocka_unit_test(test_interrupted_writers),
+        cmocka_unit_test(test_cancelled_writers),
+        cmocka_unit_test(test_close_flushes),
+        cmocka_unit_test(test_close_with_waiter),
+        cmocka_unit_test(test_not_in_task),
+        cmocka_unit_test(test_sqlite),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
