@@ -176,7 +176,8 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                    "the request body is empty; send a JSON object such as "
                    "{\"type\": \"sleep\", \"seconds\": 1}");
     json_error_t je;
-    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *o = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                          &je);
     if (!o)
         return say(err, errlen, -EBADMSG, "malformed JSON at line %d column "
                    "%d: %s", je.line, je.column, je.text);
