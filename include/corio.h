@@ -1042,6 +1042,60 @@ int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
 /* asyncio.to_thread: corio_run_in_executor on the default pool. */
 int corio_to_thread(corio_fn fn, void *arg, void **result);
 
+/* ---- Other threads --------------------------------------------------------
+ *
+ * Which thread may call what:
+ *  - A loop belongs to the thread that created it until it runs, then to
+ *    the thread running it. Everything in this header is for that thread
+ *    only, except the functions marked "any thread" and those ending in
+ *    _threadsafe: corio_call_soon_threadsafe,
+ *    corio_future_set_result/error_threadsafe, corio_run_threadsafe and
+ *    corio_tfuture_*, corio_loop_unref_threadsafe, the corio_pool_* calls
+ *    documented as "any thread". docs/reference/os.md has the full table.
+ *  - Several loops, each on its own thread, are independent: nothing is
+ *    shared but the default thread pool and the signal dispatcher, which
+ *    are thread-safe.
+ * ---------------------------------------------------------------------- */
+
+/* Keeps loop running while no task or timer is left, e.g. while other
+ * threads may still submit work (asyncio's loop.run_forever()). Each ref
+ * needs one unref. corio_loop_ref/unref: the loop's own thread (or before
+ * it runs); corio_loop_unref_threadsafe: any thread. Return 0, -EINVAL
+ * (loop NULL; unref without a ref), -ENOMEM (threadsafe post). */
+int corio_loop_ref(corio_loop *loop);
+int corio_loop_unref(corio_loop *loop);
+int corio_loop_unref_threadsafe(corio_loop *loop);
+
+/* A result slot one foreign thread waits on (asyncio's
+ * concurrent.futures.Future). Allocated by corio_run_threadsafe(); freed
+ * by corio_tfuture_destroy(), which the submitter must call exactly once. */
+typedef struct corio_tfuture corio_tfuture;
+
+/* From any thread: runs fn(arg) as a new task on loop (which must be
+ * running, or be kept alive with corio_loop_ref until the task started)
+ * and returns at once; *tfp gets the slot its outcome goes to
+ * (asyncio's run_coroutine_threadsafe). Returns 0, -ENOMEM, -EINVAL. */
+int corio_run_threadsafe(corio_loop *loop, corio_fn fn, void *arg,
+                         corio_tfuture **tfp);
+
+/* Blocks the calling (non-loop) thread until the task finished or timeout
+ * seconds passed (negative: no limit). Returns the task's status (0 with
+ * *result set, its corio_fail code, -ECANCELED), -ETIMEDOUT (the task goes
+ * on; wait again or cancel), or -EDEADLK if called on the loop's own
+ * thread. Any thread but the loop's. */
+int corio_tfuture_wait(corio_tfuture *tf, double timeout, void **result);
+
+/* 1 once the task finished. Any thread. */
+int corio_tfuture_done(corio_tfuture *tf);
+
+/* Asks the loop to cancel the task (asynchronously). Returns 0, -ENOMEM.
+ * Any thread. */
+int corio_tfuture_cancel(corio_tfuture *tf);
+
+/* Releases tf. If the task has not finished it runs on (its result is
+ * dropped). Any thread. */
+void corio_tfuture_destroy(corio_tfuture *tf);
+
 /* ======================================================================
  * Debugging: dumps, stalls, deadlocks, metrics
  *
