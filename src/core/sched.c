@@ -233,6 +233,7 @@ static void suspend(corio_loop *loop, corio_task *self)
                 corio__list_remove(n);
                 loop->budget--;
                 self->state = CORIO_TASK_RUNNING;
+                corio__dbg_switch(loop, self, self);
                 return;
             }
             if (next->stack && !loop->compact) {

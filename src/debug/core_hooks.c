@@ -191,8 +191,10 @@ void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
 {
     corio__loop_dbg *d = loop->dbg;
     unsigned fl = loop->dbg_flags;
-    if (fl & CORIO__DBG_STALL)
+    if (fl & CORIO__DBG_STALL) {
         bump(d);
+        atomic_store_explicit(&d->running_id, to ? to->id : 0, memory_order_relaxed);
+    }
     d->switches++;
     if (fl & (CORIO__DBG_METRICS | CORIO__DBG_MODE)) {
         int64_t now = corio__clock_ns();

@@ -52,6 +52,7 @@ typedef struct corio__loop_dbg {
      * thread is the only writer. */
     atomic_uint_fast64_t progress;
     atomic_int phase;      /* 0 not running, 1 running, 2 waiting in poll */
+    atomic_uint_fast64_t running_id; /* id of the running task; 0: none */
     /* Metrics. */
     uint64_t switches, callbacks;
     int64_t poll_ns, run_ns, lag_ns, lag_max_ns;

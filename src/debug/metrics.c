@@ -48,6 +48,14 @@ int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m)
         m->run_seconds = sec(d->run_ns);
         m->lag_seconds = sec(d->lag_ns);
         m->lag_max_seconds = sec(d->lag_max_ns);
+        if (d->iter_start) { /* called mid-iteration: count it so far */
+            int64_t busy = corio__clock_ns() - d->iter_start - d->iter_poll_ns;
+            if (busy > 0) {
+                m->run_seconds += sec(busy);
+                if (busy > d->lag_max_ns)
+                    m->lag_max_seconds = sec(busy);
+            }
+        }
     }
     return 0;
 }

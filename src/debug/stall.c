@@ -140,7 +140,17 @@ static void capture(struct corio__stall *st, int64_t stalled_ns, int64_t thresho
     pthread_mutex_lock(&capture_lock);
     atomic_store(&st->want, 1);
     atomic_store(&target, st);
+#ifdef CORIO__TSAN
+    /* ThreadSanitizer defers asynchronous signals to its own safe points,
+     * where the ucontext no longer describes the interrupted code: report
+     * the stall without a backtrace. */
+    ok = 0;
+    (void)lt;
+    st->task_id = atomic_load_explicit(&d->running_id, memory_order_relaxed);
+    st->task_name[0] = 0;
+#else
     ok = pthread_kill(lt, STALL_SIGNAL) == 0;
+#endif
     if (ok) {
         abs_time(&ts, 500 * CORIO__NS_PER_MS);
         while ((ok = sem_clockwait(&st->done, CLOCK_MONOTONIC, &ts) == 0) == 0 &&
@@ -177,7 +187,11 @@ static void capture(struct corio__stall *st, int64_t stalled_ns, int64_t thresho
         corio__sym_print_frames(s, f, st->frames, st->nframes, "      ");
         corio__sym_close(s);
     } else {
+#ifdef CORIO__TSAN
+        fprintf(f, " (no backtrace under ThreadSanitizer)\n");
+#else
         fprintf(f, " (no backtrace: the loop thread did not answer the signal)\n");
+#endif
     }
     fflush(f);
 }

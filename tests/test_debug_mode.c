@@ -1,0 +1,272 @@
+/*
+ * Debug mode: API misuse is reported (a second await of a freed handle is
+ * caught instead of being undefined behaviour, awaiting outside a task,
+ * spawning from another thread), slow task steps and callbacks are
+ * reported, stack high-water marks are kept per spawn site, and freed
+ * stacks are poisoned.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__clang__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE __attribute__((noinline, noclone))
+#endif
+
+static void assert_has(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("expected \"%s\" in:\n%s", needle, hay);
+}
+
+static corio_loop_config debug_cfg(void)
+{
+    corio_loop_config c;
+    memset(&c, 0, sizeof c);
+    c.flags = CORIO_LOOP_DEBUG;
+    return c;
+}
+
+static void *quick(void *arg)
+{
+    (void)arg;
+    return NULL;
+}
+
+/* ---- double await ---------------------------------------------------------*/
+
+NOINLINE static int await_again(corio_task *t)
+{
+    int rc = corio_await(t, NULL);
+    __asm__ volatile("" ::: "memory");
+    return rc;
+}
+
+static void *double_await_main(void *arg)
+{
+    corio_task *t = corio_spawn(quick, NULL);
+    (void)arg;
+    assert_int_equal(corio_await(t, NULL), 0);
+    /* The handle is freed now: debug mode catches the second await. */
+    assert_int_equal(await_again(t), -EINVAL);
+    return NULL;
+}
+
+static void test_double_await_is_caught(void **state)
+{
+    corio_loop_config c = debug_cfg();
+    char *r;
+    (void)state;
+    r = tu_run_report(double_await_main, NULL, &c);
+    assert_has(r, "corio: misuse: corio_await on task #");
+    assert_has(r, "spawned at double_await_main+0x");
+    assert_has(r, "which was already awaited");
+    assert_has(r, "await_again+0x"); /* where the bad await is */
+    free(r);
+}
+
+/* ---- awaiting outside a task ---------------------------------------------------*/
+
+static void test_await_outside_task(void **state)
+{
+    corio_loop *loop;
+    corio_loop_config c = debug_cfg();
+    FILE *f = tmpfile();
+    corio_task *t;
+    char buf[4096] = "";
+    size_t n;
+    (void)state;
+    c.report_file = f;
+    assert_int_equal(corio_loop_create(&loop, &c), 0);
+    t = corio_spawn(quick, NULL);
+    assert_int_equal(corio_loop_run(loop, CORIO_RUN_DEFAULT), 0);
+    assert_int_equal(corio_await(t, NULL), -EPERM);
+    corio_detach(t);
+    assert_true(corio_loop_close(loop) >= 0);
+    rewind(f);
+    n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    assert_has(buf, "is awaited outside a task");
+    assert_has(buf, "test_await_outside_task+0x");
+}
+
+/* ---- spawning from another thread -----------------------------------------------*/
+
+static void *foreign_thread(void *arg)
+{
+    corio_spawn_opts o;
+    memset(&o, 0, sizeof o);
+    o.loop = arg;
+    o.flags = CORIO_SPAWN_DETACHED;
+    o.name = "smuggled";
+    /* A bug (loops are not thread-safe): reported, and done anyway. */
+    corio_spawn_ex(NULL, quick, NULL, &o);
+    return NULL;
+}
+
+static void *thread_main(void *arg)
+{
+    pthread_t th;
+    (void)arg;
+    assert_int_equal(pthread_create(&th, NULL, foreign_thread, corio_loop_current()), 0);
+    pthread_join(th, NULL); /* the loop is parked right here: no real race */
+    assert_int_equal(corio_sleep(0.001), 0);
+    return NULL;
+}
+
+static void test_spawn_from_other_thread(void **state)
+{
+    corio_loop_config c = debug_cfg();
+    char *r;
+    (void)state;
+    if (tu_under_tsan())
+        skip(); /* the misuse is a data race by definition */
+    r = tu_run_report(thread_main, NULL, &c);
+    assert_has(r, "'smuggled' spawned on loop");
+    assert_has(r, "from another thread");
+    free(r);
+}
+
+/* ---- slow steps and callbacks --------------------------------------------------*/
+
+static volatile unsigned long sink;
+
+static void spin(double secs)
+{
+    double end = corio_now() + secs;
+    while (corio_now() < end)
+        sink++;
+}
+
+static void slow_cb(void *arg)
+{
+    (void)arg;
+    spin(0.03);
+}
+
+static void *slow_main(void *arg)
+{
+    (void)arg;
+    assert_int_equal(corio_debug_set_slow_threshold(NULL, 0.01), 0);
+    assert_int_equal(corio_debug_set_slow_threshold(NULL, 0), -EINVAL);
+    spin(0.03); /* this task's step */
+    assert_int_equal(corio_yield(), 0);
+    assert_int_equal(corio_call_soon(NULL, slow_cb, NULL), 0);
+    assert_int_equal(corio_sleep(0.001), 0);
+    return NULL;
+}
+
+static void test_slow_warnings(void **state)
+{
+    corio_loop_config c = debug_cfg();
+    char *r;
+    (void)state;
+    r = tu_run_report(slow_main, NULL, &c);
+    assert_has(r, "corio: slow: task #");
+    assert_has(r, "'main' ran 0.0");
+    assert_has(r, "without suspending (threshold 0.010s)");
+    assert_has(r, "corio: slow: callback slow_cb+0x0");
+    free(r);
+}
+
+/* ---- stack high-water marks and poisoned stacks --------------------------------*/
+
+NOINLINE static int use_stack(size_t kib)
+{
+    volatile char buf[32 * 1024];
+    size_t i;
+    for (i = 0; i < kib * 1024 && i < sizeof buf; i += 64)
+        buf[i] = (char)i;
+    return buf[0];
+}
+
+static volatile char *dangling;
+
+static void *deep(void *arg)
+{
+    volatile char local[64];
+    use_stack((size_t)(uintptr_t)arg);
+    local[0] = 42;
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdangling-pointer"
+#endif
+    dangling = local; /* a pointer that outlives the task's stack, on purpose */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
+#pragma GCC diagnostic pop
+#endif
+    return NULL;
+}
+
+static void *hw_main(void *arg)
+{
+    corio_task *t;
+    (void)arg;
+    t = corio_spawn(deep, (void *)(uintptr_t)24);
+    assert_int_equal(corio_await(t, NULL), 0);
+    /* Finished stacks are overwritten, so stale pointers read garbage. */
+    if (!tu_under_asan())
+        assert_int_equal((unsigned char)dangling[0], 0xDD);
+    return NULL;
+}
+
+static void test_high_water_marks(void **state)
+{
+    corio_loop_config c = debug_cfg();
+    char *r, *line;
+    double kib = 0;
+    (void)state;
+    r = tu_run_report(hw_main, NULL, &c);
+    assert_has(r, "corio: stack high-water marks by spawn site (debug mode):");
+    line = strstr(r, "hw_main+0x");
+    assert_non_null(line);
+    line = strstr(line, "max");
+    assert_non_null(line);
+    assert_int_equal(sscanf(line, "max %lf KiB", &kib), 1);
+    /* 24 KiB of buffer plus frames; ASan's redzones add more. */
+    assert_true(kib >= 24.0);
+    assert_true(kib < (tu_under_asan() ? 200.0 : 40.0));
+    free(r);
+}
+
+/* Debug mode can also be switched on for a running loop. */
+static void *toggle_main(void *arg)
+{
+    corio_task *t;
+    (void)arg;
+    assert_int_equal(corio_debug_set_mode(NULL, 1), 0);
+    t = corio_spawn(quick, NULL);
+    assert_int_equal(corio_await(t, NULL), 0);
+    assert_int_equal(corio_await(t, NULL), -EINVAL);
+    assert_int_equal(corio_debug_set_mode(NULL, 0), 0);
+    return NULL;
+}
+
+static void test_toggle(void **state)
+{
+    char *r;
+    (void)state;
+    r = tu_run_report(toggle_main, NULL, NULL);
+    assert_has(r, "which was already awaited");
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_double_await_is_caught),
+        cmocka_unit_test(test_await_outside_task),
+        cmocka_unit_test(test_spawn_from_other_thread),
+        cmocka_unit_test(test_slow_warnings),
+        cmocka_unit_test(test_high_water_marks),
+        cmocka_unit_test(test_toggle),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
