@@ -78,7 +78,7 @@ typedef struct corio__stack {
     struct corio__stack *next_free; /* pool free-list link */
     struct corio__stack_pool *pool; /* the pool it returns to */
     unsigned vg_id;     /* Valgrind stack id (0 when not under Valgrind) */
-    uint8_t guarded;    /* a PROT_NONE page lies just below lo */
+    uint8_t guarded;    /* a guard page lies just below lo: 1 mprotect, 2 madvise (stack.c) */
     uint8_t dirty;      /* used since last madvise(DONTNEED) */
 } corio__stack;
 

@@ -5,13 +5,19 @@
  *
  * Why chunks: the kernel caps a process at vm.max_map_count mappings (65530
  * by default). One mmap per stack with a guard page costs two mappings and
- * would cap us near 32k tasks. A chunk holds many stacks in one mapping; a
- * guard page inside it splits the mapping, so guards still cost two entries
- * each. We therefore guard the first stacks (up to a quarter of the map
+ * would cap us near 32k tasks. A chunk holds many stacks in one mapping.
+ *
+ * Guards: on Linux 6.13 and later, madvise(MADV_GUARD_INSTALL) marks a page
+ * as a guard in the page tables without splitting the mapping, so every
+ * stack gets one, however many tasks there are. Older kernels only have
+ * mprotect(PROT_NONE), whose guard page splits the mapping and costs two
+ * entries: there we guard the first stacks (up to a quarter of the map
  * budget: ~8k stacks by default) and allocate the rest unguarded: those get
  * a canary word at the stack's low end, checked when the task
  * ends, so an overflow is still reported (late, as corruption) instead of
- * silently tolerated. docs/design.md "Stacks" discusses the trade-off.
+ * silently tolerated. The canary costs a second page per stack (the low
+ * end's, besides the top's), so a sleeping task on an unguarded stack costs
+ * 8 KiB instead of 4. docs/design.md "Stacks" discusses the trade-off.
  *
  * Memory: stacks are MAP_NORESERVE and only touched pages cost RAM, so a
  * sleeping task that used 3 KiB of stack costs one page. A freed stack goes
@@ -34,6 +40,13 @@
 #define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
 #endif
 
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102 /* Linux 6.13; older headers lack it */
+#endif
+
+/* corio__stack.guarded: what lies just below a stack's lo. */
+enum { GUARD_NONE = 0, GUARD_MPROTECT = 1, GUARD_MADVISE = 2 };
+
 #define MIN_STACK (16u * 1024u)
 #define CHUNK_GUARDED 64u
 #define CHUNK_UNGUARDED 256u
@@ -41,6 +54,7 @@
 
 static size_t page_size;
 static atomic_long guard_budget = -1; /* stacks we may still guard */
+static atomic_int light_guards = -1;  /* MADV_GUARD_INSTALL works: 1/0; -1 unknown */
 
 static size_t pagesz(void)
 {
@@ -94,18 +108,51 @@ static int take_guards(long n)
     return 0;
 }
 
+/* Does MADV_GUARD_INSTALL work here? The kernel must accept the advice,
+ * and the page must then really be inaccessible: an emulator may accept
+ * advice it does not know and ignore it (qemu-user does). write(2) from a
+ * guard page fails with EFAULT, which tells us without taking a signal. */
+static int probe_light_guards(void)
+{
+    size_t pg = pagesz();
+    int ok = 0, fds[2];
+    char *p = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    if (madvise(p, pg, MADV_GUARD_INSTALL) == 0 && pipe(fds) == 0) {
+        ok = write(fds[1], p, 1) < 0 && errno == EFAULT;
+        close(fds[0]);
+        close(fds[1]);
+    }
+    munmap(p, pg);
+    return ok;
+}
+
+static int have_light_guards(void)
+{
+    int v = atomic_load(&light_guards);
+    if (v < 0) {
+        v = probe_light_guards();
+        atomic_store(&light_guards, v);
+    }
+    return v;
+}
+
 static int add_chunk(corio_loop *loop, corio__stack_pool *pool)
 {
     size_t pg = pagesz(), slot, len;
     unsigned n, i;
-    int guarded;
+    int guarded, light = have_light_guards();
     char *base;
     corio__stack_chunk *c;
 
-    n = CHUNK_GUARDED;
+    n = light ? CHUNK_UNGUARDED : CHUNK_GUARDED;
     while (n > 1 && (size_t)n * (pool->size + pg) > CHUNK_BYTES_MAX)
         n >>= 1;
-    guarded = take_guards((long)n);
+    if (light)
+        guarded = GUARD_MADVISE;
+    else
+        guarded = take_guards((long)n) ? GUARD_MPROTECT : GUARD_NONE;
     if (!guarded) {
         n = CHUNK_UNGUARDED;
         while (n > 1 && (size_t)n * pool->size > CHUNK_BYTES_MAX)
@@ -120,7 +167,7 @@ static int add_chunk(corio_loop *loop, corio__stack_pool *pool)
                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) {
         free(c);
-        if (guarded)
+        if (guarded == GUARD_MPROTECT)
             atomic_fetch_add(&guard_budget, (long)n);
         return -ENOMEM;
     }
@@ -131,9 +178,12 @@ static int add_chunk(corio_loop *loop, corio__stack_pool *pool)
         corio__stack *s = &c->stacks[i];
         char *lo = base + (size_t)i * slot;
         if (guarded) {
-            if (mprotect(lo, pg, PROT_NONE) < 0) {
-                /* Out of map entries after all: go on unguarded. */
-                guarded = 0;
+            int rc = guarded == GUARD_MADVISE ? madvise(lo, pg, MADV_GUARD_INSTALL)
+                                              : mprotect(lo, pg, PROT_NONE);
+            if (rc < 0) {
+                /* Out of map entries (or page-table memory) after all: go
+                 * on unguarded, with canaries. */
+                guarded = GUARD_NONE;
             } else {
                 lo += pg;
             }
@@ -221,7 +271,7 @@ void corio__stacks_free(corio_loop *loop)
             next = c->next;
             for (k = 0; k < c->n; k++)
                 VALGRIND_STACK_DEREGISTER(c->stacks[k].vg_id);
-            if (c->n && c->stacks[0].guarded)
+            if (c->n && c->stacks[0].guarded == GUARD_MPROTECT)
                 atomic_fetch_add(&guard_budget, (long)c->n);
             munmap(c->base, c->len);
             free(c);
