@@ -930,6 +930,50 @@ int corio_server_close(corio_server *srv, double grace);
  * Processes and signals
  * ====================================================================== */
 
+/* ---- Signals ----------------------------------------------------------------
+ *
+ * A corio_signal watches one or more signals for a task to await. While any
+ * watcher for a signal is open, corio owns the signal's disposition: a small
+ * async-signal-safe handler records it and wakes every loop with a watcher
+ * for it (each open watcher sees each signal; deliveries of one signal that
+ * arrive before the watcher consumes them count once, as POSIX signals do).
+ * Closing the last watcher restores the disposition found at the first open.
+ *
+ * The signal must not be blocked in every thread. corio_signal_open()
+ * unblocks it in the calling thread, and the thread pool's workers block
+ * all signals, so the handler runs in a thread that is fine to interrupt.
+ * Do not also consume the signal with sigwait()/signalfd() elsewhere.
+ *
+ * Graceful shutdown in three lines:
+ *     corio_signal *sig;
+ *     corio_signal_open(&sig, (int[]){SIGTERM, SIGINT}, 2);
+ *     corio_signal_wait(sig);   ... then cancel the server task, close sig.
+ * ---------------------------------------------------------------------- */
+
+typedef struct corio_signal corio_signal;
+
+/* Opens a watcher for n signals (1..64, not SIGKILL/SIGSTOP, nor the
+ * SIGSEGV/SIGBUS corio uses for stack-overflow reports) on the current
+ * loop. Allocated here; freed by corio_signal_close(), which must run
+ * before the loop closes. Returns 0, -EINVAL, -ENOMEM, -EMFILE, -EBUSY (too
+ * many watchers in the process: 256), -EPERM (no loop). */
+int corio_signal_open(corio_signal **sp, const int *signos, size_t n);
+
+/* Waits for one of s's signals and returns its number (> 0), lowest first
+ * when several are pending. Suspending (returns -ECANCELED, -ETIMEDOUT;
+ * -EBUSY if another task already waits on s). */
+int corio_signal_wait(corio_signal *s);
+
+/* Closes s, waking a task waiting on it with -EBADF. NULL is a no-op. */
+void corio_signal_close(corio_signal *s);
+
+/* A signal handler that runs as a task: spawns a watcher task that runs
+ * fn(arg) as a new detached task for each delivery of signo. *watcher (if
+ * non-NULL) gets the watcher's handle: corio_cancel() + corio_await() it to
+ * unregister; else it is detached and lives until the loop cancels it.
+ * Returns 0, or what corio_signal_open()/corio_spawn_ex() return. */
+int corio_signal_handler(int signo, corio_fn fn, void *arg, corio_task **watcher);
+
 /* ======================================================================
  * Thread pool, files and other threads
  * ====================================================================== */
