@@ -162,7 +162,11 @@ enum {
     CORIO__TF_STARTED = 0x04,    /* has run at least once */
     CORIO__TF_FAILED = 0x08,     /* corio_fail() was called */
     CORIO__TF_NAME_HEAP = 0x10,  /* name was malloc'ed */
-    CORIO__TF_ROOT = 0x20        /* corio_run's main task */
+    CORIO__TF_ROOT = 0x20,       /* corio_run's main task */
+    /* Some scope of its chain is a shield. Kept by scope.c so corio_cancel
+     * need not walk another task's scopes (in COMPACT mode they live in that
+     * task's copied-out stack, not at their addresses). */
+    CORIO__TF_SHIELDED = 0x40
 };
 
 /* Why a parked task was woken (task->wake). Negative values are errors

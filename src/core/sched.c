@@ -270,11 +270,12 @@ static void suspend(corio_loop *loop, corio_task *self)
  * it suspends (self goes to the front of the ready queue). */
 int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
 {
-    int rc = task_prepare(loop, t);
-    if (rc < 0)
-        return rc;
+    int rc;
     if (loop->compact) {
-        /* The shared stack holds self's frames: go through the loop. */
+        /* The shared stack holds self's live frames: t's first frame must
+         * not be written there now (task_prepare would put it on top of
+         * them, and save self with a stale stack pointer). Go through the
+         * loop, which starts t off the shared stack once self is saved. */
         self->state = CORIO_TASK_READY;
         corio__list_push_front(&loop->ready, &self->run.node);
         corio__list_push_front(&loop->ready, &t->run.node);
@@ -283,6 +284,9 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
         suspend(loop, self);
         return 0;
     }
+    rc = task_prepare(loop, t);
+    if (rc < 0)
+        return rc;
     self->state = CORIO_TASK_READY;
     corio__list_push_front(&loop->ready, &self->run.node);
     loop->budget++;

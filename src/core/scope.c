@@ -11,6 +11,19 @@
 
 #include <errno.h>
 
+/* Recomputes CORIO__TF_SHIELDED after t's scope chain changed. Only the
+ * owner runs this, while its frames (and so its scopes) are in place. */
+static void update_shielded(corio_task *t)
+{
+    const corio_scope *s;
+    t->flags &= (uint8_t)~CORIO__TF_SHIELDED;
+    for (s = t->scopes; s; s = s->corio__outer)
+        if (s->corio__flags & CORIO_SCOPE_SHIELD) {
+            t->flags |= CORIO__TF_SHIELDED;
+            break;
+        }
+}
+
 int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags)
 {
     corio_task *t = corio_current();
@@ -22,6 +35,7 @@ int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags)
     s->corio__expired = s->corio__deadline <= corio__clock_ns();
     s->corio__outer = t->scopes;
     t->scopes = s;
+    update_shielded(t);
     return 0;
 }
 
@@ -41,6 +55,7 @@ int corio_scope_enter(corio_scope *s, double timeout, unsigned flags)
     s->corio__expired = s->corio__deadline <= now;
     s->corio__outer = t->scopes;
     t->scopes = s;
+    update_shielded(t);
     return 0;
 }
 
@@ -57,6 +72,7 @@ int corio_scope_exit(corio_scope *s)
         return -EINVAL;
     t->scopes = s->corio__outer;
     s->corio__task = NULL;
+    update_shielded(t);
     return s->corio__expired || s->corio__deadline <= corio__clock_ns();
 }
 

@@ -193,6 +193,12 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
             corio_detach(t);
             return rc;
         }
+    } else if ((rc = corio__interrupted(self)) != 0) {
+        /* Already done, but still a suspension point: a cancelled or
+         * timed-out caller gets its interruption, as from every suspending
+         * call (level-triggered). The handle is consumed all the same. */
+        corio_detach(t);
+        return rc;
     }
     rc = t->fut.status;
     if (result)
@@ -217,16 +223,6 @@ int corio_wait_for(corio_task *t, double timeout, void **result)
     return rc;
 }
 
-/* Is t's cancellation hidden from its current wait by a shield scope? */
-static int shielded(const corio_task *t)
-{
-    const corio_scope *s;
-    for (s = t->scopes; s; s = s->corio__outer)
-        if (s->corio__flags & CORIO_SCOPE_SHIELD)
-            return 1;
-    return 0;
-}
-
 int corio_cancel(corio_task *t)
 {
     corio_loop *loop;
@@ -242,7 +238,9 @@ int corio_cancel(corio_task *t)
             corio__task_free(loop, t);
         return 1;
     }
-    if (t->state == CORIO_TASK_SUSPENDED && !shielded(t))
+    /* A shield hides it from the current wait. The flag, not the scope
+     * chain: t's scopes may be in its copied-out compact stack. */
+    if (t->state == CORIO_TASK_SUSPENDED && !(t->flags & CORIO__TF_SHIELDED))
         corio__wake(t, -ECANCELED);
     return 1;
 }
