@@ -1002,8 +1002,10 @@ int corio_signal_handler(int signo, corio_fn fn, void *arg, corio_task **watcher
 typedef struct corio_pool corio_pool;
 typedef struct corio_work corio_work;
 
-/* Frees (or otherwise disposes of) a result nobody will collect: the
- * awaiter was cancelled while the function was running. */
+/* Disposes of a job nobody will collect: called once, on the loop thread,
+ * for every accepted job whose outcome no awaiter received (its awaiter or
+ * submitter was interrupted), after fn returned (result) or once it is
+ * certain fn will never run (result NULL). Free what arg owned here. */
 typedef void (*corio_discard_fn)(void *result, void *arg);
 
 /* Pool options: zero-initialise, set what you need (0 = the default). */
@@ -1069,8 +1071,9 @@ int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
  * value. Suspending. Returns 0, -ECANCELED (w was cancelled), or
  * CORIO_ESHUTDOWN (the pool shut down before w ran). If the caller is
  * interrupted (-ECANCELED, -ETIMEDOUT): queued work is dropped unrun;
- * running work is left to finish and its result is passed to the discard
- * callback. Either way the handle is released and the error returned. */
+ * running work is left to finish; either way the discard callback gets
+ * the job (see corio_discard_fn), the handle is released and the error
+ * returned. */
 int corio_work_await(corio_work *w, void **result);
 
 /* Drops w if it has not started: returns 1 and its awaiter gets
@@ -1139,6 +1142,61 @@ int corio_tfuture_cancel(corio_tfuture *tf);
 /* Releases tf. If the task has not finished it runs on (its result is
  * dropped). Any thread. */
 void corio_tfuture_destroy(corio_tfuture *tf);
+
+/* ---- Files ----------------------------------------------------------------
+ *
+ * Regular files cannot be polled, so every call below runs its system call
+ * on the default thread pool and suspends the calling task until it is
+ * done (what aiofiles does for asyncio). Data is staged through buffers
+ * the operation owns: if the task is cancelled mid-call, the pool never
+ * touches the caller's memory afterwards (the write may still happen; a
+ * read's data is dropped). All are suspending and return -ECANCELED or
+ * -ETIMEDOUT when interrupted, or CORIO_ESHUTDOWN.
+ * ---------------------------------------------------------------------- */
+
+struct stat;
+typedef struct corio_file corio_file;
+
+/* Opens path with open(2) flags (O_CLOEXEC is added) and mode. The handle
+ * keeps a position that corio_file_read/write advance. Allocated here;
+ * freed by corio_file_close(). Returns 0 or a negative errno. */
+int corio_file_open(corio_file **fp, const char *path, int flags, int mode);
+
+/* Reads up to len bytes at the position; returns the count (0 at end of
+ * file) or a negative errno. */
+ssize_t corio_file_read(corio_file *f, void *buf, size_t len);
+/* Writes all len bytes at the position (at the end with O_APPEND);
+ * returns len or a negative errno (some bytes may have been written). */
+ssize_t corio_file_write(corio_file *f, const void *buf, size_t len);
+/* At an explicit offset; the position is unchanged. */
+ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off);
+ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, int64_t off);
+/* Moves the position (no system call); returns it. */
+int64_t corio_file_seek(corio_file *f, int64_t pos);
+int corio_file_fsync(corio_file *f);
+int corio_file_stat(corio_file *f, struct stat *st);
+/* The descriptor (owned by f). Non-suspending. */
+int corio_file_fd(const corio_file *f);
+/* Closes the descriptor (on the pool: close can block on network file
+ * systems) and frees f, whatever it returns. */
+int corio_file_close(corio_file *f);
+
+int corio_stat(const char *path, struct stat *st);
+int corio_rename(const char *from, const char *to);
+int corio_unlink(const char *path);
+
+/* Reads a whole file. *data gets a malloc'ed buffer (NUL-terminated, the
+ * caller frees it), *len its length (excluding the NUL). Files over limit
+ * bytes (0: 1 GiB) fail with -EFBIG. */
+int corio_read_file(const char *path, char **data, size_t *len, size_t limit);
+
+#define CORIO_WRITE_APPEND 0x1u /* append instead of truncating */
+#define CORIO_WRITE_ATOMIC 0x2u /* write a temporary file, fsync, rename */
+
+/* Writes len bytes to path (created with mode 0666 & ~umask). Returns 0 or
+ * a negative errno. */
+int corio_write_file(const char *path, const void *data, size_t len,
+                     unsigned flags);
 
 /* ======================================================================
  * Debugging: dumps, stalls, deadlocks, metrics

@@ -186,11 +186,14 @@ typedef struct cctx {
     void *discarded_value;
 } cctx;
 
+static void discard_cb(void *result, void *arg);
+
 static void *await_in_task(void *arg)
 {
     cctx *c = arg;
+    corio_work_opts o = {.discard = discard_cb, .discard_arg = c};
     void *r;
-    int rc = corio_run_in_executor(c->pool, counted, (void *)1, &r, NULL);
+    int rc = corio_run_in_executor(c->pool, counted, (void *)1, &r, &o);
     return corio_fail(rc < 0 ? rc : -EPROTO);
 }
 
@@ -207,6 +210,9 @@ static void *cancel_queued_main(void *arg)
     corio_sleep(0.005); /* t has queued its job behind the blocker */
     assert_int_equal(corio_cancel(t), 1);
     assert_int_equal(corio_await(t, NULL), -ECANCELED);
+    /* Dropped unrun: discarded at once, with no result. */
+    assert_int_equal(atomic_load(&c->discarded), 1);
+    assert_null(c->discarded_value);
     gate_open(&c->g);
     assert_int_equal(corio_work_await(blocker, NULL), 0);
     assert_int_equal(atomic_load(&ran), 1); /* only the blocker ran */

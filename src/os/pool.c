@@ -405,16 +405,19 @@ static void settle(corio_work *w)
             return;
         w->over = 1;
         w->loop->keepalive--;
-        if (w->released && w->status == 0 && w->phase == CORIO__JOB_FINISHED &&
-            w->discard)
-            w->discard(w->result, w->discard_arg);
         /* A submitter still parked in overflow is woken too: its job was
          * failed by shutdown, and await will report that. */
         if (w->waiter)
             corio__wake(w->waiter, 0);
     }
-    if (w->released)
+    if (w->released) {
+        /* Accepted, but nobody received the outcome: the discard callback
+         * gets the result (NULL if fn never ran) and whatever arg owns. */
+        if (!w->delivered && w->discard)
+            w->discard(w->phase == CORIO__JOB_FINISHED && w->status == 0 ? w->result : NULL,
+                       w->discard_arg);
         job_free(w);
+    }
 }
 
 static void note_cb(corio_work *w)
@@ -609,12 +612,11 @@ int corio_work_await(corio_work *w, void **result)
         }
     } else if ((rc = corio__interrupted(t))) {
         w->released = 1;
-        if (w->status == 0 && w->phase == CORIO__JOB_FINISHED && w->discard)
-            w->discard(w->result, w->discard_arg);
         settle(w);
         return rc;
     }
     rc = w->status;
+    w->delivered = 1;
     if (rc == 0 && result)
         *result = w->result;
     w->released = 1;

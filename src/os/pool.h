@@ -47,6 +47,7 @@ struct corio_work {
     uint8_t over;              /* final: result known, keepalive released */
     uint8_t released;          /* handle consumed or abandoned */
     uint8_t in_submit;         /* waiter is parked in submit (overflow) */
+    uint8_t delivered;         /* an awaiter received the outcome */
 };
 
 /* The pool. Allocated by corio_pool_create() (or lazily, the default

@@ -1,0 +1,577 @@
+/*
+ * Files on the thread pool: each call packs its arguments into a heap
+ * operation (struct fop), runs its system call on the default pool and
+ * parks the task until it is done.
+ *
+ * Ownership: the operation owns copies of everything the worker touches
+ * (paths, data, the read buffer), never the caller's memory. If the task
+ * is interrupted while the worker runs, the pool's discard callback frees
+ * the operation once the worker is done; otherwise the caller frees it
+ * after copying the result out. That is what makes cancelling a file call
+ * safe in any state, and also what keeps CORIO_STACK_COMPACT tasks (whose
+ * stacks move while they are suspended) correct.
+ *
+ * Large transfers are split into CHUNK-sized operations, so a staged copy
+ * never doubles a big buffer, and a cancelled write stops between chunks.
+ */
+#include "os/pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK (1u << 20)
+#define READ_FILE_LIMIT ((size_t)1 << 30)
+
+enum {
+    OP_OPEN, OP_CLOSE, OP_PREAD, OP_PWRITE, OP_WRITE_APPEND, OP_FSYNC, OP_FSTAT,
+    OP_STAT, OP_RENAME, OP_UNLINK, OP_READ_FILE, OP_WRITE_FILE
+};
+
+/* One operation. Allocated by the calling task, freed by it after the
+ * result came back, or by fop_discard if it was interrupted. */
+typedef struct fop {
+    int kind;
+    int fd;
+    int flags;
+    int mode;
+    char *path, *path2;
+    char *buf;           /* staged data (owned) */
+    size_t len;
+    size_t limit;        /* OP_READ_FILE */
+    int64_t off;
+    unsigned wflags;     /* OP_WRITE_FILE */
+    struct stat st;
+    ssize_t res;         /* count, fd, 0, or -errno */
+} fop;
+
+/* A file handle. Allocated by corio_file_open, freed by corio_file_close;
+ * used by one loop's tasks. */
+struct corio_file {
+    int fd;
+    int append;
+    int64_t pos;
+};
+
+static void fop_free(fop *o)
+{
+    free(o->path);
+    free(o->path2);
+    free(o->buf);
+    free(o);
+}
+
+static void fop_discard(void *result, void *arg)
+{
+    fop *o = arg;
+    (void)result;
+    /* An abandoned open still produced a descriptor nobody will see. */
+    if (o->kind == OP_OPEN && o->res >= 0)
+        close((int)o->res);
+    fop_free(o);
+}
+
+static ssize_t full_write(int fd, const char *p, size_t len, int64_t off, int append)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = append ? write(fd, p + done, len - done)
+                           : pwrite(fd, p + done, len - done, (off_t)(off + (int64_t)done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+static ssize_t do_read_file(fop *o)
+{
+    struct stat st;
+    size_t cap, len = 0;
+    int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    /* Size from fstat, but read to EOF: /proc files report 0, and files
+     * can grow while we read. */
+    cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    if (cap > o->limit + 1)
+        cap = o->limit + 1;
+    o->buf = malloc(cap + 1);
+    if (!o->buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            char *nb;
+            if (cap > o->limit) {
+                close(fd);
+                return -EFBIG;
+            }
+            cap = cap * 2 > o->limit + 1 ? o->limit + 1 : cap * 2;
+            nb = realloc(o->buf, cap + 1);
+            if (!nb) {
+                close(fd);
+                return -ENOMEM;
+            }
+            o->buf = nb;
+        }
+        n = read(fd, o->buf + len, cap - len);
+        if (n < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            close(fd);
+            return -e;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > o->limit) {
+            close(fd);
+            return -EFBIG;
+        }
+    }
+    close(fd);
+    o->buf[len] = '\0';
+    o->len = len;
+    return 0;
+}
+
+static ssize_t do_write_file(fop *o)
+{
+    const char *target = o->path;
+    char *tmp = NULL;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC, fd;
+    ssize_t rc;
+    if (o->wflags & CORIO_WRITE_ATOMIC) {
+        size_t n = strlen(o->path) + 32;
+        tmp = malloc(n);
+        if (!tmp)
+            return -ENOMEM;
+        snprintf(tmp, n, "%s.tmp.%ld", o->path, (long)getpid());
+        target = tmp;
+        flags |= O_TRUNC | O_EXCL;
+    } else {
+        flags |= (o->wflags & CORIO_WRITE_APPEND) ? O_APPEND : O_TRUNC;
+    }
+    fd = open(target, flags, 0666);
+    if (fd < 0 && tmp && errno == EEXIST) {
+        unlink(tmp); /* a leftover from a crashed writer with our pid */
+        fd = open(target, flags, 0666);
+    }
+    if (fd < 0) {
+        rc = -errno;
+        free(tmp);
+        return rc;
+    }
+    rc = full_write(fd, o->buf, o->len, 0, 1);
+    if (rc >= 0 && tmp && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc >= 0)
+        rc = -errno;
+    if (tmp) {
+        if (rc >= 0 && rename(tmp, o->path) < 0)
+            rc = -errno;
+        if (rc < 0)
+            unlink(tmp);
+        free(tmp);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static void *fop_run(void *arg)
+{
+    fop *o = arg;
+    ssize_t r;
+    switch (o->kind) {
+    case OP_OPEN:
+        r = open(o->path, o->flags | O_CLOEXEC, o->mode);
+        break;
+    case OP_CLOSE:
+        r = close(o->fd);
+        if (r < 0 && errno == EINTR)
+            r = 0; /* Linux: the descriptor is gone anyway */
+        break;
+    case OP_PREAD:
+        do
+            r = pread(o->fd, o->buf, o->len, (off_t)o->off);
+        while (r < 0 && errno == EINTR);
+        break;
+    case OP_PWRITE:
+    case OP_WRITE_APPEND:
+        o->res = full_write(o->fd, o->buf, o->len, o->off, o->kind == OP_WRITE_APPEND);
+        return NULL;
+    case OP_FSYNC:
+        r = fsync(o->fd);
+        break;
+    case OP_FSTAT:
+        r = fstat(o->fd, &o->st);
+        break;
+    case OP_STAT:
+        r = stat(o->path, &o->st);
+        break;
+    case OP_RENAME:
+        r = rename(o->path, o->path2);
+        break;
+    case OP_UNLINK:
+        r = unlink(o->path);
+        break;
+    case OP_READ_FILE:
+        o->res = do_read_file(o);
+        return NULL;
+    case OP_WRITE_FILE:
+        o->res = do_write_file(o);
+        return NULL;
+    default:
+        r = -1;
+        errno = EINVAL;
+    }
+    o->res = r < 0 ? -errno : r;
+    return NULL;
+}
+
+/* Runs o on the default pool. On success (0) the caller owns o again and
+ * reads o->res; on an interruption, o belongs to the discard callback and
+ * must not be touched; any other error: nothing ran, the caller frees o. */
+static int fop_exec(fop *o)
+{
+    corio_work_opts opts = {0};
+    corio_work *w;
+    int rc;
+    opts.discard = fop_discard;
+    opts.discard_arg = o;
+    rc = corio_pool_submit(NULL, fop_run, o, &opts, &w);
+    if (rc == -ECANCELED || rc == -ETIMEDOUT)
+        return rc; /* accepted and abandoned: discard frees o */
+    if (rc < 0) {
+        fop_free(o);
+        return rc;
+    }
+    rc = corio_work_await(w, NULL);
+    if (rc == -ECANCELED || rc == -ETIMEDOUT)
+        return rc;
+    if (rc < 0) {
+        fop_free(o);
+        return rc;
+    }
+    return 0;
+}
+
+static fop *fop_new(int kind)
+{
+    fop *o = calloc(1, sizeof *o);
+    if (o)
+        o->kind = kind;
+    return o;
+}
+
+/* Runs a result-only operation and frees it. */
+static ssize_t fop_simple(fop *o)
+{
+    ssize_t r;
+    int rc = fop_exec(o);
+    if (rc < 0)
+        return rc;
+    r = o->res;
+    fop_free(o);
+    return r;
+}
+
+static int need_task(void)
+{
+    return corio_current() ? 0 : -EPERM;
+}
+
+/* ---- handles -----------------------------------------------------------------*/
+
+int corio_file_open(corio_file **fp, const char *path, int flags, int mode)
+{
+    corio_file *f;
+    fop *o;
+    ssize_t r;
+    int rc;
+    if (fp)
+        *fp = NULL;
+    if (!fp || !path)
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    f = calloc(1, sizeof *f);
+    o = fop_new(OP_OPEN);
+    if (!f || !o || !(o->path = strdup(path))) {
+        free(f);
+        if (o)
+            fop_free(o);
+        return -ENOMEM;
+    }
+    o->flags = flags;
+    o->mode = mode;
+    r = fop_simple(o);
+    if (r < 0) {
+        free(f);
+        return (int)r;
+    }
+    f->fd = (int)r;
+    f->append = (flags & O_APPEND) != 0;
+    *fp = f;
+    return 0;
+}
+
+int corio_file_fd(const corio_file *f)
+{
+    return f ? f->fd : -EINVAL;
+}
+
+int64_t corio_file_seek(corio_file *f, int64_t pos)
+{
+    if (!f || pos < 0)
+        return -EINVAL;
+    f->pos = pos;
+    return pos;
+}
+
+ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off)
+{
+    fop *o;
+    ssize_t r;
+    int rc;
+    if (!f || (!buf && len) || off < 0)
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    if (len > CHUNK)
+        len = CHUNK; /* a short read, as read(2) may give */
+    o = fop_new(OP_PREAD);
+    if (!o || !(o->buf = malloc(len ? len : 1))) {
+        free(o);
+        return -ENOMEM;
+    }
+    o->fd = f->fd;
+    o->len = len;
+    o->off = off;
+    rc = fop_exec(o);
+    if (rc < 0)
+        return rc;
+    r = o->res;
+    if (r > 0)
+        memcpy(buf, o->buf, (size_t)r);
+    fop_free(o);
+    return r;
+}
+
+ssize_t corio_file_read(corio_file *f, void *buf, size_t len)
+{
+    ssize_t r;
+    if (!f)
+        return -EINVAL;
+    r = corio_file_pread(f, buf, len, f->pos);
+    if (r > 0)
+        f->pos += r;
+    return r;
+}
+
+static ssize_t write_at(corio_file *f, const void *buf, size_t len, int64_t off,
+                        int append)
+{
+    size_t done = 0;
+    int rc;
+    if (!f || (!buf && len) || off < 0)
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    do {
+        size_t n = len - done > CHUNK ? CHUNK : len - done;
+        fop *o = fop_new(append ? OP_WRITE_APPEND : OP_PWRITE);
+        ssize_t r;
+        if (!o || !(o->buf = malloc(n ? n : 1))) {
+            free(o);
+            return -ENOMEM;
+        }
+        memcpy(o->buf, (const char *)buf + done, n);
+        o->fd = f->fd;
+        o->len = n;
+        o->off = off + (int64_t)done;
+        r = fop_simple(o);
+        if (r < 0)
+            return r;
+        done += (size_t)r;
+    } while (done < len);
+    return (ssize_t)done;
+}
+
+ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, int64_t off)
+{
+    return write_at(f, buf, len, off, 0);
+}
+
+ssize_t corio_file_write(corio_file *f, const void *buf, size_t len)
+{
+    ssize_t r;
+    if (!f)
+        return -EINVAL;
+    r = write_at(f, buf, len, f->pos, f->append);
+    if (r > 0)
+        f->pos += r;
+    return r;
+}
+
+static int fd_op(corio_file *f, int kind, struct stat *st)
+{
+    fop *o;
+    int rc;
+    if (!f)
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    if (!(o = fop_new(kind)))
+        return -ENOMEM;
+    o->fd = f->fd;
+    rc = fop_exec(o);
+    if (rc < 0)
+        return rc;
+    rc = (int)o->res;
+    if (rc == 0 && st)
+        *st = o->st;
+    fop_free(o);
+    return rc;
+}
+
+int corio_file_fsync(corio_file *f)
+{
+    return fd_op(f, OP_FSYNC, NULL);
+}
+
+int corio_file_stat(corio_file *f, struct stat *st)
+{
+    if (!st)
+        return -EINVAL;
+    return fd_op(f, OP_FSTAT, st);
+}
+
+int corio_file_close(corio_file *f)
+{
+    int rc;
+    if (!f)
+        return -EINVAL;
+    if (!corio_current()) {
+        rc = close(f->fd) < 0 ? -errno : 0;
+    } else {
+        rc = fd_op(f, OP_CLOSE, NULL);
+        /* When the job surely never ran, close here. (Interrupted, the
+         * job may still be queued or running: it will close it.) */
+        if (rc == CORIO_ESHUTDOWN || rc == -ENOMEM)
+            close(f->fd);
+    }
+    free(f);
+    return rc;
+}
+
+/* ---- paths ---------------------------------------------------------------------*/
+
+static int path_op(int kind, const char *path, const char *path2, struct stat *st)
+{
+    fop *o;
+    int rc;
+    if (!path || (kind == OP_RENAME && !path2))
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    o = fop_new(kind);
+    if (!o || !(o->path = strdup(path)) || (path2 && !(o->path2 = strdup(path2)))) {
+        if (o)
+            fop_free(o);
+        return -ENOMEM;
+    }
+    rc = fop_exec(o);
+    if (rc < 0)
+        return rc;
+    rc = (int)o->res;
+    if (rc == 0 && st)
+        *st = o->st;
+    fop_free(o);
+    return rc;
+}
+
+int corio_stat(const char *path, struct stat *st)
+{
+    if (!st)
+        return -EINVAL;
+    return path_op(OP_STAT, path, NULL, st);
+}
+
+int corio_rename(const char *from, const char *to)
+{
+    return path_op(OP_RENAME, from, to, NULL);
+}
+
+int corio_unlink(const char *path)
+{
+    return path_op(OP_UNLINK, path, NULL, NULL);
+}
+
+int corio_read_file(const char *path, char **data, size_t *len, size_t limit)
+{
+    fop *o;
+    int rc;
+    if (data)
+        *data = NULL;
+    if (len)
+        *len = 0;
+    if (!path || !data)
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    if (!(o = fop_new(OP_READ_FILE)) || !(o->path = strdup(path))) {
+        free(o);
+        return -ENOMEM;
+    }
+    o->limit = limit ? limit : READ_FILE_LIMIT;
+    rc = fop_exec(o);
+    if (rc < 0)
+        return rc;
+    rc = (int)o->res;
+    if (rc == 0) {
+        *data = o->buf;
+        if (len)
+            *len = o->len;
+        o->buf = NULL;
+    }
+    fop_free(o);
+    return rc;
+}
+
+int corio_write_file(const char *path, const void *data, size_t len, unsigned flags)
+{
+    fop *o;
+    int rc;
+    if (!path || (!data && len) || (flags & ~(CORIO_WRITE_APPEND | CORIO_WRITE_ATOMIC)) ||
+        (flags == (CORIO_WRITE_APPEND | CORIO_WRITE_ATOMIC)))
+        return -EINVAL;
+    if ((rc = need_task()))
+        return rc;
+    o = fop_new(OP_WRITE_FILE);
+    if (!o || !(o->path = strdup(path)) || !(o->buf = malloc(len ? len : 1))) {
+        if (o)
+            fop_free(o);
+        return -ENOMEM;
+    }
+    memcpy(o->buf, data, len);
+    o->len = len;
+    o->wflags = flags;
+    return (int)fop_simple(o);
+}
