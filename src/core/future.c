@@ -136,7 +136,11 @@ int corio_future_await(corio_future *f, void **value)
     if (f->state != CORIO__FUT_DONE) {
         corio__list_push_back(&f->waiters, &self->wait);
         rc = corio__park(self, CORIO__WAIT_FUTURE, f);
-        if (rc < 0 && f->state != CORIO__FUT_DONE)
+        /* Interrupted: report it without touching f, which may be gone
+         * (corio_future_destroy wakes its waiters with -ECANCELED before
+         * freeing it). If f completed after we were interrupted, its
+         * result stays in f: nothing is lost. */
+        if (rc < 0)
             return rc;
     } else {
         /* Already done: still a suspension point for cancellation. */
