@@ -640,6 +640,113 @@ int corio_queue_is_shutdown(const corio_queue *q);
  * Combinators and task groups: gather, wait, as_completed, groups
  * ====================================================================== */
 
+/* Who owns what: corio_gather() takes task handles and consumes every one of
+ * them whatever it returns (finished tasks are freed, unfinished ones are
+ * handed to the loop, as corio_detach() does), except when it fails its
+ * argument checks (-EPERM, -EINVAL, -EDEADLK, -ENOMEM: nothing consumed).
+ * The other combinators take futures (a task's is corio_task_future(t)) and
+ * consume nothing: await or detach the tasks afterwards as usual. Futures
+ * given to them must stay alive until the call returns (as_completed: until
+ * the iterator is destroyed). Shield: corio_await_ex(t, r,
+ * CORIO_AWAIT_SHIELD) awaits t without cancelling it when the awaiter is
+ * interrupted (asyncio.shield). */
+
+/* corio_gather() flags. Default: fail fast, leave the others running. */
+#define CORIO_GATHER_ALL_ERRORS  0x1u /* wait for all; per-item statuses */
+#define CORIO_GATHER_CANCEL_REST 0x2u /* fail fast: cancel the others and
+                                       * wait until they have finished */
+
+/* asyncio.gather: waits for n tasks; results[i] gets task i's return value
+ * (NULL if it failed), statuses[i] its status (0, its error, -ECANCELED, or
+ * -EINPROGRESS if it was still running when gather returned); either array
+ * may be NULL. Suspending.
+ * Default (fail fast): returns at the first task to fail (in completion
+ * order) with its status; the others keep running, detached (asyncio's
+ * behaviour), or, with CORIO_GATHER_CANCEL_REST, are cancelled and waited
+ * for. Returns 0 if all succeeded. With CORIO_GATHER_ALL_ERRORS
+ * (return_exceptions=True) it waits for all and returns how many failed.
+ * If the caller is cancelled or times out (even in the iteration the last
+ * task finishes: the interruption is never swallowed), every unfinished
+ * task is cancelled (and handed to the loop) and that error is returned;
+ * results/statuses are still filled for the tasks that finished. */
+int corio_gather(corio_task *const *tasks, size_t n, void **results,
+                 int *statuses, unsigned flags);
+/* The same over futures; consumes nothing, and an interruption of the
+ * caller cancels nothing (CANCEL_REST still cancels: a task's future by
+ * cancelling its task). */
+int corio_gather_futures(corio_future *const *fs, size_t n, void **results,
+                         int *statuses, unsigned flags);
+
+enum corio_wait_when {
+    CORIO_WAIT_ALL_COMPLETED = 0,
+    CORIO_WAIT_FIRST_COMPLETED = 1,
+    CORIO_WAIT_FIRST_EXCEPTION = 2 /* first with a non-zero status, or all */
+};
+
+/* asyncio.wait: waits until return_when is met or `timeout` seconds passed
+ * (negative: no timeout). Returns how many of the n futures are done (the
+ * "done" set; the others are "pending": check corio_future_done()), and if
+ * done_idx is not NULL (room for n) fills it with their indexes: those
+ * already done first, then in completion order. Its own timeout is not an
+ * error. Cancels nothing. Errors: -EINVAL (n == 0, NULL entry, bad
+ * return_when), -ECANCELED, -ETIMEDOUT (an enclosing scope), -EPERM,
+ * -ENOMEM. */
+int corio_wait(corio_future *const *fs, size_t n, int return_when,
+               double timeout, size_t *done_idx);
+
+/* asyncio.as_completed: an iterator over n futures in completion order.
+ * Allocated by _create (any context), freed by _destroy. timeout (seconds,
+ * negative: none) bounds the whole iteration, as in asyncio. */
+typedef struct corio_as_completed corio_as_completed;
+int corio_as_completed_create(corio_as_completed **itp,
+                              corio_future *const *fs, size_t n,
+                              double timeout);
+/* Waits for the next future to complete and returns its index (read its
+ * result with corio_future_result). Suspending. Returns -ENOENT once all n
+ * were returned, -ETIMEDOUT when the iteration's timeout passed,
+ * -ECANCELED, -EPERM. */
+int corio_as_completed_next(corio_as_completed *it);
+void corio_as_completed_destroy(corio_as_completed *it);
+
+/* A task group (asyncio.TaskGroup, Trio's nursery): structured
+ * concurrency. Allocated by corio_group_create(); freed by
+ * corio_group_destroy(), which frees the children too (children still
+ * running then, e.g. if wait was never called, are cancelled and handed to
+ * the loop). Children are owned by the group: never await or detach them.
+ *  - corio_group_wait() returns only once every child has finished.
+ *  - The first child to fail (status other than 0 and -ECANCELED) makes the
+ *    group cancel the others; wait returns that child's status.
+ *  - A cancellation or timeout of the waiting task is never swallowed: wait
+ *    cancels the children, waits for them, and returns -ECANCELED /
+ *    -ETIMEDOUT even if a child failed at the same time; the task's later
+ *    suspending calls keep failing (cancellation is level-triggered).
+ * The group does not interrupt its owner's own code when a child fails:
+ * check corio_group_error() if the owner must stop early. */
+typedef struct corio_group corio_group;
+int corio_group_create(corio_group **gp); /* 0, -ENOMEM, -EINVAL */
+/* Spawns fn(arg) into g (from the owner or from a child). *tp (if tp is
+ * not NULL) gets a borrowed handle, valid until corio_group_destroy(), to
+ * read the child's result with corio_task_future(). opts may be NULL;
+ * CORIO_SPAWN_DETACHED is refused (-EINVAL). Returns 0, -ENOMEM, -EPERM,
+ * CORIO_ESHUTDOWN (a child failed, the group was cancelled, or it was
+ * already waited for). */
+int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
+int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
+                         void *arg, const corio_spawn_opts *opts);
+/* Waits for every child. Suspending. Returns 0; the first child failure;
+ * -ECANCELED if the group was cancelled with corio_group_cancel() (the
+ * caller itself is not: corio_cancelled() tells the two apart);
+ * -ECANCELED / -ETIMEDOUT if the caller was interrupted; -EDEADLK if a
+ * child calls it; -EPERM. Later calls return the same value at once. */
+int corio_group_wait(corio_group *g);
+/* Cancels every child; wait then returns -ECANCELED (unless a child had
+ * already failed). Non-suspending; 0 or -EINVAL. */
+int corio_group_cancel(corio_group *g);
+void corio_group_destroy(corio_group *g);
+size_t corio_group_size(const corio_group *g);    /* children spawned */
+size_t corio_group_running(const corio_group *g); /* not seen finished */
+int corio_group_error(const corio_group *g);      /* first failure, or 0 */
+
 /* ======================================================================
  * Sockets, streams and servers
  *
