@@ -161,9 +161,12 @@ int corio_http_parser_status(const corio_http_parser *p, const char **reason);
 /* Forgets any partial request and the last one reported; limits stay. */
 void corio_http_parser_reset(corio_http_parser *p);
 
-/* 1 when a request has been started but not completed (some of its bytes
- * were consumed), else 0. A server uses it to choose between the header
- * timeout and the idle keep-alive timeout. */
+/* Where the parser is: 0 between requests (nothing of the next one seen),
+ * CORIO_HTTP_IN_HEAD while a request head is arriving, CORIO_HTTP_IN_BODY
+ * once the head is complete and the body is arriving. A server uses it to
+ * choose between its idle, header and body timeouts. */
+#define CORIO_HTTP_IN_HEAD 1
+#define CORIO_HTTP_IN_BODY 2
 int corio_http_parser_busy(const corio_http_parser *p);
 
 /* The value of the first header called name (case-insensitive), or NULL. */
@@ -197,8 +200,9 @@ void corio_http_response_clear(corio_http_response *r);
 void corio_http_response_free(corio_http_response *r);
 
 /* Adds a header line. Returns 0, -ENOMEM, or -EINVAL if name is not an
- * HTTP token or value holds a CR, LF or NUL (header injection), or if name
- * is Content-Length / Transfer-Encoding (the writer owns framing). */
+ * HTTP token, if value holds a control character other than HTAB (CR and
+ * LF would inject header lines), or if name is Content-Length or
+ * Transfer-Encoding (the writer owns framing). */
 int corio_http_response_header(corio_http_response *r, const char *name,
                                const char *value);
 
@@ -224,6 +228,86 @@ const char *corio_http_reason(int status);
  * "Sun, 06 Nov 1994 08:49:37 GMT") into out, which has room for 30 bytes.
  * Returns out. */
 char *corio_http_date(char out[30], int64_t t);
+
+/* ======================================================================
+ * The server
+ *
+ * An HTTP/1.1 server on corio streams: one task per connection (from
+ * corio_server), requests parsed by the parser above, one handler call per
+ * request, responses written in order. Keep-alive and pipelining (answers
+ * to pipelined requests leave in one write), "100 Continue" sent when a
+ * client waits for it, the parser's limits (431, 413), and timeouts against
+ * slow clients (slowloris): a request head must arrive within
+ * header_timeout of its first byte, its body within body_timeout of the
+ * head, an idle keep-alive connection is closed after idle_timeout, and a
+ * response that cannot be written within write_timeout drops the
+ * connection. A timed-out request gets 408; a malformed or oversized one
+ * gets its status from the parser; either way the connection then closes.
+ *
+ * corio_http_server_start() allocates the server and starts accepting in a
+ * task of its own; corio_http_server_close() stops it and frees it.
+ * ====================================================================== */
+
+typedef struct corio_http_server corio_http_server;
+
+/* Called in the connection's task for each request. Fill resp (initialised,
+ * status 200); the server adds Date, Content-Length and Connection. It may
+ * suspend (it runs in a task). Return 0, or a negative value to close the
+ * connection after resp is sent. req is valid during the call only. */
+typedef int (*corio_http_handler)(const corio_http_request *req,
+                                  corio_http_response *resp, void *arg);
+
+/* Fills resp for an error the server answers by itself (400, 408, 413,
+ * 431, 501, 505, 503). reason is a static English sentence. */
+typedef void (*corio_http_error_fn)(corio_http_response *resp, int status,
+                                    const char *reason, void *arg);
+
+/* Options. Zero-initialise, set what you need; 0 means the default. */
+typedef struct corio_http_server_opts {
+    corio_http_limits limits;  /* request limits (see above) */
+    size_t max_connections;    /* open connections; default 10000; beyond
+                                  it, accepting pauses */
+    double header_timeout;     /* seconds; default 10 */
+    double body_timeout;       /* seconds; default 30 */
+    double idle_timeout;       /* seconds between requests; default 60 */
+    double write_timeout;      /* seconds to hand a response to the kernel;
+                                  default 30 */
+    corio_http_error_fn error_response; /* NULL: a text/plain body */
+    size_t stack_size;         /* connection task stacks; 0: loop default */
+    int backlog;               /* listen backlog; 0: SOMAXCONN */
+    unsigned flags;            /* CORIO_HTTP_SERVER_* */
+} corio_http_server_opts;
+
+#define CORIO_HTTP_SERVER_REUSEPORT 0x1u /* SO_REUSEPORT on the listener */
+
+/* Counters, for metrics. */
+typedef struct corio_http_server_stats {
+    uint64_t connections;  /* accepted since start */
+    size_t open;           /* open now */
+    uint64_t requests;     /* requests handed to the handler */
+    uint64_t responses[6]; /* responses sent by class: [2] = 2xx, ... */
+    uint64_t rejected;     /* requests refused by the parser (4xx/5xx) */
+    uint64_t timeouts;     /* connections closed by a timeout */
+} corio_http_server_stats;
+
+/* Listens on host:port (numeric; NULL: 0.0.0.0; port 0: any free port)
+ * and serves with handler(arg). opts may be NULL. Must be called from a
+ * loop's thread. Returns 0, -EINVAL, -ENOMEM, -EADDRINUSE, ... */
+int corio_http_server_start(corio_http_server **sp, const char *host,
+                            int port, corio_http_handler handler, void *arg,
+                            const corio_http_server_opts *opts);
+/* The bound port (useful after port 0). */
+int corio_http_server_port(const corio_http_server *s);
+void corio_http_server_stats_get(const corio_http_server *s,
+                                 corio_http_server_stats *out);
+
+/* Graceful close: stops accepting, closes idle keep-alive connections at
+ * once, lets requests in progress finish (their responses carry
+ * "Connection: close") for up to grace seconds (< 0: no limit), then
+ * cancels what remains and waits for it. Frees s. Suspending (call from a
+ * task). Returns the number of connections that had to be cancelled, or
+ * -EPERM (not in a task: s is left alone). */
+int corio_http_server_close(corio_http_server *s, double grace);
 
 #ifdef __cplusplus
 }

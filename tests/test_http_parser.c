@@ -230,7 +230,7 @@ static void test_expect_continue(void **state)
     assert_string_equal(r->target, "/jobs");
     assert_int_equal(r->expect_continue, 1);
     assert_int_equal(r->body_len, 0);
-    assert_int_equal(corio_http_parser_busy(p), 1);
+    assert_int_equal(corio_http_parser_busy(p), CORIO_HTTP_IN_BODY);
     assert_int_equal(corio_http_parser_finish(p), -EBADMSG);
     corio_http_parser_destroy(p);
 
@@ -426,7 +426,7 @@ static void test_finish_and_reset(void **state)
     size_t used;
     assert_int_equal(corio_http_parser_feed(p, "GET / HT", 8, &used),
                      CORIO_HTTP_NEED_MORE);
-    assert_int_equal(corio_http_parser_busy(p), 1);
+    assert_int_equal(corio_http_parser_busy(p), CORIO_HTTP_IN_HEAD);
     assert_int_equal(corio_http_parser_finish(p), -EBADMSG);
     assert_int_equal(corio_http_parser_status(p, NULL), 400);
     /* reset revives it. */

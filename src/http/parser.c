@@ -522,7 +522,9 @@ void corio_http_parser_reset(corio_http_parser *p)
 
 int corio_http_parser_busy(const corio_http_parser *p)
 {
-    return (p->phase == PH_HEAD && p->head_used > 0) || p->phase == PH_BODY;
+    if (p->phase == PH_HEAD)
+        return p->head_used > 0 ? CORIO_HTTP_IN_HEAD : 0;
+    return p->phase == PH_BODY ? CORIO_HTTP_IN_BODY : 0;
 }
 
 const char *corio_http_request_header(const corio_http_request *r,

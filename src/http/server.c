@@ -1,0 +1,326 @@
+/*
+ * The HTTP/1.1 server: corio_server gives each connection a task and a
+ * stream; this file runs the request/response cycle on it.
+ *
+ * One connection, one loop:
+ *   1. Feed whatever the stream has buffered to the parser.
+ *   2. A complete request: call the handler, append its response to the
+ *      output batch, and go back to 1 — pipelined requests already buffered
+ *      are answered without another read, and their responses leave
+ *      together in one write.
+ *   3. The parser needs more: flush the output batch, then wait for bytes
+ *      under the deadline of the parser's state — idle (between requests),
+ *      head (from the request's first byte), body (from the end of its
+ *      head). A request that misses its deadline gets 408; an idle
+ *      connection is simply closed.
+ * Errors the parser reports are answered with their status and the
+ * connection is closed, since the byte stream cannot be trusted after them.
+ *
+ * Graceful close marks the server closing, cancels the connections that
+ * sit idle between requests (nothing is lost: no request is in progress),
+ * and lets corio_server_close() wait for the busy ones, whose responses
+ * then carry "Connection: close".
+ */
+#include <corio.h>
+#include <corio_http.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define DEF_MAX_CONNS 10000
+#define DEF_HEADER_TIMEOUT 10.0
+#define DEF_BODY_TIMEOUT 30.0
+#define DEF_IDLE_TIMEOUT 60.0
+#define DEF_WRITE_TIMEOUT 30.0
+#define OUT_BATCH (64 * 1024) /* flush the output batch beyond this */
+
+/* One connection's record, on the server's list so close can find the idle
+ * ones. Heap-allocated by its connection task (never on a task stack: the
+ * closing task reads it) and freed by that task when it ends. */
+typedef struct hconn {
+    struct hconn *next, *prev;
+    corio_task *task;  /* the connection task (owned by corio_server) */
+    int idle;          /* waiting for the first byte of a next request */
+} hconn;
+
+/* Allocated by corio_http_server_start, freed by corio_http_server_close. */
+struct corio_http_server {
+    corio_server *srv;
+    corio_http_handler handler;
+    void *arg;
+    corio_http_server_opts opts;  /* defaults filled in */
+    hconn conns;                  /* list head (sentinel) */
+    int closing;
+    corio_http_server_stats stats;
+    int64_t date_sec;             /* second cached in date[] */
+    char date[30];
+};
+
+static void default_error(corio_http_response *resp, int status,
+                          const char *reason, void *arg)
+{
+    (void)arg;
+    resp->status = status;
+    corio_http_response_header(resp, "Content-Type",
+                               "text/plain; charset=utf-8");
+    corio_http_buf_puts(&resp->body, reason ? reason : corio_http_reason(status));
+    corio_http_buf_puts(&resp->body, "\n");
+}
+
+static const char *date_now(corio_http_server *s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec != s->date_sec) {
+        s->date_sec = ts.tv_sec;
+        corio_http_date(s->date, ts.tv_sec);
+    }
+    return s->date;
+}
+
+/* Finishes resp (Date, Connection) and appends its bytes to out. */
+static void emit(corio_http_server *s, corio_http_response *resp,
+                 const corio_http_request *req, int close,
+                 corio_http_buf *out)
+{
+    resp->close = close;
+    if (!close && req && req->version_minor == 0)
+        corio_http_response_header(resp, "Connection", "keep-alive");
+    corio_http_response_header(resp, "Date", date_now(s));
+    unsigned flags = req && strcmp(req->method, "HEAD") == 0
+                         ? CORIO_HTTP_WRITE_HEAD
+                         : 0;
+    if (corio_http_response_write(resp, flags, out) < 0) {
+        /* A status outside 100..599 from the handler: a bug, answered 500. */
+        corio_http_response_clear(resp);
+        default_error(resp, 500, "invalid response", NULL);
+        resp->close = 1;
+        corio_http_response_write(resp, flags, out);
+    }
+    int cls = resp->status / 100;
+    if (cls >= 1 && cls <= 5)
+        s->stats.responses[cls]++;
+}
+
+/* Hands the output batch to the stream within write_timeout. On failure
+ * the connection is shut down, so that corio_server's closing flush fails
+ * at once instead of waiting on a peer that does not read. */
+static int flush(corio_http_server *s, corio_stream *st, corio_http_buf *out)
+{
+    if (!out->len)
+        return 0;
+    corio_scope sc;
+    corio_scope_enter(&sc, s->opts.write_timeout, 0);
+    int rc = corio_stream_write(st, out->data, out->len);
+    corio_scope_exit(&sc);
+    corio_http_buf_clear(out);
+    if (rc < 0) {
+        if (rc == -ETIMEDOUT)
+            s->stats.timeouts++;
+        corio_socket *sock = corio_stream_socket(st);
+        if (sock)
+            corio_socket_shutdown(sock, SHUT_RDWR);
+    }
+    return rc;
+}
+
+/* Answers an error the server detected itself, then the caller closes. */
+static void refuse(corio_http_server *s, corio_stream *st,
+                   corio_http_response *resp, corio_http_buf *out, int status,
+                   const char *reason)
+{
+    corio_http_response_clear(resp);
+    s->opts.error_response(resp, status, reason, s->arg);
+    emit(s, resp, NULL, 1, out);
+    flush(s, st, out);
+}
+
+static void conn_main(corio_stream *st, void *arg)
+{
+    corio_http_server *s = arg;
+    hconn *c = calloc(1, sizeof *c);
+    corio_http_parser *p = NULL;
+    if (!c || corio_http_parser_create(&p, &s->opts.limits) < 0) {
+        free(c);
+        return;
+    }
+    c->task = corio_current();
+    c->next = s->conns.next;
+    c->prev = &s->conns;
+    s->conns.next->prev = c;
+    s->conns.next = c;
+    s->stats.connections++;
+    s->stats.open++;
+
+    corio_http_response resp;
+    corio_http_response_init(&resp);
+    corio_http_buf out = CORIO_HTTP_BUF_INIT;
+    double head_deadline = 0, body_deadline = 0;
+
+    for (;;) {
+        size_t avail = 0, used = 0;
+        const void *data = corio_stream_peek(st, &avail);
+        int ev = CORIO_HTTP_NEED_MORE;
+        if (avail) {
+            ev = corio_http_parser_feed(p, data, avail, &used);
+            corio_stream_consume(st, used);
+        }
+        if (ev == CORIO_HTTP_REQUEST) {
+            const corio_http_request *req = corio_http_parser_request(p);
+            head_deadline = body_deadline = 0;
+            s->stats.requests++;
+            corio_http_response_clear(&resp);
+            int rc = s->handler(req, &resp, s->arg);
+            int close = rc < 0 || !req->keep_alive || resp.close || s->closing ||
+                        corio_cancelled();
+            emit(s, &resp, req, close, &out);
+            if (close)
+                break;
+            if (out.len >= OUT_BATCH && flush(s, st, &out) < 0)
+                goto done;
+            continue;
+        }
+        if (ev == CORIO_HTTP_CONTINUE) {
+            /* The client waits for this before sending the body. */
+            corio_http_buf_puts(&out, "HTTP/1.1 100 Continue\r\n\r\n");
+            if (flush(s, st, &out) < 0)
+                goto done;
+            continue;
+        }
+        if (ev < 0) {
+            const char *why;
+            int status = corio_http_parser_status(p, &why);
+            s->stats.rejected++;
+            flush(s, st, &out); /* answers to earlier pipelined requests */
+            refuse(s, st, &resp, &out, status ? status : 400, why);
+            goto done;
+        }
+
+        /* Need more bytes: send what is ready, then wait for them. */
+        if (flush(s, st, &out) < 0)
+            goto done;
+        int busy = corio_http_parser_busy(p);
+        double now = corio_now(), deadline;
+        if (!busy) {
+            if (s->closing)
+                break;
+            deadline = now + s->opts.idle_timeout;
+        } else if (busy == CORIO_HTTP_IN_HEAD) {
+            if (!head_deadline)
+                head_deadline = now + s->opts.header_timeout;
+            deadline = head_deadline;
+        } else {
+            if (!body_deadline)
+                body_deadline = now + s->opts.body_timeout;
+            deadline = body_deadline;
+        }
+        c->idle = !busy;
+        corio_scope sc;
+        corio_scope_enter_at(&sc, deadline, 0);
+        ssize_t n = corio_stream_fill(st);
+        corio_scope_exit(&sc);
+        c->idle = 0;
+        if (n > 0 && !corio_cancelled())
+            continue;
+        if (n == -ETIMEDOUT && busy) {
+            s->stats.timeouts++;
+            refuse(s, st, &resp, &out, 408,
+                   busy == CORIO_HTTP_IN_HEAD ? "request head too slow"
+                                              : "request body too slow");
+        } else if (n == -ETIMEDOUT) {
+            s->stats.timeouts++;
+        }
+        break; /* end of stream, error, timeout, cancelled (close) */
+    }
+    flush(s, st, &out);
+done:
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    s->stats.open--;
+    free(c);
+    corio_http_parser_destroy(p);
+    corio_http_response_free(&resp);
+    corio_http_buf_free(&out);
+}
+
+int corio_http_server_start(corio_http_server **sp, const char *host,
+                            int port, corio_http_handler handler, void *arg,
+                            const corio_http_server_opts *opts)
+{
+    *sp = NULL;
+    if (!handler)
+        return -EINVAL;
+    corio_http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    if (opts)
+        s->opts = *opts;
+    if (!s->opts.max_connections)
+        s->opts.max_connections = DEF_MAX_CONNS;
+    if (s->opts.header_timeout <= 0)
+        s->opts.header_timeout = DEF_HEADER_TIMEOUT;
+    if (s->opts.body_timeout <= 0)
+        s->opts.body_timeout = DEF_BODY_TIMEOUT;
+    if (s->opts.idle_timeout <= 0)
+        s->opts.idle_timeout = DEF_IDLE_TIMEOUT;
+    if (s->opts.write_timeout <= 0)
+        s->opts.write_timeout = DEF_WRITE_TIMEOUT;
+    if (!s->opts.error_response)
+        s->opts.error_response = default_error;
+    s->handler = handler;
+    s->arg = arg;
+    s->conns.next = s->conns.prev = &s->conns;
+    /* Check the limits now rather than failing every connection later. */
+    corio_http_parser *probe;
+    int rc = corio_http_parser_create(&probe, &s->opts.limits);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    corio_http_parser_destroy(probe);
+    corio_server_opts so = {
+        .backlog = s->opts.backlog,
+        .max_connections = s->opts.max_connections,
+        .flags = CORIO_SERVER_NODELAY |
+                 ((s->opts.flags & CORIO_HTTP_SERVER_REUSEPORT)
+                      ? CORIO_SERVER_REUSEPORT
+                      : 0),
+        .stack_size = s->opts.stack_size,
+    };
+    rc = corio_server_start(&s->srv, host, port, conn_main, s, &so);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    *sp = s;
+    return 0;
+}
+
+int corio_http_server_port(const corio_http_server *s)
+{
+    return corio_server_port(s->srv);
+}
+
+void corio_http_server_stats_get(const corio_http_server *s,
+                                 corio_http_server_stats *out)
+{
+    *out = s->stats;
+}
+
+int corio_http_server_close(corio_http_server *s, double grace)
+{
+    if (!corio_current())
+        return -EPERM;
+    s->closing = 1;
+    /* Idle connections hold no request: end them now. Busy ones see
+     * `closing` when their response is ready. */
+    for (hconn *c = s->conns.next; c != &s->conns; c = c->next)
+        if (c->idle)
+            corio_cancel(c->task);
+    int rc = corio_server_close(s->srv, grace);
+    free(s);
+    return rc;
+}

@@ -1,0 +1,465 @@
+/*
+ * The HTTP server (src/http/server.c) over loopback TCP, client and server
+ * in one loop: keep-alive, pipelining, 100-continue, limits, the header /
+ * body / idle timeouts (slowloris), HTTP/1.0, HEAD, graceful close with and
+ * without the grace period running out.
+ */
+#include "testutil.h"
+
+#include <corio_http.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the server side ---------------------------------------------------------
+ * Routes: /echo answers the body; /sleep?S sleeps S seconds first; /close
+ * asks for the connection to close; anything else says "hello <target>". */
+static int handler(const corio_http_request *req, corio_http_response *resp,
+                   void *arg)
+{
+    int *calls = arg;
+    (*calls)++;
+    if (strncmp(req->target, "/sleep?", 7) == 0) {
+        int rc = corio_sleep(atof(req->target + 7));
+        if (rc < 0) {
+            corio_http_response_set(resp, 503, "text/plain", "interrupted\n",
+                                    (size_t)-1);
+            return rc;
+        }
+    }
+    if (strcmp(req->target, "/echo") == 0)
+        return corio_http_response_set(resp, 200, "application/octet-stream",
+                                       req->body, req->body_len);
+    if (strcmp(req->target, "/close") == 0)
+        return -1;
+    corio_http_response_set(resp, 200, "text/plain", NULL, 0);
+    corio_http_buf_printf(&resp->body, "hello %s", req->target);
+    return 0;
+}
+
+/* ---- a tiny client ---------------------------------------------------------- */
+typedef struct reply {
+    int status;
+    char head[2048];
+    char body[8192];
+    size_t body_len;
+} reply;
+
+/* Reads one response. Returns 0, or the stream error (CORIO_EEOF when the
+ * server closed first). */
+static int read_reply(corio_stream *s, reply *r)
+{
+    size_t n;
+    int rc = corio_stream_readuntil(s, r->head, sizeof r->head - 1, "\r\n\r\n",
+                                    4, &n);
+    if (rc < 0)
+        return rc;
+    r->head[n] = '\0';
+    assert_int_equal(strncmp(r->head, "HTTP/1.1 ", 9), 0);
+    r->status = atoi(r->head + 9);
+    const char *cl = strstr(r->head, "Content-Length: ");
+    r->body_len = cl ? strtoul(cl + 16, NULL, 10) : 0;
+    if (r->status / 100 == 1)
+        r->body_len = 0;
+    assert_true(r->body_len < sizeof r->body);
+    rc = corio_stream_readexactly(s, r->body, r->body_len, NULL);
+    r->body[r->body_len] = '\0';
+    return rc;
+}
+
+static int has(const reply *r, const char *header_line)
+{
+    return strstr(r->head, header_line) != NULL;
+}
+
+/* Reads until the server closes; returns how many bytes came. */
+static ssize_t read_to_eof(corio_stream *s)
+{
+    char buf[4096];
+    ssize_t total = 0, n;
+    while ((n = corio_stream_read(s, buf, sizeof buf)) > 0)
+        total += n;
+    return n < 0 ? n : total;
+}
+
+typedef struct fixture {
+    corio_http_server *srv;
+    int port;
+    int calls;
+    corio_http_server_opts opts;
+} fixture;
+
+static corio_stream *dial(fixture *f)
+{
+    corio_stream *s;
+    assert_int_equal(corio_stream_connect_tcp(&s, "127.0.0.1", f->port), 0);
+    return s;
+}
+
+static void start(fixture *f)
+{
+    assert_int_equal(corio_http_server_start(&f->srv, "127.0.0.1", 0, handler,
+                                             &f->calls, &f->opts),
+                     0);
+    f->port = corio_http_server_port(f->srv);
+    assert_true(f->port > 0);
+}
+
+static void send_str(corio_stream *s, const char *str)
+{
+    assert_int_equal(corio_stream_write(s, str, strlen(str)), 0);
+}
+
+/* ---- tests -------------------------------------------------------------------- */
+
+static void *basic_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    corio_stream *s = dial(&f);
+    reply r;
+    send_str(s, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello /a");
+    assert_true(has(&r, "\r\nDate: "));
+    assert_false(has(&r, "Connection: close"));
+    /* keep-alive: the same connection again */
+    send_str(s, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_string_equal(r.body, "hello /b");
+    /* HEAD: Content-Length of the GET, no body bytes */
+    send_str(s, "HEAD /abc HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+    size_t n;
+    char head[1024];
+    assert_int_equal(corio_stream_readuntil(s, head, sizeof head, "\r\n\r\n", 4,
+                                            &n), 0);
+    head[n] = '\0';
+    assert_non_null(strstr(head, "Content-Length: 10\r\n"));
+    assert_int_equal(read_reply(s, &r), 0); /* the next response follows */
+    assert_string_equal(r.body, "hello /c");
+    /* handler asks to close */
+    send_str(s, "GET /close HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_true(has(&r, "Connection: close"));
+    assert_int_equal(read_to_eof(s), 0);
+    corio_stream_close(s);
+    corio_http_server_stats st;
+    corio_http_server_stats_get(f.srv, &st);
+    assert_int_equal(st.requests, 5);
+    assert_int_equal(st.responses[2], 5);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_basic(void **state)
+{
+    assert_int_equal(tu_run(basic_main, NULL, NULL), 0);
+}
+
+static void *pipeline_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    corio_stream *s = dial(&f);
+    char req[4096] = "";
+    for (int i = 0; i < 20; i++) {
+        char one[128];
+        snprintf(one, sizeof one, "POST /echo HTTP/1.1\r\nContent-Length: %d"
+                 "\r\n\r\n%0*d", i < 10 ? 1 : 2, i < 10 ? 1 : 2, i);
+        strcat(req, one);
+    }
+    send_str(s, req); /* all twenty in one write */
+    for (int i = 0; i < 20; i++) {
+        reply r;
+        assert_int_equal(read_reply(s, &r), 0);
+        assert_int_equal(atoi(r.body), i); /* in order */
+    }
+    corio_stream_close(s);
+    assert_int_equal(f.calls, 20);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_pipelining(void **state)
+{
+    assert_int_equal(tu_run(pipeline_main, NULL, NULL), 0);
+}
+
+static void *continue_main(void *arg)
+{
+    fixture f = {.opts = {.limits = {.max_body = 100}}};
+    start(&f);
+    corio_stream *s = dial(&f);
+    reply r;
+    send_str(s, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+                "Content-Length: 5\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 100);
+    assert_int_equal(f.calls, 0); /* not before the body */
+    send_str(s, "hello");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "hello");
+    /* Too large: 413 at once, no 100, connection closed. */
+    send_str(s, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+                "Content-Length: 101\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_true(has(&r, "Connection: close"));
+    assert_int_equal(read_to_eof(s), 0);
+    corio_stream_close(s);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_expect_continue(void **state)
+{
+    assert_int_equal(tu_run(continue_main, NULL, NULL), 0);
+}
+
+/* Parser errors: each gets its status, then the connection closes; a
+ * pipelined request before the bad one is still answered. */
+static void *errors_main(void *arg)
+{
+    fixture f = {.opts = {.limits = {.max_head = 200, .max_body = 10}}};
+    start(&f);
+    static const struct {
+        const char *raw;
+        int status;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nX: 0123456789012345678901234567890123456789"
+         "0123456789012345678901234567890123456789012345678901234567890123456"
+         "7890123456789012345678901234567890123456789012345678901234567890123"
+         "45678901234567890123456789012345678901234567890123456789\r\n\r\n", 431},
+        {"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "b\r\n01234567890\r\n0\r\n\r\n", 413},
+        {"BREW /pot HTTP/1.1\r\n\r\n", 501},
+        {"GET / HTTP/2.0\r\n\r\n", 505},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        corio_stream *s = dial(&f);
+        send_str(s, "GET /first HTTP/1.1\r\n\r\n");
+        send_str(s, cases[i].raw);
+        reply r;
+        assert_int_equal(read_reply(s, &r), 0);
+        assert_string_equal(r.body, "hello /first");
+        assert_int_equal(read_reply(s, &r), 0);
+        assert_int_equal(r.status, cases[i].status);
+        assert_true(has(&r, "Connection: close"));
+        assert_int_equal(read_to_eof(s), 0);
+        corio_stream_close(s);
+    }
+    corio_http_server_stats st;
+    corio_http_server_stats_get(f.srv, &st);
+    assert_int_equal(st.rejected, 5);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_errors(void **state)
+{
+    assert_int_equal(tu_run(errors_main, NULL, NULL), 0);
+}
+
+/* Slowloris: a head trickling in forever, a body that never completes, an
+ * idle keep-alive connection. Each is ended at its deadline. */
+static void *timeouts_main(void *arg)
+{
+    fixture f = {.opts = {.header_timeout = 0.2, .body_timeout = 0.2,
+                          .idle_timeout = 0.3}};
+    start(&f);
+    double slack = tu_slow() ? 0.5 : 0.15;
+
+    corio_stream *s = dial(&f);
+    double t0 = corio_now();
+    send_str(s, "GET / HTTP/1.1\r\n");
+    reply r;
+    /* A byte every 50 ms does not move the head deadline. (Stop before it,
+     * so no unread byte makes the server's close a reset.) */
+    for (int i = 0; i < 3; i++) {
+        corio_sleep(0.05);
+        assert_int_equal(corio_stream_write(s, "X", 1), 0);
+    }
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 408);
+    tu_assert_near(corio_now() - t0, 0.2, slack);
+    corio_stream_abort(s);
+
+    s = dial(&f);
+    t0 = corio_now();
+    send_str(s, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 408);
+    tu_assert_near(corio_now() - t0, 0.2, slack);
+    corio_stream_abort(s);
+
+    s = dial(&f);
+    send_str(s, "GET /x HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    t0 = corio_now();
+    assert_int_equal(read_to_eof(s), 0); /* closed silently */
+    tu_assert_near(corio_now() - t0, 0.3, slack);
+    corio_stream_close(s);
+
+    corio_http_server_stats st;
+    corio_http_server_stats_get(f.srv, &st);
+    assert_int_equal(st.timeouts, 3);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_timeouts(void **state)
+{
+    assert_int_equal(tu_run(timeouts_main, NULL, NULL), 0);
+}
+
+static void *http10_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    corio_stream *s = dial(&f);
+    reply r;
+    send_str(s, "GET /k HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_true(has(&r, "Connection: keep-alive"));
+    send_str(s, "GET /z HTTP/1.0\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_true(has(&r, "Connection: close"));
+    assert_int_equal(read_to_eof(s), 0);
+    corio_stream_close(s);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_http10(void **state)
+{
+    assert_int_equal(tu_run(http10_main, NULL, NULL), 0);
+}
+
+/* Graceful close: the idle connection ends at once; the busy one finishes
+ * its request, told to close; nothing had to be cancelled. */
+typedef struct busy_arg {
+    fixture *f;
+    reply r;
+    int rc;
+} busy_arg;
+
+static void *busy_client(void *arg)
+{
+    busy_arg *b = arg;
+    corio_stream *s = dial(b->f);
+    send_str(s, "GET /sleep?0.2 HTTP/1.1\r\n\r\n");
+    b->rc = read_reply(s, &b->r);
+    if (b->rc == 0 && read_to_eof(s) != 0)
+        b->rc = -EPROTO;
+    corio_stream_close(s);
+    return NULL;
+}
+
+static void *graceful_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    corio_stream *idle = dial(&f);
+    reply r;
+    send_str(idle, "GET /i HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_reply(idle, &r), 0);
+    busy_arg b = {.f = &f};
+    corio_task *t = corio_spawn(busy_client, &b);
+    corio_sleep(0.05); /* the busy request is in its handler */
+    double t0 = corio_now();
+    assert_int_equal(corio_http_server_close(f.srv, 5), 0);
+    assert_true(corio_now() - t0 < 1.0);
+    assert_int_equal(read_to_eof(idle), 0);
+    corio_stream_close(idle);
+    corio_await(t, NULL);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(b.r.status, 200);
+    assert_true(has(&b.r, "Connection: close"));
+    /* The port no longer accepts. */
+    corio_stream *s;
+    assert_true(corio_stream_connect_tcp(&s, "127.0.0.1", f.port) < 0);
+    return NULL;
+}
+
+static void test_graceful_close(void **state)
+{
+    assert_int_equal(tu_run(graceful_main, NULL, NULL), 0);
+}
+
+/* The grace period runs out: the handler is cancelled. */
+static void *grace_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    busy_arg b = {.f = &f};
+    corio_task *t = corio_spawn(busy_client, &b);
+    corio_sleep(0.05);
+    /* busy_client's request sleeps 0.2 s; grace is 0.05 s. */
+    double t0 = corio_now();
+    assert_int_equal(corio_http_server_close(f.srv, 0.05), 1);
+    assert_true(corio_now() - t0 < 0.18);
+    corio_await(t, NULL);
+    /* The cancelled handler's response may or may not have made it out;
+     * either way the client saw the connection end. */
+    assert_true(b.rc == 0 || b.rc == CORIO_EEOF || b.rc == -ECONNRESET);
+    return NULL;
+}
+
+static void test_grace_expires(void **state)
+{
+    assert_int_equal(tu_run(grace_main, NULL, NULL), 0);
+}
+
+static void *maxconn_main(void *arg)
+{
+    fixture f = {.opts = {.max_connections = 1}};
+    start(&f);
+    corio_stream *a = dial(&f), *b = dial(&f);
+    reply r;
+    send_str(a, "GET /a HTTP/1.1\r\n\r\n");
+    assert_int_equal(read_reply(a, &r), 0);
+    send_str(b, "GET /b HTTP/1.1\r\n\r\n");
+    corio_sleep(0.1);
+    assert_int_equal(f.calls, 1); /* b waits for a slot */
+    corio_stream_close(a);
+    assert_int_equal(read_reply(b, &r), 0);
+    assert_string_equal(r.body, "hello /b");
+    corio_stream_close(b);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_max_connections(void **state)
+{
+    assert_int_equal(tu_run(maxconn_main, NULL, NULL), 0);
+}
+
+static void test_bad_args(void **state)
+{
+    corio_http_server *s = (corio_http_server *)1;
+    assert_int_equal(corio_http_server_start(&s, "127.0.0.1", 0, NULL, NULL,
+                                             NULL), -EINVAL);
+    assert_null(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_expect_continue),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_http10),
+        cmocka_unit_test(test_graceful_close),
+        cmocka_unit_test(test_grace_expires),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_bad_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
