@@ -264,7 +264,8 @@ ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags)
             if (n >= 0) {
                 /* A short read drained the socket: the next one would
                  * say EAGAIN, so skip it and wait for the next edge. */
-                if (s->short_drains && (size_t)n < len && n > 0)
+                if (s->short_drains && (size_t)n < len && n > 0 &&
+                    !(s->f.io.ready & (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)))
                     s->f.io.ready &= ~CORIO__IO_IN;
                 break;
             }
@@ -292,7 +293,8 @@ ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flag
         if (s->f.io.ready & CORIO__IO_OUT) {
             n = send(s->fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n >= 0) {
-                if (s->short_drains && (size_t)n < len)
+                if (s->short_drains && (size_t)n < len &&
+                    !(s->f.io.ready & (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)))
                     s->f.io.ready &= ~CORIO__IO_OUT;
                 break;
             }

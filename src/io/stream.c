@@ -32,7 +32,10 @@
  * empty now, and a short write that it is full: the next call would say
  * EAGAIN, so the readiness bit is cleared and the next call waits for the
  * poller's edge instead of making a system call to learn it. Other fds
- * (ttys return one line per read) do not promise that. */
+ * (ttys return one line per read) do not promise that. Nor does a peer
+ * that already hung up: the next read then returns end of stream (or an
+ * error), and no new edge would come to say so. */
+#define HANGUP (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)
 static ssize_t fd_read(corio_stream *s, void *buf, size_t len, unsigned *want)
 {
     corio_socket *k = s->sock;
@@ -43,7 +46,8 @@ static ssize_t fd_read(corio_stream *s, void *buf, size_t len, unsigned *want)
     for (;;) {
         n = k->is_socket ? recv(k->fd, buf, len, 0) : read(k->fd, buf, len);
         if (n >= 0) {
-            if (n > 0 && (size_t)n < len && k->short_drains)
+            if (n > 0 && (size_t)n < len && k->short_drains &&
+                !(k->f.io.ready & HANGUP))
                 k->f.io.ready &= ~CORIO__IO_IN;
             return n;
         }
@@ -71,7 +75,8 @@ static ssize_t fd_write(corio_stream *s, const void *buf, size_t len,
         n = k->is_socket ? send(k->fd, buf, len, MSG_NOSIGNAL)
                          : write(k->fd, buf, len);
         if (n >= 0) {
-            if ((size_t)n < len && k->short_drains)
+            if ((size_t)n < len && k->short_drains &&
+                !(k->f.io.ready & HANGUP))
                 k->f.io.ready &= ~CORIO__IO_OUT;
             return n;
         }
@@ -321,6 +326,8 @@ static ssize_t fill_once(corio_stream *s)
 static size_t take(corio_stream *s, void *buf, size_t len)
 {
     size_t n = s->in_len < len ? s->in_len : len;
+    if (n == 0)
+        return 0;
     memcpy(buf, s->in + s->in_off, n);
     corio_stream_consume(s, n);
     return n;

@@ -41,6 +41,10 @@
 #define CORIO__IO_OUT 0x2u
 #define CORIO__IO_ERR 0x4u
 #define CORIO__IO_HUP 0x8u
+/* The peer shut down its write side (reported with IN): reading will see
+ * end of stream, however much is read first. Backends that cannot tell
+ * (level-triggered ones need not) may leave it out. */
+#define CORIO__IO_RDHUP 0x10u
 
 typedef struct corio__poller corio__poller;
 typedef struct corio__io corio__io;

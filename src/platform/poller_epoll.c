@@ -86,8 +86,10 @@ static int ep_wait(corio__poller *p, int timeout_ms)
         if (!io)
             continue;
         p->cur = i;
-        if (e & (EPOLLIN | EPOLLRDHUP))
+        if (e & EPOLLIN)
             ev |= CORIO__IO_IN;
+        if (e & EPOLLRDHUP)
+            ev |= CORIO__IO_IN | CORIO__IO_RDHUP;
         if (e & EPOLLOUT)
             ev |= CORIO__IO_OUT;
         if (e & EPOLLERR)
