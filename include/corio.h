@@ -1081,6 +1081,93 @@ void corio_signal_close(corio_signal *s);
  * Returns 0, or what corio_signal_open()/corio_spawn_ex() return. */
 int corio_signal_handler(int signo, corio_fn fn, void *arg, corio_task **watcher);
 
+/* ---- Subprocesses -----------------------------------------------------------
+ *
+ * A corio_process is a child started by corio_process_spawn() (posix_spawn,
+ * no shell unless corio_process_spawn_shell() is used). Its exit is watched
+ * through a pidfd registered with the loop, so no SIGCHLD handler is
+ * installed and corio never reaps a child it did not start (kernels without
+ * pidfd_open: corio polls waitpid(pid, WNOHANG) with a growing interval).
+ * Each of stdin/stdout/stderr is inherited, /dev/null, an fd of yours, or a
+ * pipe exposed as a corio_stream owned by the process handle. The child
+ * gets an empty signal mask and default signal dispositions.
+ * ---------------------------------------------------------------------- */
+
+typedef struct corio_process corio_process;
+
+enum corio_stdio {
+    CORIO_STDIO_INHERIT = 0, /* the parent's */
+    CORIO_STDIO_NULL = 1,    /* /dev/null */
+    CORIO_STDIO_PIPE = 2,    /* a pipe: corio_process_stdin/stdout/stderr */
+    CORIO_STDIO_FD = 3,      /* the *_fd field (dup'ed into the child) */
+    CORIO_STDIO_STDOUT = 4   /* stderr only: wherever stdout goes */
+};
+
+#define CORIO_PROCESS_NEW_GROUP 0x1u /* child leads a new process group */
+
+/* Zero-initialise; every 0 field is the default. */
+typedef struct corio_process_opts {
+    const char *const *env;  /* NULL-terminated "K=V" list; NULL: inherit */
+    const char *cwd;         /* NULL: the parent's */
+    int stdin_mode, stdout_mode, stderr_mode; /* enum corio_stdio */
+    int stdin_fd, stdout_fd, stderr_fd;       /* for CORIO_STDIO_FD */
+    unsigned flags;          /* CORIO_PROCESS_* */
+} corio_process_opts;
+
+/* Starts argv[0] with argv (NULL-terminated); argv[0] without a '/' is
+ * looked up in PATH. Allocated here; freed by corio_process_close(). On the
+ * loop thread (the handle belongs to the current loop). Returns 0,
+ * -ENOENT/-EACCES/... (exec failed: nothing was started), -EINVAL, -EMFILE,
+ * -ENOMEM, -EPERM (no loop). */
+int corio_process_spawn(corio_process **pp, const char *const *argv,
+                        const corio_process_opts *opts);
+/* Runs command through /bin/sh -c. Only for trusted command strings. */
+int corio_process_spawn_shell(corio_process **pp, const char *command,
+                              const corio_process_opts *opts);
+
+int corio_process_pid(const corio_process *p);
+
+/* The pipe streams (owned by p; NULL unless CORIO_STDIO_PIPE). Read and
+ * write them with corio_stream_*; never close them yourself (use
+ * corio_process_close_stdin to send end of file). */
+corio_stream *corio_process_stdin(corio_process *p);
+corio_stream *corio_process_stdout(corio_process *p);
+corio_stream *corio_process_stderr(corio_process *p);
+/* Flushes and closes the stdin pipe (the child reads end of file).
+ * Suspending (the flush). Returns 0 or the flush's error. */
+int corio_process_close_stdin(corio_process *p);
+
+/* Waits for the child to exit and reaps it. *status gets its exit code
+ * (0..255), or -N if signal N killed it. Suspending; after the first
+ * success it returns at once with the same status. Returns 0, -ECANCELED,
+ * -ETIMEDOUT (the child runs on), -EBUSY (another task is waiting). */
+int corio_process_wait(corio_process *p, int *status);
+
+/* Sends sig (through the pidfd: never to a recycled pid). Returns 0, or
+ * -ESRCH once the child has been reaped. terminate is SIGTERM. */
+int corio_process_kill(corio_process *p, int sig);
+int corio_process_terminate(corio_process *p);
+
+/* Writes input (if any) to the stdin pipe and closes it, collects stdout
+ * and stderr (those that are pipes) concurrently, so no pipe can fill up
+ * and deadlock, then waits for the exit. *out / *err (may be NULL) get
+ * malloc'ed NUL-terminated buffers the caller frees, *_len their lengths.
+ * Output beyond limit bytes per stream (0: 64 MiB) is read and dropped,
+ * and the call then returns CORIO_ETOOLONG (after the child exited).
+ * Returns 0, CORIO_ETOOLONG, -EINVAL (input but stdin is not a pipe),
+ * -ENOMEM, -ECANCELED, -ETIMEDOUT (then nothing is returned; the child
+ * runs on). A broken stdin pipe (the child did not read everything) is not
+ * an error. Suspending. */
+int corio_process_communicate(corio_process *p, const void *input,
+                              size_t input_len, char **out, size_t *out_len,
+                              char **err, size_t *err_len, size_t limit);
+
+/* Frees p and closes its pipes. A child still running is left running (it
+ * is not killed); corio_process_close then reaps it in the background
+ * through its loop, which stays alive until it exits (kill it first if
+ * that is not what you want). Non-suspending. */
+void corio_process_close(corio_process *p);
+
 /* ======================================================================
  * Thread pool, files and other threads
  * ====================================================================== */
