@@ -889,8 +889,9 @@ int corio_unix_bind_dgram(corio_socket **sp, const char *path);
 #define CORIO_READABLE 0x1u
 #define CORIO_WRITABLE 0x2u
 
-/* Returns 0, -EPERM (no loop), -EBADF, -EEXIST (fd already registered
- * with this loop, e.g. by another watch or a corio_socket), -ENOMEM. */
+/* Returns 0, -EPERM (no loop), -EBADF, -ENOMEM, or -EEXIST (the epoll
+ * backend: fd already registered with this loop, e.g. by another watch or
+ * a corio_socket; one fd should have one watcher in any case). */
 int corio_watch_open(corio_watch **wp, int fd);
 /* Suspending: waits until the fd is readable and/or writable (events is
  * CORIO_READABLE | CORIO_WRITABLE). Level-triggered: returns at once if
