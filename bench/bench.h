@@ -49,7 +49,6 @@ int bench_timers(const bench_opts *o);
 
 /* bench_os.c */
 int bench_offload(const bench_opts *o);
-int bench_process(const bench_opts *o);
 
 /* bench_util.c */
 double bench_now(void);          /* monotonic seconds */

@@ -29,7 +29,6 @@ static const bench_entry benches[] = {
     {"sleepers", bench_sleepers},
     {"timers", bench_timers},
     {"offload", bench_offload},
-    {"process", bench_process},
 };
 
 static void usage(void)
