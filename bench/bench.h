@@ -49,6 +49,7 @@ int bench_timers(const bench_opts *o);
 
 /* bench_os.c */
 int bench_offload(const bench_opts *o);
+int bench_process(const bench_opts *o);
 
 /* bench_util.c */
 double bench_now(void);          /* monotonic seconds */

@@ -29,6 +29,7 @@ static const bench_entry benches[] = {
     {"sleepers", bench_sleepers},
     {"timers", bench_timers},
     {"offload", bench_offload},
+    {"process", bench_process},
 };
 
 static void usage(void)
