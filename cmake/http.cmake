@@ -7,6 +7,7 @@
 #   libjansson-dev       JSON
 #   libsqlite3-dev       the embedded job store
 #   libcurl4-openssl-dev fetch jobs and the HTTP client
+#   libssl-dev           SHA-256 for hash jobs (OpenSSL's libcrypto)
 # If one is missing the component is skipped with a warning (and its tests
 # with it) rather than failing the whole build.
 
@@ -22,6 +23,7 @@ find_path(CORIO_LLHTTP_SOURCE_DIR llhttp.c
 pkg_check_modules(JANSSON IMPORTED_TARGET jansson)
 pkg_check_modules(SQLITE3 IMPORTED_TARGET sqlite3)
 pkg_check_modules(LIBCURL IMPORTED_TARGET libcurl)
+pkg_check_modules(LIBCRYPTO IMPORTED_TARGET libcrypto)
 
 set(_corio_http_missing "")
 if(NOT CORIO_LLHTTP_INCLUDE_DIR OR NOT CORIO_LLHTTP_SOURCE_DIR)
@@ -35,6 +37,9 @@ if(NOT SQLITE3_FOUND)
 endif()
 if(NOT LIBCURL_FOUND)
   list(APPEND _corio_http_missing libcurl4-openssl-dev)
+endif()
+if(NOT LIBCRYPTO_FOUND)
+  list(APPEND _corio_http_missing libssl-dev)
 endif()
 
 if(_corio_http_missing)
@@ -86,7 +91,8 @@ target_include_directories(corio_jobs_core PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_compile_definitions(corio_jobs_core PRIVATE _GNU_SOURCE)
 target_compile_options(corio_jobs_core PRIVATE ${CORIO_WARN})
 target_link_libraries(corio_jobs_core PUBLIC corio_http corio_static
-  PkgConfig::SQLITE3 PkgConfig::JANSSON PkgConfig::LIBCURL)
+  PkgConfig::SQLITE3 PkgConfig::JANSSON PkgConfig::LIBCURL
+  PkgConfig::LIBCRYPTO)
 
 if(EXISTS ${PROJECT_SOURCE_DIR}/src/jobs/main.c)
   add_executable(corio-jobs ${PROJECT_SOURCE_DIR}/src/jobs/main.c)

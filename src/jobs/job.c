@@ -23,6 +23,7 @@ jobs_job *jobs_job_new(int type, const char *spec)
     jobs_id_new(j->id);
     j->type = type;
     j->status = JOBS_CREATED;
+    j->prev_status = -1;
     j->created_ms = jobs_now_ms();
     return j;
 }

@@ -56,6 +56,9 @@ typedef struct jobs_job {
     char *error;       /* a sentence once failed/cancelled/..., else NULL */
     int attempts;      /* times it was started */
     int64_t created_ms, started_ms, finished_ms;
+    int prev_status;   /* not stored: the status this change leaves (-1
+                          for a new job), so a commit hook can keep
+                          per-status counts */
 } jobs_job;
 
 /* A new job of type with spec (copied), status created, a fresh id and

@@ -98,6 +98,56 @@ typedef struct jobs_api {
     int (*metrics)(void *ctx, corio_http_buf *out);
 } jobs_api;
 
+/* ---- the service ---------------------------------------------------------------
+ * The jobs_api of the real server: the store behind the group committer,
+ * the jobs this process has queued or running (in memory, by id), a
+ * dispatcher that starts a task per job while fewer than `workers` run (a
+ * semaphore), and the counters behind /metrics.
+ *
+ * Allocated by jobs_service_open() (from a task, on the loop it will use);
+ * jobs_service_drain() then jobs_service_close() end it. The store stays
+ * the caller's. */
+typedef struct jobs_service jobs_service;
+
+typedef struct jobs_service_opts {
+    int workers;                /* jobs running at once; default 4 */
+    const char *const *allow;   /* --allow-command programs */
+    size_t nallow;
+    int recover;                /* JOBS_RECOVER_*: jobs found running */
+    size_t max_batch;           /* committer: 1 turns group commit off */
+    double lag_interval;        /* loop-lag probe period; default 0.1 s */
+} jobs_service_opts;
+
+/* Recovers the store (running -> interrupted or created, per opts), queues
+ * every created job in id order, and starts the committer and the
+ * dispatcher. Suspending. err gets a sentence on failure. Returns 0 or a
+ * store error. */
+int jobs_service_open(jobs_service **sp, jobs_store *store,
+                      const jobs_service_opts *opts, char *err,
+                      size_t errlen);
+/* The API for the router; valid until jobs_service_close(). */
+const jobs_api *jobs_service_api(jobs_service *s);
+/* Lets /metrics include the HTTP server's counters (NULL: none). */
+void jobs_service_set_http(jobs_service *s, corio_http_server *srv);
+
+/* Stops taking jobs (submit: CORIO_ESHUTDOWN, /healthz: 503) and starting
+ * queued ones (they stay created, for the next start); waits up to grace
+ * seconds for the running ones; then cancels the rest, which are recorded
+ * as interrupted. Returns once every job task has ended and every write is
+ * committed; the number of jobs that had to be interrupted. Suspending
+ * (shielded: an interruption of the caller does not cut it short). */
+int jobs_service_drain(jobs_service *s, double grace);
+/* Frees s (after drain). Suspending: closes the committer. */
+void jobs_service_close(jobs_service *s);
+
+typedef struct jobs_service_stats {
+    uint64_t by_status[JOBS_NSTATUS]; /* jobs in the store */
+    uint64_t submitted;               /* accepted since start */
+    size_t queued, running;           /* in this process now */
+    double lag, lag_max;              /* loop lag, seconds: last, worst */
+} jobs_service_stats;
+void jobs_service_stats_get(const jobs_service *s, jobs_service_stats *out);
+
 /* ---- the router ----------------------------------------------------------------
  * Turns one parsed request into one response, calling api. Pure apart from
  * api: no sockets, no globals. Fills resp (which the caller initialised);

@@ -214,6 +214,7 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
     jobs_job *j = calloc(1, sizeof *j);
     if (!j)
         return -ENOMEM;
+    j->prev_status = -1;
     const char *id = (const char *)sqlite3_column_text(st, 0);
     const char *type = (const char *)sqlite3_column_text(st, 1);
     const char *status = (const char *)sqlite3_column_text(st, 2);

@@ -1,0 +1,308 @@
+/*
+ * corio-jobs: accept a batch job over HTTP, answer 202 as soon as it is
+ * durably recorded, run it in the background, lose nothing.
+ *
+ * This file is the command line and the lifecycle: parse flags, open the
+ * store, start the service and the HTTP server, wait for SIGTERM/SIGINT,
+ * drain, exit 0. docs/jobs.md documents the API.
+ */
+#include <corio.h>
+#include <corio_http.h>
+
+#include "jobs.h"
+#include "service.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EX_USAGE 64 /* sysexits.h: the command was used incorrectly */
+
+static const char usage[] =
+    "usage: corio-jobs [--listen HOST:PORT] [--db PATH|URL] [--workers N]\n"
+    "                  [--grace SECONDS] [--allow-command PROGRAM]...\n"
+    "\n"
+    "An HTTP server that accepts batch jobs, answers 202 as soon as a job is\n"
+    "durably recorded, and runs it in the background.\n"
+    "\n"
+    "  --listen HOST:PORT   address to serve on (default 127.0.0.1:8080;\n"
+    "                       port 0 picks a free port; [::1]:8080 for IPv6)\n"
+    "  --db PATH|URL        the job store: a SQLite file (default\n"
+    "                       ./corio-jobs.db), or sqlite:PATH\n"
+    "  --workers N          jobs running at once, 1..100000 (default 4);\n"
+    "                       the others wait, queued\n"
+    "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
+    "                       finish before they are interrupted (default 10)\n"
+    "  --allow-command PROGRAM\n"
+    "                       let command jobs run PROGRAM (exactly as given\n"
+    "                       as argv[0]); repeat for several; none by default\n"
+    "  --requeue-interrupted\n"
+    "                       at startup, run again the jobs that were running\n"
+    "                       when the server died (default: mark them\n"
+    "                       interrupted, since a job may not be safe to\n"
+    "                       repeat)\n"
+    "  --no-group-commit    one transaction per write (for benchmarks)\n"
+    "  --help               this text\n"
+    "\n"
+    "API: POST /jobs, GET /jobs/<id>, GET /jobs?status=&limit=&after=,\n"
+    "DELETE /jobs/<id>, GET /healthz, GET /metrics. See docs/jobs.md.\n";
+
+typedef struct config {
+    char host[64];
+    int port;
+    const char *db;
+    int workers;
+    double grace;
+    const char **allow;
+    size_t nallow;
+    int recover;
+    int no_group_commit;
+    int status; /* exit status of the main task */
+} config;
+
+static int bad(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "corio-jobs: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n(corio-jobs --help shows the options)\n");
+    return EX_USAGE;
+}
+
+/* "HOST:PORT", "[V6]:PORT", ":PORT" (127.0.0.1). */
+static int parse_listen(const char *s, config *c)
+{
+    const char *colon;
+    size_t hl;
+    const char *h = s;
+    if (*s == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        hl = (size_t)(colon - s);
+    }
+    if (hl >= sizeof c->host)
+        return -1;
+    if (hl == 0 || (hl == 9 && strncmp(h, "localhost", 9) == 0)) {
+        strcpy(c->host, "127.0.0.1");
+    } else {
+        memcpy(c->host, h, hl);
+        c->host[hl] = '\0';
+    }
+    char *e;
+    long p = strtol(colon + 1, &e, 10);
+    if (!colon[1] || *e || p < 0 || p > 65535)
+        return -1;
+    c->port = (int)p;
+    corio_addr a;
+    return corio_addr_ip(&a, c->host, c->port) == 0 ? 0 : -1;
+}
+
+/* Returns 0 to run, EX_USAGE on a bad command line, or -1 after --help. */
+static int parse_args(int argc, char **argv, config *c)
+{
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"db", required_argument, NULL, 'd'},
+        {"workers", required_argument, NULL, 'w'},
+        {"grace", required_argument, NULL, 'g'},
+        {"allow-command", required_argument, NULL, 'a'},
+        {"requeue-interrupted", no_argument, NULL, 'r'},
+        {"no-group-commit", no_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    strcpy(c->host, "127.0.0.1");
+    c->port = 8080;
+    c->db = "./corio-jobs.db";
+    c->workers = 4;
+    c->grace = 10;
+    c->recover = JOBS_RECOVER_INTERRUPT;
+    c->allow = calloc((size_t)argc + 1, sizeof *c->allow);
+    if (!c->allow)
+        return EX_USAGE;
+    opterr = 0; /* our own messages */
+    int o;
+    while ((o = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        char *e;
+        switch (o) {
+        case 'l':
+            if (parse_listen(optarg, c) < 0)
+                return bad("--listen wants HOST:PORT with a numeric host "
+                           "and a port from 0 to 65535, not '%s'", optarg);
+            break;
+        case 'd':
+            if (!*optarg)
+                return bad("--db wants a path or URL%s", "");
+            c->db = optarg;
+            break;
+        case 'w': {
+            long v = strtol(optarg, &e, 10);
+            if (!*optarg || *e || v < 1 || v > 100000)
+                return bad("--workers wants a number from 1 to 100000, not "
+                           "'%s'", optarg);
+            c->workers = (int)v;
+            break;
+        }
+        case 'g': {
+            double v = strtod(optarg, &e);
+            if (!*optarg || *e || !isfinite(v) || v < 0 || v > 86400)
+                return bad("--grace wants seconds from 0 to 86400, not '%s'",
+                           optarg);
+            c->grace = v;
+            break;
+        }
+        case 'a':
+            if (!*optarg)
+                return bad("--allow-command wants a program name%s", "");
+            c->allow[c->nallow++] = optarg;
+            break;
+        case 'r':
+            c->recover = JOBS_RECOVER_REQUEUE;
+            break;
+        case 'n':
+            c->no_group_commit = 1;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        case ':':
+            return bad("%s needs a value", argv[optind - 1]);
+        default:
+            return bad("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return bad("unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+/* ---- serving ------------------------------------------------------------------- */
+
+static int handle(const corio_http_request *req, corio_http_response *resp,
+                  void *arg)
+{
+    jobs_route(arg, req, resp);
+    return 0;
+}
+
+static void json_error(corio_http_response *resp, int status,
+                       const char *reason, void *arg)
+{
+    (void)arg;
+    jobs_error_response(resp, status, reason);
+}
+
+static void *main_task(void *arg)
+{
+    config *c = arg;
+    char err[512] = "";
+    jobs_store *store = NULL;
+    jobs_service *svc = NULL;
+    corio_signal *sig = NULL;
+    corio_http_server *http = NULL;
+    c->status = 1;
+
+    int rc = jobs_store_open(c->db, &store, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "corio-jobs: cannot open the store: %s\n",
+                err[0] ? err : corio_strerror(rc));
+        return NULL;
+    }
+    jobs_service_opts so = {
+        .workers = c->workers,
+        .allow = c->allow,
+        .nallow = c->nallow,
+        .recover = c->recover,
+        .max_batch = c->no_group_commit ? 1 : 0,
+    };
+    rc = jobs_service_open(&svc, store, &so, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "corio-jobs: %s\n", err);
+        goto out;
+    }
+    /* Signals first: a SIGTERM right after startup must drain, not kill. */
+    rc = corio_signal_open(&sig, (int[]){SIGTERM, SIGINT}, 2);
+    if (rc < 0) {
+        fprintf(stderr, "corio-jobs: signals: %s\n", corio_strerror(rc));
+        goto drain;
+    }
+    corio_http_server_opts ho = {
+        .limits = {.max_body = 1 << 20},
+        .error_response = json_error,
+    };
+    rc = corio_http_server_start(&http, c->host, c->port, handle,
+                                 (void *)jobs_service_api(svc), &ho);
+    if (rc < 0) {
+        fprintf(stderr, "corio-jobs: cannot listen on %s:%d: %s\n", c->host,
+                c->port, corio_strerror(rc));
+        goto drain;
+    }
+    jobs_service_set_http(svc, http);
+    int port = corio_http_server_port(http);
+    const char *h = strchr(c->host, ':') ? "[%s]" : "%s";
+    char hostfmt[80];
+    snprintf(hostfmt, sizeof hostfmt, h, c->host);
+    printf("corio-jobs: listening on http://%s:%d (store %s, %d workers)\n"
+           "Try:\n"
+           "  curl -i -X POST http://%s:%d/jobs -d '{\"type\": \"sleep\", "
+           "\"seconds\": 5}'\n"
+           "  curl http://%s:%d/jobs/<id from the Location header>\n"
+           "  curl 'http://%s:%d/jobs?status=running'\n",
+           hostfmt, port, c->db, c->workers, hostfmt, port, hostfmt, port,
+           hostfmt, port);
+    fflush(stdout);
+
+    rc = corio_signal_wait(sig);
+    fprintf(stderr, "corio-jobs: %s: draining (grace %.1f s)\n",
+            rc > 0 ? strsignal(rc) : corio_strerror(rc), c->grace);
+    c->status = 0;
+
+drain:;
+    /* Stop accepting, finish requests in flight, then let the running jobs
+     * finish within what is left of the grace period. */
+    double deadline = corio_now() + c->grace;
+    if (http) {
+        jobs_service_set_http(svc, NULL);
+        corio_http_server_close(http, c->grace < 5 ? c->grace : 5);
+    }
+    double left = deadline - corio_now();
+    int n = jobs_service_drain(svc, left > 0 ? left : 0);
+    if (n > 0)
+        fprintf(stderr, "corio-jobs: %d job(s) did not finish in time and "
+                "were recorded as interrupted\n", n);
+    jobs_service_close(svc);
+    corio_signal_close(sig);
+out:
+    jobs_store_close(store);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    config c;
+    memset(&c, 0, sizeof c);
+    int rc = parse_args(argc, argv, &c);
+    if (rc) {
+        free(c.allow);
+        return rc < 0 ? 0 : rc;
+    }
+    rc = corio_run(main_task, &c, NULL);
+    free(c.allow);
+    if (rc < 0) {
+        fprintf(stderr, "corio-jobs: %s\n", corio_strerror(rc));
+        return 1;
+    }
+    return c.status;
+}

@@ -1,0 +1,599 @@
+/*
+ * The service: corio-jobs' jobs_api over the store, the group committer
+ * and the runner.
+ *
+ * The order of events for a job, and why:
+ *   1. POST: the job enters the table as E_PENDING (invisible) and its
+ *      insert goes to the committer; the request waits for the commit.
+ *   2. The committer's hook sees the commit: the job becomes E_QUEUED and
+ *      joins the run queue. The hook, not the request, does this, so a job
+ *      whose request was cancelled after the commit still runs; a job whose
+ *      commit failed leaves the table and nobody ever hears of it but the
+ *      client, who got a 500.
+ *   3. The 202 goes out.
+ *   4. The dispatcher (runner.c) starts a task for it when a worker slot is
+ *      free; the task records "running" (durably) before doing anything.
+ *   5. The task records the final state, then the job leaves the table;
+ *      from then on GET reads it from the store.
+ * GET of an active job reads the table (no store round trip); anything
+ * else goes to the store on the thread pool.
+ */
+#include "service_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the table of active jobs ------------------------------------------- */
+
+static size_t hash_id(const char *id)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return h;
+}
+
+entry *jobs__entry_find(jobs_service *s, const char *id)
+{
+    for (entry *e = s->buckets[hash_id(id) & (s->nbuckets - 1)]; e;
+         e = e->hnext)
+        if (strcmp(e->job->id, id) == 0)
+            return e;
+    return NULL;
+}
+
+static int table_add(jobs_service *s, entry *e)
+{
+    if (s->nentries >= s->nbuckets) { /* keep chains short: double */
+        size_t n = s->nbuckets * 2;
+        entry **b = calloc(n, sizeof *b);
+        if (!b)
+            return -ENOMEM;
+        for (size_t i = 0; i < s->nbuckets; i++) {
+            entry *x = s->buckets[i];
+            while (x) {
+                entry *nx = x->hnext;
+                size_t k = hash_id(x->job->id) & (n - 1);
+                x->hnext = b[k];
+                b[k] = x;
+                x = nx;
+            }
+        }
+        free(s->buckets);
+        s->buckets = b;
+        s->nbuckets = n;
+    }
+    size_t k = hash_id(e->job->id) & (s->nbuckets - 1);
+    e->hnext = s->buckets[k];
+    s->buckets[k] = e;
+    s->nentries++;
+    e->refs++;
+    return 0;
+}
+
+void jobs__table_remove(jobs_service *s, entry *e)
+{
+    entry **pp = &s->buckets[hash_id(e->job->id) & (s->nbuckets - 1)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == e) {
+            *pp = e->hnext;
+            s->nentries--;
+            jobs__entry_unref(e);
+            return;
+        }
+    }
+}
+
+void jobs__list_push(entry *head, entry *e)
+{
+    e->prev = head->prev;
+    e->next = head;
+    head->prev->next = e;
+    head->prev = e;
+}
+
+void jobs__list_remove(entry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->next = e->prev = NULL;
+}
+
+static entry *entry_new(jobs_service *s, jobs_job *j)
+{
+    entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->job = j;
+    e->svc = s;
+    atomic_init(&e->stop, 0);
+    return e;
+}
+
+void jobs__entry_unref(entry *e)
+{
+    if (--e->refs > 0)
+        return;
+    if (e->done)
+        corio_future_destroy(e->done);
+    jobs_job_free(e->job);
+    free(e);
+}
+
+/* ---- committing ------------------------------------------------------------ */
+
+/* Called by the committer on the loop after every transaction, for each
+ * write in it. */
+static void on_commit(void *arg, int status, int kind, const jobs_job *j)
+{
+    jobs_service *s = arg;
+    if (status == 0) {
+        if (j->prev_status >= 0 && j->prev_status < JOBS_NSTATUS &&
+            s->by_status[j->prev_status])
+            s->by_status[j->prev_status]--;
+        s->by_status[j->status]++;
+    }
+    if (kind != JOBS_W_INSERT)
+        return;
+    entry *e = jobs__entry_find(s, j->id);
+    if (!e || e->state != E_PENDING)
+        return;
+    if (status == 0) {
+        s->submitted++;
+        e->state = E_QUEUED;
+        jobs__list_push(&s->queue, e);
+        s->nqueued++;
+        jobs__runner_kick(s);
+    } else {
+        jobs__table_remove(s, e);
+    }
+}
+
+int jobs__finish(entry *e, int status, const char *result, const char *error)
+{
+    jobs_service *s = e->svc;
+    jobs_job *j = e->job;
+    e->state = E_FINISHING;
+    j->prev_status = j->status;
+    j->status = status;
+    j->finished_ms = jobs_now_ms();
+    jobs_job_set_result(j, result);
+    jobs_job_set_error(j, error);
+    corio_scope sc;
+    corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    corio_scope_exit(&sc);
+    if (rc < 0)
+        fprintf(stderr, "corio-jobs: recording job %s as %s failed: %s\n",
+                j->id, jobs_status_name(status), corio_strerror(rc));
+    e->state = E_DONE;
+    if (e->done)
+        corio_future_set_result(e->done, NULL);
+    jobs__table_remove(s, e);
+    return rc;
+}
+
+/* ---- the API ------------------------------------------------------------------ */
+
+static int api_submit(void *ctx, jobs_job *j)
+{
+    jobs_service *s = ctx;
+    if (s->draining) {
+        jobs_job_free(j);
+        return CORIO_ESHUTDOWN;
+    }
+    entry *e = entry_new(s, j);
+    if (!e) {
+        jobs_job_free(j);
+        return -ENOMEM;
+    }
+    e->refs = 1; /* ours, until the commit returns */
+    int rc = table_add(s, e);
+    if (rc == 0)
+        rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j, 1);
+    jobs__entry_unref(e);
+    return rc;
+}
+
+/* A store read on the pool. Heap-allocated: the worker reads it. */
+typedef struct rd {
+    jobs_store *store;
+    char id[JOBS_ID_LEN + 1];
+    int status;
+    char after[JOBS_ID_LEN + 1];
+    size_t limit;
+    jobs_job *one;
+    jobs_job **many;
+    size_t n;
+} rd;
+
+static int rd_get(void *arg)
+{
+    rd *r = arg;
+    return r->store->ops->get(r->store, r->id, &r->one);
+}
+
+static int rd_list(void *arg)
+{
+    rd *r = arg;
+    return r->store->ops->list(r->store, r->status,
+                               r->after[0] ? r->after : NULL, r->limit,
+                               &r->many, &r->n);
+}
+
+static int store_get(jobs_service *s, const char *id, jobs_job **out)
+{
+    *out = NULL;
+    rd *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->store = s->store;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    int rc = jobs_offload(rd_get, r);
+    *out = r->one;
+    free(r);
+    return rc;
+}
+
+static int api_get(void *ctx, const char *id, jobs_job **out)
+{
+    jobs_service *s = ctx;
+    entry *e = jobs__entry_find(s, id);
+    if (e && e->state != E_PENDING) {
+        *out = jobs_job_clone(e->job);
+        return *out ? 0 : -ENOMEM;
+    }
+    return store_get(s, id, out);
+}
+
+static int api_list(void *ctx, int status, const char *after, size_t limit,
+                    jobs_job ***out, size_t *n)
+{
+    jobs_service *s = ctx;
+    *out = NULL;
+    *n = 0;
+    rd *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->store = s->store;
+    r->status = status;
+    if (after)
+        snprintf(r->after, sizeof r->after, "%s", after);
+    r->limit = limit;
+    int rc = jobs_offload(rd_list, r);
+    *out = r->many;
+    *n = r->n;
+    free(r);
+    return rc;
+}
+
+static int api_cancel(void *ctx, const char *id, jobs_job **out)
+{
+    jobs_service *s = ctx;
+    *out = NULL;
+    entry *e = jobs__entry_find(s, id);
+    if (!e || e->state == E_PENDING) {
+        /* Not active here: finished already (or unknown). */
+        int rc = store_get(s, id, out);
+        if (rc < 0)
+            return rc;
+        return -EALREADY;
+    }
+    e->refs++;
+    int rc = 0;
+    if (e->state == E_QUEUED) {
+        jobs__list_remove(e);
+        s->nqueued--;
+        e->cancel = 1;
+        jobs__finish(e, JOBS_CANCELLED, NULL,
+                     "cancelled by DELETE before it started");
+    } else {
+        if (e->state == E_RUNNING && !e->cancel) {
+            e->cancel = 1;
+            atomic_store(&e->stop, 1); /* pool work polls this */
+            corio_cancel(e->task);
+        }
+        if (e->state != E_DONE && !e->done)
+            rc = corio_future_create(NULL, &e->done);
+        if (rc == 0 && e->state != E_DONE)
+            rc = corio_future_await(e->done, NULL);
+    }
+    if (rc == 0) {
+        *out = jobs_job_clone(e->job);
+        rc = !*out ? -ENOMEM
+                   : e->job->status == JOBS_CANCELLED ? 0 : -EALREADY;
+    }
+    jobs__entry_unref(e);
+    return rc;
+}
+
+static int api_allowed(void *ctx, const char *prog)
+{
+    jobs_service *s = ctx;
+    for (size_t i = 0; i < s->opts.nallow; i++)
+        if (strcmp(s->allow[i], prog) == 0)
+            return 1;
+    return 0;
+}
+
+static int api_health(void *ctx)
+{
+    jobs_service *s = ctx;
+    return s->draining ? CORIO_ESHUTDOWN : 0;
+}
+
+static int api_metrics(void *ctx, corio_http_buf *b)
+{
+    jobs_service *s = ctx;
+    jobs_commit_stats cs;
+    jobs_committer_stats(s->commit, &cs);
+    corio_http_buf_puts(b, "# HELP corio_jobs_jobs Jobs in the store, by "
+                           "status.\n# TYPE corio_jobs_jobs gauge\n");
+    for (int st = 0; st < JOBS_NSTATUS; st++)
+        corio_http_buf_printf(b, "corio_jobs_jobs{status=\"%s\"} %llu\n",
+                              jobs_status_name(st),
+                              (unsigned long long)s->by_status[st]);
+    corio_http_buf_printf(
+        b,
+        "# HELP corio_jobs_submitted_total Jobs accepted (durably) since "
+        "start.\n# TYPE corio_jobs_submitted_total counter\n"
+        "corio_jobs_submitted_total %llu\n"
+        "# HELP corio_jobs_queued Jobs waiting for a worker.\n"
+        "# TYPE corio_jobs_queued gauge\ncorio_jobs_queued %zu\n"
+        "# HELP corio_jobs_running Jobs running now.\n"
+        "# TYPE corio_jobs_running gauge\ncorio_jobs_running %zu\n"
+        "# HELP corio_jobs_workers Most jobs that may run at once.\n"
+        "# TYPE corio_jobs_workers gauge\ncorio_jobs_workers %d\n"
+        "# HELP corio_tasks_alive Tasks alive on the loop.\n"
+        "# TYPE corio_tasks_alive gauge\ncorio_tasks_alive %zu\n"
+        "# HELP corio_loop_lag_seconds How late a 100 ms timer fired, last "
+        "probe.\n# TYPE corio_loop_lag_seconds gauge\n"
+        "corio_loop_lag_seconds %.6f\n"
+        "# HELP corio_loop_lag_max_seconds Worst loop lag since start.\n"
+        "# TYPE corio_loop_lag_max_seconds gauge\n"
+        "corio_loop_lag_max_seconds %.6f\n"
+        "# HELP corio_jobs_commits_total Store transactions (group "
+        "commits).\n# TYPE corio_jobs_commits_total counter\n"
+        "corio_jobs_commits_total %llu\n"
+        "# HELP corio_jobs_commit_writes_total Writes committed.\n"
+        "# TYPE corio_jobs_commit_writes_total counter\n"
+        "corio_jobs_commit_writes_total %llu\n"
+        "# HELP corio_jobs_commit_failures_total Failed transactions.\n"
+        "# TYPE corio_jobs_commit_failures_total counter\n"
+        "corio_jobs_commit_failures_total %llu\n",
+        (unsigned long long)s->submitted, s->nqueued, s->nrunning,
+        s->opts.workers, corio_task_count(NULL), s->lag, s->lag_max,
+        (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
+        (unsigned long long)cs.failed);
+    if (s->http) {
+        corio_http_server_stats hs;
+        corio_http_server_stats_get(s->http, &hs);
+        corio_http_buf_puts(b, "# HELP corio_http_requests_total HTTP "
+                               "requests handled.\n# TYPE "
+                               "corio_http_requests_total counter\n");
+        corio_http_buf_printf(b, "corio_http_requests_total %llu\n",
+                              (unsigned long long)hs.requests);
+        corio_http_buf_puts(b, "# HELP corio_http_responses_total HTTP "
+                               "responses by status class.\n# TYPE "
+                               "corio_http_responses_total counter\n");
+        for (int c = 1; c <= 5; c++)
+            corio_http_buf_printf(b, "corio_http_responses_total{code=\"%dxx\"}"
+                                  " %llu\n", c,
+                                  (unsigned long long)hs.responses[c]);
+        corio_http_buf_printf(
+            b,
+            "# HELP corio_http_connections_open Open HTTP connections.\n"
+            "# TYPE corio_http_connections_open gauge\n"
+            "corio_http_connections_open %zu\n"
+            "# HELP corio_http_rejected_total Requests refused by the "
+            "parser (400, 413, 431, ...).\n"
+            "# TYPE corio_http_rejected_total counter\n"
+            "corio_http_rejected_total %llu\n"
+            "# HELP corio_http_timeouts_total Connections ended by a "
+            "timeout.\n# TYPE corio_http_timeouts_total counter\n"
+            "corio_http_timeouts_total %llu\n",
+            hs.open, (unsigned long long)hs.rejected,
+            (unsigned long long)hs.timeouts);
+    }
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+/* Measures loop lag: how late a periodic timer fires. */
+static void *lag_main(void *arg)
+{
+    jobs_service *s = arg;
+    double iv = s->opts.lag_interval;
+    for (;;) {
+        double t0 = corio_now();
+        if (corio_sleep(iv) < 0)
+            break;
+        double lag = corio_now() - t0 - iv;
+        s->lag = lag > 0 ? lag : 0;
+        if (s->lag > s->lag_max)
+            s->lag_max = s->lag;
+    }
+    return NULL;
+}
+
+typedef struct startup {
+    jobs_store *store;
+    int policy;
+    size_t recovered;
+    uint64_t counts[JOBS_NSTATUS];
+} startup;
+
+static int st_recover(void *arg)
+{
+    startup *u = arg;
+    int rc = u->store->ops->recover(u->store, u->policy, jobs_now_ms(),
+                                    &u->recovered);
+    if (rc == 0)
+        rc = u->store->ops->counts(u->store, u->counts);
+    return rc;
+}
+
+/* Queues every created job, in id (creation) order, a page at a time. */
+static int load_queue(jobs_service *s)
+{
+    char after[JOBS_ID_LEN + 1] = "";
+    for (;;) {
+        jobs_job **v;
+        size_t n;
+        int rc = api_list(s, JOBS_CREATED, after[0] ? after : NULL, 1000, &v,
+                          &n);
+        if (rc < 0)
+            return rc;
+        for (size_t i = 0; i < n; i++) {
+            entry *e = entry_new(s, v[i]);
+            if (!e || table_add(s, e) < 0) {
+                free(e);
+                jobs_job_free_array(v + i, n - i);
+                return -ENOMEM;
+            }
+            v[i] = NULL;
+            e->state = E_QUEUED;
+            jobs__list_push(&s->queue, e);
+            s->nqueued++;
+            memcpy(after, e->job->id, sizeof after);
+        }
+        free(v);
+        if (n < 1000)
+            return 0;
+    }
+}
+
+int jobs_service_open(jobs_service **sp, jobs_store *store,
+                      const jobs_service_opts *opts, char *err,
+                      size_t errlen)
+{
+    *sp = NULL;
+    jobs_service *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->store = store;
+    if (opts)
+        s->opts = *opts;
+    if (s->opts.workers <= 0)
+        s->opts.workers = 4;
+    if (s->opts.lag_interval <= 0)
+        s->opts.lag_interval = 0.1;
+    s->queue.next = s->queue.prev = &s->queue;
+    s->running.next = s->running.prev = &s->running;
+    s->nbuckets = 1024;
+    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    s->allow = calloc(s->opts.nallow + 1, sizeof *s->allow);
+    int rc = s->buckets && s->allow ? 0 : -ENOMEM;
+    for (size_t i = 0; rc == 0 && i < s->opts.nallow; i++)
+        if (!(s->allow[i] = strdup(s->opts.allow[i])))
+            rc = -ENOMEM;
+    s->opts.allow = NULL;
+    s->api = (jobs_api){s, api_submit, api_get, api_list, api_cancel,
+                        api_allowed, api_health, api_metrics};
+
+    startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
+    if (rc == 0 && !u)
+        rc = -ENOMEM;
+    if (rc == 0) {
+        u->store = store;
+        u->policy = s->opts.recover;
+        rc = jobs_offload(st_recover, u);
+        if (rc < 0)
+            snprintf(err, errlen, "recovering the store: %s",
+                     corio_strerror(rc));
+        else
+            memcpy(s->by_status, u->counts, sizeof s->by_status);
+        if (rc == 0 && u->recovered)
+            fprintf(stderr, "corio-jobs: %zu job(s) were running when the "
+                    "server stopped: %s\n", u->recovered,
+                    s->opts.recover == JOBS_RECOVER_REQUEUE
+                        ? "queued again"
+                        : "marked interrupted");
+        free(u);
+    }
+    if (rc == 0 && (rc = load_queue(s)) < 0)
+        snprintf(err, errlen, "loading queued jobs: %s", corio_strerror(rc));
+    jobs_committer_opts co = {.max_batch = s->opts.max_batch,
+                              .hook = on_commit, .hook_arg = s};
+    if (rc == 0)
+        rc = jobs_committer_create(&s->commit, store, &co);
+    if (rc == 0)
+        rc = jobs__runner_start(s);
+    if (rc == 0) {
+        corio_spawn_opts lo = {.name = "jobs-lag-probe", .stack_size = 64 << 10};
+        rc = corio_spawn_ex(&s->lag_task, lag_main, s, &lo);
+    }
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "starting the service: %s",
+                     corio_strerror(rc));
+        s->draining = 1;
+        jobs__runner_stop(s, 0);
+        jobs_service_close(s);
+        return rc;
+    }
+    *sp = s;
+    return 0;
+}
+
+const jobs_api *jobs_service_api(jobs_service *s)
+{
+    return &s->api;
+}
+
+void jobs_service_set_http(jobs_service *s, corio_http_server *srv)
+{
+    s->http = srv;
+}
+
+int jobs_service_drain(jobs_service *s, double grace)
+{
+    s->draining = 1;
+    return jobs__runner_stop(s, grace);
+}
+
+void jobs_service_close(jobs_service *s)
+{
+    if (!s)
+        return;
+    if (s->lag_task) {
+        corio_cancel(s->lag_task);
+        corio_await(s->lag_task, NULL);
+    }
+    /* Flush the committer first: its hook may still queue jobs whose
+     * inserts were in flight. */
+    if (s->commit)
+        jobs_committer_close(s->commit);
+    /* Jobs still queued stay created in the store: the next start runs
+     * them. Only the memory goes. */
+    while (s->queue.next != &s->queue) {
+        entry *e = s->queue.next;
+        jobs__list_remove(e);
+        jobs__table_remove(s, e);
+    }
+    for (size_t i = 0; s->buckets && i < s->nbuckets; i++) {
+        while (s->buckets[i]) { /* pending inserts whose writers left */
+            entry *e = s->buckets[i];
+            s->buckets[i] = e->hnext;
+            jobs__entry_unref(e);
+        }
+    }
+    free(s->buckets);
+    for (size_t i = 0; s->allow && i < s->opts.nallow; i++)
+        free(s->allow[i]);
+    free(s->allow);
+    free(s);
+}
+
+void jobs_service_stats_get(const jobs_service *s, jobs_service_stats *out)
+{
+    memcpy(out->by_status, s->by_status, sizeof out->by_status);
+    out->submitted = s->submitted;
+    out->queued = s->nqueued;
+    out->running = s->nrunning;
+    out->lag = s->lag;
+    out->lag_max = s->lag_max;
+}

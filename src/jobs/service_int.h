@@ -1,0 +1,89 @@
+/*
+ * Internals of the service, shared by service.c (the API, the table of
+ * active jobs, metrics) and runner.c (the dispatcher, job tasks and the
+ * work each job type does). Not used elsewhere.
+ */
+#ifndef CORIO_JOBS_SERVICE_INT_H
+#define CORIO_JOBS_SERVICE_INT_H
+
+#include <stdatomic.h>
+
+#include "service.h"
+
+/* Where an active job is. */
+enum {
+    E_PENDING = 0, /* its insert is not committed yet: invisible */
+    E_QUEUED,      /* durable, on the run queue */
+    E_RUNNING,     /* its task runs it */
+    E_FINISHING,   /* its final state is being committed */
+    E_DONE         /* final state committed; off the table */
+};
+
+/* A job this process has accepted and not yet finished. Allocated by
+ * api_submit (or at startup for queued jobs); reference counted: the table
+ * holds one reference while the entry is on it, a running task one, each
+ * task waiting for it one (the submitter until its commit returns, a
+ * DELETE until the job has ended). The last unref frees the entry, its job
+ * and its future. Everything here is touched on the loop thread only,
+ * except `stop`, which pool work polls. */
+typedef struct entry {
+    jobs_job *job;               /* the live state (owned) */
+    struct jobs_service *svc;
+    struct entry *hnext;         /* table bucket chain */
+    struct entry *next, *prev;   /* run queue or running list */
+    corio_task *task;            /* E_RUNNING: its task (detached) */
+    corio_future *done;          /* NULL until someone waits for the end */
+    int refs;
+    int state;                   /* E_* */
+    int cancel;                  /* DELETE asked for it */
+    int interrupt;               /* drain ran out of grace */
+    atomic_int stop;             /* cancel or interrupt: pool work stops */
+} entry;
+
+/* Allocated by jobs_service_open, freed by jobs_service_close. */
+struct jobs_service {
+    jobs_store *store;           /* the caller's */
+    jobs_committer *commit;
+    jobs_service_opts opts;
+    char **allow;                /* copy of opts.allow */
+    jobs_api api;
+    entry **buckets;             /* id -> entry, chained */
+    size_t nbuckets, nentries;
+    entry queue;                 /* run queue sentinel, FIFO */
+    size_t nqueued;
+    entry running;               /* running list sentinel */
+    size_t nrunning;
+    corio_sem *slots;            /* `workers` units */
+    corio_chan *bell;            /* capacity 1: the queue grew */
+    corio_task *dispatcher;
+    corio_event *idle;           /* set while nothing runs */
+    corio_task *lag_task;
+    corio_http_server *http;     /* for /metrics, or NULL */
+    int draining;
+    uint64_t by_status[JOBS_NSTATUS];
+    uint64_t submitted;
+    double lag, lag_max;
+};
+
+/* service.c */
+entry *jobs__entry_find(jobs_service *s, const char *id);
+void jobs__entry_unref(entry *e);
+void jobs__table_remove(jobs_service *s, entry *e);
+void jobs__list_push(entry *head, entry *e);
+void jobs__list_remove(entry *e);
+/* Sets the job's final status (with result or error, copied), commits it
+ * (shielded: it is recorded whatever happens to the caller), takes e off
+ * the table and wakes whoever waits for it. Suspending. */
+int jobs__finish(entry *e, int status, const char *result, const char *error);
+
+/* runner.c */
+int jobs__runner_start(jobs_service *s);
+/* Stops the dispatcher; waits for running jobs, interrupting them after
+ * grace. Returns how many were interrupted. */
+int jobs__runner_stop(jobs_service *s, double grace);
+void jobs__runner_kick(jobs_service *s); /* the queue grew */
+/* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative
+ * error with *error (malloc'ed sentence, may be NULL). */
+int jobs__execute(entry *e, char **result, char **error);
+
+#endif
