@@ -237,6 +237,16 @@ int corio_loop_close(corio_loop *loop)
         return -EBUSY;
     loop->closing = true;
     corio__debug_loop_close(loop); /* leak report; stops the watchdog */
+    /* Ready entries first: callbacks that never ran are freed, tasks only
+     * unlinked (they are freed below; freeing them first would leave the
+     * queue pointing into freed memory). */
+    while ((n = corio__list_pop_front(&loop->ready))) {
+        corio__runnable *r = (corio__runnable *)n;
+        if (r->kind == CORIO__RUN_CALLBACK)
+            free(r);
+        else if (r->kind != CORIO__RUN_TASK && r->kind != CORIO__RUN_EMBEDDED)
+            free(r);
+    }
     while ((n = corio__list_pop_front(&loop->tasks))) {
         corio_task *t = corio__container_of(n, corio_task, all);
         corio__list_init(&t->all);
@@ -253,14 +263,6 @@ int corio_loop_close(corio_loop *loop)
             corio__list_remove(&t->wait);
         loop->ntasks++; /* task_free decrements */
         corio__task_free(loop, t);
-    }
-    /* Ready entries left: callbacks never run (tasks are gone above). */
-    while ((n = corio__list_pop_front(&loop->ready))) {
-        corio__runnable *r = (corio__runnable *)n;
-        if (r->kind == CORIO__RUN_CALLBACK)
-            free(r);
-        else if (r->kind != CORIO__RUN_TASK && r->kind != CORIO__RUN_EMBEDDED)
-            free(r);
     }
     while ((n = corio__list_pop_front(&loop->ts_queue)))
         if (((corio__runnable *)n)->kind != CORIO__RUN_EMBEDDED)
