@@ -45,6 +45,21 @@ int64_t corio__seconds_to_ns(double s)
 }
 
 double corio_now(void) { return (double)corio__clock_ns() / 1e9; }
+
+/* The deadline `seconds` from now, in ns, saturating at CORIO__NEVER (a huge
+ * or infinite delay must not wrap around into the past). Non-positive and
+ * NaN delays mean now. Integer arithmetic from the clock on: no round trip
+ * through floating-point seconds on the arm path. */
+static int64_t deadline_after(double seconds)
+{
+    int64_t now = corio__clock_ns(), d, dl;
+    if (!(seconds > 0))
+        return now;
+    d = corio__seconds_to_ns(seconds);
+    if (d == CORIO__NEVER || __builtin_add_overflow(now, d, &dl))
+        return CORIO__NEVER;
+    return dl;
+}
 int64_t corio_now_ns(void) { return corio__clock_ns(); }
 
 static inline int64_t tick_of(int64_t ns)
@@ -285,8 +300,8 @@ int64_t corio__wheel_next_ns(const corio__wheel *w, int64_t now_ns)
 
 /* ---- public timers ----------------------------------------------------------*/
 
-int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
-                         corio_cb cb, void *arg)
+static int timer_start_ns(corio_loop *loop, corio_timer *t, int64_t deadline,
+                          corio_cb cb, void *arg)
 {
     loop = corio__loop_or_current(loop);
     if (!loop)
@@ -297,17 +312,20 @@ int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
      * longer) ours is treated as idle. */
     if (t->corio__loop != loop)
         t->corio__slot = CORIO__TIMER_IDLE;
-    corio__timer_arm(loop, t, corio__seconds_to_ns(when), CORIO__TIMER_USER, cb,
-                     arg);
+    corio__timer_arm(loop, t, deadline, CORIO__TIMER_USER, cb, arg);
     return 0;
+}
+
+int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
+                         corio_cb cb, void *arg)
+{
+    return timer_start_ns(loop, t, corio__seconds_to_ns(when), cb, arg);
 }
 
 int corio_timer_start(corio_loop *loop, corio_timer *t, double delay,
                       corio_cb cb, void *arg)
 {
-    return corio_timer_start_at(loop, t,
-                                (double)corio__clock_ns() / 1e9 + (delay > 0 ? delay : 0),
-                                cb, arg);
+    return timer_start_ns(loop, t, deadline_after(delay), cb, arg);
 }
 
 int corio_timer_stop(corio_timer *t)
@@ -365,7 +383,7 @@ int corio_sleep(double seconds)
         return -EPERM;
     if (!(seconds > 0))
         return corio_yield();
-    return sleep_until_ns(corio__clock_ns() + corio__seconds_to_ns(seconds));
+    return sleep_until_ns(deadline_after(seconds));
 }
 
 int corio_sleep_until(double when)
