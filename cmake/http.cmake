@@ -101,3 +101,14 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/src/jobs/main.c)
   target_link_libraries(corio-jobs PRIVATE corio_jobs_core)
   install(TARGETS corio-jobs RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
+
+# tests/test_jobs_e2e runs the corio-jobs binary: build it first. The test
+# targets are created after this file, hence the deferred call.
+function(_corio_jobs_e2e_dep)
+  if(TARGET test_jobs_e2e AND TARGET corio-jobs)
+    add_dependencies(test_jobs_e2e corio-jobs)
+  endif()
+endfunction()
+if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
+  cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _corio_jobs_e2e_dep)
+endif()

@@ -1,0 +1,632 @@
+/*
+ * corio-jobs end to end: the real binary, started on a free loopback port
+ * with a private SQLite file, driven over HTTP by a small corio client.
+ * The 202 comes back fast while a long job runs; 1,000 concurrent
+ * submissions all complete; cancellation; every bad-input status; kill -9
+ * and restart lose no acknowledged job; SIGTERM drains; the command line.
+ *
+ * The binary is found beside the build's tests/ directory, or at
+ * $CORIO_JOBS_BIN. Skipped (77) if it is missing.
+ */
+#include "testutil.h"
+
+#include <corio_http.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static char bin[PATH_MAX];
+static char dir[64];
+
+/* ---- the server process ----------------------------------------------------- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    int err_fd; /* its stderr, for messages */
+} server;
+
+/* Starts corio-jobs on 127.0.0.1:0 with the test's database and extra
+ * arguments (NULL-terminated); waits for its "listening" line. */
+static void start_server(server *s, const char *const *extra)
+{
+    int out[2], err[2];
+    assert_int_equal(pipe(out), 0);
+    assert_int_equal(pipe(err), 0);
+    char db[128];
+    snprintf(db, sizeof db, "%s/jobs.db", dir);
+    const char *argv[32] = {bin, "--listen", "127.0.0.1:0", "--db", db};
+    int n = 5;
+    for (; extra && *extra; extra++)
+        argv[n++] = *extra;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    s->pid = pid;
+    s->err_fd = err[0];
+    fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
+    char line[512];
+    size_t len = 0;
+    s->port = 0;
+    while (len < sizeof line - 1) {
+        struct pollfd p = {out[0], POLLIN, 0};
+        assert_true(poll(&p, 1, tu_slow() ? 20000 : 5000) == 1);
+        ssize_t r = read(out[0], line + len, 1);
+        if (r <= 0)
+            break;
+        if (line[len] == '\n')
+            break;
+        len++;
+    }
+    line[len] = '\0';
+    const char *p = strstr(line, "http://127.0.0.1:");
+    if (!p)
+        fprintf(stderr, "corio-jobs did not start: '%s'\n", line);
+    assert_non_null(p);
+    s->port = atoi(p + 17);
+    assert_true(s->port > 0);
+    close(out[0]); /* the rest of its stdout goes nowhere (SIGPIPE-free: it
+                      only writes that banner) */
+}
+
+/* Waits (polling, so the loop keeps running) for the process to exit;
+ * returns its exit status, or -1 if it died of a signal, -2 on timeout. */
+static int wait_exit(server *s, double timeout)
+{
+    double end = corio_now() + timeout;
+    for (;;) {
+        int st;
+        pid_t r = waitpid(s->pid, &st, WNOHANG);
+        if (r == s->pid) {
+            close(s->err_fd);
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        if (corio_now() > end)
+            return -2;
+        corio_sleep(0.01);
+    }
+}
+
+static void kill9(server *s)
+{
+    kill(s->pid, SIGKILL);
+    assert_int_equal(wait_exit(s, 10), -1);
+}
+
+/* ---- an HTTP client ------------------------------------------------------------ */
+
+typedef struct reply {
+    int status;
+    char head[2048];
+    corio_http_buf body;
+    json_t *json;
+} reply;
+
+static void reply_free(reply *r)
+{
+    corio_http_buf_free(&r->body);
+    json_decref(r->json);
+    r->json = NULL;
+}
+
+/* One request on a fresh connection. Returns 0 or a stream error. */
+static int request(int port, const char *method, const char *target,
+                   const char *body, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    corio_stream *s;
+    int rc = corio_stream_connect_tcp(&s, "127.0.0.1", port);
+    if (rc < 0)
+        return rc;
+    corio_http_buf req = CORIO_HTTP_BUF_INIT;
+    corio_http_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: t\r\n"
+                          "Connection: close\r\n", method, target);
+    if (body)
+        corio_http_buf_printf(&req, "Content-Type: application/json\r\n"
+                              "Content-Length: %zu\r\n\r\n%s", strlen(body),
+                              body);
+    else
+        corio_http_buf_puts(&req, "\r\n");
+    rc = corio_stream_write(s, req.data, req.len);
+    corio_http_buf_free(&req);
+    size_t n = 0;
+    if (rc == 0)
+        rc = corio_stream_readuntil(s, r->head, sizeof r->head - 1,
+                                    "\r\n\r\n", 4, &n);
+    if (rc == 0) {
+        r->head[n] = '\0';
+        r->status = atoi(r->head + 9);
+        const char *cl = strstr(r->head, "Content-Length: ");
+        size_t len = cl ? strtoul(cl + 16, NULL, 10) : 0;
+        corio_http_buf_reserve(&r->body, len);
+        rc = corio_stream_readexactly(s, r->body.data, len, NULL);
+        r->body.len = len;
+        r->body.data[len] = '\0';
+        if (strstr(r->head, "application/json"))
+            r->json = json_loadb(r->body.data, len, 0, NULL);
+    }
+    corio_stream_abort(s);
+    return rc;
+}
+
+static const char *jstr(json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* POSTs body; returns the status, the id in id (if 202). */
+static int submit(int port, const char *body, char id[64])
+{
+    reply r;
+    int rc = request(port, "POST", "/jobs", body, &r);
+    if (rc < 0)
+        return rc;
+    int st = r.status;
+    if (st == 202)
+        snprintf(id, 64, "%s", jstr(r.json, "id"));
+    reply_free(&r);
+    return st;
+}
+
+/* The job's status name (static buffer), or NULL if not 200. */
+static const char *job_status(int port, const char *id, char out[32])
+{
+    char target[128];
+    snprintf(target, sizeof target, "/jobs/%s", id);
+    reply r;
+    if (request(port, "GET", target, NULL, &r) < 0 || r.status != 200) {
+        reply_free(&r);
+        return NULL;
+    }
+    snprintf(out, 32, "%s", jstr(r.json, "status"));
+    reply_free(&r);
+    return out;
+}
+
+/* Polls until the job reaches `want` or timeout. */
+static int wait_status(int port, const char *id, const char *want,
+                       double timeout)
+{
+    double end = corio_now() + timeout;
+    char st[32];
+    while (corio_now() < end) {
+        const char *s = job_status(port, id, st);
+        if (s && strcmp(s, want) == 0)
+            return 0;
+        corio_sleep(0.02);
+    }
+    fprintf(stderr, "job %s: %s, wanted %s\n", id,
+            job_status(port, id, st) ? st : "?", want);
+    return -1;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/corio-jobs-e2e-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* The 202 comes back in well under 100 ms while a 5 s job runs; GET shows
+ * it running; DELETE cancels it at once; SIGTERM then exits 0. */
+static void *fast_ack_main(void *arg)
+{
+    server s;
+    start_server(&s, NULL);
+    char id[64], id2[64];
+    double t0 = corio_now();
+    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":5}", id),
+                     202);
+    double ack = corio_now() - t0;
+    fprintf(stderr, "# 202 for a 5 s job in %.1f ms\n", ack * 1e3);
+    assert_true(ack < (tu_slow() ? 0.5 : 0.1));
+    assert_int_equal(wait_status(s.port, id, "running", 2), 0);
+    /* While it runs, another 202 is just as fast. */
+    t0 = corio_now();
+    assert_int_equal(submit(s.port, "{\"type\":\"hash\",\"bytes\":1000}", id2),
+                     202);
+    assert_true(corio_now() - t0 < (tu_slow() ? 0.5 : 0.1));
+    assert_int_equal(wait_status(s.port, id2, "succeeded", 5), 0);
+
+    char target[128];
+    snprintf(target, sizeof target, "/jobs/%s", id);
+    reply r;
+    t0 = corio_now();
+    assert_int_equal(request(s.port, "DELETE", target, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(jstr(r.json, "status"), "cancelled");
+    assert_true(corio_now() - t0 < 1.0);
+    reply_free(&r);
+    /* Cancelling again: 409, it has already ended. */
+    assert_int_equal(request(s.port, "DELETE", target, NULL, &r), 0);
+    assert_int_equal(r.status, 409);
+    reply_free(&r);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_fast_ack_and_cancel(void **state)
+{
+    assert_int_equal(tu_run(fast_ack_main, NULL, NULL), 0);
+}
+
+/* Every bad-input case against the real server: status and a JSON error. */
+static void *bad_input_main(void *arg)
+{
+    server s;
+    start_server(&s, (const char *[]){"--allow-command", "true", NULL});
+    static const struct {
+        const char *method, *target, *body;
+        int status;
+    } cases[] = {
+        {"POST", "/jobs", "{\"type\":", 400},
+        {"POST", "/jobs", "", 400},
+        {"POST", "/jobs", "{\"type\":\"nap\"}", 422},
+        {"POST", "/jobs", "{\"type\":\"sleep\",\"seconds\":-1}", 422},
+        {"POST", "/jobs", "{\"type\":\"sleep\",\"seconds\":1,\"x\":1}", 422},
+        {"POST", "/jobs", "{\"type\":\"command\",\"argv\":[\"rm\"]}", 403},
+        {"GET", "/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV", NULL, 404},
+        {"GET", "/jobs/not-an-id", NULL, 404},
+        {"DELETE", "/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV", NULL, 404},
+        {"GET", "/nowhere", NULL, 404},
+        {"PUT", "/jobs", "{}", 405},
+        {"POST", "/healthz", "{}", 405},
+        {"GET", "/jobs?limit=0", NULL, 400},
+        {"GET", "/jobs?status=bogus", NULL, 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reply r;
+        assert_int_equal(request(s.port, cases[i].method, cases[i].target,
+                                 cases[i].body, &r), 0);
+        if (r.status != cases[i].status || !jstr(r.json, "error")) {
+            fprintf(stderr, "%s %s %s -> %d %s\n", cases[i].method,
+                    cases[i].target, cases[i].body ? cases[i].body : "",
+                    r.status, r.body.data);
+            fail();
+        }
+        reply_free(&r);
+    }
+    /* 413: a body over 1 MiB, refused from its Content-Length. */
+    corio_stream *st;
+    assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
+    const char *big = "POST /jobs HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n";
+    assert_int_equal(corio_stream_write(st, big, strlen(big)), 0);
+    char head[512];
+    size_t n;
+    assert_int_equal(corio_stream_readuntil(st, head, sizeof head - 1,
+                                            "\r\n\r\n", 4, &n), 0);
+    assert_int_equal(atoi(head + 9), 413);
+    corio_stream_abort(st);
+    /* 431: a head over 8 KiB. */
+    assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
+    corio_http_buf hb = CORIO_HTTP_BUF_INIT;
+    corio_http_buf_puts(&hb, "GET /healthz HTTP/1.1\r\nX-Big: ");
+    for (int i = 0; i < 9000; i++)
+        corio_http_buf_puts(&hb, "a");
+    corio_http_buf_puts(&hb, "\r\n\r\n");
+    corio_stream_write(st, hb.data, hb.len);
+    corio_http_buf_free(&hb);
+    assert_int_equal(corio_stream_readuntil(st, head, sizeof head - 1,
+                                            "\r\n\r\n", 4, &n), 0);
+    assert_int_equal(atoi(head + 9), 431);
+    corio_stream_abort(st);
+    /* Garbage: 400 (or 501 for a bad method), and the server lives on. */
+    assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
+    corio_stream_write(st, "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\r\n\r\n", 13);
+    assert_int_equal(corio_stream_readuntil(st, head, sizeof head - 1,
+                                            "\r\n\r\n", 4, &n), 0);
+    assert_true(atoi(head + 9) == 400 || atoi(head + 9) == 501);
+    corio_stream_abort(st);
+    reply r;
+    assert_int_equal(request(s.port, "GET", "/healthz", NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_bad_input(void **state)
+{
+    assert_int_equal(tu_run(bad_input_main, NULL, NULL), 0);
+}
+
+/* 1,000 jobs submitted concurrently: all acknowledged, all complete. */
+typedef struct burst {
+    int port;
+    int ok;
+} burst;
+
+static void *one_submit(void *arg)
+{
+    burst *b = arg;
+    char id[64];
+    if (submit(b->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id) == 202)
+        b->ok++;
+    return NULL;
+}
+
+static void *thousand_main(void *arg)
+{
+    server s;
+    start_server(&s, (const char *[]){"--workers", "64", NULL});
+    int n = tu_slow() ? 300 : 1000;
+    burst b = {.port = s.port};
+    corio_task **t = calloc((size_t)n, sizeof *t);
+    double t0 = corio_now();
+    for (int i = 0; i < n; i++)
+        t[i] = corio_spawn(one_submit, &b);
+    for (int i = 0; i < n; i++)
+        corio_await(t[i], NULL);
+    free(t);
+    double dt = corio_now() - t0;
+    fprintf(stderr, "# %d concurrent submissions acknowledged in %.0f ms\n",
+            b.ok, dt * 1e3);
+    assert_int_equal(b.ok, n);
+    /* All complete: poll the succeeded count. */
+    double end = corio_now() + 60;
+    int done = 0;
+    while (corio_now() < end) {
+        reply r;
+        assert_int_equal(request(s.port, "GET", "/metrics", NULL, &r), 0);
+        const char *m = strstr(r.body.data,
+                               "corio_jobs_jobs{status=\"succeeded\"} ");
+        done = m ? atoi(m + 36) : 0;
+        reply_free(&r);
+        if (done == n)
+            break;
+        corio_sleep(0.05);
+    }
+    assert_int_equal(done, n);
+    reply r;
+    assert_int_equal(request(s.port, "GET", "/jobs?status=succeeded&limit=1000",
+                             NULL, &r), 0);
+    assert_int_equal(json_array_size(json_object_get(r.json, "jobs")),
+                     (size_t)n);
+    reply_free(&r);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_thousand(void **state)
+{
+    assert_int_equal(tu_run(thousand_main, NULL, NULL), 0);
+}
+
+/* kill -9 in the middle of a stream of submissions, then restart: every
+ * acknowledged job is there; the one that was running is interrupted; the
+ * queued ones run. */
+typedef struct stream_arg {
+    int port;
+    char (*ids)[64];
+    int n, max;
+} stream_arg;
+
+static void *submitter(void *arg)
+{
+    stream_arg *a = arg;
+    while (a->n < a->max) {
+        char id[64];
+        int st = submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
+        if (st != 202)
+            break; /* the server died: this one was never acknowledged */
+        memcpy(a->ids[a->n++], id, 64);
+    }
+    return NULL;
+}
+
+static void *kill9_main(void *arg)
+{
+    server s;
+    /* One worker, busy with a long job: everything else stays queued. */
+    start_server(&s, (const char *[]){"--workers", "1", NULL});
+    char longid[64];
+    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":60}",
+                            longid), 202);
+    assert_int_equal(wait_status(s.port, longid, "running", 5), 0);
+    enum { W = 4, MAX = 5000 };
+    stream_arg a[W];
+    corio_task *t[W];
+    for (int i = 0; i < W; i++) {
+        a[i] = (stream_arg){.port = s.port, .max = MAX};
+        a[i].ids = calloc(MAX, 64);
+        t[i] = corio_spawn(submitter, &a[i]);
+    }
+    corio_sleep(0.3);
+    kill9(&s); /* mid-stream */
+    int acked = 0;
+    for (int i = 0; i < W; i++) {
+        corio_await(t[i], NULL);
+        acked += a[i].n;
+    }
+    fprintf(stderr, "# %d jobs acknowledged before kill -9\n", acked);
+    assert_true(acked > 0);
+
+    start_server(&s, (const char *[]){"--workers", "64", NULL});
+    char st[32];
+    assert_non_null(job_status(s.port, longid, st));
+    assert_string_equal(st, "interrupted");
+    for (int i = 0; i < W; i++)
+        for (int k = 0; k < a[i].n; k++)
+            assert_int_equal(wait_status(s.port, a[i].ids[k], "succeeded", 30),
+                             0);
+    for (int i = 0; i < W; i++)
+        free(a[i].ids);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_kill9_restart(void **state)
+{
+    assert_int_equal(tu_run(kill9_main, NULL, NULL), 0);
+}
+
+/* SIGTERM: a job that fits in the grace period finishes; one that does not
+ * is interrupted; exit status 0 either way; new submissions during the
+ * drain are refused... and the queued job waits for the next start. */
+static void *drain_main(void *arg)
+{
+    server s;
+    start_server(&s, (const char *[]){"--workers", "2", "--grace", "0.6",
+                                      NULL});
+    char quick[64], slow[64], queued[64];
+    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":0.3}",
+                            quick), 202);
+    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":30}",
+                            slow), 202);
+    assert_int_equal(wait_status(s.port, slow, "running", 5), 0);
+    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}",
+                            queued), 202);
+    double t0 = corio_now();
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    double dt = corio_now() - t0;
+    fprintf(stderr, "# drained in %.0f ms (grace 600 ms)\n", dt * 1e3);
+    assert_true(dt >= 0.5 && dt < (tu_slow() ? 5.0 : 2.0));
+
+    start_server(&s, (const char *[]){"--workers", "2", NULL});
+    char st[32];
+    assert_string_equal(job_status(s.port, quick, st), "succeeded");
+    assert_string_equal(job_status(s.port, slow, st), "interrupted");
+    /* The queued one was left created, and runs now. */
+    assert_int_equal(wait_status(s.port, queued, "succeeded", 5), 0);
+    kill(s.pid, SIGINT);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_sigterm_drain(void **state)
+{
+    assert_int_equal(tu_run(drain_main, NULL, NULL), 0);
+}
+
+/* The command line: --help, bad flags (64), a second server on the same
+ * store (refused). */
+static int run_cli(const char *const *args, char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    const char *argv[16] = {bin};
+    int n = 1;
+    for (; *args; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(p[0], out + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(p[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void *second_main(void *arg)
+{
+    server s;
+    start_server(&s, NULL);
+    char out[2048], db[128];
+    snprintf(db, sizeof db, "%s/jobs.db", dir);
+    assert_int_equal(run_cli((const char *[]){"--listen", "127.0.0.1:0",
+                                              "--db", db, NULL},
+                             out, sizeof out),
+                     1);
+    assert_non_null(strstr(out, "in use by another corio-jobs"));
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_cli(void **state)
+{
+    char out[4096];
+    assert_int_equal(run_cli((const char *[]){"--help", NULL}, out, sizeof out),
+                     0);
+    for (const char *const *f = (const char *[]){"--listen", "--db",
+                                                 "--workers", "--grace",
+                                                 "--allow-command", NULL};
+         *f; f++)
+        assert_non_null(strstr(out, *f));
+    static const char *const bad[][3] = {
+        {"--bogus", NULL}, {"--workers", "0", NULL}, {"--workers", "x", NULL},
+        {"--grace", "-1", NULL}, {"--listen", "nohost", NULL},
+        {"--listen", "1.2.3.4:99999", NULL}, {"--workers", NULL},
+        {"stray", NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(run_cli(bad[i], out, sizeof out), 64);
+        assert_non_null(strstr(out, "corio-jobs: "));
+    }
+    assert_int_equal(tu_run(second_main, NULL, NULL), 0);
+}
+
+int main(void)
+{
+    const char *env = getenv("CORIO_JOBS_BIN");
+    if (env) {
+        snprintf(bin, sizeof bin, "%s", env);
+    } else {
+        char self[PATH_MAX - 32];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0)
+            return 77;
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        *slash = '\0';
+        snprintf(bin, sizeof bin, "%s/../corio-jobs", self);
+    }
+    if (access(bin, X_OK) != 0) {
+        fprintf(stderr, "skipped: %s not built\n", bin);
+        return 77;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_ack_and_cancel, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thousand, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_drain, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
