@@ -326,10 +326,10 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         else if (ms > 50 || ms < 0)
             corio__stacks_trim(loop); /* idle: return cold stack pages */
     }
-    if (CORIO__DBG_ON(loop))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_POLL))
         corio__debug_poll(loop, 0);
     rc = loop->pops->wait(loop->poller, ms);
-    if (CORIO__DBG_ON(loop))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_POLL))
         corio__debug_poll(loop, 1);
     atomic_store(&loop->sleeping, 0);
     return rc;
@@ -354,7 +354,7 @@ int corio_loop_run(corio_loop *loop, int mode)
         int64_t next;
         loop->now_ns = corio__clock_ns();
         loop->n_iterations++;
-        if (CORIO__DBG_ON(loop))
+        if (CORIO__DBG_ON(loop, CORIO__DBG_M_ANY))
             corio__debug_iteration(loop);
         if (loop->wheel.count)
             corio__wheel_run(loop, loop->now_ns);
@@ -397,7 +397,7 @@ int corio_loop_run(corio_loop *loop, int mode)
     }
     loop->running = false;
     loop->stopping = false;
-    if (CORIO__DBG_ON(loop))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_ANY))
         corio__debug_run_exit(loop);
     if (prev_tls && prev_tls != loop)
         corio__tls_loop = prev_tls;

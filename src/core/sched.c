@@ -153,18 +153,16 @@ static int task_prepare(corio_loop *loop, corio_task *t)
                           &t->stack);
     if (rc < 0)
         return rc;
-    if (CORIO__DBG_ON(loop))
-        corio__debug_stack_fresh(loop, t);
     corio__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
     return 0;
 }
 
 void corio__task_release(corio_loop *loop, corio_task *t)
 {
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_TASK))
+        corio__debug_task_end(loop, t); /* before its stack goes */
     if (t->stack) {
         if (!loop->compact) {
-            if (CORIO__DBG_ON(loop))
-                corio__debug_stack_done(loop, t);
             corio__stack_check_canary(t);
             corio__stack_put(loop, t->stack);
         }
@@ -221,8 +219,9 @@ void corio__run_task(corio_loop *loop, corio_task *t)
     }
 }
 
-/* Switches away from the running task self; returns when it is resumed. */
-static void suspend(corio_loop *loop, corio_task *self)
+/* Switches away from the running task self; returns when it is resumed.
+ * (suspend() below adds the debug hook in front of this.) */
+static inline void suspend_switch(corio_loop *loop, corio_task *self)
 {
     if (loop->in_dispatch && loop->budget > 0) {
         corio__list *n = loop->ready.next;
@@ -233,7 +232,6 @@ static void suspend(corio_loop *loop, corio_task *self)
                 corio__list_remove(n);
                 loop->budget--;
                 self->state = CORIO_TASK_RUNNING;
-                corio__dbg_switch(loop, self, self);
                 return;
             }
             if (next->stack && !loop->compact) {
@@ -241,7 +239,6 @@ static void suspend(corio_loop *loop, corio_task *self)
                 loop->budget--;
                 next->state = CORIO_TASK_RUNNING;
                 loop->current = next;
-                corio__dbg_switch(loop, self, next);
 #ifdef CORIO__ASAN
                 san_to_task(&self->asan_fake, next);
                 corio__ctx_switch(&self->ctx, &next->ctx);
@@ -255,7 +252,6 @@ static void suspend(corio_loop *loop, corio_task *self)
         }
     }
     loop->current = NULL;
-    corio__dbg_switch(loop, self, NULL);
 #ifdef CORIO__ASAN
     san_to_loop(&self->asan_fake, loop);
     corio__ctx_switch(&self->ctx, &loop->ctx);
@@ -264,6 +260,23 @@ static void suspend(corio_loop *loop, corio_task *self)
     san_to_loop(NULL, loop);
     corio__ctx_switch(&self->ctx, &loop->ctx);
 #endif
+}
+
+/* For src/debug, which calls it after its bookkeeping. */
+void corio__suspend_switch(corio_loop *loop, corio_task *self)
+{
+    suspend_switch(loop, self);
+}
+
+/* The debug hook goes first, as a tail call, so that the hot path needs no
+ * stack frame to survive a call (the switch itself is a tail call too). */
+static void suspend(corio_loop *loop, corio_task *self)
+{
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_SWITCH)) {
+        corio__debug_suspend(loop, self);
+        return;
+    }
+    suspend_switch(loop, self);
 }
 
 /* Eager spawn from a task: run the new task now; self resumes first after
@@ -337,7 +350,7 @@ void corio__dispatch(corio_loop *loop)
                 free(c); /* came from another thread */
             }
             loop->in_dispatch = false;
-            if (CORIO__DBG_ON(loop))
+            if (CORIO__DBG_ON(loop, CORIO__DBG_M_CALLBACK))
                 corio__debug_callback(loop, cb, arg);
             else
                 cb(arg);

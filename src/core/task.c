@@ -57,7 +57,7 @@ void corio__task_free(corio_loop *loop, corio_task *t)
         free(t->name);
     free(t->saved);
     corio__future_drop_callbacks(&t->fut);
-    if ((CORIO__DBG_ON(loop) || t->dbg) && corio__debug_task_free(loop, t))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_FREE) && corio__debug_task_free(loop, t))
         return; /* debug mode keeps it poisoned, to catch a second await */
     if (loop->nfree_tasks < FREE_TASKS_MAX && !loop->closing) {
         t->run.node.next = (corio__list *)loop->free_tasks;
@@ -83,8 +83,6 @@ void corio__task_finish(corio_task *t, void *value)
     t->fut.status = 0; /* let complete() accept it */
     t->state = CORIO_TASK_DONE;
     t->loop->nlive--;
-    if (CORIO__DBG_ON(t->loop))
-        corio__debug_finish(t);
     corio__future_complete(&t->fut, status, value);
 }
 
@@ -92,8 +90,9 @@ void corio__task_finish(corio_task *t, void *value)
 
 /* site: the return address in the user's call to corio_spawn*, recorded so
  * dumps and leak reports can say where the task was created. */
-static int spawn_at(corio_task **taskp, corio_fn fn, void *arg,
-                    const corio_spawn_opts *opts, void *site)
+static inline __attribute__((always_inline)) int
+spawn_at(corio_task **taskp, corio_fn fn, void *arg,
+         const corio_spawn_opts *opts, void *site)
 {
     corio_loop *loop = corio__loop_or_current(opts ? opts->loop : NULL);
     corio_task *t;
@@ -176,13 +175,16 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
         *result = NULL;
     if (!t)
         return -EINVAL;
-    if (loop && CORIO__DBG_ON(loop) && (rc = corio__debug_await_check(loop, t)) < 0)
-        return rc;
-    if (!self)
+    if (!self) {
+        if (loop && CORIO__DBG_ON(loop, CORIO__DBG_MODE))
+            corio__debug_await_check(loop, t); /* says where */
         return -EPERM;
+    }
     if (t == self)
         return -EDEADLK;
     if (t->state != CORIO_TASK_DONE) {
+        if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
+            return corio__debug_await_check(loop, t); /* freed: debug mode */
         corio__list_push_back(&t->fut.waiters, &self->wait);
         rc = corio__park(self, CORIO__WAIT_TASK, t);
         if (rc < 0 && t->state != CORIO_TASK_DONE) {
@@ -234,6 +236,8 @@ int corio_cancel(corio_task *t)
         /* Never ran: it finishes cancelled, without running. */
         corio__list_remove(&t->run.node);
         corio__task_finish(t, NULL);
+        if (CORIO__DBG_ON(loop, CORIO__DBG_HOOKS))
+            corio__debug_finish(t); /* the others' is at their release */
         if (t->flags & CORIO__TF_DETACHED)
             corio__task_free(loop, t);
         return 1;

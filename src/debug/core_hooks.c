@@ -10,6 +10,7 @@
 #include "debug/debug.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,8 +34,13 @@ corio__loop_dbg *corio__debug_state(corio_loop *loop)
 
 corio__task_dbg *corio__debug_task(corio_task *t)
 {
-    if (!t->dbg)
+    if (!t->dbg) {
         t->dbg = calloc(1, sizeof *t->dbg);
+        /* Sticky, so that corio__task_free calls us to free it even after
+         * every feature was turned off. */
+        if (t->dbg)
+            t->loop->dbg_flags |= CORIO__DBG_TASKDATA;
+    }
     return t->dbg;
 }
 
@@ -56,11 +62,36 @@ static void bump(corio__loop_dbg *d)
 
 /* ---- loop lifetime ---------------------------------------------------------*/
 
+/* "USR1", "SIGUSR1" or a number: the signal CORIO_DUMP_SIGNAL names. */
+static int parse_signal(const char *s)
+{
+    static const struct { const char *name; int signo; } names[] = {
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"QUIT", SIGQUIT},
+        {"HUP", SIGHUP}, {"INFO", SIGPWR}, {"PWR", SIGPWR}};
+    size_t i;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end != s && !*end)
+        return (int)v;
+    if (!strncmp(s, "SIG", 3))
+        s += 3;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i].name))
+            return names[i].signo;
+    return -1;
+}
+
 void corio__debug_loop_create(corio_loop *loop)
 {
     const char *ms = getenv("CORIO_STALL_MS");
+    const char *sig = getenv("CORIO_DUMP_SIGNAL");
     if (loop->debug)
         corio_debug_set_mode(loop, 1);
+    if (sig && *sig) {
+        int signo = parse_signal(sig);
+        if (signo > 0)
+            corio_debug_dump_on_signal(loop, signo);
+    }
     if (ms && *ms) {
         char *end;
         double v = strtod(ms, &end);
@@ -106,7 +137,8 @@ void corio__debug_loop_close(corio_loop *loop)
     for (i = 0; i < CORIO__QUARANTINE; i++)
         free(d->quarantine[i]);
     corio__lockgraph_free(loop);
-    loop->dbg_flags = 0;
+    /* Tasks freed from here on only need their t->dbg freed. */
+    loop->dbg_flags &= CORIO__DBG_TASKDATA;
     loop->dbg = NULL;
     free(d);
 }
@@ -122,7 +154,10 @@ void corio__debug_iteration(corio_loop *loop)
         if (atomic_exchange_explicit(&d->phase, 1, memory_order_acq_rel) == 0)
             corio__stall_enter(loop); /* (re)entering corio_loop_run */
     }
-    if (d->iter_start) {
+    if (!(loop->dbg_flags & CORIO__DBG_M_POLL)) {
+        /* Without the poll hooks, busy time cannot be told from polling. */
+        d->iter_start = 0;
+    } else if (d->iter_start) {
         int64_t busy = now - d->iter_start - d->iter_poll_ns;
         if (busy < 0)
             busy = 0;
@@ -131,7 +166,8 @@ void corio__debug_iteration(corio_loop *loop)
         if (busy > d->lag_max_ns)
             d->lag_max_ns = busy;
     }
-    d->iter_start = now;
+    if (loop->dbg_flags & CORIO__DBG_M_POLL)
+        d->iter_start = now;
     d->iter_poll_ns = 0;
     if (loop->dbg_flags & CORIO__DBG_SIGDUMP)
         corio__sigdump_poll(loop);
@@ -227,6 +263,29 @@ void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
     }
 }
 
+/* Where suspend_switch (sched.c) will go from self: the next ready task if
+ * it switches directly, self if it is next, else the loop (NULL). Mirrors
+ * suspend_switch's rule; if the two drift apart, only metrics and hooks
+ * attribute one switch wrongly. */
+static corio_task *next_after(corio_loop *loop, corio_task *self)
+{
+    corio__list *n = loop->ready.next;
+    corio_task *next;
+    if (!loop->in_dispatch || loop->budget <= 0 || n == &loop->ready ||
+        ((corio__runnable *)n)->kind != CORIO__RUN_TASK)
+        return NULL;
+    next = (corio_task *)n;
+    if (next == self || (next->stack && !loop->compact))
+        return next;
+    return NULL;
+}
+
+void corio__debug_suspend(corio_loop *loop, corio_task *self)
+{
+    corio__debug_switch(loop, self, next_after(loop, self));
+    corio__suspend_switch(loop, self);
+}
+
 void corio__debug_callback(corio_loop *loop, corio_cb cb, void *arg)
 {
     corio__loop_dbg *d = loop->dbg;
@@ -273,8 +332,15 @@ void corio__debug_finish(corio_task *t)
 {
     corio_loop *loop = t->loop;
     corio__loop_dbg *d = loop->dbg;
-    if ((loop->dbg_flags & CORIO__DBG_HOOKS) && d->hooks.finish)
+    if (d && (loop->dbg_flags & CORIO__DBG_HOOKS) && d->hooks.finish)
         d->hooks.finish(t, d->hooks.arg);
+}
+
+void corio__debug_task_end(corio_loop *loop, corio_task *t)
+{
+    corio__debug_finish(t);
+    if (t->stack && !loop->compact)
+        corio__debug_stack_done(loop, t);
 }
 
 #define POISON_STATE 0xDD
@@ -314,10 +380,10 @@ int corio__debug_await_check(corio_loop *loop, corio_task *t)
     int n;
     corio__sym *s;
     const char *what = NULL;
-    if (!(loop->dbg_flags & CORIO__DBG_MODE))
-        return 0;
     if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
         what = "was already awaited (or detached and finished): the handle is freed";
+    else if (!(loop->dbg_flags & CORIO__DBG_MODE))
+        return t->state > CORIO_TASK_DONE ? -EINVAL : 0;
     else if (t->loop != loop)
         what = "belongs to another loop";
     else if (!loop->current)

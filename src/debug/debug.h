@@ -27,7 +27,6 @@ typedef struct corio__task_dbg {
     uint64_t scheduled;    /* times it was switched to */
     int64_t cpu_ns;        /* time spent running */
     int64_t wait_ns[CORIO__NWAIT]; /* time spent parked, by reason */
-    int stack_fresh;       /* its stack was emptied at start (stackhw.c) */
     int nheld;             /* locks it holds (debug mode, lock-order graph) */
     const void *held[8];
 } corio__task_dbg;
@@ -151,6 +150,9 @@ void corio__debug_lock_acquired(corio_task *t, const void *lock,
 void corio__debug_lock_released(corio_task *t, const void *lock);
 void corio__debug_lock_destroyed(corio_loop *loop, const void *lock);
 void corio__lockgraph_free(corio_loop *loop);
+
+/* ---- stack high-water marks (stackhw.c) ---------------------------------*/
+void corio__debug_stack_done(corio_loop *loop, corio_task *t);
 
 /* ---- stall detector (stall.c) ---------------------------------------------------*/
 void corio__stall_stop(corio_loop *loop);

@@ -21,7 +21,8 @@ enum {
     CORIO__DBG_METRICS = 0x02, /* per-task CPU / wait time (clock per switch) */
     CORIO__DBG_HOOKS = 0x04,   /* user tracer hooks installed */
     CORIO__DBG_STALL = 0x08,   /* stall detector watching this loop */
-    CORIO__DBG_SIGDUMP = 0x10  /* dump on signal requested */
+    CORIO__DBG_SIGDUMP = 0x10, /* dump on signal requested */
+    CORIO__DBG_TASKDATA = 0x20 /* some task has t->dbg (sticky: freed with it) */
 };
 
 /* Out-of-line halves of the hooks (src/debug/core_hooks.c). */
@@ -31,13 +32,18 @@ void corio__debug_iteration(corio_loop *loop);
 void corio__debug_run_exit(corio_loop *loop);
 void corio__debug_poll(corio_loop *loop, int after);
 void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to);
+/* The running task self parks or yields: bookkeeping, then
+ * corio__suspend_switch (sched.c), which picks the next task and switches. */
+void corio__debug_suspend(corio_loop *loop, corio_task *self);
+void corio__suspend_switch(corio_loop *loop, corio_task *self);
 void corio__debug_callback(corio_loop *loop, corio_cb cb, void *arg);
 void corio__debug_spawn(corio_loop *loop, corio_task *t);
 void corio__debug_finish(corio_task *t);
 int corio__debug_task_free(corio_loop *loop, corio_task *t);
 int corio__debug_await_check(corio_loop *loop, corio_task *t);
-void corio__debug_stack_fresh(corio_loop *loop, corio_task *t);
-void corio__debug_stack_done(corio_loop *loop, corio_task *t);
+/* A finished task gives back its stack (or never had one): tracer's finish
+ * hook, stack high-water mark. */
+void corio__debug_task_end(corio_loop *loop, corio_task *t);
 /* Reports (src/debug/reports.c): the deadlock report of corio_run. The
  * leak report at close is printed by corio__debug_loop_close; leaked(t)
  * says whether t is one of the tasks it reported (unfinished, or finished
@@ -45,17 +51,29 @@ void corio__debug_stack_done(corio_loop *loop, corio_task *t);
 void corio__debug_report_deadlock(corio_loop *loop);
 int corio__debug_leaked(const corio_task *t);
 
+/* Which features each hook serves: a hook tests only its own bits (one
+ * test of loop->dbg_flags against a constant), so e.g. dump-on-signal,
+ * which needs only the iteration hook, leaves the switch path alone. */
+#define CORIO__DBG_M_ANY 0xffu
+#define CORIO__DBG_M_SWITCH                                                   \
+    (CORIO__DBG_STALL | CORIO__DBG_METRICS | CORIO__DBG_MODE | CORIO__DBG_HOOKS)
+#define CORIO__DBG_M_CALLBACK                                                 \
+    (CORIO__DBG_STALL | CORIO__DBG_METRICS | CORIO__DBG_MODE)
+#define CORIO__DBG_M_POLL (CORIO__DBG_STALL | CORIO__DBG_METRICS)
+#define CORIO__DBG_M_TASK (CORIO__DBG_MODE | CORIO__DBG_HOOKS)
+#define CORIO__DBG_M_FREE (CORIO__DBG_MODE | CORIO__DBG_TASKDATA)
+
 #ifdef CORIO__NO_DEBUG_HOOKS
-#define CORIO__DBG_ON(loop) 0
+#define CORIO__DBG_ON(loop, mask) 0
 #else
-#define CORIO__DBG_ON(loop) CORIO__UNLIKELY((loop)->dbg_flags != 0)
+#define CORIO__DBG_ON(loop, mask) CORIO__UNLIKELY(((loop)->dbg_flags & (mask)) != 0)
 #endif
 
 /* A context switch: from/to NULL mean the loop's own stack. */
 static inline void corio__dbg_switch(corio_loop *loop, corio_task *from,
                                      corio_task *to)
 {
-    if (CORIO__DBG_ON(loop))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_SWITCH))
         corio__debug_switch(loop, from, to);
 }
 
@@ -77,7 +95,7 @@ static inline void corio__dbg_spawned(corio_loop *loop, corio_task *t,
     t->spawn_site = site;
     t->parent_id = loop->current ? loop->current->id : 0;
     loop->n_spawned++;
-    if (CORIO__DBG_ON(loop))
+    if (CORIO__DBG_ON(loop, CORIO__DBG_M_TASK))
         corio__debug_spawn(loop, t);
 #else
     (void)loop;

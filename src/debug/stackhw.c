@@ -1,28 +1,30 @@
 /*
  * Debug mode's stack high-water marks and poisoned freed stacks.
  *
- * Instead of filling every new stack with a pattern (which would make all
- * of its pages resident: 256 KiB per task), a fresh stack's pages are
- * dropped with madvise(MADV_DONTNEED), so they read as zero and cost
- * nothing until touched. When the task ends, mincore() finds the lowest
- * page it touched and a scan of that page the lowest non-zero byte: the
- * high-water mark, at byte precision (a zero word at the very bottom of the
- * deepest frame is missed, a few bytes at most). Marks are kept per spawn
- * site and printed when the loop closes. The stack's used part is then
- * overwritten with 0xDD, so a pointer into a finished task's stack reads
- * obvious garbage instead of plausible stale data.
+ * Filling every new stack with a pattern would make all of its pages
+ * resident (256 KiB per task) and cost a hook on the spawn path. Instead,
+ * stacks come from mmap zero-filled, and when a task ends its stack's used
+ * part is overwritten with 0xDD (so a pointer into a finished task's stack
+ * reads obvious garbage instead of plausible stale data). The next task's
+ * high-water mark is then the lowest byte that is neither 0 nor 0xDD,
+ * found by asking mincore() for the lowest resident page and scanning up
+ * from there: byte precision, give or take a deepest frame whose lowest
+ * bytes happen to be 0 or 0xDD. Marks are kept per spawn site and printed
+ * when the loop closes. A stack used before debug mode was switched on may
+ * hold older data, so its first mark can be too high.
  */
 #include "debug/debug.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+
+/* The scan and the poisoning touch dead frames, whose ASan redzones may
+ * still be marked: they are done without instrumentation. */
 #if defined(__SANITIZE_ADDRESS__) || defined(CORIO__ASAN)
 #define NO_ASAN __attribute__((no_sanitize_address))
-#define POISON_FREED 0 /* ASan keeps its own shadow of task stacks */
 #else
 #define NO_ASAN
-#define POISON_FREED 1
 #endif
 
 static size_t page(void)
@@ -31,26 +33,6 @@ static size_t page(void)
     if (!pg)
         pg = (size_t)sysconf(_SC_PAGESIZE);
     return pg;
-}
-
-void corio__debug_stack_fresh(corio_loop *loop, corio_task *t)
-{
-    corio__stack *s = t->stack;
-    corio__task_dbg *td;
-    if (!(loop->dbg_flags & CORIO__DBG_MODE) || !s)
-        return;
-    td = corio__debug_task(t);
-    if (!td)
-        return;
-    if (madvise(s->lo, s->size, MADV_DONTNEED) != 0)
-        return;
-    if (!s->guarded) {
-        /* The canary (stack.c) was written before we dropped the page. */
-        uint64_t c = CORIO__STACK_CANARY;
-        __builtin_memcpy(s->lo, &c, sizeof c);
-    }
-    s->dirty = 1;
-    td->stack_fresh = 1;
 }
 
 /* The lowest touched address of the stack, or hi if none. */
@@ -76,7 +58,8 @@ static NO_ASAN uintptr_t lowest_used(const corio__stack *s)
     p = first;
     if (p == lo && !s->guarded)
         p += sizeof(uint64_t); /* the canary */
-    while (p < hi && *(const volatile unsigned char *)p == 0)
+    while (p < hi && (*(const volatile unsigned char *)p == 0 ||
+                      *(const volatile unsigned char *)p == 0xDD))
         p++;
     return p;
 }
@@ -108,12 +91,11 @@ void corio__debug_stack_done(corio_loop *loop, corio_task *t)
 {
     corio__stack *s = t->stack;
     uintptr_t low, hi;
-    if (!(loop->dbg_flags & CORIO__DBG_MODE) || !s || !loop->dbg || !t->dbg ||
-        !t->dbg->stack_fresh)
+    if (!(loop->dbg_flags & CORIO__DBG_MODE) || !s || !loop->dbg)
         return;
     hi = (uintptr_t)s->lo + s->size;
     low = lowest_used(s);
     record(loop->dbg, t->spawn_site, hi - low, s->size);
-    if (POISON_FREED && low < hi)
+    if (low < hi)
         poison(low, hi);
 }
