@@ -8,7 +8,8 @@
 #          jansson, SQLite and libcurl for corio_http and corio-jobs
 #   cross  aarch64 cross compilers, qemu-user, and cmocka for arm64 (this one
 #          needs dpkg's foreign architecture arm64, which it adds)
-#   bench  Boost.Context (the baseline in bench/) and hyperfine
+#   bench  Boost.Context (the baseline in bench/), hyperfine, Go and Python
+#          (the peers of bench/run_process_bench.sh)
 #   all    all of the above
 #
 # Idempotent: presence is tested with dpkg-query; apt-get update runs once,
@@ -23,7 +24,7 @@ CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
            node-llhttp libjansson-dev libsqlite3-dev libcurl4-openssl-dev)
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
-BENCH_PKGS=(libboost-context-dev hyperfine)
+BENCH_PKGS=(libboost-context-dev hyperfine golang-go python3) # go, python3: bench/run_process_bench.sh
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
