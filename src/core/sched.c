@@ -38,7 +38,12 @@ __thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
 
 /* ---- sanitizer annotations ----------------------------------------------*/
 
-static inline void san_to_task(void **fake_save, corio_task *to)
+/* always_inline: __tsan_switch_to_fiber must come right before the switch.
+ * Were these helpers real calls (Debug builds), their instrumented return
+ * would pop the *new* fiber's shadow stack below its start, and the
+ * fiber's first function entry would fault. */
+static inline __attribute__((always_inline)) void
+san_to_task(void **fake_save, corio_task *to)
 {
 #ifdef CORIO__ASAN
     __sanitizer_start_switch_fiber(fake_save, to->stack->lo, to->stack->size);
@@ -54,7 +59,8 @@ static inline void san_to_task(void **fake_save, corio_task *to)
 #endif
 }
 
-static inline void san_to_loop(void **fake_save, corio_loop *loop)
+static inline __attribute__((always_inline)) void
+san_to_loop(void **fake_save, corio_loop *loop)
 {
 #ifdef CORIO__ASAN
     __sanitizer_start_switch_fiber(fake_save, loop->asan_stack_lo,
