@@ -18,8 +18,8 @@
 #
 # Missing packages are apt-installed by scripts/deps.sh (root or sudo
 # needed). Environment: CC/CXX (asan, release, poll, valgrind), TSAN_CC,
-# JOBS (default 2), CORIO_TEST_BUDGET (seconds for `all`, default 2700),
-# CORIO_MODE_TIMEOUT (seconds per mode in `all`, default 1200).
+# JOBS (default 2), CORIO_TEST_BUDGET (seconds for `all`, default 1680),
+# CORIO_MODE_TIMEOUT (seconds per mode in `all`, default 900).
 set -uo pipefail
 
 CORIO_SCRIPT=test.sh
@@ -195,7 +195,7 @@ mode_aarch64() {
         -DCORIO_BUILD_BENCH=OFF -DCORIO_BUILD_EXAMPLES=OFF || return 1
     build build-aarch64 || return 1
     # qemu is slow: heavy tests scale down as they do under valgrind.
-    CORIO_UNDER_VALGRIND=1 run_ctest build-aarch64 -R "$AARCH64_TESTS" --timeout 600
+    CORIO_UNDER_VALGRIND=1 run_ctest build-aarch64 -R "$AARCH64_TESTS"
 }
 
 run_one() {
@@ -209,7 +209,7 @@ run_one() {
 }
 
 mode_all() {
-    local budget=${CORIO_TEST_BUDGET:-2700} cap=${CORIO_MODE_TIMEOUT:-1200}
+    local budget=${CORIO_TEST_BUDGET:-1680} cap=${CORIO_MODE_TIMEOUT:-900}
     local t0=$SECONDS m
     local -a lines=()
     local tp=0 tf=0 ts=0 modes_failed=0 child interrupted=0
