@@ -64,7 +64,7 @@ target_include_directories(corio_http PRIVATE ${PROJECT_SOURCE_DIR}/src
 target_compile_definitions(corio_http PRIVATE _GNU_SOURCE)
 set_source_files_properties(${CORIO_HTTP_SRC} PROPERTIES
   COMPILE_OPTIONS "${CORIO_WARN}")
-target_link_libraries(corio_http PUBLIC corio_static)
+target_link_libraries(corio_http PUBLIC corio_static PkgConfig::LIBCURL)
 install(TARGETS corio_http ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 
 # corio_http.h must compile on its own as C11 and as C++17, like corio.h.

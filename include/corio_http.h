@@ -309,6 +309,67 @@ void corio_http_server_stats_get(const corio_http_server *s,
  * -EPERM (not in a task: s is left alone). */
 int corio_http_server_close(corio_http_server *s, double grace);
 
+/* ======================================================================
+ * The client
+ *
+ * HTTP(S) requests with libcurl, driven by the corio loop: curl's
+ * multi-socket interface tells the client which sockets and timeouts it
+ * needs, the client waits on them with corio_watch and timers, and each
+ * calling task suspends until its own transfer is done. Many transfers run
+ * concurrently on the loop's thread, with curl's TLS, redirects, HTTP/2,
+ * proxies (the usual environment variables) and compression.
+ *
+ * corio_http_client_create() allocates a client for the current loop (one
+ * curl multi handle, reusing connections between requests);
+ * corio_http_client_destroy() frees it once no request is in flight.
+ * ====================================================================== */
+
+typedef struct corio_http_client corio_http_client;
+
+/* Returns 0, -ENOMEM, -EPERM (no loop), -EIO (curl failed to start). */
+int corio_http_client_create(corio_http_client **cp);
+/* Frees c. Suspending (it waits for its socket watchers to leave); every
+ * corio_http_fetch() on c must have returned. NULL is a no-op. */
+void corio_http_client_destroy(corio_http_client *c);
+
+#define CORIO_HTTP_FETCH_NO_REDIRECTS 0x1u /* do not follow 3xx Location */
+#define CORIO_HTTP_FETCH_DISCARD_BODY 0x2u /* count the body, keep nothing */
+
+/* Request options. Zero-initialise; 0 / NULL means the default. */
+typedef struct corio_http_fetch_opts {
+    const char *method;          /* NULL: GET (POST if body is set) */
+    const char *const *headers;  /* "Name: value", NULL-terminated */
+    const void *body;            /* request body, body_len bytes */
+    size_t body_len;
+    size_t max_body;             /* response body limit; default 64 MiB */
+    int max_redirects;           /* default 10 */
+    double connect_timeout;      /* seconds; default 30 (also see scopes) */
+    unsigned flags;              /* CORIO_HTTP_FETCH_* */
+} corio_http_fetch_opts;
+
+/* A response. The caller owns the struct; corio_http_fetch() fills it and
+ * corio_http_result_free() frees what it holds. */
+typedef struct corio_http_result {
+    long status;            /* HTTP status of the final response */
+    corio_http_buf body;    /* the body (empty with DISCARD_BODY) */
+    uint64_t body_bytes;    /* body size, also with DISCARD_BODY */
+    corio_http_buf headers; /* raw header lines of the final response */
+    double seconds;         /* total time */
+    char error[256];        /* after a failure: curl's explanation */
+} corio_http_result;
+
+void corio_http_result_free(corio_http_result *r);
+
+/* Performs one request for url (http:// or https:// only). Suspending:
+ * bound it with a scope for a timeout; cancelling the task (or the scope
+ * expiring) removes the transfer from curl. Returns 0 whatever the HTTP
+ * status (see r->status), or -ECANCELED, -ETIMEDOUT, CORIO_ETOOLONG (body
+ * over max_body), -EINVAL (bad URL or protocol), -EHOSTUNREACH (name or
+ * host not found), -ECONNREFUSED, -EPROTO (TLS or protocol failure), -EIO
+ * (other transfer errors), -ENOMEM, -EPERM. r->error says more. */
+int corio_http_fetch(corio_http_client *c, const char *url,
+                     const corio_http_fetch_opts *opts, corio_http_result *r);
+
 #ifdef __cplusplus
 }
 #endif

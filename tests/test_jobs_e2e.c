@@ -599,6 +599,92 @@ static void test_cli(void **state)
     assert_int_equal(tu_run(second_main, NULL, NULL), 0);
 }
 
+/* fetch: all URLs at once, each one's status and size recorded; command:
+ * an allowed program's output, a failing one, and one killed by DELETE. */
+static json_t *get_job(int port, const char *id)
+{
+    char target[128];
+    snprintf(target, sizeof target, "/jobs/%s", id);
+    reply r;
+    assert_int_equal(request(port, "GET", target, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    json_t *o = json_incref(r.json);
+    reply_free(&r);
+    return o;
+}
+
+static void *fetch_command_main(void *arg)
+{
+    server s;
+    start_server(&s, (const char *[]){"--allow-command", "echo",
+                                      "--allow-command", "sleep",
+                                      "--allow-command", "false", NULL});
+    char body[512], id[64];
+    /* The server fetches from itself: two good URLs and a refused port. */
+    snprintf(body, sizeof body,
+             "{\"type\":\"fetch\",\"urls\":[\"http://127.0.0.1:%d/healthz\","
+             "\"http://127.0.0.1:%d/nope\"]}", s.port, s.port);
+    assert_int_equal(submit(s.port, body, id), 202);
+    assert_int_equal(wait_status(s.port, id, "succeeded", 10), 0);
+    json_t *o = get_job(s.port, id);
+    json_t *res = json_object_get(json_object_get(o, "result"), "results");
+    assert_int_equal(json_array_size(res), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(res, 0),
+                                                        "status")), 200);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(res, 1),
+                                                        "status")), 404);
+    assert_true(json_integer_value(json_object_get(json_array_get(res, 0),
+                                                   "bytes")) > 0);
+    json_decref(o);
+    snprintf(body, sizeof body,
+             "{\"type\":\"fetch\",\"urls\":[\"http://127.0.0.1:%d/healthz\","
+             "\"http://127.0.0.1:1/\"]}", s.port);
+    assert_int_equal(submit(s.port, body, id), 202);
+    assert_int_equal(wait_status(s.port, id, "failed", 10), 0);
+    o = get_job(s.port, id);
+    res = json_object_get(json_object_get(o, "result"), "results");
+    assert_non_null(json_object_get(json_array_get(res, 1), "error"));
+    json_decref(o);
+
+    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"echo\","
+                                     "\"hello\",\"world\"]}", id), 202);
+    assert_int_equal(wait_status(s.port, id, "succeeded", 10), 0);
+    o = get_job(s.port, id);
+    json_t *r = json_object_get(o, "result");
+    assert_string_equal(jstr(r, "stdout"), "hello world\n");
+    assert_int_equal(json_integer_value(json_object_get(r, "exit_code")), 0);
+    json_decref(o);
+
+    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"false\"]}",
+                            id), 202);
+    assert_int_equal(wait_status(s.port, id, "failed", 10), 0);
+    o = get_job(s.port, id);
+    assert_non_null(strstr(jstr(o, "error"), "status 1"));
+    json_decref(o);
+
+    /* DELETE kills a running command. */
+    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"sleep\","
+                                     "\"30\"]}", id), 202);
+    assert_int_equal(wait_status(s.port, id, "running", 5), 0);
+    char target[128];
+    snprintf(target, sizeof target, "/jobs/%s", id);
+    reply rp;
+    double t0 = corio_now();
+    assert_int_equal(request(s.port, "DELETE", target, NULL, &rp), 0);
+    assert_int_equal(rp.status, 200);
+    assert_string_equal(jstr(rp.json, "status"), "cancelled");
+    assert_true(corio_now() - t0 < 2.0);
+    reply_free(&rp);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_fetch_and_command(void **state)
+{
+    assert_int_equal(tu_run(fetch_command_main, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const char *env = getenv("CORIO_JOBS_BIN");
@@ -627,6 +713,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_thousand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fetch_and_command, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

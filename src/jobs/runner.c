@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,22 +124,222 @@ static int do_hash(entry *e, const jobs_params *p, char **result,
     return rc;
 }
 
-static int do_fetch(const jobs_params *p, char **result, char **error)
+/* ---- fetch: every URL at once, on the loop (libcurl multi-socket) ---------- */
+
+/* One URL's transfer. Heap: its task writes here while the job task waits. */
+typedef struct fetch_one {
+    corio_http_client *client;
+    const char *url;
+    int rc;
+    long status;
+    uint64_t bytes;
+    double seconds;
+    char error[256];
+} fetch_one;
+
+#define FETCH_MAX_BODY (64u << 20)
+
+static void *fetch_task(void *arg)
 {
-    (void)p;
-    (void)result;
-    *error = dupf("fetch jobs are not available in this build yet (the "
-                  "libcurl client on the loop is not built in)");
-    return -ENOSYS;
+    fetch_one *f = arg;
+    corio_http_fetch_opts o = {.flags = CORIO_HTTP_FETCH_DISCARD_BODY,
+                               .max_body = FETCH_MAX_BODY};
+    corio_http_result r;
+    f->rc = corio_http_fetch(f->client, f->url, &o, &r);
+    f->status = r.status;
+    f->bytes = r.body_bytes;
+    f->seconds = r.seconds;
+    snprintf(f->error, sizeof f->error, "%s", r.error);
+    corio_http_result_free(&r);
+    return NULL;
 }
 
-static int do_command(const jobs_params *p, char **result, char **error)
+/* The seeds' "start all the API calls, then await all": one task per URL,
+ * all started before any is awaited. Each URL's HTTP status and size is
+ * recorded; the job succeeds when every URL got an HTTP response (of any
+ * status) and fails, with the same per-URL result, when any did not. */
+static int do_fetch(jobs_service *s, const jobs_params *p, char **result,
+                    char **error)
 {
-    (void)p;
-    (void)result;
-    *error = dupf("command jobs are not available in this build yet (corio "
-                  "has no subprocess API yet)");
-    return -ENOSYS;
+    size_t n = p->nstr;
+    fetch_one *f = calloc(n, sizeof *f);
+    corio_task **t = calloc(n, sizeof *t);
+    if (!f || !t) {
+        free(f);
+        free(t);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    size_t started = 0;
+    for (; started < n; started++) {
+        f[started].client = s->http_client;
+        f[started].url = p->strv[started];
+        corio_spawn_opts so = {.name = "fetch"};
+        rc = corio_spawn_ex(&t[started], fetch_task, &f[started], &so);
+        if (rc < 0)
+            break;
+    }
+    /* Await all, even after an interruption: each await of an interrupted
+     * caller cancels that transfer, and nothing is left behind. */
+    int interrupted = 0;
+    for (size_t i = 0; i < started; i++) {
+        int r = corio_await(t[i], NULL);
+        if (r == -ECANCELED || r == -ETIMEDOUT)
+            interrupted = r;
+    }
+    if (rc == 0 && (interrupted || corio_cancelled()))
+        rc = interrupted ? interrupted : -ECANCELED;
+    if (rc == 0) {
+        json_t *arr = json_array();
+        int failures = 0;
+        for (size_t i = 0; arr && i < n; i++) {
+            json_t *o;
+            if (f[i].rc == 0) {
+                o = json_pack("{s:s, s:i, s:I, s:f}", "url", f[i].url,
+                              "status", (int)f[i].status, "bytes",
+                              (json_int_t)f[i].bytes, "seconds",
+                              f[i].seconds);
+            } else {
+                failures++;
+                o = json_pack("{s:s, s:s}", "url", f[i].url, "error",
+                              f[i].error[0] ? f[i].error
+                                            : corio_strerror(f[i].rc));
+            }
+            json_array_append_new(arr, o);
+        }
+        json_t *res = arr ? json_pack("{s:o, s:i}", "results", arr, "failed",
+                                      failures)
+                          : NULL;
+        *result = res ? json_dumps(res, JSON_COMPACT | JSON_REAL_PRECISION(6))
+                      : NULL;
+        json_decref(res);
+        if (!*result)
+            rc = -ENOMEM;
+        else if (failures) {
+            *error = dupf("%d of %zu URLs failed", failures, n);
+            rc = -EIO;
+        }
+    }
+    free(f);
+    free(t);
+    return rc;
+}
+
+/* ---- command: an allowed program, killed if the job is cancelled -------------- */
+
+#define COMMAND_OUTPUT_LIMIT (1u << 20)
+#define COMMAND_OUTPUT_KEEP (64u << 10)
+
+/* Copies at most max bytes of s as valid UTF-8 (jansson's strings must be):
+ * invalid bytes become '?'. */
+static char *utf8_clean(const char *s, size_t len, size_t max)
+{
+    if (len > max)
+        len = max;
+    char *o = malloc(len + 1);
+    if (!o)
+        return NULL;
+    size_t i = 0, k = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    while (i < len) {
+        size_t n = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14
+                                                                   ? 3
+                                 : (u[i] >> 3) == 30 ? 4 : 0;
+        int ok = n && i + n <= len && u[i] != 0;
+        for (size_t j = 1; ok && j < n; j++)
+            ok = (u[i + j] & 0xc0) == 0x80;
+        if (ok) {
+            memcpy(o + k, s + i, n);
+            k += n;
+            i += n;
+        } else {
+            o[k++] = '?';
+            i++;
+        }
+    }
+    o[k] = '\0';
+    return o;
+}
+
+static int do_command(jobs_service *s, const jobs_params *p, char **result,
+                      char **error)
+{
+    /* Re-checked at run time: the job may have been queued under another
+     * --allow-command list before a restart. */
+    int allowed = 0;
+    for (size_t i = 0; i < s->opts.nallow; i++)
+        if (strcmp(s->allow[i], p->strv[0]) == 0)
+            allowed = 1;
+    if (!allowed) {
+        *error = dupf("the program '%s' is not allowed by --allow-command",
+                      p->strv[0]);
+        return -EPERM;
+    }
+    corio_process_opts o = {.stdin_mode = CORIO_STDIO_NULL,
+                            .stdout_mode = CORIO_STDIO_PIPE,
+                            .stderr_mode = CORIO_STDIO_PIPE,
+                            .flags = CORIO_PROCESS_NEW_GROUP};
+    corio_process *proc;
+    int rc = corio_process_spawn(&proc, (const char *const *)p->strv, &o);
+    if (rc < 0) {
+        *error = dupf("could not start '%s': %s", p->strv[0],
+                      corio_strerror(rc));
+        return rc;
+    }
+    char *out = NULL, *err = NULL;
+    size_t outlen = 0, errlen = 0;
+    rc = corio_process_communicate(proc, NULL, 0, &out, &outlen, &err, &errlen,
+                                   COMMAND_OUTPUT_LIMIT);
+    if (rc == -ECANCELED || rc == -ETIMEDOUT) {
+        /* Cancelled: kill it (its whole process group) and reap it before
+         * the job is recorded as ended. */
+        int pid = corio_process_pid(proc);
+        kill(-pid, SIGKILL);
+        corio_process_kill(proc, SIGKILL);
+        corio_scope sc;
+        corio_scope_enter(&sc, 5, CORIO_SCOPE_SHIELD);
+        int st;
+        corio_process_wait(proc, &st);
+        corio_scope_exit(&sc);
+        corio_process_close(proc);
+        free(out);
+        free(err);
+        return rc;
+    }
+    int status = 0;
+    if (rc == 0 || rc == CORIO_ETOOLONG)
+        rc = corio_process_wait(proc, &status) < 0 ? -EIO : rc;
+    corio_process_close(proc);
+    char *o1 = utf8_clean(out ? out : "", outlen, COMMAND_OUTPUT_KEEP);
+    char *o2 = utf8_clean(err ? err : "", errlen, COMMAND_OUTPUT_KEEP);
+    free(out);
+    free(err);
+    if (rc < 0 && rc != CORIO_ETOOLONG) {
+        *error = dupf("running '%s' failed: %s", p->strv[0], corio_strerror(rc));
+    } else {
+        json_t *res = o1 && o2
+                          ? json_pack("{s:i, s:s, s:s, s:b}", "exit_code",
+                                      status, "stdout", o1, "stderr", o2,
+                                      "truncated",
+                                      rc == CORIO_ETOOLONG ||
+                                          outlen > COMMAND_OUTPUT_KEEP ||
+                                          errlen > COMMAND_OUTPUT_KEEP)
+                          : NULL;
+        *result = res ? json_dumps(res, JSON_COMPACT) : NULL;
+        json_decref(res);
+        rc = *result ? 0 : -ENOMEM;
+        if (rc == 0 && status != 0) {
+            *error = status < 0
+                         ? dupf("'%s' was killed by signal %d", p->strv[0],
+                                -status)
+                         : dupf("'%s' exited with status %d", p->strv[0],
+                                status);
+            rc = -EIO;
+        }
+    }
+    free(o1);
+    free(o2);
+    return rc;
 }
 
 int jobs__execute(entry *e, char **result, char **error)
@@ -154,8 +355,8 @@ int jobs__execute(entry *e, char **result, char **error)
     switch (e->job->type) {
     case JOBS_SLEEP: rc = do_sleep(&p, result, error); break;
     case JOBS_HASH: rc = do_hash(e, &p, result, error); break;
-    case JOBS_FETCH: rc = do_fetch(&p, result, error); break;
-    default: rc = do_command(&p, result, error); break;
+    case JOBS_FETCH: rc = do_fetch(e->svc, &p, result, error); break;
+    default: rc = do_command(e->svc, &p, result, error); break;
     }
     jobs_params_free(&p);
     if (rc == 0 && !*result)
@@ -199,7 +400,9 @@ static void *job_main(void *arg)
         if (!why)
             why = corio_strerror(rc);
     }
-    jobs__finish(e, status, status == JOBS_SUCCEEDED ? result : NULL, why);
+    /* A failed fetch or command keeps its result too (per-URL outcomes,
+     * output): it says what went wrong. */
+    jobs__finish(e, status, result, why);
     free(result);
     free(error);
 

@@ -521,6 +521,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     if (rc == 0)
         rc = jobs_committer_create(&s->commit, store, &co);
     if (rc == 0)
+        rc = corio_http_client_create(&s->http_client);
+    if (rc == 0)
         rc = jobs__runner_start(s);
     if (rc == 0) {
         corio_spawn_opts lo = {.name = "jobs-lag-probe", .stack_size = 64 << 10};
@@ -563,6 +565,7 @@ void jobs_service_close(jobs_service *s)
         corio_cancel(s->lag_task);
         corio_await(s->lag_task, NULL);
     }
+    corio_http_client_destroy(s->http_client); /* no fetch runs now */
     /* Flush the committer first: its hook may still queue jobs whose
      * inserts were in flight. */
     if (s->commit)

@@ -59,6 +59,7 @@ struct jobs_service {
     corio_event *idle;           /* set while nothing runs */
     corio_task *lag_task;
     corio_http_server *http;     /* for /metrics, or NULL */
+    corio_http_client *http_client; /* fetch jobs */
     int draining;
     uint64_t by_status[JOBS_NSTATUS];
     uint64_t submitted;
