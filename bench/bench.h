@@ -51,6 +51,10 @@ int bench_timers(const bench_opts *o);
 int bench_offload(const bench_opts *o);
 int bench_process(const bench_opts *o);
 
+/* bench_net.c */
+int bench_echo_server(const bench_opts *o);
+int bench_http_server(const bench_opts *o);
+
 /* bench_util.c */
 double bench_now(void);          /* monotonic seconds */
 long bench_vm_hwm_kb(void);      /* VmHWM of this process, kB; exits on error */

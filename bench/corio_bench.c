@@ -30,6 +30,8 @@ static const bench_entry benches[] = {
     {"timers", bench_timers},
     {"offload", bench_offload},
     {"process", bench_process},
+    {"echo-server", bench_echo_server},
+    {"http-server", bench_http_server},
 };
 
 static void usage(void)
