@@ -32,6 +32,12 @@ void __tsan_destroy_fiber(void *fiber);
 void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 #endif
 
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 #define CORIO__BUDGET 64
 
 __thread corio_loop *corio__tls_loop __attribute__((tls_model("initial-exec")));
@@ -118,8 +124,13 @@ static void compact_load(corio_loop *loop, corio_task *t)
             abort();
         }
     }
-    if (t->flags & CORIO__TF_STARTED)
+    if (t->flags & CORIO__TF_STARTED) {
+        /* Memcheck marks the shared stack below the last resident task's
+         * stack pointer inaccessible; copying frames back there is
+         * legitimate, so say so before writing. */
+        VALGRIND_MAKE_MEM_UNDEFINED(top - t->saved_len, t->saved_len);
         memcpy(top - t->saved_len, t->saved, t->saved_len);
+    }
     loop->resident = t;
 }
 
