@@ -81,7 +81,7 @@ static void test_stalled_task_is_named_with_its_frames(void **state)
         const char *p = r;
         while ((p = strstr(p, "corio: stall:")) != NULL)
             n++, p++;
-        assert_true(n >= 2 && n <= 6);
+        assert_true(n >= 1 && n <= 6); /* 0.05, 0.1, 0.2, 0.4 s at most */
     }
     free(r);
 }

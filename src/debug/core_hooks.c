@@ -211,16 +211,32 @@ void corio__debug_poll(corio_loop *loop, int after)
 
 /* ---- switches and callbacks ----------------------------------------------------*/
 
-static void report_slow_step(corio_loop *loop, corio_task *t, int64_t ns)
+typedef struct slow_report {
+    corio_loop *loop;
+    corio_task *t;
+    int64_t ns;
+} slow_report;
+
+static void print_slow_step(void *arg)
 {
+    slow_report *r = arg;
     corio__sym *s = corio__sym_open();
     char origin[300], nb[32];
-    corio__debug_origin(s, t, origin, sizeof origin);
-    corio__report(loop, "corio: slow: task #%llu '%s' ran %.3fs without suspending "
-                        "(threshold %.3fs); %s\n",
-                  (unsigned long long)t->id, corio__task_label(t, nb, sizeof nb),
-                  (double)ns / 1e9, (double)loop->dbg->slow_ns / 1e9, origin);
+    corio__debug_origin(s, r->t, origin, sizeof origin);
+    corio__report(r->loop, "corio: slow: task #%llu '%s' ran %.3fs without suspending "
+                           "(threshold %.3fs); %s\n",
+                  (unsigned long long)r->t->id, corio__task_label(r->t, nb, sizeof nb),
+                  (double)r->ns / 1e9, (double)r->loop->dbg->slow_ns / 1e9, origin);
     corio__sym_close(s);
+}
+
+static void report_slow_step(corio_loop *loop, corio_task *t, int64_t ns)
+{
+    slow_report r;
+    r.loop = loop;
+    r.t = t;
+    r.ns = ns;
+    corio__debug_offstack(print_slow_step, &r);
 }
 
 void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
@@ -374,11 +390,33 @@ int corio__debug_task_free(corio_loop *loop, corio_task *t)
     return 1;
 }
 
+typedef struct misuse_report {
+    corio_loop *loop;
+    const corio_task *t;
+    const char *what;
+    int n;
+    void *frames[CORIO__MAX_FRAMES];
+} misuse_report;
+
+static void print_misuse(void *arg)
+{
+    misuse_report *r = arg;
+    corio__sym *s = corio__sym_open();
+    char site[256];
+    if (r->t->spawn_site)
+        corio__sym_format(s, r->t->spawn_site, 1, site, sizeof site);
+    else
+        snprintf(site, sizeof site, "?");
+    corio__report(r->loop, "corio: misuse: corio_await on task #%llu (spawned at %s), "
+                           "which %s; awaited from:\n",
+                  (unsigned long long)r->t->id, site, r->what);
+    corio__sym_print_frames(s, corio__report_file(r->loop), r->frames, r->n, "      ");
+    corio__sym_close(s);
+}
+
 int corio__debug_await_check(corio_loop *loop, corio_task *t)
 {
-    void *frames[CORIO__MAX_FRAMES];
-    int n;
-    corio__sym *s;
+    misuse_report *r;
     const char *what = NULL;
     if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
         what = "was already awaited (or detached and finished): the handle is freed";
@@ -390,20 +428,15 @@ int corio__debug_await_check(corio_loop *loop, corio_task *t)
         what = "is awaited outside a task (corio_await returns -EPERM)";
     if (!what)
         return 0;
-    s = corio__sym_open();
-    {
-        char site[256];
-        if (t->spawn_site)
-            corio__sym_format(s, t->spawn_site, 1, site, sizeof site);
-        else
-            snprintf(site, sizeof site, "?");
-        corio__report(loop, "corio: misuse: corio_await on task #%llu (spawned at %s), "
-                            "which %s; awaited from:\n",
-                      (unsigned long long)t->id, site, what);
+    r = malloc(sizeof *r); /* off the (possibly small) task stack */
+    if (r) {
+        r->loop = loop;
+        r->t = t;
+        r->what = what;
+        r->n = corio__bt_here(loop, 0, r->frames, CORIO__MAX_FRAMES);
+        corio__debug_offstack(print_misuse, r);
+        free(r);
     }
-    n = corio__bt_here(loop, 0, frames, CORIO__MAX_FRAMES);
-    corio__sym_print_frames(s, corio__report_file(loop), frames, n, "      ");
-    corio__sym_close(s);
     if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
         return -EINVAL;
     return t->loop != loop ? -EINVAL : 0;

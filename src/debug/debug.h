@@ -115,6 +115,13 @@ const char *corio__sym_func(corio__sym *s, const void *addr, int ret,
 void corio__sym_print_frames(corio__sym *s, FILE *f, void *const *frames,
                              int n, const char *indent);
 
+/* Runs fn(arg) off the task stacks: symbolizing (libdw reading DWARF) can
+ * take 150 KiB of stack, more than a task may have. Called from a task, it
+ * runs fn on a short-lived helper thread and waits for it (the loop thread
+ * is blocked meanwhile, so fn may read the loop); elsewhere it just calls
+ * fn. Walk the caller's own stack before, not inside fn. */
+void corio__debug_offstack(void (*fn)(void *), void *arg);
+
 /* ---- what a task waits on (describe.c) -----------------------------------------*/
 /* A describer for wait objects of one kind: if obj (what task t parked on)
  * is one of its module's objects, it writes a description into buf (no

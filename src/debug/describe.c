@@ -34,6 +34,37 @@ void corio__debug_register_wait(int kind, corio__wait_describer fn)
     }
 }
 
+/* The built-in fallback for CORIO__WAIT_LOCK, so deadlock reports can name
+ * a lock's holder and follow the wait-for chain through it. It uses only
+ * the public corio_lock_owner(). Locks and semaphores both park as
+ * CORIO__WAIT_LOCK and a describer only gets the object's address, so the
+ * candidate holder is believed only if it is one of the loop's live tasks:
+ * read on a semaphore, the same bytes are its count (its first field),
+ * which no task's address equals. Registered describers are asked first. */
+static int is_live_task(corio_loop *loop, const corio_task *c)
+{
+    const corio__list *p;
+    if (!c)
+        return 0;
+    for (p = loop->tasks.next; p != &loop->tasks; p = p->next)
+        if (corio__container_of(p, corio_task, all) == c)
+            return 1;
+    return 0;
+}
+
+static int describe_lock(const corio_task *t, const void *obj, char *buf,
+                         size_t len, corio_task **owner)
+{
+    corio_task *o = corio_lock_owner((const corio_lock *)obj);
+    char nb[32];
+    if (!is_live_task(t->loop, o) || o == t)
+        return 0;
+    *owner = o;
+    snprintf(buf, len, "lock %p held by task #%llu '%s'", obj,
+             (unsigned long long)o->id, corio__task_label(o, nb, sizeof nb));
+    return 1;
+}
+
 static int run_describers(corio_task *t, char *buf, size_t len, corio_task **owner)
 {
     int i;
@@ -42,6 +73,8 @@ static int run_describers(corio_task *t, char *buf, size_t len, corio_task **own
     for (i = 0; i < PER_KIND && describers[t->wait_kind][i]; i++)
         if (describers[t->wait_kind][i](t, t->wait_obj, buf, len, owner))
             return 1;
+    if (t->wait_kind == CORIO__WAIT_LOCK)
+        return describe_lock(t, t->wait_obj, buf, len, owner);
     return 0;
 }
 

@@ -152,24 +152,80 @@ void corio__dump_task(corio__sym *s, FILE *f, corio_loop *loop, corio_task *t)
     free(in);
 }
 
-static int dump_impl(corio_loop *loop, FILE *f, uintptr_t self_fp)
+/* A dump in two steps: the walks on the caller's thread (its own stack is
+ * one of those walked), the symbolizing and printing off the task stacks
+ * (corio__debug_offstack). */
+typedef struct dump_job {
+    corio_loop *loop;
+    FILE *f;
+    size_t n, cap;
+    corio_task_info *infos;
+    int failed;
+} dump_job;
+
+static int collect(const corio_task_info *in, void *arg)
 {
+    dump_job *j = arg;
+    corio_task_info *c;
+    if (j->n == j->cap) {
+        size_t cap = j->cap ? 2 * j->cap : 16;
+        corio_task_info *p = realloc(j->infos, cap * sizeof *p);
+        if (!p) {
+            j->failed = 1;
+            return 1;
+        }
+        j->infos = p;
+        j->cap = cap;
+    }
+    c = &j->infos[j->n];
+    *c = *in;
+    c->name = strdup(in->name ? in->name : "?");
+    if (!c->name) {
+        j->failed = 1;
+        return 1;
+    }
+    j->n++;
+    return 0;
+}
+
+static void print_dump(void *arg)
+{
+    dump_job *j = arg;
     dump_ctx d;
-    int rc;
-    if (!loop)
-        return -EPERM;
-    d.f = f ? f : corio__report_file(loop);
-    d.loop = loop;
+    size_t i;
+    d.f = j->f;
+    d.loop = j->loop;
     d.sym = corio__sym_open();
     d.n = 0;
     fprintf(d.f, "corio: dump of loop %p: %zu task%s (%zu unfinished), "
                  "%llu iterations\n",
-            (void *)loop, loop->ntasks, loop->ntasks == 1 ? "" : "s",
-            loop->nlive, (unsigned long long)loop->n_iterations);
-    rc = tasks_impl(loop, self_fp, dump_one, &d);
+            (void *)j->loop, j->loop->ntasks, j->loop->ntasks == 1 ? "" : "s",
+            j->loop->nlive, (unsigned long long)j->loop->n_iterations);
+    for (i = 0; i < j->n; i++)
+        dump_one(&j->infos[i], &d);
+    if (j->failed)
+        fprintf(d.f, "  (out of memory: dump incomplete)\n");
     corio__sym_close(d.sym);
     fflush(d.f);
-    return rc < 0 ? rc : d.n;
+}
+
+static int dump_impl(corio_loop *loop, FILE *f, uintptr_t self_fp)
+{
+    dump_job j;
+    size_t i;
+    int rc;
+    if (!loop)
+        return -EPERM;
+    memset(&j, 0, sizeof j);
+    j.loop = loop;
+    j.f = f ? f : corio__report_file(loop);
+    rc = tasks_impl(loop, self_fp, collect, &j);
+    if (rc >= 0)
+        corio__debug_offstack(print_dump, &j);
+    for (i = 0; i < j.n; i++)
+        free((char *)j.infos[i].name);
+    free(j.infos);
+    return rc < 0 ? rc : (int)j.n;
 }
 
 CORIO__NOINLINE int corio_dump_loop(corio_loop *loop, FILE *f)

@@ -66,9 +66,33 @@ static size_t find_path(struct corio__lockgraph *g, const void *a, const void *b
     return 0;
 }
 
+typedef struct cycle_report {
+    corio_loop *loop;
+    struct corio__lockgraph *g;
+    size_t ne, np;
+    size_t *path;
+} cycle_report;
+
+static void print_cycle(void *arg);
+
 static void report_cycle(corio_loop *loop, struct corio__lockgraph *g, size_t ne,
                          size_t *path, size_t np)
 {
+    cycle_report r;
+    r.loop = loop;
+    r.g = g;
+    r.ne = ne;
+    r.np = np;
+    r.path = path;
+    corio__debug_offstack(print_cycle, &r);
+}
+
+static void print_cycle(void *arg)
+{
+    cycle_report *r = arg;
+    corio_loop *loop = r->loop;
+    struct corio__lockgraph *g = r->g;
+    size_t ne = r->ne, np = r->np, *path = r->path;
     FILE *f = corio__report_file(loop);
     corio__sym *s = corio__sym_open();
     edge *e = &g->e[ne];

@@ -42,6 +42,12 @@ struct corio__stall {
     void *frames[CORIO__MAX_FRAMES];
     uint64_t task_id;          /* 0: a callback or the loop itself */
     char task_name[64];
+    /* A leaf function compiled without a frame (GCC omits leaf frame
+     * pointers) hides its caller from the frame walk; its return address
+     * is then in the link register (aarch64) or at [sp] (x86-64). The
+     * handler saves that candidate; the watchdog checks it (see
+     * leaf_caller) before using it. */
+    uintptr_t leaf_ret;
 };
 
 static _Atomic(struct corio__stall *) target; /* the capture in progress */
@@ -49,6 +55,10 @@ static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 static struct sigaction old_action;
 
+/* It reads the interrupted stack, redzones included: no ASan checks. */
+#if defined(__SANITIZE_ADDRESS__) || defined(CORIO__ASAN)
+__attribute__((no_sanitize_address))
+#endif
 static void stall_handler(int sig, siginfo_t *si, void *ucv)
 {
     struct corio__stall *st = atomic_load(&target);
@@ -69,15 +79,6 @@ static void stall_handler(int sig, siginfo_t *si, void *ucv)
         return;
     }
     atomic_store(&st->want, 0);
-#if defined(__x86_64__)
-    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-    fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-#elif defined(__aarch64__)
-    pc = (uintptr_t)uc->uc_mcontext.pc;
-    fp = (uintptr_t)uc->uc_mcontext.regs[29];
-#else
-    (void)uc;
-#endif
     t = loop->current;
     if (t && t->stack) {
         lo = (uintptr_t)t->stack->lo;
@@ -86,6 +87,22 @@ static void stall_handler(int sig, siginfo_t *si, void *ucv)
         lo = loop->dbg->tstack_lo;
         hi = loop->dbg->tstack_hi;
     }
+    st->leaf_ret = 0;
+#if defined(__x86_64__)
+    pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    {
+        uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+        if (sp >= lo && sp + sizeof(uintptr_t) <= hi && !(sp & 7))
+            st->leaf_ret = *(const uintptr_t *)sp;
+    }
+#elif defined(__aarch64__)
+    pc = (uintptr_t)uc->uc_mcontext.pc;
+    fp = (uintptr_t)uc->uc_mcontext.regs[29];
+    st->leaf_ret = (uintptr_t)uc->uc_mcontext.regs[30];
+#else
+    (void)uc;
+#endif
     st->nframes = corio__bt_walk(pc, fp, lo, hi, NULL, st->frames, CORIO__MAX_FRAMES);
     st->task_id = t ? t->id : 0;
     st->task_name[0] = 0;
@@ -119,6 +136,46 @@ static void abs_time(struct timespec *ts, int64_t ns_from_now)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000L;
     }
+}
+
+/* Is r the return address of a call to the function containing pc, i.e.
+ * the caller a frameless leaf hides? r must be in a known function (so its
+ * page is mapped code) and the instruction before it must be a direct call
+ * whose target starts at most 64 KiB below pc. Indirect calls are not
+ * recognised: the frame is then just missing, as before. */
+static int leaf_caller(corio__sym *s, uintptr_t r, uintptr_t pc, uintptr_t next)
+{
+    char fn[128], leaf[128], callee_fn[128];
+    uintptr_t callee;
+    if (!r || r == next || !*corio__sym_func(s, (const void *)r, 1, fn, sizeof fn))
+        return 0;
+    corio__sym_func(s, (const void *)pc, 0, leaf, sizeof leaf);
+    if (!leaf[0] || !strcmp(fn, leaf))
+        return 0; /* a stale address inside the interrupted function */
+#if defined(__x86_64__)
+    {
+        int32_t rel;
+        if (*(const unsigned char *)(r - 5) != 0xE8)
+            return 0;
+        memcpy(&rel, (const void *)(r - 4), sizeof rel);
+        callee = r + (uintptr_t)(intptr_t)rel;
+    }
+#elif defined(__aarch64__)
+    {
+        uint32_t insn;
+        memcpy(&insn, (const void *)(r - 4), sizeof insn);
+        if ((insn & 0xFC000000u) != 0x94000000u) /* BL imm26 */
+            return 0;
+        callee = (r - 4) + (uintptr_t)((intptr_t)((int32_t)(insn << 6) >> 6) * 4);
+    }
+#else
+    return 0;
+#endif
+    if (callee > pc || pc - callee >= 65536)
+        return 0;
+    /* The call must go to the very function that was interrupted. */
+    corio__sym_func(s, (const void *)callee, 0, callee_fn, sizeof callee_fn);
+    return !strcmp(callee_fn, leaf);
 }
 
 /* Captures and prints one report. Called by the watchdog with nothing held. */
@@ -182,6 +239,14 @@ static void capture(struct corio__stall *st, int64_t stalled_ns, int64_t thresho
     if (ok && st->nframes) {
         corio__sym *s = corio__sym_open();
         fprintf(f, "; it is running:\n");
+        if (st->nframes < CORIO__MAX_FRAMES &&
+            leaf_caller(s, st->leaf_ret, (uintptr_t)st->frames[0],
+                        st->nframes > 1 ? (uintptr_t)st->frames[1] : 0)) {
+            memmove(&st->frames[2], &st->frames[1],
+                    (size_t)(st->nframes - 1) * sizeof st->frames[0]);
+            st->frames[1] = (void *)st->leaf_ret;
+            st->nframes++;
+        }
         /* frames[0] is the interrupted pc, not a return address, but
          * looking up pc - 1 lands in the same function all the same. */
         corio__sym_print_frames(s, f, st->frames, st->nframes, "      ");

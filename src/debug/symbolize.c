@@ -203,17 +203,59 @@ void corio__sym_print_frames(corio__sym *s, FILE *f, void *const *frames,
         fprintf(f, "%s(no frames)\n", indent);
 }
 
+typedef struct offstack_call {
+    void (*fn)(void *);
+    void *arg;
+} offstack_call;
+
+static void *offstack_main(void *p)
+{
+    offstack_call *c = p;
+    c->fn(c->arg);
+    return NULL;
+}
+
+void corio__debug_offstack(void (*fn)(void *), void *arg)
+{
+    corio_loop *loop = corio__tls_loop;
+    if (loop && loop->current) {
+        offstack_call c;
+        pthread_t th;
+        c.fn = fn;
+        c.arg = arg;
+        if (pthread_create(&th, NULL, offstack_main, &c) == 0) {
+            pthread_join(th, NULL);
+            return;
+        }
+    }
+    fn(arg); /* not in a task, or no thread to be had */
+}
+
+typedef struct symbolize_call {
+    const void *addr;
+    char tmp[512];
+    int found;
+} symbolize_call;
+
+static void symbolize_one(void *p)
+{
+    symbolize_call *c = p;
+    corio__sym *s = corio__sym_open();
+    c->found = corio__sym_format(s, c->addr, 0, c->tmp, sizeof c->tmp);
+    corio__sym_close(s);
+}
+
 int corio_debug_symbolize(const void *addr, char *buf, size_t len)
 {
-    corio__sym *s;
+    symbolize_call c;
     int found;
-    char tmp[512];
+    char *tmp = c.tmp;
     size_t n;
     if (!buf || !len)
         return -EINVAL;
-    s = corio__sym_open();
-    found = corio__sym_format(s, addr, 0, tmp, sizeof tmp);
-    corio__sym_close(s);
+    c.addr = addr;
+    corio__debug_offstack(symbolize_one, &c);
+    found = c.found;
     if (!found && tmp[0] == '0' && tmp[1] == 'x') {
         buf[0] = 0;
         return -ENOENT;
