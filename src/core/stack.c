@@ -331,7 +331,7 @@ void corio__stack_check_canary(corio_task *t)
 }
 
 static struct sigaction old_segv, old_bus;
-static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
@@ -361,21 +361,30 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
     signal(sig, SIG_DFL); /* re-raised on return from the faulting insn */
 }
 
-static void install_once(void)
+/* Installs segv_handler for sig unless it is the current handler already.
+ * Checked at every loop creation, not once per process: the program may
+ * have installed a handler of its own since, which then becomes the one we
+ * chain to (never ourselves: that would recurse). */
+static void install_handler(int sig, struct sigaction *old)
 {
-    struct sigaction sa;
+    struct sigaction sa, cur;
+    if (sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+        cur.sa_sigaction == segv_handler)
+        return;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = segv_handler;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &old_segv);
-    sigaction(SIGBUS, &sa, &old_bus);
+    sigaction(sig, &sa, old);
 }
 
 int corio__overflow_handler_install(corio_loop *loop)
 {
     stack_t ss;
-    pthread_once(&handler_once, install_once);
+    pthread_mutex_lock(&handler_lock);
+    install_handler(SIGSEGV, &old_segv);
+    install_handler(SIGBUS, &old_bus);
+    pthread_mutex_unlock(&handler_lock);
     /* The handler needs a stack of its own: the task's is exhausted. */
     if (sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE)) {
         size_t sz = 64 * 1024;
