@@ -81,9 +81,11 @@ static void *metrics_main(void *arg)
     assert_int_equal(corio_loop_metrics_get(NULL, &lm), 0);
     assert_int_equal(lm.tasks_spawned, 2);
     assert_true(lm.switches >= 3);
-    assert_true(lm.poll_seconds >= 0.01); /* it slept in the poller */
-    assert_true(lm.run_seconds >= 0.008);
-    assert_true(lm.lag_max_seconds >= 0.008);
+    if (!tu_slow()) { /* timings, meaningless under Valgrind */
+        assert_true(lm.poll_seconds >= 0.01); /* it slept in the poller */
+        assert_true(lm.run_seconds >= 0.008);
+        assert_true(lm.lag_max_seconds >= 0.008);
+    }
     assert_true(lm.lag_max_seconds >= lm.lag_seconds);
     assert_int_equal(corio_metrics_enable(NULL, 0), 0);
     return NULL;

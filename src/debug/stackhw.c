@@ -18,6 +18,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 
 /* The scan and the poisoning touch dead frames, whose ASan redzones may
  * still be marked: they are done without instrumentation. */
@@ -94,6 +100,8 @@ void corio__debug_stack_done(corio_loop *loop, corio_task *t)
     if (!(loop->dbg_flags & CORIO__DBG_MODE) || !s || !loop->dbg)
         return;
     hi = (uintptr_t)s->lo + s->size;
+    /* Memcheck sees a dead stack as unaddressable; it is ours to read. */
+    VALGRIND_MAKE_MEM_DEFINED(s->lo, s->size);
     low = lowest_used(s);
     record(loop->dbg, t->spawn_site, hi - low, s->size);
     if (low < hi)

@@ -23,6 +23,12 @@
 #include <time.h>
 #include <ucontext.h>
 
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_DEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 #define STALL_SIGNAL SIGURG
 
 struct corio__stall {
@@ -239,6 +245,9 @@ static void capture(struct corio__stall *st, int64_t stalled_ns, int64_t thresho
     if (ok && st->nframes) {
         corio__sym *s = corio__sym_open();
         fprintf(f, "; it is running:\n");
+        /* The word at [sp] may be padding nobody wrote: it is only a
+         * candidate, checked below. */
+        VALGRIND_MAKE_MEM_DEFINED(&st->leaf_ret, sizeof st->leaf_ret);
         if (st->nframes < CORIO__MAX_FRAMES &&
             leaf_caller(s, st->leaf_ret, (uintptr_t)st->frames[0],
                         st->nframes > 1 ? (uintptr_t)st->frames[1] : 0)) {
