@@ -72,7 +72,7 @@ function median(k,   i, j, t, c, a) {
     return (c % 2) ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
 }
 END {
-    printf "%-9s %-8s %14s %10s %s\n", "bench", "impl", "median ns/op", "x corio", "(rounds)"
+    printf "%-9s %-13s %14s %10s %s\n", "bench", "impl", "median ns/op", "x corio", "(rounds)"
     for (o = 1; o <= no; o++) {
         split(order[o], p, SUBSEP)
         med[order[o]] = median(order[o])
@@ -80,7 +80,7 @@ END {
     for (o = 1; o <= no; o++) {
         split(order[o], p, SUBSEP)
         base = med[p[1] SUBSEP "corio"]
-        printf "%-9s %-8s %14.1f %10.2f (%d)\n", p[1], p[2], med[order[o]],
+        printf "%-9s %-13s %14.1f %10.2f (%d)\n", p[1], p[2], med[order[o]],
                (base > 0 ? med[order[o]] / base : 0), n[order[o]]
     }
 }' "$log"

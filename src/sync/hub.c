@@ -92,7 +92,9 @@ int corio__hub_park(corio__hub *h, corio_task *self)
 {
     int rc;
     h->waiter = self;
-    rc = corio__park(self, CORIO__WAIT_TASK, h);
+    /* WAIT_OTHER, not WAIT_TASK: debug dumps read a WAIT_TASK object as a
+     * corio_task, and h is not one. */
+    rc = corio__park(self, CORIO__WAIT_OTHER, h);
     h->waiter = NULL;
     return rc;
 }
