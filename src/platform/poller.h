@@ -11,6 +11,9 @@
  *    I/O layer uses readiness.
  *
  * Semantics every backend guarantees:
+ *  - add() arms the fd for IN and OUT, or, if io->want is non-zero when
+ *    add() is called, for those events only (for fds that are always
+ *    writable, such as an eventfd, where OUT edges would be noise).
  *  - One corio__io per fd, registered once with add() and removed with del()
  *    before the fd is closed. The corio__io is owned by whoever owns the fd
  *    (a socket, a stream, a wait on a foreign fd) and must stay alive until

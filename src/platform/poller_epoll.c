@@ -42,7 +42,15 @@ static void ep_destroy(corio__poller *p)
 static int ep_add(corio__poller *p, corio__io *io)
 {
     struct epoll_event ev;
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    /* Armed once for both directions, unless the owner asked for fewer at
+     * add time (the loop's wake-up eventfd wants IN only: an eventfd is
+     * always writable, and an OUT edge after each read would cost an extra
+     * wake-up per cross-thread post). */
+    if (io->want)
+        ev.events = (io->want & CORIO__IO_IN ? EPOLLIN | EPOLLRDHUP : 0) |
+                    (io->want & CORIO__IO_OUT ? EPOLLOUT : 0) | EPOLLET;
+    else
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
     ev.data.ptr = io;
     io->slot = 0;
     if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, io->fd, &ev) < 0)
