@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #ifdef CORIO_HAVE_LIBDW
+#include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #endif
 
@@ -74,6 +75,34 @@ static const char *base_name(const char *p)
     return b ? b + 1 : p;
 }
 
+#ifdef CORIO_HAVE_LIBDW
+/* dwfl_module_getsrc finds the compilation unit through .debug_aranges;
+ * when that table is partial (clang does not emit it, but a linked-in
+ * object may), units it does not list are never found. Scan them all. */
+static void line_by_cu_scan(Dwfl_Module *m, Dwarf_Addr addr, const char **file,
+                            int *line)
+{
+    Dwarf_Die *cu = NULL;
+    Dwarf_Addr bias = 0;
+    while ((cu = dwfl_module_nextcu(m, cu, &bias)) != NULL) {
+        Dwarf_Line *dl;
+        int ln = 0;
+        const char *f;
+        if (dwarf_haspc(cu, addr - bias) <= 0)
+            continue;
+        dl = dwarf_getsrc_die(cu, addr - bias);
+        if (!dl)
+            return;
+        f = dwarf_linesrc(dl, NULL, NULL);
+        if (f && dwarf_lineno(dl, &ln) == 0) {
+            *file = f;
+            *line = ln;
+        }
+        return;
+    }
+}
+#endif
+
 /* Looks addr up; name/off/file/line are set as far as known. */
 static int lookup(corio__sym *s, uintptr_t addr, const char **name,
                   uintptr_t *off, const char **file, int *line,
@@ -110,6 +139,8 @@ static int lookup(corio__sym *s, uintptr_t addr, const char **name,
                     *file = f;
                     *line = ln;
                 }
+            } else {
+                line_by_cu_scan(m, (Dwarf_Addr)addr, file, line);
             }
             if (*name)
                 return 1;
@@ -173,7 +204,7 @@ const char *corio__sym_func(corio__sym *s, const void *addr, int ret,
 static int internal_top(const char *fn)
 {
     return !strncmp(fn, "corio__", 7) || !strcmp(fn, "suspend") ||
-           !strcmp(fn, "saved_regs");
+           !strcmp(fn, "suspend_switch");
 }
 
 static int internal_bottom(const char *fn)
