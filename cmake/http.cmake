@@ -112,3 +112,11 @@ endfunction()
 if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.19)
   cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL _corio_jobs_e2e_dep)
 endif()
+
+# libFuzzer (fuzz/fuzz_http.c, built by fuzz/CMakeLists.txt): the HTTP
+# component gets the same coverage instrumentation as the core library, so
+# the fuzzer is guided by the parser's and the router's branches.
+if(CORIO_BUILD_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_options(corio_http PRIVATE -fsanitize=fuzzer-no-link)
+  target_compile_options(corio_jobs_core PRIVATE -fsanitize=fuzzer-no-link)
+endif()
