@@ -7,6 +7,8 @@
  */
 #include "testutil.h"
 
+#include "debug/debug.h" /* the resource hooks src/io calls */
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -258,6 +260,40 @@ static void test_toggle(void **state)
     free(r);
 }
 
+/* ---- resources never closed ------------------------------------------------*/
+
+static int fake_socket, fake_stream; /* only their addresses count */
+
+NOINLINE static void open_things(void)
+{
+    corio_loop *loop = corio_loop_current();
+    corio__dbg_resource_open(loop, &fake_socket, "socket", 7);
+    corio__dbg_resource_open(loop, &fake_stream, "stream", -1);
+    __asm__ volatile("" ::: "memory");
+}
+
+static void *resources_main(void *arg)
+{
+    (void)arg;
+    open_things();
+    corio__dbg_resource_close(corio_loop_current(), &fake_stream);
+    return NULL; /* the socket stays open */
+}
+
+static void test_unclosed_resources(void **state)
+{
+    corio_loop_config c = debug_cfg();
+    char *r;
+    (void)state;
+    r = tu_run_report(resources_main, NULL, &c);
+    assert_has(r, "corio: socket (fd 7) was never closed; opened by task #");
+    assert_has(r, "open_things+0x");
+    assert_has(r, "resources_main+0x");
+    if (strstr(r, "stream"))
+        fail_msg("the closed stream was reported:\n%s", r);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_slow_warnings),
         cmocka_unit_test(test_high_water_marks),
         cmocka_unit_test(test_toggle),
+        cmocka_unit_test(test_unclosed_resources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,7 @@ void corio__debug_loop_close(corio_loop *loop)
         return;
     corio__stall_stop(loop);
     corio__sigdump_unregister(loop);
+    corio__debug_report_resources(loop);
     if (loop->dbg_flags & CORIO__DBG_MODE)
         report_high_water(loop, d);
     for (i = 0; i < CORIO__QUARANTINE; i++)

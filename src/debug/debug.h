@@ -70,6 +70,7 @@ typedef struct corio__loop_dbg {
     struct corio__stall *stall;
     struct corio__lockgraph *locks;
     uintptr_t tstack_lo, tstack_hi; /* the loop thread's stack */
+    void *resources;       /* resources.c: open fds/streams (debug mode) */
 } corio__loop_dbg;
 
 /* The loop's debug state, allocated on first use; NULL if out of memory. */
@@ -172,6 +173,8 @@ void corio__sigdump_unregister(corio_loop *loop);
 
 /* ---- reports ------------------------------------------------------------------*/
 FILE *corio__report_file(corio_loop *loop);
+/* Reports (and forgets) the resources still open (resources.c). */
+void corio__debug_report_resources(corio_loop *loop);
 /* Prints the leak report of a closing loop (reports.c). */
 void corio__debug_report_leaks(corio_loop *loop);
 /* Prints one task's block: header line, wait, origin, backtrace. */

@@ -77,6 +77,29 @@ static inline void corio__dbg_switch(corio_loop *loop, corio_task *from,
         corio__debug_switch(loop, from, to);
 }
 
+/* Resources (fds, sockets, streams) opened and closed, for the "never
+ * closed" report at loop close in debug mode. For the modules that own
+ * them: call at creation and at destruction. kind is a static string
+ * ("socket", "stream"...); fd may be -1. */
+void corio__debug_resource_open(corio_loop *loop, const void *obj,
+                                const char *kind, int fd);
+void corio__debug_resource_close(corio_loop *loop, const void *obj);
+
+static inline void corio__dbg_resource_open(corio_loop *loop, const void *obj,
+                                            const char *kind, int fd)
+{
+    if (CORIO__DBG_ON(loop, CORIO__DBG_MODE))
+        corio__debug_resource_open(loop, obj, kind, fd);
+}
+
+static inline void corio__dbg_resource_close(corio_loop *loop, const void *obj)
+{
+    /* Not the mode bit: a resource opened in debug mode may be closed
+     * after debug mode was turned off. */
+    if (CORIO__UNLIKELY(loop->dbg != NULL))
+        corio__debug_resource_close(loop, obj);
+}
+
 /* The unconditional bookkeeping: plain stores, no clock read. */
 static inline void corio__dbg_parked(corio_loop *loop, corio_task *t)
 {
