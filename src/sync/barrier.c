@@ -105,7 +105,9 @@ int corio_barrier_wait(corio_barrier *b)
     w->status = 0;
     w->fired = 0;
     corio__list_push_back(&b->waiters, &w->node);
-    rc = corio__park(self, CORIO__WAIT_OTHER, b);
+    do {
+        rc = corio__park(self, CORIO__WAIT_OTHER, b);
+    } while (rc == 0 && !w->fired); /* only a trip/abort/reset claims us */
     if (rc) {
         /* Withdrawn. If our node is still linked the count is ours to fix;
          * if a purge unlinked it, the purge already did. */

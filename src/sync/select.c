@@ -93,7 +93,18 @@ int corio_chan_select(corio_chan_case *cases, size_t n, double timeout)
         if (rc == 0)
             scoped = 1;
     }
-    rc = corio__park(self, CORIO__WAIT_CHANNEL, nenabled ? cases[0].chan : NULL);
+    for (;;) {
+        rc = corio__park(self, CORIO__WAIT_CHANNEL,
+                         nenabled ? cases[0].chan : NULL);
+        if (rc != 0)
+            break;
+        for (k = 0; k < nenabled && !nodes[k].fired; k++)
+            ;
+        if (k < nenabled)
+            break;
+        /* Woken with 0 but no case claimed (nothing in corio does that):
+         * every node is still linked, so wait on. */
+    }
     for (k = 0; k < nenabled; k++) {
         w = &nodes[k];
         if (w->fired) {
@@ -115,8 +126,6 @@ int corio_chan_select(corio_chan_case *cases, size_t n, double timeout)
         if (cs->op == CORIO_CHAN_RECV)
             cs->value = cs->status == 0 ? nodes[k].value : NULL;
         rc = chosen;
-    } else if (rc == 0) {
-        rc = -EINTR; /* cannot happen: only a claim wakes us with 0 */
     }
     free(nodes);
     return rc;

@@ -79,13 +79,14 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
     w->fired = 0;
     corio__list_push_back(q, &w->node);
     *wp = w;
-    rc = corio__park(self, kind, obj);
-    if (rc != 0 || !w->fired) {
-        if (corio__list_linked(&w->node))
-            corio__list_remove(&w->node);
-        return rc != 0 ? rc : -EINTR; /* -EINTR: cannot happen */
-    }
-    return 0;
+    do {
+        /* Only a claim wakes us with 0; should anything else ever do so,
+         * the node is still linked and we simply wait on. */
+        rc = corio__park(self, kind, obj);
+    } while (rc == 0 && !w->fired);
+    if (rc != 0 && corio__list_linked(&w->node))
+        corio__list_remove(&w->node);
+    return rc;
 }
 
 /* Entry check of every suspending sync call: -EPERM outside a task, the
