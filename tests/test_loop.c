@@ -74,14 +74,14 @@ static void create_run_close_explicitly(void **state)
     assert_ptr_equal(corio_loop_current(), l);
     o.loop = l;
     o.flags = CORIO_SPAWN_DETACHED;
-    assert_int_equal(corio_spawn_ex(NULL, sleep_ms, (void *)10, &o), 0);
+    assert_int_equal(corio_spawn_ex(NULL, sleep_ms, (void *)300, &o), 0);
     o.flags = CORIO_SPAWN_EAGER; /* the loop is not running: just queued */
     assert_int_equal(corio_spawn_ex(&t, sleep_ms, (void *)5, &o), 0);
     assert_int_equal(corio_task_state(t), CORIO_TASK_CREATED);
     assert_int_equal(corio_task_count(l), 2);
     assert_int_equal(corio_loop_run(l, CORIO_RUN_DEFAULT), 0);
     {
-        static const int want[] = {5, 10};
+        static const int want[] = {5, 300};
         tu_log_expect(&lg, want, 2);
     }
     /* Outside any task: collect the result through the task's future. */

@@ -125,7 +125,9 @@ static size_t compact_n(void)
 {
     if (env_n("TU_SCALE_COMPACT_N"))
         return env_n("TU_SCALE_COMPACT_N");
-    if (tu_under_valgrind() || tu_under_tsan())
+    if (tu_under_tsan()) /* a fiber (with its own mapping) per task */
+        return 10000;
+    if (tu_under_valgrind())
         return 50000;
     return tu_slow() ? 1000000 : 10000000;
 }
