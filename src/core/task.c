@@ -157,6 +157,12 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
     return spawn_at(taskp, fn, arg, opts, __builtin_return_address(0));
 }
 
+int corio__spawn_at(corio_task **taskp, corio_fn fn, void *arg,
+                    const corio_spawn_opts *opts, void *site)
+{
+    return spawn_at(taskp, fn, arg, opts, site);
+}
+
 corio_task *corio_spawn(corio_fn fn, void *arg)
 {
     corio_task *t;

@@ -100,6 +100,13 @@ static inline void corio__dbg_resource_close(corio_loop *loop, const void *obj)
         corio__debug_resource_close(loop, obj);
 }
 
+/* corio_spawn_ex for library code that spawns on a user's behalf (task
+ * groups, gather...): site is the user's call site, normally the spawning
+ * function's __builtin_return_address(0), so dumps and leak reports point
+ * at the user's code rather than at the library's. (task.c) */
+int corio__spawn_at(corio_task **taskp, corio_fn fn, void *arg,
+                    const corio_spawn_opts *opts, void *site);
+
 /* The unconditional bookkeeping: plain stores, no clock read. */
 static inline void corio__dbg_parked(corio_loop *loop, corio_task *t)
 {
