@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #ifdef CORIO_HAVE_LIBDW
+#include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 #endif
@@ -103,12 +104,61 @@ static void line_by_cu_scan(Dwfl_Module *m, Dwarf_Addr addr, const char **file,
 }
 #endif
 
-/* Looks addr up; name/off/file/line are set as far as known. */
+#ifdef CORIO_HAVE_LIBDW
+/* When addr lies in code inlined into its function, the line table gives
+ * the inlined function's line, which alone reads as if the enclosing
+ * function had that line. Writes ", in NAME inlined at FILE:LINE" (the
+ * innermost inlined function, and where the outermost inline call sits in
+ * the real function) into buf, or leaves it empty. */
+static void inline_info(Dwfl_Module *m, Dwarf_Addr addr, const char *func,
+                        char *buf, size_t len)
+{
+    Dwarf_Addr bias = 0;
+    Dwarf_Die *cu = dwfl_module_addrdie(m, addr, &bias);
+    Dwarf_Die *scopes = NULL;
+    Dwarf_Files *files;
+    const char *inner = NULL, *cfile = NULL;
+    Dwarf_Word cline = 0;
+    int i, n;
+    buf[0] = 0;
+    if (!cu)
+        return;
+    n = dwarf_getscopes(cu, addr - bias, &scopes);
+    for (i = 0; i < n; i++) {
+        Dwarf_Attribute at;
+        Dwarf_Word fidx;
+        if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine)
+            continue;
+        if (!inner)
+            inner = dwarf_diename(&scopes[i]);
+        /* Keep going: the outermost one's call site is in the function. */
+        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &at), &cline) != 0)
+            cline = 0;
+        cfile = NULL;
+        if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &at), &fidx) == 0 &&
+            dwarf_getsrcfiles(cu, &files, NULL) == 0)
+            cfile = dwarf_filesrc(files, fidx, NULL, NULL);
+    }
+    /* GCC's partial inlining can list a function inlined into its own
+     * out-of-line part (f into f.part.0): nothing worth saying. */
+    if (inner && func && !strncmp(func, inner, strlen(inner)) &&
+        (func[strlen(inner)] == 0 || func[strlen(inner)] == '.'))
+        inner = NULL;
+    if (inner && cfile && cline)
+        snprintf(buf, len, ", in %s inlined at %s:%lu", inner, base_name(cfile),
+                 (unsigned long)cline);
+    free(scopes);
+}
+#endif
+
+/* Looks addr up; name/off/file/line are set as far as known, and inl gets
+ * the inline note (see inline_info; "" if none). */
 static int lookup(corio__sym *s, uintptr_t addr, const char **name,
                   uintptr_t *off, const char **file, int *line,
-                  const char **module, uintptr_t *modoff)
+                  const char **module, uintptr_t *modoff, char *inl, size_t inl_len)
 {
     Dl_info di;
+    inl[0] = 0;
     *name = NULL;
     *file = NULL;
     *line = 0;
@@ -142,6 +192,8 @@ static int lookup(corio__sym *s, uintptr_t addr, const char **name,
             } else {
                 line_by_cu_scan(m, (Dwarf_Addr)addr, file, line);
             }
+            if (*file)
+                inline_info(m, (Dwarf_Addr)addr, *name, inl, inl_len);
             if (*name)
                 return 1;
         }
@@ -169,15 +221,17 @@ int corio__sym_format(corio__sym *s, const void *addr, int ret, char *buf,
     const char *name, *file, *module;
     uintptr_t off, modoff, a = (uintptr_t)addr;
     int line, found;
+    char inl[256];
     /* A return address points after the call: its line is the call's. */
     uintptr_t q = ret && a ? a - 1 : a;
 
-    found = lookup(s, q, &name, &off, &file, &line, &module, &modoff);
+    found = lookup(s, q, &name, &off, &file, &line, &module, &modoff, inl,
+                   sizeof inl);
     if (ret && a)
         off++, modoff++; /* print the offset of the address itself */
     if (name && file)
-        snprintf(buf, len, "%s+0x%lx (%s:%d)", name, (unsigned long)off,
-                 base_name(file), line);
+        snprintf(buf, len, "%s+0x%lx (%s:%d%s)", name, (unsigned long)off,
+                 base_name(file), line, inl);
     else if (name)
         snprintf(buf, len, "%s+0x%lx (%s)", name, (unsigned long)off,
                  module && *module ? base_name(module) : "?");
@@ -194,7 +248,9 @@ const char *corio__sym_func(corio__sym *s, const void *addr, int ret,
     const char *name, *file, *module;
     uintptr_t off, modoff, a = (uintptr_t)addr;
     int line;
-    lookup(s, ret && a ? a - 1 : a, &name, &off, &file, &line, &module, &modoff);
+    char inl[8]; /* not wanted here: a tiny buffer truncates it */
+    lookup(s, ret && a ? a - 1 : a, &name, &off, &file, &line, &module, &modoff,
+           inl, sizeof inl);
     snprintf(buf, len, "%s", name ? name : "");
     return buf;
 }
