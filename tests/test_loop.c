@@ -7,9 +7,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static tu_log lg;
 
@@ -574,6 +577,63 @@ static void run_cancels_and_waits_for_detached_tasks(void **state)
     assert_true(corio_now() - bg_t0 < 1);
 }
 
+/* corio_run waits for the tasks it cancelled, not for timers nobody waits
+ * on (asyncio.run drops pending call_later handles too): a one-shot an hour
+ * ahead and a timer that re-arms itself forever must not keep it running.
+ * Run in a child with an alarm, so a regression fails instead of hanging. */
+static corio_timer periodic;
+static int periodic_fired;
+static void periodic_cb(void *arg)
+{
+    periodic_fired++;
+    corio_timer_start(NULL, &periodic, 0.001, periodic_cb, arg);
+}
+
+static void never_cb(void *arg) { (void)arg; abort(); }
+
+static int leftover_rc;
+static void *main_leaves_timers(void *arg)
+{
+    corio_spawn_opts o = {0};
+    (void)arg;
+    assert_int_equal(corio_call_later(NULL, 3600, never_cb, NULL), 0);
+    assert_int_equal(corio_timer_start(NULL, &periodic, 0.001, periodic_cb, NULL), 0);
+    o.flags = CORIO_SPAWN_DETACHED;
+    assert_int_equal(corio_spawn_ex(NULL, bg_sleeper, NULL, &o), 0);
+    assert_int_equal(corio_sleep(0.01), 0);
+    return NULL;
+}
+
+static void run_with_leftover_timers(void *arg)
+{
+    char *rep;
+    double t0 = corio_now();
+    (void)arg;
+    alarm(10);
+    bg_rc = 1;
+    rep = tu_run_report_status(main_leaves_timers, NULL, NULL, &leftover_rc);
+    /* cmocka is not ours in the child: report through the exit code. */
+    if (leftover_rc != 0 || rep[0] != 0 || bg_rc != -ECANCELED || periodic_fired == 0 ||
+        corio_timer_active(&periodic) || corio_now() - t0 > 5) {
+        fprintf(stderr, "rc %d, bg %d, fired %d, active %d, %.1f s, report:\n%s\n", leftover_rc,
+                bg_rc, periodic_fired, corio_timer_active(&periodic), corio_now() - t0, rep);
+        _exit(1);
+    }
+    free(rep);
+}
+
+static void run_does_not_wait_for_leftover_timers(void **state)
+{
+    char *err = NULL;
+    int status;
+    (void)state;
+    status = tu_fork_run(run_with_leftover_timers, NULL, &err);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child status 0x%x (SIGALRM = %d: corio_run waited for the timers); stderr:\n%s",
+                 status, SIGALRM, err);
+    free(err);
+}
+
 /* ---- two loops on two threads ------------------------------------------------------------*/
 
 struct thread_run {
@@ -661,6 +721,7 @@ int main(void)
         cmocka_unit_test(explicit_loop_run_reports_edeadlk),
         cmocka_unit_test(run_returns_main_status_and_result),
         cmocka_unit_test(run_cancels_and_waits_for_detached_tasks),
+        cmocka_unit_test(run_does_not_wait_for_leftover_timers),
         cmocka_unit_test(two_loops_on_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
