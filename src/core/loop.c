@@ -468,10 +468,12 @@ int corio_run_ex(corio_fn main_fn, void *arg, void **result,
     }
     /* asyncio.run: cancel what is left and let it finish. */
     corio_task_foreach(loop, cancel_one, NULL);
-    /* Only while tasks are alive: timers and callbacks nobody waits on
-     * (a call_later an hour ahead, a periodic timer) must not keep us. */
+    /* Only while tasks are alive or external completions (thread-pool
+     * jobs) are on their way back: timers and callbacks nobody waits on (a
+     * call_later an hour ahead, a periodic timer) must not keep us. */
     rc = 0;
-    while (loop->nlive > 0 && (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) > 0)
+    while ((loop->nlive > 0 || loop->keepalive > 0) &&
+           (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) > 0)
         ;
     if (main_task->state == CORIO_TASK_DONE) {
         status = main_task->fut.status;
