@@ -173,7 +173,6 @@ enum {
  * handed to the suspending call as they are. */
 #define CORIO__WAKE_NONE 1     /* still parked */
 #define CORIO__WAKE_OK 0
-#define CORIO__WAKE_TIMER 2    /* its deadline timer fired */
 
 struct corio_task {
     corio__runnable run;   /* ready-queue link; must stay first */

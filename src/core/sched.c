@@ -413,9 +413,32 @@ static int64_t wait_deadline(const corio_task *t)
     return dl;
 }
 
+/* A parked task's deadline timer fired. What it means is decided here, at
+ * fire time, not when the task runs: a timeout must unregister the task
+ * from what it waits on (corio__wake does, and calls wait_cancel) before
+ * anyone can hand it something it would then never see. If no deadline is
+ * due after all (the task's scope deadline was moved later), the timer is
+ * re-armed and the task keeps waiting, still linked where it waits. */
 static void task_timer_cb(void *arg)
 {
-    corio__wake(arg, CORIO__WAKE_TIMER);
+    corio_task *t = arg;
+    corio_loop *loop = t->loop;
+    int rc;
+    int64_t dl;
+    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+        return;
+    rc = corio__interrupted(t);
+    if (rc) {
+        corio__wake(t, rc);
+        return;
+    }
+    if (t->sleep_deadline <= loop->now_ns) {
+        corio__wake(t, CORIO__WAKE_OK);
+        return;
+    }
+    dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
+    if (dl != CORIO__NEVER)
+        corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
 }
 
 int corio__park(corio_task *t, int kind, void *obj)
@@ -432,31 +455,24 @@ int corio__park(corio_task *t, int kind, void *obj)
         return rc;
     }
     corio__dbg_parked(loop, t);
-    for (;;) {
-        dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
-        if (dl != CORIO__NEVER)
-            corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK,
-                             task_timer_cb, t);
-        t->wake = CORIO__WAKE_NONE;
-        t->state = CORIO_TASK_SUSPENDED;
-        t->wait_kind = kind;
-        t->wait_obj = obj;
-        suspend(loop, t);
-        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
-            corio__timer_disarm(&t->timer);
-        rc = t->wake;
-        if (rc != CORIO__WAKE_TIMER)
-            break;
-        /* The deadline timer fired: a scope's deadline, or the sleep's. */
+    dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
+    if (dl != CORIO__NEVER)
+        corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
+    t->wake = CORIO__WAKE_NONE;
+    t->state = CORIO_TASK_SUSPENDED;
+    t->wait_kind = kind;
+    t->wait_obj = obj;
+    suspend(loop, t);
+    if (t->timer.corio__slot != CORIO__TIMER_IDLE)
+        corio__timer_disarm(&t->timer);
+    rc = t->wake;
+    /* A sleep hands nothing over, so a cancellation (or deadline) that
+     * arrived between its wake-up and now may still win, as in asyncio,
+     * where a cancel requested before a task resumes is raised at the await
+     * it resumes from. Waits that transfer something (a lock, an item) keep
+     * their status: the waiter owns what it was handed. */
+    if (rc == 0 && kind == CORIO__WAIT_SLEEP)
         rc = corio__interrupted(t);
-        if (rc)
-            break;
-        if (t->sleep_deadline <= loop->now_ns) {
-            rc = 0;
-            break;
-        }
-        /* Neither is due (a scope deadline moved later): wait on. */
-    }
     if (corio__list_linked(&t->wait))
         corio__list_remove(&t->wait);
     t->wait_cancel = NULL;
