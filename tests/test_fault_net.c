@@ -312,7 +312,9 @@ NET_TEST(test_eintr_everywhere)
     }
     memset(&it, 0, sizeof it);
     setitimer(ITIMER_REAL, &it, NULL);
-    sigaction(SIGALRM, &old, NULL);
+    /* An alarm may still be pending (Valgrind delivers late): keep
+     * catching it rather than restoring the default, which would kill. */
+    (void)old;
     assert_int_equal(n, 0);
     assert_int_equal(got, (size_t)512 << 16);
     assert_int_equal(corio_await(t, NULL), 0);
@@ -582,6 +584,10 @@ static void test_accept_emfile(void **state)
     emfile_ctx e;
     int status;
     (void)state;
+    /* Valgrind virtualises RLIMIT_NOFILE (it keeps fds of its own above
+     * the limit), so the exact "two free fds" setup does not hold there. */
+    if (tu_under_valgrind())
+        skip();
     assert_int_equal(pipe(p), 0);
     e.pid = fork();
     assert_true(e.pid >= 0);
