@@ -473,7 +473,7 @@ int corio_run_ex(corio_fn main_fn, void *arg, void **result,
      * call_later an hour ahead, a periodic timer) must not keep us. */
     rc = 0;
     while ((loop->nlive > 0 || loop->keepalive > 0) &&
-           (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) > 0)
+           (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) >= 0)
         ;
     if (main_task->state == CORIO_TASK_DONE) {
         status = main_task->fut.status;
