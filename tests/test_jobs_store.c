@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,15 +266,15 @@ static void test_open_errors(void **state)
 /* Readers on other threads see only whole batches while a writer commits. */
 typedef struct rd_arg {
     jobs_store *s;
-    volatile int stop;
-    int bad;
-    long reads;
+    atomic_int stop;
+    atomic_int bad;
+    atomic_long reads;
 } rd_arg;
 
 static void *reader(void *p)
 {
     rd_arg *a = p;
-    while (!a->stop) {
+    while (!atomic_load(&a->stop)) {
         jobs_job **out;
         size_t n;
         if (a->s->ops->list(a->s, -1, NULL, 100000, &out, &n) != 0) {
@@ -304,11 +305,11 @@ static void test_threads(void **state)
         for (int i = 0; i < 10; i++)
             jobs_job_free(v[i]);
     }
-    a.stop = 1;
+    atomic_store(&a.stop, 1);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    assert_int_equal(a.bad, 0);
-    assert_true(a.reads > 0);
+    assert_int_equal(atomic_load(&a.bad), 0);
+    assert_true(atomic_load(&a.reads) > 0);
     jobs_store_close(s);
 }
 

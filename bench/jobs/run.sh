@@ -30,11 +30,24 @@ start() { # extra flags...
     echo "corio-jobs did not start" >&2; cat "$TMP/err" >&2; exit 1
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
+# CPU seconds (user + system, all threads) the server has used so far.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$PID/stat"; }
+# Runs wrk (args...) and prints its figures plus requests per server CPU s.
+measure() {
+    local c0 c1 out
+    c0=$(cpu)
+    out=$(taskset -c 1 wrk -t1 -c64 -d"${D}s" --latency "$@")
+    c1=$(cpu)
+    printf '%s\n' "$out" | grep -E 'Requests/sec|  50%|  99%|Non-2xx|Socket errors|requests in'
+    local n
+    n=$(printf '%s\n' "$out" | awk '/requests in/ { print $1 }')
+    awk -v n="$n" -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')" \
+        'BEGIN { printf "  server CPU %.2f s, %.0f requests per server CPU second\n", c, n / c }'
+}
 load() { # label script
     echo "== $1"
     taskset -c 1 wrk -t1 -c64 -d1s -s "$HERE/$2" "http://127.0.0.1:$PORT/jobs" > /dev/null
-    taskset -c 1 wrk -t1 -c64 -d"${D}s" --latency -s "$HERE/$2" \
-        "http://127.0.0.1:$PORT/jobs" | grep -E 'Requests/sec|  50%|  99%|Non-2xx|Socket errors'
+    measure -s "$HERE/$2" "http://127.0.0.1:$PORT/jobs"
     curl -s "http://127.0.0.1:$PORT/metrics" | grep -E '^corio_jobs_commit(s|_writes)_total' || true
 }
 
@@ -53,7 +66,7 @@ ID=$(curl -s -X POST "http://127.0.0.1:$PORT/jobs" -d '{"type":"sleep","seconds"
 DONE=$(curl -s -X POST "http://127.0.0.1:$PORT/jobs" -d '{"type":"sleep","seconds":0}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 sleep 0.5
 echo "== GET /jobs/<id> of a running job (served from memory)"
-taskset -c 1 wrk -t1 -c64 -d"${D}s" --latency "http://127.0.0.1:$PORT/jobs/$ID" | grep -E 'Requests/sec|  50%|  99%|Non-2xx'
+measure "http://127.0.0.1:$PORT/jobs/$ID"
 echo "== GET /jobs/<id> of a finished job (read from SQLite on the pool)"
-taskset -c 1 wrk -t1 -c64 -d"${D}s" --latency "http://127.0.0.1:$PORT/jobs/$DONE" | grep -E 'Requests/sec|  50%|  99%|Non-2xx'
+measure "http://127.0.0.1:$PORT/jobs/$DONE"
 stop

@@ -26,6 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Committer tasks. Two, so that a transaction is always ready to start
+ * the moment the previous one has synced: the second waits on the store's
+ * writer lock in its pool thread instead of behind a round trip through the
+ * loop. Their batches may commit in either order, which is safe because no
+ * write the service makes depends on a write still in flight: a job's next
+ * state change is only made after its previous one has committed. */
+#define JOBS_COMMITTERS 2
+
 typedef struct op {
     struct op *next;
     int kind;       /* JOBS_W_* */
@@ -48,7 +56,7 @@ struct jobs_committer {
     jobs_committer_opts opts;
     batch *first, *last;   /* queued batches; last is the open one */
     corio_chan *bell;      /* capacity 1: "there is work" */
-    corio_task *task;
+    corio_task *task[JOBS_COMMITTERS]; /* the committer tasks */
     int closing;           /* no more submissions */
     int last_error;        /* status of the last failed batch */
     jobs_commit_stats stats;
@@ -136,6 +144,8 @@ static void *committer_main(void *arg)
         int rc = corio_chan_recv(c->bell, NULL);
         if (rc < 0 && rc != CORIO_ECLOSED)
             c->closing = 1; /* cancelled: flush what is queued, then stop */
+        else if (rc == 0 && c->first && c->first->next)
+            corio_chan_try_send(c->bell, NULL); /* more: wake a sibling */
     }
     return NULL;
 }
@@ -156,11 +166,17 @@ int jobs_committer_create(jobs_committer **cp, jobs_store *store,
         return rc;
     }
     corio_spawn_opts so = {.name = "jobs-committer"};
-    rc = corio_spawn_ex(&c->task, committer_main, c, &so);
-    if (rc < 0) {
-        corio_chan_destroy(c->bell);
-        free(c);
-        return rc;
+    for (int i = 0; i < JOBS_COMMITTERS; i++) {
+        rc = corio_spawn_ex(&c->task[i], committer_main, c, &so);
+        if (rc < 0) {
+            c->closing = 1;
+            corio_chan_close(c->bell);
+            for (int k = 0; k < i; k++) /* they exit at once: no work */
+                corio_await(c->task[k], NULL);
+            corio_chan_destroy(c->bell);
+            free(c);
+            return rc;
+        }
     }
     *cp = c;
     return 0;
@@ -239,7 +255,8 @@ int jobs_committer_close(jobs_committer *c)
     int rc = corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
     if (rc < 0)
         return rc; /* not in a task: c is left alone */
-    corio_await(c->task, NULL);
+    for (int i = 0; i < JOBS_COMMITTERS; i++)
+        corio_await(c->task[i], NULL);
     corio_scope_exit(&sc);
     rc = c->last_error;
     corio_chan_destroy(c->bell);
