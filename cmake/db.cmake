@@ -1,0 +1,51 @@
+# The optional database components: corio_pg (include/corio_pg.h,
+# src/db/pg*.c over libpq) and corio_redis (include/corio_redis.h,
+# src/db/redis.c over hiredis). Included by the top-level CMakeLists.txt.
+# Each defaults to ON when pkg-config finds its library (Debian libpq-dev,
+# libhiredis-dev; scripts/deps.sh core installs them) and is skipped with a
+# warning otherwise, taking its tests and examples with it.
+
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(LIBPQ IMPORTED_TARGET libpq)
+pkg_check_modules(HIREDIS IMPORTED_TARGET hiredis)
+set(_pg_default OFF)
+set(_redis_default OFF)
+if(LIBPQ_FOUND)
+  set(_pg_default ON)
+endif()
+if(HIREDIS_FOUND)
+  set(_redis_default ON)
+endif()
+option(CORIO_BUILD_PG "Build corio_pg (PostgreSQL over libpq)" ${_pg_default})
+option(CORIO_BUILD_REDIS "Build corio_redis (Redis over hiredis)" ${_redis_default})
+
+function(_corio_db_lib name pkg)
+  file(GLOB _src CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/db/${name}*.c)
+  if(NOT _src)
+    return()
+  endif()
+  add_library(corio_${name} STATIC ${_src})
+  target_include_directories(corio_${name} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_include_directories(corio_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_compile_definitions(corio_${name} PRIVATE _GNU_SOURCE)
+  target_compile_options(corio_${name} PRIVATE ${CORIO_WARN})
+  target_link_libraries(corio_${name} PUBLIC corio_static PkgConfig::${pkg})
+  install(TARGETS corio_${name} ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+endfunction()
+
+if(CORIO_BUILD_PG)
+  if(LIBPQ_FOUND)
+    _corio_db_lib(pg LIBPQ)
+  else()
+    message(WARNING "corio: CORIO_BUILD_PG skipped: libpq not found (run scripts/deps.sh core)")
+  endif()
+endif()
+if(CORIO_BUILD_REDIS)
+  if(HIREDIS_FOUND)
+    _corio_db_lib(redis HIREDIS)
+  else()
+    message(WARNING "corio: CORIO_BUILD_REDIS skipped: hiredis not found (run scripts/deps.sh core)")
+  endif()
+endif()
