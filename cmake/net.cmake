@@ -1,0 +1,35 @@
+# Networking's optional dependencies, compiled into the core library when
+# present (scripts/deps.sh core installs them):
+#   libc-ares-dev  DNS resolution driven by the loop   (src/io/dns.c)
+#   libssl-dev     TLS over memory BIOs (OpenSSL 3)    (src/io/tls*.c)
+# Without one, its functions are still there and return -ENOTSUP, so code
+# using them links either way. Included by the top-level CMakeLists.txt.
+option(CORIO_WITH_CARES "DNS with c-ares (libc-ares-dev)" ON)
+option(CORIO_WITH_OPENSSL "TLS with OpenSSL 3 (libssl-dev)" ON)
+find_package(PkgConfig REQUIRED)
+
+if(CORIO_WITH_CARES)
+  pkg_check_modules(CORIO_CARES IMPORTED_TARGET libcares)
+  if(CORIO_CARES_FOUND)
+    target_compile_definitions(corio_obj PRIVATE CORIO_HAVE_CARES=1)
+    target_link_libraries(corio_obj PRIVATE PkgConfig::CORIO_CARES)
+    target_link_libraries(corio_static PUBLIC PkgConfig::CORIO_CARES)
+    target_link_libraries(corio_shared PRIVATE PkgConfig::CORIO_CARES)
+    string(APPEND CORIO_PC_LIBS_PRIVATE " -lcares")
+  else()
+    message(STATUS "corio: libcares not found; corio_resolve returns -ENOTSUP")
+  endif()
+endif()
+
+if(CORIO_WITH_OPENSSL)
+  pkg_check_modules(CORIO_OPENSSL IMPORTED_TARGET openssl>=3.0)
+  if(CORIO_OPENSSL_FOUND)
+    target_compile_definitions(corio_obj PRIVATE CORIO_HAVE_OPENSSL=1)
+    target_link_libraries(corio_obj PRIVATE PkgConfig::CORIO_OPENSSL)
+    target_link_libraries(corio_static PUBLIC PkgConfig::CORIO_OPENSSL)
+    target_link_libraries(corio_shared PRIVATE PkgConfig::CORIO_OPENSSL)
+    string(APPEND CORIO_PC_LIBS_PRIVATE " -lssl -lcrypto")
+  else()
+    message(STATUS "corio: OpenSSL 3 not found; TLS functions return -ENOTSUP")
+  endif()
+endif()
