@@ -1,0 +1,255 @@
+/* corio_redis against a private redis-server (tests/db_server.c): replies,
+ * binary-safe arguments, error replies, many tasks on one connection,
+ * interruption racing replies, a server-side disconnect, and the proof that
+ * the loop keeps running while Redis blocks (100 x BLPOP 0.2 s over 20
+ * connections in about 1 s, a timer ticking meanwhile). */
+#include "testutil.h"
+#include "db_server.h"
+
+#include <corio_redis.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int port;
+
+static corio_redis *connect_ok(void)
+{
+    corio_redis *r = NULL;
+    char *err = NULL;
+    int rc = corio_redis_connect(&r, "127.0.0.1", port, &err);
+    if (rc)
+        fprintf(stderr, "connect: %d %s\n", rc, err ? err : "");
+    free(err);
+    assert_int_equal(rc, 0);
+    return r;
+}
+
+TU_TASK_TEST(commands_and_errors)
+{
+    corio_redis *r = connect_ok(), *bad = NULL;
+    redisReply *rep;
+    const char bin[5] = {'a', 0, 'b', '\n', 'c'};
+    const char *argv[3] = {"SET", "k2", "v2"};
+    char *err = NULL;
+    assert_int_equal(corio_redis_command(r, &rep, "SET %s %b", "k", bin, sizeof bin), 0);
+    assert_int_equal(rep->type, REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    assert_int_equal(corio_redis_command(r, &rep, "GET k"), 0);
+    assert_int_equal(rep->type, REDIS_REPLY_STRING);
+    assert_int_equal(rep->len, sizeof bin);
+    assert_memory_equal(rep->str, bin, sizeof bin);
+    freeReplyObject(rep);
+    /* An error reply comes back with -EIO. */
+    assert_int_equal(corio_redis_command(r, &rep, "INCR k"), -EIO);
+    assert_int_equal(rep->type, REDIS_REPLY_ERROR);
+    freeReplyObject(rep);
+    assert_int_equal(corio_redis_command_argv(r, &rep, 3, argv, NULL), 0);
+    freeReplyObject(rep);
+    assert_int_equal(corio_redis_command(r, &rep, "MGET k2 nokey"), 0);
+    assert_int_equal(rep->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(rep->elements, 2);
+    assert_string_equal(rep->element[0]->str, "v2");
+    assert_int_equal(rep->element[1]->type, REDIS_REPLY_NIL);
+    freeReplyObject(rep);
+    assert_int_equal(corio_redis_command(r, &rep, NULL), -EINVAL);
+    corio_redis_close(r);
+    /* Nothing listens on port 1. */
+    assert_int_equal(corio_redis_connect(&bad, "127.0.0.1", 1, &err), -ECONNREFUSED);
+    assert_null(bad);
+    assert_non_null(err);
+    free(err);
+    return NULL;
+}
+
+static corio_redis *shared;
+static long long seen[200];
+
+static void *incr_task(void *arg)
+{
+    redisReply *rep;
+    int i = (int)(intptr_t)arg;
+    if (corio_redis_command(shared, &rep, "INCR counter") != 0)
+        return (void *)1;
+    seen[i] = rep->integer;
+    freeReplyObject(rep);
+    return NULL;
+}
+
+/* 200 tasks share one connection: every one gets its own reply. */
+TU_TASK_TEST(many_tasks_one_connection)
+{
+    int n = 200, i;
+    corio_task *t[200];
+    redisReply *rep;
+    char hit[201] = {0};
+    void *res;
+    shared = connect_ok();
+    assert_int_equal(corio_redis_command(shared, &rep, "DEL counter"), 0);
+    freeReplyObject(rep);
+    for (i = 0; i < n; i++)
+        assert_non_null(t[i] = corio_spawn(incr_task, (void *)(intptr_t)i));
+    for (i = 0; i < n; i++) {
+        assert_int_equal(corio_await(t[i], &res), 0);
+        assert_null(res);
+        assert_true(seen[i] >= 1 && seen[i] <= n);
+        assert_false(hit[seen[i]]);
+        hit[seen[i]] = 1;
+    }
+    corio_redis_close(shared);
+    return NULL;
+}
+
+static int blpop_rc;
+
+static void *blpop_task(void *arg)
+{
+    redisReply *rep;
+    blpop_rc = corio_redis_command(arg, &rep, "BLPOP %s 30", "never");
+    freeReplyObject(rep);
+    return NULL;
+}
+
+/* A timed-out or cancelled caller gets its error; its reply, when it comes,
+ * is dropped (no leak, no stray wake-up), and the connection keeps working
+ * for the other tasks. */
+TU_TASK_TEST(interrupted_commands)
+{
+    corio_redis *r = connect_ok(), *other = connect_ok();
+    redisReply *rep = (redisReply *)1;
+    corio_scope sc;
+    corio_task *t;
+    double t0 = corio_now();
+    corio_scope_enter(&sc, 0.2, 0);
+    assert_int_equal(corio_redis_command(r, &rep, "BLPOP %s 1", "q1"), -ETIMEDOUT);
+    assert_int_equal(corio_scope_exit(&sc), 1);
+    assert_null(rep);
+    assert_true(corio_now() - t0 < 0.9);
+    /* The server unblocks it by pushing; the reply is dropped, and the next
+     * command on the connection gets its own answer. */
+    assert_int_equal(corio_redis_command(other, &rep, "RPUSH q1 x"), 0);
+    freeReplyObject(rep);
+    assert_int_equal(corio_redis_command(r, &rep, "ECHO %s", "after"), 0);
+    assert_string_equal(rep->str, "after");
+    freeReplyObject(rep);
+    /* Cancelling a waiting task. */
+    blpop_rc = 1;
+    assert_non_null(t = corio_spawn(blpop_task, r));
+    corio_sleep(0.05);
+    corio_cancel(t);
+    corio_await(t, NULL);
+    assert_int_equal(blpop_rc, -ECANCELED);
+    /* Closing with that reply still pending frees it. */
+    corio_redis_close(r);
+    corio_redis_close(other);
+    return NULL;
+}
+
+/* The server kills our connection while a task waits: it gets
+ * -ECONNRESET, and so do later calls. */
+TU_TASK_TEST(server_disconnect)
+{
+    corio_redis *r = connect_ok(), *killer = connect_ok();
+    redisReply *rep;
+    corio_task *t;
+    assert_int_equal(corio_redis_command(r, &rep, "CLIENT SETNAME victim"), 0);
+    freeReplyObject(rep);
+    blpop_rc = 1;
+    assert_non_null(t = corio_spawn(blpop_task, r));
+    corio_sleep(0.05);
+    assert_int_equal(corio_redis_command(killer, &rep, "CLIENT KILL USER default SKIPME yes"), 0);
+    freeReplyObject(rep);
+    corio_await(t, NULL);
+    assert_int_equal(blpop_rc, -ECONNRESET);
+    assert_null(corio_redis_context(r));
+    assert_int_equal(corio_redis_command(r, &rep, "PING"), -ECONNRESET);
+    assert_null(rep);
+    corio_redis_close(r);
+    corio_redis_close(killer);
+    return NULL;
+}
+
+/* ---- the CPU does not idle ---------------------------------------------- */
+
+static int ticking;
+static double worst_late;
+static corio_redis *conns[20];
+
+static void *ticker(void *arg)
+{
+    double next = corio_now();
+    while (ticking) {
+        next += 0.01;
+        if (corio_sleep_until(next) != 0)
+            break;
+        if (corio_now() - next > worst_late)
+            worst_late = corio_now() - next;
+    }
+    return NULL;
+}
+
+static void *blpop_timeout(void *arg)
+{
+    redisReply *rep;
+    int rc = corio_redis_command(conns[(intptr_t)arg % 20], &rep,
+                                 "BLPOP %s 0.2", "empty");
+    if (rc == 0 && rep->type != REDIS_REPLY_NIL)
+        rc = -EPROTO;
+    freeReplyObject(rep);
+    return (void *)(intptr_t)rc;
+}
+
+TU_TASK_TEST(hundred_blpops_over_twenty_connections)
+{
+    enum { N = 100 };
+    corio_task *t[N], *tick;
+    double t0, el;
+    void *res;
+    int i;
+    for (i = 0; i < 20; i++)
+        conns[i] = connect_ok();
+    ticking = 1;
+    worst_late = 0;
+    assert_non_null(tick = corio_spawn(ticker, NULL));
+    t0 = corio_now();
+    for (i = 0; i < N; i++)
+        assert_non_null(t[i] = corio_spawn(blpop_timeout, (void *)(intptr_t)i));
+    for (i = 0; i < N; i++) {
+        assert_int_equal(corio_await(t[i], &res), 0);
+        assert_int_equal((intptr_t)res, 0);
+    }
+    el = corio_now() - t0;
+    ticking = 0;
+    corio_await(tick, NULL);
+    printf("100 x BLPOP 0.2 s over 20 connections: %.3f s, timer worst lateness %.1f ms\n",
+           el, worst_late * 1e3);
+    assert_true(el >= 0.99);
+    assert_true(el < 3.0);
+    assert_true(worst_late < (tu_slow() ? 0.25 : 0.1));
+    for (i = 0; i < 20; i++)
+        corio_redis_close(conns[i]);
+    return NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(commands_and_errors),
+        cmocka_unit_test(many_tasks_one_connection),
+        cmocka_unit_test(interrupted_commands),
+        cmocka_unit_test(server_disconnect),
+        cmocka_unit_test(hundred_blpops_over_twenty_connections),
+    };
+    int rc = dbs_redis_start(&port);
+    if (rc == 77)
+        return 77;
+    if (rc) {
+        fprintf(stderr, "could not start redis-server\n");
+        return 1;
+    }
+    rc = tu_run_both_modes(tests);
+    dbs_stop_all();
+    return rc;
+}
