@@ -49,3 +49,11 @@ if(CORIO_BUILD_REDIS)
     message(WARNING "corio: CORIO_BUILD_REDIS skipped: hiredis not found (run scripts/deps.sh core)")
   endif()
 endif()
+
+# db-bench (bench/db_bench.c): queries/s through corio_pg; see
+# bench/peers_db/run.sh for pgbench and asyncpg on the same server.
+if(CORIO_BUILD_BENCH AND TARGET corio_pg)
+  add_executable(db-bench ${PROJECT_SOURCE_DIR}/bench/db_bench.c)
+  target_link_libraries(db-bench PRIVATE corio_pg)
+  target_compile_options(db-bench PRIVATE ${CORIO_WARN})
+endif()

@@ -26,7 +26,7 @@ CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
            libc-ares-dev libssl-dev)
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
-BENCH_PKGS=(libboost-context-dev hyperfine golang-go python3) # go, python3: bench/run_process_bench.sh
+BENCH_PKGS=(libboost-context-dev hyperfine golang-go python3 python3-asyncpg) # go, python3: bench/run_process_bench.sh
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
