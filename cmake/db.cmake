@@ -57,3 +57,17 @@ if(CORIO_BUILD_BENCH AND TARGET corio_pg)
   target_link_libraries(db-bench PRIVATE corio_pg)
   target_compile_options(db-bench PRIVATE ${CORIO_WARN})
 endif()
+
+# The headers must compile on their own as C11 and as C++17, like corio.h.
+foreach(_h pg redis)
+  if(TARGET corio_${_h})
+    set(_d ${CMAKE_CURRENT_BINARY_DIR}/corio_${_h}_header_check)
+    file(WRITE ${_d}/c11.c "#include <corio_${_h}.h>\nint corio_${_h}_hdr_c11;\n")
+    file(WRITE ${_d}/cxx.cpp "#include <corio_${_h}.h>\nint corio_${_h}_hdr_cxx;\n")
+    add_library(corio_${_h}_header_check OBJECT ${_d}/c11.c ${_d}/cxx.cpp)
+    target_link_libraries(corio_${_h}_header_check PRIVATE corio_${_h})
+    set_target_properties(corio_${_h}_header_check PROPERTIES C_STANDARD 11
+      C_EXTENSIONS OFF)
+    target_compile_options(corio_${_h}_header_check PRIVATE -Wall -Wextra -Wpedantic -Werror)
+  endif()
+endforeach()
