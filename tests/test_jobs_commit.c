@@ -26,11 +26,16 @@ typedef struct fake {
     atomic_int max;         /* largest batch */
     int delay_us;           /* per transaction (an fsync) */
     atomic_int fail_call;   /* the call number that fails (1-based), 0: none */
+    atomic_int gate;        /* while set, write() waits (a stuck fsync) */
+    atomic_int entered;     /* write() calls that have started */
 } fake;
 
 static int fake_write(jobs_store *s, const jobs_write *w, size_t n)
 {
     fake *f = (fake *)s;
+    atomic_fetch_add(&f->entered, 1);
+    while (atomic_load(&f->gate))
+        usleep(200);
     int call = atomic_fetch_add(&f->calls, 1) + 1;
     if (f->delay_us)
         usleep((useconds_t)f->delay_us);
@@ -67,8 +72,6 @@ typedef struct ctx {
     int ok, failed, interrupted; /* writer outcomes */
     int hooked_ok, hooked_fail;  /* hook calls by status */
     double timeout;              /* writers' scope; < 0: none */
-    int waves;                   /* writer i starts after (i % waves) * 5 ms */
-    int seq;                     /* writers started */
 } ctx;
 
 static void hook(void *arg, int status, int kind, const jobs_job *job)
@@ -85,9 +88,6 @@ static void hook(void *arg, int status, int kind, const jobs_job *job)
 static void *writer(void *arg)
 {
     ctx *x = arg;
-    int me = x->seq++;
-    if (x->waves > 1)
-        corio_sleep((me % x->waves) * 0.005);
     jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":0.0}");
     corio_scope sc;
     corio_scope_enter(&sc, x->timeout, 0);
@@ -154,32 +154,75 @@ static void test_max_batch(void **state)
     assert_true(atomic_load(&y.f.calls) >= 8);
 }
 
-/* A failing transaction fails exactly its own writers. */
-static void test_failure_is_per_batch(void **state)
+/* A failing transaction fails exactly its own writers. Two batches of 50:
+ * the first is held at the gate while the second forms behind it; then
+ * the first transaction to reach the store fails. */
+static void *failure_main(void *arg)
 {
-    /* Two waves: the first forms transaction 1 (20 ms), the second queues
-     * behind it as transaction 2. */
-    ctx x = {.nwriters = 100, .timeout = -1, .waves = 2};
-    fake_init(&x.f, 20000);
-    atomic_store(&x.f.fail_call, 1);
-    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
-    assert_int_equal(atomic_load(&x.f.calls), 2);
-    assert_int_equal(x.failed, 50);
-    assert_int_equal(x.ok + x.failed, 100);
-    assert_int_equal(atomic_load(&x.f.rows), x.ok);
-    assert_int_equal(x.hooked_ok, x.ok);
-    assert_int_equal(x.hooked_fail, x.failed);
+    ctx *x = arg;
+    jobs_committer_opts o = {.hook = hook, .hook_arg = x};
+    assert_int_equal(jobs_committer_create(&x->c, &x->f.base, &o), 0);
+    corio_task *t[100];
+    for (int i = 0; i < 50; i++)
+        t[i] = corio_spawn(writer, x);
+    while (atomic_load(&x->f.entered) < 1)
+        corio_sleep(0.001);
+    for (int i = 50; i < 100; i++)
+        t[i] = corio_spawn(writer, x);
+    while (atomic_load(&x->f.entered) < 2)
+        corio_sleep(0.001);
+    atomic_store(&x->f.gate, 0);
+    for (int i = 0; i < 100; i++)
+        corio_await(t[i], NULL);
+    assert_int_equal(jobs_committer_close(x->c), -EIO);
+    return NULL;
 }
 
-/* Writers time out while their transaction runs: they stop waiting, but
- * every job is still committed and seen by the hook; nothing leaks. */
+static void test_failure_is_per_batch(void **state)
+{
+    ctx x = {.timeout = -1};
+    fake_init(&x.f, 0);
+    atomic_store(&x.f.gate, 1);
+    atomic_store(&x.f.fail_call, 1);
+    assert_int_equal(tu_run(failure_main, &x, NULL), 0);
+    assert_int_equal(atomic_load(&x.f.calls), 2);
+    assert_int_equal(x.failed, 50);
+    assert_int_equal(x.ok, 50);
+    assert_int_equal(atomic_load(&x.f.rows), 50);
+    assert_int_equal(x.hooked_ok, 50);
+    assert_int_equal(x.hooked_fail, 50);
+}
+
+/* Writers time out while their transaction runs (held at the gate, so the
+ * timeout surely comes first): they stop waiting, but every job is still
+ * committed and seen by the hook; nothing leaks. */
+static void *open_gate_later(void *arg)
+{
+    fake *f = arg;
+    while (atomic_load(&f->entered) == 0) /* the transaction has started */
+        corio_sleep(0.001);
+    corio_sleep(0.05);
+    atomic_store(&f->gate, 0);
+    return NULL;
+}
+
+static void *interrupted_main(void *arg)
+{
+    ctx *x = arg;
+    corio_task *opener = corio_spawn(open_gate_later, &x->f);
+    run_writers(x);
+    corio_await(opener, NULL);
+    return NULL;
+}
+
 static void test_interrupted_writers(void **state)
 {
     ctx x = {.nwriters = 20, .timeout = 0.01};
-    fake_init(&x.f, 50000); /* 50 ms per transaction */
-    assert_int_equal(tu_run(run_writers, &x, NULL), 0);
-    assert_true(x.interrupted > 0);
-    assert_int_equal(x.ok + x.interrupted, 20);
+    fake_init(&x.f, 0);
+    atomic_store(&x.f.gate, 1);
+    assert_int_equal(tu_run(interrupted_main, &x, NULL), 0);
+    assert_int_equal(x.interrupted, 20);
+    assert_int_equal(x.ok, 0);
     assert_int_equal(atomic_load(&x.f.rows), 20);
     assert_int_equal(x.hooked_ok, 20);
 }
@@ -193,11 +236,14 @@ static void *cancel_main(void *arg)
     corio_task *t[5];
     for (int i = 0; i < 5; i++)
         t[i] = corio_spawn(writer, x);
-    corio_sleep(0.005); /* all are waiting on the first, slow batch */
+    /* All five wait on one batch, whose transaction is held at the gate. */
+    while (atomic_load(&x->f.entered) == 0)
+        corio_sleep(0.001);
     for (int i = 0; i < 5; i++)
         corio_cancel(t[i]);
     for (int i = 0; i < 5; i++)
         corio_await(t[i], NULL);
+    atomic_store(&x->f.gate, 0);
     assert_int_equal(jobs_committer_close(x->c), 0);
     return NULL;
 }
@@ -205,7 +251,8 @@ static void *cancel_main(void *arg)
 static void test_cancelled_writers(void **state)
 {
     ctx x = {.timeout = -1};
-    fake_init(&x.f, 30000);
+    fake_init(&x.f, 0);
+    atomic_store(&x.f.gate, 1);
     assert_int_equal(tu_run(cancel_main, &x, NULL), 0);
     assert_int_equal(x.interrupted, 5);
     assert_int_equal(atomic_load(&x.f.rows), 5);
