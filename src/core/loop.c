@@ -70,6 +70,21 @@ int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg)
  * it blocks. Both are sequentially consistent, so at least one of them sees
  * the other: either the loop does not block, or the poster writes the
  * eventfd. The eventfd write is skipped while the loop is busy. */
+/* Queues c for the loop and wakes it if it sleeps. The wake-up is decided
+ * and written while the lock is held: once the lock is released the loop
+ * may drain c, run it, finish and free itself, so the poster must not touch
+ * the loop after that (a pool worker posting a job's completion did, and
+ * read a freed loop under load). */
+static void post_locked(corio_loop *loop, corio__callback *c)
+{
+    pthread_mutex_lock(&loop->ts_lock);
+    corio__list_push_back(&loop->ts_queue, &c->run.node);
+    atomic_store(&loop->ts_pending, 1);
+    if (atomic_load(&loop->sleeping))
+        corio__loop_wakeup(loop);
+    pthread_mutex_unlock(&loop->ts_lock);
+}
+
 int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
 {
     corio__callback *c;
@@ -81,24 +96,14 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
     c->run.kind = CORIO__RUN_CALLBACK + 1; /* heap: free() after it runs */
     c->cb = cb;
     c->arg = arg;
-    pthread_mutex_lock(&loop->ts_lock);
-    corio__list_push_back(&loop->ts_queue, &c->run.node);
-    atomic_store(&loop->ts_pending, 1);
-    pthread_mutex_unlock(&loop->ts_lock);
-    if (atomic_load(&loop->sleeping))
-        corio__loop_wakeup(loop);
+    post_locked(loop, c);
     return 0;
 }
 
 void corio__post_threadsafe(corio_loop *loop, corio__callback *c)
 {
     c->run.kind = CORIO__RUN_EMBEDDED;
-    pthread_mutex_lock(&loop->ts_lock);
-    corio__list_push_back(&loop->ts_queue, &c->run.node);
-    atomic_store(&loop->ts_pending, 1);
-    pthread_mutex_unlock(&loop->ts_lock);
-    if (atomic_load(&loop->sleeping))
-        corio__loop_wakeup(loop);
+    post_locked(loop, c);
 }
 
 void corio__loop_wakeup(corio_loop *loop)
