@@ -379,13 +379,31 @@ void corio__dispatch(corio_loop *loop)
 
 /* ---- parking and waking ------------------------------------------------------*/
 
+/* Where scope s of task t is now. Scopes usually live on their task's
+ * stack; in COMPACT mode a task that is not resident has its frames in
+ * t->saved, so a scope pointer into the shared stack must be read there
+ * (task_timer_cb walks a parked task's scopes from the loop; reading them
+ * at their addresses read, and wrote, another task's frames). */
+static corio_scope *scope_at(const corio_task *t, corio_scope *s)
+{
+    const corio_loop *loop = t->loop;
+    char *top, *lo;
+    if (!s || !loop->compact || loop->resident == t)
+        return s;
+    top = loop->shared_lo + loop->shared_size;
+    lo = top - t->saved_len;
+    if ((char *)s < lo || (char *)s >= top)
+        return s; /* a scope on the heap or in static storage */
+    return (corio_scope *)((char *)t->saved + ((char *)s - lo));
+}
+
 int corio__interrupted(corio_task *t)
 {
     corio_scope *s;
     int timed_out = 0;
     if (CORIO__LIKELY(!t->scopes))
         return (t->flags & CORIO__TF_CANCEL) ? -ECANCELED : 0;
-    for (s = t->scopes; s; s = s->corio__outer) {
+    for (s = scope_at(t, t->scopes); s; s = scope_at(t, s->corio__outer)) {
         if (!s->corio__expired && s->corio__deadline <= t->loop->now_ns)
             s->corio__expired = 1;
         if (s->corio__expired)
@@ -404,7 +422,7 @@ static int64_t wait_deadline(const corio_task *t)
 {
     int64_t dl = t->sleep_deadline;
     const corio_scope *s;
-    for (s = t->scopes; s; s = s->corio__outer) {
+    for (s = scope_at(t, t->scopes); s; s = scope_at(t, s->corio__outer)) {
         if (s->corio__deadline < dl)
             dl = s->corio__deadline;
         if (s->corio__flags & CORIO_SCOPE_SHIELD)
