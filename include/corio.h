@@ -51,6 +51,9 @@ extern "C" {
 #define CORIO_ESHUTDOWN (-4099) /* the queue/channel/pool was shut down */
 #define CORIO_ECLOSED   (-4100) /* the channel was closed */
 #define CORIO_EBROKEN   (-4101) /* the barrier was aborted or reset */
+#define CORIO_ENOTFOUND (-4102) /* DNS: no such host (or no address) */
+#define CORIO_ETLS      (-4103) /* TLS: handshake or protocol failure */
+#define CORIO_ECERT     (-4104) /* TLS: the peer's certificate failed */
 
 /* A static English description of a negative error code (or of errno
  * values given as negative numbers). Never NULL; unknown codes give
@@ -1003,6 +1006,9 @@ typedef struct corio_server_opts {
     size_t max_connections;   /* 0: no limit; at the limit, accepting pauses */
     unsigned flags;           /* CORIO_SERVER_* */
     size_t stack_size;        /* handler task stacks; 0: the loop default */
+    struct corio_tls_ctx *tls; /* a CORIO_TLS_SERVER context: the handshake
+                                  runs in the handler's task first (a
+                                  failed one closes the connection) */
 } corio_server_opts;
 
 /* Listens on host:port (numeric; NULL: 0.0.0.0) and starts accepting in a
@@ -1032,7 +1038,79 @@ int corio_server_close(corio_server *srv, double grace);
 
 /* ======================================================================
  * DNS and TLS
+ *
+ * DNS runs on c-ares driven by the loop (no thread, no blocking); TLS is
+ * OpenSSL 3 over memory BIOs, under the same corio_stream API. Both are
+ * built in when libc-ares-dev / libssl-dev are present at build time; else
+ * these functions return -ENOTSUP.
  * ====================================================================== */
+
+/* Options for corio_resolve_ex; zero-initialise. */
+typedef struct corio_resolve_opts {
+    const char *servers;     /* "ip[:port],..." instead of resolv.conf's */
+    double attempt_timeout;  /* seconds per try; 0: c-ares' default */
+    int tries;               /* tries per server; 0: c-ares' default */
+} corio_resolve_opts;
+
+/* Suspending: resolves host (a name, or a numeric address) to at most max
+ * addresses with the given port, for family AF_UNSPEC, AF_INET or
+ * AF_INET6, using the hosts file and DNS as getaddrinfo would. Bound it
+ * with a scope: on timeout or cancellation the query is abandoned at once.
+ * Returns the number of addresses (> 0), CORIO_ENOTFOUND, -ETIMEDOUT (the
+ * servers did not answer, or the scope), -ECANCELED, -EINVAL, -ENOTSUP. */
+int corio_resolve(const char *host, int port, int family, corio_addr *addrs,
+                  size_t max);
+int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
+                     size_t max, const corio_resolve_opts *opts);
+
+/* A TLS configuration (OpenSSL's SSL_CTX), shared by many streams.
+ * corio_tls_ctx_create allocates it, corio_tls_ctx_destroy drops the
+ * caller's reference (streams using it keep theirs, so it may be destroyed
+ * while they live). Certificate verification is ON for clients by default,
+ * against the system's trust store. */
+typedef struct corio_tls_ctx corio_tls_ctx;
+
+#define CORIO_TLS_CLIENT 0
+#define CORIO_TLS_SERVER 1
+
+/* Returns 0, -ENOMEM, -EINVAL (bad mode), -ENOTSUP. */
+int corio_tls_ctx_create(corio_tls_ctx **cp, int mode);
+void corio_tls_ctx_destroy(corio_tls_ctx *c);
+/* Certificate chain and private key (PEM), from files or from memory
+ * (NUL-terminated strings). Servers need one; clients may (mutual TLS).
+ * Returns 0 or CORIO_ETLS (unreadable, or key and certificate differ). */
+int corio_tls_ctx_load_cert_file(corio_tls_ctx *c, const char *cert_file,
+                                 const char *key_file);
+int corio_tls_ctx_load_cert_mem(corio_tls_ctx *c, const char *cert_pem,
+                                const char *key_pem);
+/* Trust these CA certificates (PEM) instead of the system's store. */
+int corio_tls_ctx_load_ca_file(corio_tls_ctx *c, const char *ca_file);
+int corio_tls_ctx_load_ca_mem(corio_tls_ctx *c, const char *ca_pem);
+/* verify 0 turns certificate verification off (tests only: anyone can
+ * then impersonate the server); a server with verify 1 requires client
+ * certificates. Returns 0. */
+int corio_tls_ctx_set_verify(corio_tls_ctx *c, int verify);
+
+/* Suspending: upgrades an open stream to TLS (also STARTTLS-style, after a
+ * plaintext exchange): flushes pending output, hands bytes already
+ * buffered to TLS, and runs the handshake as client or server (per c's
+ * mode). A client sends server_name as SNI (not for IP literals) and
+ * verifies the certificate against it (names or IPs); NULL skips the name
+ * check. Afterwards every stream call goes through TLS. Returns 0,
+ * CORIO_ECERT, CORIO_ETLS, CORIO_EEOF (peer closed during the handshake),
+ * -ECONNRESET, -ETIMEDOUT, -ECANCELED, -EBUSY (another task uses s),
+ * -EALREADY (already TLS). On failure the stream is unusable: abort it. */
+int corio_stream_starttls(corio_stream *s, corio_tls_ctx *c,
+                          const char *server_name);
+/* Suspending: corio_stream_connect_tcp, then corio_stream_starttls with host
+ * as the server name. */
+int corio_tls_connect(corio_stream **sp, const char *host, int port,
+                      corio_tls_ctx *c);
+/* For a TLS stream: the negotiated version ("TLSv1.3"), the SNI name the
+ * client sent (server side; NULL if none), and ALPN is not supported yet.
+ * NULL for plain streams. */
+const char *corio_stream_tls_version(corio_stream *s);
+const char *corio_stream_tls_server_name(corio_stream *s);
 
 /* ======================================================================
  * Processes and signals

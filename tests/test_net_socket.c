@@ -128,7 +128,6 @@ NET_TEST(test_tcp_refused)
     port = local_port(l);
     corio_socket_close(l);
     assert_int_equal(corio_tcp_connect(&c, "127.0.0.1", port), -ECONNREFUSED);
-    assert_int_equal(corio_tcp_connect(&c, "no.such.name.invalid", port), -ENOSYS);
     assert_int_equal(corio_tcp_listen(&l, "bogus", 0, 1, 0), -EINVAL);
     return NULL;
 }

@@ -17,6 +17,12 @@ const char *corio_strerror(int err)
         return "Shut down";
     case CORIO_ECLOSED:
         return "Channel closed";
+    case CORIO_ENOTFOUND:
+        return "Host not found";
+    case CORIO_ETLS:
+        return "TLS handshake or protocol error";
+    case CORIO_ECERT:
+        return "Certificate verification failed";
     case CORIO_EBROKEN:
         return "Barrier broken (aborted or reset)";
     /* errno's own words are about connections; in corio these two mean

@@ -51,9 +51,16 @@ typedef struct corio__transport {
     ssize_t (*read)(corio_stream *s, void *buf, size_t len, unsigned *want);
     ssize_t (*write)(corio_stream *s, const void *buf, size_t len,
                      unsigned *want);
-    /* Sends end-of-stream on the write side (after the buffer drained). */
+    /* Optional: bytes the transport holds for the peer beyond the stream's
+     * output buffer (TLS records the kernel has not taken yet), and a
+     * non-suspending push of them: 0 once empty, -EAGAIN (*want set), or
+     * an error. The stream counts them as buffered output. */
+    size_t (*pending)(corio_stream *s);
+    int (*flush)(corio_stream *s, unsigned *want);
+    /* Optional: queues this layer's end of the write side (TLS
+     * close_notify); the stream then drains and shuts the socket down. */
     int (*shutdown_write)(corio_stream *s);
-    /* Releases the transport's own state (not the socket). */
+    /* Optional: releases the transport's own state (not the socket). */
     void (*close)(corio_stream *s);
 } corio__transport;
 
@@ -97,5 +104,11 @@ int corio__stream_new(corio_stream **sp, corio_socket *sock,
  * error. */
 int corio__resolve_tcp(const char *host, int port, corio_addr *addrs,
                        size_t max);
+
+/* stream_write.c: the output side's bookkeeping, shared with TLS. */
+int corio__stream_drain(corio_stream *s);  /* caller holds the writer role */
+void corio__stream_flush(corio_stream *s); /* non-suspending push */
+void corio__stream_free(corio_stream *s);
+void corio__stream_hook(corio__fd *f, unsigned events);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * Host name to addresses for corio_tcp_connect. Numeric hosts need no
  * resolver; "localhost" is answered locally (RFC 6761: it is always the
- * loopback); other names go to the DNS resolver.
+ * loopback); other names go to the DNS resolver (dns.c).
  */
 #include "io/net.h"
 
@@ -28,6 +28,6 @@ int corio__resolve_tcp(const char *host, int port, corio_addr *addrs,
             corio_addr_ip(&addrs[n++], "127.0.0.1", port);
         return n;
     }
-    /* Names need the DNS resolver (c-ares), which is not built in yet. */
-    return -ENOSYS;
+    /* Names go to the resolver (c-ares; -ENOTSUP without it). */
+    return corio_resolve(host, port, AF_UNSPEC, addrs, max);
 }

@@ -90,20 +90,11 @@ static ssize_t fd_write(corio_stream *s, const void *buf, size_t len,
     return -errno;
 }
 
-static int fd_shutdown_write(corio_stream *s)
-{
-    if (!s->sock->is_socket)
-        return -ENOTSOCK;
-    return shutdown(s->sock->fd, SHUT_WR) < 0 ? -errno : 0;
-}
-
 static const corio__transport fd_transport = {
-    "fd", fd_read, fd_write, fd_shutdown_write, NULL
+    "fd", fd_read, fd_write, NULL, NULL, NULL, NULL
 };
 
 /* ---- opening ---------------------------------------------------------------*/
-
-void corio__stream_hook(corio__fd *f, unsigned events); /* stream_write.c */
 
 int corio__stream_new(corio_stream **sp, corio_socket *sock,
                       const corio__transport *tr, unsigned flags)
@@ -209,8 +200,6 @@ int corio_stream_connect_unix(corio_stream **sp, const char *path)
 }
 
 /* ---- entering and leaving a read call -------------------------------------*/
-
-void corio__stream_free(corio_stream *s); /* stream_write.c */
 
 static int rd_begin(corio_stream *s)
 {

@@ -19,16 +19,24 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Keeps the loop's accounting in step with out_len: while bytes are
- * buffered the loop must poll, and (poll backend) ask for OUT. */
+/* Output still to go: the stream's buffer plus what the transport holds
+ * (TLS records not yet in the kernel). */
+static size_t backlog(const corio_stream *s)
+{
+    return s->out_len + (s->tr->pending ? s->tr->pending((corio_stream *)s) : 0);
+}
+
+/* Keeps the loop's accounting in step with the backlog: while output is
+ * waiting the loop must poll, and (poll backend) ask for OUT. */
 static void flush_account(corio_stream *s)
 {
     corio__fd *f = &s->sock->f;
-    if (s->out_len && !s->flushing) {
+    size_t b = s->closed ? 0 : backlog(s);
+    if (b && !s->flushing) {
         s->flushing = 1;
         f->loop->io_waiters++;
         f->keep |= CORIO__IO_OUT;
-    } else if (!s->out_len && s->flushing) {
+    } else if (!b && s->flushing) {
         s->flushing = 0;
         f->loop->io_waiters--;
         f->keep &= ~CORIO__IO_OUT;
@@ -42,17 +50,31 @@ static void flush_account(corio_stream *s)
 static void flush_some(corio_stream *s)
 {
     unsigned want;
-    while (s->out_len && !s->werr) {
-        ssize_t n = s->tr->write(s, s->out + s->out_off, s->out_len, &want);
-        if (n > 0) {
-            s->out_off += (size_t)n;
-            s->out_len -= (size_t)n;
-        } else if (n == -EAGAIN) {
+    while (!s->werr) {
+        if (s->tr->flush) {
+            int rc = s->tr->flush(s, &want);
+            if (rc == -EAGAIN)
+                break;
+            if (rc < 0) {
+                s->werr = rc;
+                s->out_len = 0;
+                break;
+            }
+        }
+        if (!s->out_len)
             break;
-        } else {
-            /* The peer is gone: nothing buffered can be delivered. */
-            s->werr = n ? (int)n : -EPIPE;
-            s->out_len = 0;
+        {
+            ssize_t n = s->tr->write(s, s->out + s->out_off, s->out_len, &want);
+            if (n > 0) {
+                s->out_off += (size_t)n;
+                s->out_len -= (size_t)n;
+            } else if (n == -EAGAIN) {
+                break;
+            } else {
+                /* The peer is gone: nothing buffered can be delivered. */
+                s->werr = n ? (int)n : -EPIPE;
+                s->out_len = 0;
+            }
         }
     }
     if (!s->out_len)
@@ -60,13 +82,17 @@ static void flush_some(corio_stream *s)
     flush_account(s);
 }
 
-void corio__stream_hook(corio__fd *f, unsigned events);
+void corio__stream_flush(corio_stream *s)
+{
+    flush_some(s);
+}
+
 void corio__stream_hook(corio__fd *f, unsigned events)
 {
     corio_socket *k = corio__container_of(f, corio_socket, f);
     corio_stream *s = k->stream;
     (void)events;
-    if (s && s->out_len && !s->closed)
+    if (s && !s->closed && s->flushing)
         flush_some(s);
 }
 
@@ -96,7 +122,6 @@ static int out_append(corio_stream *s, const char *p, size_t n)
 
 /* ---- entering and leaving a write call ------------------------------------*/
 
-void corio__stream_free(corio_stream *s);
 void corio__stream_free(corio_stream *s)
 {
     free(s->in);
@@ -162,6 +187,8 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t len)
             if (n > 0) {
                 p += n;
                 len -= (size_t)n;
+                if (s->tr->pending)
+                    flush_account(s); /* TLS may hold records back */
                 continue;
             }
             if (n != -EAGAIN) {
@@ -182,10 +209,10 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t len)
         }
         /* At the high-water mark: flush what the transport takes now, and
          * if that made no room, wait for it to take more. */
-        if (s->out_len) {
-            size_t before = s->out_len;
+        if (backlog(s)) {
+            size_t before = backlog(s);
             flush_some(s);
-            if (s->out_len < before)
+            if (backlog(s) < before)
                 continue;
         }
         rc = wait_room(s, want);
@@ -194,14 +221,18 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t len)
     return rc;
 }
 
-/* Flushes the whole buffer, suspending; the caller holds the writer role. */
-static int drain_locked(corio_stream *s)
+/* Flushes the whole backlog, suspending; the caller holds the writer
+ * role. */
+int corio__stream_drain(corio_stream *s)
 {
     int rc = 0;
-    while (s->out_len && !s->werr) {
+    while (backlog(s) && !s->werr) {
+        size_t before = backlog(s);
         flush_some(s);
-        if (!s->out_len || s->werr)
+        if (!backlog(s) || s->werr)
             break;
+        if (backlog(s) < before)
+            continue;
         rc = wait_room(s, CORIO__IO_OUT);
         if (rc)
             return rc;
@@ -214,8 +245,31 @@ int corio_stream_drain(corio_stream *s)
     int rc = wr_begin(s);
     if (rc)
         return rc;
-    rc = drain_locked(s);
+    rc = corio__stream_drain(s);
     wr_end(s);
+    return rc;
+}
+
+/* Drains, lets the transport end its write side (TLS close_notify),
+ * drains that too, then shuts the socket's write direction. */
+static int shutdown_locked(corio_stream *s)
+{
+    int rc;
+    if (s->wshut)
+        return 0;
+    if (!s->sock->is_socket)
+        return -ENOTSOCK;
+    rc = corio__stream_drain(s);
+    if (!rc && s->tr->shutdown_write) {
+        rc = s->tr->shutdown_write(s);
+        flush_some(s);
+        if (!rc)
+            rc = corio__stream_drain(s);
+    }
+    if (!rc && shutdown(s->sock->fd, SHUT_WR) < 0)
+        rc = -errno;
+    if (!rc)
+        s->wshut = 1;
     return rc;
 }
 
@@ -224,21 +278,14 @@ int corio_stream_shutdown_write(corio_stream *s)
     int rc = wr_begin(s);
     if (rc)
         return rc;
-    if (!s->wshut) {
-        rc = drain_locked(s);
-        if (!rc) {
-            rc = s->tr->shutdown_write ? s->tr->shutdown_write(s) : -ENOTSUP;
-            if (!rc)
-                s->wshut = 1;
-        }
-    }
+    rc = shutdown_locked(s);
     wr_end(s);
     return rc;
 }
 
 size_t corio_stream_write_buffered(const corio_stream *s)
 {
-    return s ? s->out_len : 0;
+    return s && !s->closed ? backlog(s) : 0;
 }
 
 /* ---- close and abort ----------------------------------------------------------*/
@@ -276,15 +323,21 @@ int corio_stream_close(corio_stream *s)
     int rc = 0;
     if (!s || s->closed)
         return -EBADF;
-    if (s->out_len && !s->werr) {
+    if ((backlog(s) && !s->werr) || (s->tr->shutdown_write && !s->wshut)) {
         if (!t)
-            rc = -EPERM; /* cannot wait here: the rest is dropped */
+            rc = backlog(s) ? -EPERM : 0; /* cannot wait here: dropped */
         else if (s->writer)
             rc = -EBUSY; /* another task is writing: it gets -EBADF */
         else {
             s->writer = t;
             s->users++;
-            rc = drain_locked(s);
+            rc = corio__stream_drain(s);
+            /* A transport with its own ending (TLS close_notify) says
+             * goodbye, as far as the kernel takes it without waiting. */
+            if (!rc && s->tr->shutdown_write && !s->wshut && !s->werr) {
+                s->tr->shutdown_write(s);
+                flush_some(s);
+            }
             s->writer = NULL;
             s->users--;
         }
