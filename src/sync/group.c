@@ -75,8 +75,10 @@ int corio_group_create(corio_group **gp)
     return 0;
 }
 
-int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
-                         void *arg, const corio_spawn_opts *opts)
+/* site: the user's call site, so dumps and leak reports name the code that
+ * asked for the child rather than this file. */
+static int group_spawn(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                       const corio_spawn_opts *opts, void *site)
 {
     corio_task *t;
     int rc;
@@ -94,7 +96,7 @@ int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
         g->kids = k;
         g->cap = ncap;
     }
-    rc = corio_spawn_ex(&t, fn, arg, opts);
+    rc = corio__spawn_at(&t, fn, arg, opts, site);
     if (rc < 0)
         return rc;
     g->kids[g->n] = t;
@@ -112,9 +114,15 @@ int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
     return 0;
 }
 
+int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
+                         void *arg, const corio_spawn_opts *opts)
+{
+    return group_spawn(g, tp, fn, arg, opts, __builtin_return_address(0));
+}
+
 int corio_group_spawn(corio_group *g, corio_fn fn, void *arg)
 {
-    return corio_group_spawn_ex(g, NULL, fn, arg, NULL);
+    return group_spawn(g, NULL, fn, arg, NULL, __builtin_return_address(0));
 }
 
 int corio_group_wait(corio_group *g)

@@ -14,6 +14,7 @@
 #include "sync/sync.h"
 
 #include <stdlib.h>
+#include "debug/debug.h"
 
 /* Allocated by corio_lock_create(), freed by corio_lock_destroy(). */
 struct corio_lock {
@@ -27,6 +28,20 @@ struct corio_cond {
     int own_lock;         /* 1: created with it, destroyed with it */
     corio__list waiters;  /* tasks in corio_cond_wait(), FIFO */
 };
+
+/* Lock-order tracking for debug reports (src/debug/lockorder.c): one test
+ * of the loop's debug flags when debug mode is off. */
+static inline void dbg_acquired(corio_task *t, const corio_lock *l)
+{
+    if (CORIO__DBG_ON(t->loop, CORIO__DBG_MODE))
+        corio__debug_lock_acquired(t, l, "lock");
+}
+
+static inline void dbg_released(corio_task *t, const corio_lock *l)
+{
+    if (CORIO__DBG_ON(t->loop, CORIO__DBG_MODE))
+        corio__debug_lock_released(t, l);
+}
 
 /* ---- Lock -----------------------------------------------------------------*/
 
@@ -50,6 +65,11 @@ void corio_lock_destroy(corio_lock *l)
     /* Waiters on a destroyed lock (a caller bug) fail rather than hang. */
     while (corio__waiter_claim(&l->waiters, -EIDRM))
         ;
+    {
+        corio_loop *loop = corio_loop_current();
+        if (loop && loop->dbg)
+            corio__debug_lock_destroyed(loop, l);
+    }
     free(l);
 }
 
@@ -67,12 +87,17 @@ int corio_lock_acquire(corio_lock *l)
     if (!l->owner) {
         /* Unlocked means nobody waits: release() hands it to a waiter. */
         l->owner = self;
+        dbg_acquired(self, l);
         return 0;
     }
     rc = corio__waiter_park(self, &l->waiters, NULL, 0, CORIO__WAIT_LOCK, l,
                             &w);
     /* 0: release() made us the owner before waking us. */
-    return rc ? rc : w->status;
+    if (!rc)
+        rc = w->status;
+    if (!rc)
+        dbg_acquired(self, l);
+    return rc;
 }
 
 int corio_lock_try_acquire(corio_lock *l)
@@ -87,6 +112,7 @@ int corio_lock_try_acquire(corio_lock *l)
     if (l->owner)
         return -EBUSY;
     l->owner = self;
+    dbg_acquired(self, l);
     return 0;
 }
 
@@ -97,6 +123,7 @@ int corio_lock_release(corio_lock *l)
         return -EINVAL;
     if (!l->owner || l->owner != corio__sync_self())
         return -EPERM;
+    dbg_released(l->owner, l);
     w = corio__waiter_claim(&l->waiters, 0);
     l->owner = w ? w->task : NULL;
     return 0;
