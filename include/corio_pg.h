@@ -22,7 +22,8 @@
  * Errors: 0 on success; -EIO when the server reported an error for the
  * statement (*res holds it); -ECONNRESET when the connection broke (the
  * connection is then unusable: close it, or release it to its pool, which
- * replaces it); -ECANCELED / -ETIMEDOUT when the task was cancelled or its
+ * replaces it; *res may hold the server's parting message, e.g. after
+ * pg_terminate_backend); -ECANCELED / -ETIMEDOUT when the task was cancelled or its
  * scope expired -- the server-side statement is then really cancelled
  * (PQcancel, run on the thread pool) before the call returns; -EBUSY, -EPERM
  * (not in a task), -ENOMEM, -EINVAL.

@@ -258,6 +258,63 @@ TU_TASK_TEST(pool_bound_and_reconnect)
     return NULL;
 }
 
+/* The pool's bound holds against timeouts, and a failed connect gives its
+ * unit back (else the pool would shrink to nothing). */
+TU_TASK_TEST(pool_acquire_timeout_and_refused)
+{
+    corio_pg_pool_config cfg = {1, -1, 0};
+    corio_pg_pool *bad;
+    corio_pg *c, *c2 = NULL;
+    corio_scope sc;
+    PGresult *r;
+    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &c), 0);
+    corio_scope_enter(&sc, 0.05, 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &c2), -ETIMEDOUT);
+    corio_scope_exit(&sc);
+    assert_null(c2);
+    corio_pg_pool_release(pool, c);
+    assert_int_equal(corio_pg_pool_acquire(pool, &c2), 0);
+    assert_ptr_equal(c2, c); /* the idle connection is reused */
+    corio_pg_pool_release(pool, c2);
+    assert_int_equal(corio_pg_pool_size(pool), 1);
+    assert_int_equal(corio_pg_pool_destroy(pool), 0);
+
+    assert_int_equal(corio_pg_pool_create(&bad, "host=/nonexistent port=1", &cfg), 0);
+    assert_int_equal(corio_pg_pool_query(bad, &r, "SELECT 1", 0, NULL), -ECONNREFUSED);
+    assert_null(r);
+    assert_int_equal(corio_pg_pool_query(bad, &r, "SELECT 1", 0, NULL), -ECONNREFUSED);
+    assert_int_equal(corio_pg_pool_size(bad), 0);
+    assert_int_equal(corio_pg_pool_destroy(bad), 0);
+    return NULL;
+}
+
+/* The server ends the session mid-query: the caller gets -ECONNRESET and
+ * the connection says it is unusable. */
+TU_TASK_TEST(backend_killed_mid_query)
+{
+    corio_pg *c = connect_ok(), *obs = connect_ok();
+    corio_task *t;
+    PGresult *r;
+    char pid[32];
+    const char *v[1] = {pid};
+    int i;
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(corio_pg_conn(c)));
+    sleeper_rc = 1;
+    assert_non_null(t = corio_spawn(sleeper_task, c));
+    for (i = 0; i < 200 && sleepers(obs) == 0; i++)
+        corio_sleep(0.01);
+    assert_int_equal(corio_pg_query(obs, &r, "SELECT pg_terminate_backend($1::int)", 1, v), 0);
+    PQclear(r);
+    assert_int_equal(corio_await(t, NULL), 0);
+    assert_int_equal(sleeper_rc, -ECONNRESET);
+    assert_false(corio_pg_ok(c));
+    assert_int_equal(corio_pg_query(c, &r, "SELECT 1", 0, NULL), -ECONNRESET);
+    corio_pg_close(c);
+    corio_pg_close(obs);
+    return NULL;
+}
+
 /* ---- the CPU does not idle ---------------------------------------------- */
 
 static int ticking;
@@ -325,6 +382,8 @@ int main(void)
         cmocka_unit_test(cancel_cancels_server_side),
         cmocka_unit_test(pipeline_in_order),
         cmocka_unit_test(pool_bound_and_reconnect),
+        cmocka_unit_test(pool_acquire_timeout_and_refused),
+        cmocka_unit_test(backend_killed_mid_query),
         cmocka_unit_test(hundred_sleeps_over_twenty_connections),
     };
     int rc = dbs_pg_start(conninfo, sizeof conninfo);

@@ -304,7 +304,14 @@ out:
         rc = -ECONNRESET;
         c->broken = 1;
     } else if (!status_ok(first)) {
-        rc = -EIO;
+        /* The server's farewell (a FATAL before it closed the session)
+         * is an error result too: tell it apart from a failed statement. */
+        if (PQstatus(c->conn) == CONNECTION_BAD) {
+            rc = -ECONNRESET;
+            c->broken = 1;
+        } else {
+            rc = -EIO;
+        }
     }
     *res = first;
     c->busy = 0;
