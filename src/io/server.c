@@ -23,6 +23,7 @@
 #include <string.h>
 
 #define EMFILE_BACKOFF 0.1
+#define TLS_HANDSHAKE_TIMEOUT 10.0
 
 /* One connection; allocated by the accept loop, freed by its handler task
  * when the handler has returned and the stream is closed. */
@@ -60,8 +61,21 @@ static void *conn_main(void *arg)
 {
     conn *c = arg;
     corio_server *srv = c->srv;
-    srv->handler(c->stream, srv->arg);
-    corio_stream_close(c->stream);
+    int rc = 0;
+    if (srv->opts.tls) {
+        /* A client that never finishes its handshake must not hold the
+         * connection (and its task) forever. */
+        corio_scope sc;
+        corio_scope_enter(&sc, TLS_HANDSHAKE_TIMEOUT, 0);
+        rc = corio_stream_starttls(c->stream, srv->opts.tls, NULL);
+        corio_scope_exit(&sc);
+    }
+    if (rc == 0) {
+        srv->handler(c->stream, srv->arg);
+        corio_stream_close(c->stream);
+    } else {
+        corio_stream_abort(c->stream);
+    }
     corio__list_remove(&c->node);
     conn_done(srv);
     free(c);
