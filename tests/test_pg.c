@@ -118,6 +118,12 @@ TU_TASK_TEST(timeout_cancels_server_side)
     assert_true(corio_now() - t0 < 5.0);
     assert_int_equal(sleepers(obs), 0);
     assert_true(corio_pg_ok(c));
+    /* Already expired: nothing is sent, the connection stays usable. */
+    corio_scope_enter(&sc, 0, 0);
+    assert_int_equal(corio_pg_query(c, &r, "SELECT 1", 0, NULL), -ETIMEDOUT);
+    corio_scope_exit(&sc);
+    assert_null(r);
+    assert_true(corio_pg_ok(c));
     assert_int_equal(corio_pg_query(c, &r, "SELECT 7", 0, NULL), 0);
     assert_string_equal(PQgetvalue(r, 0, 0), "7");
     PQclear(r);

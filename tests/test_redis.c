@@ -127,6 +127,11 @@ TU_TASK_TEST(interrupted_commands)
     assert_int_equal(corio_scope_exit(&sc), 1);
     assert_null(rep);
     assert_true(corio_now() - t0 < 0.9);
+    /* Already expired: nothing is sent. */
+    corio_scope_enter(&sc, 0, 0);
+    assert_int_equal(corio_redis_command(r, &rep, "PING"), -ETIMEDOUT);
+    corio_scope_exit(&sc);
+    assert_null(rep);
     /* The server unblocks it by pushing; the reply is dropped, and the next
      * command on the connection gets its own answer. */
     assert_int_equal(corio_redis_command(other, &rep, "RPUSH q1 x"), 0);

@@ -11,6 +11,7 @@
  * PGconn instead).
  */
 #include "db/pg_int.h"
+#include "core/internal.h" /* corio__interrupted */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -247,6 +248,7 @@ static int status_ok(const PGresult *r)
 
 static int pg_begin(corio_pg *c)
 {
+    int rc;
     if (!corio_current())
         return -EPERM;
     if (!c)
@@ -255,6 +257,12 @@ static int pg_begin(corio_pg *c)
         return -EBUSY;
     if (!corio_pg_ok(c))
         return -ECONNRESET;
+    /* Cancellation is level-triggered: a task already cancelled (or in an
+     * expired scope) sends nothing, rather than a statement it would have
+     * to cancel on the server at once. */
+    rc = corio__interrupted(corio_current());
+    if (rc)
+        return rc;
     c->busy = 1;
     return 0;
 }

@@ -26,6 +26,8 @@
  */
 #include <corio_redis.h>
 
+#include "core/internal.h" /* corio__interrupted */
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,6 +334,10 @@ static int redis_call(corio_redis *r, redisReply **reply, redis_send_fn send,
         return -EINVAL;
     if (!r->ac || r->closing)
         return -ECONNRESET;
+    /* Level-triggered cancellation: send nothing once interrupted. */
+    rc = corio__interrupted(corio_current());
+    if (rc)
+        return rc;
     q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
