@@ -66,11 +66,85 @@ static void on_signal(int sig)
     raise(sig);
 }
 
+/* The watchdog: a forked child that outlives a crash of the test (ASan
+ * and SIGSEGV exit without running atexit). It reads what to clean up
+ * from a pipe ("pg DIR", "redis PID" lines) and, once the pipe reports EOF
+ * -- the test process is gone, however it ended -- stops the server
+ * and removes the directory. The write end is close-on-exec, so the
+ * servers and shells we start do not keep the pipe open. */
+static int watchdog_fd = -1;
+
+static void watchdog_run(int rfd)
+{
+    char buf[4096], cmd[2048];
+    size_t have = 0;
+    ssize_t n;
+    char *nl;
+    static char dirs[4][300];
+    static long pids[4];
+    int nd = 0, np = 0, i;
+    for (;;) {
+        n = read(rfd, buf + have, sizeof buf - 1 - have);
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = 0;
+        while ((nl = strchr(buf, '\n'))) {
+            *nl = 0;
+            if (!strncmp(buf, "pg ", 3) && nd < 4)
+                snprintf(dirs[nd++], sizeof dirs[0], "%.290s", buf + 3);
+            else if (!strncmp(buf, "redis ", 6) && np < 4)
+                pids[np++] = atol(buf + 6);
+            have -= (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, have + 1);
+        }
+    }
+    for (i = 0; i < np; i++)
+        kill((pid_t)pids[i], SIGKILL);
+    for (i = 0; i < nd; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "[ -d '%s/data' ] && %s" PG_BIN "/pg_ctl -D '%s/data' -s -m immediate "
+                 "stop >/dev/null 2>&1; rm -rf '%s'", dirs[i], as_pg(), dirs[i], dirs[i]);
+        run_quiet(cmd);
+    }
+}
+
+static void watchdog_tell(const char *what)
+{
+    if (watchdog_fd >= 0 && write(watchdog_fd, what, strlen(what)) < 0) {
+        /* Best effort: without the watchdog, atexit still cleans up. */
+    }
+}
+
+static void watchdog_start(void)
+{
+    int p[2];
+    pid_t pid;
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return;
+    pid = fork();
+    if (pid < 0) {
+        close(p[0]);
+        close(p[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(p[1]);
+        signal(SIGINT, SIG_IGN); /* a ^C to the group must not kill it first */
+        signal(SIGTERM, SIG_IGN);
+        watchdog_run(p[0]);
+        _exit(0);
+    }
+    close(p[0]);
+    watchdog_fd = p[1];
+}
+
 static void install_hooks(void)
 {
     if (hooks_installed)
         return;
     hooks_installed = 1;
+    watchdog_start();
     atexit(dbs_stop_all);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -95,6 +169,11 @@ int dbs_pg_start(char *conninfo, size_t size)
     if (!mkdtemp(pg_dir)) {
         pg_dir[0] = 0;
         return -1;
+    }
+    {
+        char msg[300];
+        snprintf(msg, sizeof msg, "pg %s\n", pg_dir);
+        watchdog_tell(msg);
     }
     if (geteuid() == 0) {
         struct passwd *pw = getpwnam("postgres");
@@ -185,6 +264,11 @@ int dbs_redis_start(int *port)
         execl(bin, bin, "--port", pbuf, "--bind", "127.0.0.1", "--save", "",
               "--appendonly", "no", "--daemonize", "no", (char *)NULL);
         _exit(127);
+    }
+    {
+        char msg[32];
+        snprintf(msg, sizeof msg, "redis %ld\n", (long)redis_pid);
+        watchdog_tell(msg);
     }
     for (i = 0; i < 500; i++) {
         struct timespec ts = {0, 10 * 1000 * 1000};
