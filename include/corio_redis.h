@@ -55,7 +55,9 @@ redisAsyncContext *corio_redis_context(corio_redis *r);
  * answered with an error; *reply holds it), -ECONNRESET (connection lost;
  * *reply NULL), -ECANCELED / -ETIMEDOUT (the caller was interrupted: the
  * command may still run on the server -- Redis cannot cancel it -- and its
- * reply is dropped when it arrives), -ENOMEM, -EPERM, -EINVAL. */
+ * reply is dropped when it arrives), -ENOTSUP (SUBSCRIBE, PSUBSCRIBE,
+ * SSUBSCRIBE, MONITOR: their replies keep coming, which one call cannot
+ * return), -ENOMEM, -EPERM, -EINVAL. */
 int corio_redis_command(corio_redis *r, redisReply **reply, const char *fmt,
                         ...);
 int corio_redis_vcommand(corio_redis *r, redisReply **reply, const char *fmt,

@@ -55,6 +55,19 @@ TU_TASK_TEST(commands_and_errors)
     assert_int_equal(rep->element[1]->type, REDIS_REPLY_NIL);
     freeReplyObject(rep);
     assert_int_equal(corio_redis_command(r, &rep, NULL), -EINVAL);
+    /* Commands answered more than once are refused, however spelled, and
+     * the connection still works. */
+    {
+        const char *sub[2] = {"Subscribe", "ch"};
+        assert_int_equal(corio_redis_command(r, &rep, "SUBSCRIBE ch"), -ENOTSUP);
+        assert_null(rep);
+        assert_int_equal(corio_redis_command(r, &rep, "%s ch", "psubscribe"), -ENOTSUP);
+        assert_int_equal(corio_redis_command(r, &rep, "monitor"), -ENOTSUP);
+        assert_int_equal(corio_redis_command_argv(r, &rep, 2, sub, NULL), -ENOTSUP);
+        assert_int_equal(corio_redis_command(r, &rep, "PING"), 0);
+        assert_string_equal(rep->str, "PONG");
+        freeReplyObject(rep);
+    }
     corio_redis_close(r);
     /* Nothing listens on port 1. */
     assert_int_equal(corio_redis_connect(&bad, "127.0.0.1", 1, &err), -ECONNREFUSED);

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Allocated by connect; freed by the last of: corio_redis_close, the
  * reader's exit, the writer's exit. */
@@ -368,32 +369,80 @@ static int redis_call(corio_redis *r, redisReply **reply, redis_send_fn send,
     return (*reply)->type == REDIS_REPLY_ERROR ? -EIO : 0;
 }
 
-typedef struct vfmt {
-    const char *fmt;
-    va_list ap;
-} vfmt;
-
-static int send_fmt(redisAsyncContext *ac, redis_req *q, void *arg)
+/* Commands whose callback hiredis keeps and calls again for every later
+ * message (pub/sub, MONITOR) do not fit one-call-one-reply: the second
+ * call would reach a request already freed. Refused with -ENOTSUP. */
+static int multi_reply(const char *name, size_t len)
 {
-    vfmt *f = arg;
-    return redisvAsyncCommand(ac, on_reply, q, f->fmt, f->ap);
+    static const char *const bad[] = {"subscribe", "psubscribe", "ssubscribe",
+                                      "monitor"};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (strlen(bad[i]) == len && strncasecmp(name, bad[i], len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A formatted command, RESP: "*N\r\n$L\r\nNAME\r\n...". */
+typedef struct fcmd {
+    char *cmd;
+    int len;
+} fcmd;
+
+static int send_formatted(redisAsyncContext *ac, redis_req *q, void *arg)
+{
+    fcmd *f = arg;
+    return redisAsyncFormattedCommand(ac, on_reply, q, f->cmd, (size_t)f->len);
+}
+
+/* Checks the command's name, sends it, frees cmd. */
+static int call_formatted(corio_redis *r, redisReply **reply, char *cmd,
+                          int len)
+{
+    fcmd f;
+    char *p, *name, *end;
+    long nlen;
+    int rc;
+    if (reply)
+        *reply = NULL;
+    if (len <= 0 || !cmd) {
+        redisFreeCommand(cmd);
+        return len == -2 ? -ENOMEM : -EINVAL;
+    }
+    /* Skip "*N\r\n", read "$L\r\n", then the name. */
+    end = cmd + len;
+    p = memchr(cmd, '\n', (size_t)len);
+    if (p && p + 2 < end && p[1] == '$') {
+        nlen = strtol(p + 2, &name, 10);
+        name += 2; /* "\r\n" */
+        if (nlen >= 0 && name + nlen <= end && multi_reply(name, (size_t)nlen)) {
+            redisFreeCommand(cmd);
+            return -ENOTSUP;
+        }
+    }
+    f.cmd = cmd;
+    f.len = len;
+    rc = redis_call(r, reply, send_formatted, &f);
+    redisFreeCommand(cmd);
+    return rc;
 }
 
 int corio_redis_vcommand(corio_redis *r, redisReply **reply, const char *fmt,
                          va_list ap)
 {
-    vfmt f;
-    int rc;
+    char *cmd = NULL;
+    va_list aq;
+    int len;
     if (!fmt) {
         if (reply)
             *reply = NULL;
         return -EINVAL;
     }
-    f.fmt = fmt;
-    va_copy(f.ap, ap);
-    rc = redis_call(r, reply, send_fmt, &f);
-    va_end(f.ap);
-    return rc;
+    va_copy(aq, ap);
+    len = redisvFormatCommand(&cmd, fmt, aq);
+    va_end(aq);
+    return call_formatted(r, reply, cmd, len);
 }
 
 int corio_redis_command(corio_redis *r, redisReply **reply, const char *fmt,
@@ -407,29 +456,16 @@ int corio_redis_command(corio_redis *r, redisReply **reply, const char *fmt,
     return rc;
 }
 
-typedef struct vargv {
-    int argc;
-    const char **argv;
-    const size_t *argvlen;
-} vargv;
-
-static int send_argv(redisAsyncContext *ac, redis_req *q, void *arg)
-{
-    vargv *a = arg;
-    return redisAsyncCommandArgv(ac, on_reply, q, a->argc, a->argv, a->argvlen);
-}
-
 int corio_redis_command_argv(corio_redis *r, redisReply **reply, int argc,
                              const char **argv, const size_t *argvlen)
 {
-    vargv a;
+    char *cmd = NULL;
+    int len;
     if (argc <= 0 || !argv) {
         if (reply)
             *reply = NULL;
         return -EINVAL;
     }
-    a.argc = argc;
-    a.argv = argv;
-    a.argvlen = argvlen;
-    return redis_call(r, reply, send_argv, &a);
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    return call_formatted(r, reply, cmd, len);
 }
