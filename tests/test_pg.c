@@ -199,6 +199,22 @@ TU_TASK_TEST(pipeline_in_order)
     /* Out of pipeline mode again: plain queries work. */
     assert_int_equal(corio_pg_query(c, &res[0], "SELECT 1", 0, NULL), 0);
     PQclear(res[0]);
+    /* A timed-out pipeline is cancelled on the server; the connection is
+     * then marked broken (a pool would replace it). */
+    {
+        corio_pg *obs = connect_ok();
+        corio_scope sc;
+        st[0].sql = "SELECT $1::int";
+        st[1].sql = "SELECT pg_sleep(30), $1::int";
+        corio_scope_enter(&sc, 0.3, 0);
+        assert_int_equal(corio_pg_pipeline(c, 3, st, res), -ETIMEDOUT);
+        corio_scope_exit(&sc);
+        for (i = 0; i < 3; i++)
+            PQclear(res[i]);
+        assert_false(corio_pg_ok(c));
+        assert_int_equal(sleepers(obs), 0);
+        corio_pg_close(obs);
+    }
     corio_pg_close(c);
     return NULL;
 }
