@@ -38,7 +38,7 @@ int corio__socket_new(corio_socket **sp, int fd, int is_socket, int type);
 static inline void corio__socket_enter(corio_socket *s) { s->users++; }
 void corio__socket_leave(corio_socket *s);
 
-/* Makes fd non-blocking and close-on-exec. 0 or -errno. */
+/* Makes fd non-blocking. 0 or -errno. */
 int corio__fd_nonblock(int fd);
 
 /* A transport moves bytes for a stream. Every operation is non-suspending:

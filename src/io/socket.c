@@ -23,9 +23,9 @@ int corio__fd_nonblock(int fd)
         return -errno;
     if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
-    fl = fcntl(fd, F_GETFD);
-    if (fl >= 0 && !(fl & FD_CLOEXEC))
-        (void)fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    /* Close-on-exec is the owner's choice for an fd it hands us (a
+     * wrapped stdin must still reach children); sockets corio creates
+     * itself get SOCK_CLOEXEC. */
     return 0;
 }
 

@@ -118,18 +118,20 @@ int corio__stream_new(corio_stream **sp, corio_socket *sock,
  * (only if nobody installed a handler) the first time a non-socket fd
  * becomes a stream. Writes then fail with EPIPE. Children inherit the
  * ignored disposition across exec: whoever spawns them resets it. */
-static void ignore_sigpipe_once(void)
+static void ignore_sigpipe(void)
 {
-    static int done;
     struct sigaction sa;
-    if (done)
-        return;
-    done = 1;
     if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
         !(sa.sa_flags & SA_SIGINFO)) {
         sa.sa_handler = SIG_IGN;
         sigaction(SIGPIPE, &sa, NULL);
     }
+}
+
+static void ignore_sigpipe_once(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, ignore_sigpipe);
 }
 
 int corio_stream_open_fd(corio_stream **sp, int fd, unsigned flags)
