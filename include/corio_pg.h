@@ -53,7 +53,9 @@ typedef struct corio_pg_pool corio_pg_pool;
  * *errmsg if errmsg is non-NULL, a malloc'ed string the caller frees),
  * -ECANCELED, -ETIMEDOUT, -ENOMEM, -EPERM. */
 int corio_pg_connect(corio_pg **cp, const char *conninfo, char **errmsg);
-/* Closes the connection and frees c (NULL: no-op). Not suspending. */
+/* Closes the connection and frees c (NULL: no-op). Not suspending. Not
+ * while a task is inside a query function on c (it would wake on a freed
+ * connection); cancel and await that task first. */
 void corio_pg_close(corio_pg *c);
 /* The underlying PGconn, for PQescape*, PQparameterStatus, ... Do not run
  * blocking libpq calls on it (PQexec) from the loop thread. */
