@@ -76,7 +76,7 @@ static int watchdog_fd = -1;
 
 static void watchdog_run(int rfd)
 {
-    char buf[4096], cmd[2048];
+    char buf[4096], cmd[4096];
     size_t have = 0;
     ssize_t n;
     char *nl;
