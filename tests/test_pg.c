@@ -311,6 +311,61 @@ TU_TASK_TEST(pool_acquire_timeout_and_refused)
     return NULL;
 }
 
+static int waiter_rc[5];
+
+static void *pool_waiter(void *arg)
+{
+    corio_pg *c;
+    int i = (int)(intptr_t)arg;
+    waiter_rc[i] = corio_pg_pool_acquire(pool, &c);
+    if (waiter_rc[i] == 0) {
+        corio_sleep(0.01);
+        corio_pg_pool_release(pool, c);
+    }
+    return NULL;
+}
+
+/* Waiters cancelled in acquire take nothing and lose nothing: the others
+ * are served, and afterwards the full bound is available again. */
+TU_TASK_TEST(pool_cancelled_waiters_keep_the_bound)
+{
+    corio_pg_pool_config cfg = {2, -1, 0};
+    corio_pg *a, *b;
+    corio_task *t[5];
+    corio_scope sc;
+    int i;
+    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &a), 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &b), 0);
+    for (i = 0; i < 5; i++) {
+        waiter_rc[i] = 1;
+        assert_non_null(t[i] = corio_spawn(pool_waiter, (void *)(intptr_t)i));
+    }
+    corio_sleep(0.02);
+    corio_cancel(t[0]);
+    corio_cancel(t[2]);
+    corio_cancel(t[4]);
+    corio_sleep(0.01);
+    corio_pg_pool_release(pool, a);
+    corio_pg_pool_release(pool, b);
+    for (i = 0; i < 5; i++)
+        corio_await(t[i], NULL);
+    assert_int_equal(waiter_rc[0], -ECANCELED);
+    assert_int_equal(waiter_rc[1], 0);
+    assert_int_equal(waiter_rc[2], -ECANCELED);
+    assert_int_equal(waiter_rc[3], 0);
+    assert_int_equal(waiter_rc[4], -ECANCELED);
+    corio_scope_enter(&sc, 1.0, 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &a), 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &b), 0);
+    assert_int_equal(corio_scope_exit(&sc), 0);
+    assert_int_equal(corio_pg_pool_size(pool), 2);
+    corio_pg_pool_release(pool, a);
+    corio_pg_pool_release(pool, b);
+    assert_int_equal(corio_pg_pool_destroy(pool), 0);
+    return NULL;
+}
+
 /* The server ends the session mid-query: the caller gets -ECONNRESET and
  * the connection says it is unusable. */
 TU_TASK_TEST(backend_killed_mid_query)
@@ -405,6 +460,7 @@ int main(void)
         cmocka_unit_test(pipeline_in_order),
         cmocka_unit_test(pool_bound_and_reconnect),
         cmocka_unit_test(pool_acquire_timeout_and_refused),
+        cmocka_unit_test(pool_cancelled_waiters_keep_the_bound),
         cmocka_unit_test(backend_killed_mid_query),
         cmocka_unit_test(hundred_sleeps_over_twenty_connections),
     };
