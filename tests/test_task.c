@@ -489,7 +489,7 @@ static int shielded_child_done;
 static void *shielded_child(void *arg)
 {
     (void)arg;
-    shielded_child_rc = corio_sleep(0.03);
+    shielded_child_rc = corio_sleep(0.3);
     shielded_child_done = 1;
     return NULL;
 }
@@ -518,7 +518,11 @@ TU_TASK_TEST(await_shield_leaves_the_awaited_task_running)
     /* The child was handed to the loop, still running, not cancelled. */
     assert_int_equal(shielded_child_done, 0);
     assert_int_equal(corio_task_count(NULL), 2);
-    assert_int_equal(corio_sleep(0.05), 0);
+    {
+        double t0 = corio_now();
+        while (!shielded_child_done && corio_now() - t0 < 5)
+            assert_int_equal(corio_sleep(0.01), 0);
+    }
     assert_int_equal(shielded_child_done, 1);
     assert_int_equal(shielded_child_rc, 0);
     assert_int_equal(corio_task_count(NULL), 1); /* freed when it ended */
@@ -545,6 +549,16 @@ static void *detached_fn(void *arg)
     return NULL;
 }
 
+/* Sleeps until detached_done == want (bounded), then lets the task that
+ * set it end. */
+static void wait_detached(int want)
+{
+    double t0 = corio_now();
+    while (detached_done != want && corio_now() - t0 < 5)
+        assert_int_equal(corio_sleep(0.005), 0);
+    assert_int_equal(corio_yield(), 0);
+}
+
 TU_TASK_TEST(detach_done_task_frees_it_at_once)
 {
     corio_task *t = corio_spawn(return_arg, NULL);
@@ -564,7 +578,7 @@ TU_TASK_TEST(detach_running_task_frees_it_when_it_ends)
     detached_done = 0;
     corio_detach(t);
     assert_int_equal(corio_task_count(NULL), 2);
-    assert_int_equal(corio_sleep(0.03), 0);
+    wait_detached(1);
     assert_int_equal(detached_done, 1);
     assert_int_equal(corio_task_count(NULL), 1);
     /* The same with the spawn flag: no handle comes back. */
@@ -574,8 +588,13 @@ TU_TASK_TEST(detach_running_task_frees_it_when_it_ends)
     assert_null(t);
     assert_int_equal(corio_spawn_ex(NULL, detached_fn, (void *)2, &o), 0);
     assert_int_equal(corio_task_count(NULL), 3);
-    assert_int_equal(corio_sleep(0.03), 0);
+    wait_detached(2);
     assert_int_equal(detached_done, 2);
+    {
+        double t0 = corio_now(); /* the other one ends too */
+        while (corio_task_count(NULL) > 1 && corio_now() - t0 < 5)
+            assert_int_equal(corio_sleep(0.005), 0);
+    }
     assert_int_equal(corio_task_count(NULL), 1);
     return NULL;
 }
@@ -591,9 +610,12 @@ static void *detach_self(void *arg)
 TU_TASK_TEST(detach_self_then_end)
 {
     static int done;
+    double t0 = corio_now();
     done = 0;
     corio_spawn(detach_self, &done);
-    assert_int_equal(corio_sleep(0.01), 0);
+    while (!done && corio_now() - t0 < 5)
+        assert_int_equal(corio_sleep(0.005), 0);
+    assert_int_equal(corio_yield(), 0); /* it ends */
     assert_int_equal(done, 1);
     assert_int_equal(corio_task_count(NULL), 1);
     return NULL;

@@ -111,8 +111,10 @@ static void *ordered_sleeper(void *arg)
 
 TU_TASK_TEST(sleepers_wake_in_deadline_order)
 {
-    static const int ms[] = {30, 5, 20, 1, 10, 70, 2, 130};
-    static const int want[] = {1, 2, 5, 10, 20, 30, 70, 130};
+    /* Far enough apart that a slow first start of one task (a stack to
+     * map) cannot reorder them. */
+    static const int ms[] = {150, 25, 100, 5, 50, 350, 10, 650};
+    static const int want[] = {5, 10, 25, 50, 100, 150, 350, 650};
     corio_task *t[8];
     int i;
     tu_log_reset(&lg);
@@ -328,7 +330,7 @@ TU_TASK_TEST(timer_restart_moves_an_armed_timer)
     double t0 = corio_now();
     tu_log_reset(&lg);
     assert_int_equal(corio_timer_start(NULL, &tm, 0.005, stamp_cb, (void *)1), 0);
-    assert_int_equal(corio_timer_start(NULL, &tm, 0.03, stamp_cb, (void *)2), 0);
+    assert_int_equal(corio_timer_start(NULL, &tm, 0.3, stamp_cb, (void *)2), 0);
     assert_int_equal(corio_sleep(0.015), 0);
     assert_int_equal(lg.n, 0); /* the first arming is gone */
     assert_int_equal(corio_timer_start(NULL, &tm, 0.001, stamp_cb, (void *)3), 0);

@@ -76,7 +76,7 @@ double tu_slack(void)
 {
     if (tu_under_valgrind())
         return 0.5;
-    return tu_slow() ? 0.2 : 0.05;
+    return tu_slow() ? 0.25 : 0.1;
 }
 
 /* A cmocka assertion that fails inside a task longjmps out of the running
