@@ -214,7 +214,7 @@ int corio__stack_get(corio_loop *loop, size_t size, corio__stack **sp)
     pool = &loop->pools[idx];
     if (!pool->free) {
         int rc;
-        pool->size = MIN_STACK << idx;
+        pool->size = (size_t)MIN_STACK << idx; /* size_t: pools reach 8 GiB */
         rc = add_chunk(loop, pool);
         if (rc < 0)
             return rc;
