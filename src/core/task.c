@@ -117,6 +117,9 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
     if (opts && opts->name) {
         t->name = strdup(opts->name);
         if (!t->name) {
+            /* Not linked or counted yet: give task_free what it undoes. */
+            corio__list_init(&t->all);
+            loop->ntasks++;
             corio__task_free(loop, t);
             return -ENOMEM;
         }
@@ -138,6 +141,7 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
             if (rc < 0) {
                 if (taskp)
                     *taskp = NULL;
+                loop->nlive--; /* it never ran: not a live task either */
                 corio__task_free(loop, t);
                 return rc;
             }
