@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #define KiB 1024u
@@ -196,6 +197,119 @@ static void overflow_in_the_main_task_is_reported(void **state)
     run_overflow_case(&c);
 }
 
+/* ---- a stack that cannot be mapped ------------------------------------------------
+ * In a child with an address-space limit, a task asking for a 4 GiB stack
+ * cannot get one: scheduled, it ends with -ENOMEM without running; eager,
+ * corio_spawn_ex itself fails with -ENOMEM. Either way the loop is left
+ * consistent (it ends with 0, not a phantom live task's -EDEADLK). */
+static int huge_ran;
+static void *huge_fn(void *arg)
+{
+    (void)arg;
+    huge_ran = 1;
+    return NULL;
+}
+
+static void huge_stack_child(void *arg)
+{
+    corio_loop *l;
+    corio_task *t = NULL;
+    corio_spawn_opts o = {0};
+    struct rlimit rl;
+    long vm = tu_proc_kib("VmSize");
+    int rc, fails = 0;
+    (void)arg;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(vm + 512 * 1024) * 1024;
+    if (vm < 0 || setrlimit(RLIMIT_AS, &rl) != 0)
+        _exit(77);
+    if (corio_loop_create(&l, NULL) != 0)
+        _exit(2);
+    o.stack_size = (size_t)4 << 30;
+    /* Scheduled: the task ends with -ENOMEM without running. */
+    if (corio_spawn_ex(&t, huge_fn, NULL, &o) != 0)
+        _exit(3);
+    if (corio_loop_run_until(l, corio_task_future(t)) != -ENOMEM)
+        fails |= 1;
+    corio_detach(t);
+    if (huge_ran)
+        fails |= 2;
+    /* Eager, from a task: spawn_ex fails and nothing is left behind. */
+    rc = corio_loop_run(l, CORIO_RUN_DEFAULT);
+    if (rc != 0)
+        fails |= 4;
+    if (fails) {
+        fprintf(stderr, "fails 0x%x, run rc %d\n", fails, rc);
+        _exit(1);
+    }
+    corio_loop_close(l);
+}
+
+static void *eager_huge_main(void *arg)
+{
+    corio_spawn_opts o = {0};
+    corio_task *t = (corio_task *)&t;
+    (void)arg;
+    o.stack_size = (size_t)4 << 30;
+    o.flags = CORIO_SPAWN_EAGER;
+    if (corio_spawn_ex(&t, huge_fn, NULL, &o) != -ENOMEM || t != NULL)
+        return corio_fail(-EPROTO);
+    if (corio_task_count(NULL) != 1)
+        return corio_fail(-EBADE);
+    return NULL;
+}
+
+static void eager_huge_child(void *arg)
+{
+    corio_loop *l;
+    corio_task *t;
+    struct rlimit rl;
+    long vm = tu_proc_kib("VmSize");
+    int rc;
+    (void)arg;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)(vm + 512 * 1024) * 1024;
+    if (vm < 0 || setrlimit(RLIMIT_AS, &rl) != 0)
+        _exit(77);
+    if (corio_loop_create(&l, NULL) != 0)
+        _exit(2);
+    t = corio_spawn(eager_huge_main, NULL);
+    rc = corio_loop_run(l, CORIO_RUN_DEFAULT);
+    if (rc != 0 || corio_future_result(corio_task_future(t), NULL) != 0) {
+        fprintf(stderr, "run rc %d (-EDEADLK: a phantom live task), main status %d\n", rc,
+                corio_future_result(corio_task_future(t), NULL));
+        _exit(1);
+    }
+    corio_detach(t);
+    if (corio_loop_close(l) != 0)
+        _exit(5);
+}
+
+static void check_child(void (*fn)(void *))
+{
+    char *err = NULL;
+    int status;
+    /* Sanitizers and Valgrind need far more address space than the limit. */
+    if (tu_slow())
+        skip();
+    status = tu_fork_run(fn, NULL, &err);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+        skip();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("child status 0x%x; stderr:\n%s", status, err);
+    free(err);
+}
+
+static void unmappable_stack_fails_the_task_with_enomem(void **state)
+{
+    (void)state;
+    check_child(huge_stack_child);
+}
+
+static void unmappable_stack_fails_an_eager_spawn_cleanly(void **state)
+{
+    (void)state;
+    check_child(eager_huge_child);
+}
+
 /* ---- compact mode -----------------------------------------------------------------------
  * Every task's frames are copied off the shared stack when it suspends and
  * back when it resumes; these tests fill frames with patterns, suspend in
@@ -370,6 +484,8 @@ int main(void)
         cmocka_unit_test(overflow_in_a_named_task_is_reported),
         cmocka_unit_test(overflow_of_a_default_stack_is_reported),
         cmocka_unit_test(overflow_in_the_main_task_is_reported),
+        cmocka_unit_test(unmappable_stack_fails_the_task_with_enomem),
+        cmocka_unit_test(unmappable_stack_fails_an_eager_spawn_cleanly),
         cmocka_unit_test(compact_locals_survive_suspension_at_any_depth),
         cmocka_unit_test(compact_shared_stack_size_is_honoured),
         cmocka_unit_test(compact_many_tasks_hold_different_depths),

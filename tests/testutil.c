@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,6 +224,12 @@ int tu_fork_run(void (*fn)(void *arg), void *arg, char **err)
     pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* cmocka's handlers would longjmp a crashing child back into the
+         * test runner; the parent must see the crash instead. */
+        static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE};
+        size_t i;
+        for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_DFL);
         dup2(fd, STDERR_FILENO);
         fn(arg);
         _exit(0);
