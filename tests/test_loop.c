@@ -185,7 +185,12 @@ static void stop_makes_run_return_one(void **state)
     tu_log_reset(&lg);
     assert_int_equal(corio_loop_create(&l, NULL), 0);
     t = corio_spawn(sleep_ms, (void *)300);
-    assert_int_equal(corio_call_later(l, 0.005, stop_cb, l), 0);
+    /* Queued behind the task: it stops the loop after the task parked. */
+    assert_int_equal(corio_call_soon(l, stop_cb, l), 0);
+    assert_int_equal(corio_loop_run(l, CORIO_RUN_DEFAULT), 1);
+    assert_int_equal(corio_task_state(t), CORIO_TASK_SUSPENDED);
+    /* A stop from a timer, while the loop sleeps in poll. */
+    assert_int_equal(corio_call_later(l, 0.01, stop_cb, l), 0);
     assert_int_equal(corio_loop_run(l, CORIO_RUN_DEFAULT), 1);
     assert_int_equal(corio_task_state(t), CORIO_TASK_SUSPENDED);
     /* Stopped, not finished: run again to finish. */
