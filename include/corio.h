@@ -109,7 +109,9 @@ typedef struct corio_loop_config {
     void *report_file;   /* FILE* for reports (leaks at close); NULL: stderr */
 } corio_loop_config;
 
-/* Creates a loop and makes it the calling thread's current loop.
+/* Creates a loop and makes it the calling thread's current loop (unless a
+ * loop is running on this thread: then the running one stays current, and
+ * the new loop is used by passing it explicitly).
  * cfg may be NULL. Returns 0 or -ENOMEM, -EMFILE (no fd for the poller),
  * -EINVAL (bad config), -ENOTSUP (compact mode in a build that cannot
  * support it, e.g. under AddressSanitizer). */
@@ -123,8 +125,10 @@ enum corio_run_mode {
 
 /* Runs the loop on the calling thread. Returns 0 when it ran out of work
  * (no live task, timer, or pending callback), 1 when stopped by
- * corio_loop_stop() or (ONCE/NOWAIT) when work remains, -EBUSY if the loop
- * is already running, -EPERM if called from inside a task. */
+ * corio_loop_stop() or (ONCE/NOWAIT) when work remains, -EDEADLK when tasks
+ * are alive but nothing (timer, fd, pool job, loop ref) can ever wake one,
+ * -EBUSY if the loop is already running, -EPERM if called from inside a
+ * task. */
 int corio_loop_run(corio_loop *loop, int mode);
 
 /* Runs the loop until future f is done (asyncio's run_until_complete).
@@ -260,9 +264,10 @@ int corio_task_state(const corio_task *t);
 uint64_t corio_task_id(const corio_task *t); /* unique in the process, from 1 */
 const char *corio_task_name(const corio_task *t); /* valid while t lives */
 int corio_task_set_name(corio_task *t, const char *name); /* 0 or -ENOMEM */
-/* The future that completes when t finishes; owned by t (never destroy it;
- * valid until t is awaited or, if detached, finishes). Waiting on it does not
- * consume t. */
+/* The future that completes when t finishes; owned by t (never destroy it).
+ * Valid while the caller owns the handle: until corio_await*() or
+ * corio_detach() (a detached task is freed when it ends, future and all).
+ * Waiting on it does not consume t. */
 corio_future *corio_task_future(corio_task *t);
 
 /* Calls fn(t, arg) for every live task of loop (NULL: current), in spawn
@@ -298,7 +303,9 @@ int corio_future_cancel(corio_future *f);
 
 /* From any thread: completion is carried to f's loop by
  * corio_call_soon_threadsafe. At most one per future: a second returns
- * -EALREADY. */
+ * -EALREADY. While a task waits for a completion that only another thread
+ * will post, hold a corio_loop_ref() (or wait with a timeout): otherwise a
+ * loop with nothing else to do sees a deadlock and returns -EDEADLK. */
 int corio_future_set_result_threadsafe(corio_future *f, void *value);
 int corio_future_set_error_threadsafe(corio_future *f, int err);
 
@@ -329,7 +336,8 @@ int corio_sleep(double seconds);
 int corio_sleep_until(double when);
 
 /* A cancellable timer. The caller allocates it (any storage that outlives
- * it being armed) and need not initialise it; corio_timer_start() arms it.
+ * it being armed) and initialises it once, with corio_timer_init() or by
+ * zeroing it (`corio_timer t = {0};`); corio_timer_start() arms it.
  * It may be freed when not armed: after it fired (before its callback runs
  * it is already disarmed, so the callback may free or re-arm it), or after
  * corio_timer_stop(). Arm and stop are O(1). The fields are private. */
@@ -342,6 +350,9 @@ typedef struct corio_timer {
     void *corio__arg;
     corio_loop *corio__loop;
 } corio_timer;
+
+/* Makes t an idle timer (the same as zeroing it). */
+void corio_timer_init(corio_timer *t);
 
 /* Arms t (re-arming it if armed) to call cb(arg) on loop (NULL: current)
  * after delay seconds / at time when. Returns 0 or -EPERM (no loop). */
@@ -381,7 +392,9 @@ typedef struct corio_scope {
 int corio_scope_enter(corio_scope *s, double timeout, unsigned flags);
 /* Same with an absolute deadline on corio_now()'s scale. */
 int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags);
-/* Moves the deadline of an entered scope (Trio's mutable deadline). */
+/* Moves the deadline of an entered scope (Trio's mutable deadline). A
+ * scope whose deadline has already passed stays expired (as in Trio):
+ * moving its deadline later does not undo the timeout. */
 void corio_scope_set_deadline(corio_scope *s, double deadline);
 /* Leaves s, which must be the innermost scope. Returns 1 if its own
  * deadline had passed (the timeout this scope was for happened), else 0;

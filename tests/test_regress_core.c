@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Bug: a scope deadline moved later while its task waited on a future made
  * the deadline timer wake the task, unlink it from the future's waiters, and
@@ -93,11 +94,85 @@ static void scope_deadline_moved_later_then_reached(void **state)
     assert_int_equal(tu_run(moved_then_expired_main, NULL, NULL), 0);
 }
 
+/* Decision: a scope's timeout is sticky (as in Trio). Moving the deadline
+ * of an expired scope later does not un-expire it. */
+static void *sticky_main(void *arg)
+{
+    corio_scope s;
+    (void)arg;
+    assert_int_equal(corio_scope_enter(&s, 0, 0), 0); /* expired at once */
+    corio_scope_set_deadline(&s, corio_now() + 10);
+    assert_int_equal(corio_scope_expired(&s), 1);
+    assert_int_equal(corio_yield(), -ETIMEDOUT);
+    assert_int_equal(corio_scope_exit(&s), 1);
+    return NULL;
+}
+
+static void expired_scope_stays_expired(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(sticky_main, NULL, NULL), 0);
+}
+
+/* Bug: corio_loop_create inside a running task made the new loop current,
+ * stranding the task (corio_current() NULL, suspending calls -EPERM). */
+static void *nested_create_main(void *arg)
+{
+    corio_loop *other;
+    corio_task *self = corio_current();
+    (void)arg;
+    assert_int_equal(corio_loop_create(&other, NULL), 0);
+    assert_ptr_equal(corio_current(), self);
+    assert_int_equal(corio_sleep(0.001), 0);
+    assert_int_equal(corio_loop_close(other), 0);
+    assert_ptr_equal(corio_current(), self);
+    return NULL;
+}
+
+static void loop_create_in_a_task_keeps_the_running_loop(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(nested_create_main, NULL, NULL), 0);
+}
+
+/* corio_timer_init makes an idle timer that stop() and active() accept. */
+static int fired;
+static void count_cb(void *arg)
+{
+    (void)arg;
+    fired++;
+}
+
+static void *timer_init_main(void *arg)
+{
+    corio_timer t;
+    (void)arg;
+    memset(&t, 0xA5, sizeof t); /* garbage, as uninitialised storage is */
+    corio_timer_init(&t);
+    assert_int_equal(corio_timer_active(&t), 0);
+    assert_int_equal(corio_timer_stop(&t), 0);
+    assert_int_equal(corio_timer_start(NULL, &t, 0.001, count_cb, NULL), 0);
+    assert_int_equal(corio_timer_active(&t), 1);
+    assert_int_equal(corio_sleep(0.01), 0);
+    assert_int_equal(fired, 1);
+    assert_int_equal(corio_timer_active(&t), 0);
+    return NULL;
+}
+
+static void timer_init_gives_an_idle_timer(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(timer_init_main, NULL, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scope_deadline_moved_later_keeps_the_wait),
         cmocka_unit_test(scope_deadline_moved_later_then_reached),
+        cmocka_unit_test(expired_scope_stays_expired),
+        cmocka_unit_test(loop_create_in_a_task_keeps_the_running_loop),
+        cmocka_unit_test(timer_init_gives_an_idle_timer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,7 +210,11 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
     if (rc < 0)
         goto fail;
     corio__debug_loop_create(loop);
-    corio__tls_loop = loop;
+    /* A loop running on this thread stays current: making the new one
+     * current would strand the running task (corio_current() NULL, every
+     * suspending call -EPERM). */
+    if (!corio__tls_loop || !corio__tls_loop->running)
+        corio__tls_loop = loop;
     *loopp = loop;
     return 0;
 fail:

@@ -62,7 +62,9 @@ int corio_scope_enter(corio_scope *s, double timeout, unsigned flags)
 void corio_scope_set_deadline(corio_scope *s, double deadline)
 {
     s->corio__deadline = corio__seconds_to_ns(deadline);
-    s->corio__expired = s->corio__deadline <= corio__clock_ns();
+    /* Sticky: a timeout that happened is not undone by a later deadline. */
+    if (!s->corio__expired)
+        s->corio__expired = s->corio__deadline <= corio__clock_ns();
 }
 
 int corio_scope_exit(corio_scope *s)

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define LEVELS CORIO__WHEEL_LEVELS
@@ -314,6 +315,12 @@ static int timer_start_ns(corio_loop *loop, corio_timer *t, int64_t deadline,
         t->corio__slot = CORIO__TIMER_IDLE;
     corio__timer_arm(loop, t, deadline, CORIO__TIMER_USER, cb, arg);
     return 0;
+}
+
+void corio_timer_init(corio_timer *t)
+{
+    memset(t, 0, sizeof *t);
+    t->corio__slot = CORIO__TIMER_IDLE;
 }
 
 int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
