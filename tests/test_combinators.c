@@ -265,6 +265,10 @@ static void *main_wait(void *arg)
     corio_future *f[3];
     size_t done[3];
     int i, n;
+    /* Completion order is set by 1-30 ms sleeps, which Valgrind's slowdown
+     * reorders; the asan, tsan, release and poll runs check this case. */
+    if (tu_under_valgrind())
+        return NULL;
     t[0] = corio_spawn(child, OK(30));
     t[1] = corio_spawn(child, FAIL(10));
     t[2] = corio_spawn(child, OK(1));

@@ -109,7 +109,7 @@ static void test_basic(void **state)
 
 static void *sleepy(void *arg)
 {
-    usleep(50 * 1000);
+    usleep((useconds_t)(50 * 1000 * tu_timescale()));
     return arg;
 }
 

@@ -212,15 +212,15 @@ TU_TASK_TEST(timers_armed_in_reverse_fire_in_deadline_order)
 TU_TASK_TEST(call_later_and_call_at_fire_in_deadline_order)
 {
     static const int want[] = {1, 2, 3, 4, 5};
-    double now = corio_now();
+    double now = corio_now(), k = tu_timescale();
     tu_log_reset(&lg);
-    assert_int_equal(corio_call_later(NULL, 0.03, log_cb, (void *)5), 0);
-    assert_int_equal(corio_call_at(NULL, now + 0.01, log_cb, (void *)2), 0);
-    assert_int_equal(corio_call_later(NULL, 0.005, log_cb, (void *)1), 0);
-    assert_int_equal(corio_call_at(NULL, now + 0.02, log_cb, (void *)3), 0);
-    assert_int_equal(corio_call_later(NULL, 0.02 + (now - corio_now()) + 0.0005, log_cb,
+    assert_int_equal(corio_call_later(NULL, 0.03 * k, log_cb, (void *)5), 0);
+    assert_int_equal(corio_call_at(NULL, now + 0.01 * k, log_cb, (void *)2), 0);
+    assert_int_equal(corio_call_later(NULL, 0.005 * k, log_cb, (void *)1), 0);
+    assert_int_equal(corio_call_at(NULL, now + 0.02 * k, log_cb, (void *)3), 0);
+    assert_int_equal(corio_call_later(NULL, 0.02 * k + (now - corio_now()) + 0.0005, log_cb,
                                       (void *)4), 0);
-    assert_int_equal(corio_sleep(0.05), 0);
+    assert_int_equal(corio_sleep(0.05 * k), 0);
     tu_log_expect(&lg, want, 5);
     return NULL;
 }

@@ -73,6 +73,11 @@ int tu_slow(void)
     return tu_under_asan() || tu_under_tsan() || tu_under_valgrind();
 }
 
+double tu_timescale(void)
+{
+    return tu_under_valgrind() ? 10.0 : 1.0;
+}
+
 double tu_slack(void)
 {
     if (tu_under_valgrind())

@@ -49,6 +49,10 @@ int tu_slow(void); /* any of the above */
  * generous, since the tests check "not early" and "not unbounded", not
  * latency. Larger under sanitizers and Valgrind. */
 double tu_slack(void);
+/* Multiplier for the durations that order events in a test (1 normally, 10
+ * under Valgrind or qemu, which run 10-50x slower): a test whose outcome
+ * depends on "A's 5 ms timer fires before B's 10 ms one" scales both. */
+double tu_timescale(void);
 
 /* Runs fn(arg) in a fork()ed child with its stderr captured. Returns the
  * child's wait status; *err (if non-NULL) gets its stderr as a malloc'ed
