@@ -198,7 +198,7 @@ mode_aarch64() {
         -DCORIO_BUILD_BENCH=OFF -DCORIO_BUILD_EXAMPLES=OFF || return 1
     build build-aarch64 || return 1
     # qemu is slow: heavy tests scale down as they do under valgrind.
-    CORIO_UNDER_VALGRIND=1 run_ctest build-aarch64 -R "$AARCH64_TESTS"
+    CORIO_UNDER_QEMU=1 CORIO_UNDER_VALGRIND=1 run_ctest build-aarch64 -R "$AARCH64_TESTS"
 }
 
 run_one() {

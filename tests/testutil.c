@@ -68,6 +68,11 @@ int tu_under_valgrind(void)
     return getenv("CORIO_UNDER_VALGRIND") != NULL;
 }
 
+int tu_under_qemu(void)
+{
+    return getenv("CORIO_UNDER_QEMU") != NULL;
+}
+
 int tu_slow(void)
 {
     return tu_under_asan() || tu_under_tsan() || tu_under_valgrind();

@@ -43,6 +43,11 @@ char *tu_run_report_status(corio_fn fn, void *arg, const corio_loop_config *cfg,
 int tu_under_asan(void);
 int tu_under_tsan(void);
 int tu_under_valgrind(void);
+/* Under qemu-user (the aarch64 CI run sets CORIO_UNDER_QEMU=1): threads
+ * started from a task and some forked children hang there, and
+ * /proc/self/maps is emulated. Those few cases skip under qemu; every mode
+ * that runs natively still runs them. */
+int tu_under_qemu(void);
 int tu_slow(void); /* any of the above */
 
 /* How late (seconds) a timer may reasonably fire on this shared machine:
