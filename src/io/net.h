@@ -109,6 +109,11 @@ int corio__resolve_tcp(const char *host, int port, corio_addr *addrs,
 int corio__stream_drain(corio_stream *s);  /* caller holds the writer role */
 void corio__stream_flush(corio_stream *s); /* non-suspending push */
 void corio__stream_free(corio_stream *s);
+/* Entry guard of the suspending stream calls (stream.c): side is
+ * &s->reader or &s->writer. enter returns 0, -EPERM, -EBADF, -EBUSY or a
+ * pending interruption; leave must follow every successful enter. */
+int corio__stream_enter(corio_stream *s, corio_task **side);
+void corio__stream_leave(corio_stream *s, corio_task **side);
 void corio__stream_hook(corio__fd *f, unsigned events);
 
 #endif

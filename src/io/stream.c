@@ -201,9 +201,13 @@ int corio_stream_connect_unix(corio_stream **sp, const char *path)
     return rc;
 }
 
-/* ---- entering and leaving a read call -------------------------------------*/
+/* ---- entering and leaving a read or write call ----------------------------*/
 
-static int rd_begin(corio_stream *s)
+/* The entry guard of every suspending stream call. side is &s->reader or
+ * &s->writer: one task at a time per direction (two readers' or two
+ * writers' bytes would interleave), and the stream stays allocated while
+ * any task is inside a call on it. */
+int corio__stream_enter(corio_stream *s, corio_task **side)
 {
     corio_task *t = corio_current();
     int rc;
@@ -211,22 +215,29 @@ static int rd_begin(corio_stream *s)
         return -EPERM;
     if (!s || s->closed)
         return -EBADF;
-    if (s->reader)
-        return -EBUSY; /* one reader at a time: their bytes would interleave */
+    if (*side)
+        return -EBUSY;
     rc = corio__interrupted(t);
     if (rc)
         return rc;
-    s->reader = t;
+    *side = t;
     s->users++;
     return 0;
 }
 
-static void rd_end(corio_stream *s)
+void corio__stream_leave(corio_stream *s, corio_task **side)
 {
-    s->reader = NULL;
+    *side = NULL;
     if (--s->users == 0 && s->closed)
         corio__stream_free(s);
 }
+
+static int rd_begin(corio_stream *s)
+{
+    return s ? corio__stream_enter(s, &s->reader) : (corio_current() ? -EBADF : -EPERM);
+}
+
+static void rd_end(corio_stream *s) { corio__stream_leave(s, &s->reader); }
 
 /* One transport read into buf, suspending until it yields bytes, end of
  * stream or an error. Errors of the transport stick (s->rerr); those of the

@@ -132,28 +132,10 @@ void corio__stream_free(corio_stream *s)
 
 static int wr_begin(corio_stream *s)
 {
-    corio_task *t = corio_current();
-    int rc;
-    if (!t)
-        return -EPERM;
-    if (!s || s->closed)
-        return -EBADF;
-    if (s->writer)
-        return -EBUSY; /* one writer at a time: their bytes would interleave */
-    rc = corio__interrupted(t);
-    if (rc)
-        return rc;
-    s->writer = t;
-    s->users++;
-    return 0;
+    return s ? corio__stream_enter(s, &s->writer) : (corio_current() ? -EBADF : -EPERM);
 }
 
-static void wr_end(corio_stream *s)
-{
-    s->writer = NULL;
-    if (--s->users == 0 && s->closed)
-        corio__stream_free(s);
-}
+static void wr_end(corio_stream *s) { corio__stream_leave(s, &s->writer); }
 
 /* Waits until the transport may take more: the hook flushes on the event
  * before this task runs again. */
