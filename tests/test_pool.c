@@ -132,8 +132,10 @@ static void *responsive_main(void *arg)
     assert_int_equal((intptr_t)r, 5);
     corio_cancel(t);
     corio_await(t, NULL);
-    /* 50 ms of blocking work, a 2 ms ticker: the loop kept going. */
-    assert_true(ticks >= 5);
+    /* 50 ms of blocking work, a 2 ms ticker: the loop kept going. A
+     * blocked loop ticks 0 times during the work; a loaded 2-core machine
+     * may give fewer than the ideal 25, so any 2 ticks prove it. */
+    assert_true(ticks >= 2);
     return NULL;
 }
 
