@@ -444,7 +444,10 @@ TU_TASK_TEST(hundred_sleeps_over_twenty_connections)
            el, worst_late * 1e3);
     assert_true(el >= 0.99);
     assert_true(el < 3.0);
-    assert_true(worst_late < (tu_slow() ? 0.25 : 0.1));
+    /* A driver that blocked the loop for one query would make the ticker
+     * at least 0.19 s late; less than that is machine load (CI runs two
+     * suites at once on two cores), not a defect. */
+    assert_true(worst_late < 0.15);
     assert_int_equal(corio_pg_pool_size(pool), 20);
     assert_int_equal(corio_pg_pool_destroy(pool), 0);
     return NULL;

@@ -245,7 +245,8 @@ TU_TASK_TEST(hundred_blpops_over_twenty_connections)
            el, worst_late * 1e3);
     assert_true(el >= 0.99);
     assert_true(el < 3.0);
-    assert_true(worst_late < (tu_slow() ? 0.25 : 0.1));
+    /* a blocked loop would be a whole BLPOP (0.2 s) late; less is load */
+    assert_true(worst_late < 0.15);
     for (i = 0; i < 20; i++)
         corio_redis_close(conns[i]);
     return NULL;
