@@ -92,16 +92,17 @@ static void *main_gather_fail_fast_leave(void *arg)
     int st[3];
     double t0 = corio_now();
     nfinished = 0;
-    t[0] = corio_spawn(child, OK(40));
+    t[0] = corio_spawn(child, OK(400));
     t[1] = corio_spawn(child, FAIL(5));
-    t[2] = corio_spawn(child, OK(30));
+    t[2] = corio_spawn(child, OK(300));
     assert_int_equal(corio_gather(t, 3, NULL, st, 0), -EIO);
-    assert_true(corio_now() - t0 < 0.03);
+    /* A gather that waited for the others would take the whole 0.4 s. */
+    assert_true(corio_now() - t0 < 0.25);
     assert_int_equal(st[0], -EINPROGRESS);
     assert_int_equal(st[1], -EIO);
     assert_int_equal(st[2], -EINPROGRESS);
     assert_int_equal(nfinished, 1);
-    corio_sleep(0.06); /* the detached ones finish on their own */
+    corio_sleep(0.6); /* the detached ones finish on their own */
     assert_int_equal(nfinished, 3);
     return NULL;
 }
@@ -301,12 +302,13 @@ static void *main_wait_timeout(void *arg)
     size_t done[2];
     double t0 = corio_now();
     t[0] = corio_spawn(child, OK(1));
-    t[1] = corio_spawn(child, OK(200));
+    t[1] = corio_spawn(child, OK(2000));
     f[0] = corio_task_future(t[0]);
     f[1] = corio_task_future(t[1]);
     assert_int_equal(corio_wait(f, 2, CORIO_WAIT_ALL_COMPLETED, 0.02, done), 1);
     assert_int_equal(done[0], 0);
-    assert_true(corio_now() - t0 < 0.15);
+    /* A wait that ignored its timeout would take the whole 2 s. */
+    assert_true(corio_now() - t0 < 1.0);
     assert_int_equal(corio_task_state(t[1]), CORIO_TASK_SUSPENDED);
     assert_int_equal(corio_wait(f, 2, CORIO_WAIT_FIRST_COMPLETED, 0, NULL), 1);
     corio_cancel(t[1]);

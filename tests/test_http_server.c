@@ -352,15 +352,27 @@ static void test_http10(void **state)
  * its request, told to close; nothing had to be cancelled. */
 typedef struct busy_arg {
     fixture *f;
+    const char *request; /* NULL: GET /sleep?0.2 */
     reply r;
     int rc;
 } busy_arg;
+
+/* Waits (polling) until the handler has been entered n times in all:
+ * a fixed sleep is not enough for the request to get there on a loaded
+ * machine. */
+static void wait_calls(fixture *f, int n)
+{
+    double end = corio_now() + 10;
+    while (f->calls < n && corio_now() < end)
+        corio_sleep(0.002);
+    assert_int_equal(f->calls, n);
+}
 
 static void *busy_client(void *arg)
 {
     busy_arg *b = arg;
     corio_stream *s = dial(b->f);
-    send_str(s, "GET /sleep?0.2 HTTP/1.1\r\n\r\n");
+    send_str(s, b->request ? b->request : "GET /sleep?0.2 HTTP/1.1\r\n\r\n");
     b->rc = read_reply(s, &b->r);
     if (b->rc == 0 && read_to_eof(s) != 0)
         b->rc = -EPROTO;
@@ -378,7 +390,7 @@ static void *graceful_main(void *arg)
     assert_int_equal(read_reply(idle, &r), 0);
     busy_arg b = {.f = &f};
     corio_task *t = corio_spawn(busy_client, &b);
-    corio_sleep(0.05); /* the busy request is in its handler */
+    wait_calls(&f, 2); /* the busy request is in its handler */
     double t0 = corio_now();
     assert_int_equal(corio_http_server_close(f.srv, 5), 0);
     assert_true(corio_now() - t0 < 1.0);
@@ -404,13 +416,14 @@ static void *grace_main(void *arg)
 {
     fixture f = {0};
     start(&f);
-    busy_arg b = {.f = &f};
+    busy_arg b = {.f = &f, .request = "GET /sleep?5 HTTP/1.1\r\n\r\n"};
     corio_task *t = corio_spawn(busy_client, &b);
-    corio_sleep(0.05);
-    /* busy_client's request sleeps 0.2 s; grace is 0.05 s. */
+    wait_calls(&f, 1);
+    /* busy_client's request sleeps 5 s; grace is 0.05 s. A close that
+     * waited for the handler would take the whole 5 s. */
     double t0 = corio_now();
     assert_int_equal(corio_http_server_close(f.srv, 0.05), 1);
-    assert_true(corio_now() - t0 < 0.18);
+    assert_true(corio_now() - t0 < 2.5);
     corio_await(t, NULL);
     /* The cancelled handler's response may or may not have made it out;
      * either way the client saw the connection end. */

@@ -116,16 +116,17 @@ TU_TASK_TEST(nested_scopes_nearest_deadline_wins_inner_first)
 {
     corio_scope outer, inner;
     double t0 = corio_now();
-    corio_scope_enter(&outer, 0.3, 0);
+    corio_scope_enter(&outer, 1.5, 0);
     corio_scope_enter(&inner, 0.01, 0);
-    assert_int_equal(corio_sleep(1), -ETIMEDOUT);
-    assert_true(corio_now() - t0 >= 0.01 && corio_now() - t0 < 0.3);
+    assert_int_equal(corio_sleep(10), -ETIMEDOUT);
+    /* If the outer deadline won instead, this would take the whole 1.5 s. */
+    assert_true(corio_now() - t0 >= 0.01 && corio_now() - t0 < 1.0);
     assert_int_equal(corio_scope_exit(&inner), 1);
     /* The outer scope has not expired: calls work until it does. */
     assert_int_equal(corio_scope_expired(&outer), 0);
     assert_int_equal(corio_sleep(0.001), 0);
-    assert_int_equal(corio_sleep(1), -ETIMEDOUT);
-    assert_true(corio_now() - t0 >= 0.3);
+    assert_int_equal(corio_sleep(10), -ETIMEDOUT);
+    assert_true(corio_now() - t0 >= 1.5);
     assert_int_equal(corio_scope_exit(&outer), 1);
     return NULL;
 }
@@ -136,7 +137,7 @@ TU_TASK_TEST(nested_scopes_nearest_deadline_wins_outer_first)
     double t0 = corio_now();
     corio_scope_enter(&outer, 0.01, 0);
     corio_scope_enter(&inner, 5, 0);
-    assert_int_equal(corio_sleep(1), -ETIMEDOUT);
+    assert_int_equal(corio_sleep(10), -ETIMEDOUT);
     assert_true(corio_now() - t0 >= 0.01 && corio_now() - t0 < 0.01 + tu_slack());
     /* The inner scope's own deadline did not pass: exit says 0. That is how
      * wait_for tells its own timeout from an outer one. */
@@ -201,7 +202,7 @@ TU_TASK_TEST(shield_own_deadline_still_applies)
     corio_scope_enter(&outer, 0, 0);
     corio_scope_enter(&shield, 0.02, CORIO_SCOPE_SHIELD);
     t0 = corio_now();
-    assert_int_equal(corio_sleep(1), -ETIMEDOUT);
+    assert_int_equal(corio_sleep(10), -ETIMEDOUT);
     assert_true(corio_now() - t0 >= 0.015);
     assert_true(corio_now() - t0 < 0.02 + tu_slack());
     assert_int_equal(corio_scope_exit(&shield), 1);
@@ -282,7 +283,7 @@ TU_TASK_TEST(set_deadline_moves_it_earlier)
     double t0 = corio_now();
     corio_scope_enter(&s, 10, 0);
     corio_scope_set_deadline(&s, corio_now() + 0.01);
-    assert_int_equal(corio_sleep(1), -ETIMEDOUT);
+    assert_int_equal(corio_sleep(10), -ETIMEDOUT);
     assert_true(corio_now() - t0 >= 0.01);
     assert_true(corio_now() - t0 < 0.01 + tu_slack());
     assert_int_equal(corio_scope_exit(&s), 1);

@@ -85,9 +85,13 @@ double tu_timescale(void)
 
 double tu_slack(void)
 {
+    /* The OS scheduler alone delays a runnable loop by 100 ms and more on
+     * the loaded 2-core CI machine (a 10 ms ticker was seen 134 ms late).
+     * A broken timer is late by far more: unboundedly (it waits for an
+     * unrelated event) or by whole seconds (coarse timeouts). */
     if (tu_under_valgrind())
-        return 0.5;
-    return tu_slow() ? 0.25 : 0.1;
+        return 2.0;
+    return tu_slow() ? 1.0 : 0.5;
 }
 
 /* A cmocka assertion that fails inside a task longjmps out of the running

@@ -51,8 +51,9 @@ int tu_under_qemu(void);
 int tu_slow(void); /* any of the above */
 
 /* How late (seconds) a timer may reasonably fire on this shared machine:
- * generous, since the tests check "not early" and "not unbounded", not
- * latency. Larger under sanitizers and Valgrind. */
+ * generous (0.5 s; 1 s under sanitizers or qemu, 2 s under Valgrind), since
+ * the tests check "not early" and "not unbounded", not latency: latency is
+ * measured in bench/. */
 double tu_slack(void);
 /* Multiplier for the durations that order events in a test (1 normally, 10
  * under Valgrind or qemu, which run 10-50x slower): a test whose outcome
