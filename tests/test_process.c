@@ -277,7 +277,15 @@ static void *close_running_main(void *arg)
     assert_int_equal(corio_process_spawn(&p, argv, NULL), 0);
     *pid = corio_process_pid(p);
     corio_process_close(p);
-    corio_sleep(0.5); /* the reaper collects it meanwhile */
+    /* The reaper collects it meanwhile. Wait until the pid is gone (a
+     * zombie still answers kill 0) rather than a fixed time, which a
+     * loaded machine can outlast; an unreaped child stays a zombie, so the
+     * check below still fails if nothing reaps it. */
+    for (double end = corio_now() + 10; corio_now() < end;) {
+        if (kill(*pid, 0) < 0 && errno == ESRCH)
+            break;
+        corio_sleep(0.01);
+    }
     return NULL;
 }
 
