@@ -241,9 +241,12 @@ static void test_open_errors(void **state)
 {
     jobs_store *s;
     char err[256] = "";
-    assert_int_equal(jobs_store_open("postgresql://localhost/x", &s, err,
-                                     sizeof err),
-                     -EPROTONOSUPPORT);
+    /* PostgreSQL URLs go to the shared store (test_jobs_pg), which is
+     * opened from a task (-EPERM here) and needs libpq at build time
+     * (-EPROTONOSUPPORT without). */
+    int rc = jobs_store_open("postgresql://localhost/x", &s, err, sizeof err);
+    assert_true(rc == -EPERM || rc == -EPROTONOSUPPORT);
+    assert_null(s);
     assert_true(strlen(err) > 0);
     assert_true(jobs_store_open("/nonexistent-dir/x/jobs.db", &s, err,
                                 sizeof err) < 0);

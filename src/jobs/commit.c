@@ -103,7 +103,7 @@ static void run_batch(jobs_committer *c, batch *b)
          * transaction, whose outcome the writers are owed. */
         corio_scope sc;
         corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
-        rc = jobs_offload(apply, b);
+        rc = jobs_store_call(b->store, apply, b);
         corio_scope_exit(&sc);
     }
     c->stats.transactions++;

@@ -123,10 +123,11 @@ json_t *jobs_job_json(const jobs_job *j);
 /* ---- the store -------------------------------------------------------------
  *
  * Where jobs are kept durably. An interface, so that SQLite (the embedded
- * default) and PostgreSQL (later, issue 8) are interchangeable. Every
- * operation is blocking, so the service calls them through jobs_offload()
- * (the thread pool), and every operation may be called from any thread: an
- * implementation serialises internally what it must.
+ * default) and PostgreSQL (store_pg.c) are interchangeable. SQLite's
+ * operations block, so the service calls them on the thread pool and they
+ * may run on any thread (the store serialises internally what it must);
+ * PostgreSQL's suspend on the loop (on_loop). The service calls every
+ * operation through jobs_store_call(), which picks the right way.
  *
  * Durability contract: when write() returns 0 the whole batch is committed
  * and survives a crash of the process and of the machine. */
@@ -166,6 +167,36 @@ typedef struct jobs_store_ops {
     /* Startup: applies policy to every job left running; *n gets how many. */
     int (*recover)(jobs_store *s, int policy, int64_t now_ms, size_t *n);
     void (*close)(jobs_store *s);
+
+    /* 1 if the operations are suspending corio calls (the store talks to
+     * its server on the loop): call them from a task, not the pool. */
+    int on_loop;
+
+    /* ---- shared stores only (NULL for a store one process owns) ----------
+     * Several processes share the queue. Nobody holds a job in memory: a
+     * process claims jobs when it has free workers, holding each under a
+     * lease it renews while the job runs. A process that dies stops
+     * renewing; once its leases expire, another process claims its jobs
+     * again. Writes of a job's final state are fenced by the lease: they
+     * change nothing once another process has taken the job over. */
+
+    /* Takes up to max claimable jobs (created, or running under an expired
+     * lease) for this process, oldest first: each becomes running with
+     * attempts + 1 and started_ms = now under a fresh lease. Jobs whose
+     * lease expired after max_attempts starts are marked interrupted
+     * instead, and those whose DELETE found them running elsewhere are
+     * marked cancelled. *out gets a malloc'ed array of new jobs. */
+    int (*claim)(jobs_store *s, size_t max, jobs_job ***out, size_t *n);
+    /* Extends the lease of every job this process holds. *ids gets a
+     * malloc'ed array of *n held ids (one malloc: free(*ids) frees all),
+     * each followed by '!' when a DELETE asked for it to be cancelled. A
+     * running job whose id is missing was taken over: its lease expired. */
+    int (*renew)(jobs_store *s, char (**ids)[JOBS_ID_LEN + 2], size_t *n);
+    /* DELETE of a job this process does not hold. A created job becomes
+     * cancelled (0). A running one gets a cancellation request that its
+     * holder acts on at its next renewal (-EINPROGRESS). Ended: -EALREADY.
+     * *out gets the job as it is after the call (except -ENOENT). */
+    int (*cancel)(jobs_store *s, const char *id, jobs_job **out);
 } jobs_store_ops;
 
 /* Every store starts with this. */
@@ -173,14 +204,32 @@ struct jobs_store {
     const jobs_store_ops *ops;
 };
 
+/* How a shared store leases jobs. Zero fields take the defaults. */
+typedef struct jobs_store_opts {
+    double lease;      /* seconds a claim lasts without renewal (30) */
+    int max_attempts;  /* starts before an expired job is given up (3) */
+} jobs_store_opts;
+
 /* Opens the store named by url: "postgresql://..." / "postgres://..."
- * (not yet: -EPROTONOSUPPORT), "sqlite:PATH", or a plain file path
- * (SQLite). Creates the schema if needed. err gets a sentence on failure.
- * Returns 0, -EINVAL, -EIO, -ENOMEM, -EPROTONOSUPPORT. */
+ * (PostgreSQL, shared by any number of processes; -EPROTONOSUPPORT when
+ * built without libpq), "sqlite:PATH", or a plain file path (SQLite, one
+ * process). Creates the schema if needed. err gets a sentence on failure.
+ * Suspending for PostgreSQL (call from a task). opts may be NULL.
+ * Returns 0, -EINVAL, -EIO, -ENOMEM, -ECONNREFUSED, -EPROTONOSUPPORT. */
 int jobs_store_open(const char *url, jobs_store **out, char *err,
                     size_t errlen);
+int jobs_store_open_ex(const char *url, const jobs_store_opts *opts,
+                       jobs_store **out, char *err, size_t errlen);
 int jobs_store_open_sqlite(const char *path, jobs_store **out, char *err,
                            size_t errlen);
+int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
+                       jobs_store **out, char *err, size_t errlen);
+
+/* 1 if several processes share s (it has claim/renew/cancel). */
+static inline int jobs_store_shared(const jobs_store *s)
+{
+    return s->ops->claim != NULL;
+}
 
 static inline int jobs_store_write(jobs_store *s, const jobs_write *w,
                                    size_t n)

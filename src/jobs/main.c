@@ -33,7 +33,14 @@ static const char usage[] =
     "  --listen HOST:PORT   address to serve on (default 127.0.0.1:8080;\n"
     "                       port 0 picks a free port; [::1]:8080 for IPv6)\n"
     "  --db PATH|URL        the job store: a SQLite file (default\n"
-    "                       ./corio-jobs.db), or sqlite:PATH\n"
+    "                       ./corio-jobs.db), or sqlite:PATH, or\n"
+    "                       postgresql://... (a queue that any number of\n"
+    "                       corio-jobs processes share)\n"
+    "  --lease SECONDS      PostgreSQL: how long a job stays claimed by a\n"
+    "                       process that stopped renewing (it died) before\n"
+    "                       another takes it over (default 30)\n"
+    "  --max-attempts N     PostgreSQL: starts before a job whose process\n"
+    "                       keeps dying is recorded interrupted (default 3)\n"
     "  --workers N          jobs running at once, 1..100000 (default 4);\n"
     "                       the others wait, queued\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
@@ -62,6 +69,8 @@ typedef struct config {
     size_t nallow;
     int recover;
     int no_group_commit;
+    double lease;
+    int max_attempts;
     int status; /* exit status of the main task */
 } config;
 
@@ -120,6 +129,8 @@ static int parse_args(int argc, char **argv, config *c)
         {"allow-command", required_argument, NULL, 'a'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
         {"no-group-commit", no_argument, NULL, 'n'},
+        {"lease", required_argument, NULL, 'L'},
+        {"max-attempts", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -171,6 +182,22 @@ static int parse_args(int argc, char **argv, config *c)
         case 'r':
             c->recover = JOBS_RECOVER_REQUEUE;
             break;
+        case 'L': {
+            double v = strtod(optarg, &e);
+            if (!*optarg || *e || !isfinite(v) || v < 0.3 || v > 86400)
+                return bad("--lease wants seconds from 0.3 to 86400, not "
+                           "'%s'", optarg);
+            c->lease = v;
+            break;
+        }
+        case 'M': {
+            long v = strtol(optarg, &e, 10);
+            if (!*optarg || *e || v < 1 || v > 1000)
+                return bad("--max-attempts wants a number from 1 to 1000, "
+                           "not '%s'", optarg);
+            c->max_attempts = (int)v;
+            break;
+        }
         case 'n':
             c->no_group_commit = 1;
             break;
@@ -214,7 +241,9 @@ static void *main_task(void *arg)
     corio_http_server *http = NULL;
     c->status = 1;
 
-    int rc = jobs_store_open(c->db, &store, err, sizeof err);
+    jobs_store_opts sto = {.lease = c->lease,
+                           .max_attempts = c->max_attempts};
+    int rc = jobs_store_open_ex(c->db, &sto, &store, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot open the store: %s\n",
                 err[0] ? err : corio_strerror(rc));
@@ -226,6 +255,7 @@ static void *main_task(void *arg)
         .nallow = c->nallow,
         .recover = c->recover,
         .max_batch = c->no_group_commit ? 1 : 0,
+        .lease = c->lease,
     };
     rc = jobs_service_open(&svc, store, &so, err, sizeof err);
     if (rc < 0) {
@@ -260,7 +290,10 @@ static void *main_task(void *arg)
            "\"seconds\": 5}'\n"
            "  curl http://%s:%d/jobs/<id from the Location header>\n"
            "  curl 'http://%s:%d/jobs?status=running'\n",
-           hostfmt, port, c->db, c->workers, hostfmt, port, hostfmt, port,
+           hostfmt, port,
+           /* A PostgreSQL URL may hold a password: never print it. */
+           jobs_store_shared(store) ? "PostgreSQL, shared queue" : c->db,
+           c->workers, hostfmt, port, hostfmt, port,
            hostfmt, port);
     fflush(stdout);
 

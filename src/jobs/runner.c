@@ -372,13 +372,17 @@ static void *job_main(void *arg)
     jobs_service *s = e->svc;
     jobs_job *j = e->job;
 
-    j->prev_status = j->status;
-    j->status = JOBS_RUNNING;
-    j->started_ms = jobs_now_ms();
-    j->attempts++;
-    /* Durably "running" before any effect, so that after a crash the job
-     * is known to have (maybe) started. */
-    int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    int rc = 0;
+    if (!s->shared) {
+        j->prev_status = j->status;
+        j->status = JOBS_RUNNING;
+        j->started_ms = jobs_now_ms();
+        j->attempts++;
+        /* Durably "running" before any effect, so that after a crash the
+         * job is known to have (maybe) started. A shared store's claim has
+         * already recorded all of this. */
+        rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    }
     char *result = NULL, *error = NULL;
     if (rc == 0)
         rc = jobs__execute(e, &result, &error);
@@ -387,7 +391,10 @@ static void *job_main(void *arg)
 
     int status;
     const char *why = error;
-    if (e->interrupt) {
+    if (e->lost) {
+        status = JOBS_INTERRUPTED; /* not recorded: the fence drops it */
+        why = "this process lost the job's lease to another";
+    } else if (e->interrupt) {
         status = JOBS_INTERRUPTED;
         why = "the server shut down before the job finished";
     } else if (e->cancel || rc == -ECANCELED) {
@@ -416,10 +423,31 @@ static void *job_main(void *arg)
 
 /* ---- the dispatcher -------------------------------------------------------------- */
 
+int jobs__runner_launch(jobs_service *s, entry *e)
+{
+    corio_spawn_opts so = {.name = "job"};
+    e->state = E_RUNNING;
+    e->refs++; /* the task's */
+    /* The handle is kept for corio_cancel; detached, the loop frees the
+     * task when it ends, and it ends only after leaving the running list,
+     * so a handle reached through the list is always valid. */
+    int rc = corio_spawn_ex(&e->task, job_main, e, &so);
+    if (rc < 0) {
+        e->refs--;
+        corio_sem_release(s->slots);
+        jobs__finish(e, JOBS_FAILED, NULL, "could not start a task");
+        return rc;
+    }
+    corio_detach(e->task);
+    jobs__list_push(&s->running, e);
+    s->nrunning++;
+    corio_event_clear(s->idle);
+    return 0;
+}
+
 static void *dispatcher_main(void *arg)
 {
     jobs_service *s = arg;
-    corio_spawn_opts so = {.name = "job"};
     for (;;) {
         if (s->queue.next == &s->queue) {
             if (corio_chan_recv(s->bell, NULL) < 0)
@@ -435,22 +463,7 @@ static void *dispatcher_main(void *arg)
         entry *e = s->queue.next;
         jobs__list_remove(e);
         s->nqueued--;
-        e->state = E_RUNNING;
-        e->refs++; /* the task's */
-        /* The handle is kept for corio_cancel; detached, the loop frees the
-         * task when it ends, and it ends only after leaving the running
-         * list, so a handle reached through the list is always valid. */
-        int rc = corio_spawn_ex(&e->task, job_main, e, &so);
-        if (rc < 0) {
-            e->refs--;
-            corio_sem_release(s->slots);
-            jobs__finish(e, JOBS_FAILED, NULL, "could not start a task");
-            continue;
-        }
-        corio_detach(e->task);
-        jobs__list_push(&s->running, e);
-        s->nrunning++;
-        corio_event_clear(s->idle);
+        jobs__runner_launch(s, e);
     }
     return NULL;
 }
@@ -472,7 +485,13 @@ int jobs__runner_start(jobs_service *s)
         corio_event_set(s->idle);
     corio_spawn_opts so = {.name = "jobs-dispatcher"};
     if (rc == 0)
-        rc = corio_spawn_ex(&s->dispatcher, dispatcher_main, s, &so);
+        rc = corio_spawn_ex(&s->dispatcher,
+                            s->shared ? jobs__shared_dispatcher
+                                      : dispatcher_main,
+                            s, &so);
+    corio_spawn_opts lo = {.name = "jobs-leases"};
+    if (rc == 0 && s->shared)
+        rc = corio_spawn_ex(&s->lease_task, jobs__lease_main, s, &lo);
     if (rc == 0 && s->queue.next != &s->queue)
         jobs__runner_kick(s);
     return rc;
@@ -503,6 +522,12 @@ int jobs__runner_stop(jobs_service *s, double grace)
         }
         while (s->nrunning)
             corio_event_wait(s->idle);
+    }
+    /* Leases are renewed until the last job has ended and recorded it. */
+    if (s->lease_task) {
+        corio_cancel(s->lease_task);
+        corio_await(s->lease_task, NULL);
+        s->lease_task = NULL;
     }
     corio_scope_exit(&shield);
     if (s->bell) {

@@ -44,7 +44,7 @@ entry *jobs__entry_find(jobs_service *s, const char *id)
     return NULL;
 }
 
-static int table_add(jobs_service *s, entry *e)
+int jobs__table_add(jobs_service *s, entry *e)
 {
     if (s->nentries >= s->nbuckets) { /* keep chains short: double */
         size_t n = s->nbuckets * 2;
@@ -101,7 +101,7 @@ void jobs__list_remove(entry *e)
     e->next = e->prev = NULL;
 }
 
-static entry *entry_new(jobs_service *s, jobs_job *j)
+entry *jobs__entry_new(jobs_service *s, jobs_job *j)
 {
     entry *e = calloc(1, sizeof *e);
     if (!e)
@@ -140,7 +140,13 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
     entry *e = jobs__entry_find(s, j->id);
     if (!e || e->state != E_PENDING)
         return;
-    if (status == 0) {
+    if (status == 0 && s->shared) {
+        /* Shared: the job is in the store's queue, which any process may
+         * claim from; this one is told to look at once. */
+        s->submitted++;
+        jobs__table_remove(s, e);
+        jobs__runner_kick(s);
+    } else if (status == 0) {
         s->submitted++;
         e->state = E_QUEUED;
         jobs__list_push(&s->queue, e);
@@ -184,13 +190,13 @@ static int api_submit(void *ctx, jobs_job *j)
         jobs_job_free(j);
         return CORIO_ESHUTDOWN;
     }
-    entry *e = entry_new(s, j);
+    entry *e = jobs__entry_new(s, j);
     if (!e) {
         jobs_job_free(j);
         return -ENOMEM;
     }
     e->refs = 1; /* ours, until the commit returns */
-    int rc = table_add(s, e);
+    int rc = jobs__table_add(s, e);
     if (rc == 0)
         rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j, 1);
     jobs__entry_unref(e);
@@ -231,7 +237,7 @@ static int store_get(jobs_service *s, const char *id, jobs_job **out)
         return -ENOMEM;
     r->store = s->store;
     snprintf(r->id, sizeof r->id, "%s", id);
-    int rc = jobs_offload(rd_get, r);
+    int rc = jobs_store_call(s->store, rd_get, r);
     *out = r->one;
     free(r);
     return rc;
@@ -262,7 +268,7 @@ static int api_list(void *ctx, int status, const char *after, size_t limit,
     if (after)
         snprintf(r->after, sizeof r->after, "%s", after);
     r->limit = limit;
-    int rc = jobs_offload(rd_list, r);
+    int rc = jobs_store_call(s->store, rd_list, r);
     *out = r->many;
     *n = r->n;
     free(r);
@@ -274,6 +280,8 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
     jobs_service *s = ctx;
     *out = NULL;
     entry *e = jobs__entry_find(s, id);
+    if (s->shared && (!e || e->state == E_PENDING))
+        return jobs__shared_cancel(s, id, out); /* held elsewhere, or none */
     if (!e || e->state == E_PENDING) {
         /* Not active here: finished already (or unknown). */
         int rc = store_get(s, id, out);
@@ -448,8 +456,8 @@ static int load_queue(jobs_service *s)
         if (rc < 0)
             return rc;
         for (size_t i = 0; i < n; i++) {
-            entry *e = entry_new(s, v[i]);
-            if (!e || table_add(s, e) < 0) {
+            entry *e = jobs__entry_new(s, v[i]);
+            if (!e || jobs__table_add(s, e) < 0) {
                 free(e);
                 jobs_job_free_array(v + i, n - i);
                 return -ENOMEM;
@@ -481,6 +489,11 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
         s->opts.workers = 4;
     if (s->opts.lag_interval <= 0)
         s->opts.lag_interval = 0.1;
+    if (s->opts.lease <= 0)
+        s->opts.lease = 30;
+    if (s->opts.poll <= 0)
+        s->opts.poll = 0.25;
+    s->shared = jobs_store_shared(store);
     s->queue.next = s->queue.prev = &s->queue;
     s->running.next = s->running.prev = &s->running;
     s->nbuckets = 1024;
@@ -500,7 +513,7 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     if (rc == 0) {
         u->store = store;
         u->policy = s->opts.recover;
-        rc = jobs_offload(st_recover, u);
+        rc = jobs_store_call(store, st_recover, u);
         if (rc < 0)
             snprintf(err, errlen, "recovering the store: %s",
                      corio_strerror(rc));
@@ -514,7 +527,7 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
                         : "marked interrupted");
         free(u);
     }
-    if (rc == 0 && (rc = load_queue(s)) < 0)
+    if (rc == 0 && !s->shared && (rc = load_queue(s)) < 0)
         snprintf(err, errlen, "loading queued jobs: %s", corio_strerror(rc));
     jobs_committer_opts co = {.max_batch = s->opts.max_batch,
                               .hook = on_commit, .hook_arg = s};

@@ -22,6 +22,10 @@
 int jobs_offload(int (*fn)(void *arg), void *arg);
 int jobs_offload_slow(int (*fn)(void *arg), void *arg);
 int jobs_offload_inline(void); /* 1 if fn runs inline on the loop */
+/* Runs fn(arg), a call of one of s's operations, the way s needs: on the
+ * pool (jobs_offload) for a blocking store, inline and shielded for one
+ * whose operations suspend on the loop (PostgreSQL). Suspending. */
+int jobs_store_call(jobs_store *s, int (*fn)(void *arg), void *arg);
 
 /* ---- the group committer --------------------------------------------------
  * Every durable write of the service goes through one committer task.
@@ -116,6 +120,11 @@ typedef struct jobs_service_opts {
     int recover;                /* JOBS_RECOVER_*: jobs found running */
     size_t max_batch;           /* committer: 1 turns group commit off */
     double lag_interval;        /* loop-lag probe period; default 0.1 s */
+    /* Shared stores (PostgreSQL) only: */
+    double lease;               /* the store's lease, seconds (default 30):
+                                   renewed every third of it */
+    double poll;                /* how often to look for work that other
+                                   processes queued (default 0.25 s) */
 } jobs_service_opts;
 
 /* Recovers the store (running -> interrupted or created, per opts), queues

@@ -37,6 +37,9 @@ typedef struct entry {
     int state;                   /* E_* */
     int cancel;                  /* DELETE asked for it */
     int interrupt;               /* drain ran out of grace */
+    int lost;                    /* shared store: another process took it
+                                    over (this one's lease expired) */
+    unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;
 
@@ -58,6 +61,9 @@ struct jobs_service {
     corio_task *dispatcher;
     corio_event *idle;           /* set while nothing runs */
     corio_task *lag_task;
+    int shared;                  /* the store is shared (PostgreSQL) */
+    corio_task *lease_task;      /* shared: renews the leases */
+    unsigned renew_gen;          /* shared: renewals begun */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;
@@ -68,6 +74,10 @@ struct jobs_service {
 
 /* service.c */
 entry *jobs__entry_find(jobs_service *s, const char *id);
+/* A new entry for j (owned from now on), not on the table: refs 0. */
+entry *jobs__entry_new(jobs_service *s, jobs_job *j);
+/* Puts e on the table (one reference). 0 or -ENOMEM. */
+int jobs__table_add(jobs_service *s, entry *e);
 void jobs__entry_unref(entry *e);
 void jobs__table_remove(jobs_service *s, entry *e);
 void jobs__list_push(entry *head, entry *e);
@@ -83,6 +93,17 @@ int jobs__runner_start(jobs_service *s);
  * grace. Returns how many were interrupted. */
 int jobs__runner_stop(jobs_service *s, double grace);
 void jobs__runner_kick(jobs_service *s); /* the queue grew */
+/* Starts a task for e (E_RUNNING, on the running list). 0 or an error
+ * (then e is finished as failed). */
+int jobs__runner_launch(jobs_service *s, entry *e);
+
+/* shared.c: a store several processes share. The dispatcher claims jobs
+ * from the store instead of taking them off the in-memory queue; a lease
+ * task renews what this process holds and acts on cancellation requests
+ * and lost leases; DELETE of a job held elsewhere goes through the store. */
+void *jobs__shared_dispatcher(void *arg);
+void *jobs__lease_main(void *arg);
+int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out);
 /* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative
  * error with *error (malloc'ed sentence, may be NULL). */
 int jobs__execute(entry *e, char **result, char **error);

@@ -539,22 +539,3 @@ int jobs_store_open_sqlite(const char *path, jobs_store **out, char *err,
     *out = &s->base;
     return 0;
 }
-
-int jobs_store_open(const char *url, jobs_store **out, char *err,
-                    size_t errlen)
-{
-    *out = NULL;
-    if (!url) {
-        snprintf(err, errlen, "no database given");
-        return -EINVAL;
-    }
-    if (strncmp(url, "postgresql://", 13) == 0 ||
-        strncmp(url, "postgres://", 11) == 0) {
-        snprintf(err, errlen, "PostgreSQL stores are not built in yet; use a "
-                 "SQLite file path");
-        return -EPROTONOSUPPORT;
-    }
-    if (strncmp(url, "sqlite:", 7) == 0)
-        url += 7;
-    return jobs_store_open_sqlite(url, out, err, errlen);
-}

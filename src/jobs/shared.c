@@ -1,0 +1,247 @@
+/*
+ * The service over a store that several processes share (PostgreSQL).
+ *
+ * What changes from the one-process store:
+ *   - There is no in-memory run queue. The dispatcher claims jobs from the
+ *     store when workers are free: at once when this process has just
+ *     queued one (the committer's hook rings the bell), else every
+ *     opts.poll seconds, for the jobs other processes queued or left
+ *     behind when they died.
+ *   - A claim records "running" (and the attempt) itself, so a job task
+ *     starts its work at once.
+ *   - The lease task renews the leases of the jobs this process holds. The
+ *     renewal's answer also carries what other processes asked of them:
+ *     a DELETE (cancel the job's task) or a takeover (the lease expired,
+ *     say after a long pause of this process: stop the job; its outcome
+ *     will not be recorded by this process, the fence sees to that).
+ *   - DELETE of a job this process does not hold goes to the store, and
+ *     waits until the job has ended wherever it runs.
+ * Allocations: each store call's arguments are on the heap (a pool thread
+ * may read them while the task's stack is copied away); entries are the
+ * service's (service_int.h).
+ */
+#include "service_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLAIM_MAX 64 /* jobs one claim may take */
+
+/* ---- the store calls ------------------------------------------------------ */
+
+typedef struct call {
+    jobs_store *store;
+    size_t max;
+    const char *id;
+    jobs_job **v;                  /* claim */
+    jobs_job *one;                 /* cancel, get */
+    char (*ids)[JOBS_ID_LEN + 2];  /* renew */
+    size_t n;
+    uint64_t counts[JOBS_NSTATUS];
+} call;
+
+static int do_claim(void *arg)
+{
+    call *c = arg;
+    return c->store->ops->claim(c->store, c->max, &c->v, &c->n);
+}
+
+static int do_renew(void *arg)
+{
+    call *c = arg;
+    int rc = c->store->ops->renew(c->store, &c->ids, &c->n);
+    /* The gauges of /metrics count every process's jobs: refresh them. */
+    if (rc == 0 && c->store->ops->counts(c->store, c->counts) < 0)
+        c->counts[0] = UINT64_MAX;
+    return rc;
+}
+
+static int do_cancel(void *arg)
+{
+    call *c = arg;
+    return c->store->ops->cancel(c->store, c->id, &c->one);
+}
+
+static int do_get(void *arg)
+{
+    call *c = arg;
+    return c->store->ops->get(c->store, c->id, &c->one);
+}
+
+/* ---- the dispatcher ----------------------------------------------------------- */
+
+/* Claims up to k jobs and starts them; returns how many it started, or a
+ * store error. */
+static int claim_and_start(jobs_service *s, size_t k)
+{
+    call *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->store = s->store;
+    c->max = k;
+    int rc = jobs_store_call(s->store, do_claim, c);
+    /* After the claim has committed: a renewal that began before this
+     * point may not see these jobs, and must not take them for lost. */
+    unsigned gen = s->renew_gen;
+    size_t started = 0;
+    for (size_t i = 0; rc == 0 && i < c->n; i++) {
+        entry *e = jobs__entry_new(s, c->v[i]);
+        if (!e || jobs__table_add(s, e) < 0) {
+            /* Out of memory: the claimed jobs left are not started; their
+             * leases expire and a process with memory takes them. */
+            free(e);
+            jobs_job_free_array(c->v + i, c->n - i);
+            break;
+        }
+        c->v[i] = NULL;
+        e->claim_gen = gen;
+        jobs__runner_launch(s, e); /* on failure it gives the slot back */
+        started++;
+    }
+    free(c->v);
+    free(c);
+    return rc < 0 ? rc : (int)started;
+}
+
+void *jobs__shared_dispatcher(void *arg)
+{
+    jobs_service *s = arg;
+    int failing = 0;
+    for (;;) {
+        if (corio_sem_acquire(s->slots) < 0)
+            break; /* cancelled: drain */
+        size_t k = 1;
+        while (k < CLAIM_MAX && corio_sem_try_acquire(s->slots) == 0)
+            k++;
+        int n = claim_and_start(s, k);
+        for (size_t i = n > 0 ? (size_t)n : 0; i < k; i++)
+            corio_sem_release(s->slots);
+        if (n < 0) {
+            if (!failing)
+                fprintf(stderr, "corio-jobs: claiming jobs failed: %s (will "
+                        "retry)\n", corio_strerror(n));
+            failing = 1;
+        } else {
+            if (failing)
+                fprintf(stderr, "corio-jobs: claiming jobs works again\n");
+            failing = 0;
+            if ((size_t)n == k)
+                continue; /* there may be more */
+        }
+        /* Nothing (more) to claim: wait for a job queued here, or poll. */
+        corio_scope sc;
+        corio_scope_enter(&sc, s->opts.poll, 0);
+        corio_chan_recv(s->bell, NULL);
+        corio_scope_exit(&sc);
+        if (corio_cancelled())
+            break;
+    }
+    return NULL;
+}
+
+/* ---- leases ---------------------------------------------------------------------- */
+
+static int find_id(char (*ids)[JOBS_ID_LEN + 2], size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(ids[i], id, JOBS_ID_LEN) == 0)
+            return ids[i][JOBS_ID_LEN] == '!' ? 2 : 1;
+    return 0;
+}
+
+static void stop_entry(entry *e)
+{
+    atomic_store(&e->stop, 1); /* pool work polls this */
+    corio_cancel(e->task);
+}
+
+void *jobs__lease_main(void *arg)
+{
+    jobs_service *s = arg;
+    /* A third of the lease leaves two renewals' slack; at most a second,
+     * so that a DELETE from another process acts quickly. */
+    double iv = s->opts.lease / 3 < 1.0 ? s->opts.lease / 3 : 1.0;
+    int failing = 0;
+    for (;;) {
+        if (corio_sleep(iv) < 0)
+            break;
+        call *c = calloc(1, sizeof *c);
+        if (!c)
+            continue;
+        c->store = s->store;
+        unsigned gen = ++s->renew_gen;
+        int rc = jobs_store_call(s->store, do_renew, c);
+        if (rc < 0) {
+            /* The jobs go on; if the store stays away past the lease,
+             * others take them over and the fence drops these outcomes. */
+            if (!failing)
+                fprintf(stderr, "corio-jobs: renewing leases failed: %s\n",
+                        corio_strerror(rc));
+            failing = 1;
+        } else {
+            failing = 0;
+            if (c->counts[0] != UINT64_MAX)
+                memcpy(s->by_status, c->counts, sizeof s->by_status);
+            for (entry *e = s->running.next; e != &s->running; e = e->next) {
+                if (e->state != E_RUNNING || e->lost)
+                    continue;
+                int held = find_id(c->ids, c->n, e->job->id);
+                if (held == 2 && !e->cancel) {
+                    e->cancel = 1; /* DELETE elsewhere */
+                    stop_entry(e);
+                } else if (held == 0 && e->claim_gen < gen) {
+                    fprintf(stderr, "corio-jobs: job %s: lease lost to "
+                            "another process; stopping it here\n",
+                            e->job->id);
+                    e->lost = 1;
+                    stop_entry(e);
+                }
+            }
+        }
+        free(c->ids);
+        free(c);
+    }
+    return NULL;
+}
+
+/* ---- DELETE of a job held elsewhere ------------------------------------------------ */
+
+int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out)
+{
+    *out = NULL;
+    call *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->store = s->store;
+    c->id = id;
+    int rc = jobs_store_call(s->store, do_cancel, c);
+    /* Running in another process: it cancels the job at its next renewal
+     * (within a second), or, if it died, the next claim after its lease
+     * expires records the job as cancelled. Wait for either. */
+    double deadline = corio_now() + 2 * s->opts.lease + 5;
+    while (rc == -EINPROGRESS) {
+        int r = corio_sleep(0.1);
+        if (r < 0) {
+            rc = r;
+            break;
+        }
+        jobs_job_free(c->one);
+        c->one = NULL;
+        r = jobs_store_call(s->store, do_get, c);
+        if (r < 0)
+            rc = r;
+        else if (jobs_status_terminal(c->one->status))
+            rc = c->one->status == JOBS_CANCELLED ? 0 : -EALREADY;
+        else if (corio_now() > deadline)
+            rc = -ETIMEDOUT;
+    }
+    if (rc < 0 && rc != -EALREADY) {
+        jobs_job_free(c->one); /* the router reads *out only with these */
+        c->one = NULL;
+    }
+    *out = c->one;
+    free(c);
+    return rc;
+}

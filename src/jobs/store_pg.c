@@ -1,0 +1,575 @@
+/*
+ * The shared job store: PostgreSQL, through corio_pg on the loop.
+ *
+ * Any number of corio-jobs processes, on one machine or many, point at the
+ * same database and share one queue. Nobody keeps the queue in memory:
+ *
+ *  - A process with free workers CLAIMS jobs: one UPDATE picks the oldest
+ *    created jobs (and running jobs whose lease has expired) with
+ *    SELECT ... FOR UPDATE SKIP LOCKED, so two processes claiming at the
+ *    same moment never get the same job and never wait for each other, and
+ *    marks them running, owned by this process (`owner`), under a lease
+ *    (`lease_until`, on the server's clock, so the processes' clocks do not
+ *    matter).
+ *  - While a job runs, its process RENEWS the leases of everything it
+ *    holds, every third of a lease. A process that dies (kill -9, a power
+ *    cut, a network partition) stops renewing; once the lease has expired
+ *    the next claim anywhere takes the job again (attempts + 1). After
+ *    max_attempts starts it is given up as interrupted rather than retried
+ *    forever: a job that kills its worker must not kill them all.
+ *  - The final state of a job is written only WHERE owner = this process
+ *    AND status = 'running' (a fence): a process that lost its lease
+ *    (paused past it, partitioned) cannot overwrite the outcome recorded
+ *    by the process that took the job over. The renewal tells a process
+ *    which of its jobs it no longer holds, and it cancels them.
+ *  - DELETE of a job held by another process sets cancel_requested; the
+ *    holder sees it at its next renewal and cancels the job's task.
+ *
+ * Every operation suspends the calling task (corio_pg's pool of
+ * connections), never blocks the loop, and is bounded by OP_TIMEOUT. A
+ * group of writes is one transaction sent as one pipeline (BEGIN, the
+ * statements, COMMIT: one round trip). Commits are durable with
+ * PostgreSQL's default synchronous_commit = on.
+ */
+#ifdef CORIO_JOBS_PG
+
+#include "jobs.h"
+#include "service.h"
+
+#include <corio_pg.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define OP_TIMEOUT 30.0 /* seconds, any one operation */
+#define POOL_MAX 8      /* connections per process */
+
+/* Allocated by jobs_store_open_pg, freed by pg_close. */
+typedef struct pg_store {
+    jobs_store base;
+    corio_pg_pool *pool;
+    char owner[96];       /* this process: host:pid:random */
+    char lease[32];       /* seconds, as the text parameter */
+    char max_attempts[16];
+} pg_store;
+
+/* Several processes may create the schema at the same moment: the
+ * transaction-scoped advisory lock serialises them. */
+static const char *const schema[] = {
+    "BEGIN",
+    /* "already exists, skipping" is not news at every start. */
+    "SET LOCAL client_min_messages = warning",
+    "SELECT pg_advisory_xact_lock(7362731)",
+    "CREATE TABLE IF NOT EXISTS corio_jobs ("
+    "  id text PRIMARY KEY,"            /* a ULID: sorts by creation */
+    "  type text NOT NULL,"
+    "  status text NOT NULL,"
+    "  spec text NOT NULL,"             /* parameters, JSON */
+    "  result text,"
+    "  error text,"
+    "  attempts integer NOT NULL DEFAULT 0,"
+    "  created_at bigint NOT NULL,"     /* Unix ms, the submitter's clock */
+    "  started_at bigint,"
+    "  finished_at bigint,"
+    "  updated_at bigint NOT NULL,"
+    "  owner text,"                     /* the process holding it */
+    "  lease_until timestamptz,"        /* the server's clock */
+    "  cancel_requested boolean NOT NULL DEFAULT false)",
+    "CREATE INDEX IF NOT EXISTS corio_jobs_by_status "
+    "ON corio_jobs(status, id)",
+    "COMMIT",
+};
+
+#define COLS "id, type, status, spec, result, error, attempts, created_at, " \
+             "started_at, finished_at"
+
+/* ---- plumbing ------------------------------------------------------------ */
+
+/* Runs the pipeline stmts[0..n-1] on a connection of the pool. res gets
+ * the results (the caller clears them) or NULL when res is NULL. With
+ * txn, the statements are one transaction the caller wrapped in
+ * BEGIN/COMMIT: after a failure it is rolled back so that the connection
+ * can be reused. */
+static int run(pg_store *s, size_t n, const corio_pg_stmt *stmts,
+               PGresult **res, int txn)
+{
+    PGresult *local[8];
+    PGresult **r = res ? res : local;
+    if (!res && n > 8)
+        return -EINVAL;
+    memset(r, 0, n * sizeof *r);
+    corio_scope sc;
+    corio_scope_enter(&sc, OP_TIMEOUT, 0);
+    corio_pg *c;
+    int rc = corio_pg_pool_acquire(s->pool, &c);
+    if (rc == 0) {
+        rc = corio_pg_pipeline(c, n, stmts, r);
+        if (rc == -EIO && txn) {
+            PGresult *rb = NULL;
+            corio_pg_query(c, &rb, "ROLLBACK", 0, NULL);
+            PQclear(rb);
+        }
+        corio_pg_pool_release(s->pool, c);
+    }
+    corio_scope_exit(&sc);
+    if (rc == -EIO) {
+        /* A unique violation is the caller's -EEXIST; the rest is the
+         * server's trouble. */
+        for (size_t i = 0; i < n; i++) {
+            const char *state =
+                r[i] ? PQresultErrorField(r[i], PG_DIAG_SQLSTATE) : NULL;
+            if (state && strcmp(state, "23505") == 0)
+                rc = -EEXIST;
+            if (state && state[0] != '0' && rc == -EIO)
+                fprintf(stderr, "corio-jobs: PostgreSQL: %s",
+                        PQresultErrorMessage(r[i]));
+        }
+    }
+    if (!res)
+        for (size_t i = 0; i < n; i++)
+            PQclear(r[i]);
+    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET
+               ? rc
+               : rc < 0 && rc != -EEXIST && rc != -ENOMEM ? -EIO : rc;
+}
+
+/* One statement; *res gets its result (the caller clears it). */
+static int run1(pg_store *s, PGresult **res, const char *sql, int nparams,
+                const char *const *values)
+{
+    corio_pg_stmt st = {sql, nparams, values};
+    return run(s, 1, &st, res, 0);
+}
+
+static const char *ms_text(char buf[24], int64_t ms)
+{
+    if (!ms)
+        return NULL;
+    snprintf(buf, 24, "%" PRId64, ms);
+    return buf;
+}
+
+static int64_t col_ms(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0
+                                    : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static int col_str(const PGresult *r, int row, int col, char **out)
+{
+    *out = NULL;
+    if (PQgetisnull(r, row, col))
+        return 0;
+    *out = strdup(PQgetvalue(r, row, col));
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Row `row` of a result whose first columns are COLS, as a new job. */
+static int row_job(const PGresult *r, int row, jobs_job **out)
+{
+    *out = NULL;
+    jobs_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    j->prev_status = -1;
+    const char *id = PQgetvalue(r, row, 0);
+    int rc = 0;
+    if (strlen(id) > JOBS_ID_LEN) {
+        rc = -EIO; /* not a row this program wrote */
+    } else {
+        memcpy(j->id, id, strlen(id) + 1);
+        j->type = jobs_type_parse(PQgetvalue(r, row, 1));
+        j->status = jobs_status_parse(PQgetvalue(r, row, 2));
+        if (j->type < 0 || j->status < 0)
+            rc = -EIO;
+    }
+    if (rc == 0)
+        rc = col_str(r, row, 3, &j->spec);
+    if (rc == 0)
+        rc = col_str(r, row, 4, &j->result);
+    if (rc == 0)
+        rc = col_str(r, row, 5, &j->error);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
+    j->attempts = atoi(PQgetvalue(r, row, 6));
+    j->created_ms = col_ms(r, row, 7);
+    j->started_ms = col_ms(r, row, 8);
+    j->finished_ms = col_ms(r, row, 9);
+    *out = j;
+    return 0;
+}
+
+/* Every row of r as a malloc'ed array of new jobs, in id order. */
+static int rows_jobs(const PGresult *r, jobs_job ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    int rows = PQntuples(r);
+    if (rows == 0)
+        return 0;
+    jobs_job **v = calloc((size_t)rows, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    for (int i = 0; i < rows; i++) {
+        int rc = row_job(r, i, &v[i]);
+        if (rc < 0) {
+            jobs_job_free_array(v, (size_t)i);
+            return rc;
+        }
+    }
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    return strcmp((*(jobs_job *const *)a)->id, (*(jobs_job *const *)b)->id);
+}
+
+/* ---- operations ------------------------------------------------------------ */
+
+/* Text parameters of one write, kept alive until the pipeline returns. */
+typedef struct wparams {
+    const char *v[11];
+    char attempts[16], created[24], started[24], finished[24], now[24];
+} wparams;
+
+static const char insert_sql[] =
+    "INSERT INTO corio_jobs(" COLS ", updated_at) "
+    "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+/* Fenced: only the holder of a running job records how it ended. */
+static const char update_sql[] =
+    "UPDATE corio_jobs SET status=$2, result=$3, error=$4, attempts=$5, "
+    "started_at=$6, finished_at=$7, updated_at=$8, owner=NULL, "
+    "lease_until=NULL WHERE id=$1 AND owner=$9 AND status='running'";
+
+static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
+{
+    pg_store *s = (pg_store *)base;
+    if (n == 0)
+        return 0;
+    corio_pg_stmt *st = calloc(n + 2, sizeof *st);
+    wparams *p = calloc(n, sizeof *p);
+    PGresult **res = calloc(n + 2, sizeof *res);
+    int rc = st && p && res ? 0 : -ENOMEM;
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const jobs_job *j = w[i].job;
+        wparams *q = &p[i];
+        snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
+        corio_pg_stmt *t = &st[i + 1];
+        t->values = q->v;
+        if (w[i].kind == JOBS_W_INSERT) {
+            const char *v[11] = {j->id, jobs_type_name(j->type),
+                                 jobs_status_name(j->status),
+                                 j->spec ? j->spec : "{}", j->result, j->error,
+                                 q->attempts, ms_text(q->created, j->created_ms),
+                                 ms_text(q->started, j->started_ms),
+                                 ms_text(q->finished, j->finished_ms), now};
+            memcpy(q->v, v, sizeof v);
+            t->sql = insert_sql;
+            t->nparams = 11;
+        } else if (w[i].kind == JOBS_W_UPDATE) {
+            const char *v[9] = {j->id, jobs_status_name(j->status), j->result,
+                                j->error, q->attempts,
+                                ms_text(q->started, j->started_ms),
+                                ms_text(q->finished, j->finished_ms), now,
+                                s->owner};
+            memcpy(q->v, v, sizeof v);
+            t->sql = update_sql;
+            t->nparams = 9;
+        } else {
+            rc = -EINVAL;
+        }
+    }
+    if (rc == 0) {
+        st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
+        st[n + 1] = (corio_pg_stmt){"COMMIT", 0, NULL};
+        rc = run(s, n + 2, st, res, 1);
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        /* An update the fence stopped: another process holds the job now
+         * (this one's lease expired). Its outcome is that process's to
+         * record; this one's is dropped. */
+        if (w[i].kind == JOBS_W_UPDATE && strcmp(PQcmdTuples(res[i + 1]), "0") == 0)
+            fprintf(stderr, "corio-jobs: job %s: not recorded as %s: this "
+                    "process no longer holds it (its lease expired)\n",
+                    w[i].job->id, jobs_status_name(w[i].job->status));
+    }
+    for (size_t i = 0; res && i < n + 2; i++)
+        PQclear(res[i]);
+    free(res);
+    free(p);
+    free(st);
+    return rc;
+}
+
+static int pg_get(jobs_store *base, const char *id, jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    PGresult *r = NULL;
+    const char *v[1] = {id};
+    int rc = run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v);
+    if (rc == 0)
+        rc = PQntuples(r) == 0 ? -ENOENT : row_job(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_list(jobs_store *base, int status, const char *after,
+                   size_t limit, jobs_job ***out, size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    if (status >= JOBS_NSTATUS)
+        return -EINVAL;
+    char lim[24];
+    snprintf(lim, sizeof lim, "%zu", limit > 100000 ? (size_t)100000 : limit);
+    const char *v[3] = {after ? after : "", lim,
+                        status >= 0 ? jobs_status_name(status) : NULL};
+    PGresult *r = NULL;
+    int rc = status >= 0
+                 ? run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE "
+                        "status=$3 AND id > $1 ORDER BY id LIMIT $2", 3, v)
+                 : run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE "
+                        "id > $1 ORDER BY id LIMIT $2", 2, v);
+    if (rc == 0)
+        rc = rows_jobs(r, out, n);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_counts(jobs_store *base, uint64_t counts[JOBS_NSTATUS])
+{
+    pg_store *s = (pg_store *)base;
+    memset(counts, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    PGresult *r = NULL;
+    int rc = run1(s, &r, "SELECT status, count(*) FROM corio_jobs "
+                  "GROUP BY status", 0, NULL);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int st = jobs_status_parse(PQgetvalue(r, i, 0));
+        if (st >= 0)
+            counts[st] = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* Shared: nothing to do at startup. A dead process's jobs come back
+ * through their expired leases, not through whoever starts next (which
+ * may be a second process starting while the first is alive). */
+static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
+{
+    (void)base;
+    (void)policy;
+    (void)now_ms;
+    *n = 0;
+    return 0;
+}
+
+static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    char now[24], lim[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    snprintf(lim, sizeof lim, "%zu", max);
+    const char *reap_v[2] = {now, s->max_attempts};
+    const char *claim_v[4] = {s->owner, s->lease, now, lim};
+    corio_pg_stmt st[3] = {
+        /* A DELETE asked for it and its holder died: it ends cancelled. */
+        {"UPDATE corio_jobs SET status='cancelled', finished_at=$1, "
+         "updated_at=$1, error='cancelled by DELETE /jobs/<id>', owner=NULL, "
+         "lease_until=NULL WHERE status='running' AND cancel_requested AND "
+         "lease_until < clock_timestamp()", 1, reap_v},
+        /* Its holders died max_attempts times: give up on it. */
+        {"UPDATE corio_jobs SET status='interrupted', finished_at=$1, "
+         "updated_at=$1, error='the process running it stopped, ' || "
+         "attempts || ' time(s); not retried again', owner=NULL, "
+         "lease_until=NULL WHERE status='running' AND attempts >= $2::int "
+         "AND lease_until < clock_timestamp()", 2, reap_v},
+        {"UPDATE corio_jobs j SET status='running', owner=$1, "
+         "lease_until=clock_timestamp() + make_interval(secs => $2::float8), "
+         "attempts=j.attempts + 1, started_at=$3::bigint, "
+         "updated_at=$3::bigint, finished_at=NULL, result=NULL, error=NULL "
+         "FROM (SELECT id FROM corio_jobs WHERE status='created' OR "
+         "(status='running' AND lease_until < clock_timestamp() AND NOT "
+         "cancel_requested) ORDER BY id LIMIT $4::int "
+         "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
+         "RETURNING j.id, j.type, j.status, j.spec, j.result, j.error, "
+         "j.attempts, j.created_at, j.started_at, j.finished_at", 4, claim_v},
+    };
+    PGresult *r[3] = {NULL, NULL, NULL};
+    int rc = run(s, 3, st, r, 0);
+    if (rc == 0)
+        rc = rows_jobs(r[2], out, n);
+    if (rc == 0 && *n > 1)
+        qsort(*out, *n, sizeof **out, by_id);
+    for (int i = 0; i < 3; i++)
+        PQclear(r[i]);
+    return rc;
+}
+
+static int pg_renew(jobs_store *base, char (**ids)[JOBS_ID_LEN + 2],
+                    size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *ids = NULL;
+    *n = 0;
+    const char *v[2] = {s->owner, s->lease};
+    PGresult *r = NULL;
+    int rc = run1(s, &r, "UPDATE corio_jobs SET lease_until=clock_timestamp() "
+                  "+ make_interval(secs => $2::float8) WHERE owner=$1 AND "
+                  "status='running' RETURNING id, cancel_requested", 2, v);
+    int rows = rc == 0 ? PQntuples(r) : 0;
+    if (rows > 0) {
+        *ids = calloc((size_t)rows, sizeof **ids);
+        if (!*ids)
+            rc = -ENOMEM;
+        for (int i = 0; rc == 0 && i < rows; i++)
+            snprintf((*ids)[i], sizeof (*ids)[i], "%.*s%s", JOBS_ID_LEN,
+                     PQgetvalue(r, i, 0),
+                     PQgetvalue(r, i, 1)[0] == 't' ? "!" : "");
+        if (rc == 0)
+            *n = (size_t)rows;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_cancel(jobs_store *base, const char *id, jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    const char *v[2] = {id, now};
+    /* In this order, so that a job a claim moves from created to running
+     * between the two statements still gets its request. */
+    corio_pg_stmt st[3] = {
+        {"UPDATE corio_jobs SET status='cancelled', finished_at=$2::bigint, "
+         "updated_at=$2::bigint, error='cancelled by DELETE before it "
+         "started' WHERE id=$1 AND status='created' RETURNING " COLS, 2, v},
+        {"UPDATE corio_jobs SET cancel_requested=true, updated_at=$2::bigint "
+         "WHERE id=$1 AND status='running' RETURNING " COLS, 2, v},
+        {"SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v},
+    };
+    PGresult *r[3] = {NULL, NULL, NULL};
+    int rc = run(s, 3, st, r, 0);
+    if (rc == 0) {
+        if (PQntuples(r[0]) == 1)
+            rc = row_job(r[0], 0, out);
+        else if (PQntuples(r[1]) == 1)
+            rc = (rc = row_job(r[1], 0, out)) < 0 ? rc : -EINPROGRESS;
+        else if (PQntuples(r[2]) == 1)
+            rc = (rc = row_job(r[2], 0, out)) < 0 ? rc : -EALREADY;
+        else
+            rc = -ENOENT;
+    }
+    for (int i = 0; i < 3; i++)
+        PQclear(r[i]);
+    return rc;
+}
+
+static void pg_close(jobs_store *base)
+{
+    pg_store *s = (pg_store *)base;
+    corio_pg_pool_destroy(s->pool);
+    free(s);
+}
+
+static const jobs_store_ops pg_ops = {
+    .name = "postgresql",
+    .write = pg_write,
+    .get = pg_get,
+    .list = pg_list,
+    .counts = pg_counts,
+    .recover = pg_recover,
+    .close = pg_close,
+    .on_loop = 1,
+    .claim = pg_claim,
+    .renew = pg_renew,
+    .cancel = pg_cancel,
+};
+
+int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
+                       jobs_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!corio_current()) {
+        snprintf(err, errlen, "a PostgreSQL store is opened from a task");
+        return -EPERM;
+    }
+    double lease = opts && opts->lease > 0 ? opts->lease : 30;
+    int max_attempts = opts && opts->max_attempts > 0 ? opts->max_attempts : 3;
+    pg_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->base.ops = &pg_ops;
+    snprintf(s->lease, sizeof s->lease, "%.3f", lease);
+    snprintf(s->max_attempts, sizeof s->max_attempts, "%d", max_attempts);
+    char host[64] = "?";
+    gethostname(host, sizeof host - 1);
+    uint32_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
+        nonce = (uint32_t)jobs_now_ms();
+    snprintf(s->owner, sizeof s->owner, "%.63s:%ld:%08x", host, (long)getpid(),
+             nonce);
+    corio_pg_pool_config cfg = {.max = POOL_MAX, .connect_timeout = 10};
+    int rc = corio_pg_pool_create(&s->pool, conninfo, &cfg);
+    if (rc < 0) {
+        free(s);
+        snprintf(err, errlen, "%s", corio_strerror(rc));
+        return rc;
+    }
+    /* Connect now, so that a wrong URL is reported at startup, with
+     * libpq's reason. */
+    corio_pg *c = NULL;
+    char *why = NULL;
+    corio_scope sc;
+    corio_scope_enter(&sc, 10, 0);
+    rc = corio_pg_connect(&c, conninfo, &why);
+    corio_scope_exit(&sc);
+    corio_pg_close(c);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot connect to PostgreSQL: %s",
+                 why ? why : corio_strerror(rc));
+        free(why);
+        pg_close(&s->base);
+        return rc;
+    }
+    corio_pg_stmt st[sizeof schema / sizeof *schema];
+    for (size_t i = 0; i < sizeof schema / sizeof *schema; i++)
+        st[i] = (corio_pg_stmt){schema[i], 0, NULL};
+    PGresult *r[sizeof schema / sizeof *schema];
+    rc = run(s, sizeof schema / sizeof *schema, st, r, 1);
+    for (size_t i = 0; i < sizeof schema / sizeof *schema; i++) {
+        if (rc < 0 && r[i] && PQresultStatus(r[i]) == PGRES_FATAL_ERROR)
+            snprintf(err, errlen, "creating the schema: %s",
+                     PQresultErrorMessage(r[i]));
+        PQclear(r[i]);
+    }
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "creating the schema: %s",
+                     corio_strerror(rc));
+        pg_close(&s->base);
+        return rc;
+    }
+    *out = &s->base;
+    return 0;
+}
+
+#endif /* CORIO_JOBS_PG */

@@ -1,0 +1,52 @@
+/* Driving real corio-jobs processes from a test: start one on a free
+ * loopback port, talk HTTP to it, kill it. Used by the suites that run the
+ * binary (test_jobs_pg). Every function here is called from a task. */
+#ifndef CORIO_TESTS_JOBS_PROC_H
+#define CORIO_TESTS_JOBS_PROC_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <corio_http.h>
+#include <jansson.h>
+
+/* A running corio-jobs. Filled by jp_start; the process is the caller's
+ * to end (jp_wait_exit after a signal, or jp_kill9). */
+typedef struct jp_server {
+    pid_t pid;
+    int port;
+    int err_fd; /* its stderr (non-blocking), closed by jp_wait_exit */
+} jp_server;
+
+/* The corio-jobs binary: $CORIO_JOBS_BIN, or ../corio-jobs beside the
+ * test's directory. 0, or -1 if it is not there (the suite skips). */
+int jp_find_bin(char *bin, size_t size);
+
+/* Starts bin --listen 127.0.0.1:0 args... (NULL-terminated) and waits for
+ * its "listening" line. Asserts that it started. */
+void jp_start(jp_server *s, const char *bin, const char *const *args);
+/* Waits (polling, so the loop runs) for the process to exit: its exit
+ * status, -1 if a signal killed it, -2 on timeout. */
+int jp_wait_exit(jp_server *s, double timeout);
+/* SIGKILL, and reap. */
+void jp_kill9(jp_server *s);
+
+/* A response: status, head, body and the body as JSON (or NULL). */
+typedef struct jp_reply {
+    int status;
+    char head[2048];
+    corio_http_buf body;
+    json_t *json;
+} jp_reply;
+void jp_reply_free(jp_reply *r);
+
+/* One request on a fresh connection: 0 or a stream error. */
+int jp_request(int port, const char *method, const char *target,
+               const char *body, jp_reply *r);
+/* POSTs body to /jobs: the status, and the id (if 202) into id. */
+int jp_submit(int port, const char *body, char id[64]);
+/* GET /jobs/<id> as JSON (a new reference), or NULL if not 200. */
+json_t *jp_get_job(int port, const char *id);
+const char *jp_str(json_t *o, const char *key);
+
+#endif

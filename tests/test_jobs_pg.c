@@ -1,0 +1,533 @@
+/*
+ * corio-jobs on PostgreSQL: the shared store (src/jobs/store_pg.c) against a
+ * private PostgreSQL (tests/db_server.c), and then two and three real
+ * corio-jobs processes sharing one queue, one of them killed with SIGKILL
+ * in the middle of its jobs.
+ *
+ * The store is driven as two "processes" in one test: two store objects,
+ * each with its own owner id. What is checked: concurrent claims never
+ * hand out a job twice; an expired lease is taken over and the old
+ * holder's outcome is fenced off; renewals keep a long job; jobs whose
+ * holders keep dying are given up after max_attempts; DELETE of created,
+ * running-elsewhere, ended and unknown jobs; a batch is all or nothing.
+ *
+ * The processes run command jobs that log "start TOKEN PID" and
+ * "end TOKEN PID" (PID: the corio-jobs running it). Every job must end
+ * exactly once in a live process and never start twice in live ones;
+ * the jobs the killed process held run again elsewhere (attempts 2).
+ */
+#include "testutil.h"
+#include "db_server.h"
+#include "jobs_proc.h"
+
+#include "jobs.h"
+
+#include <corio_pg.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char conninfo[512], url[600], bin[PATH_MAX];
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static void sql(const char *q)
+{
+    corio_pg *c;
+    char *err = NULL;
+    int rc = corio_pg_connect(&c, conninfo, &err);
+    if (rc < 0)
+        fprintf(stderr, "connect: %s\n", err ? err : "?");
+    assert_int_equal(rc, 0);
+    PGresult *r = NULL;
+    assert_int_equal(corio_pg_query(c, &r, "SET client_min_messages = warning",
+                                    0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_pg_query(c, &r, q, 0, NULL), 0);
+    PQclear(r);
+    corio_pg_close(c);
+}
+
+static jobs_store *open_store(double lease, int max_attempts)
+{
+    jobs_store *s;
+    char err[256] = "";
+    jobs_store_opts o = {lease, max_attempts};
+    int rc = jobs_store_open_ex(url, &o, &s, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "open: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_true(jobs_store_shared(s));
+    return s;
+}
+
+static void insert(jobs_store *s, int n, char (*ids)[JOBS_ID_LEN + 1])
+{
+    for (int i = 0; i < n; i++) {
+        jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+        assert_non_null(j);
+        jobs_write w = {JOBS_W_INSERT, j};
+        assert_int_equal(s->ops->write(s, &w, 1), 0);
+        if (ids)
+            memcpy(ids[i], j->id, sizeof ids[i]);
+        jobs_job_free(j);
+    }
+}
+
+static jobs_job *get(jobs_store *s, const char *id)
+{
+    jobs_job *j = NULL;
+    assert_int_equal(s->ops->get(s, id, &j), 0);
+    return j;
+}
+
+static int claim(jobs_store *s, size_t max, jobs_job ***v)
+{
+    size_t n = 0;
+    assert_int_equal(s->ops->claim(s, max, v, &n), 0);
+    return (int)n;
+}
+
+static int renew(jobs_store *s, char (**ids)[JOBS_ID_LEN + 2])
+{
+    size_t n = 0;
+    assert_int_equal(s->ops->renew(s, ids, &n), 0);
+    return (int)n;
+}
+
+/* Records how j ended, as its holder would. */
+static int finish(jobs_store *s, jobs_job *j, int status)
+{
+    j->status = status;
+    j->finished_ms = jobs_now_ms();
+    jobs_write w = {JOBS_W_UPDATE, j};
+    return s->ops->write(s, &w, 1);
+}
+
+static void fresh_table(void)
+{
+    sql("DROP TABLE IF EXISTS corio_jobs");
+}
+
+/* ---- the store ------------------------------------------------------------------- */
+
+typedef struct claimer {
+    jobs_store *s;
+    char seen[200][JOBS_ID_LEN + 1];
+    int n;
+} claimer;
+
+static void *claim_all(void *arg)
+{
+    claimer *c = arg;
+    for (;;) {
+        jobs_job **v;
+        int n = claim(c->s, 7, &v);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(v[i]->status, JOBS_RUNNING);
+            assert_int_equal(v[i]->attempts, 1);
+            assert_true(v[i]->started_ms > 0);
+            assert_true(c->n < 200);
+            memcpy(c->seen[c->n++], v[i]->id, JOBS_ID_LEN + 1);
+        }
+        jobs_job_free_array(v, (size_t)n);
+        if (n == 0)
+            return NULL;
+    }
+}
+
+/* Two claimers at once (SKIP LOCKED): together they take every job once. */
+TU_TASK_TEST(claims_are_disjoint)
+{
+    enum { N = 150 };
+    fresh_table();
+    static claimer a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.s = open_store(30, 3);
+    b.s = open_store(30, 3);
+    insert(a.s, N, NULL);
+    corio_task *ta = corio_spawn(claim_all, &a), *tb = corio_spawn(claim_all, &b);
+    assert_int_equal(corio_await(ta, NULL), 0);
+    assert_int_equal(corio_await(tb, NULL), 0);
+    assert_int_equal(a.n + b.n, N);
+    assert_true(a.n > 0 && b.n > 0);
+    for (int i = 0; i < a.n; i++)
+        for (int k = 0; k < b.n; k++)
+            assert_string_not_equal(a.seen[i], b.seen[k]);
+    /* Claims come oldest first: each claimer saw its ids in order. */
+    for (int i = 1; i < a.n; i++)
+        assert_true(strcmp(a.seen[i - 1], a.seen[i]) < 0);
+    uint64_t counts[JOBS_NSTATUS];
+    assert_int_equal(a.s->ops->counts(a.s, counts), 0);
+    assert_int_equal(counts[JOBS_RUNNING], N);
+    assert_int_equal(counts[JOBS_CREATED], 0);
+    jobs_store_close(a.s);
+    jobs_store_close(b.s);
+    return NULL;
+}
+
+/* A renews its lease and keeps its job; then stops renewing: B takes the
+ * job over (attempts 2), A's outcome is fenced off, A's renewal no longer
+ * lists it, and B's outcome is the one recorded. */
+TU_TASK_TEST(expired_lease_taken_over_and_fenced)
+{
+    fresh_table();
+    jobs_store *a = open_store(0.5, 3), *b = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **va, **vb;
+    assert_int_equal(claim(a, 10, &va), 1);
+    /* Renewed every 0.2 s for 1.2 s (past the 0.5 s lease): kept. */
+    for (int i = 0; i < 6; i++) {
+        corio_sleep(0.2);
+        char (*ids)[JOBS_ID_LEN + 2];
+        assert_int_equal(renew(a, &ids), 1);
+        assert_int_equal(strncmp(ids[0], id[0], JOBS_ID_LEN), 0);
+        assert_int_equal(ids[0][JOBS_ID_LEN], '\0');
+        free(ids);
+        assert_int_equal(claim(b, 10, &vb), 0);
+        free(vb);
+    }
+    /* A stops renewing (it "died"): after the lease B gets the job. */
+    corio_sleep(0.7);
+    assert_int_equal(claim(b, 10, &vb), 1);
+    assert_string_equal(vb[0]->id, id[0]);
+    assert_int_equal(vb[0]->attempts, 2);
+    char (*ids)[JOBS_ID_LEN + 2];
+    assert_int_equal(renew(a, &ids), 0); /* A learns it lost the job */
+    free(ids);
+    /* A's late outcome changes nothing (and is not an error). */
+    assert_int_equal(finish(a, va[0], JOBS_FAILED), 0);
+    jobs_job *j = get(b, id[0]);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    assert_int_equal(finish(b, vb[0], JOBS_SUCCEEDED), 0);
+    j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 2);
+    jobs_job_free(j);
+    /* Ended jobs are never claimed again. */
+    jobs_job **v;
+    assert_int_equal(claim(a, 10, &v), 0);
+    free(v);
+    jobs_job_free_array(va, 1);
+    jobs_job_free_array(vb, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A job whose holder dies every time is given up after max_attempts. */
+TU_TASK_TEST(max_attempts_then_interrupted)
+{
+    fresh_table();
+    jobs_store *a = open_store(0.3, 2);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        assert_int_equal(claim(a, 10, &v), 1);
+        assert_int_equal(v[0]->attempts, attempt);
+        jobs_job_free_array(v, 1);
+        corio_sleep(0.5); /* "dies": no renewal */
+    }
+    assert_int_equal(claim(a, 10, &v), 0);
+    free(v);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_INTERRUPTED);
+    assert_non_null(strstr(j->error, "2 time(s)"));
+    assert_true(j->finished_ms > 0);
+    jobs_job_free(j);
+    jobs_store_close(a);
+    return NULL;
+}
+
+/* DELETE through the store, in every state. */
+TU_TASK_TEST(cancel_in_every_state)
+{
+    fresh_table();
+    jobs_store *a = open_store(0.5, 3), *b = open_store(30, 3);
+    char id[3][JOBS_ID_LEN + 1];
+    insert(a, 3, id);
+    jobs_job *j = NULL;
+    /* Created: cancelled at once, never claimed. */
+    assert_int_equal(b->ops->cancel(b, id[0], &j), 0);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    /* Running in A: a request, which A's renewal reports. */
+    jobs_job **v;
+    assert_int_equal(claim(a, 1, &v), 1);
+    assert_string_equal(v[0]->id, id[1]);
+    assert_int_equal(b->ops->cancel(b, id[1], &j), -EINPROGRESS);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    char (*ids)[JOBS_ID_LEN + 2];
+    assert_int_equal(renew(a, &ids), 1);
+    assert_int_equal(ids[0][JOBS_ID_LEN], '!');
+    free(ids);
+    assert_int_equal(finish(a, v[0], JOBS_CANCELLED), 0);
+    jobs_job_free_array(v, 1);
+    /* Ended: -EALREADY with the job; unknown: -ENOENT. */
+    assert_int_equal(b->ops->cancel(b, id[1], &j), -EALREADY);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    assert_int_equal(b->ops->cancel(b, "01J9Z3W7K6T8Y2V4B5N6M7P8Q9", &j),
+                     -ENOENT);
+    assert_null(j);
+    /* Running in A, which dies: the next claim after the lease records it
+     * cancelled instead of running it again. */
+    assert_int_equal(claim(a, 1, &v), 1);
+    jobs_job_free_array(v, 1);
+    assert_int_equal(b->ops->cancel(b, id[2], &j), -EINPROGRESS);
+    jobs_job_free(j);
+    corio_sleep(0.7);
+    assert_int_equal(claim(b, 10, &v), 0);
+    free(v);
+    j = get(b, id[2]);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A batch with one bad write writes nothing; the store goes on working. */
+TU_TASK_TEST(batch_all_or_nothing)
+{
+    fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job *fresh = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+    jobs_job *dup = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+    memcpy(dup->id, id[0], sizeof id[0]);
+    jobs_write w[2] = {{JOBS_W_INSERT, fresh}, {JOBS_W_INSERT, dup}};
+    assert_int_equal(a->ops->write(a, w, 2), -EEXIST);
+    jobs_job *j = NULL;
+    assert_int_equal(a->ops->get(a, fresh->id, &j), -ENOENT);
+    assert_int_equal(a->ops->write(a, w, 1), 0);
+    j = get(a, fresh->id);
+    assert_int_equal(j->status, JOBS_CREATED);
+    jobs_job_free(j);
+    jobs_job **v;
+    size_t n;
+    assert_int_equal(a->ops->list(a, JOBS_CREATED, NULL, 10, &v, &n), 0);
+    assert_int_equal(n, 2);
+    jobs_job_free_array(v, n);
+    jobs_job_free(fresh);
+    jobs_job_free(dup);
+    jobs_store_close(a);
+    return NULL;
+}
+
+TU_TASK_TEST(open_errors)
+{
+    jobs_store *s;
+    char err[512] = "";
+    int rc = jobs_store_open("postgresql://127.0.0.1:1/nothing?connect_timeout=2",
+                             &s, err, sizeof err);
+    assert_true(rc < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "PostgreSQL"));
+    return NULL;
+}
+
+/* ---- real processes ---------------------------------------------------------------- */
+
+static char dir[64], logpath[128];
+
+typedef struct proc_test {
+    int nproc, njobs;
+} proc_test;
+
+/* Counts the log's lines "<what> <token> <pid>" for token, split into
+ * those by pid `dead` and by the others. */
+static void count_lines(const char *what, const char *token, pid_t dead,
+                        int *live, int *by_dead)
+{
+    FILE *f = fopen(logpath, "r");
+    assert_non_null(f);
+    char w[16], t[32];
+    long pid;
+    *live = *by_dead = 0;
+    while (fscanf(f, "%15s %31s %ld", w, t, &pid) == 3) {
+        if (strcmp(w, what) || strcmp(t, token))
+            continue;
+        if (pid == (long)dead)
+            ++*by_dead;
+        else
+            ++*live;
+    }
+    fclose(f);
+}
+
+static int log_has_pid(pid_t pid)
+{
+    FILE *f = fopen(logpath, "r");
+    if (!f)
+        return 0;
+    char w[16], t[32];
+    long p;
+    int found = 0;
+    while (!found && fscanf(f, "%15s %31s %ld", w, t, &p) == 3)
+        found = strcmp(w, "start") == 0 && p == (long)pid;
+    fclose(f);
+    return found;
+}
+
+static void *procs_main(void *arg)
+{
+    proc_test *pt = arg;
+    enum { MAXP = 3, MAXJ = 64 };
+    fresh_table();
+    snprintf(logpath, sizeof logpath, "%s/runs.log", dir);
+    jp_server s[MAXP];
+    for (int i = 0; i < pt->nproc; i++)
+        jp_start(&s[i], bin,
+                 (const char *[]){"--db", url, "--lease", "1", "--workers",
+                                  "4", "--grace", "2", "--allow-command",
+                                  "/bin/sh", NULL});
+    /* Each job logs its start and end with the pid of the corio-jobs that
+     * runs it ($PPID of the shell); every eighth runs past two leases, so
+     * it survives only if its process renews. */
+    char ids[MAXJ][64], tok[MAXJ][16];
+    for (int i = 0; i < pt->njobs; i++) {
+        char body[512];
+        snprintf(tok[i], sizeof tok[i], "t%d", i);
+        snprintf(body, sizeof body,
+                 "{\"type\":\"command\",\"argv\":[\"/bin/sh\",\"-c\","
+                 "\"echo start $0 $PPID >> %s; sleep %s; "
+                 "echo end $0 $PPID >> %s\",\"%s\"]}",
+                 logpath, i % 8 == 0 ? "2.5" : "0.3", logpath, tok[i]);
+        assert_int_equal(jp_submit(s[i % pt->nproc].port, body, ids[i]), 202);
+    }
+    /* Kill process 0 once it is running some of them. */
+    pid_t dead = s[0].pid;
+    double t0 = corio_now();
+    while (!log_has_pid(dead)) {
+        assert_true(corio_now() - t0 < 20);
+        corio_sleep(0.02);
+    }
+    corio_sleep(0.1);
+    jp_kill9(&s[0]);
+    /* Every job ends, in the survivors (asked through process 1). */
+    int pending = pt->njobs;
+    t0 = corio_now();
+    while (pending) {
+        assert_true(corio_now() - t0 < 60);
+        corio_sleep(0.1);
+        pending = 0;
+        for (int i = 0; i < pt->njobs; i++) {
+            json_t *j = jp_get_job(s[1].port, ids[i]);
+            assert_non_null(j);
+            const char *st = jp_str(j, "status");
+            if (strcmp(st, "created") == 0 || strcmp(st, "running") == 0)
+                pending++;
+            json_decref(j);
+        }
+    }
+    int taken_over = 0;
+    for (int i = 0; i < pt->njobs; i++) {
+        json_t *j = jp_get_job(s[1].port, ids[i]);
+        if (strcmp(jp_str(j, "status"), "succeeded") != 0)
+            fprintf(stderr, "job %s (%s): %s\n", ids[i], tok[i],
+                    json_dumps(j, 0));
+        assert_string_equal(jp_str(j, "status"), "succeeded");
+        int attempts = (int)json_integer_value(json_object_get(j, "attempts"));
+        json_decref(j);
+        int live_starts, dead_starts, live_ends, dead_ends;
+        count_lines("start", tok[i], dead, &live_starts, &dead_starts);
+        count_lines("end", tok[i], dead, &live_ends, &dead_ends);
+        /* Exactly once in the live processes; never started twice by the
+         * dead one; a job it had started ran again elsewhere. */
+        if (live_starts != 1 || live_ends != 1 || dead_starts > 1)
+            fprintf(stderr, "%s: live %d/%d, dead %d/%d, attempts %d\n",
+                    tok[i], live_starts, live_ends, dead_starts, dead_ends,
+                    attempts);
+        assert_int_equal(live_starts, 1);
+        assert_int_equal(live_ends, 1);
+        assert_true(dead_starts <= 1);
+        /* 2 also when the dead one had claimed it but died before its
+         * shell started. */
+        assert_true(attempts >= 1 + dead_starts && attempts <= 2);
+        taken_over += dead_starts;
+    }
+    assert_true(taken_over >= 1); /* the kill did hit running jobs */
+    fprintf(stderr, "# %d processes, %d jobs: %d taken over from the killed "
+            "one\n", pt->nproc, pt->njobs, taken_over);
+    for (int i = 1; i < pt->nproc; i++) {
+        kill(s[i].pid, SIGTERM);
+        assert_int_equal(jp_wait_exit(&s[i], 15), 0);
+    }
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    strcpy(dir, "/tmp/corio-jobs-pg-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void two_processes_one_killed(void **state)
+{
+    proc_test pt = {2, 24};
+    assert_int_equal(tu_run(procs_main, &pt, NULL), 0);
+}
+
+static void three_processes_one_killed(void **state)
+{
+    proc_test pt = {3, 48};
+    assert_int_equal(tu_run(procs_main, &pt, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(claims_are_disjoint),
+        cmocka_unit_test(expired_lease_taken_over_and_fenced),
+        cmocka_unit_test(max_attempts_then_interrupted),
+        cmocka_unit_test(cancel_in_every_state),
+        cmocka_unit_test(batch_all_or_nothing),
+        cmocka_unit_test(open_errors),
+        cmocka_unit_test_setup_teardown(two_processes_one_killed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(three_processes_one_killed, setup,
+                                        teardown),
+    };
+    int have_bin = jp_find_bin(bin, sizeof bin) == 0;
+    if (!have_bin) {
+        fprintf(stderr, "skipped: %s not built\n", bin);
+        return 77;
+    }
+    int rc = dbs_pg_start(conninfo, sizeof conninfo);
+    if (rc == 77)
+        return 77;
+    if (rc) {
+        fprintf(stderr, "could not start PostgreSQL\n");
+        return 1;
+    }
+    /* "host=DIR port=5432 user=postgres dbname=postgres" as a URL. */
+    char host[256];
+    if (sscanf(conninfo, "host=%255s", host) != 1)
+        return 1;
+    snprintf(url, sizeof url,
+             "postgresql:///postgres?host=%s&port=5432&user=postgres", host);
+    signal(SIGPIPE, SIG_IGN);
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    dbs_stop_all();
+    return rc;
+}
