@@ -100,24 +100,32 @@ TU_TASK_TEST(non_positive_sleep_and_past_deadline_yield)
     return NULL;
 }
 
-/* Many sleepers with different durations wake in deadline order. */
+/* Many sleepers with different durations wake in deadline order. Each
+ * sleeps until sleep_base + ms: measured from its own start instead, the
+ * 10 ms sleeper (started 7th) woke after the 25 ms one (started 2nd)
+ * whenever five task starts took over 15 ms, as they do under TSan on a
+ * loaded machine. */
+static double sleep_base;
 static void *ordered_sleeper(void *arg)
 {
     int ms = (int)(intptr_t)arg;
-    assert_int_equal(corio_sleep(ms / 1000.0), 0);
+    assert_int_equal(corio_sleep(sleep_base + ms / 1000.0 - corio_now()), 0);
     tu_log_add(&lg, ms);
     return NULL;
 }
 
 TU_TASK_TEST(sleepers_wake_in_deadline_order)
 {
-    /* Far enough apart that a slow first start of one task (a stack to
-     * map) cannot reorder them. */
+    /* Arming order is not deadline order: waking in arming (or start)
+     * order would log 150 first. */
     static const int ms[] = {150, 25, 100, 5, 50, 350, 10, 650};
     static const int want[] = {5, 10, 25, 50, 100, 150, 350, 650};
     corio_task *t[8];
     int i;
     tu_log_reset(&lg);
+    /* 0.1 s: every sleeper has started and armed its timer well before the
+     * first deadline, even when starting eight stacks is slow. */
+    sleep_base = corio_now() + 0.1;
     for (i = 0; i < 8; i++)
         t[i] = corio_spawn(ordered_sleeper, (void *)(intptr_t)ms[i]);
     for (i = 0; i < 8; i++)
