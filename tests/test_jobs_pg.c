@@ -194,8 +194,17 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
         assert_int_equal(claim(b, 10, &vb), 0);
         free(vb);
     }
-    /* A stops renewing (it "died"): after the lease B gets the job. */
+    /* A stops renewing (it "died"). Until the lease has expired, B's
+     * renewals leave the job alone; after it, B's renewal puts it back in
+     * the queue and B's claim gets it. */
+    char (*none)[JOBS_ID_LEN + 2];
+    assert_int_equal(renew(b, &none), 0);
+    free(none);
+    assert_int_equal(claim(b, 10, &vb), 0);
+    free(vb);
     corio_sleep(0.7);
+    assert_int_equal(renew(b, &none), 0);
+    free(none);
     assert_int_equal(claim(b, 10, &vb), 1);
     assert_string_equal(vb[0]->id, id[0]);
     assert_int_equal(vb[0]->attempts, 2);
@@ -231,11 +240,15 @@ TU_TASK_TEST(max_attempts_then_interrupted)
     char id[1][JOBS_ID_LEN + 1];
     insert(a, 1, id);
     jobs_job **v;
+    jobs_store *b = open_store(30, 2);
+    char (*ids)[JOBS_ID_LEN + 2];
     for (int attempt = 1; attempt <= 2; attempt++) {
         assert_int_equal(claim(a, 10, &v), 1);
         assert_int_equal(v[0]->attempts, attempt);
         jobs_job_free_array(v, 1);
-        corio_sleep(0.5); /* "dies": no renewal */
+        corio_sleep(0.5); /* A "dies": no renewal */
+        assert_int_equal(renew(b, &ids), 0); /* B reaps */
+        free(ids);
     }
     assert_int_equal(claim(a, 10, &v), 0);
     free(v);
@@ -245,6 +258,7 @@ TU_TASK_TEST(max_attempts_then_interrupted)
     assert_true(j->finished_ms > 0);
     jobs_job_free(j);
     jobs_store_close(a);
+    jobs_store_close(b);
     return NULL;
 }
 
@@ -280,13 +294,15 @@ TU_TASK_TEST(cancel_in_every_state)
     assert_int_equal(b->ops->cancel(b, "01J9Z3W7K6T8Y2V4B5N6M7P8Q9", &j),
                      -ENOENT);
     assert_null(j);
-    /* Running in A, which dies: the next claim after the lease records it
-     * cancelled instead of running it again. */
+    /* Running in A, which dies: the first renewal after the lease records
+     * it cancelled instead of queueing it again. */
     assert_int_equal(claim(a, 1, &v), 1);
     jobs_job_free_array(v, 1);
     assert_int_equal(b->ops->cancel(b, id[2], &j), -EINPROGRESS);
     jobs_job_free(j);
     corio_sleep(0.7);
+    assert_int_equal(renew(b, &ids), 0);
+    free(ids);
     assert_int_equal(claim(b, 10, &v), 0);
     free(v);
     j = get(b, id[2]);

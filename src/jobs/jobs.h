@@ -180,14 +180,14 @@ typedef struct jobs_store_ops {
      * again. Writes of a job's final state are fenced by the lease: they
      * change nothing once another process has taken the job over. */
 
-    /* Takes up to max claimable jobs (created, or running under an expired
-     * lease) for this process, oldest first: each becomes running with
-     * attempts + 1 and started_ms = now under a fresh lease. Jobs whose
-     * lease expired after max_attempts starts are marked interrupted
-     * instead, and those whose DELETE found them running elsewhere are
-     * marked cancelled. *out gets a malloc'ed array of new jobs. */
+    /* Takes up to max created jobs for this process, oldest first: each
+     * becomes running with attempts + 1 and started_ms = now under a fresh
+     * lease. *out gets a malloc'ed array of new jobs, in id order. */
     int (*claim)(jobs_store *s, size_t max, jobs_job ***out, size_t *n);
-    /* Extends the lease of every job this process holds. *ids gets a
+    /* First reaps every process's expired leases: a job goes back to
+     * created, or to interrupted after max_attempts starts, or to
+     * cancelled if a DELETE asked for it. Then extends the lease of every
+     * job this process holds. *ids gets a
      * malloc'ed array of *n held ids (one malloc: free(*ids) frees all),
      * each followed by '!' when a DELETE asked for it to be cancelled. A
      * running job whose id is missing was taken over: its lease expired. */

@@ -218,8 +218,8 @@ int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out)
     c->id = id;
     int rc = jobs_store_call(s->store, do_cancel, c);
     /* Running in another process: it cancels the job at its next renewal
-     * (within a second), or, if it died, the next claim after its lease
-     * expires records the job as cancelled. Wait for either. */
+     * (within a second), or, if it died, the first renewal anywhere after
+     * its lease expired records the job as cancelled. Wait for either. */
     double deadline = corio_now() + 2 * s->opts.lease + 5;
     while (rc == -EINPROGRESS) {
         int r = corio_sleep(0.1);

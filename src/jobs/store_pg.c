@@ -5,16 +5,16 @@
  * same database and share one queue. Nobody keeps the queue in memory:
  *
  *  - A process with free workers CLAIMS jobs: one UPDATE picks the oldest
- *    created jobs (and running jobs whose lease has expired) with
- *    SELECT ... FOR UPDATE SKIP LOCKED, so two processes claiming at the
+ *    created jobs with SELECT ... FOR UPDATE SKIP LOCKED, so two processes claiming at the
  *    same moment never get the same job and never wait for each other, and
  *    marks them running, owned by this process (`owner`), under a lease
  *    (`lease_until`, on the server's clock, so the processes' clocks do not
  *    matter).
- *  - While a job runs, its process RENEWS the leases of everything it
- *    holds, every third of a lease. A process that dies (kill -9, a power
- *    cut, a network partition) stops renewing; once the lease has expired
- *    the next claim anywhere takes the job again (attempts + 1). After
+ *  - Every process RENEWS the leases of everything it holds, every third
+ *    of a lease (at most every second). A process that dies (kill -9, a
+ *    power cut, a network partition) stops renewing; the next renewal of
+ *    any process after the lease has expired puts the job back in the
+ *    queue, at its head, and a claim takes it again (attempts + 1). After
  *    max_attempts starts it is given up as interrupted rather than retried
  *    forever: a job that kills its worker must not kill them all.
  *  - The final state of a job is written only WHERE owner = this process
@@ -378,6 +378,9 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
     return 0;
 }
 
+/* Takes the oldest created jobs. Only created ones: the index on (status,
+ * id) makes this a short index scan however long the queue is. Expired
+ * leases come back as created through the reaping in pg_renew. */
 static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
 {
     pg_store *s = (pg_store *)base;
@@ -386,66 +389,75 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     char now[24], lim[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     snprintf(lim, sizeof lim, "%zu", max);
-    const char *reap_v[2] = {now, s->max_attempts};
-    const char *claim_v[4] = {s->owner, s->lease, now, lim};
-    corio_pg_stmt st[3] = {
-        /* A DELETE asked for it and its holder died: it ends cancelled. */
-        {"UPDATE corio_jobs SET status='cancelled', finished_at=$1, "
-         "updated_at=$1, error='cancelled by DELETE /jobs/<id>', owner=NULL, "
-         "lease_until=NULL WHERE status='running' AND cancel_requested AND "
-         "lease_until < clock_timestamp()", 1, reap_v},
-        /* Its holders died max_attempts times: give up on it. */
-        {"UPDATE corio_jobs SET status='interrupted', finished_at=$1, "
-         "updated_at=$1, error='the process running it stopped, ' || "
-         "attempts || ' time(s); not retried again', owner=NULL, "
-         "lease_until=NULL WHERE status='running' AND attempts >= $2::int "
-         "AND lease_until < clock_timestamp()", 2, reap_v},
-        {"UPDATE corio_jobs j SET status='running', owner=$1, "
-         "lease_until=clock_timestamp() + make_interval(secs => $2::float8), "
-         "attempts=j.attempts + 1, started_at=$3::bigint, "
-         "updated_at=$3::bigint, finished_at=NULL, result=NULL, error=NULL "
-         "FROM (SELECT id FROM corio_jobs WHERE status='created' OR "
-         "(status='running' AND lease_until < clock_timestamp() AND NOT "
-         "cancel_requested) ORDER BY id LIMIT $4::int "
-         "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
-         "RETURNING j.id, j.type, j.status, j.spec, j.result, j.error, "
-         "j.attempts, j.created_at, j.started_at, j.finished_at", 4, claim_v},
-    };
-    PGresult *r[3] = {NULL, NULL, NULL};
-    int rc = run(s, 3, st, r, 0);
+    const char *v[4] = {s->owner, s->lease, now, lim};
+    PGresult *r = NULL;
+    int rc = run1(s, &r,
+                  "UPDATE corio_jobs j SET status='running', owner=$1, "
+                  "lease_until=clock_timestamp() + make_interval(secs => "
+                  "$2::float8), attempts=j.attempts + 1, "
+                  "started_at=$3::bigint, updated_at=$3::bigint, "
+                  "finished_at=NULL, result=NULL, error=NULL, "
+                  "cancel_requested=false FROM (SELECT id FROM corio_jobs "
+                  "WHERE status='created' ORDER BY id LIMIT $4::int "
+                  "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
+                  "RETURNING j.id, j.type, j.status, j.spec, j.result, "
+                  "j.error, j.attempts, j.created_at, j.started_at, "
+                  "j.finished_at", 4, v);
     if (rc == 0)
-        rc = rows_jobs(r[2], out, n);
+        rc = rows_jobs(r, out, n);
     if (rc == 0 && *n > 1)
         qsort(*out, *n, sizeof **out, by_id);
-    for (int i = 0; i < 3; i++)
-        PQclear(r[i]);
+    PQclear(r);
     return rc;
 }
 
+/* Reaps every process's expired leases, then extends this one's. */
 static int pg_renew(jobs_store *base, char (**ids)[JOBS_ID_LEN + 2],
                     size_t *n)
 {
     pg_store *s = (pg_store *)base;
     *ids = NULL;
     *n = 0;
-    const char *v[2] = {s->owner, s->lease};
-    PGresult *r = NULL;
-    int rc = run1(s, &r, "UPDATE corio_jobs SET lease_until=clock_timestamp() "
-                  "+ make_interval(secs => $2::float8) WHERE owner=$1 AND "
-                  "status='running' RETURNING id, cancel_requested", 2, v);
-    int rows = rc == 0 ? PQntuples(r) : 0;
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    const char *reap_v[2] = {now, s->max_attempts};
+    const char *renew_v[2] = {s->owner, s->lease};
+    corio_pg_stmt st[4] = {
+        /* A DELETE asked for it and its holder died: it ends cancelled. */
+        {"UPDATE corio_jobs SET status='cancelled', finished_at=$1::bigint, "
+         "updated_at=$1::bigint, error='cancelled by DELETE /jobs/<id>', "
+         "owner=NULL, lease_until=NULL WHERE status='running' AND "
+         "cancel_requested AND lease_until < clock_timestamp()", 1, reap_v},
+        /* Its holders died max_attempts times: give up on it. */
+        {"UPDATE corio_jobs SET status='interrupted', finished_at=$1::bigint, "
+         "updated_at=$1::bigint, error='the process running it stopped, ' "
+         "|| attempts || ' time(s); not retried again', owner=NULL, "
+         "lease_until=NULL WHERE status='running' AND attempts >= $2::int "
+         "AND lease_until < clock_timestamp()", 2, reap_v},
+        /* Otherwise back to the queue, where its id puts it first. */
+        {"UPDATE corio_jobs SET status='created', owner=NULL, "
+         "lease_until=NULL, updated_at=$1::bigint WHERE status='running' AND "
+         "attempts < $2::int AND lease_until < clock_timestamp()", 2, reap_v},
+        {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
+         "make_interval(secs => $2::float8) WHERE owner=$1 AND "
+         "status='running' RETURNING id, cancel_requested", 2, renew_v},
+    };
+    PGresult *r[4] = {NULL, NULL, NULL, NULL};
+    int rc = run(s, 4, st, r, 0);
+    int rows = rc == 0 ? PQntuples(r[3]) : 0;
     if (rows > 0) {
         *ids = calloc((size_t)rows, sizeof **ids);
         if (!*ids)
             rc = -ENOMEM;
         for (int i = 0; rc == 0 && i < rows; i++)
             snprintf((*ids)[i], sizeof (*ids)[i], "%.*s%s", JOBS_ID_LEN,
-                     PQgetvalue(r, i, 0),
-                     PQgetvalue(r, i, 1)[0] == 't' ? "!" : "");
+                     PQgetvalue(r[3], i, 0),
+                     PQgetvalue(r[3], i, 1)[0] == 't' ? "!" : "");
         if (rc == 0)
             *n = (size_t)rows;
     }
-    PQclear(r);
+    for (int i = 0; i < 4; i++)
+        PQclear(r[i]);
     return rc;
 }
 
