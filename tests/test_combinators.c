@@ -31,6 +31,10 @@ static void *child(void *arg)
     }
     return P(ms);
 }
+/* Each child's sleep counts from its own start, and starting a task (a
+ * stack to map) can take milliseconds under TSan on a loaded machine, where
+ * the OS may also hold the loop for 100 ms and more: sleeps whose order a
+ * test asserts are 100 ms or more apart. */
 #define OK(ms) P((ms) * 10)
 #define FAIL(ms) P((ms) * 10 + 1)
 #define CANCEL(ms) P((ms) * 10 + 2)
@@ -44,15 +48,15 @@ static void *main_gather_order(void *arg)
     void *res[3];
     int st[3];
     nfinished = 0;
-    t[0] = corio_spawn(child, OK(30));
-    t[1] = corio_spawn(child, OK(10));
-    t[2] = corio_spawn(child, OK(20));
+    t[0] = corio_spawn(child, OK(300));
+    t[1] = corio_spawn(child, OK(100));
+    t[2] = corio_spawn(child, OK(200));
     assert_int_equal(corio_gather(t, 3, res, st, 0), 0);
-    assert_int_equal(I(res[0]), 30);
-    assert_int_equal(I(res[1]), 10);
-    assert_int_equal(I(res[2]), 20);
+    assert_int_equal(I(res[0]), 300);
+    assert_int_equal(I(res[1]), 100);
+    assert_int_equal(I(res[2]), 200);
     assert_int_equal(st[0] | st[1] | st[2], 0);
-    assert_int_equal(finished[0], 10); /* they ran concurrently */
+    assert_int_equal(finished[0], 100); /* they ran concurrently */
     /* Empty gather: nothing to wait for. */
     assert_int_equal(corio_gather(NULL, 0, NULL, NULL, 0), 0);
     return NULL;
@@ -115,8 +119,8 @@ static void *main_gather_fail_fast_cancel(void *arg)
     corio_task *t[3];
     int st[3];
     nfinished = 0;
-    t[0] = corio_spawn(child, OK(500));
-    t[1] = corio_spawn(child, FAIL(5));
+    t[0] = corio_spawn(child, OK(600));
+    t[1] = corio_spawn(child, FAIL(100));
     t[2] = corio_spawn(child, OK(1));
     assert_int_equal(corio_gather(t, 3, NULL, st, CORIO_GATHER_CANCEL_REST), -EIO);
     assert_int_equal(st[0], -ECANCELED);
@@ -266,12 +270,12 @@ static void *main_wait(void *arg)
     corio_future *f[3];
     size_t done[3];
     int i, n;
-    /* Completion order is set by 1-30 ms sleeps, which Valgrind's slowdown
+    /* Completion order is set by 1-300 ms sleeps, which Valgrind's slowdown
      * reorders; the asan, tsan, release and poll runs check this case. */
     if (tu_under_valgrind())
         return NULL;
-    t[0] = corio_spawn(child, OK(30));
-    t[1] = corio_spawn(child, FAIL(10));
+    t[0] = corio_spawn(child, OK(300));
+    t[1] = corio_spawn(child, FAIL(100));
     t[2] = corio_spawn(child, OK(1));
     for (i = 0; i < 3; i++)
         f[i] = corio_task_future(t[i]);
@@ -349,9 +353,9 @@ static void *main_as_completed(void *arg)
     corio_as_completed *it;
     void *v;
     int i, order[3];
-    t[0] = corio_spawn(child, OK(30));
-    t[1] = corio_spawn(child, OK(10));
-    t[2] = corio_spawn(child, OK(20));
+    t[0] = corio_spawn(child, OK(300));
+    t[1] = corio_spawn(child, OK(100));
+    t[2] = corio_spawn(child, OK(200));
     for (i = 0; i < 3; i++)
         f[i] = corio_task_future(t[i]);
     assert_int_equal(corio_as_completed_create(&it, f, 3, -1), 0);
@@ -379,10 +383,10 @@ static void *main_as_completed_timeout(void *arg)
     corio_future *f[2];
     corio_as_completed *it;
     t[0] = corio_spawn(child, OK(5));
-    t[1] = corio_spawn(child, OK(300));
+    t[1] = corio_spawn(child, OK(3000));
     f[0] = corio_task_future(t[0]);
     f[1] = corio_task_future(t[1]);
-    assert_int_equal(corio_as_completed_create(&it, f, 2, 0.03), 0);
+    assert_int_equal(corio_as_completed_create(&it, f, 2, 0.3), 0);
     assert_int_equal(corio_as_completed_next(it), 0);
     assert_int_equal(corio_as_completed_next(it), -ETIMEDOUT);
     corio_as_completed_destroy(it);
@@ -418,14 +422,14 @@ static void *main_shield(void *arg)
     corio_task *a;
     void *r;
     nfinished = 0;
-    shielded_kid = corio_spawn(child, OK(20));
+    shielded_kid = corio_spawn(child, OK(200));
     a = corio_spawn(shield_awaiter, NULL);
     corio_sleep(0.005);
     corio_cancel(a);
     assert_int_equal(corio_await(a, &r), -ECANCELED);
     assert_int_equal(I(r), -ECANCELED);
     assert_int_equal(nfinished, 0);
-    corio_sleep(0.04);
+    corio_sleep(0.4);
     assert_int_equal(nfinished, 1); /* it finished, uncancelled */
     return NULL;
 }
