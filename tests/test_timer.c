@@ -222,13 +222,16 @@ TU_TASK_TEST(call_later_and_call_at_fire_in_deadline_order)
     static const int want[] = {1, 2, 3, 4, 5};
     double now = corio_now(), k = tu_timescale();
     tu_log_reset(&lg);
-    assert_int_equal(corio_call_later(NULL, 0.03 * k, log_cb, (void *)5), 0);
-    assert_int_equal(corio_call_at(NULL, now + 0.01 * k, log_cb, (void *)2), 0);
+    /* call_later counts from the clock at the call: 1's 5 ms and 2's 50 ms
+     * are far enough apart that the OS holding the loop between the calls
+     * cannot reorder them (4 corrects for the drift on purpose). */
+    assert_int_equal(corio_call_later(NULL, 0.15 * k, log_cb, (void *)5), 0);
+    assert_int_equal(corio_call_at(NULL, now + 0.05 * k, log_cb, (void *)2), 0);
     assert_int_equal(corio_call_later(NULL, 0.005 * k, log_cb, (void *)1), 0);
-    assert_int_equal(corio_call_at(NULL, now + 0.02 * k, log_cb, (void *)3), 0);
-    assert_int_equal(corio_call_later(NULL, 0.02 * k + (now - corio_now()) + 0.0005, log_cb,
+    assert_int_equal(corio_call_at(NULL, now + 0.1 * k, log_cb, (void *)3), 0);
+    assert_int_equal(corio_call_later(NULL, 0.1 * k + (now - corio_now()) + 0.0005, log_cb,
                                       (void *)4), 0);
-    assert_int_equal(corio_sleep(0.05 * k), 0);
+    assert_int_equal(corio_sleep(0.2 * k), 0);
     tu_log_expect(&lg, want, 5);
     return NULL;
 }
