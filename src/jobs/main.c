@@ -314,7 +314,10 @@ drain:;
     int n = jobs_service_drain(svc, left > 0 ? left : 0);
     if (n > 0)
         fprintf(stderr, "corio-jobs: %d job(s) did not finish in time and "
-                "were recorded as interrupted\n", n);
+                "were %s\n", n,
+                jobs_store_shared(store)
+                    ? "handed back to the queue, to run again"
+                    : "recorded as interrupted");
     jobs_service_close(svc);
     corio_signal_close(sig);
 out:

@@ -394,6 +394,13 @@ static void *job_main(void *arg)
     if (e->lost) {
         status = JOBS_INTERRUPTED; /* not recorded: the fence drops it */
         why = "this process lost the job's lease to another";
+    } else if (e->interrupt && s->shared) {
+        /* Shared queue: a process that shuts down (a rolling restart)
+         * hands its unfinished jobs back, to run again elsewhere. */
+        status = JOBS_CREATED;
+        why = NULL;
+        free(result);
+        result = NULL;
     } else if (e->interrupt) {
         status = JOBS_INTERRUPTED;
         why = "the server shut down before the job finished";

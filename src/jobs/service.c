@@ -164,7 +164,9 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
     e->state = E_FINISHING;
     j->prev_status = j->status;
     j->status = status;
-    j->finished_ms = jobs_now_ms();
+    /* Only a shared store's shutdown hands a job back (created): it has
+     * not finished. */
+    j->finished_ms = jobs_status_terminal(status) ? jobs_now_ms() : 0;
     jobs_job_set_result(j, result);
     jobs_job_set_error(j, error);
     corio_scope sc;

@@ -27,7 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CLAIM_MAX 64 /* jobs one claim may take */
+#define CLAIM_MAX 64     /* jobs one claim may take */
+#define COUNTS_EVERY 15.0 /* seconds between recounts of the whole table */
 
 /* ---- the store calls ------------------------------------------------------ */
 
@@ -51,11 +52,13 @@ static int do_claim(void *arg)
 static int do_renew(void *arg)
 {
     call *c = arg;
-    int rc = c->store->ops->renew(c->store, &c->ids, &c->n);
-    /* The gauges of /metrics count every process's jobs: refresh them. */
-    if (rc == 0 && c->store->ops->counts(c->store, c->counts) < 0)
-        c->counts[0] = UINT64_MAX;
-    return rc;
+    return c->store->ops->renew(c->store, &c->ids, &c->n);
+}
+
+static int do_counts(void *arg)
+{
+    call *c = arg;
+    return c->store->ops->counts(c->store, c->counts);
 }
 
 static int do_cancel(void *arg)
@@ -164,6 +167,7 @@ void *jobs__lease_main(void *arg)
      * so that a DELETE from another process acts quickly. */
     double iv = s->opts.lease / 3 < 1.0 ? s->opts.lease / 3 : 1.0;
     int failing = 0;
+    double counted = corio_now();
     for (;;) {
         if (corio_sleep(iv) < 0)
             break;
@@ -182,8 +186,14 @@ void *jobs__lease_main(void *arg)
             failing = 1;
         } else {
             failing = 0;
-            if (c->counts[0] != UINT64_MAX)
+            /* The gauges of /metrics count every process's jobs. Counting
+             * reads the whole table: every COUNTS_EVERY seconds, and this
+             * process's own changes are added in between (on_commit). */
+            if (corio_now() - counted >= COUNTS_EVERY &&
+                jobs_store_call(s->store, do_counts, c) == 0) {
                 memcpy(s->by_status, c->counts, sizeof s->by_status);
+                counted = corio_now();
+            }
             for (entry *e = s->running.next; e != &s->running; e = e->next) {
                 if (e->state != E_RUNNING || e->lost)
                     continue;
