@@ -65,7 +65,7 @@ static const char *const schema[] = {
     /* "already exists, skipping" is not news at every start. */
     "SET LOCAL client_min_messages = warning",
     "SELECT pg_advisory_xact_lock(7362731)",
-    "CREATE TABLE IF NOT EXISTS corio_jobs ("
+    ("CREATE TABLE IF NOT EXISTS corio_jobs ("
     "  id text PRIMARY KEY,"            /* a ULID: sorts by creation */
     "  type text NOT NULL,"
     "  status text NOT NULL,"
@@ -79,9 +79,9 @@ static const char *const schema[] = {
     "  updated_at bigint NOT NULL,"
     "  owner text,"                     /* the process holding it */
     "  lease_until timestamptz,"        /* the server's clock */
-    "  cancel_requested boolean NOT NULL DEFAULT false)",
-    "CREATE INDEX IF NOT EXISTS corio_jobs_by_status "
-    "ON corio_jobs(status, id)",
+    "  cancel_requested boolean NOT NULL DEFAULT false)"),
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_by_status "
+     "ON corio_jobs(status, id)"),
     "COMMIT",
 };
 
