@@ -250,8 +250,11 @@ struct corio_loop {
     size_t nlive;              /* tasks not yet finished */
     corio_future *until;       /* run_until: stop when this is done */
     corio__callback *free_cbs;
-    corio_task *free_tasks;    /* recycled task structs (via run.node.next) */
+    /* Task structs (task_slab.c): slots of 64 KiB blocks. */
+    corio__list free_tasks;    /* free slots, linked through run.node */
     size_t nfree_tasks;
+    char *slab_bump, *slab_end; /* never-used slots of the newest block */
+    struct corio__task_slab *slabs; /* every block, newest first */
     /* Stacks. */
     corio__stack_pool pools[CORIO__STACK_POOLS];
     size_t stack_size;
@@ -310,6 +313,11 @@ void corio__task_release(corio_loop *loop, corio_task *t);
 
 /* ---- tasks (task.c) -------------------------------------------------------*/
 void corio__task_free(corio_loop *loop, corio_task *t);
+/* The memory of task structs (task_slab.c): per-loop slabs, or plain
+ * malloc/free under ASan so a use after free of a task is caught. */
+corio_task *corio__task_mem_alloc(corio_loop *loop);
+void corio__task_mem_free(corio_loop *loop, corio_task *t); /* t may be NULL */
+void corio__task_slabs_free(corio_loop *loop);
 void corio__task_finish(corio_task *t, void *value);
 int corio__task_alloc(corio_loop *loop, corio_task **tp);
 const char *corio__task_label(const corio_task *t, char *buf, size_t len);

@@ -163,6 +163,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
     corio__list_init(&loop->ready);
     corio__list_init(&loop->tasks);
     corio__list_init(&loop->ts_queue);
+    corio__list_init(&loop->free_tasks);
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_pending, 0);
     atomic_init(&loop->sleeping, 0);
@@ -292,11 +293,7 @@ int corio_loop_close(corio_loop *loop)
         loop->free_cbs = c->next_free;
         free(c);
     }
-    while (loop->free_tasks) {
-        corio_task *t = loop->free_tasks;
-        loop->free_tasks = (corio_task *)t->run.node.next;
-        free(t);
-    }
+    corio__task_slabs_free(loop); /* every task is freed by now */
     loop->pops->del(loop->poller, &loop->wake_io);
     loop->pops->destroy(loop->poller);
     close(loop->wake_fd);

@@ -1,10 +1,10 @@
 /*
  * Tasks: spawn, await, cancel, detach, names, enumeration.
  *
- * Lifetime: corio_spawn() allocates a task (from the loop's free list of
- * task structs). It gets a stack only when it first runs, and gives it back
- * the moment it ends, so spawning is cheap and a million finished-but-not-
- * yet-awaited tasks hold no stacks. The struct itself lives until its owner
+ * Lifetime: corio_spawn() allocates a task (from the loop's slabs of task
+ * structs, task_slab.c). It gets a stack only when it first runs, and gives
+ * it back the moment it ends, so spawning is cheap and a million
+ * finished-but-not-yet-awaited tasks hold no stacks. The struct itself lives until its owner
  * awaits it (corio_await frees it) or, for a detached task, until it ends.
  */
 #include "core/internal.h"
@@ -13,22 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FREE_TASKS_MAX 4096
-
 static atomic_uint_fast64_t next_task_id = 1;
 
 
 int corio__task_alloc(corio_loop *loop, corio_task **tp)
 {
-    corio_task *t = loop->free_tasks;
-    if (t) {
-        loop->free_tasks = (corio_task *)t->run.node.next;
-        loop->nfree_tasks--;
-    } else {
-        t = malloc(sizeof *t);
-        if (!t)
-            return -ENOMEM;
-    }
+    corio_task *t = corio__task_mem_alloc(loop);
+    if (!t)
+        return -ENOMEM;
     memset(t, 0, offsetof(corio_task, fut));
     t->run.kind = CORIO__RUN_TASK;
     t->loop = loop;
@@ -59,13 +51,7 @@ void corio__task_free(corio_loop *loop, corio_task *t)
     corio__future_drop_callbacks(&t->fut);
     if (CORIO__DBG_ON(loop, CORIO__DBG_M_FREE) && corio__debug_task_free(loop, t))
         return; /* debug mode keeps it poisoned, to catch a second await */
-    if (loop->nfree_tasks < FREE_TASKS_MAX && !loop->closing) {
-        t->run.node.next = (corio__list *)loop->free_tasks;
-        loop->free_tasks = t;
-        loop->nfree_tasks++;
-    } else {
-        free(t);
-    }
+    corio__task_mem_free(loop, t);
 }
 
 /* Records the outcome and wakes whoever awaits the task. Runs on the

@@ -136,7 +136,7 @@ void corio__debug_loop_close(corio_loop *loop)
     if (loop->dbg_flags & CORIO__DBG_MODE)
         report_high_water(loop, d);
     for (i = 0; i < CORIO__QUARANTINE; i++)
-        free(d->quarantine[i]);
+        corio__task_mem_free(loop, d->quarantine[i]);
     corio__lockgraph_free(loop);
     /* Tasks freed from here on only need their t->dbg freed. */
     loop->dbg_flags &= CORIO__DBG_TASKDATA;
@@ -410,7 +410,7 @@ int corio__debug_task_free(corio_loop *loop, corio_task *t)
     old = d->quarantine[d->qnext];
     d->quarantine[d->qnext] = t;
     d->qnext = (d->qnext + 1) % CORIO__QUARANTINE;
-    free(old);
+    corio__task_mem_free(loop, old);
     return 1;
 }
 

@@ -1,0 +1,193 @@
+/*
+ * The memory of task structs: per-loop slabs.
+ *
+ * malloc/free of a task struct was over a third of the instructions of a
+ * spawn (glibc splits and consolidates the ~400-byte chunks). Every struct
+ * is the same size and belongs to one loop, so each loop carves them from
+ * 64 KiB blocks of its own:
+ *
+ *  - A block is mmap'ed, aligned to its size, so the block of a slot is
+ *    found by masking the slot's address. Its header counts the slots in
+ *    use, and the slots handed out at least once ("carved").
+ *  - A freed slot goes onto the loop's free list (LIFO, so the hottest slot
+ *    is reused first), linked through its run.node.
+ *  - A new slot comes from the free list, else from the never-used tail of
+ *    the newest block (a bump pointer), else from a new block.
+ *  - Memory stays bounded: a block whose last slot is freed while more
+ *    than FREE_SLOTS_KEEP slots are free is unmapped at once (its carved
+ *    slots are unlinked from the free list first). Empty blocks kept are
+ *    therefore at most FREE_SLOTS_KEEP / SLAB_SLOTS + 1 at any time.
+ *  - corio_loop_close() unmaps every block (corio__task_slabs_free), after
+ *    it has freed every task.
+ *
+ * Under AddressSanitizer task structs are plain malloc/free, never
+ * recycled, so that a use of a freed task is still reported.
+ *
+ * Who allocates and frees: corio__task_alloc (task.c) allocates every task
+ * struct here; corio__task_free (task.c) and src/debug's quarantine give
+ * them back. The blocks belong to the loop.
+ */
+#include "core/internal.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifndef CORIO__ASAN
+#include <sys/mman.h>
+
+#define SLAB_SIZE ((size_t)64 * 1024)
+#define SLAB_HDR ((size_t)64) /* the header, rounded to a cache line */
+#define SLAB_SLOTS ((SLAB_SIZE - SLAB_HDR) / sizeof(corio_task))
+#define FREE_SLOTS_KEEP 4096
+
+/* The header at the start of each block. Owned by the loop. */
+typedef struct corio__task_slab {
+    struct corio__task_slab *next, *prev; /* loop->slabs, NULL-terminated */
+    unsigned used;   /* slots handed out and not freed */
+    unsigned carved; /* slots handed out at least once (from the bump) */
+} corio__task_slab;
+
+_Static_assert(sizeof(corio__task_slab) <= SLAB_HDR, "slab header too big");
+
+static inline corio__task_slab *slab_of(const corio_task *t)
+{
+    return (corio__task_slab *)((uintptr_t)t & ~(uintptr_t)(SLAB_SIZE - 1));
+}
+
+static inline corio_task *slot(corio__task_slab *s, size_t i)
+{
+    return (corio_task *)((char *)s + SLAB_HDR + i * sizeof(corio_task));
+}
+
+/* A SLAB_SIZE-aligned mapping of SLAB_SIZE bytes, or NULL. Linux places
+ * new mappings just below the previous ones, so after one aligned block
+ * the next plain mmap is usually aligned too; only when it is not do we map
+ * twice the size and trim it. */
+static void *map_block(void)
+{
+    char *p = mmap(NULL, SLAB_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    uintptr_t a;
+    size_t head, tail;
+    if (p == MAP_FAILED)
+        return NULL;
+    if (((uintptr_t)p & (SLAB_SIZE - 1)) == 0)
+        return p;
+    munmap(p, SLAB_SIZE);
+    p = mmap(NULL, 2 * SLAB_SIZE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    a = ((uintptr_t)p + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1);
+    head = a - (uintptr_t)p;
+    tail = SLAB_SIZE - head;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap((char *)a + SLAB_SIZE, tail);
+    return (void *)a;
+}
+
+static CORIO__NOINLINE corio_task *slab_new(corio_loop *loop)
+{
+    corio__task_slab *s = map_block();
+    if (!s)
+        return NULL;
+    s->prev = NULL;
+    s->next = loop->slabs;
+    if (s->next)
+        s->next->prev = s;
+    loop->slabs = s;
+    s->used = 1;
+    s->carved = 1;
+    loop->slab_bump = (char *)slot(s, 1);
+    loop->slab_end = (char *)slot(s, SLAB_SLOTS);
+    return slot(s, 0);
+}
+
+/* Unmaps an empty block that is not the bump block. */
+static CORIO__NOINLINE void slab_release(corio_loop *loop, corio__task_slab *s)
+{
+    unsigned i;
+    for (i = 0; i < s->carved; i++)
+        corio__list_remove(&slot(s, i)->run.node);
+    loop->nfree_tasks -= s->carved;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        loop->slabs = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    munmap(s, SLAB_SIZE);
+}
+
+corio_task *corio__task_mem_alloc(corio_loop *loop)
+{
+    corio__list *n = loop->free_tasks.next;
+    corio_task *t;
+    if (n != &loop->free_tasks) {
+        corio__list_remove(n);
+        loop->nfree_tasks--;
+        t = corio__container_of(n, corio_task, run.node);
+        slab_of(t)->used++;
+        return t;
+    }
+    if (loop->slab_bump < loop->slab_end) {
+        corio__task_slab *s;
+        t = (corio_task *)loop->slab_bump;
+        loop->slab_bump += sizeof(corio_task);
+        s = slab_of(t);
+        s->used++;
+        s->carved++;
+        return t;
+    }
+    return slab_new(loop);
+}
+
+void corio__task_mem_free(corio_loop *loop, corio_task *t)
+{
+    corio__task_slab *s;
+    if (!t)
+        return;
+    s = slab_of(t);
+    corio__list_push_front(&loop->free_tasks, &t->run.node);
+    loop->nfree_tasks++;
+    if (--s->used == 0 && loop->nfree_tasks > FREE_SLOTS_KEEP &&
+        s != loop->slabs)
+        slab_release(loop, s);
+}
+
+void corio__task_slabs_free(corio_loop *loop)
+{
+    corio__task_slab *s = loop->slabs, *next;
+    for (; s; s = next) {
+        next = s->next;
+        munmap(s, SLAB_SIZE);
+    }
+    loop->slabs = NULL;
+    loop->slab_bump = loop->slab_end = NULL;
+    corio__list_init(&loop->free_tasks);
+    loop->nfree_tasks = 0;
+}
+
+#else /* CORIO__ASAN */
+
+corio_task *corio__task_mem_alloc(corio_loop *loop)
+{
+    (void)loop;
+    return malloc(sizeof(corio_task));
+}
+
+void corio__task_mem_free(corio_loop *loop, corio_task *t)
+{
+    (void)loop;
+    free(t);
+}
+
+void corio__task_slabs_free(corio_loop *loop)
+{
+    corio__list_init(&loop->free_tasks);
+    loop->nfree_tasks = 0;
+}
+
+#endif
