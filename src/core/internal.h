@@ -187,8 +187,8 @@ struct corio_task {
     size_t stack_size;     /* requested stack size (0: loop default) */
     corio__list wait;      /* link in the waiter list of what it waits on */
     void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
-    void *wait_obj;        /* what it waits on (for dumps); NULL if nothing */
-    int wait_kind;         /* CORIO__WAIT_* for dumps */
+    void *wait_obj;        /* what it waits on (for dumps); valid while SUSPENDED */
+    int wait_kind;         /* CORIO__WAIT_* for dumps; valid while SUSPENDED */
     corio__waiter sync_wait; /* src/sync: node of a single-object wait */
     corio__list all;       /* link in loop->tasks */
     corio_timer timer;     /* deadline of the current wait, if any */
@@ -303,6 +303,19 @@ int corio__park(corio_task *t, int kind, void *obj);
  * on a list and calls t->wait_cancel for error statuses. Returns 1 if it
  * woke t, 0 if t was not parked (already woken: the first wake wins). */
 int corio__wake(corio_task *t, int status);
+/* corio__wake(t, 0) inlined, for the hot hand-offs of src/sync (a status of
+ * 0 never calls wait_cancel). Same result as corio__wake. */
+static inline int corio__wake_ok(corio_task *t)
+{
+    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+        return 0;
+    t->wake = CORIO__WAKE_OK;
+    if (corio__list_linked(&t->wait))
+        corio__list_remove(&t->wait);
+    t->state = CORIO_TASK_READY;
+    corio__list_push_back(&t->loop->ready, &t->run.node);
+    return 1;
+}
 /* Runs the dispatch loop: pops ready entries while the budget lasts. */
 void corio__dispatch(corio_loop *loop);
 /* Pending interruption of the running task (for entry checks). */

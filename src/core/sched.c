@@ -459,7 +459,8 @@ static void task_timer_cb(void *arg)
         corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
 }
 
-int corio__park(corio_task *t, int kind, void *obj)
+/* The general park: scopes, a deadline, a pending interruption, a sleep. */
+static CORIO__NOINLINE int park_slow(corio_task *t, int kind, void *obj)
 {
     corio_loop *loop = t->loop;
     int rc;
@@ -494,9 +495,30 @@ int corio__park(corio_task *t, int kind, void *obj)
     if (corio__list_linked(&t->wait))
         corio__list_remove(&t->wait);
     t->wait_cancel = NULL;
-    t->wait_kind = CORIO__WAIT_NONE;
-    t->wait_obj = NULL;
     return rc;
+}
+
+/* wait_kind and wait_obj are read only while the task is SUSPENDED (dumps,
+ * src/debug), so they are set here and never cleared. */
+int corio__park(corio_task *t, int kind, void *obj)
+{
+    corio_loop *loop = t->loop;
+    /* The common wait: no scope, no deadline, not cancelled, not a sleep
+     * (which re-checks for interruption when it resumes). It arms no timer,
+     * so there is none to disarm; corio__wake, the only way back, has
+     * already unlinked t->wait. */
+    if (CORIO__UNLIKELY(t->scopes || (t->flags & CORIO__TF_CANCEL) ||
+                        t->sleep_deadline != CORIO__NEVER ||
+                        kind == CORIO__WAIT_SLEEP))
+        return park_slow(t, kind, obj);
+    corio__dbg_parked(loop, t);
+    t->wake = CORIO__WAKE_NONE;
+    t->state = CORIO_TASK_SUSPENDED;
+    t->wait_kind = kind;
+    t->wait_obj = obj;
+    suspend(loop, t);
+    t->wait_cancel = NULL;
+    return t->wake;
 }
 
 int corio__wake(corio_task *t, int status)

@@ -73,7 +73,10 @@ int corio_chan_close(corio_chan *c)
     return 0;
 }
 
-int corio__chan_try_send(corio_chan *c, void *value)
+/* The non-blocking halves, inlined into send/recv (their hot paths) and
+ * exported below for select.c. */
+static inline __attribute__((always_inline)) int
+try_send(corio_chan *c, void *value)
 {
     corio__waiter *w;
     if (c->closed)
@@ -94,7 +97,8 @@ int corio__chan_try_send(corio_chan *c, void *value)
     return -EAGAIN;
 }
 
-int corio__chan_try_recv(corio_chan *c, void **value)
+static inline __attribute__((always_inline)) int
+try_recv(corio_chan *c, void **value)
 {
     corio__waiter *w;
     if (c->len) {
@@ -124,6 +128,16 @@ int corio__chan_try_recv(corio_chan *c, void **value)
     return c->closed ? CORIO_ECLOSED : -EAGAIN;
 }
 
+int corio__chan_try_send(corio_chan *c, void *value)
+{
+    return try_send(c, value);
+}
+
+int corio__chan_try_recv(corio_chan *c, void **value)
+{
+    return try_recv(c, value);
+}
+
 int corio_chan_send(corio_chan *c, void *value)
 {
     corio_task *self;
@@ -133,7 +147,7 @@ int corio_chan_send(corio_chan *c, void *value)
         return rc;
     if (CORIO__UNLIKELY(!c))
         return -EINVAL;
-    rc = corio__chan_try_send(c, value);
+    rc = try_send(c, value);
     if (rc != -EAGAIN)
         return rc;
     rc = corio__waiter_park(self, &c->sendq, value, 0, CORIO__WAIT_CHANNEL, c,
@@ -152,7 +166,7 @@ int corio_chan_recv(corio_chan *c, void **value)
             *value = NULL;
         return rc ? rc : -EINVAL;
     }
-    rc = corio__chan_try_recv(c, &v);
+    rc = try_recv(c, &v);
     if (rc == -EAGAIN) {
         rc = corio__waiter_park(self, &c->recvq, NULL, 0, CORIO__WAIT_CHANNEL,
                                 c, &w);

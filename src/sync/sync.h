@@ -40,7 +40,7 @@ static inline corio__waiter *corio__waiter_claim(corio__list *q, int status)
     corio__list *n;
     while ((n = corio__list_pop_front(q)) != NULL) {
         corio__waiter *w = corio__container_of(n, corio__waiter, node);
-        if (corio__wake(w->task, 0)) {
+        if (corio__wake_ok(w->task)) {
             w->status = status;
             w->fired = 1;
             return w;
