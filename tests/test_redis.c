@@ -259,6 +259,43 @@ TU_TASK_TEST(forty_blpops_over_twenty_connections)
     return NULL;
 }
 
+/* The issue's own scenario: 100 x BLPOP 0.2 s over 20 connections in about
+ * 1 s (five rounds), not 20 s. */
+static void *short_blpop(void *arg)
+{
+    redisReply *rep;
+    int rc = corio_redis_command(conns[(intptr_t)arg % 20], &rep,
+                                 "BLPOP %s 0.2", "empty");
+    if (rc == 0 && rep->type != REDIS_REPLY_NIL)
+        rc = -EPROTO;
+    freeReplyObject(rep);
+    return (void *)(intptr_t)rc;
+}
+
+TU_TASK_TEST(hundred_short_blpops_in_about_a_second)
+{
+    enum { N = 100 };
+    corio_task *t[N];
+    void *res;
+    int i;
+    for (i = 0; i < 20; i++)
+        conns[i] = connect_ok();
+    double t0 = corio_now();
+    for (i = 0; i < N; i++)
+        assert_non_null(t[i] = corio_spawn(short_blpop, (void *)(intptr_t)i));
+    for (i = 0; i < N; i++) {
+        assert_int_equal(corio_await(t[i], &res), 0);
+        assert_int_equal((intptr_t)res, 0);
+    }
+    double el = corio_now() - t0;
+    printf("100 x BLPOP 0.2 s over 20 connections: %.3f s\n", el);
+    assert_true(el >= 0.99);
+    assert_true(el < 3.0); /* serial: 20 s */
+    for (i = 0; i < 20; i++)
+        corio_redis_close(conns[i]);
+    return NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +304,7 @@ int main(void)
         cmocka_unit_test(interrupted_commands),
         cmocka_unit_test(server_disconnect),
         cmocka_unit_test(forty_blpops_over_twenty_connections),
+        cmocka_unit_test(hundred_short_blpops_in_about_a_second),
     };
     int rc = dbs_redis_start(&port);
     if (rc == 77)
