@@ -48,6 +48,8 @@
 enum { GUARD_NONE = 0, GUARD_MPROTECT = 1, GUARD_MADVISE = 2 };
 
 #define MIN_STACK (16u * 1024u)
+#define MIN_STACK_SHIFT 14 /* log2(MIN_STACK) */
+_Static_assert(MIN_STACK == 1u << MIN_STACK_SHIFT, "MIN_STACK_SHIFT");
 #define CHUNK_GUARDED 64u
 #define CHUNK_UNGUARDED 256u
 #define CHUNK_BYTES_MAX (64u * 1024u * 1024u)
@@ -71,14 +73,14 @@ size_t corio__stack_roundup(size_t size)
     return s;
 }
 
+/* The smallest i with MIN_STACK << i >= size (a count of leading zeros,
+ * not a loop: it runs at every task start), or -1 beyond the last pool. */
 static int pool_index(size_t size)
 {
-    int i = 0;
-    size_t s = MIN_STACK;
-    while (s < size) {
-        s <<= 1;
-        i++;
-    }
+    int i;
+    if (size <= MIN_STACK)
+        return 0;
+    i = 64 - __builtin_clzll((unsigned long long)(size - 1)) - MIN_STACK_SHIFT;
     return i < CORIO__STACK_POOLS ? i : -1;
 }
 
