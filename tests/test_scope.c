@@ -371,9 +371,10 @@ TU_TASK_TEST(wait_for_inside_an_outer_timeout)
 #define RACE_ROUNDS 40
 
 static double race_when;
-static int race_child_rc;
+static int race_child_rc, race_child_started;
 static void *race_child(void *arg)
 {
+    race_child_started = 1;
     race_child_rc = corio_sleep_until(race_when);
     return race_child_rc ? corio_fail(race_child_rc) : arg;
 }
@@ -389,6 +390,7 @@ TU_TASK_TEST(task_timeout_racing_completion_is_all_or_nothing)
         int rc, expired;
         race_when = corio_now() + 0.003;
         race_child_rc = 1;
+        race_child_started = 0;
         if (round & 1) {
             /* The child arms its timer first. */
             o.flags = CORIO_SPAWN_EAGER;
@@ -409,10 +411,15 @@ TU_TASK_TEST(task_timeout_racing_completion_is_all_or_nothing)
         } else {
             timed_out++;
             assert_int_equal(rc, -ETIMEDOUT);
-            /* The child was cancelled: its wait was undone, not completed. */
-            while (race_child_rc == 1)
+            /* The child was cancelled: its wait was undone, not completed.
+             * If the 3 ms passed before we even parked (the OS held the
+             * loop), it was cancelled before it started and never runs. */
+            while (corio_task_count(NULL) > 1)
                 assert_int_equal(corio_yield(), 0);
-            assert_int_equal(race_child_rc, -ECANCELED);
+            if (race_child_started)
+                assert_int_equal(race_child_rc, -ECANCELED);
+            else
+                assert_int_equal(race_child_rc, 1);
         }
         assert_int_equal(corio_yield(), 0);
         assert_int_equal(corio_task_count(NULL), 1); /* nothing left behind */
@@ -454,9 +461,13 @@ TU_TASK_TEST(future_timeout_racing_completion_loses_nothing)
             helper = corio_spawn(arm_completion_later, &when);
         assert_int_equal(corio_scope_enter_at(&s, when, 0), 0);
         rc = corio_future_await(race_f, &v);
-        if (helper)
-            assert_int_equal(corio_await(helper, NULL), rc == -ETIMEDOUT ? -ETIMEDOUT : 0);
         assert_int_equal(corio_scope_exit(&s), 1);
+        /* Outside the scope: awaited inside it after the timeout, a helper
+         * that had not run yet (the 3 ms passed before the waiter parked,
+         * as under Valgrind on a loaded machine) was cancelled unstarted,
+         * and nothing ever completed the future. */
+        if (helper)
+            assert_int_equal(corio_await(helper, NULL), 0);
         assert_int_equal(corio_sleep(0.002), 0); /* the completion has run */
         assert_int_equal(race_set_rc, 0);
         if (rc == 0) {
