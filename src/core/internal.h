@@ -178,13 +178,16 @@ struct corio_task {
     corio__runnable run;   /* ready-queue link; must stay first */
     uint8_t state;         /* enum corio_task_state */
     uint8_t flags;         /* CORIO__TF_* */
+    /* log2 of the stack size asked for at spawn; 0: the loop's default.
+     * (One byte in what was padding: each 8 bytes of corio_task cost
+     * spawn 1-2%.) */
+    uint8_t stack_shift;
     int wake;              /* CORIO__WAKE_* or a negative error */
     corio__ctx ctx;        /* saved context while not running */
     corio_loop *loop;
     corio_fn fn;
     void *arg;
     corio__stack *stack;   /* NULL until it first runs, and after it ends */
-    size_t stack_size;     /* requested stack size (0: loop default) */
     corio__list wait;      /* link in the waiter list of what it waits on */
     void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
     void *wait_obj;        /* what it waits on (for dumps); valid while SUSPENDED */
@@ -255,6 +258,7 @@ struct corio_loop {
     size_t nfree_tasks;
     char *slab_bump, *slab_end; /* never-used slots of the newest block */
     struct corio__task_slab *slabs; /* every block, newest first */
+    struct corio__task_slab *slabs_empty; /* blocks with no slot in use */
     /* Stacks. */
     corio__stack_pool pools[CORIO__STACK_POOLS];
     size_t stack_size;
@@ -331,6 +335,8 @@ void corio__task_free(corio_loop *loop, corio_task *t);
 corio_task *corio__task_mem_alloc(corio_loop *loop);
 void corio__task_mem_free(corio_loop *loop, corio_task *t); /* t may be NULL */
 void corio__task_slabs_free(corio_loop *loop);
+/* The loop is about to wait: unmap some empty blocks beyond what it keeps. */
+void corio__task_slabs_trim(corio_loop *loop);
 void corio__task_finish(corio_task *t, void *value);
 int corio__task_alloc(corio_loop *loop, corio_task **tp);
 const char *corio__task_label(const corio_task *t, char *buf, size_t len);

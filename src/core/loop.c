@@ -329,8 +329,12 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         atomic_store(&loop->sleeping, 1);
         if (atomic_load(&loop->ts_pending))
             ms = 0;
-        else if (ms > 50 || ms < 0)
-            corio__stacks_trim(loop); /* idle: return cold stack pages */
+        else {
+            if (ms > 50 || ms < 0)
+                corio__stacks_trim(loop); /* idle: return cold stack pages */
+            if (CORIO__UNLIKELY(loop->slabs_empty != NULL))
+                corio__task_slabs_trim(loop); /* and empty task blocks */
+        }
     }
     if (CORIO__DBG_ON(loop, CORIO__DBG_M_POLL))
         corio__debug_poll(loop, 0);

@@ -166,7 +166,8 @@ static int task_prepare(corio_loop *loop, corio_task *t)
                         task_entry, t);
         return 0;
     }
-    rc = corio__stack_get(loop, t->stack_size ? t->stack_size : loop->stack_size,
+    rc = corio__stack_get(loop, t->stack_shift ? (size_t)1 << t->stack_shift
+                                               : loop->stack_size,
                           &t->stack);
     if (rc < 0)
         return rc;

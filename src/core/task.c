@@ -99,7 +99,8 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
     t->fn = fn;
     t->arg = arg;
     if (opts && opts->stack_size)
-        t->stack_size = corio__stack_roundup(opts->stack_size);
+        t->stack_shift = (uint8_t)__builtin_ctzll(
+            corio__stack_roundup(opts->stack_size)); /* a power of two */
     if (opts && opts->name) {
         t->name = strdup(opts->name);
         if (!t->name) {

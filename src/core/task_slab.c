@@ -13,10 +13,16 @@
  *    is reused first), linked through its run.node.
  *  - A new slot comes from the free list, else from the never-used tail of
  *    the newest block (a bump pointer), else from a new block.
- *  - Memory stays bounded: a block whose last slot is freed while more
- *    than FREE_SLOTS_KEEP slots are free is unmapped at once (its carved
- *    slots are unlinked from the free list first). Empty blocks kept are
- *    therefore at most FREE_SLOTS_KEEP / SLAB_SLOTS + 1 at any time.
+ *  - A block whose last slot is freed goes onto the loop's list of empty
+ *    blocks. When the loop is about to wait for I/O or timers (idle, like
+ *    the trimming of free stacks), corio__task_slabs_trim unmaps empty
+ *    blocks, at most TRIM_BATCH per call, while more than FREE_SLOTS_KEEP
+ *    slots are free (a block's carved slots are unlinked from the free
+ *    list first). Unmapping is not done at free time: freeing the pages
+ *    of a block costs more than everything else a task costs, and done
+ *    there it took ~25% off spawn's rate.
+ *  - So memory is bounded by the peak of live tasks while the loop is
+ *    busy, and shrinks back to about FREE_SLOTS_KEEP slots once it idles.
  *  - corio_loop_close() unmaps every block (corio__task_slabs_free), after
  *    it has freed every task.
  *
@@ -39,10 +45,13 @@
 #define SLAB_HDR ((size_t)64) /* the header, rounded to a cache line */
 #define SLAB_SLOTS ((SLAB_SIZE - SLAB_HDR) / sizeof(corio_task))
 #define FREE_SLOTS_KEEP 4096
+#define TRIM_BATCH 64 /* blocks unmapped per idle step (~1 ms at most) */
 
 /* The header at the start of each block. Owned by the loop. */
 typedef struct corio__task_slab {
     struct corio__task_slab *next, *prev; /* loop->slabs, NULL-terminated */
+    /* loop->slabs_empty, NULL-terminated: on it exactly when used == 0. */
+    struct corio__task_slab *enext, *eprev;
     unsigned used;   /* slots handed out and not freed */
     unsigned carved; /* slots handed out at least once (from the bump) */
 } corio__task_slab;
@@ -88,6 +97,25 @@ static void *map_block(void)
     return (void *)a;
 }
 
+static void empty_push(corio_loop *loop, corio__task_slab *s)
+{
+    s->eprev = NULL;
+    s->enext = loop->slabs_empty;
+    if (s->enext)
+        s->enext->eprev = s;
+    loop->slabs_empty = s;
+}
+
+static void empty_unlink(corio_loop *loop, corio__task_slab *s)
+{
+    if (s->eprev)
+        s->eprev->enext = s->enext;
+    else
+        loop->slabs_empty = s->enext;
+    if (s->enext)
+        s->enext->eprev = s->eprev;
+}
+
 static CORIO__NOINLINE corio_task *slab_new(corio_loop *loop)
 {
     corio__task_slab *s = map_block();
@@ -106,12 +134,13 @@ static CORIO__NOINLINE corio_task *slab_new(corio_loop *loop)
 }
 
 /* Unmaps an empty block that is not the bump block. */
-static CORIO__NOINLINE void slab_release(corio_loop *loop, corio__task_slab *s)
+static void slab_release(corio_loop *loop, corio__task_slab *s)
 {
     unsigned i;
     for (i = 0; i < s->carved; i++)
         corio__list_remove(&slot(s, i)->run.node);
     loop->nfree_tasks -= s->carved;
+    empty_unlink(loop, s);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -121,27 +150,33 @@ static CORIO__NOINLINE void slab_release(corio_loop *loop, corio__task_slab *s)
     munmap(s, SLAB_SIZE);
 }
 
+/* A slot of block s is handed out: s is no longer empty. */
+static CORIO__NOINLINE void slab_unempty(corio_loop *loop, corio__task_slab *s)
+{
+    empty_unlink(loop, s);
+}
+
 corio_task *corio__task_mem_alloc(corio_loop *loop)
 {
     corio__list *n = loop->free_tasks.next;
+    corio__task_slab *s;
     corio_task *t;
     if (n != &loop->free_tasks) {
         corio__list_remove(n);
         loop->nfree_tasks--;
         t = corio__container_of(n, corio_task, run.node);
-        slab_of(t)->used++;
-        return t;
-    }
-    if (loop->slab_bump < loop->slab_end) {
-        corio__task_slab *s;
+        s = slab_of(t);
+    } else if (loop->slab_bump < loop->slab_end) {
         t = (corio_task *)loop->slab_bump;
         loop->slab_bump += sizeof(corio_task);
         s = slab_of(t);
-        s->used++;
         s->carved++;
-        return t;
+    } else {
+        return slab_new(loop);
     }
-    return slab_new(loop);
+    if (CORIO__UNLIKELY(s->used++ == 0))
+        slab_unempty(loop, s);
+    return t;
 }
 
 void corio__task_mem_free(corio_loop *loop, corio_task *t)
@@ -152,9 +187,21 @@ void corio__task_mem_free(corio_loop *loop, corio_task *t)
     s = slab_of(t);
     corio__list_push_front(&loop->free_tasks, &t->run.node);
     loop->nfree_tasks++;
-    if (--s->used == 0 && loop->nfree_tasks > FREE_SLOTS_KEEP &&
-        s != loop->slabs)
+    if (CORIO__UNLIKELY(--s->used == 0))
+        empty_push(loop, s);
+}
+
+void corio__task_slabs_trim(corio_loop *loop)
+{
+    corio__task_slab *s = loop->slabs_empty, *next;
+    int budget = TRIM_BATCH;
+    for (; s && budget > 0 && loop->nfree_tasks > FREE_SLOTS_KEEP; s = next) {
+        next = s->enext;
+        if (s == loop->slabs)
+            continue; /* the bump block: its uncarved tail is still ours */
         slab_release(loop, s);
+        budget--;
+    }
 }
 
 void corio__task_slabs_free(corio_loop *loop)
@@ -164,7 +211,7 @@ void corio__task_slabs_free(corio_loop *loop)
         next = s->next;
         munmap(s, SLAB_SIZE);
     }
-    loop->slabs = NULL;
+    loop->slabs = loop->slabs_empty = NULL;
     loop->slab_bump = loop->slab_end = NULL;
     corio__list_init(&loop->free_tasks);
     loop->nfree_tasks = 0;
@@ -188,6 +235,11 @@ void corio__task_slabs_free(corio_loop *loop)
 {
     corio__list_init(&loop->free_tasks);
     loop->nfree_tasks = 0;
+}
+
+void corio__task_slabs_trim(corio_loop *loop)
+{
+    (void)loop;
 }
 
 #endif
