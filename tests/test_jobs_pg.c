@@ -94,7 +94,7 @@ static int claim(jobs_store *s, size_t max, jobs_job ***v)
     return (int)n;
 }
 
-static int renew(jobs_store *s, char (**ids)[JOBS_ID_LEN + 2])
+static int renew(jobs_store *s, jobs_held **ids)
 {
     size_t n = 0;
     assert_int_equal(s->ops->renew(s, ids, &n), 0);
@@ -187,10 +187,11 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
     /* Renewed every 0.2 s for 1.2 s (past the 0.5 s lease): kept. */
     for (int i = 0; i < 6; i++) {
         corio_sleep(0.2);
-        char (*ids)[JOBS_ID_LEN + 2];
+        jobs_held *ids;
         assert_int_equal(renew(a, &ids), 1);
-        assert_int_equal(strncmp(ids[0], id[0], JOBS_ID_LEN), 0);
-        assert_int_equal(ids[0][JOBS_ID_LEN], '\0');
+        assert_string_equal(ids[0].id, id[0]);
+        assert_int_equal(ids[0].attempts, 1);
+        assert_int_equal(ids[0].cancel, 0);
         free(ids);
         assert_int_equal(claim(b, 10, &vb), 0);
         free(vb);
@@ -198,7 +199,7 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
     /* A stops renewing (it "died"). Until the lease has expired, B's
      * renewals leave the job alone; after it, B's renewal puts it back in
      * the queue and B's claim gets it. */
-    char (*none)[JOBS_ID_LEN + 2];
+    jobs_held *none;
     assert_int_equal(renew(b, &none), 0);
     free(none);
     assert_int_equal(claim(b, 10, &vb), 0);
@@ -209,7 +210,7 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
     assert_int_equal(claim(b, 10, &vb), 1);
     assert_string_equal(vb[0]->id, id[0]);
     assert_int_equal(vb[0]->attempts, 2);
-    char (*ids)[JOBS_ID_LEN + 2];
+    jobs_held *ids;
     assert_int_equal(renew(a, &ids), 0); /* A learns it lost the job */
     free(ids);
     /* A's late outcome changes nothing (and is not an error). */
@@ -233,6 +234,42 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
     return NULL;
 }
 
+/* A process paused past its lease claims the job again itself before it
+ * notices: the claim is (owner, attempt), so the old run's outcome is
+ * fenced off like another process's, and only the new claim's counts. */
+TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
+{
+    fresh_table();
+    jobs_store *a = open_store(0.3, 5), *b = open_store(30, 5);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v1, **v2;
+    assert_int_equal(claim(a, 10, &v1), 1);
+    corio_sleep(0.5); /* A "paused" past its lease */
+    jobs_held *h;
+    assert_int_equal(renew(b, &h), 0); /* B reaps: back to created */
+    free(h);
+    assert_int_equal(claim(a, 10, &v2), 1); /* A again, attempt 2 */
+    assert_int_equal(v2[0]->attempts, 2);
+    assert_int_equal(renew(a, &h), 1);
+    assert_int_equal(h[0].attempts, 2); /* attempt 1 is not held */
+    free(h);
+    assert_int_equal(finish(a, v1[0], JOBS_FAILED), 0);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    assert_int_equal(finish(a, v2[0], JOBS_SUCCEEDED), 0);
+    j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 2);
+    jobs_job_free(j);
+    jobs_job_free_array(v1, 1);
+    jobs_job_free_array(v2, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
 /* A job whose holder dies every time is given up after max_attempts. */
 TU_TASK_TEST(max_attempts_then_interrupted)
 {
@@ -242,7 +279,7 @@ TU_TASK_TEST(max_attempts_then_interrupted)
     insert(a, 1, id);
     jobs_job **v;
     jobs_store *b = open_store(30, 2);
-    char (*ids)[JOBS_ID_LEN + 2];
+    jobs_held *ids;
     for (int attempt = 1; attempt <= 2; attempt++) {
         assert_int_equal(claim(a, 10, &v), 1);
         assert_int_equal(v[0]->attempts, attempt);
@@ -282,9 +319,9 @@ TU_TASK_TEST(cancel_in_every_state)
     assert_int_equal(b->ops->cancel(b, id[1], &j), -EINPROGRESS);
     assert_int_equal(j->status, JOBS_RUNNING);
     jobs_job_free(j);
-    char (*ids)[JOBS_ID_LEN + 2];
+    jobs_held *ids;
     assert_int_equal(renew(a, &ids), 1);
-    assert_int_equal(ids[0][JOBS_ID_LEN], '!');
+    assert_int_equal(ids[0].cancel, 1);
     free(ids);
     assert_int_equal(finish(a, v[0], JOBS_CANCELLED), 0);
     jobs_job_free_array(v, 1);
@@ -641,6 +678,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(claims_are_disjoint),
         cmocka_unit_test(expired_lease_taken_over_and_fenced),
+        cmocka_unit_test(reclaim_by_the_same_process_fences_the_old_claim),
         cmocka_unit_test(max_attempts_then_interrupted),
         cmocka_unit_test(cancel_in_every_state),
         cmocka_unit_test(batch_all_or_nothing),

@@ -149,6 +149,15 @@ enum {
     JOBS_RECOVER_REQUEUE = 1    /* put them back to created, to run again */
 };
 
+/* A job a process holds, as a shared store's renewal reports it. A claim
+ * is named by (owner, attempts): the attempt number tells a claim from an
+ * older one of the same job by the same process. */
+typedef struct jobs_held {
+    char id[JOBS_ID_LEN + 1];
+    int attempts;
+    int cancel; /* a DELETE asked for it */
+} jobs_held;
+
 typedef struct jobs_store_ops {
     const char *name; /* "sqlite" */
     /* Applies all n writes in ONE transaction: all or none (group commit).
@@ -177,8 +186,9 @@ typedef struct jobs_store_ops {
      * process claims jobs when it has free workers, holding each under a
      * lease it renews while the job runs. A process that dies stops
      * renewing; once its leases expire, another process claims its jobs
-     * again. Writes of a job's final state are fenced by the lease: they
-     * change nothing once another process has taken the job over. */
+     * again. Writes of a job's final state are fenced by the claim (owner
+     * and attempt number): they change nothing once the job has been
+     * claimed again, by another process or by this one. */
 
     /* Takes up to max created jobs for this process, oldest first: each
      * becomes running with attempts + 1 and started_ms = now under a fresh
@@ -187,11 +197,11 @@ typedef struct jobs_store_ops {
     /* First reaps every process's expired leases: a job goes back to
      * created, or to interrupted after max_attempts starts, or to
      * cancelled if a DELETE asked for it. Then extends the lease of every
-     * job this process holds. *ids gets a
-     * malloc'ed array of *n held ids (one malloc: free(*ids) frees all),
-     * each followed by '!' when a DELETE asked for it to be cancelled. A
-     * running job whose id is missing was taken over: its lease expired. */
-    int (*renew)(jobs_store *s, char (**ids)[JOBS_ID_LEN + 2], size_t *n);
+     * job this process holds. *held gets a malloc'ed array of the *n jobs
+     * it holds (free() it). A job this process runs that is missing, or
+     * held under another attempt number, was taken over: its lease
+     * expired. */
+    int (*renew)(jobs_store *s, jobs_held **held, size_t *n);
     /* DELETE of a job this process does not hold. A created job becomes
      * cancelled (0). A running one gets a cancellation request that its
      * holder acts on at its next renewal (-EINPROGRESS). Ended: -EALREADY.

@@ -38,7 +38,7 @@ typedef struct call {
     const char *id;
     jobs_job **v;                  /* claim */
     jobs_job *one;                 /* cancel, get */
-    char (*ids)[JOBS_ID_LEN + 2];  /* renew */
+    jobs_held *held;               /* renew */
     size_t n;
     uint64_t counts[JOBS_NSTATUS];
 } call;
@@ -52,7 +52,7 @@ static int do_claim(void *arg)
 static int do_renew(void *arg)
 {
     call *c = arg;
-    return c->store->ops->renew(c->store, &c->ids, &c->n);
+    return c->store->ops->renew(c->store, &c->held, &c->n);
 }
 
 static int do_counts(void *arg)
@@ -74,6 +74,12 @@ static int do_get(void *arg)
 }
 
 /* ---- the dispatcher ----------------------------------------------------------- */
+
+static void stop_entry(entry *e)
+{
+    atomic_store(&e->stop, 1); /* pool work polls this */
+    corio_cancel(e->task);
+}
 
 /* Claims up to k jobs and starts them; returns how many it started, or a
  * store error. */
@@ -100,6 +106,16 @@ static int claim_and_start(jobs_service *s, size_t k)
         }
         c->v[i] = NULL;
         e->claim_gen = gen;
+        /* This process ran the job under an older claim that it lost (it
+         * was paused past the lease) and has claimed it again before its
+         * renewal noticed: stop the old run. Its outcome is fenced off. */
+        for (entry *o = s->running.next; o != &s->running; o = o->next) {
+            if (o->state == E_RUNNING && !o->lost &&
+                strcmp(o->job->id, e->job->id) == 0) {
+                o->lost = 1;
+                stop_entry(o);
+            }
+        }
         jobs__runner_launch(s, e); /* on failure it gives the slot back */
         started++;
     }
@@ -146,19 +162,15 @@ void *jobs__shared_dispatcher(void *arg)
 
 /* ---- leases ---------------------------------------------------------------------- */
 
-static int find_id(char (*ids)[JOBS_ID_LEN + 2], size_t n, const char *id)
+static const jobs_held *find_held(const jobs_held *h, size_t n,
+                                  const char *id)
 {
     for (size_t i = 0; i < n; i++)
-        if (strncmp(ids[i], id, JOBS_ID_LEN) == 0)
-            return ids[i][JOBS_ID_LEN] == '!' ? 2 : 1;
-    return 0;
+        if (strcmp(h[i].id, id) == 0)
+            return &h[i];
+    return NULL;
 }
 
-static void stop_entry(entry *e)
-{
-    atomic_store(&e->stop, 1); /* pool work polls this */
-    corio_cancel(e->task);
-}
 
 void *jobs__lease_main(void *arg)
 {
@@ -197,11 +209,13 @@ void *jobs__lease_main(void *arg)
             for (entry *e = s->running.next; e != &s->running; e = e->next) {
                 if (e->state != E_RUNNING || e->lost)
                     continue;
-                int held = find_id(c->ids, c->n, e->job->id);
-                if (held == 2 && !e->cancel) {
+                const jobs_held *h = find_held(c->held, c->n, e->job->id);
+                if (h && h->attempts != e->job->attempts)
+                    h = NULL; /* held again, under a newer claim */
+                if (h && h->cancel && !e->cancel) {
                     e->cancel = 1; /* DELETE elsewhere */
                     stop_entry(e);
-                } else if (held == 0 && e->claim_gen < gen) {
+                } else if (!h && e->claim_gen < gen) {
                     fprintf(stderr, "corio-jobs: job %s: lease lost to "
                             "another process; stopping it here\n",
                             e->job->id);
@@ -210,7 +224,7 @@ void *jobs__lease_main(void *arg)
                 }
             }
         }
-        free(c->ids);
+        free(c->held);
         free(c);
     }
     return NULL;

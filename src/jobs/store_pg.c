@@ -18,10 +18,11 @@
  *    max_attempts starts it is given up as interrupted rather than retried
  *    forever: a job that kills its worker must not kill them all.
  *  - The final state of a job is written only WHERE owner = this process
- *    AND status = 'running' (a fence): a process that lost its lease
- *    (paused past it, partitioned) cannot overwrite the outcome recorded
- *    by the process that took the job over. The renewal tells a process
- *    which of its jobs it no longer holds, and it cancels them.
+ *    AND attempts = the claim's AND status = 'running' (a fence): a
+ *    process that lost its lease (paused past it, partitioned) cannot
+ *    overwrite the outcome of whoever claimed the job next, itself
+ *    included. The renewal tells a process which claims it no longer
+ *    holds, and it cancels their tasks.
  *  - DELETE of a job held by another process sets cancel_requested; the
  *    holder sees it at its next renewal and cancels the job's task.
  *
@@ -245,11 +246,13 @@ typedef struct wparams {
 static const char insert_sql[] =
     "INSERT INTO corio_jobs(" COLS ", updated_at) "
     "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
-/* Fenced: only the holder of a running job records how it ended. */
+/* Fenced: only the claim that runs the job (this owner, this attempt)
+ * records how it ended. */
 static const char update_sql[] =
-    "UPDATE corio_jobs SET status=$2, result=$3, error=$4, attempts=$5, "
+    "UPDATE corio_jobs SET status=$2, result=$3, error=$4, "
     "started_at=$6, finished_at=$7, updated_at=$8, owner=NULL, "
-    "lease_until=NULL WHERE id=$1 AND owner=$9 AND status='running'";
+    "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
+    "status='running'";
 
 static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
 {
@@ -412,11 +415,10 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
 }
 
 /* Reaps every process's expired leases, then extends this one's. */
-static int pg_renew(jobs_store *base, char (**ids)[JOBS_ID_LEN + 2],
-                    size_t *n)
+static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
 {
     pg_store *s = (pg_store *)base;
-    *ids = NULL;
+    *held = NULL;
     *n = 0;
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
@@ -440,19 +442,22 @@ static int pg_renew(jobs_store *base, char (**ids)[JOBS_ID_LEN + 2],
          "attempts < $2::int AND lease_until < clock_timestamp()", 2, reap_v},
         {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
          "make_interval(secs => $2::float8) WHERE owner=$1 AND "
-         "status='running' RETURNING id, cancel_requested", 2, renew_v},
+         "status='running' RETURNING id, cancel_requested, attempts", 2,
+         renew_v},
     };
     PGresult *r[4] = {NULL, NULL, NULL, NULL};
     int rc = run(s, 4, st, r, 0);
     int rows = rc == 0 ? PQntuples(r[3]) : 0;
     if (rows > 0) {
-        *ids = calloc((size_t)rows, sizeof **ids);
-        if (!*ids)
+        *held = calloc((size_t)rows, sizeof **held);
+        if (!*held)
             rc = -ENOMEM;
-        for (int i = 0; rc == 0 && i < rows; i++)
-            snprintf((*ids)[i], sizeof (*ids)[i], "%.*s%s", JOBS_ID_LEN,
-                     PQgetvalue(r[3], i, 0),
-                     PQgetvalue(r[3], i, 1)[0] == 't' ? "!" : "");
+        for (int i = 0; rc == 0 && i < rows; i++) {
+            jobs_held *h = &(*held)[i];
+            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[3], i, 0));
+            h->cancel = PQgetvalue(r[3], i, 1)[0] == 't';
+            h->attempts = atoi(PQgetvalue(r[3], i, 2));
+        }
         if (rc == 0)
             *n = (size_t)rows;
     }
