@@ -149,9 +149,12 @@ mode_valgrind() {
         (
             cd "$tdir" || exit 1
             start=$SECONDS
+            # --fair-sched=yes: with Valgrind's default lock, a thread
+            # spinning on the CPU keeps it and starves the others (the
+            # stall detector's watchdog never ran on an idle machine).
             CORIO_UNDER_VALGRIND=1 CORIO_SOURCE_DIR="$ROOT" \
                 timeout --kill-after=10 600 \
-                valgrind --error-exitcode=99 --leak-check=full \
+                valgrind --fair-sched=yes --error-exitcode=99 --leak-check=full \
                 --errors-for-leak-kinds=definite,indirect --track-origins=no \
                 --quiet "$b" </dev/null >"$logs/$name.log" 2>&1
             echo "$? $((SECONDS - start))" >"$logs/$name.rc"
