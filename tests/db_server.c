@@ -204,6 +204,30 @@ int dbs_pg_start(char *conninfo, size_t size)
     return 0;
 }
 
+int dbs_pg_stop(void)
+{
+    char cmd[1024];
+    if (!pg_running)
+        return -1;
+    snprintf(cmd, sizeof cmd,
+             "%s" PG_BIN "/pg_ctl -D %s/data -w -s -t 60 -m fast stop",
+             as_pg(), pg_dir);
+    return run_quiet(cmd) == 0 ? 0 : -1;
+}
+
+int dbs_pg_start_again(void)
+{
+    char cmd[1024];
+    if (!pg_running)
+        return -1;
+    snprintf(cmd, sizeof cmd,
+             "%s" PG_BIN "/pg_ctl -D %s/data -w -s -t 60 -l %s/data/log -o "
+             "\"-k %s -p 5432 -c listen_addresses='' -c fsync=off "
+             "-c synchronous_commit=off -c max_connections=120\" start",
+             as_pg(), pg_dir, pg_dir, pg_dir);
+    return run_quiet(cmd) == 0 ? 0 : -1;
+}
+
 static int free_port(void)
 {
     struct sockaddr_in a;

@@ -12,6 +12,12 @@
  * server binaries are missing, or -1 on another failure. */
 int dbs_pg_start(char *conninfo, size_t size);
 
+/* Stops the PostgreSQL that dbs_pg_start started (pg_ctl stop -m fast:
+ * sessions are ended, committed data is kept) and starts it again with the
+ * same directory, socket and options. Blocking (pg_ctl -w). 0 or -1. */
+int dbs_pg_stop(void);
+int dbs_pg_start_again(void);
+
 /* Starts redis-server on a free 127.0.0.1 port (no persistence). Returns
  * 0 with *port set, 77 (binaries missing, reason printed) or -1. */
 int dbs_redis_start(int *port);

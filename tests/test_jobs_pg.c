@@ -647,6 +647,137 @@ static void delete_from_another_process(void **state)
     assert_int_equal(tu_run(remote_cancel_main, NULL, NULL), 0);
 }
 
+/* ---- PostgreSQL restarts under a running process --------------------------------- */
+
+/* Counts the log's lines "<what> <token> <pid>" for token, whoever ran it. */
+static int count_any(const char *what, const char *token)
+{
+    int live, by_dead;
+    count_lines(what, token, 0, &live, &by_dead);
+    return live + by_dead;
+}
+
+/* A POST while PostgreSQL is down: an error with a JSON body, never 202. */
+static void post_refused(int port, const char *body)
+{
+    jp_reply r;
+    assert_int_equal(jp_request(port, "POST", "/jobs", body, &r), 0);
+    if (r.status == 202)
+        fprintf(stderr, "202 for a job that could not be stored: %s\n",
+                r.head);
+    assert_true(r.status == 500 || r.status == 503);
+    assert_non_null(r.json);
+    assert_true(json_is_string(json_object_get(r.json, "error")));
+    jp_reply_free(&r);
+}
+
+/* PostgreSQL stops (fast: every session is ended) while one process has
+ * jobs running and queued, and the running ones end during the outage;
+ * then it starts again. The process stays up; POSTs during the outage
+ * fail with a JSON error; after the restart every accepted job, including
+ * those whose end could not be recorded at first, succeeds exactly once
+ * (one start and one end in the log, attempts 1). */
+static void *pg_restart_main(void *arg)
+{
+    (void)arg;
+    enum { N = 8, WORKERS = 3 };
+    fresh_table();
+    snprintf(logpath, sizeof logpath, "%s/runs.log", dir);
+    /* A lease far longer than the outage: nothing is taken over. */
+    jp_server s;
+    jp_start(&s, bin,
+             (const char *[]){"--db", url, "--lease", "30", "--workers", "3",
+                              "--grace", "5", "--allow-command", "/bin/sh",
+                              NULL});
+    char ids[N + 1][64], tok[N + 1][16], body[N + 1][512];
+    for (int i = 0; i <= N; i++) {
+        snprintf(tok[i], sizeof tok[i], "r%d", i);
+        snprintf(body[i], sizeof body[i],
+                 "{\"type\":\"command\",\"argv\":[\"/bin/sh\",\"-c\","
+                 "\"echo start $0 $PPID >> %s; sleep 0.5; "
+                 "echo end $0 $PPID >> %s\",\"%s\"]}",
+                 logpath, logpath, tok[i]);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(jp_submit(s.port, body[i], ids[i]), 202);
+    /* Stop PostgreSQL once the first jobs run (the rest are queued). */
+    double t0 = corio_now();
+    while (count_any("start", tok[0]) == 0) {
+        assert_true(corio_now() - t0 < 20);
+        corio_sleep(0.02);
+    }
+    assert_int_equal(dbs_pg_stop(), 0);
+    assert_int_equal(kill(s.pid, 0), 0);
+    post_refused(s.port, body[N]);
+    /* Outage until every job that had started has ended: their ends could
+     * not be recorded. */
+    int started, ended;
+    t0 = corio_now();
+    for (;;) {
+        started = ended = 0;
+        for (int i = 0; i < N; i++) {
+            started += count_any("start", tok[i]);
+            ended += count_any("end", tok[i]);
+        }
+        if (started == ended)
+            break;
+        assert_true(corio_now() - t0 < 20);
+        corio_sleep(0.05);
+    }
+    assert_true(started >= 1 && started <= WORKERS);
+    post_refused(s.port, body[N]);
+    assert_int_equal(kill(s.pid, 0), 0);
+    assert_int_equal(dbs_pg_start_again(), 0);
+    /* Accepted again once PostgreSQL is back. */
+    t0 = corio_now();
+    int refused = 0;
+    for (;;) {
+        int st = jp_submit(s.port, body[N], ids[N]);
+        if (st == 202)
+            break;
+        assert_true(st == 500 || st == 503);
+        refused++;
+        assert_true(corio_now() - t0 < 20);
+        corio_sleep(0.05);
+    }
+    /* Every accepted job succeeds, once. */
+    t0 = corio_now();
+    for (int i = 0; i <= N; i++) {
+        json_t *j;
+        for (;;) {
+            j = jp_get_job(s.port, ids[i]);
+            assert_non_null(j);
+            const char *st = jp_str(j, "status");
+            if (strcmp(st, "created") != 0 && strcmp(st, "running") != 0)
+                break;
+            if (corio_now() - t0 > 25)
+                fprintf(stderr, "job %s (%s) still %s\n", ids[i], tok[i], st);
+            json_decref(j);
+            assert_true(corio_now() - t0 < 25);
+            corio_sleep(0.05);
+        }
+        if (strcmp(jp_str(j, "status"), "succeeded") != 0)
+            fprintf(stderr, "job %s (%s): %s\n", ids[i], tok[i],
+                    json_dumps(j, 0));
+        assert_string_equal(jp_str(j, "status"), "succeeded");
+        assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
+        json_decref(j);
+        assert_int_equal(count_any("start", tok[i]), 1);
+        assert_int_equal(count_any("end", tok[i]), 1);
+    }
+    fprintf(stderr, "# restart: %d jobs ended during the outage, %d POSTs "
+            "refused after it\n", ended, refused);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(jp_wait_exit(&s, 15), 0);
+    return NULL;
+}
+
+static void postgresql_restarts_under_load(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(pg_restart_main, NULL, NULL), 0);
+}
+
 static int setup(void **state)
 {
     strcpy(dir, "/tmp/corio-jobs-pg-XXXXXX");
@@ -689,6 +820,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(three_processes_one_killed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(postgresql_restarts_under_load,
+                                        setup, teardown),
     };
     int have_bin = jp_find_bin(bin, sizeof bin) == 0;
     if (!have_bin) {
@@ -709,6 +842,8 @@ int main(void)
     snprintf(url, sizeof url,
              "postgresql:///postgres?host=%s&port=5432&user=postgres", host);
     signal(SIGPIPE, SIG_IGN);
+    if (getenv("CORIO_TEST_FILTER")) /* e.g. "postgresql_restarts*" */
+        cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
     rc = cmocka_run_group_tests(tests, NULL, NULL);
     dbs_stop_all();
     return rc;

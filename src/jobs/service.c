@@ -172,6 +172,19 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
     corio_scope sc;
     corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
     int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    /* A shared store that could not take the outcome (PostgreSQL down or
+     * restarting) would keep the job 'running' under this process, whose
+     * renewals keep its lease alive: stuck until the process exits, then
+     * run again. So try again while the claim may still be this one's: up
+     * to a lease after the first failure (the last renewal was earlier).
+     * A retry of a write that did commit, or one that is too late, is
+     * stopped by the fence and changes nothing. */
+    double until = corio_now() + s->opts.lease;
+    while (rc < 0 && s->shared && rc != CORIO_ESHUTDOWN &&
+           corio_now() < until) {
+        corio_sleep(0.2); /* shielded: it sleeps even when cancelled */
+        rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    }
     corio_scope_exit(&sc);
     if (rc < 0)
         fprintf(stderr, "corio-jobs: recording job %s as %s failed: %s\n",
