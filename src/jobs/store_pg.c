@@ -243,9 +243,8 @@ typedef struct wparams {
     char attempts[16], created[24], started[24], finished[24], now[24];
 } wparams;
 
-static const char insert_sql[] =
-    "INSERT INTO corio_jobs(" COLS ", updated_at) "
-    "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)";
+static const char insert_head[] =
+    "INSERT INTO corio_jobs(" COLS ", updated_at) VALUES ";
 /* Fenced: only the claim that runs the job (this owner, this attempt)
  * records how it ended. */
 static const char update_sql[] =
@@ -254,23 +253,53 @@ static const char update_sql[] =
     "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
     "status='running'";
 
+#define INSERT_ROWS 500 /* rows per INSERT statement: 5,500 parameters */
+
+/* "INSERT ... VALUES ($1,..,$11),($12,..)" for rows rows: bound parameters
+ * only; the text depends on nothing but the count. malloc'ed. */
+static char *insert_text(size_t rows)
+{
+    size_t cap = sizeof insert_head + rows * 11 * 8 + 16;
+    char *sql = malloc(cap);
+    if (!sql)
+        return NULL;
+    size_t len = (size_t)snprintf(sql, cap, "%s", insert_head);
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < 11; c++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s$%zu%s",
+                                    c ? "," : r ? ",(" : "(", r * 11 + c + 1,
+                                    c == 10 ? ")" : "");
+    return sql;
+}
+
+/* One transaction, one round trip: BEGIN, the inserts as multi-row INSERTs
+ * (PostgreSQL parses and plans one statement per 500 jobs, not one per
+ * job), one fenced UPDATE per outcome, COMMIT. Inserts and updates of one
+ * batch never concern the same job (the service changes a job only after
+ * its previous change has committed), so their order does not matter. */
 static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
 {
     pg_store *s = (pg_store *)base;
     if (n == 0)
         return 0;
-    corio_pg_stmt *st = calloc(n + 2, sizeof *st);
+    size_t ni = 0;
+    for (size_t i = 0; i < n; i++)
+        ni += w[i].kind == JOBS_W_INSERT;
+    size_t nchunks = (ni + INSERT_ROWS - 1) / INSERT_ROWS;
+    size_t nst = 2 + nchunks + (n - ni);
+    corio_pg_stmt *st = calloc(nst, sizeof *st);
     wparams *p = calloc(n, sizeof *p);
-    PGresult **res = calloc(n + 2, sizeof *res);
-    int rc = st && p && res ? 0 : -ENOMEM;
+    PGresult **res = calloc(nst, sizeof *res);
+    const char **iv = calloc(ni * 11 + 1, sizeof *iv);
+    char **sqls = calloc(nchunks + 1, sizeof *sqls);
+    int rc = st && p && res && iv && sqls ? 0 : -ENOMEM;
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    size_t k = 1 + nchunks, ins = 0; /* next update statement, next row */
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const jobs_job *j = w[i].job;
         wparams *q = &p[i];
         snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
-        corio_pg_stmt *t = &st[i + 1];
-        t->values = q->v;
         if (w[i].kind == JOBS_W_INSERT) {
             const char *v[11] = {j->id, jobs_type_name(j->type),
                                  jobs_status_name(j->status),
@@ -278,9 +307,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                                  q->attempts, ms_text(q->created, j->created_ms),
                                  ms_text(q->started, j->started_ms),
                                  ms_text(q->finished, j->finished_ms), now};
-            memcpy(q->v, v, sizeof v);
-            t->sql = insert_sql;
-            t->nparams = 11;
+            memcpy(&iv[ins++ * 11], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
             const char *v[9] = {j->id, jobs_status_name(j->status), j->result,
                                 j->error, q->attempts,
@@ -288,28 +315,42 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                                 ms_text(q->finished, j->finished_ms), now,
                                 s->owner};
             memcpy(q->v, v, sizeof v);
-            t->sql = update_sql;
-            t->nparams = 9;
+            st[k++] = (corio_pg_stmt){update_sql, 9, q->v};
         } else {
             rc = -EINVAL;
         }
     }
+    for (size_t c = 0; rc == 0 && c < nchunks; c++) {
+        size_t rows = ni - c * INSERT_ROWS < INSERT_ROWS ? ni - c * INSERT_ROWS
+                                                         : INSERT_ROWS;
+        if (!(sqls[c] = insert_text(rows)))
+            rc = -ENOMEM;
+        else
+            st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * 11),
+                                        &iv[c * INSERT_ROWS * 11]};
+    }
     if (rc == 0) {
         st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
-        st[n + 1] = (corio_pg_stmt){"COMMIT", 0, NULL};
-        rc = run(s, n + 2, st, res, 1);
+        st[nst - 1] = (corio_pg_stmt){"COMMIT", 0, NULL};
+        rc = run(s, nst, st, res, 1);
     }
+    /* An update the fence stopped: the job was claimed again (this claim's
+     * lease expired). Its outcome is the new claim's to record. */
+    k = 1 + nchunks;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        /* An update the fence stopped: another process holds the job now
-         * (this one's lease expired). Its outcome is that process's to
-         * record; this one's is dropped. */
-        if (w[i].kind == JOBS_W_UPDATE && strcmp(PQcmdTuples(res[i + 1]), "0") == 0)
+        if (w[i].kind != JOBS_W_UPDATE)
+            continue;
+        if (strcmp(PQcmdTuples(res[k++]), "0") == 0)
             fprintf(stderr, "corio-jobs: job %s: not recorded as %s: this "
                     "process no longer holds it (its lease expired)\n",
                     w[i].job->id, jobs_status_name(w[i].job->status));
     }
-    for (size_t i = 0; res && i < n + 2; i++)
+    for (size_t i = 0; res && i < nst; i++)
         PQclear(res[i]);
+    for (size_t c = 0; sqls && c < nchunks; c++)
+        free(sqls[c]);
+    free(sqls);
+    free(iv);
     free(res);
     free(p);
     free(st);
