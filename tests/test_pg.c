@@ -415,12 +415,52 @@ static void *ticker(void *arg)
     return NULL;
 }
 
+/* A task running one `SELECT pg_sleep(seconds)` (arg: the seconds as
+ * text) through the pool. */
 static void *sleep_user(void *arg)
 {
     PGresult *r;
-    int rc = corio_pg_pool_query(pool, &r, "SELECT pg_sleep(1)", 0, NULL);
+    const char *v[1] = {arg};
+    int rc = corio_pg_pool_query(pool, &r, "SELECT pg_sleep($1::float8)", 1,
+                                 v);
     PQclear(r);
     return (void *)(intptr_t)rc;
+}
+
+/* Runs n sleeps of `seconds` at once over a pool of 20 connections, opened
+ * first (warm: so that the figure is about queries, not 20 backends
+ * forking) or not, with the ticker running; returns the elapsed time and
+ * leaves the ticker's worst lateness in worst_late. */
+static double sleeps_over_pool(int n, const char *seconds, int warm)
+{
+    corio_pg_pool_config cfg = {20, 0, 0};
+    corio_task *t[100], *tick;
+    void *res;
+    int i;
+    assert_true(n <= 100);
+    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
+    for (i = 0; warm && i < 20; i++)
+        assert_non_null(t[i] = corio_spawn(sleep_user, "0.05"));
+    for (i = 0; warm && i < 20; i++)
+        assert_int_equal(corio_await(t[i], NULL), 0);
+    ticking = 1;
+    worst_late = 0;
+    assert_non_null(tick = corio_spawn(ticker, NULL));
+    double t0 = corio_now();
+    for (i = 0; i < n; i++)
+        assert_non_null(t[i] = corio_spawn(sleep_user, (void *)seconds));
+    for (i = 0; i < n; i++) {
+        assert_int_equal(corio_await(t[i], &res), 0);
+        assert_int_equal((intptr_t)res, 0);
+    }
+    double el = corio_now() - t0;
+    ticking = 0;
+    corio_await(tick, NULL);
+    printf("%d x pg_sleep(%s) over 20 connections: %.3f s, timer worst "
+           "lateness %.1f ms\n", n, seconds, el, worst_late * 1e3);
+    assert_int_equal(corio_pg_pool_size(pool), 20);
+    assert_int_equal(corio_pg_pool_destroy(pool), 0);
+    return el;
 }
 
 /* 1 s sleeps, so that a blocked loop shows as a whole second of lateness,
@@ -429,28 +469,7 @@ static void *sleep_user(void *arg)
  * at once on two cores). Two rounds over the pool still make tasks queue. */
 TU_TASK_TEST(forty_sleeps_over_twenty_connections)
 {
-    enum { N = 40 };
-    corio_pg_pool_config cfg = {20, 0, 0};
-    corio_task *t[N], *tick;
-    double t0, el;
-    void *res;
-    int i;
-    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
-    ticking = 1;
-    worst_late = 0;
-    assert_non_null(tick = corio_spawn(ticker, NULL));
-    t0 = corio_now();
-    for (i = 0; i < N; i++)
-        assert_non_null(t[i] = corio_spawn(sleep_user, NULL));
-    for (i = 0; i < N; i++) {
-        assert_int_equal(corio_await(t[i], &res), 0);
-        assert_int_equal((intptr_t)res, 0);
-    }
-    el = corio_now() - t0;
-    ticking = 0;
-    corio_await(tick, NULL);
-    printf("40 x pg_sleep(1) over 20 connections: %.3f s, timer worst lateness %.1f ms\n",
-           el, worst_late * 1e3);
+    double el = sleeps_over_pool(40, "1", 0);
     /* Two rounds of 1 s; one connection at a time would take 40 s, ten at
      * a time 4 s. */
     assert_true(el >= 1.99);
@@ -459,63 +478,18 @@ TU_TASK_TEST(forty_sleeps_over_twenty_connections)
      * at least 0.99 s late; less than that is machine load (CI runs two
      * suites at once on two cores), not a defect. */
     assert_true(worst_late < 0.5);
-    assert_int_equal(corio_pg_pool_size(pool), 20);
-    assert_int_equal(corio_pg_pool_destroy(pool), 0);
     return NULL;
 }
 
 /* The issue's own scenario: 100 x pg_sleep(0.2) at once over a pool of 20
  * connections finish in about 1 s (five rounds), not the 20 s one
- * connection at a time would take. The pool is opened first, so that the
- * figure is about queries, not 20 backends forking. The ticker's lateness
- * is printed; the test above asserts it with room for CI load. */
-static void *short_sleep_user(void *arg)
-{
-    PGresult *r;
-    int rc = corio_pg_pool_query(pool, &r, "SELECT pg_sleep(0.2)", 0, NULL);
-    PQclear(r);
-    return (void *)(intptr_t)rc;
-}
-
-static void *warm_user(void *arg)
-{
-    PGresult *r;
-    int rc = corio_pg_pool_query(pool, &r, "SELECT pg_sleep(0.05)", 0, NULL);
-    PQclear(r);
-    return (void *)(intptr_t)rc;
-}
-
+ * connection at a time would take. The ticker's lateness is printed; the
+ * test above asserts it with room for CI load. */
 TU_TASK_TEST(hundred_short_sleeps_in_about_a_second)
 {
-    enum { N = 100 };
-    corio_pg_pool_config cfg = {20, 0, 0};
-    corio_task *t[N], *tick;
-    double t0, el;
-    void *res;
-    int i;
-    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
-    for (i = 0; i < 20; i++)
-        assert_non_null(t[i] = corio_spawn(warm_user, NULL));
-    for (i = 0; i < 20; i++)
-        assert_int_equal(corio_await(t[i], NULL), 0);
-    ticking = 1;
-    worst_late = 0;
-    assert_non_null(tick = corio_spawn(ticker, NULL));
-    t0 = corio_now();
-    for (i = 0; i < N; i++)
-        assert_non_null(t[i] = corio_spawn(short_sleep_user, NULL));
-    for (i = 0; i < N; i++) {
-        assert_int_equal(corio_await(t[i], &res), 0);
-        assert_int_equal((intptr_t)res, 0);
-    }
-    el = corio_now() - t0;
-    ticking = 0;
-    corio_await(tick, NULL);
-    printf("100 x pg_sleep(0.2) over 20 connections: %.3f s, timer worst "
-           "lateness %.1f ms\n", el, worst_late * 1e3);
+    double el = sleeps_over_pool(100, "0.2", 1);
     assert_true(el >= 0.99);
     assert_true(el < 3.0); /* serial: 20 s; ten at a time: 2 s */
-    assert_int_equal(corio_pg_pool_destroy(pool), 0);
     return NULL;
 }
 
