@@ -211,15 +211,48 @@ static void *ticker(void *arg)
     return NULL;
 }
 
+static const char *blpop_seconds; /* "1", "0.2": BLPOP's timeout */
+
 static void *blpop_timeout(void *arg)
 {
     redisReply *rep;
     int rc = corio_redis_command(conns[(intptr_t)arg % 20], &rep,
-                                 "BLPOP %s 1", "empty");
+                                 "BLPOP %s %s", "empty", blpop_seconds);
     if (rc == 0 && rep->type != REDIS_REPLY_NIL)
         rc = -EPROTO;
     freeReplyObject(rep);
     return (void *)(intptr_t)rc;
+}
+
+/* n BLPOPs of `seconds` on an empty list at once over 20 connections, the
+ * ticker running; returns the elapsed time (worst_late: the ticker's). */
+static double blpops_over_twenty(int n, const char *seconds)
+{
+    corio_task *t[100], *tick;
+    void *res;
+    int i;
+    assert_true(n <= 100);
+    blpop_seconds = seconds;
+    for (i = 0; i < 20; i++)
+        conns[i] = connect_ok();
+    ticking = 1;
+    worst_late = 0;
+    assert_non_null(tick = corio_spawn(ticker, NULL));
+    double t0 = corio_now();
+    for (i = 0; i < n; i++)
+        assert_non_null(t[i] = corio_spawn(blpop_timeout, (void *)(intptr_t)i));
+    for (i = 0; i < n; i++) {
+        assert_int_equal(corio_await(t[i], &res), 0);
+        assert_int_equal((intptr_t)res, 0);
+    }
+    double el = corio_now() - t0;
+    ticking = 0;
+    corio_await(tick, NULL);
+    printf("%d x BLPOP %s s over 20 connections: %.3f s, timer worst "
+           "lateness %.1f ms\n", n, seconds, el, worst_late * 1e3);
+    for (i = 0; i < 20; i++)
+        corio_redis_close(conns[i]);
+    return el;
 }
 
 /* 1 s BLPOPs, so that a blocked loop shows as a whole second of lateness,
@@ -227,72 +260,22 @@ static void *blpop_timeout(void *arg)
  * little room: test_pg's twin failed that way under TSan). */
 TU_TASK_TEST(forty_blpops_over_twenty_connections)
 {
-    enum { N = 40 };
-    corio_task *t[N], *tick;
-    double t0, el;
-    void *res;
-    int i;
-    for (i = 0; i < 20; i++)
-        conns[i] = connect_ok();
-    ticking = 1;
-    worst_late = 0;
-    assert_non_null(tick = corio_spawn(ticker, NULL));
-    t0 = corio_now();
-    for (i = 0; i < N; i++)
-        assert_non_null(t[i] = corio_spawn(blpop_timeout, (void *)(intptr_t)i));
-    for (i = 0; i < N; i++) {
-        assert_int_equal(corio_await(t[i], &res), 0);
-        assert_int_equal((intptr_t)res, 0);
-    }
-    el = corio_now() - t0;
-    ticking = 0;
-    corio_await(tick, NULL);
-    printf("40 x BLPOP 1 s over 20 connections: %.3f s, timer worst lateness %.1f ms\n",
-           el, worst_late * 1e3);
+    double el = blpops_over_twenty(40, "1");
     /* Two BLPOPs per connection, served in turn; serial would be 40 s. */
     assert_true(el >= 1.99);
     assert_true(el < 3.5);
     /* a blocked loop would be a whole BLPOP (1 s) late; less is load */
     assert_true(worst_late < 0.5);
-    for (i = 0; i < 20; i++)
-        corio_redis_close(conns[i]);
     return NULL;
 }
 
 /* The issue's own scenario: 100 x BLPOP 0.2 s over 20 connections in about
  * 1 s (five rounds), not 20 s. */
-static void *short_blpop(void *arg)
-{
-    redisReply *rep;
-    int rc = corio_redis_command(conns[(intptr_t)arg % 20], &rep,
-                                 "BLPOP %s 0.2", "empty");
-    if (rc == 0 && rep->type != REDIS_REPLY_NIL)
-        rc = -EPROTO;
-    freeReplyObject(rep);
-    return (void *)(intptr_t)rc;
-}
-
 TU_TASK_TEST(hundred_short_blpops_in_about_a_second)
 {
-    enum { N = 100 };
-    corio_task *t[N];
-    void *res;
-    int i;
-    for (i = 0; i < 20; i++)
-        conns[i] = connect_ok();
-    double t0 = corio_now();
-    for (i = 0; i < N; i++)
-        assert_non_null(t[i] = corio_spawn(short_blpop, (void *)(intptr_t)i));
-    for (i = 0; i < N; i++) {
-        assert_int_equal(corio_await(t[i], &res), 0);
-        assert_int_equal((intptr_t)res, 0);
-    }
-    double el = corio_now() - t0;
-    printf("100 x BLPOP 0.2 s over 20 connections: %.3f s\n", el);
+    double el = blpops_over_twenty(100, "0.2");
     assert_true(el >= 0.99);
     assert_true(el < 3.0); /* serial: 20 s */
-    for (i = 0; i < 20; i++)
-        corio_redis_close(conns[i]);
     return NULL;
 }
 
