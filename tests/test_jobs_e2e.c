@@ -9,13 +9,12 @@
  * $CORIO_JOBS_BIN. Skipped (77) if it is missing.
  */
 #include "testutil.h"
+#include "jobs_proc.h"
 
 #include <corio_http.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,162 +27,18 @@
 static char bin[PATH_MAX];
 static char dir[64];
 
-/* ---- the server process ----------------------------------------------------- */
-
-typedef struct server {
-    pid_t pid;
-    int port;
-    int err_fd; /* its stderr, for messages */
-} server;
-
 /* Starts corio-jobs on 127.0.0.1:0 with the test's database and extra
  * arguments (NULL-terminated); waits for its "listening" line. */
-static void start_server(server *s, const char *const *extra)
+static void start_server(jp_server *s, const char *const *extra)
 {
-    int out[2], err[2];
-    assert_int_equal(pipe(out), 0);
-    assert_int_equal(pipe(err), 0);
     char db[128];
     snprintf(db, sizeof db, "%s/jobs.db", dir);
-    const char *argv[32] = {bin, "--listen", "127.0.0.1:0", "--db", db};
-    int n = 5;
-    for (; extra && *extra; extra++)
-        argv[n++] = *extra;
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(out[1], 1);
-        dup2(err[1], 2);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    close(out[1]);
-    close(err[1]);
-    s->pid = pid;
-    s->err_fd = err[0];
-    fcntl(s->err_fd, F_SETFL, O_NONBLOCK);
-    char line[512];
-    size_t len = 0;
-    s->port = 0;
-    while (len < sizeof line - 1) {
-        struct pollfd p = {out[0], POLLIN, 0};
-        assert_true(poll(&p, 1, tu_slow() ? 20000 : 5000) == 1);
-        ssize_t r = read(out[0], line + len, 1);
-        if (r <= 0)
-            break;
-        if (line[len] == '\n')
-            break;
-        len++;
-    }
-    line[len] = '\0';
-    const char *p = strstr(line, "http://127.0.0.1:");
-    if (!p)
-        fprintf(stderr, "corio-jobs did not start: '%s'\n", line);
-    assert_non_null(p);
-    s->port = atoi(p + 17);
-    assert_true(s->port > 0);
-    close(out[0]); /* the rest of its stdout goes nowhere (SIGPIPE-free: it
-                      only writes that banner) */
-}
-
-/* Waits (polling, so the loop keeps running) for the process to exit;
- * returns its exit status, or -1 if it died of a signal, -2 on timeout. */
-static int wait_exit(server *s, double timeout)
-{
-    double end = corio_now() + timeout;
-    for (;;) {
-        int st;
-        pid_t r = waitpid(s->pid, &st, WNOHANG);
-        if (r == s->pid) {
-            close(s->err_fd);
-            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-        }
-        if (corio_now() > end)
-            return -2;
-        corio_sleep(0.01);
-    }
-}
-
-static void kill9(server *s)
-{
-    kill(s->pid, SIGKILL);
-    assert_int_equal(wait_exit(s, 10), -1);
-}
-
-/* ---- an HTTP client ------------------------------------------------------------ */
-
-typedef struct reply {
-    int status;
-    char head[2048];
-    corio_http_buf body;
-    json_t *json;
-} reply;
-
-static void reply_free(reply *r)
-{
-    corio_http_buf_free(&r->body);
-    json_decref(r->json);
-    r->json = NULL;
-}
-
-/* One request on a fresh connection. Returns 0 or a stream error. */
-static int request(int port, const char *method, const char *target,
-                   const char *body, reply *r)
-{
-    memset(r, 0, sizeof *r);
-    corio_stream *s;
-    int rc = corio_stream_connect_tcp(&s, "127.0.0.1", port);
-    if (rc < 0)
-        return rc;
-    corio_http_buf req = CORIO_HTTP_BUF_INIT;
-    corio_http_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: t\r\n"
-                          "Connection: close\r\n", method, target);
-    if (body)
-        corio_http_buf_printf(&req, "Content-Type: application/json\r\n"
-                              "Content-Length: %zu\r\n\r\n%s", strlen(body),
-                              body);
-    else
-        corio_http_buf_puts(&req, "\r\n");
-    rc = corio_stream_write(s, req.data, req.len);
-    corio_http_buf_free(&req);
-    size_t n = 0;
-    if (rc == 0)
-        rc = corio_stream_readuntil(s, r->head, sizeof r->head - 1,
-                                    "\r\n\r\n", 4, &n);
-    if (rc == 0) {
-        r->head[n] = '\0';
-        r->status = atoi(r->head + 9);
-        const char *cl = strstr(r->head, "Content-Length: ");
-        size_t len = cl ? strtoul(cl + 16, NULL, 10) : 0;
-        corio_http_buf_reserve(&r->body, len);
-        rc = corio_stream_readexactly(s, r->body.data, len, NULL);
-        r->body.len = len;
-        r->body.data[len] = '\0';
-        if (strstr(r->head, "application/json"))
-            r->json = json_loadb(r->body.data, len, 0, NULL);
-    }
-    corio_stream_abort(s);
-    return rc;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-/* POSTs body; returns the status, the id in id (if 202). */
-static int submit(int port, const char *body, char id[64])
-{
-    reply r;
-    int rc = request(port, "POST", "/jobs", body, &r);
-    if (rc < 0)
-        return rc;
-    int st = r.status;
-    if (st == 202)
-        snprintf(id, 64, "%s", jstr(r.json, "id"));
-    reply_free(&r);
-    return st;
+    const char *args[32] = {"--db", db};
+    int n = 2;
+    for (; extra && *extra && n < 31; extra++)
+        args[n++] = *extra;
+    args[n] = NULL;
+    jp_start(s, bin, args);
 }
 
 /* The job's status name (static buffer), or NULL if not 200. */
@@ -191,13 +46,13 @@ static const char *job_status(int port, const char *id, char out[32])
 {
     char target[128];
     snprintf(target, sizeof target, "/jobs/%s", id);
-    reply r;
-    if (request(port, "GET", target, NULL, &r) < 0 || r.status != 200) {
-        reply_free(&r);
+    jp_reply r;
+    if (jp_request(port, "GET", target, NULL, &r) < 0 || r.status != 200) {
+        jp_reply_free(&r);
         return NULL;
     }
-    snprintf(out, 32, "%s", jstr(r.json, "status"));
-    reply_free(&r);
+    snprintf(out, 32, "%s", jp_str(r.json, "status"));
+    jp_reply_free(&r);
     return out;
 }
 
@@ -238,11 +93,11 @@ static int teardown(void **state)
  * it running; DELETE cancels it at once; SIGTERM then exits 0. */
 static void *fast_ack_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, NULL);
     char id[64], id2[64];
     double t0 = corio_now();
-    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":5}", id),
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":5}", id),
                      202);
     double ack = corio_now() - t0;
     fprintf(stderr, "# 202 for a 5 s job in %.1f ms\n", ack * 1e3);
@@ -254,27 +109,27 @@ static void *fast_ack_main(void *arg)
     assert_int_equal(wait_status(s.port, id, "running", 2), 0);
     /* While it runs, another 202 is just as fast. */
     t0 = corio_now();
-    assert_int_equal(submit(s.port, "{\"type\":\"hash\",\"bytes\":1000}", id2),
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"hash\",\"bytes\":1000}", id2),
                      202);
     assert_true(corio_now() - t0 < 1.0);
     assert_int_equal(wait_status(s.port, id2, "succeeded", 5), 0);
 
     char target[128];
     snprintf(target, sizeof target, "/jobs/%s", id);
-    reply r;
+    jp_reply r;
     t0 = corio_now();
-    assert_int_equal(request(s.port, "DELETE", target, NULL, &r), 0);
+    assert_int_equal(jp_request(s.port, "DELETE", target, NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    assert_string_equal(jstr(r.json, "status"), "cancelled");
+    assert_string_equal(jp_str(r.json, "status"), "cancelled");
     /* A DELETE that waited for the job would wait out its 5 s. */
     assert_true(corio_now() - t0 < 2.5);
-    reply_free(&r);
+    jp_reply_free(&r);
     /* Cancelling again: 409, it has already ended. */
-    assert_int_equal(request(s.port, "DELETE", target, NULL, &r), 0);
+    assert_int_equal(jp_request(s.port, "DELETE", target, NULL, &r), 0);
     assert_int_equal(r.status, 409);
-    reply_free(&r);
+    jp_reply_free(&r);
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -286,7 +141,7 @@ static void test_fast_ack_and_cancel(void **state)
 /* Every bad-input case against the real server: status and a JSON error. */
 static void *bad_input_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, (const char *[]){"--allow-command", "true", NULL});
     static const struct {
         const char *method, *target, *body;
@@ -308,16 +163,16 @@ static void *bad_input_main(void *arg)
         {"GET", "/jobs?status=bogus", NULL, 400},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        reply r;
-        assert_int_equal(request(s.port, cases[i].method, cases[i].target,
+        jp_reply r;
+        assert_int_equal(jp_request(s.port, cases[i].method, cases[i].target,
                                  cases[i].body, &r), 0);
-        if (r.status != cases[i].status || !jstr(r.json, "error")) {
+        if (r.status != cases[i].status || !jp_str(r.json, "error")) {
             fprintf(stderr, "%s %s %s -> %d %s\n", cases[i].method,
                     cases[i].target, cases[i].body ? cases[i].body : "",
                     r.status, r.body.data);
             fail();
         }
-        reply_free(&r);
+        jp_reply_free(&r);
     }
     /* 413: a body over 1 MiB, refused from its Content-Length. */
     corio_stream *st;
@@ -343,19 +198,19 @@ static void *bad_input_main(void *arg)
                                             "\r\n\r\n", 4, &n), 0);
     assert_int_equal(atoi(head + 9), 431);
     corio_stream_abort(st);
-    /* Garbage: 400 (or 501 for a bad method), and the server lives on. */
+    /* Garbage: 400 (or 501 for a bad method), and the jp_server lives on. */
     assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
     corio_stream_write(st, "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\r\n\r\n", 13);
     assert_int_equal(corio_stream_readuntil(st, head, sizeof head - 1,
                                             "\r\n\r\n", 4, &n), 0);
     assert_true(atoi(head + 9) == 400 || atoi(head + 9) == 501);
     corio_stream_abort(st);
-    reply r;
-    assert_int_equal(request(s.port, "GET", "/healthz", NULL, &r), 0);
+    jp_reply r;
+    assert_int_equal(jp_request(s.port, "GET", "/healthz", NULL, &r), 0);
     assert_int_equal(r.status, 200);
-    reply_free(&r);
+    jp_reply_free(&r);
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -374,14 +229,14 @@ static void *one_submit(void *arg)
 {
     burst *b = arg;
     char id[64];
-    if (submit(b->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id) == 202)
+    if (jp_submit(b->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id) == 202)
         b->ok++;
     return NULL;
 }
 
 static void *thousand_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, (const char *[]){"--workers", "64", NULL});
     int n = tu_slow() ? 300 : 1000;
     burst b = {.port = s.port};
@@ -400,25 +255,25 @@ static void *thousand_main(void *arg)
     double end = corio_now() + 60;
     int done = 0;
     while (corio_now() < end) {
-        reply r;
-        assert_int_equal(request(s.port, "GET", "/metrics", NULL, &r), 0);
+        jp_reply r;
+        assert_int_equal(jp_request(s.port, "GET", "/metrics", NULL, &r), 0);
         const char *m = strstr(r.body.data,
                                "corio_jobs_jobs{status=\"succeeded\"} ");
         done = m ? atoi(m + 36) : 0;
-        reply_free(&r);
+        jp_reply_free(&r);
         if (done == n)
             break;
         corio_sleep(0.05);
     }
     assert_int_equal(done, n);
-    reply r;
-    assert_int_equal(request(s.port, "GET", "/jobs?status=succeeded&limit=1000",
+    jp_reply r;
+    assert_int_equal(jp_request(s.port, "GET", "/jobs?status=succeeded&limit=1000",
                              NULL, &r), 0);
     assert_int_equal(json_array_size(json_object_get(r.json, "jobs")),
                      (size_t)n);
-    reply_free(&r);
+    jp_reply_free(&r);
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -441,9 +296,9 @@ static void *submitter(void *arg)
     stream_arg *a = arg;
     while (a->n < a->max) {
         char id[64];
-        int st = submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
+        int st = jp_submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
         if (st != 202)
-            break; /* the server died: this one was never acknowledged */
+            break; /* the jp_server died: this one was never acknowledged */
         memcpy(a->ids[a->n++], id, 64);
     }
     return NULL;
@@ -451,11 +306,11 @@ static void *submitter(void *arg)
 
 static void *kill9_main(void *arg)
 {
-    server s;
+    jp_server s;
     /* One worker, busy with a long job: everything else stays queued. */
     start_server(&s, (const char *[]){"--workers", "1", NULL});
     char longid[64];
-    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":60}",
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":60}",
                             longid), 202);
     assert_int_equal(wait_status(s.port, longid, "running", 5), 0);
     enum { W = 4, MAX = 5000 };
@@ -467,7 +322,7 @@ static void *kill9_main(void *arg)
         t[i] = corio_spawn(submitter, &a[i]);
     }
     corio_sleep(0.3);
-    kill9(&s); /* mid-stream */
+    jp_kill9(&s); /* mid-stream */
     int acked = 0;
     for (int i = 0; i < W; i++) {
         corio_await(t[i], NULL);
@@ -487,7 +342,7 @@ static void *kill9_main(void *arg)
     for (int i = 0; i < W; i++)
         free(a[i].ids);
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -501,20 +356,20 @@ static void test_kill9_restart(void **state)
  * drain are refused... and the queued job waits for the next start. */
 static void *drain_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, (const char *[]){"--workers", "2", "--grace", "0.6",
                                       NULL});
     char quick[64], slow[64], queued[64];
-    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":0.3}",
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0.3}",
                             quick), 202);
-    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":30}",
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":30}",
                             slow), 202);
     assert_int_equal(wait_status(s.port, slow, "running", 5), 0);
-    assert_int_equal(submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}",
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}",
                             queued), 202);
     double t0 = corio_now();
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     double dt = corio_now() - t0;
     fprintf(stderr, "# drained in %.0f ms (grace 600 ms)\n", dt * 1e3);
     /* Ignoring the grace period would wait for the 30 s job. */
@@ -527,7 +382,7 @@ static void *drain_main(void *arg)
     /* The queued one was left created, and runs now. */
     assert_int_equal(wait_status(s.port, queued, "succeeded", 5), 0);
     kill(s.pid, SIGINT);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -536,7 +391,7 @@ static void test_sigterm_drain(void **state)
     assert_int_equal(tu_run(drain_main, NULL, NULL), 0);
 }
 
-/* The command line: --help, bad flags (64), a second server on the same
+/* The command line: --help, bad flags (64), a second jp_server on the same
  * store (refused). */
 static int run_cli(const char *const *args, char *out, size_t cap)
 {
@@ -568,7 +423,7 @@ static int run_cli(const char *const *args, char *out, size_t cap)
 
 static void *second_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, NULL);
     char out[2048], db[128];
     snprintf(db, sizeof db, "%s/jobs.db", dir);
@@ -578,7 +433,7 @@ static void *second_main(void *arg)
                      1);
     assert_non_null(strstr(out, "in use by another corio-jobs"));
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -609,28 +464,23 @@ static void test_cli(void **state)
  * an allowed program's output, a failing one, and one killed by DELETE. */
 static json_t *get_job(int port, const char *id)
 {
-    char target[128];
-    snprintf(target, sizeof target, "/jobs/%s", id);
-    reply r;
-    assert_int_equal(request(port, "GET", target, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
-    json_t *o = json_incref(r.json);
-    reply_free(&r);
+    json_t *o = jp_get_job(port, id);
+    assert_non_null(o);
     return o;
 }
 
 static void *fetch_command_main(void *arg)
 {
-    server s;
+    jp_server s;
     start_server(&s, (const char *[]){"--allow-command", "echo",
                                       "--allow-command", "sleep",
                                       "--allow-command", "false", NULL});
     char body[512], id[64];
-    /* The server fetches from itself: two good URLs and a refused port. */
+    /* The jp_server fetches from itself: two good URLs and a refused port. */
     snprintf(body, sizeof body,
              "{\"type\":\"fetch\",\"urls\":[\"http://127.0.0.1:%d/healthz\","
              "\"http://127.0.0.1:%d/nope\"]}", s.port, s.port);
-    assert_int_equal(submit(s.port, body, id), 202);
+    assert_int_equal(jp_submit(s.port, body, id), 202);
     assert_int_equal(wait_status(s.port, id, "succeeded", 10), 0);
     json_t *o = get_job(s.port, id);
     json_t *res = json_object_get(json_object_get(o, "result"), "results");
@@ -645,45 +495,45 @@ static void *fetch_command_main(void *arg)
     snprintf(body, sizeof body,
              "{\"type\":\"fetch\",\"urls\":[\"http://127.0.0.1:%d/healthz\","
              "\"http://127.0.0.1:1/\"]}", s.port);
-    assert_int_equal(submit(s.port, body, id), 202);
+    assert_int_equal(jp_submit(s.port, body, id), 202);
     assert_int_equal(wait_status(s.port, id, "failed", 10), 0);
     o = get_job(s.port, id);
     res = json_object_get(json_object_get(o, "result"), "results");
     assert_non_null(json_object_get(json_array_get(res, 1), "error"));
     json_decref(o);
 
-    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"echo\","
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"command\",\"argv\":[\"echo\","
                                      "\"hello\",\"world\"]}", id), 202);
     assert_int_equal(wait_status(s.port, id, "succeeded", 10), 0);
     o = get_job(s.port, id);
     json_t *r = json_object_get(o, "result");
-    assert_string_equal(jstr(r, "stdout"), "hello world\n");
+    assert_string_equal(jp_str(r, "stdout"), "hello world\n");
     assert_int_equal(json_integer_value(json_object_get(r, "exit_code")), 0);
     json_decref(o);
 
-    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"false\"]}",
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"command\",\"argv\":[\"false\"]}",
                             id), 202);
     assert_int_equal(wait_status(s.port, id, "failed", 10), 0);
     o = get_job(s.port, id);
-    assert_non_null(strstr(jstr(o, "error"), "status 1"));
+    assert_non_null(strstr(jp_str(o, "error"), "status 1"));
     json_decref(o);
 
     /* DELETE kills a running command. */
-    assert_int_equal(submit(s.port, "{\"type\":\"command\",\"argv\":[\"sleep\","
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"command\",\"argv\":[\"sleep\","
                                      "\"30\"]}", id), 202);
     assert_int_equal(wait_status(s.port, id, "running", 5), 0);
     char target[128];
     snprintf(target, sizeof target, "/jobs/%s", id);
-    reply rp;
+    jp_reply rp;
     double t0 = corio_now();
-    assert_int_equal(request(s.port, "DELETE", target, NULL, &rp), 0);
+    assert_int_equal(jp_request(s.port, "DELETE", target, NULL, &rp), 0);
     assert_int_equal(rp.status, 200);
-    assert_string_equal(jstr(rp.json, "status"), "cancelled");
+    assert_string_equal(jp_str(rp.json, "status"), "cancelled");
     /* A DELETE that did not kill the command would wait out its 30 s. */
     assert_true(corio_now() - t0 < 5.0);
-    reply_free(&rp);
+    jp_reply_free(&rp);
     kill(s.pid, SIGTERM);
-    assert_int_equal(wait_exit(&s, 10), 0);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
     return NULL;
 }
 
@@ -694,20 +544,7 @@ static void test_fetch_and_command(void **state)
 
 int main(void)
 {
-    const char *env = getenv("CORIO_JOBS_BIN");
-    if (env) {
-        snprintf(bin, sizeof bin, "%s", env);
-    } else {
-        char self[PATH_MAX - 32];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-        if (n <= 0)
-            return 77;
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        *slash = '\0';
-        snprintf(bin, sizeof bin, "%s/../corio-jobs", self);
-    }
-    if (access(bin, X_OK) != 0) {
+    if (jp_find_bin(bin, sizeof bin) < 0) {
         fprintf(stderr, "skipped: %s not built\n", bin);
         return 77;
     }
