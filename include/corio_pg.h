@@ -35,7 +35,19 @@
 #define CORIO_PG_H
 
 #include <stddef.h>
+/* libpq's header is in the compiler's path with `pkg-config --cflags
+ * libpq`; Debian also has it as <postgresql/libpq-fe.h> without flags. */
+#if defined(__has_include)
+#if __has_include(<libpq-fe.h>)
 #include <libpq-fe.h>
+#elif __has_include(<postgresql/libpq-fe.h>)
+#include <postgresql/libpq-fe.h>
+#else
+#include <libpq-fe.h>
+#endif
+#else
+#include <libpq-fe.h>
+#endif
 
 #include <corio.h>
 
