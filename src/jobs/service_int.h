@@ -64,6 +64,7 @@ struct jobs_service {
     int shared;                  /* the store is shared (PostgreSQL) */
     corio_task *lease_task;      /* shared: renews the leases */
     unsigned renew_gen;          /* shared: renewals begun */
+    unsigned claims;             /* shared: claims begun (odd: one runs) */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;

@@ -90,6 +90,7 @@ static int claim_and_start(jobs_service *s, size_t k)
         return -ENOMEM;
     c->store = s->store;
     c->max = k;
+    s->claims++; /* odd while the claim runs: see hand_back_orphans */
     int rc = jobs_store_call(s->store, do_claim, c);
     /* After the claim has committed: a renewal that began before this
      * point may not see these jobs, and must not take them for lost. */
@@ -119,6 +120,7 @@ static int claim_and_start(jobs_service *s, size_t k)
         jobs__runner_launch(s, e); /* on failure it gives the slot back */
         started++;
     }
+    s->claims++;
     free(c->v);
     free(c);
     return rc < 0 ? rc : (int)started;
@@ -171,6 +173,36 @@ static const jobs_held *find_held(const jobs_held *h, size_t n,
     return NULL;
 }
 
+/* A job the renewal says this process holds but that no entry here runs:
+ * a claim that committed but whose answer never arrived (the connection
+ * broke: PostgreSQL restarting), or claimed jobs left unstarted for want
+ * of memory. This process's renewals would keep it running forever, so
+ * it is handed back to the queue, fenced by the claim like any outcome.
+ * Only when no claim ran during the renewal: a claim's jobs are on the
+ * running list only once the claim has returned. */
+static void hand_back_orphans(jobs_service *s, const jobs_held *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int mine = 0;
+        for (entry *e = s->running.next; e != &s->running && !mine;
+             e = e->next)
+            mine = strcmp(e->job->id, h[i].id) == 0 &&
+                   e->job->attempts == h[i].attempts;
+        if (mine)
+            continue;
+        jobs_job *j = calloc(1, sizeof *j);
+        if (!j)
+            return;
+        snprintf(j->id, sizeof j->id, "%s", h[i].id);
+        j->prev_status = JOBS_RUNNING;
+        j->status = JOBS_CREATED;
+        j->attempts = h[i].attempts;
+        fprintf(stderr, "corio-jobs: job %s: held here but not running "
+                "(its claim's answer was lost): back to the queue\n", j->id);
+        jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 0);
+        jobs_job_free(j);
+    }
+}
 
 void *jobs__lease_main(void *arg)
 {
@@ -188,7 +220,10 @@ void *jobs__lease_main(void *arg)
             continue;
         c->store = s->store;
         unsigned gen = ++s->renew_gen;
+        unsigned claims = s->claims;
         int rc = jobs_store_call(s->store, do_renew, c);
+        if (rc == 0 && claims == s->claims && claims % 2 == 0)
+            hand_back_orphans(s, c->held, c->n);
         if (rc < 0) {
             /* The jobs go on; if the store stays away past the lease,
              * others take them over and the fence drops these outcomes. */
