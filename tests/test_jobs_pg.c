@@ -270,6 +270,39 @@ TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
     return NULL;
 }
 
+/* A live holder whose lease ran out (the database was away longer than
+ * the lease) keeps its job at its next renewal, as long as nobody reaped
+ * the job first: the renewal extends before it reaps. */
+TU_TASK_TEST(late_renewal_keeps_the_job)
+{
+    fresh_table();
+    jobs_store *a = open_store(0.3, 3), *b = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 10, &v), 1);
+    corio_sleep(0.5); /* expired, not reaped */
+    jobs_held *h;
+    assert_int_equal(renew(a, &h), 1);
+    assert_string_equal(h[0].id, id[0]);
+    assert_int_equal(h[0].attempts, 1);
+    free(h);
+    assert_int_equal(renew(b, &h), 0); /* nothing to reap now */
+    free(h);
+    jobs_job **none;
+    assert_int_equal(claim(b, 10, &none), 0);
+    free(none);
+    assert_int_equal(finish(a, v[0], JOBS_SUCCEEDED), 0);
+    jobs_job *j = get(b, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 1);
+    jobs_job_free(j);
+    jobs_job_free_array(v, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
 /* A job whose holder dies every time is given up after max_attempts. */
 TU_TASK_TEST(max_attempts_then_interrupted)
 {
@@ -881,6 +914,7 @@ int main(void)
         cmocka_unit_test(claims_are_disjoint),
         cmocka_unit_test(expired_lease_taken_over_and_fenced),
         cmocka_unit_test(reclaim_by_the_same_process_fences_the_old_claim),
+        cmocka_unit_test(late_renewal_keeps_the_job),
         cmocka_unit_test(max_attempts_then_interrupted),
         cmocka_unit_test(cancel_in_every_state),
         cmocka_unit_test(batch_all_or_nothing),

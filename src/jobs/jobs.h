@@ -194,10 +194,10 @@ typedef struct jobs_store_ops {
      * becomes running with attempts + 1 and started_ms = now under a fresh
      * lease. *out gets a malloc'ed array of new jobs, in id order. */
     int (*claim)(jobs_store *s, size_t max, jobs_job ***out, size_t *n);
-    /* First reaps every process's expired leases: a job goes back to
-     * created, or to interrupted after max_attempts starts, or to
-     * cancelled if a DELETE asked for it. Then extends the lease of every
-     * job this process holds. *held gets a malloc'ed array of the *n jobs
+    /* Extends the lease of every job this process holds (expired or not:
+     * it is alive), then reaps every process's expired leases: a job goes
+     * back to created, or to interrupted after max_attempts starts, or to
+     * cancelled if a DELETE asked for it. *held gets a malloc'ed array of the *n jobs
      * it holds (free() it). A job this process runs that is missing, or
      * held under another attempt number, was taken over: its lease
      * expired. */

@@ -455,7 +455,7 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     return rc;
 }
 
-/* Reaps every process's expired leases, then extends this one's. */
+/* Extends this process's leases, then reaps every process's expired ones. */
 static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
 {
     pg_store *s = (pg_store *)base;
@@ -466,6 +466,13 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
     const char *reap_v[2] = {now, s->max_attempts};
     const char *renew_v[2] = {s->owner, s->lease};
     corio_pg_stmt st[4] = {
+        /* Renew first: after an outage of the database longer than the
+         * lease, a live process keeps the jobs it still runs instead of
+         * reaping them itself. */
+        {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
+         "make_interval(secs => $2::float8) WHERE owner=$1 AND "
+         "status='running' RETURNING id, cancel_requested, attempts", 2,
+         renew_v},
         /* A DELETE asked for it and its holder died: it ends cancelled. */
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$1::bigint, "
          "updated_at=$1::bigint, error='cancelled by DELETE /jobs/<id>', "
@@ -481,23 +488,19 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
         {"UPDATE corio_jobs SET status='created', owner=NULL, "
          "lease_until=NULL, updated_at=$1::bigint WHERE status='running' AND "
          "attempts < $2::int AND lease_until < clock_timestamp()", 2, reap_v},
-        {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
-         "make_interval(secs => $2::float8) WHERE owner=$1 AND "
-         "status='running' RETURNING id, cancel_requested, attempts", 2,
-         renew_v},
     };
     PGresult *r[4] = {NULL, NULL, NULL, NULL};
     int rc = run(s, 4, st, r, 0);
-    int rows = rc == 0 ? PQntuples(r[3]) : 0;
+    int rows = rc == 0 ? PQntuples(r[0]) : 0;
     if (rows > 0) {
         *held = calloc((size_t)rows, sizeof **held);
         if (!*held)
             rc = -ENOMEM;
         for (int i = 0; rc == 0 && i < rows; i++) {
             jobs_held *h = &(*held)[i];
-            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[3], i, 0));
-            h->cancel = PQgetvalue(r[3], i, 1)[0] == 't';
-            h->attempts = atoi(PQgetvalue(r[3], i, 2));
+            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[0], i, 0));
+            h->cancel = PQgetvalue(r[0], i, 1)[0] == 't';
+            h->attempts = atoi(PQgetvalue(r[0], i, 2));
         }
         if (rc == 0)
             *n = (size_t)rows;
