@@ -125,7 +125,9 @@ int corio_pg_pool_create(corio_pg_pool **pp, const char *conninfo,
 int corio_pg_pool_destroy(corio_pg_pool *p);
 /* Suspending: waits (FIFO) until fewer than max connections are handed
  * out, then gives an idle healthy one or opens a new one. A connection
- * that fails its health check is closed and replaced (reconnect). Returns
+ * that fails its health check (its server hung up on it while it was
+ * idle, or, idle longer than health_idle, it does not answer SELECT 1) is
+ * closed and replaced (reconnect). Returns
  * 0, -ECONNREFUSED (could not connect), -ECANCELED, -ETIMEDOUT, -EPERM. */
 int corio_pg_pool_acquire(corio_pg_pool *p, corio_pg **cp);
 /* Gives c back. A broken connection, or one left inside a transaction, is

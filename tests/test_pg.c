@@ -287,6 +287,40 @@ TU_TASK_TEST(pool_bound_and_reconnect)
 
 /* The pool's bound holds against timeouts, and a failed connect gives its
  * unit back (else the pool would shrink to nothing). */
+/* Without the idle-time query check (health_idle < 0), a connection whose
+ * server hung up is still never handed out: the pool sees the hang-up on
+ * the socket. Without that, the first query after it would fail with
+ * -ECONNRESET. */
+TU_TASK_TEST(pool_notices_a_hung_up_connection)
+{
+    corio_pg_pool_config cfg = {1, -1, 0};
+    corio_pg *c, *obs = connect_ok();
+    PGresult *r;
+    char pid[32];
+    const char *v[1] = {pid};
+    assert_int_equal(corio_pg_pool_create(&pool, conninfo, &cfg), 0);
+    assert_int_equal(corio_pg_pool_acquire(pool, &c), 0);
+    snprintf(pid, sizeof pid, "%d", PQbackendPID(corio_pg_conn(c)));
+    corio_pg_pool_release(pool, c);
+    assert_int_equal(corio_pg_query(obs, &r, "SELECT pg_terminate_backend($1::int)", 1, v), 0);
+    PQclear(r);
+    /* Until the backend is gone (its goodbye is then on the socket). */
+    for (int i = 0; i < 500; i++) {
+        assert_int_equal(corio_pg_query(obs, &r, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", 1, v), 0);
+        int alive = atoi(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (!alive)
+            break;
+        corio_sleep(0.01);
+    }
+    assert_int_equal(corio_pg_pool_query(pool, &r, "SELECT pg_backend_pid()", 0, NULL), 0);
+    assert_string_not_equal(PQgetvalue(r, 0, 0), pid);
+    PQclear(r);
+    assert_int_equal(corio_pg_pool_destroy(pool), 0);
+    corio_pg_close(obs);
+    return NULL;
+}
+
 TU_TASK_TEST(pool_acquire_timeout_and_refused)
 {
     corio_pg_pool_config cfg = {1, -1, 0};
@@ -502,6 +536,7 @@ int main(void)
         cmocka_unit_test(cancel_cancels_server_side),
         cmocka_unit_test(pipeline_in_order),
         cmocka_unit_test(pool_bound_and_reconnect),
+        cmocka_unit_test(pool_notices_a_hung_up_connection),
         cmocka_unit_test(pool_acquire_timeout_and_refused),
         cmocka_unit_test(pool_cancelled_waiters_keep_the_bound),
         cmocka_unit_test(backend_killed_mid_query),

@@ -12,6 +12,7 @@
 #include "db/pg_int.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,14 +69,28 @@ int corio_pg_pool_destroy(corio_pg_pool *p)
     return 0;
 }
 
-/* An idle connection is worth handing out if it is not known broken and,
- * when it sat idle long enough for a server restart or a NAT timeout to
- * have killed it silently, answers a trivial query. */
+/* An idle connection has nothing to read unless the server spoke, and
+ * what a server says to an idle session is almost always goodbye: a
+ * restart or pg_terminate_backend sends a FATAL error, then closes the
+ * socket (the two may arrive apart, so libpq cannot be relied on to have
+ * seen the end yet). One poll(2) tells. A readable idle connection is
+ * replaced: at worst (a NOTIFY for a LISTENing session, a parameter
+ * change) that costs one reconnect; without it, every connection a
+ * restart killed would fail one caller's query first. */
+static int pg_still_open(corio_pg *c)
+{
+    struct pollfd pfd = {PQsocket(corio_pg_conn(c)), POLLIN, 0};
+    return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
+}
+
+/* An idle connection is worth handing out if it is not known broken, its
+ * server has not hung up on it, and, when it sat idle long enough for a
+ * NAT timeout to have killed it silently, it answers a trivial query. */
 static int pg_healthy(corio_pg_pool *p, corio_pg *c, int *interrupted)
 {
     PGresult *r;
     int rc;
-    if (!corio_pg_ok(c))
+    if (!corio_pg_ok(c) || !pg_still_open(c))
         return 0;
     if (p->health_idle < 0 || corio_now() - c->idle_since < p->health_idle)
         return 1;
