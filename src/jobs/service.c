@@ -386,7 +386,11 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         "# HELP corio_jobs_commit_failures_total Failed transactions.\n"
         "# TYPE corio_jobs_commit_failures_total counter\n"
         "corio_jobs_commit_failures_total %llu\n",
-        (unsigned long long)s->submitted, s->nqueued, s->nrunning,
+        (unsigned long long)s->submitted,
+        /* Shared: the queue is the store's, every process's (recounted
+         * every 15 s, this process's own changes added in between). */
+        s->shared ? (size_t)s->by_status[JOBS_CREATED] : s->nqueued,
+        s->nrunning,
         s->opts.workers, corio_task_count(NULL), s->lag, s->lag_max,
         (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
         (unsigned long long)cs.failed);
