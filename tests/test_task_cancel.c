@@ -181,9 +181,11 @@ static void *cancel_case_main(void *arg)
         void *r = NULL;
         assert_int_equal(corio_await(t, &r), -ECANCELED);
     }
-    /* The interrupted call returned promptly, not after its 10 s. */
-    assert_true(corio_now() - t0 < 1.0);
-    assert_true(v->waited < 1.0);
+    /* The interrupted call returned promptly, not after its 10 s (5 s of
+     * room: qemu-user beside another suite on a loaded machine can stall
+     * for a second; an uncancelled sleep takes 10). */
+    assert_true(corio_now() - t0 < 5.0);
+    assert_true(v->waited < 5.0);
     assert_int_equal(v->rc, -ECANCELED);
     for (i = 0; i < 8; i++) {
         if (v->later[i] != -ECANCELED)
@@ -291,13 +293,13 @@ TU_TASK_TEST(cancel_propagates_down_an_await_chain)
     assert_int_equal(corio_await(a, NULL), -ECANCELED);
     /* B and C were detached when their awaiters were interrupted; they end
      * within a few loop iterations. */
-    while (corio_task_count(NULL) > 1 && corio_now() - t0 < 1)
+    while (corio_task_count(NULL) > 1 && corio_now() - t0 < 5)
         assert_int_equal(corio_yield(), 0);
     assert_int_equal(corio_task_count(NULL), 1);
     assert_int_equal(chain_rc[0], -ECANCELED);
     assert_int_equal(chain_rc[1], -ECANCELED);
     assert_int_equal(chain_rc[2], -ECANCELED);
-    assert_true(corio_now() - t0 < 1.0);
+    assert_true(corio_now() - t0 < 5.0); /* uncancelled: C sleeps 10 s */
     return NULL;
 }
 
