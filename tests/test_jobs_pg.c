@@ -123,10 +123,18 @@ typedef struct claimer {
     int n;
 } claimer;
 
+/* The claimers go in rounds, both claims of a round in flight at once (a
+ * barrier between rounds): on a loaded machine one backend could
+ * otherwise run all its claims before the other's first one started, and
+ * there would be no concurrency left to test. */
+static corio_barrier *round_barrier;
+static int round_sum[64];
+
 static void *claim_all(void *arg)
 {
     claimer *c = arg;
-    for (;;) {
+    for (int r = 0;; r++) {
+        assert_true(r < 64);
         jobs_job **v;
         int n = claim(c->s, 7, &v);
         for (int i = 0; i < n; i++) {
@@ -137,7 +145,9 @@ static void *claim_all(void *arg)
             memcpy(c->seen[c->n++], v[i]->id, JOBS_ID_LEN + 1);
         }
         jobs_job_free_array(v, (size_t)n);
-        if (n == 0)
+        round_sum[r] += n;
+        assert_true(corio_barrier_wait(round_barrier) >= 0);
+        if (round_sum[r] == 0)
             return NULL;
     }
 }
@@ -153,9 +163,12 @@ TU_TASK_TEST(claims_are_disjoint)
     a.s = open_store(30, 3);
     b.s = open_store(30, 3);
     insert(a.s, N, NULL);
+    memset(round_sum, 0, sizeof round_sum);
+    assert_int_equal(corio_barrier_create(&round_barrier, 2), 0);
     corio_task *ta = corio_spawn(claim_all, &a), *tb = corio_spawn(claim_all, &b);
     assert_int_equal(corio_await(ta, NULL), 0);
     assert_int_equal(corio_await(tb, NULL), 0);
+    corio_barrier_destroy(round_barrier);
     assert_int_equal(a.n + b.n, N);
     assert_true(a.n > 0 && b.n > 0);
     for (int i = 0; i < a.n; i++)
@@ -179,12 +192,12 @@ TU_TASK_TEST(claims_are_disjoint)
 TU_TASK_TEST(expired_lease_taken_over_and_fenced)
 {
     fresh_table();
-    jobs_store *a = open_store(0.5, 3), *b = open_store(30, 3);
+    jobs_store *a = open_store(1.0, 3), *b = open_store(30, 3);
     char id[1][JOBS_ID_LEN + 1];
     insert(a, 1, id);
     jobs_job **va, **vb;
     assert_int_equal(claim(a, 10, &va), 1);
-    /* Renewed every 0.2 s for 1.2 s (past the 0.5 s lease): kept. */
+    /* Renewed every 0.2 s for 1.2 s (past the 1 s lease): kept. */
     for (int i = 0; i < 6; i++) {
         corio_sleep(0.2);
         jobs_held *ids;
@@ -204,7 +217,7 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
     free(none);
     assert_int_equal(claim(b, 10, &vb), 0);
     free(vb);
-    corio_sleep(0.7);
+    corio_sleep(1.2);
     assert_int_equal(renew(b, &none), 0);
     free(none);
     assert_int_equal(claim(b, 10, &vb), 1);
@@ -477,12 +490,13 @@ static void *procs_main(void *arg)
     jp_server s[MAXP];
     for (int i = 0; i < pt->nproc; i++)
         jp_start(&s[i], bin,
-                 (const char *[]){"--db", url, "--lease", "1", "--workers",
+                 (const char *[]){"--db", url, "--lease", "2", "--workers",
                                   "4", "--grace", "2", "--allow-command",
                                   "/bin/sh", NULL});
     /* Each job logs its start and end with the pid of the corio-jobs that
      * runs it ($PPID of the shell); every eighth runs past two leases, so
-     * it survives only if its process renews. */
+     * it survives only if its process renews. The lease (2 s, renewed every
+     * 0.67 s) leaves a live process 1.3 s of stall before it loses a job. */
     char ids[MAXJ][64], tok[MAXJ][16];
     for (int i = 0; i < pt->njobs; i++) {
         char body[512];
@@ -491,7 +505,7 @@ static void *procs_main(void *arg)
                  "{\"type\":\"command\",\"argv\":[\"/bin/sh\",\"-c\","
                  "\"echo start $0 $PPID >> %s; sleep %s; "
                  "echo end $0 $PPID >> %s\",\"%s\"]}",
-                 logpath, i % 8 == 0 ? "2.5" : "0.3", logpath, tok[i]);
+                 logpath, i % 8 == 0 ? "4.5" : "0.3", logpath, tok[i]);
         assert_int_equal(jp_submit(s[i % pt->nproc].port, body, ids[i]), 202);
     }
     /* Kill process 0 once it is running some of them. */
