@@ -289,12 +289,12 @@ TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
 TU_TASK_TEST(late_renewal_keeps_the_job)
 {
     fresh_table();
-    jobs_store *a = open_store(0.3, 3), *b = open_store(30, 3);
+    jobs_store *a = open_store(1.0, 3), *b = open_store(30, 3);
     char id[1][JOBS_ID_LEN + 1];
     insert(a, 1, id);
     jobs_job **v;
     assert_int_equal(claim(a, 10, &v), 1);
-    corio_sleep(0.5); /* expired, not reaped */
+    corio_sleep(1.2); /* expired, not reaped */
     jobs_held *h;
     assert_int_equal(renew(a, &h), 1);
     assert_string_equal(h[0].id, id[0]);
