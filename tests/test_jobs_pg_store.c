@@ -1,0 +1,424 @@
+/*
+ * corio-jobs' shared store (src/jobs/store_pg.c) against a private
+ * PostgreSQL, driven as two "processes" in one test: two store objects,
+ * each with its own owner id. What is checked: concurrent claims never
+ * hand out a job twice; an expired lease is taken over and the old
+ * holder's outcome is fenced off, also against the same process's
+ * re-claim; a late renewal keeps the job; jobs whose holders keep dying
+ * are given up after max_attempts; DELETE of created, running-elsewhere,
+ * ended and unknown jobs; a batch is all or nothing.
+ *
+ * The real corio-jobs processes over the same store: test_jobs_pg.c.
+ */
+#include "testutil.h"
+#include "db_server.h"
+#include "jobs_pg_db.h"
+
+#include "jobs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static jobs_store *open_store(double lease, int max_attempts)
+{
+    jobs_store *s;
+    char err[256] = "";
+    jobs_store_opts o = {lease, max_attempts};
+    int rc = jobs_store_open_ex(jpg_url, &o, &s, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "open: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_true(jobs_store_shared(s));
+    return s;
+}
+
+static void insert(jobs_store *s, int n, char (*ids)[JOBS_ID_LEN + 1])
+{
+    for (int i = 0; i < n; i++) {
+        jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+        assert_non_null(j);
+        jobs_write w = {JOBS_W_INSERT, j};
+        assert_int_equal(s->ops->write(s, &w, 1), 0);
+        if (ids)
+            memcpy(ids[i], j->id, sizeof ids[i]);
+        jobs_job_free(j);
+    }
+}
+
+static jobs_job *get(jobs_store *s, const char *id)
+{
+    jobs_job *j = NULL;
+    assert_int_equal(s->ops->get(s, id, &j), 0);
+    return j;
+}
+
+static int claim(jobs_store *s, size_t max, jobs_job ***v)
+{
+    size_t n = 0;
+    assert_int_equal(s->ops->claim(s, max, v, &n), 0);
+    return (int)n;
+}
+
+static int renew(jobs_store *s, jobs_held **ids)
+{
+    size_t n = 0;
+    assert_int_equal(s->ops->renew(s, ids, &n), 0);
+    return (int)n;
+}
+
+/* Records how j ended, as its holder would. */
+static int finish(jobs_store *s, jobs_job *j, int status)
+{
+    j->status = status;
+    j->finished_ms = jobs_now_ms();
+    jobs_write w = {JOBS_W_UPDATE, j};
+    return s->ops->write(s, &w, 1);
+}
+
+
+/* ---- the store ------------------------------------------------------------------- */
+
+typedef struct claimer {
+    jobs_store *s;
+    char seen[200][JOBS_ID_LEN + 1];
+    int n;
+} claimer;
+
+/* The claimers go in rounds, both claims of a round in flight at once (a
+ * barrier between rounds): on a loaded machine one backend could
+ * otherwise run all its claims before the other's first one started, and
+ * there would be no concurrency left to test. */
+static corio_barrier *round_barrier;
+static int round_sum[64];
+
+static void *claim_all(void *arg)
+{
+    claimer *c = arg;
+    for (int r = 0;; r++) {
+        assert_true(r < 64);
+        jobs_job **v;
+        int n = claim(c->s, 7, &v);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(v[i]->status, JOBS_RUNNING);
+            assert_int_equal(v[i]->attempts, 1);
+            assert_true(v[i]->started_ms > 0);
+            assert_true(c->n < 200);
+            memcpy(c->seen[c->n++], v[i]->id, JOBS_ID_LEN + 1);
+        }
+        jobs_job_free_array(v, (size_t)n);
+        round_sum[r] += n;
+        assert_true(corio_barrier_wait(round_barrier) >= 0);
+        if (round_sum[r] == 0)
+            return NULL;
+    }
+}
+
+/* Two claimers at once (SKIP LOCKED): together they take every job once. */
+TU_TASK_TEST(claims_are_disjoint)
+{
+    enum { N = 150 };
+    jpg_fresh_table();
+    static claimer a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.s = open_store(30, 3);
+    b.s = open_store(30, 3);
+    insert(a.s, N, NULL);
+    memset(round_sum, 0, sizeof round_sum);
+    assert_int_equal(corio_barrier_create(&round_barrier, 2), 0);
+    corio_task *ta = corio_spawn(claim_all, &a), *tb = corio_spawn(claim_all, &b);
+    assert_int_equal(corio_await(ta, NULL), 0);
+    assert_int_equal(corio_await(tb, NULL), 0);
+    corio_barrier_destroy(round_barrier);
+    assert_int_equal(a.n + b.n, N);
+    assert_true(a.n > 0 && b.n > 0);
+    for (int i = 0; i < a.n; i++)
+        for (int k = 0; k < b.n; k++)
+            assert_string_not_equal(a.seen[i], b.seen[k]);
+    /* Claims come oldest first: each claimer saw its ids in order. */
+    for (int i = 1; i < a.n; i++)
+        assert_true(strcmp(a.seen[i - 1], a.seen[i]) < 0);
+    uint64_t counts[JOBS_NSTATUS];
+    assert_int_equal(a.s->ops->counts(a.s, counts), 0);
+    assert_int_equal(counts[JOBS_RUNNING], N);
+    assert_int_equal(counts[JOBS_CREATED], 0);
+    jobs_store_close(a.s);
+    jobs_store_close(b.s);
+    return NULL;
+}
+
+/* A renews its lease and keeps its job; then stops renewing: B takes the
+ * job over (attempts 2), A's outcome is fenced off, A's renewal no longer
+ * lists it, and B's outcome is the one recorded. */
+TU_TASK_TEST(expired_lease_taken_over_and_fenced)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(1.0, 3), *b = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **va, **vb;
+    assert_int_equal(claim(a, 10, &va), 1);
+    /* Renewed every 0.2 s for 1.2 s (past the 1 s lease): kept. */
+    for (int i = 0; i < 6; i++) {
+        corio_sleep(0.2);
+        jobs_held *ids;
+        assert_int_equal(renew(a, &ids), 1);
+        assert_string_equal(ids[0].id, id[0]);
+        assert_int_equal(ids[0].attempts, 1);
+        assert_int_equal(ids[0].cancel, 0);
+        free(ids);
+        assert_int_equal(claim(b, 10, &vb), 0);
+        free(vb);
+    }
+    /* A stops renewing (it "died"). Until the lease has expired, B's
+     * renewals leave the job alone; after it, B's renewal puts it back in
+     * the queue and B's claim gets it. */
+    jobs_held *none;
+    assert_int_equal(renew(b, &none), 0);
+    free(none);
+    assert_int_equal(claim(b, 10, &vb), 0);
+    free(vb);
+    corio_sleep(1.2);
+    assert_int_equal(renew(b, &none), 0);
+    free(none);
+    assert_int_equal(claim(b, 10, &vb), 1);
+    assert_string_equal(vb[0]->id, id[0]);
+    assert_int_equal(vb[0]->attempts, 2);
+    jobs_held *ids;
+    assert_int_equal(renew(a, &ids), 0); /* A learns it lost the job */
+    free(ids);
+    /* A's late outcome changes nothing (and is not an error). */
+    assert_int_equal(finish(a, va[0], JOBS_FAILED), 0);
+    jobs_job *j = get(b, id[0]);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    assert_int_equal(finish(b, vb[0], JOBS_SUCCEEDED), 0);
+    j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 2);
+    jobs_job_free(j);
+    /* Ended jobs are never claimed again. */
+    jobs_job **v;
+    assert_int_equal(claim(a, 10, &v), 0);
+    free(v);
+    jobs_job_free_array(va, 1);
+    jobs_job_free_array(vb, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A process paused past its lease claims the job again itself before it
+ * notices: the claim is (owner, attempt), so the old run's outcome is
+ * fenced off like another process's, and only the new claim's counts. */
+TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(0.3, 5), *b = open_store(30, 5);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v1, **v2;
+    assert_int_equal(claim(a, 10, &v1), 1);
+    corio_sleep(0.5); /* A "paused" past its lease */
+    jobs_held *h;
+    assert_int_equal(renew(b, &h), 0); /* B reaps: back to created */
+    free(h);
+    assert_int_equal(claim(a, 10, &v2), 1); /* A again, attempt 2 */
+    assert_int_equal(v2[0]->attempts, 2);
+    assert_int_equal(renew(a, &h), 1);
+    assert_int_equal(h[0].attempts, 2); /* attempt 1 is not held */
+    free(h);
+    assert_int_equal(finish(a, v1[0], JOBS_FAILED), 0);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    assert_int_equal(finish(a, v2[0], JOBS_SUCCEEDED), 0);
+    j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 2);
+    jobs_job_free(j);
+    jobs_job_free_array(v1, 1);
+    jobs_job_free_array(v2, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A live holder whose lease ran out (the database was away longer than
+ * the lease) keeps its job at its next renewal, as long as nobody reaped
+ * the job first: the renewal extends before it reaps. */
+TU_TASK_TEST(late_renewal_keeps_the_job)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(1.0, 3), *b = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 10, &v), 1);
+    corio_sleep(1.2); /* expired, not reaped */
+    jobs_held *h;
+    assert_int_equal(renew(a, &h), 1);
+    assert_string_equal(h[0].id, id[0]);
+    assert_int_equal(h[0].attempts, 1);
+    free(h);
+    assert_int_equal(renew(b, &h), 0); /* nothing to reap now */
+    free(h);
+    jobs_job **none;
+    assert_int_equal(claim(b, 10, &none), 0);
+    free(none);
+    assert_int_equal(finish(a, v[0], JOBS_SUCCEEDED), 0);
+    jobs_job *j = get(b, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_int_equal(j->attempts, 1);
+    jobs_job_free(j);
+    jobs_job_free_array(v, 1);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A job whose holder dies every time is given up after max_attempts. */
+TU_TASK_TEST(max_attempts_then_interrupted)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(0.3, 2);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v;
+    jobs_store *b = open_store(30, 2);
+    jobs_held *ids;
+    for (int attempt = 1; attempt <= 2; attempt++) {
+        assert_int_equal(claim(a, 10, &v), 1);
+        assert_int_equal(v[0]->attempts, attempt);
+        jobs_job_free_array(v, 1);
+        corio_sleep(0.5); /* A "dies": no renewal */
+        assert_int_equal(renew(b, &ids), 0); /* B reaps */
+        free(ids);
+    }
+    assert_int_equal(claim(a, 10, &v), 0);
+    free(v);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_INTERRUPTED);
+    assert_non_null(strstr(j->error, "2 time(s)"));
+    assert_true(j->finished_ms > 0);
+    jobs_job_free(j);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* DELETE through the store, in every state. */
+TU_TASK_TEST(cancel_in_every_state)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(0.5, 3), *b = open_store(30, 3);
+    char id[3][JOBS_ID_LEN + 1];
+    insert(a, 3, id);
+    jobs_job *j = NULL;
+    /* Created: cancelled at once, never claimed. */
+    assert_int_equal(b->ops->cancel(b, id[0], &j), 0);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    /* Running in A: a request, which A's renewal reports. */
+    jobs_job **v;
+    assert_int_equal(claim(a, 1, &v), 1);
+    assert_string_equal(v[0]->id, id[1]);
+    assert_int_equal(b->ops->cancel(b, id[1], &j), -EINPROGRESS);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    jobs_held *ids;
+    assert_int_equal(renew(a, &ids), 1);
+    assert_int_equal(ids[0].cancel, 1);
+    free(ids);
+    assert_int_equal(finish(a, v[0], JOBS_CANCELLED), 0);
+    jobs_job_free_array(v, 1);
+    /* Ended: -EALREADY with the job; unknown: -ENOENT. */
+    assert_int_equal(b->ops->cancel(b, id[1], &j), -EALREADY);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    assert_int_equal(b->ops->cancel(b, "01J9Z3W7K6T8Y2V4B5N6M7P8Q9", &j),
+                     -ENOENT);
+    assert_null(j);
+    /* Running in A, which dies: the first renewal after the lease records
+     * it cancelled instead of queueing it again. */
+    assert_int_equal(claim(a, 1, &v), 1);
+    jobs_job_free_array(v, 1);
+    assert_int_equal(b->ops->cancel(b, id[2], &j), -EINPROGRESS);
+    jobs_job_free(j);
+    corio_sleep(0.7);
+    assert_int_equal(renew(b, &ids), 0);
+    free(ids);
+    assert_int_equal(claim(b, 10, &v), 0);
+    free(v);
+    j = get(b, id[2]);
+    assert_int_equal(j->status, JOBS_CANCELLED);
+    jobs_job_free(j);
+    jobs_store_close(a);
+    jobs_store_close(b);
+    return NULL;
+}
+
+/* A batch with one bad write writes nothing; the store goes on working. */
+TU_TASK_TEST(batch_all_or_nothing)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job *fresh = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+    jobs_job *dup = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+    memcpy(dup->id, id[0], sizeof id[0]);
+    jobs_write w[2] = {{JOBS_W_INSERT, fresh}, {JOBS_W_INSERT, dup}};
+    assert_int_equal(a->ops->write(a, w, 2), -EEXIST);
+    jobs_job *j = NULL;
+    assert_int_equal(a->ops->get(a, fresh->id, &j), -ENOENT);
+    assert_int_equal(a->ops->write(a, w, 1), 0);
+    j = get(a, fresh->id);
+    assert_int_equal(j->status, JOBS_CREATED);
+    jobs_job_free(j);
+    jobs_job **v;
+    size_t n;
+    assert_int_equal(a->ops->list(a, JOBS_CREATED, NULL, 10, &v, &n), 0);
+    assert_int_equal(n, 2);
+    jobs_job_free_array(v, n);
+    jobs_job_free(fresh);
+    jobs_job_free(dup);
+    jobs_store_close(a);
+    return NULL;
+}
+
+TU_TASK_TEST(open_errors)
+{
+    jobs_store *s;
+    char err[512] = "";
+    int rc = jobs_store_open("postgresql://127.0.0.1:1/nothing?connect_timeout=2",
+                             &s, err, sizeof err);
+    assert_true(rc < 0);
+    assert_null(s);
+    assert_non_null(strstr(err, "PostgreSQL"));
+    return NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(claims_are_disjoint),
+        cmocka_unit_test(expired_lease_taken_over_and_fenced),
+        cmocka_unit_test(reclaim_by_the_same_process_fences_the_old_claim),
+        cmocka_unit_test(late_renewal_keeps_the_job),
+        cmocka_unit_test(max_attempts_then_interrupted),
+        cmocka_unit_test(cancel_in_every_state),
+        cmocka_unit_test(batch_all_or_nothing),
+        cmocka_unit_test(open_errors),
+    };
+    int rc = jpg_start();
+    if (rc)
+        return rc;
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    dbs_stop_all();
+    return rc;
+}
