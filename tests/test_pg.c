@@ -433,21 +433,7 @@ TU_TASK_TEST(backend_killed_mid_query)
 
 /* ---- the CPU does not idle ---------------------------------------------- */
 
-static int ticking;
-static double worst_late;
-
-static void *ticker(void *arg)
-{
-    double next = corio_now();
-    while (ticking) {
-        next += 0.01;
-        if (corio_sleep_until(next) != 0)
-            break;
-        if (corio_now() - next > worst_late)
-            worst_late = corio_now() - next;
-    }
-    return NULL;
-}
+static double worst_late; /* the ticker's, in the last run */
 
 /* A task running one `SELECT pg_sleep(seconds)` (arg: the seconds as
  * text) through the pool. */
@@ -468,7 +454,7 @@ static void *sleep_user(void *arg)
 static double sleeps_over_pool(int n, const char *seconds, int warm)
 {
     corio_pg_pool_config cfg = {20, 0, 0};
-    corio_task *t[100], *tick;
+    corio_task *t[100];
     void *res;
     int i;
     assert_true(n <= 100);
@@ -477,9 +463,7 @@ static double sleeps_over_pool(int n, const char *seconds, int warm)
         assert_non_null(t[i] = corio_spawn(sleep_user, "0.05"));
     for (i = 0; warm && i < 20; i++)
         assert_int_equal(corio_await(t[i], NULL), 0);
-    ticking = 1;
-    worst_late = 0;
-    assert_non_null(tick = corio_spawn(ticker, NULL));
+    tu_ticker *tick = tu_ticker_start(0.01);
     double t0 = corio_now();
     for (i = 0; i < n; i++)
         assert_non_null(t[i] = corio_spawn(sleep_user, (void *)seconds));
@@ -488,8 +472,7 @@ static double sleeps_over_pool(int n, const char *seconds, int warm)
         assert_int_equal((intptr_t)res, 0);
     }
     double el = corio_now() - t0;
-    ticking = 0;
-    corio_await(tick, NULL);
+    worst_late = tu_ticker_stop(tick);
     printf("%d x pg_sleep(%s) over 20 connections: %.3f s, timer worst "
            "lateness %.1f ms\n", n, seconds, el, worst_late * 1e3);
     assert_int_equal(corio_pg_pool_size(pool), 20);

@@ -194,22 +194,8 @@ TU_TASK_TEST(server_disconnect)
 
 /* ---- the CPU does not idle ---------------------------------------------- */
 
-static int ticking;
-static double worst_late;
+static double worst_late; /* the ticker's, in the last run */
 static corio_redis *conns[20];
-
-static void *ticker(void *arg)
-{
-    double next = corio_now();
-    while (ticking) {
-        next += 0.01;
-        if (corio_sleep_until(next) != 0)
-            break;
-        if (corio_now() - next > worst_late)
-            worst_late = corio_now() - next;
-    }
-    return NULL;
-}
 
 static const char *blpop_seconds; /* "1", "0.2": BLPOP's timeout */
 
@@ -228,16 +214,14 @@ static void *blpop_timeout(void *arg)
  * ticker running; returns the elapsed time (worst_late: the ticker's). */
 static double blpops_over_twenty(int n, const char *seconds)
 {
-    corio_task *t[100], *tick;
+    corio_task *t[100];
     void *res;
     int i;
     assert_true(n <= 100);
     blpop_seconds = seconds;
     for (i = 0; i < 20; i++)
         conns[i] = connect_ok();
-    ticking = 1;
-    worst_late = 0;
-    assert_non_null(tick = corio_spawn(ticker, NULL));
+    tu_ticker *tick = tu_ticker_start(0.01);
     double t0 = corio_now();
     for (i = 0; i < n; i++)
         assert_non_null(t[i] = corio_spawn(blpop_timeout, (void *)(intptr_t)i));
@@ -246,8 +230,7 @@ static double blpops_over_twenty(int n, const char *seconds)
         assert_int_equal((intptr_t)res, 0);
     }
     double el = corio_now() - t0;
-    ticking = 0;
-    corio_await(tick, NULL);
+    worst_late = tu_ticker_stop(tick);
     printf("%d x BLPOP %s s over 20 connections: %.3f s, timer worst "
            "lateness %.1f ms\n", n, seconds, el, worst_late * 1e3);
     for (i = 0; i < 20; i++)

@@ -314,3 +314,43 @@ void tu_log_expect(const tu_log *l, const int *want, int n)
         assert_int_equal(l->v[i], want[i]);
     }
 }
+
+/* ---- ticker -------------------------------------------------------------- */
+
+struct tu_ticker {
+    corio_task *task;
+    double period, worst;
+    int stop;
+};
+
+static void *ticker_main(void *arg)
+{
+    tu_ticker *t = arg;
+    double next = corio_now();
+    while (!t->stop) {
+        next += t->period;
+        if (corio_sleep_until(next) != 0)
+            break;
+        if (corio_now() - next > t->worst)
+            t->worst = corio_now() - next;
+    }
+    return NULL;
+}
+
+tu_ticker *tu_ticker_start(double period)
+{
+    tu_ticker *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    t->period = period;
+    assert_non_null(t->task = corio_spawn(ticker_main, t));
+    return t;
+}
+
+double tu_ticker_stop(tu_ticker *t)
+{
+    t->stop = 1;
+    corio_await(t->task, NULL);
+    double worst = t->worst;
+    free(t);
+    return worst;
+}

@@ -89,6 +89,15 @@ int tu_reset_hwm(void);
     }                                                            \
     static void *name##_main(void *arg)
 
+/* A task whose timer fires every `period` seconds while other work runs,
+ * recording how late it fired at worst: the proof that the loop was never
+ * blocked meanwhile. Heap-allocated (other tasks' stacks may be copied
+ * away in compact mode); tu_ticker_stop() ends the task, frees the ticker
+ * and returns the worst lateness in seconds. From a task. */
+typedef struct tu_ticker tu_ticker;
+tu_ticker *tu_ticker_start(double period);
+double tu_ticker_stop(tu_ticker *t);
+
 /* A small ordered event log for ordering assertions. */
 typedef struct tu_log {
     int n;
