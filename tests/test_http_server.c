@@ -131,7 +131,7 @@ static void *basic_main(void *arg)
     assert_int_equal(read_reply(s, &r), 0);
     assert_string_equal(r.body, "hello /b");
     /* HEAD: Content-Length of the GET, no body bytes */
-    send_str(s, "HEAD /abc HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\n");
+    send_str(s, "HEAD /abc HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
     size_t n;
     char head[1024];
     assert_int_equal(corio_stream_readuntil(s, head, sizeof head, "\r\n\r\n", 4,
@@ -141,7 +141,7 @@ static void *basic_main(void *arg)
     assert_int_equal(read_reply(s, &r), 0); /* the next response follows */
     assert_string_equal(r.body, "hello /c");
     /* handler asks to close */
-    send_str(s, "GET /close HTTP/1.1\r\n\r\n");
+    send_str(s, "GET /close HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(read_reply(s, &r), 0);
     assert_true(has(&r, "Connection: close"));
     assert_int_equal(read_to_eof(s), 0);
@@ -167,7 +167,7 @@ static void *pipeline_main(void *arg)
     char req[4096] = "";
     for (int i = 0; i < 20; i++) {
         char one[128];
-        snprintf(one, sizeof one, "POST /echo HTTP/1.1\r\nContent-Length: %d"
+        snprintf(one, sizeof one, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: %d"
                  "\r\n\r\n%0*d", i < 10 ? 1 : 2, i < 10 ? 1 : 2, i);
         strcat(req, one);
     }
@@ -194,7 +194,7 @@ static void *continue_main(void *arg)
     start(&f);
     corio_stream *s = dial(&f);
     reply r;
-    send_str(s, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+    send_str(s, "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
                 "Content-Length: 5\r\n\r\n");
     assert_int_equal(read_reply(s, &r), 0);
     assert_int_equal(r.status, 100);
@@ -204,7 +204,7 @@ static void *continue_main(void *arg)
     assert_int_equal(r.status, 200);
     assert_string_equal(r.body, "hello");
     /* Too large: 413 at once, no 100, connection closed. */
-    send_str(s, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\n"
+    send_str(s, "POST /echo HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
                 "Content-Length: 101\r\n\r\n");
     assert_int_equal(read_reply(s, &r), 0);
     assert_int_equal(r.status, 413);
@@ -230,19 +230,19 @@ static void *errors_main(void *arg)
         const char *raw;
         int status;
     } cases[] = {
-        {"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400},
-        {"GET / HTTP/1.1\r\nX: 0123456789012345678901234567890123456789"
+        {"GET / HTTP/1.1\r\nHost: h\r\nBad Header: x\r\n\r\n", 400},
+        {"GET / HTTP/1.1\r\nHost: h\r\nX: 0123456789012345678901234567890123456789"
          "0123456789012345678901234567890123456789012345678901234567890123456"
          "7890123456789012345678901234567890123456789012345678901234567890123"
          "45678901234567890123456789012345678901234567890123456789\r\n\r\n", 431},
-        {"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        {"POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
          "b\r\n01234567890\r\n0\r\n\r\n", 413},
-        {"BREW /pot HTTP/1.1\r\n\r\n", 501},
+        {"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n", 501},
         {"GET / HTTP/2.0\r\n\r\n", 505},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         corio_stream *s = dial(&f);
-        send_str(s, "GET /first HTTP/1.1\r\n\r\n");
+        send_str(s, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n");
         send_str(s, cases[i].raw);
         reply r;
         assert_int_equal(read_reply(s, &r), 0);
@@ -283,7 +283,7 @@ static void *timeouts_main(void *arg)
 
     corio_stream *s = dial(&f);
     double t0 = corio_now();
-    send_str(s, "GET / HTTP/1.1\r\n");
+    send_str(s, "GET / HTTP/1.1\r\nHost: h\r\n");
     reply r;
     /* A byte every 50 ms does not move the head deadline. (Stop before it,
      * so no unread byte makes the server's close a reset.) */
@@ -298,14 +298,14 @@ static void *timeouts_main(void *arg)
 
     s = dial(&f);
     t0 = corio_now();
-    send_str(s, "POST /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    send_str(s, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
     assert_int_equal(read_reply(s, &r), 0);
     assert_int_equal(r.status, 408);
     ENDED_AT(t0, 0.2);
     corio_stream_abort(s);
 
     s = dial(&f);
-    send_str(s, "GET /x HTTP/1.1\r\n\r\n");
+    send_str(s, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(read_reply(s, &r), 0);
     t0 = corio_now();
     assert_int_equal(read_to_eof(s), 0); /* closed silently */
@@ -372,7 +372,7 @@ static void *busy_client(void *arg)
 {
     busy_arg *b = arg;
     corio_stream *s = dial(b->f);
-    send_str(s, b->request ? b->request : "GET /sleep?0.2 HTTP/1.1\r\n\r\n");
+    send_str(s, b->request ? b->request : "GET /sleep?0.2 HTTP/1.1\r\nHost: h\r\n\r\n");
     b->rc = read_reply(s, &b->r);
     if (b->rc == 0 && read_to_eof(s) != 0)
         b->rc = -EPROTO;
@@ -386,7 +386,7 @@ static void *graceful_main(void *arg)
     start(&f);
     corio_stream *idle = dial(&f);
     reply r;
-    send_str(idle, "GET /i HTTP/1.1\r\n\r\n");
+    send_str(idle, "GET /i HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(read_reply(idle, &r), 0);
     busy_arg b = {.f = &f};
     corio_task *t = corio_spawn(busy_client, &b);
@@ -416,7 +416,7 @@ static void *grace_main(void *arg)
 {
     fixture f = {0};
     start(&f);
-    busy_arg b = {.f = &f, .request = "GET /sleep?5 HTTP/1.1\r\n\r\n"};
+    busy_arg b = {.f = &f, .request = "GET /sleep?5 HTTP/1.1\r\nHost: h\r\n\r\n"};
     corio_task *t = corio_spawn(busy_client, &b);
     wait_calls(&f, 1);
     /* busy_client's request sleeps 5 s; grace is 0.05 s. A close that
@@ -442,9 +442,9 @@ static void *maxconn_main(void *arg)
     start(&f);
     corio_stream *a = dial(&f), *b = dial(&f);
     reply r;
-    send_str(a, "GET /a HTTP/1.1\r\n\r\n");
+    send_str(a, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(read_reply(a, &r), 0);
-    send_str(b, "GET /b HTTP/1.1\r\n\r\n");
+    send_str(b, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
     corio_sleep(0.1);
     assert_int_equal(f.calls, 1); /* b waits for a slot */
     corio_stream_close(a);

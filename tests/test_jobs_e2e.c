@@ -177,7 +177,7 @@ static void *bad_input_main(void *arg)
     /* 413: a body over 1 MiB, refused from its Content-Length. */
     corio_stream *st;
     assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
-    const char *big = "POST /jobs HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n";
+    const char *big = "POST /jobs HTTP/1.1\r\nHost: h\r\nContent-Length: 2000000\r\n\r\n";
     assert_int_equal(corio_stream_write(st, big, strlen(big)), 0);
     char head[512];
     size_t n;
@@ -188,7 +188,7 @@ static void *bad_input_main(void *arg)
     /* 431: a head over 8 KiB. */
     assert_int_equal(corio_stream_connect_tcp(&st, "127.0.0.1", s.port), 0);
     corio_http_buf hb = CORIO_HTTP_BUF_INIT;
-    corio_http_buf_puts(&hb, "GET /healthz HTTP/1.1\r\nX-Big: ");
+    corio_http_buf_puts(&hb, "GET /healthz HTTP/1.1\r\nHost: h\r\nX-Big: ");
     for (int i = 0; i < 9000; i++)
         corio_http_buf_puts(&hb, "a");
     corio_http_buf_puts(&hb, "\r\n\r\n");

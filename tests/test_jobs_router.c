@@ -175,7 +175,7 @@ static void test_post_and_get(void **state)
     assert_string_equal(F.jobs[0]->id, id);
     assert_string_equal(F.jobs[0]->spec, "{\"seconds\":2.5}");
     char raw[128];
-    snprintf(raw, sizeof raw, "GET /jobs/%s HTTP/1.1\r\n\r\n", id);
+    snprintf(raw, sizeof raw, "GET /jobs/%s HTTP/1.1\r\nHost: h\r\n\r\n", id);
     json_decref(o);
     assert_int_equal(route(raw, &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "type")), "sleep");
@@ -183,10 +183,10 @@ static void test_post_and_get(void **state)
                         F.jobs[0]->id);
     json_decref(o);
     /* HEAD: same status and headers (the writer drops the body). */
-    snprintf(raw, sizeof raw, "HEAD /jobs/%s HTTP/1.1\r\n\r\n", F.jobs[0]->id);
+    snprintf(raw, sizeof raw, "HEAD /jobs/%s HTTP/1.1\r\nHost: h\r\n\r\n", F.jobs[0]->id);
     assert_int_equal(route(raw, NULL), 200);
     /* absolute-form target */
-    snprintf(raw, sizeof raw, "GET http://example.com/jobs/%s HTTP/1.1\r\n\r\n",
+    snprintf(raw, sizeof raw, "GET http://example.com/jobs/%s HTTP/1.1\r\nHost: h\r\n\r\n",
              F.jobs[0]->id);
     assert_int_equal(route(raw, NULL), 200);
 }
@@ -226,16 +226,16 @@ static void test_post_errors(void **state)
     json_decref(o);
     /* Content-Type is not checked (curl -d says form-urlencoded) */
     F.submit_rc = 0;
-    assert_int_equal(route("POST /jobs HTTP/1.1\r\nContent-Type: application/"
+    assert_int_equal(route("POST /jobs HTTP/1.1\r\nHost: h\r\nContent-Type: application/"
                            "x-www-form-urlencoded\r\nContent-Length: 25\r\n"
                            "\r\n{\"type\":\"hash\",\"bytes\":1}", &o), 202);
     json_decref(o);
-    assert_int_equal(route("POST /jobs HTTP/1.1\r\nContent-Type: application/json"
+    assert_int_equal(route("POST /jobs HTTP/1.1\r\nHost: h\r\nContent-Type: application/json"
                            "; charset=utf-8\r\nContent-Length: 30\r\n\r\n"
                            "{\"type\":\"sleep\",\"seconds\":0.5}", &o), 202);
     json_decref(o);
     /* chunked body */
-    assert_int_equal(route("POST /jobs HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+    assert_int_equal(route("POST /jobs HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
                            "\r\n10\r\n{\"type\":\"hash\",\"\r\n9\r\nbytes\":7}\r\n"
                            "0\r\n\r\n", &o), 202);
     json_decref(o);
@@ -250,13 +250,13 @@ static void test_list(void **state)
     }
     F.jobs[1]->status = JOBS_RUNNING;
     F.jobs[3]->status = JOBS_RUNNING;
-    assert_int_equal(route("GET /jobs HTTP/1.1\r\n\r\n", &o), 200);
+    assert_int_equal(route("GET /jobs HTTP/1.1\r\nHost: h\r\n\r\n", &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "jobs")), 5);
     assert_true(json_is_null(json_object_get(o, "next")));
     assert_int_equal(F.last_status, -1);
     assert_int_equal(F.last_limit, JOBS_LIST_DEFAULT);
     json_decref(o);
-    assert_int_equal(route("GET /jobs?status=running&limit=1 HTTP/1.1\r\n\r\n",
+    assert_int_equal(route("GET /jobs?status=running&limit=1 HTTP/1.1\r\nHost: h\r\n\r\n",
                            &o), 200);
     assert_int_equal(F.last_status, JOBS_RUNNING);
     json_t *arr = json_object_get(o, "jobs");
@@ -266,7 +266,7 @@ static void test_list(void **state)
     assert_string_equal(next, F.jobs[1]->id);
     char raw[160];
     snprintf(raw, sizeof raw, "GET /jobs?status=running&after=%s&limit=5 "
-             "HTTP/1.1\r\n\r\n", next);
+             "HTTP/1.1\r\nHost: h\r\n\r\n", next);
     json_decref(o);
     assert_int_equal(route(raw, &o), 200);
     arr = json_object_get(o, "jobs");
@@ -275,22 +275,22 @@ static void test_list(void **state)
                             json_array_get(arr, 0), "id")), F.jobs[3]->id);
     json_decref(o);
     /* percent-encoding and empty pairs */
-    assert_int_equal(route("GET /jobs?&status=%63reated&& HTTP/1.1\r\n\r\n", &o),
+    assert_int_equal(route("GET /jobs?&status=%63reated&& HTTP/1.1\r\nHost: h\r\n\r\n", &o),
                      200);
     assert_int_equal(F.last_status, JOBS_CREATED);
     json_decref(o);
     static const char *bad[] = {
-        "GET /jobs?status=done HTTP/1.1\r\n\r\n",
-        "GET /jobs?limit=0 HTTP/1.1\r\n\r\n",
-        "GET /jobs?limit=1001 HTTP/1.1\r\n\r\n",
-        "GET /jobs?limit=-1 HTTP/1.1\r\n\r\n",
-        "GET /jobs?limit=abc HTTP/1.1\r\n\r\n",
-        "GET /jobs?limit= HTTP/1.1\r\n\r\n",
-        "GET /jobs?after=xyz HTTP/1.1\r\n\r\n",
-        "GET /jobs?sort=asc HTTP/1.1\r\n\r\n",
-        "GET /jobs?status=%zz HTTP/1.1\r\n\r\n",
-        "GET /jobs?status=%00 HTTP/1.1\r\n\r\n",
-        "GET /jobs?status=% HTTP/1.1\r\n\r\n",
+        "GET /jobs?status=done HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?limit=0 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?limit=1001 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?limit=-1 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?limit=abc HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?limit= HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?after=xyz HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?sort=asc HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?status=%zz HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?status=%00 HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /jobs?status=% HTTP/1.1\r\nHost: h\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (route(bad[i], &o) != 400) {
@@ -307,7 +307,7 @@ static void test_delete(void **state)
     json_t *o;
     assert_int_equal(post("{\"type\":\"sleep\",\"seconds\":100}", &o), 202);
     char raw[128];
-    snprintf(raw, sizeof raw, "DELETE /jobs/%s HTTP/1.1\r\n\r\n",
+    snprintf(raw, sizeof raw, "DELETE /jobs/%s HTTP/1.1\r\nHost: h\r\n\r\n",
              json_string_value(json_object_get(o, "id")));
     json_decref(o);
     assert_int_equal(route(raw, &o), 200);
@@ -320,7 +320,7 @@ static void test_delete(void **state)
     assert_non_null(json_object_get(o, "job"));
     json_decref(o);
     assert_int_equal(route("DELETE /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1"
-                           "\r\n\r\n", &o), 404);
+                           "\r\nHost: h\r\n\r\n", &o), 404);
     json_decref(o);
 }
 
@@ -332,27 +332,27 @@ static void test_not_found_and_methods(void **state)
         int status;
         const char *allow;
     } cases[] = {
-        {"GET / HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /job HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /jobs/ HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /jobs/nope HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/x HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /jobs/../../etc/passwd HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET /healthzz HTTP/1.1\r\n\r\n", 404, NULL},
-        {"GET * HTTP/1.1\r\n\r\n", 400, NULL},
-        {"PUT /jobs HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405,
+        {"GET / HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /job HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /jobs/ HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /jobs/nope HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/x HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /jobs/../../etc/passwd HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET /healthzz HTTP/1.1\r\nHost: h\r\n\r\n", 404, NULL},
+        {"GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400, NULL},
+        {"PUT /jobs HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 405,
          "Allow: GET, HEAD, POST\r\n"},
-        {"DELETE /jobs HTTP/1.1\r\n\r\n", 405, "Allow: GET, HEAD, POST\r\n"},
-        {"POST /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nContent-Length: 0"
+        {"DELETE /jobs HTTP/1.1\r\nHost: h\r\n\r\n", 405, "Allow: GET, HEAD, POST\r\n"},
+        {"POST /jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV HTTP/1.1\r\nHost: h\r\nContent-Length: 0"
          "\r\n\r\n", 405, "Allow: GET, HEAD, DELETE\r\n"},
-        {"PATCH /jobs/x HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405,
+        {"PATCH /jobs/x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 405,
          "Allow: GET, HEAD, DELETE\r\n"},
-        {"POST /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405,
+        {"POST /healthz HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", 405,
          "Allow: GET, HEAD\r\n"},
-        {"DELETE /metrics HTTP/1.1\r\n\r\n", 405, "Allow: GET, HEAD\r\n"},
-        {"OPTIONS /jobs HTTP/1.1\r\n\r\n", 405, NULL},
-        {"GET /jobs?status=x#frag HTTP/1.1\r\n\r\n", 400, NULL},
+        {"DELETE /metrics HTTP/1.1\r\nHost: h\r\n\r\n", 405, "Allow: GET, HEAD\r\n"},
+        {"OPTIONS /jobs HTTP/1.1\r\nHost: h\r\n\r\n", 405, NULL},
+        {"GET /jobs?status=x#frag HTTP/1.1\r\nHost: h\r\n\r\n", 400, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int st = route(cases[i].raw, &o);
@@ -370,13 +370,13 @@ static void test_not_found_and_methods(void **state)
 static void test_health_and_metrics(void **state)
 {
     json_t *o;
-    assert_int_equal(route("GET /healthz HTTP/1.1\r\n\r\n", &o), 200);
+    assert_int_equal(route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &o), 200);
     assert_string_equal(json_string_value(json_object_get(o, "status")), "ok");
     json_decref(o);
     F.draining = 1;
-    assert_int_equal(route("GET /healthz HTTP/1.1\r\n\r\n", &o), 503);
+    assert_int_equal(route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &o), 503);
     json_decref(o);
-    assert_int_equal(route("GET /metrics HTTP/1.1\r\n\r\n", NULL), 200);
+    assert_int_equal(route("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL), 200);
     assert_string_equal(R.body.data, "corio_jobs_total 3\n");
     assert_non_null(strstr(R.headers.data, "text/plain; version=0.0.4"));
     corio_http_response_free(&R);

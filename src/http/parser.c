@@ -36,6 +36,10 @@
 #define DEF_MAX_HEAD (8u * 1024)
 #define DEF_MAX_HEADERS 100u
 #define DEF_MAX_BODY (1u << 20)
+/* Chunk extensions (";name=value" after a chunk size) carry nothing this
+ * server uses; the bytes of all of one request's extensions are capped so
+ * that a client cannot stream them for the whole body timeout. */
+#define MAX_CHUNK_EXT 4096u
 
 /* Where the parser is in the current request. */
 enum {
@@ -70,6 +74,7 @@ struct corio_http_parser {
     size_t body_off, body_len;  /* body position in store (PH_BODY on) */
     size_t head_used;           /* head bytes consumed in PH_HEAD */
     size_t trailer_bytes;       /* trailer bytes seen (not stored) */
+    size_t ext_bytes;           /* chunk-extension bytes of this request */
     int phase;                  /* PH_* */
     int hstate;                 /* HS_*: last header span kind */
     int event;                  /* set by a callback: what to report */
@@ -284,6 +289,57 @@ static int build(corio_http_parser *p)
     return 0;
 }
 
+static int name_is(const corio_http_parser *p, const hoff *h, const char *n)
+{
+    size_t len = strlen(n);
+    return h->name_len == len &&
+           strncasecmp(p->store.data + h->name, n, len) == 0;
+}
+
+/* The header checks llhttp leaves to its user:
+ * - Host (RFC 9112 3.2): an HTTP/1.1 request carries exactly one; two are
+ *   never valid. A request without one, or with two, is answered 400.
+ * - Transfer-Encoding (RFC 9112 6.1, RFC 9110 15.6.2): this server decodes
+ *   only "chunked". llhttp frames "gzip, chunked" as chunked and hands the
+ *   still-compressed body out as if no coding had been applied; any coding
+ *   other than chunked is answered 501 instead. */
+static int check_framing(corio_http_parser *p)
+{
+    size_t hosts = 0;
+    for (size_t i = 0; i < p->nh; i++) {
+        const hoff *h = &p->hoffs[i];
+        if (name_is(p, h, "host")) {
+            hosts++;
+            continue;
+        }
+        if (!name_is(p, h, "transfer-encoding"))
+            continue;
+        const char *v = p->store.data + h->value, *end = v + h->value_len;
+        while (v < end) { /* each comma-separated coding */
+            while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+                v++;
+            const char *t = v;
+            while (v < end && *v != ',' && *v != ';' && *v != ' ' &&
+                   *v != '\t')
+                v++;
+            if (v > t && !((size_t)(v - t) == 7 &&
+                           strncasecmp(t, "chunked", 7) == 0)) {
+                fail(p, -ENOSYS, 501, "transfer coding not implemented "
+                     "(only chunked is)");
+                return -1;
+            }
+            while (v < end && *v != ',') /* parameters (";q=1") */
+                v++;
+        }
+    }
+    if (hosts > 1 || (hosts == 0 && p->ll.http_minor >= 1)) {
+        fail(p, -EBADMSG, 400, hosts ? "more than one Host header field"
+                                     : "HTTP/1.1 request without Host");
+        return -1;
+    }
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *ll)
 {
     corio_http_parser *p = P(ll);
@@ -295,6 +351,8 @@ static int on_headers_complete(llhttp_t *ll)
         fail(p, -EPROTONOSUPPORT, 505, "HTTP version not supported");
         return -1;
     }
+    if (check_framing(p) < 0)
+        return -1;
     if ((ll->flags & F_CONTENT_LENGTH) && !(ll->flags & F_CHUNKED) &&
         ll->content_length > p->lim.max_body) {
         fail(p, -EFBIG, 413, "request body too large");
@@ -304,6 +362,7 @@ static int on_headers_complete(llhttp_t *ll)
     p->body_off = p->store.len;
     p->body_len = 0;
     p->trailer_bytes = 0;
+    p->ext_bytes = 0;
     int has_body = (ll->flags & F_CHUNKED) || ll->content_length > 0;
     /* RFC 9110 10.1.1: 100-continue is the only expectation; a server may
      * ignore it for a request without content. */
@@ -335,6 +394,29 @@ static int on_body(llhttp_t *ll, const char *at, size_t len)
     return append(p, at, len);
 }
 
+/* Chunk extensions are parsed by llhttp and dropped; only their size is
+ * bounded (MAX_CHUNK_EXT per request, the ';' of each counted too). */
+static int count_ext(corio_http_parser *p, size_t len)
+{
+    if (len > MAX_CHUNK_EXT - p->ext_bytes) {
+        fail(p, -EFBIG, 413, "chunk extensions too large");
+        return -1;
+    }
+    p->ext_bytes += len;
+    return 0;
+}
+
+static int on_chunk_ext_data(llhttp_t *ll, const char *at, size_t len)
+{
+    (void)at;
+    return count_ext(P(ll), len);
+}
+
+static int on_chunk_ext_name_complete(llhttp_t *ll)
+{
+    return count_ext(P(ll), 1);
+}
+
 static int on_message_complete(llhttp_t *ll)
 {
     corio_http_parser *p = P(ll);
@@ -356,6 +438,9 @@ static const llhttp_settings_t settings = {
     .on_header_value_complete = on_header_value_complete,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_extension_name = on_chunk_ext_data,
+    .on_chunk_extension_value = on_chunk_ext_data,
+    .on_chunk_extension_name_complete = on_chunk_ext_name_complete,
     .on_message_complete = on_message_complete,
 };
 
