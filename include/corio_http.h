@@ -242,7 +242,10 @@ char *corio_http_date(char out[30], int64_t t);
  * head, an idle keep-alive connection is closed after idle_timeout, and a
  * response that cannot be written within write_timeout drops the
  * connection. A timed-out request gets 408; a malformed or oversized one
- * gets its status from the parser; either way the connection then closes.
+ * gets its status from the parser; either way the connection then closes,
+ * lingering: its write side is shut and what the client still sends is
+ * discarded (up to linger_timeout, 1 s of silence or 64 MiB), so that a
+ * client still sending its body reads the answer instead of a reset.
  *
  * corio_http_server_start() allocates the server and starts accepting in a
  * task of its own; corio_http_server_close() stops it and frees it.
@@ -272,6 +275,10 @@ typedef struct corio_http_server_opts {
     double idle_timeout;       /* seconds between requests; default 60 */
     double write_timeout;      /* seconds to hand a response to the kernel;
                                   default 30 */
+    double linger_timeout;     /* seconds, at most, of reading and
+                                  discarding what a client still sends
+                                  after an error answer (lingering close);
+                                  default 5; < 0: close at once */
     corio_http_error_fn error_response; /* NULL: a text/plain body */
     size_t stack_size;         /* connection task stacks; 0: loop default */
     int backlog;               /* listen backlog; 0: SOMAXCONN */

@@ -265,6 +265,111 @@ static void test_errors(void **state)
     assert_int_equal(tu_run(errors_main, NULL, NULL), 0);
 }
 
+/* Lingering close. A client that sends a 20 MB body without waiting for
+ * 100 Continue, and reads only once it is all out (as Python's
+ * http.client does), reads the 413 sent at the head; before the fix, the
+ * server closed with the body unread, the kernel answered with a reset,
+ * and the client got ECONNRESET/EPIPE instead of the answer. Also the
+ * same for a 400 and a 408 with body bytes still coming, and HTTP/1.0
+ * without Host is still served. */
+static int send_body(corio_stream *s, size_t total)
+{
+    static char chunk[64 * 1024];
+    memset(chunk, 'z', sizeof chunk);
+    for (size_t sent = 0; sent < total;) {
+        size_t n = total - sent < sizeof chunk ? total - sent : sizeof chunk;
+        int rc = corio_stream_write(s, chunk, n);
+        if (rc < 0)
+            return rc;
+        sent += n;
+    }
+    return corio_stream_drain(s);
+}
+
+static void *linger_main(void *arg)
+{
+    fixture f = {.opts = {.limits = {.max_body = 1 << 20}}};
+    start(&f);
+    static const char *const heads[] = {
+        "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 20000000\r\n\r\n",
+        /* 413 found only in the (chunked) body, the rest still coming */
+        "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "200000\r\n",
+        /* 400: no Host */
+        "POST /echo HTTP/1.1\r\nContent-Length: 20000000\r\n\r\n",
+        /* 501: an unknown transfer coding */
+        "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked"
+        "\r\n\r\n",
+    };
+    static const int want[] = {413, 413, 400, 501};
+    for (size_t i = 0; i < sizeof heads / sizeof heads[0]; i++) {
+        corio_stream *s = dial(&f);
+        send_str(s, heads[i]);
+        assert_int_equal(send_body(s, 20u * 1000 * 1000), 0);
+        reply r;
+        assert_int_equal(read_reply(s, &r), 0);
+        assert_int_equal(r.status, want[i]);
+        assert_true(has(&r, "Connection: close"));
+        assert_int_equal(read_to_eof(s), 0);
+        corio_stream_close(s);
+    }
+    corio_stream *s = dial(&f);
+    send_str(s, "GET /old HTTP/1.0\r\n\r\n");
+    reply r;
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_int_equal(r.status, 200);
+    corio_stream_close(s);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_lingering_close(void **state)
+{
+    assert_int_equal(tu_run(linger_main, NULL, NULL), 0);
+}
+
+/* Lingering is bounded: a client that never stops sending loses the
+ * connection once linger_timeout has passed (time bound), and one that
+ * sends faster than that stops being read after 64 MiB (size bound: its
+ * 200 MB never all go out, whatever the time limit). */
+static void *linger_bounds_main(void *arg)
+{
+    fixture f = {.opts = {.linger_timeout = 0.3}};
+    start(&f);
+    corio_stream *s = dial(&f);
+    double t0 = corio_now();
+    send_str(s, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 20000000"
+                "\r\n\r\n");
+    static char chunk[16 * 1024];
+    int rc = 0;
+    while (rc == 0 && corio_now() - t0 < 30) {
+        rc = corio_stream_write(s, chunk, sizeof chunk);
+        if (rc == 0) /* a slow writer: never silent for LINGER_IDLE */
+            corio_sleep(0.01);
+    }
+    assert_true(rc == -ECONNRESET || rc == -EPIPE);
+    double dt = corio_now() - t0;
+    assert_true(dt >= 0.3 && dt < 0.3 + 2 * tu_slack());
+    corio_stream_abort(s);
+    corio_http_server_close(f.srv, 1);
+
+    f.opts.linger_timeout = 60;
+    start(&f);
+    s = dial(&f);
+    send_str(s, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 20000000"
+                "\r\n\r\n");
+    rc = send_body(s, 200u * 1000 * 1000);
+    assert_true(rc == -ECONNRESET || rc == -EPIPE);
+    corio_stream_abort(s);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+    return NULL;
+}
+
+static void test_linger_bounds(void **state)
+{
+    assert_int_equal(tu_run(linger_bounds_main, NULL, NULL), 0);
+}
+
 /* Slowloris: a head trickling in forever, a body that never completes, an
  * idle keep-alive connection. Each is ended at its deadline. */
 static void *timeouts_main(void *arg)
@@ -476,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_lingering_close),
+        cmocka_unit_test(test_linger_bounds),
         cmocka_unit_test(test_http10),
         cmocka_unit_test(test_graceful_close),
         cmocka_unit_test(test_grace_expires),

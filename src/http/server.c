@@ -16,6 +16,17 @@
  * Errors the parser reports are answered with their status and the
  * connection is closed, since the byte stream cannot be trusted after them.
  *
+ * Lingering close. Such an error (413, 400, 408, ...) often comes before
+ * the client has finished sending: a client posting 20 MB without
+ * "Expect: 100-continue" reads the answer only once its body is out.
+ * Closing a socket with unread input makes the kernel send a reset, and
+ * the reset destroys the answer still in flight or unread at the client.
+ * So, as nginx's lingering_close does, the answer is sent, the write side
+ * shut (the client sees the end of the answer), and what the client still
+ * sends is read and discarded until it closes, it is silent for
+ * LINGER_IDLE (1 s), linger_timeout (5 s) has passed, or LINGER_MAX (64
+ * MiB) was discarded; then the socket is closed.
+ *
  * Graceful close marks the server closing, cancels the connections that
  * sit idle between requests (nothing is lost: no request is in progress),
  * and lets corio_server_close() wait for the busy ones, whose responses
@@ -35,6 +46,9 @@
 #define DEF_BODY_TIMEOUT 30.0
 #define DEF_IDLE_TIMEOUT 60.0
 #define DEF_WRITE_TIMEOUT 30.0
+#define DEF_LINGER_TIMEOUT 5.0
+#define LINGER_IDLE 1.0               /* silence that ends lingering early */
+#define LINGER_MAX (64u * 1024 * 1024) /* bytes discarded at most */
 #define OUT_BATCH (64 * 1024) /* flush the output batch beyond this */
 
 /* One connection's record, on the server's list so close can find the idle
@@ -127,7 +141,35 @@ static int flush(corio_http_server *s, corio_stream *st, corio_http_buf *out)
     return rc;
 }
 
-/* Answers an error the server detected itself, then the caller closes. */
+/* The lingering close (see the top of the file): shuts the write side
+ * and discards input within the bounds. Interrupted by a cancellation (a
+ * closing server) like any wait. */
+static void linger(corio_http_server *s, corio_stream *st)
+{
+    if (s->opts.linger_timeout < 0 || corio_stream_shutdown_write(st) < 0)
+        return;
+    double end = corio_now() + s->opts.linger_timeout;
+    size_t discarded = 0;
+    for (;;) {
+        size_t avail = 0;
+        corio_stream_peek(st, &avail);
+        corio_stream_consume(st, avail);
+        discarded += avail;
+        double now = corio_now();
+        if (discarded >= LINGER_MAX || now >= end || corio_cancelled())
+            break;
+        corio_scope sc;
+        corio_scope_enter_at(&sc, now + LINGER_IDLE < end ? now + LINGER_IDLE
+                                                          : end, 0);
+        ssize_t n = corio_stream_fill(st);
+        corio_scope_exit(&sc);
+        if (n <= 0)
+            break; /* the client closed, was silent, or an error */
+    }
+}
+
+/* Answers an error the server detected itself, then lingers; the caller
+ * closes. */
 static void refuse(corio_http_server *s, corio_stream *st,
                    corio_http_response *resp, corio_http_buf *out, int status,
                    const char *reason)
@@ -135,7 +177,8 @@ static void refuse(corio_http_server *s, corio_stream *st,
     corio_http_response_clear(resp);
     s->opts.error_response(resp, status, reason, s->arg);
     emit(s, resp, NULL, 1, out);
-    flush(s, st, out);
+    if (flush(s, st, out) == 0)
+        linger(s, st);
 }
 
 static void conn_main(corio_stream *st, void *arg)
@@ -268,6 +311,8 @@ int corio_http_server_start(corio_http_server **sp, const char *host,
         s->opts.idle_timeout = DEF_IDLE_TIMEOUT;
     if (s->opts.write_timeout <= 0)
         s->opts.write_timeout = DEF_WRITE_TIMEOUT;
+    if (s->opts.linger_timeout == 0)
+        s->opts.linger_timeout = DEF_LINGER_TIMEOUT;
     if (!s->opts.error_response)
         s->opts.error_response = default_error;
     s->handler = handler;
