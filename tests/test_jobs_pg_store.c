@@ -15,6 +15,7 @@
 #include "jobs_pg_db.h"
 
 #include "jobs.h"
+#include "service.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ static jobs_store *open_store(double lease, int max_attempts)
 {
     jobs_store *s;
     char err[256] = "";
-    jobs_store_opts o = {lease, max_attempts};
+    jobs_store_opts o = {.lease = lease, .max_attempts = max_attempts};
     int rc = jobs_store_open_ex(jpg_url, &o, &s, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "open: %s\n", err);
@@ -391,6 +392,61 @@ TU_TASK_TEST(batch_all_or_nothing)
     return NULL;
 }
 
+/* PostgreSQL's data-corruption errors (SQLSTATE XX001 data_corrupted,
+ * XX002 index_corrupted) are JOBS_ECORRUPT, and mark the store damaged,
+ * not a generic -EIO. The server's damage is simulated by triggers that
+ * raise those SQLSTATEs. (Before: -EIO.) */
+typedef struct pg_call {
+    jobs_store *s;
+    jobs_job *j;
+} pg_call;
+
+static int call_finish(void *arg)
+{
+    pg_call *c = arg;
+    return finish(c->s, c->j, JOBS_SUCCEEDED);
+}
+
+TU_TASK_TEST(corruption_reported)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[1][JOBS_ID_LEN + 1];
+    insert(a, 1, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 1, &v), 1); /* an update this process may do */
+    jobs_job *j = v[0];
+    free(v);
+    jpg_sql("CREATE OR REPLACE FUNCTION corio_test_xx001() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not read "
+            "block 7' USING ERRCODE = 'XX001'; END $$");
+    jpg_sql("CREATE OR REPLACE FUNCTION corio_test_xx002() RETURNS trigger "
+            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'index is "
+            "corrupted' USING ERRCODE = 'XX002'; END $$");
+    jpg_sql("CREATE TRIGGER corio_test_upd BEFORE UPDATE ON corio_jobs FOR "
+            "EACH ROW EXECUTE FUNCTION corio_test_xx001()");
+    jpg_sql("CREATE TRIGGER corio_test_ins BEFORE INSERT ON corio_jobs FOR "
+            "EACH ROW EXECUTE FUNCTION corio_test_xx002()");
+    assert_int_equal(finish(a, j, JOBS_SUCCEEDED), JOBS_ECORRUPT);
+    jobs_job *fresh = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1}");
+    jobs_write w = {JOBS_W_INSERT, fresh};
+    assert_int_equal(a->ops->write(a, &w, 1), JOBS_ECORRUPT);
+    jobs_job_free(fresh);
+    /* Through the service's door: the store is marked damaged. */
+    assert_false(a->damaged);
+    pg_call c = {a, j};
+    assert_int_equal(jobs_store_call(a, call_finish, &c), JOBS_ECORRUPT);
+    assert_true(a->damaged);
+    assert_non_null(strstr(a->repair, "REINDEX"));
+    /* Other errors stay what they were. */
+    jpg_sql("DROP TRIGGER corio_test_upd ON corio_jobs");
+    jpg_sql("DROP TRIGGER corio_test_ins ON corio_jobs");
+    assert_int_equal(finish(a, j, JOBS_SUCCEEDED), 0);
+    jobs_job_free(j);
+    jobs_store_close(a);
+    return NULL;
+}
+
 TU_TASK_TEST(open_errors)
 {
     jobs_store *s;
@@ -413,6 +469,7 @@ int main(void)
         cmocka_unit_test(max_attempts_then_interrupted),
         cmocka_unit_test(cancel_in_every_state),
         cmocka_unit_test(batch_all_or_nothing),
+        cmocka_unit_test(corruption_reported),
         cmocka_unit_test(open_errors),
     };
     int rc = jpg_start();

@@ -88,7 +88,9 @@ static int f_allowed(void *ctx, const char *prog)
 
 static int f_health(void *ctx)
 {
-    return ((fake *)ctx)->draining ? CORIO_ESHUTDOWN : 0;
+    fake *f = ctx;
+    return f->draining == 2 ? JOBS_ECORRUPT : f->draining ? CORIO_ESHUTDOWN
+                                                          : 0;
 }
 
 static int f_metrics(void *ctx, corio_http_buf *out)
@@ -223,6 +225,12 @@ static void test_post_errors(void **state)
     F.submit_rc = CORIO_ESHUTDOWN;
     assert_int_equal(post("{\"type\":\"hash\",\"bytes\":1}", &o), 503);
     assert_non_null(strstr(R.headers.data, "Retry-After"));
+    json_decref(o);
+    /* a damaged store: 503 that says so (before: 500 "Input/output
+     * error") */
+    F.submit_rc = JOBS_ECORRUPT;
+    assert_int_equal(post("{\"type\":\"hash\",\"bytes\":1}", &o), 503);
+    assert_non_null(strstr(err_of(o), "damaged"));
     json_decref(o);
     /* Content-Type is not checked (curl -d says form-urlencoded) */
     F.submit_rc = 0;
@@ -375,6 +383,11 @@ static void test_health_and_metrics(void **state)
     json_decref(o);
     F.draining = 1;
     assert_int_equal(route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &o), 503);
+    json_decref(o);
+    F.draining = 2; /* the store reported damage */
+    assert_int_equal(route("GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &o), 503);
+    assert_string_equal(json_string_value(json_object_get(o, "status")),
+                        "store damaged");
     json_decref(o);
     assert_int_equal(route("GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n", NULL), 200);
     assert_string_equal(R.body.data, "corio_jobs_total 3\n");

@@ -209,15 +209,34 @@ typedef struct jobs_store_ops {
     int (*cancel)(jobs_store *s, const char *id, jobs_job **out);
 } jobs_store_ops;
 
-/* Every store starts with this. */
+/* A damaged store: SQLite's SQLITE_CORRUPT or SQLITE_NOTADB, PostgreSQL's
+ * SQLSTATE XX001 (data_corrupted) or XX002 (index_corrupted), or a row this
+ * program cannot have written. Any store operation may return it. */
+#define JOBS_ECORRUPT (-EUCLEAN)
+
+/* Every store starts with this. The backend fills ops, name and repair at
+ * open; jobs_store_call() sets damaged. */
 struct jobs_store {
     const jobs_store_ops *ops;
+    const char *name;   /* for messages: the file, or "PostgreSQL" */
+    const char *repair; /* a sentence: how to recover a damaged store */
+    int damaged;        /* an operation returned JOBS_ECORRUPT (loop thread
+                           only; never cleared: a damaged store stays so
+                           until it is repaired offline) */
 };
 
-/* How a shared store leases jobs. Zero fields take the defaults. */
+/* A store error as a sentence: corio_strerror(), except for
+ * JOBS_ECORRUPT ("the job store is damaged"). Static text. */
+const char *jobs_strerror(int rc);
+
+/* How a store is opened. Zero fields take the defaults. */
 typedef struct jobs_store_opts {
     double lease;      /* seconds a claim lasts without renewal (30) */
     int max_attempts;  /* starts before an expired job is given up (3) */
+    /* SQLite: seconds the startup integrity check (PRAGMA quick_check) may
+     * run (10); if it runs out, the store opens unchecked, with a warning
+     * on stderr. < 0: no check. */
+    double check_timeout;
 } jobs_store_opts;
 
 /* Opens the store named by url: "postgresql://..." / "postgres://..."
@@ -225,13 +244,17 @@ typedef struct jobs_store_opts {
  * built without libpq), "sqlite:PATH", or a plain file path (SQLite, one
  * process). Creates the schema if needed. err gets a sentence on failure.
  * Suspending for PostgreSQL (call from a task). opts may be NULL.
- * Returns 0, -EINVAL, -EIO, -ENOMEM, -ECONNREFUSED, -EPROTONOSUPPORT. */
+ * Returns 0, -EINVAL, -EIO, -ENOMEM, -ECONNREFUSED, -EPROTONOSUPPORT,
+ * JOBS_ECORRUPT. */
 int jobs_store_open(const char *url, jobs_store **out, char *err,
                     size_t errlen);
 int jobs_store_open_ex(const char *url, const jobs_store_opts *opts,
                        jobs_store **out, char *err, size_t errlen);
-int jobs_store_open_sqlite(const char *path, jobs_store **out, char *err,
-                           size_t errlen);
+/* A damaged file (the startup check, or SQLite's own errors while
+ * opening) is refused with JOBS_ECORRUPT and an err that names the file and
+ * says how to recover it. opts may be NULL. */
+int jobs_store_open_sqlite(const char *path, const jobs_store_opts *opts,
+                           jobs_store **out, char *err, size_t errlen);
 int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
                        jobs_store **out, char *err, size_t errlen);
 

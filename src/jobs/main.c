@@ -53,6 +53,11 @@ static const char usage[] =
     "                       when the server died (default: mark them\n"
     "                       interrupted, since a job may not be safe to\n"
     "                       repeat)\n"
+    "  --check-timeout SECONDS\n"
+    "                       SQLite: how long the startup integrity check\n"
+    "                       (PRAGMA quick_check) may run; a store too large\n"
+    "                       to check in time opens unchecked, with a\n"
+    "                       warning; 0 skips the check (default 10)\n"
     "  --no-group-commit    one transaction per write (for benchmarks)\n"
     "  --help               this text\n"
     "\n"
@@ -71,6 +76,7 @@ typedef struct config {
     int no_group_commit;
     double lease;
     int max_attempts;
+    double check_timeout; /* < 0: skip the check */
     int status; /* exit status of the main task */
 } config;
 
@@ -131,6 +137,7 @@ static int parse_args(int argc, char **argv, config *c)
         {"no-group-commit", no_argument, NULL, 'n'},
         {"lease", required_argument, NULL, 'L'},
         {"max-attempts", required_argument, NULL, 'M'},
+        {"check-timeout", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -190,6 +197,14 @@ static int parse_args(int argc, char **argv, config *c)
             c->lease = v;
             break;
         }
+        case 'C': {
+            double v = strtod(optarg, &e);
+            if (!*optarg || *e || !isfinite(v) || v < 0 || v > 86400)
+                return bad("--check-timeout wants seconds from 0 to 86400, "
+                           "not '%s'", optarg);
+            c->check_timeout = v > 0 ? v : -1;
+            break;
+        }
         case 'M': {
             long v = strtol(optarg, &e, 10);
             if (!*optarg || *e || v < 1 || v > 1000)
@@ -234,7 +249,7 @@ static void json_error(corio_http_response *resp, int status,
 static void *main_task(void *arg)
 {
     config *c = arg;
-    char err[512] = "";
+    char err[1024] = "";
     jobs_store *store = NULL;
     jobs_service *svc = NULL;
     corio_signal *sig = NULL;
@@ -242,7 +257,8 @@ static void *main_task(void *arg)
     c->status = 1;
 
     jobs_store_opts sto = {.lease = c->lease,
-                           .max_attempts = c->max_attempts};
+                           .max_attempts = c->max_attempts,
+                           .check_timeout = c->check_timeout};
     int rc = jobs_store_open_ex(c->db, &sto, &store, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot open the store: %s\n",

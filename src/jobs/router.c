@@ -74,6 +74,11 @@ static int api_error(corio_http_response *resp, int rc, const char *what)
         corio_http_response_header(resp, "Retry-After", "5");
         return 503;
     }
+    if (rc == JOBS_ECORRUPT) { /* 503: the server is unable, not buggy */
+        snprintf(msg, sizeof msg, "%s failed: the job store is damaged (see "
+                 "the server's log for how to recover it)", what);
+        return error(resp, 503, msg);
+    }
     snprintf(msg, sizeof msg, "%s failed: %s", what, corio_strerror(rc));
     return error(resp, 500, msg);
 }
@@ -344,7 +349,9 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
         int h = api->health(api->ctx);
         return json_response(resp, h == 0 ? 200 : 503,
                              json_pack("{s:s}", "status",
-                                       h == 0 ? "ok" : "draining"));
+                                       h == 0 ? "ok"
+                                       : h == JOBS_ECORRUPT ? "store damaged"
+                                                            : "draining"));
     }
     if (path_is(path, plen, "/metrics")) {
         if (!get)

@@ -387,7 +387,7 @@ static void *job_main(void *arg)
     if (rc == 0)
         rc = jobs__execute(e, &result, &error);
     else if (rc != -ECANCELED)
-        error = dupf("could not record the start: %s", corio_strerror(rc));
+        error = dupf("could not record the start: %s", jobs_strerror(rc));
 
     int status;
     const char *why = error;

@@ -187,8 +187,8 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
     }
     corio_scope_exit(&sc);
     if (rc < 0)
-        fprintf(stderr, "corio-jobs: recording job %s as %s failed: %s\n",
-                j->id, jobs_status_name(status), corio_strerror(rc));
+        fprintf(stderr, "corio-jobs: could not record job %s as %s: %s\n",
+                j->id, jobs_status_name(status), jobs_strerror(rc));
     e->state = E_DONE;
     if (e->done)
         corio_future_set_result(e->done, NULL);
@@ -204,6 +204,10 @@ static int api_submit(void *ctx, jobs_job *j)
     if (s->draining) {
         jobs_job_free(j);
         return CORIO_ESHUTDOWN;
+    }
+    if (s->store->damaged) { /* it would be acknowledged into damage */
+        jobs_job_free(j);
+        return JOBS_ECORRUPT;
     }
     entry *e = jobs__entry_new(s, j);
     if (!e) {
@@ -344,6 +348,8 @@ static int api_allowed(void *ctx, const char *prog)
 static int api_health(void *ctx)
 {
     jobs_service *s = ctx;
+    if (s->store->damaged)
+        return JOBS_ECORRUPT;
     return s->draining ? CORIO_ESHUTDOWN : 0;
 }
 
@@ -534,8 +540,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
         u->policy = s->opts.recover;
         rc = jobs_store_call(store, st_recover, u);
         if (rc < 0)
-            snprintf(err, errlen, "recovering the store: %s",
-                     corio_strerror(rc));
+            snprintf(err, errlen, "recovering the store %s: %s",
+                     store->name ? store->name : "", jobs_strerror(rc));
         else
             memcpy(s->by_status, u->counts, sizeof s->by_status);
         if (rc == 0 && u->recovered)
@@ -547,7 +553,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
         free(u);
     }
     if (rc == 0 && !s->shared && (rc = load_queue(s)) < 0)
-        snprintf(err, errlen, "loading queued jobs: %s", corio_strerror(rc));
+        snprintf(err, errlen, "loading queued jobs from %s: %s",
+                 store->name ? store->name : "the store", jobs_strerror(rc));
     jobs_committer_opts co = {.max_batch = s->opts.max_batch,
                               .hook = on_commit, .hook_arg = s};
     if (rc == 0)

@@ -84,7 +84,7 @@ typedef struct jobs_api {
     void *ctx;
     /* Records a new job durably and queues it. Takes ownership of j
      * (whatever the result). 0: durable; CORIO_ESHUTDOWN: draining (503);
-     * other negative: 500. */
+     * JOBS_ECORRUPT: the store is damaged (503); other negative: 500. */
     int (*submit)(void *ctx, jobs_job *j);
     /* *out gets a new copy. 0 or -ENOENT, or another error (500). */
     int (*get)(void *ctx, const char *id, jobs_job **out);
@@ -96,7 +96,8 @@ typedef struct jobs_api {
     int (*cancel)(void *ctx, const char *id, jobs_job **out);
     /* 1 if prog may run (--allow-command). */
     int (*allowed)(void *ctx, const char *prog);
-    /* 0 when healthy; CORIO_ESHUTDOWN when draining. */
+    /* 0 when healthy; CORIO_ESHUTDOWN when draining; JOBS_ECORRUPT once
+     * the store has reported damage. */
     int (*health)(void *ctx);
     /* Appends the Prometheus text. */
     int (*metrics)(void *ctx, corio_http_buf *out);
@@ -166,7 +167,7 @@ void jobs_service_stats_get(const jobs_service *s, jobs_service_stats *out);
  *   GET    /jobs?status=&limit=&after=   200 {"jobs":[...],"next":...}
  *   GET    /jobs/<id>         200 job | 404
  *   DELETE /jobs/<id>         200 job | 404 | 409 (already finished)
- *   GET    /healthz           200 | 503
+ *   GET    /healthz           200 | 503 (draining, or the store damaged)
  *   GET    /metrics           200 Prometheus text
  * HEAD is accepted wherever GET is. Other methods: 405 with Allow. */
 int jobs_route(const jobs_api *api, const corio_http_request *req,

@@ -142,7 +142,7 @@ void *jobs__shared_dispatcher(void *arg)
         if (n < 0) {
             if (!failing)
                 fprintf(stderr, "corio-jobs: claiming jobs failed: %s (will "
-                        "retry)\n", corio_strerror(n));
+                        "retry)\n", jobs_strerror(n));
             failing = 1;
         } else {
             if (failing)
@@ -229,7 +229,7 @@ void *jobs__lease_main(void *arg)
              * others take them over and the fence drops these outcomes. */
             if (!failing)
                 fprintf(stderr, "corio-jobs: renewing leases failed: %s\n",
-                        corio_strerror(rc));
+                        jobs_strerror(rc));
             failing = 1;
         } else {
             failing = 0;

@@ -126,15 +126,21 @@ static int run(pg_store *s, size_t n, const corio_pg_stmt *stmts,
                 r[i] ? PQresultErrorField(r[i], PG_DIAG_SQLSTATE) : NULL;
             if (state && strcmp(state, "23505") == 0)
                 rc = -EEXIST;
-            if (state && state[0] != '0' && rc == -EIO)
+            /* data_corrupted, index_corrupted: the server found damage. */
+            int corrupt = state && (strcmp(state, "XX001") == 0 ||
+                                    strcmp(state, "XX002") == 0);
+            if (state && state[0] != '0' && (rc == -EIO || corrupt))
                 fprintf(stderr, "corio-jobs: PostgreSQL: %s",
                         PQresultErrorMessage(r[i]));
+            if (corrupt)
+                rc = JOBS_ECORRUPT;
         }
     }
     if (!res)
         for (size_t i = 0; i < n; i++)
             PQclear(r[i]);
-    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET
+    return rc == -ETIMEDOUT || rc == -ECONNREFUSED || rc == -ECONNRESET ||
+                   rc == JOBS_ECORRUPT
                ? rc
                : rc < 0 && rc != -EEXIST && rc != -ENOMEM ? -EIO : rc;
 }
@@ -181,13 +187,13 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     const char *id = PQgetvalue(r, row, 0);
     int rc = 0;
     if (strlen(id) > JOBS_ID_LEN) {
-        rc = -EIO; /* not a row this program wrote */
+        rc = JOBS_ECORRUPT; /* not a row this program wrote */
     } else {
         memcpy(j->id, id, strlen(id) + 1);
         j->type = jobs_type_parse(PQgetvalue(r, row, 1));
         j->status = jobs_status_parse(PQgetvalue(r, row, 2));
         if (j->type < 0 || j->status < 0)
-            rc = -EIO;
+            rc = JOBS_ECORRUPT;
     }
     if (rc == 0)
         rc = col_str(r, row, 3, &j->spec);
@@ -579,6 +585,10 @@ int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
     if (!s)
         return -ENOMEM;
     s->base.ops = &pg_ops;
+    s->base.name = "in PostgreSQL (table corio_jobs)";
+    s->base.repair = "PostgreSQL reported data corruption (SQLSTATE XX001 or "
+                     "XX002): see the server's log; REINDEX a damaged index, "
+                     "or restore the table from a backup.";
     snprintf(s->lease, sizeof s->lease, "%.3f", lease);
     snprintf(s->max_attempts, sizeof s->max_attempts, "%d", max_attempts);
     char host[64] = "?";
