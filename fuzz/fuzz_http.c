@@ -6,7 +6,9 @@
  * the parser must have: feeding the input whole or in pieces (split where
  * the input's first bytes say) yields exactly the same requests, events
  * and error. The router runs against an in-memory fake API, and every
- * response it produces must serialise.
+ * response it produces must serialise. Every request the parser hands out
+ * keeps its framing rules: at most one Host, exactly one in HTTP/1.1, and
+ * no transfer coding but chunked.
  *
  * Build: cmake -DCORIO_BUILD_FUZZ=ON with clang (target fuzz_http), then
  *   ./fuzz_http -max_total_time=60 fuzz/corpus/http
@@ -21,15 +23,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- a fake API ---------------------------------------------------------------- */
 
 static int f_submit(void *ctx, jobs_job *j)
 {
     (void)ctx;
-    int fail = j->id[JOBS_ID_LEN - 1] == '0'; /* now and then, a store error */
+    /* now and then a store error, or a damaged store */
+    char last = j->id[JOBS_ID_LEN - 1];
     jobs_job_free(j);
-    return fail ? -EIO : 0;
+    return last == '0' ? -EIO : last == '1' ? JOBS_ECORRUPT : 0;
 }
 
 static int f_get(void *ctx, const char *id, jobs_job **out)
@@ -86,6 +90,28 @@ static const jobs_api api = {NULL,      f_submit,  f_get,    f_list,
                              f_cancel,  f_allowed, f_health, f_metrics};
 
 /* ---- parsing ------------------------------------------------------------------------ */
+
+/* The framing rules of parser.c's check_framing(), checked independently
+ * on what it let through. */
+static void check_framing(const corio_http_request *r)
+{
+    size_t hosts = 0;
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const corio_http_header *h = &r->headers[i];
+        if (strcasecmp(h->name, "host") == 0)
+            hosts++;
+        if (strcasecmp(h->name, "transfer-encoding") != 0)
+            continue;
+        char v[256];
+        snprintf(v, sizeof v, "%s", h->value);
+        for (char *save = NULL, *t = strtok_r(v, ", \t", &save); t;
+             t = strtok_r(NULL, ", \t", &save))
+            if (strcasecmp(t, "chunked") != 0)
+                abort();
+    }
+    if (hosts > 1 || (hosts == 0 && r->version_minor >= 1))
+        abort();
+}
 
 /* Parses data, delivered in pieces ending at the given cut points, the way
  * a connection would (unconsumed bytes are fed again). Every request is
@@ -147,6 +173,7 @@ static void run(const uint8_t *data, size_t len, const size_t *cuts,
         corio_http_buf_puts(log, "\n");
         if (r->body[r->body_len] != '\0')
             abort();
+        check_framing(r);
         if (ev == CORIO_HTTP_REQUEST && route) {
             int st = jobs_route(&api, r, &resp);
             if (st < 200 || st > 599 || st != resp.status)

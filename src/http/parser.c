@@ -318,9 +318,10 @@ static int check_framing(corio_http_parser *p)
         while (v < end) { /* each comma-separated coding */
             while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
                 v++;
+            /* chunked has no parameters: "chunked;x=1" is another
+             * coding as far as this server is concerned. */
             const char *t = v;
-            while (v < end && *v != ',' && *v != ';' && *v != ' ' &&
-                   *v != '\t')
+            while (v < end && *v != ',' && *v != ' ' && *v != '\t')
                 v++;
             if (v > t && !((size_t)(v - t) == 7 &&
                            strncasecmp(t, "chunked", 7) == 0)) {
@@ -328,8 +329,6 @@ static int check_framing(corio_http_parser *p)
                      "(only chunked is)");
                 return -1;
             }
-            while (v < end && *v != ',') /* parameters (";q=1") */
-                v++;
         }
     }
     if (hosts > 1 || (hosts == 0 && p->ll.http_minor >= 1)) {
