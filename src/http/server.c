@@ -146,7 +146,15 @@ static int flush(corio_http_server *s, corio_stream *st, corio_http_buf *out)
  * closing server) like any wait. */
 static void linger(corio_http_server *s, corio_stream *st)
 {
-    if (s->opts.linger_timeout < 0 || corio_stream_shutdown_write(st) < 0)
+    if (s->opts.linger_timeout < 0)
+        return;
+    /* What the stream still buffers goes out first, within write_timeout
+     * like any response. */
+    corio_scope wsc;
+    corio_scope_enter(&wsc, s->opts.write_timeout, 0);
+    int rc = corio_stream_shutdown_write(st);
+    corio_scope_exit(&wsc);
+    if (rc < 0)
         return;
     double end = corio_now() + s->opts.linger_timeout;
     size_t discarded = 0;
