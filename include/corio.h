@@ -219,9 +219,23 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
 int corio_await(corio_task *t, void **result);
 
 #define CORIO_AWAIT_SHIELD 0x1u /* caller interrupted: t keeps running */
+#define CORIO_AWAIT_KEEP   0x2u /* the handle stays the caller's */
 
 /* corio_await() with flags. With CORIO_AWAIT_SHIELD, an interruption of the
- * caller leaves t running, detached (asyncio's shield()). */
+ * caller leaves t running, detached (asyncio's shield()).
+ * With CORIO_AWAIT_KEEP the call never consumes t: whatever it returns, t
+ * is still the caller's handle afterwards, and the caller must end it with
+ * a later corio_await*() or corio_detach() (which frees a finished task at
+ * once). *result and the return value are as without the flag; to tell a
+ * finished t from an interrupted wait, check corio_task_state(t) ==
+ * CORIO_TASK_DONE, and read t's own outcome at any time with
+ * corio_future_result(corio_task_future(t), &value).
+ * CORIO_AWAIT_SHIELD | CORIO_AWAIT_KEEP is asyncio's `await shield(t)`
+ * where the caller keeps t: if the caller is cancelled or times out, t runs
+ * on, and its result can still be read later, e.g. by awaiting it again
+ * inside a CORIO_SCOPE_SHIELD scope. KEEP without SHIELD cancels t on
+ * interruption but keeps the handle (await it again to wait for its
+ * cleanup). */
 int corio_await_ex(corio_task *t, void **result, unsigned flags);
 
 /* Requests cancellation of t. A task that has not started yet finishes
@@ -402,12 +416,57 @@ void corio_scope_set_deadline(corio_scope *s, double deadline);
 int corio_scope_exit(corio_scope *s);
 int corio_scope_expired(const corio_scope *s);
 
+/* Trio's cancel_scope.cancel(): cancels the calls inside s, and only those.
+ * While s is entered, every suspending call inside it returns -ECANCELED
+ * (level-triggered), except inside a shield scope nested in s; code
+ * outside s, and the task itself, are not cancelled (corio_cancelled()
+ * stays 0). If the owner is waiting inside s (called from another task or
+ * a callback), its wait ends at once with -ECANCELED. Permanent: the scope
+ * stays cancelled until it is exited; the struct stays the caller's.
+ * From another task in CORIO_STACK_COMPACT mode, s must not live on the
+ * owner's stack (put it on the heap). Non-suspending. Returns 1 if this
+ * call cancelled s, 0 if it already was, -EINVAL if s is NULL. */
+int corio_scope_cancel(corio_scope *s);
+/* 1 once corio_scope_cancel(s) was called (Trio's cancel_called). */
+int corio_scope_cancel_called(const corio_scope *s);
+/* Trio's cancelled_caught: 1 if s's own cancellation — corio_scope_cancel()
+ * or its deadline — interrupted a suspending call inside it, i.e. s was the
+ * outermost cancelled or expired scope visible from that call, and the
+ * task's own cancellation did not take precedence. 0 if s was cancelled or
+ * expired but nothing inside noticed (no suspending call ran). Readable
+ * during the scope and after corio_scope_exit(). */
+int corio_scope_cancelled_caught(const corio_scope *s);
+/* asyncio's Timeout.when(): s's deadline on corio_now()'s scale, or
+ * INFINITY (HUGE_VAL) if it has none. */
+double corio_scope_deadline(const corio_scope *s);
+/* Trio's current_effective_deadline(): the earliest deadline that applies
+ * to a suspending call made now by the running task — the deadlines of its
+ * scopes from the innermost out to the first shield scope (included).
+ * -INFINITY if such a call would fail with -ECANCELED at once (a visible
+ * scope was cancelled by hand, or the task is cancelled and not shielded);
+ * INFINITY if no deadline applies, or outside a task. Non-suspending. */
+double corio_current_effective_deadline(void);
+
 /* asyncio.wait_for: awaits t for at most `timeout` seconds. On timeout t is
  * cancelled and detached and -ETIMEDOUT is returned. Consumes t like
  * corio_await(). */
 int corio_wait_for(corio_task *t, double timeout, void **result);
 /* The same for a future; on timeout f is cancelled. Does not consume f. */
 int corio_future_wait_for(corio_future *f, double timeout, void **value);
+/* asyncio 3.12's wait_for: like corio_wait_for(), but when the wait is
+ * interrupted — by its own timeout, an enclosing scope, or the caller's
+ * cancellation — t is cancelled and the call waits (shielded: nothing can
+ * cut this short) until t has finished its cleanup; t has ended when it
+ * returns. Suspending; always consumes t (it is freed, or freed by the loop
+ * as soon as its stack is released), except on -EPERM, -EINVAL, -EDEADLK.
+ * Returns t's status (0 with *result = its return value) if t finished
+ * before the interruption was seen; an outcome that is ready wins over this
+ * call's own timeout, even with timeout 0. Otherwise -ETIMEDOUT or
+ * -ECANCELED (the interruption), or, as in asyncio, the error t failed with
+ * during its cleanup (a status other than -ECANCELED); *result then gets
+ * whatever t returned (usually NULL). The caller's cancellation or an outer
+ * scope's deadline wins over a ready outcome (level-triggered). */
+int corio_wait_for_cleanup(corio_task *t, double timeout, void **result);
 
 /* ======================================================================
  * Synchronisation: locks, events, conditions, semaphores, barriers
