@@ -822,6 +822,58 @@ size_t corio_group_size(const corio_group *g);    /* children spawned */
 size_t corio_group_running(const corio_group *g); /* not seen finished */
 int corio_group_error(const corio_group *g);      /* first failure, or 0 */
 
+/* Every failure of a group, not only the first (asyncio's ExceptionGroup):
+ * one entry per child that finished with a status other than 0 and
+ * -ECANCELED, in completion order, including failures during the
+ * cancellation that the first one caused. The entries are filled from the
+ * group's own records (one size_t per child, allocated as children are
+ * spawned and freed by corio_group_destroy()): reading them allocates
+ * nothing, and the caller owns only its out array. */
+typedef struct corio_group_failure {
+    corio_task *task;  /* borrowed: valid until corio_group_destroy(); for
+                        * its name use corio_task_name(task) */
+    uint64_t task_id;  /* corio_task_id(task) */
+    size_t index;      /* spawn order in the group, from 0 */
+    int status;        /* the child's error (its corio_fail() code) */
+    void *result;      /* what it returned (usually NULL) */
+} corio_group_failure;
+/* Copies the first min(max, count) failures into out (out may be NULL when
+ * max is 0) and returns count, the number of failures seen so far: all of
+ * them once corio_group_wait() has returned. Non-suspending; 0 if g is
+ * NULL. Typical use: n = corio_group_failures(g, NULL, 0), then an array
+ * of n. */
+size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
+                            size_t max);
+
+/* Trio's nursery.start(): spawns fn(arg) into g (as corio_group_spawn_ex;
+ * CORIO_SPAWN_EAGER is ignored) and waits until the child calls
+ * corio_group_started(g, value), for instance once a server task has bound
+ * its port. Suspending. Returns 0 with *value (if not NULL) = the child's
+ * value; the child then goes on running as an ordinary child of g. *tp (if
+ * not NULL) gets a borrowed handle as with corio_group_spawn_ex (set even
+ * when start fails after spawning). Until it reports ready, the child is
+ * not a member for error purposes — its failure does not fail or cancel
+ * the group and is not listed by corio_group_failures():
+ *  - it fails before reporting ready: start returns its error;
+ *  - it is cancelled first (e.g. corio_group_cancel(), or another child's
+ *    failure cancelled the group): -ECANCELED;
+ *  - it returns without reporting ready: -EPROTO;
+ *  - the caller is cancelled or times out while waiting (first wake wins:
+ *    even if the child reported ready in the same loop iteration): the
+ *    child is cancelled, start waits (shielded) until it has finished, and
+ *    returns -ECANCELED / -ETIMEDOUT.
+ * Other errors: -ENOMEM, -EPERM, -EINVAL, CORIO_ESHUTDOWN (as spawn).
+ * g must not be destroyed while a start is waiting. */
+int corio_group_start(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                      const corio_spawn_opts *opts, void **value);
+/* Called by a child started with corio_group_start(): reports it ready and
+ * hands value to the starter, which returns 0. Non-suspending. Returns 0;
+ * -EINVAL if the caller is not a child of g waiting to report (spawned
+ * with plain spawn, or already reported); -ECANCELED if the starter gave
+ * up (it was interrupted: the child is being cancelled); -EPERM outside a
+ * task. */
+int corio_group_started(corio_group *g, void *value);
+
 /* ======================================================================
  * Sockets, streams and servers
  *
