@@ -533,6 +533,14 @@ int corio_cond_wait(corio_cond *c);
 /* Waits until pred(arg) is non-zero (checked with the lock held, before
  * each wait). 0 or corio_cond_wait()'s error. */
 int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
+/* asyncio's Condition.wait_for(), which returns the predicate's value:
+ * waits (as corio_cond_wait_for) until pred(arg) != 0 and returns that
+ * value. pred returns 0 to keep waiting, > 0 to stop with that value, or a
+ * negative error to stop with it. Returns pred's value, or
+ * corio_cond_wait()'s error, -EPERM (the caller does not own the lock:
+ * pred must run under it), -EINVAL. The lock is held on return, as for
+ * corio_cond_wait(). */
+int corio_cond_wait_value(corio_cond *c, int (*pred)(void *arg), void *arg);
 /* Wakes up to n waiters (all) in FIFO order; the caller must own the lock.
  * Returns how many it woke, or -EPERM / -EINVAL. Non-suspending. */
 int corio_cond_notify(corio_cond *c, size_t n);
@@ -555,6 +563,55 @@ int corio_sem_try_acquire(corio_sem *s);
 int corio_sem_release(corio_sem *s);
 size_t corio_sem_value(const corio_sem *s);
 int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
+
+/* A capacity limiter (Trio's CapacityLimiter): total_tokens tokens, each
+ * lent to one borrower at a time. A borrower is any non-NULL pointer that
+ * names who holds the token: the calling task for acquire()/release(),
+ * anything the caller chooses for the _on_behalf_of forms (e.g. a job, or
+ * a thread-pool request). A borrower holds at most one token; only it can
+ * give it back. Tokens are handed off FIFO like semaphore units. Allocated
+ * by corio_limiter_create(), freed by corio_limiter_destroy() (tokens still
+ * borrowed are simply forgotten; waiters get -EIDRM). The limiter never
+ * dereferences borrowers. A task that ends holding a token leaks it. */
+typedef struct corio_limiter corio_limiter;
+/* total_tokens >= 1. Returns 0, -EINVAL, -ENOMEM. */
+int corio_limiter_create(corio_limiter **lp, size_t total_tokens);
+void corio_limiter_destroy(corio_limiter *l); /* NULL: no-op */
+/* Waits for a token and lends it to the calling task / to borrower.
+ * Suspending. Returns 0, -EDEADLK (borrower already holds or awaits one),
+ * -ENOMEM, -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM, -EINVAL. */
+int corio_limiter_acquire(corio_limiter *l);
+int corio_limiter_acquire_on_behalf_of(corio_limiter *l, const void *borrower);
+/* Takes a token only if one is free and nobody waits: 0, -EAGAIN,
+ * -EDEADLK, -ENOMEM, -EINVAL; try_acquire: -EPERM outside a task.
+ * Non-suspending (the _on_behalf_of form works from callbacks too). */
+int corio_limiter_try_acquire(corio_limiter *l);
+int corio_limiter_try_acquire_on_behalf_of(corio_limiter *l,
+                                           const void *borrower);
+/* Gives the calling task's / borrower's token back, handing it to the
+ * first waiter. Non-suspending. 0, -EPERM (it holds none; or outside a
+ * task for release()), -EINVAL. */
+int corio_limiter_release(corio_limiter *l);
+int corio_limiter_release_on_behalf_of(corio_limiter *l, const void *borrower);
+/* Sets the total (>= 1, else -EINVAL). Raising it hands the new tokens to
+ * waiters at once; lowering it revokes nothing: acquirers wait until fewer
+ * than the new total are borrowed. Non-suspending. */
+int corio_limiter_set_total_tokens(corio_limiter *l, size_t total_tokens);
+size_t corio_limiter_total_tokens(const corio_limiter *l);
+size_t corio_limiter_borrowed_tokens(const corio_limiter *l);
+size_t corio_limiter_available_tokens(const corio_limiter *l); /* 0 if over */
+/* Copies up to max borrowers (unordered) into out; returns how many hold a
+ * token. out may be NULL when max is 0. */
+size_t corio_limiter_borrowers(const corio_limiter *l, const void **out,
+                               size_t max);
+typedef struct corio_limiter_stats {
+    size_t borrowed_tokens;
+    size_t total_tokens;
+    size_t tasks_waiting;   /* acquirers parked and not yet interrupted */
+} corio_limiter_stats;
+/* Trio's statistics() (the borrowers: corio_limiter_borrowers()). 0 or
+ * -EINVAL. */
+int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st);
 
 /* A barrier for `parties` tasks (asyncio.Barrier): each wait() suspends
  * until parties tasks wait, then all return, with distinct indexes 0 ..
