@@ -423,9 +423,11 @@ int corio_scope_expired(const corio_scope *s);
  * stays 0). If the owner is waiting inside s (called from another task or
  * a callback), its wait ends at once with -ECANCELED. Permanent: the scope
  * stays cancelled until it is exited; the struct stays the caller's.
- * From another task in CORIO_STACK_COMPACT mode, s must not live on the
- * owner's stack (put it on the heap). Non-suspending. Returns 1 if this
- * call cancelled s, 0 if it already was, -EINVAL if s is NULL. */
+ * s must be entered (corio_scope_enter*() resets it, so a cancel before
+ * entering is lost). From another task in CORIO_STACK_COMPACT mode, s must
+ * not live on the owner's stack (put it on the heap). Non-suspending.
+ * Returns 1 if this call cancelled s, 0 if it already was, -EINVAL if s is
+ * NULL. */
 int corio_scope_cancel(corio_scope *s);
 /* 1 once corio_scope_cancel(s) was called (Trio's cancel_called). */
 int corio_scope_cancel_called(const corio_scope *s);

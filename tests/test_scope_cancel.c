@@ -474,6 +474,33 @@ TU_TASK_TEST(wait_for_cleanup_reports_a_cleanup_failure)
     return NULL;
 }
 
+/* An outer scope's deadline interrupts it the same way; a scope cancelled
+ * by hand too (-ECANCELED, the task itself is not cancelled). */
+TU_TASK_TEST(wait_for_cleanup_under_an_outer_scope)
+{
+    corio_scope outer;
+    corio_task *t;
+    (void)arg;
+    cleaned = 0;
+    t = corio_spawn(slow_cleanup, NULL);
+    corio_scope_enter(&outer, 0.02, 0);
+    assert_int_equal(corio_wait_for_cleanup(t, 10, NULL), -ETIMEDOUT);
+    assert_int_equal(cleaned, 1);
+    assert_int_equal(corio_scope_exit(&outer), 1);
+    assert_int_equal(corio_scope_cancelled_caught(&outer), 1);
+    cleaned = 0;
+    t = corio_spawn(slow_cleanup, NULL);
+    corio_yield(); /* t starts (never started, it would end without running) */
+    corio_scope_enter(&outer, -1, 0);
+    corio_scope_cancel(&outer);
+    assert_int_equal(corio_wait_for_cleanup(t, 10, NULL), -ECANCELED);
+    assert_int_equal(cleaned, 1);
+    corio_scope_exit(&outer);
+    assert_int_equal(corio_cancelled(), 0);
+    assert_int_equal(corio_sleep(0.001), 0);
+    return NULL;
+}
+
 static corio_task *cleanup_target;
 static int waiter_rc, waiter_saw_cleaned, waiter_next_rc;
 static void *waits_for_cleanup(void *arg)
@@ -538,6 +565,7 @@ int main(void)
         cmocka_unit_test(wait_for_cleanup_returns_after_the_cleanup),
         cmocka_unit_test(wait_for_cleanup_success_and_ready_results),
         cmocka_unit_test(wait_for_cleanup_reports_a_cleanup_failure),
+        cmocka_unit_test(wait_for_cleanup_under_an_outer_scope),
         cmocka_unit_test(wait_for_cleanup_when_the_caller_is_cancelled),
     };
     return tu_run_both_modes(tests);
