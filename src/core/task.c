@@ -244,6 +244,8 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
         return -EPERM;
     if (t == self)
         return -EDEADLK;
+    if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
+        return corio_await(t, result); /* freed: debug mode reports it */
     rc = corio_scope_enter(&s, timeout, 0);
     if (rc < 0)
         return rc;
