@@ -219,9 +219,23 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
 int corio_await(corio_task *t, void **result);
 
 #define CORIO_AWAIT_SHIELD 0x1u /* caller interrupted: t keeps running */
+#define CORIO_AWAIT_KEEP   0x2u /* the handle stays the caller's */
 
 /* corio_await() with flags. With CORIO_AWAIT_SHIELD, an interruption of the
- * caller leaves t running, detached (asyncio's shield()). */
+ * caller leaves t running, detached (asyncio's shield()).
+ * With CORIO_AWAIT_KEEP the call never consumes t: whatever it returns, t
+ * is still the caller's handle afterwards, and the caller must end it with
+ * a later corio_await*() or corio_detach() (which frees a finished task at
+ * once). *result and the return value are as without the flag; to tell a
+ * finished t from an interrupted wait, check corio_task_state(t) ==
+ * CORIO_TASK_DONE, and read t's own outcome at any time with
+ * corio_future_result(corio_task_future(t), &value).
+ * CORIO_AWAIT_SHIELD | CORIO_AWAIT_KEEP is asyncio's `await shield(t)`
+ * where the caller keeps t: if the caller is cancelled or times out, t runs
+ * on, and its result can still be read later, e.g. by awaiting it again
+ * inside a CORIO_SCOPE_SHIELD scope. KEEP without SHIELD cancels t on
+ * interruption but keeps the handle (await it again to wait for its
+ * cleanup). */
 int corio_await_ex(corio_task *t, void **result, unsigned flags);
 
 /* Requests cancellation of t. A task that has not started yet finishes
@@ -402,12 +416,59 @@ void corio_scope_set_deadline(corio_scope *s, double deadline);
 int corio_scope_exit(corio_scope *s);
 int corio_scope_expired(const corio_scope *s);
 
+/* Trio's cancel_scope.cancel(): cancels the calls inside s, and only those.
+ * While s is entered, every suspending call inside it returns -ECANCELED
+ * (level-triggered), except inside a shield scope nested in s; code
+ * outside s, and the task itself, are not cancelled (corio_cancelled()
+ * stays 0). If the owner is waiting inside s (called from another task or
+ * a callback), its wait ends at once with -ECANCELED. Permanent: the scope
+ * stays cancelled until it is exited; the struct stays the caller's.
+ * s must be entered (corio_scope_enter*() resets it, so a cancel before
+ * entering is lost). From another task in CORIO_STACK_COMPACT mode, s must
+ * not live on the owner's stack (put it on the heap). Non-suspending.
+ * Returns 1 if this call cancelled s, 0 if it already was, -EINVAL if s is
+ * NULL. */
+int corio_scope_cancel(corio_scope *s);
+/* 1 once corio_scope_cancel(s) was called (Trio's cancel_called). */
+int corio_scope_cancel_called(const corio_scope *s);
+/* Trio's cancelled_caught: 1 if s's own cancellation — corio_scope_cancel()
+ * or its deadline — interrupted a suspending call inside it, i.e. s was the
+ * outermost cancelled or expired scope visible from that call, and the
+ * task's own cancellation did not take precedence. 0 if s was cancelled or
+ * expired but nothing inside noticed (no suspending call ran). Readable
+ * during the scope and after corio_scope_exit(). */
+int corio_scope_cancelled_caught(const corio_scope *s);
+/* asyncio's Timeout.when(): s's deadline on corio_now()'s scale, or
+ * INFINITY (HUGE_VAL) if it has none. */
+double corio_scope_deadline(const corio_scope *s);
+/* Trio's current_effective_deadline(): the earliest deadline that applies
+ * to a suspending call made now by the running task — the deadlines of its
+ * scopes from the innermost out to the first shield scope (included).
+ * -INFINITY if such a call would fail with -ECANCELED at once (a visible
+ * scope was cancelled by hand, or the task is cancelled and not shielded);
+ * INFINITY if no deadline applies, or outside a task. Non-suspending. */
+double corio_current_effective_deadline(void);
+
 /* asyncio.wait_for: awaits t for at most `timeout` seconds. On timeout t is
  * cancelled and detached and -ETIMEDOUT is returned. Consumes t like
  * corio_await(). */
 int corio_wait_for(corio_task *t, double timeout, void **result);
 /* The same for a future; on timeout f is cancelled. Does not consume f. */
 int corio_future_wait_for(corio_future *f, double timeout, void **value);
+/* asyncio 3.12's wait_for: like corio_wait_for(), but when the wait is
+ * interrupted — by its own timeout, an enclosing scope, or the caller's
+ * cancellation — t is cancelled and the call waits (shielded: nothing can
+ * cut this short) until t has finished its cleanup; t has ended when it
+ * returns. Suspending; always consumes t (it is freed, or freed by the loop
+ * as soon as its stack is released), except on -EPERM, -EINVAL, -EDEADLK.
+ * Returns t's status (0 with *result = its return value) if t finished
+ * before the interruption was seen; an outcome that is ready wins over this
+ * call's own timeout, even with timeout 0. Otherwise -ETIMEDOUT or
+ * -ECANCELED (the interruption), or, as in asyncio, the error t failed with
+ * during its cleanup (a status other than -ECANCELED); *result then gets
+ * whatever t returned (usually NULL). The caller's cancellation or an outer
+ * scope's deadline wins over a ready outcome (level-triggered). */
+int corio_wait_for_cleanup(corio_task *t, double timeout, void **result);
 
 /* ======================================================================
  * Synchronisation: locks, events, conditions, semaphores, barriers
@@ -474,6 +535,14 @@ int corio_cond_wait(corio_cond *c);
 /* Waits until pred(arg) is non-zero (checked with the lock held, before
  * each wait). 0 or corio_cond_wait()'s error. */
 int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
+/* asyncio's Condition.wait_for(), which returns the predicate's value:
+ * waits (as corio_cond_wait_for) until pred(arg) != 0 and returns that
+ * value. pred returns 0 to keep waiting, > 0 to stop with that value, or a
+ * negative error to stop with it. Returns pred's value, or
+ * corio_cond_wait()'s error, -EPERM (the caller does not own the lock:
+ * pred must run under it), -EINVAL. The lock is held on return, as for
+ * corio_cond_wait(). */
+int corio_cond_wait_value(corio_cond *c, int (*pred)(void *arg), void *arg);
 /* Wakes up to n waiters (all) in FIFO order; the caller must own the lock.
  * Returns how many it woke, or -EPERM / -EINVAL. Non-suspending. */
 int corio_cond_notify(corio_cond *c, size_t n);
@@ -496,6 +565,55 @@ int corio_sem_try_acquire(corio_sem *s);
 int corio_sem_release(corio_sem *s);
 size_t corio_sem_value(const corio_sem *s);
 int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
+
+/* A capacity limiter (Trio's CapacityLimiter): total_tokens tokens, each
+ * lent to one borrower at a time. A borrower is any non-NULL pointer that
+ * names who holds the token: the calling task for acquire()/release(),
+ * anything the caller chooses for the _on_behalf_of forms (e.g. a job, or
+ * a thread-pool request). A borrower holds at most one token; only it can
+ * give it back. Tokens are handed off FIFO like semaphore units. Allocated
+ * by corio_limiter_create(), freed by corio_limiter_destroy() (tokens still
+ * borrowed are simply forgotten; waiters get -EIDRM). The limiter never
+ * dereferences borrowers. A task that ends holding a token leaks it. */
+typedef struct corio_limiter corio_limiter;
+/* total_tokens >= 1. Returns 0, -EINVAL, -ENOMEM. */
+int corio_limiter_create(corio_limiter **lp, size_t total_tokens);
+void corio_limiter_destroy(corio_limiter *l); /* NULL: no-op */
+/* Waits for a token and lends it to the calling task / to borrower.
+ * Suspending. Returns 0, -EDEADLK (borrower already holds or awaits one),
+ * -ENOMEM, -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM, -EINVAL. */
+int corio_limiter_acquire(corio_limiter *l);
+int corio_limiter_acquire_on_behalf_of(corio_limiter *l, const void *borrower);
+/* Takes a token only if one is free and nobody waits: 0, -EAGAIN,
+ * -EDEADLK, -ENOMEM, -EINVAL; try_acquire: -EPERM outside a task.
+ * Non-suspending (the _on_behalf_of form works from callbacks too). */
+int corio_limiter_try_acquire(corio_limiter *l);
+int corio_limiter_try_acquire_on_behalf_of(corio_limiter *l,
+                                           const void *borrower);
+/* Gives the calling task's / borrower's token back, handing it to the
+ * first waiter. Non-suspending. 0, -EPERM (it holds none; or outside a
+ * task for release()), -EINVAL. */
+int corio_limiter_release(corio_limiter *l);
+int corio_limiter_release_on_behalf_of(corio_limiter *l, const void *borrower);
+/* Sets the total (>= 1, else -EINVAL). Raising it hands the new tokens to
+ * waiters at once; lowering it revokes nothing: acquirers wait until fewer
+ * than the new total are borrowed. Non-suspending. */
+int corio_limiter_set_total_tokens(corio_limiter *l, size_t total_tokens);
+size_t corio_limiter_total_tokens(const corio_limiter *l);
+size_t corio_limiter_borrowed_tokens(const corio_limiter *l);
+size_t corio_limiter_available_tokens(const corio_limiter *l); /* 0 if over */
+/* Copies up to max borrowers (unordered) into out; returns how many hold a
+ * token. out may be NULL when max is 0. */
+size_t corio_limiter_borrowers(const corio_limiter *l, const void **out,
+                               size_t max);
+typedef struct corio_limiter_stats {
+    size_t borrowed_tokens;
+    size_t total_tokens;
+    size_t tasks_waiting;   /* acquirers parked and not yet interrupted */
+} corio_limiter_stats;
+/* Trio's statistics() (the borrowers: corio_limiter_borrowers()). 0 or
+ * -EINVAL. */
+int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st);
 
 /* A barrier for `parties` tasks (asyncio.Barrier): each wait() suspends
  * until parties tasks wait, then all return, with distinct indexes 0 ..
@@ -762,6 +880,58 @@ void corio_group_destroy(corio_group *g);
 size_t corio_group_size(const corio_group *g);    /* children spawned */
 size_t corio_group_running(const corio_group *g); /* not seen finished */
 int corio_group_error(const corio_group *g);      /* first failure, or 0 */
+
+/* Every failure of a group, not only the first (asyncio's ExceptionGroup):
+ * one entry per child that finished with a status other than 0 and
+ * -ECANCELED, in completion order, including failures during the
+ * cancellation that the first one caused. The entries are filled from the
+ * group's own records (one size_t per child, allocated as children are
+ * spawned and freed by corio_group_destroy()): reading them allocates
+ * nothing, and the caller owns only its out array. */
+typedef struct corio_group_failure {
+    corio_task *task;  /* borrowed: valid until corio_group_destroy(); for
+                        * its name use corio_task_name(task) */
+    uint64_t task_id;  /* corio_task_id(task) */
+    size_t index;      /* spawn order in the group, from 0 */
+    int status;        /* the child's error (its corio_fail() code) */
+    void *result;      /* what it returned (usually NULL) */
+} corio_group_failure;
+/* Copies the first min(max, count) failures into out (out may be NULL when
+ * max is 0) and returns count, the number of failures seen so far: all of
+ * them once corio_group_wait() has returned. Non-suspending; 0 if g is
+ * NULL. Typical use: n = corio_group_failures(g, NULL, 0), then an array
+ * of n. */
+size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
+                            size_t max);
+
+/* Trio's nursery.start(): spawns fn(arg) into g (as corio_group_spawn_ex;
+ * CORIO_SPAWN_EAGER is ignored) and waits until the child calls
+ * corio_group_started(g, value), for instance once a server task has bound
+ * its port. Suspending. Returns 0 with *value (if not NULL) = the child's
+ * value; the child then goes on running as an ordinary child of g. *tp (if
+ * not NULL) gets a borrowed handle as with corio_group_spawn_ex (set even
+ * when start fails after spawning). Until it reports ready, the child is
+ * not a member for error purposes — its failure does not fail or cancel
+ * the group and is not listed by corio_group_failures():
+ *  - it fails before reporting ready: start returns its error;
+ *  - it is cancelled first (e.g. corio_group_cancel(), or another child's
+ *    failure cancelled the group): -ECANCELED;
+ *  - it returns without reporting ready: -EPROTO;
+ *  - the caller is cancelled or times out while waiting (first wake wins:
+ *    even if the child reported ready in the same loop iteration): the
+ *    child is cancelled, start waits (shielded) until it has finished, and
+ *    returns -ECANCELED / -ETIMEDOUT.
+ * Other errors: -ENOMEM, -EPERM, -EINVAL, CORIO_ESHUTDOWN (as spawn).
+ * g must not be destroyed while a start is waiting. */
+int corio_group_start(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                      const corio_spawn_opts *opts, void **value);
+/* Called by a child started with corio_group_start(): reports it ready and
+ * hands value to the starter, which returns 0. Non-suspending. Returns 0;
+ * -EINVAL if the caller is not a child of g waiting to report (spawned
+ * with plain spawn, or already reported); -ECANCELED if the starter gave
+ * up (it was interrupted: the child is being cancelled); -EPERM outside a
+ * task. */
+int corio_group_started(corio_group *g, void *value);
 
 /* ======================================================================
  * Sockets, streams and servers

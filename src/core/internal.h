@@ -295,6 +295,13 @@ static inline corio_loop *corio__loop_or_current(corio_loop *l)
     return l ? l : corio__tls_loop;
 }
 
+/* ---- scopes (scope.c) -------------------------------------------------------
+ * Private bits of corio_scope.corio__flags, above the public CORIO_SCOPE_*
+ * flags (enter masks them off what the caller passes). */
+#define CORIO__SCOPE_PUBLIC 0xffu
+#define CORIO__SCOPE_CANCELLED 0x100u /* corio_scope_cancel() was called */
+#define CORIO__SCOPE_CAUGHT 0x200u    /* it interrupted a call inside it */
+
 /* ---- scheduler (sched.c) -----------------------------------------------*/
 /* Queues t to run (it must be parked or new). */
 void corio__ready(corio_loop *loop, corio_task *t);

@@ -398,23 +398,33 @@ static corio_scope *scope_at(const corio_task *t, corio_scope *s)
     return (corio_scope *)((char *)t->saved + ((char *)s - lo));
 }
 
+/* The interruption of t's current wait. The task's own cancellation wins
+ * (unless a shield hides it); otherwise the outermost visible scope that
+ * expired or was cancelled by hand (corio_scope_cancel) is the one that
+ * interrupts, as in Trio, and is marked as having caught it
+ * (corio_scope_cancelled_caught): -ECANCELED for a hand-cancelled scope,
+ * -ETIMEDOUT for a deadline. */
 int corio__interrupted(corio_task *t)
 {
-    corio_scope *s;
-    int timed_out = 0;
+    corio_scope *s, *hit = NULL;
     if (CORIO__LIKELY(!t->scopes))
         return (t->flags & CORIO__TF_CANCEL) ? -ECANCELED : 0;
     for (s = scope_at(t, t->scopes); s; s = scope_at(t, s->corio__outer)) {
         if (!s->corio__expired && s->corio__deadline <= t->loop->now_ns)
             s->corio__expired = 1;
-        if (s->corio__expired)
-            timed_out = 1;
+        if (s->corio__expired || (s->corio__flags & CORIO__SCOPE_CANCELLED))
+            hit = s;
         if (s->corio__flags & CORIO_SCOPE_SHIELD)
-            return timed_out ? -ETIMEDOUT : 0;
+            goto scopes_only;
     }
     if (t->flags & CORIO__TF_CANCEL)
         return -ECANCELED;
-    return timed_out ? -ETIMEDOUT : 0;
+scopes_only:
+    if (!hit)
+        return 0;
+    hit->corio__flags |= CORIO__SCOPE_CAUGHT;
+    return (hit->corio__flags & CORIO__SCOPE_CANCELLED) ? -ECANCELED
+                                                       : -ETIMEDOUT;
 }
 
 /* The nearest deadline the running wait must honour: its own sleep deadline

@@ -10,6 +10,7 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <math.h>
 
 /* Recomputes CORIO__TF_SHIELDED after t's scope chain changed. Only the
  * owner runs this, while its frames (and so its scopes) are in place. */
@@ -30,7 +31,7 @@ int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags)
     if (!t)
         return -EPERM;
     s->corio__task = t;
-    s->corio__flags = flags;
+    s->corio__flags = flags & CORIO__SCOPE_PUBLIC;
     s->corio__deadline = corio__seconds_to_ns(deadline);
     s->corio__expired = s->corio__deadline <= corio__clock_ns();
     s->corio__outer = t->scopes;
@@ -47,7 +48,7 @@ int corio_scope_enter(corio_scope *s, double timeout, unsigned flags)
         return -EPERM;
     now = corio__clock_ns();
     s->corio__task = t;
-    s->corio__flags = flags;
+    s->corio__flags = flags & CORIO__SCOPE_PUBLIC;
     if (timeout < 0 || timeout != timeout || timeout >= 9.2e9)
         s->corio__deadline = CORIO__NEVER;
     else
@@ -81,4 +82,66 @@ int corio_scope_exit(corio_scope *s)
 int corio_scope_expired(const corio_scope *s)
 {
     return s->corio__expired || s->corio__deadline <= corio__clock_ns();
+}
+
+/* ---- cancel by hand, deadlines, what was caught ------------------------------*/
+
+int corio_scope_cancel(corio_scope *s)
+{
+    corio_task *t;
+    int rc;
+    if (!s)
+        return -EINVAL;
+    if (s->corio__flags & CORIO__SCOPE_CANCELLED)
+        return 0;
+    s->corio__flags |= CORIO__SCOPE_CANCELLED;
+    t = s->corio__task;
+    /* Called by another task or a callback while the owner waits inside
+     * the scope: wake it now (unless a shield inside s hides the cancel,
+     * then corio__interrupted() says 0). Its wait is undone exactly as for
+     * a deadline (corio__wake calls wait_cancel). */
+    if (t && t != corio_current() && t->state == CORIO_TASK_SUSPENDED &&
+        t->wake == CORIO__WAKE_NONE && (rc = corio__interrupted(t)) != 0)
+        corio__wake(t, rc);
+    return 1;
+}
+
+int corio_scope_cancel_called(const corio_scope *s)
+{
+    return s && (s->corio__flags & CORIO__SCOPE_CANCELLED) ? 1 : 0;
+}
+
+int corio_scope_cancelled_caught(const corio_scope *s)
+{
+    return s && (s->corio__flags & CORIO__SCOPE_CAUGHT) ? 1 : 0;
+}
+
+double corio_scope_deadline(const corio_scope *s)
+{
+    if (!s || s->corio__deadline == CORIO__NEVER)
+        return INFINITY;
+    return (double)s->corio__deadline / 1e9;
+}
+
+double corio_current_effective_deadline(void)
+{
+    corio_task *t = corio_current();
+    const corio_scope *s;
+    int64_t dl = CORIO__NEVER;
+    if (!t)
+        return INFINITY;
+    /* The running task's frames are in place: its scopes are at their
+     * addresses even in COMPACT mode. */
+    for (s = t->scopes; s; s = s->corio__outer) {
+        if (s->corio__flags & CORIO__SCOPE_CANCELLED)
+            return -INFINITY;
+        if (s->corio__deadline < dl)
+            dl = s->corio__deadline;
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
+            goto shielded;
+    }
+    if (t->flags & CORIO__TF_CANCEL)
+        return -INFINITY;
+shielded:
+    return dl == CORIO__NEVER ? INFINITY : (double)dl / 1e9;
 }

@@ -186,23 +186,27 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
         rc = corio__park(self, CORIO__WAIT_TASK, t);
         if (rc < 0 && t->state != CORIO_TASK_DONE) {
             /* We were interrupted: t is cancelled (unless shielded) and
-             * the loop takes it over, so the handle is gone either way. */
+             * the loop takes it over, so the handle is gone either way
+             * (unless the caller keeps it: CORIO_AWAIT_KEEP). */
             if (!(flags & CORIO_AWAIT_SHIELD))
                 corio_cancel(t);
-            corio_detach(t);
+            if (!(flags & CORIO_AWAIT_KEEP))
+                corio_detach(t);
             return rc;
         }
     } else if ((rc = corio__interrupted(self)) != 0) {
         /* Already done, but still a suspension point: a cancelled or
          * timed-out caller gets its interruption, as from every suspending
          * call (level-triggered). The handle is consumed all the same. */
-        corio_detach(t);
+        if (!(flags & CORIO_AWAIT_KEEP))
+            corio_detach(t);
         return rc;
     }
     rc = t->fut.status;
     if (result)
         *result = t->fut.value;
-    corio__task_free(t->loop, t);
+    if (!(flags & CORIO_AWAIT_KEEP))
+        corio__task_free(t->loop, t);
     return rc;
 }
 
@@ -219,6 +223,62 @@ int corio_wait_for(corio_task *t, double timeout, void **result)
         return rc;
     rc = corio_await(t, result);
     corio_scope_exit(&s);
+    return rc;
+}
+
+/* asyncio 3.12's wait_for: an interrupted wait cancels t and then waits,
+ * shielded, for t to finish its cleanup before returning, so nothing t
+ * does outlives the call. */
+int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
+{
+    corio_loop *loop = corio__tls_loop;
+    corio_task *self = loop ? loop->current : NULL;
+    corio_scope s;
+    int rc, st;
+
+    if (result)
+        *result = NULL;
+    if (!t)
+        return -EINVAL;
+    if (!self)
+        return -EPERM;
+    if (t == self)
+        return -EDEADLK;
+    if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
+        return corio_await(t, result); /* freed: debug mode reports it */
+    rc = corio_scope_enter(&s, timeout, 0);
+    if (rc < 0)
+        return rc;
+    rc = corio_await_ex(t, NULL, CORIO_AWAIT_SHIELD | CORIO_AWAIT_KEEP);
+    corio_scope_exit(&s);
+    if (rc == -EINVAL || rc == -EPERM)
+        return rc; /* a freed handle caught in debug mode: nothing to do */
+    if (t->state != CORIO_TASK_DONE) {
+        /* Interrupted (this call's timeout, an outer scope, or the caller's
+         * cancellation) while t runs: cancel it and wait for its end under
+         * a shield, which hides everything but t's completion. */
+        corio_scope shield;
+        corio_cancel(t);
+        corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
+        while (t->state != CORIO_TASK_DONE)
+            (void)corio_future_await(&t->fut, NULL);
+        corio_scope_exit(&shield);
+        st = t->fut.status;
+        /* asyncio 3.12: an error t raised during its cleanup is what the
+         * caller sees; its cancellation is not (the interruption is). */
+        if (st != 0 && st != -ECANCELED)
+            rc = st;
+    } else {
+        /* t is done: its outcome wins over this call's own timeout (asyncio
+         * returns a ready result), but not over the caller's cancellation
+         * or an outer scope's deadline (level-triggered). */
+        rc = corio__interrupted(self);
+        if (!rc)
+            rc = t->fut.status;
+    }
+    if (result)
+        *result = t->fut.value;
+    corio_detach(t); /* frees it, or lets the loop free it once released */
     return rc;
 }
 

@@ -15,12 +15,37 @@
  *    cancellation is level-triggered, the task's next suspending call
  *    returns -ECANCELED too. There is nothing like asyncio's uncancel()
  *    that could lose it.
+ *  - Every child failure is recorded (its index, in completion order), not
+ *    only the first: corio_group_failures() reads them (asyncio's
+ *    ExceptionGroup). The record is one size_t per child, grown with the
+ *    children array at spawn, so completion and wait never allocate.
+ *  - corio_group_start() (Trio's nursery.start()) spawns a child and waits
+ *    until it calls corio_group_started(). Until then the child is not a
+ *    member for error purposes: its failure goes to the starter, not to the
+ *    group; the pending start is a heap record (struct group_start) linked
+ *    in g->starts, allocated and freed by corio_group_start() itself, since
+ *    the child and the hub callback must reach it (a record on the
+ *    starter's stack would not be at its address in COMPACT mode).
  * The group learns about finished children through a completion hub
  * (hub.h), so it needs no help from the core.
  */
 #include "sync/hub.h"
 
 #include <stdlib.h>
+
+enum { START_PENDING, START_READY, START_ENDED, START_ABANDONED };
+
+/* One corio_group_start() in progress: allocated by it, linked in
+ * g->starts while it waits, unlinked and freed by it before it returns. */
+typedef struct group_start {
+    struct group_start *next;
+    corio_task *waiter;  /* the task in corio_group_start() */
+    size_t index;        /* the child's index in g->kids */
+    void *value;         /* what the child passed to corio_group_started() */
+    int state;           /* START_* */
+    int status;          /* the child's status once seen finished */
+    int seen;            /* on_child_done() has seen the child finish */
+} group_start;
 
 /* Allocated by corio_group_create(), freed by corio_group_destroy(), which
  * also frees (or hands to the loop) every child. */
@@ -30,6 +55,10 @@ struct corio_group {
     size_t n, cap;
     size_t running;      /* children whose completion was not seen yet */
     int first_err;       /* first child failure, or 0 */
+    size_t *failed;      /* indexes of failed children, completion order;
+                          * same capacity as kids (grown at spawn) */
+    size_t nfailed;
+    group_start *starts; /* corio_group_start() calls waiting */
     int result;          /* what corio_group_wait() returned */
     unsigned cancelled:1; /* corio_group_cancel() was called */
     unsigned shutting:1;  /* a failure or a cancel: children cancelled */
@@ -45,15 +74,38 @@ static void cancel_all(corio_group *g)
             corio_cancel(g->kids[i]);
 }
 
+static group_start *find_start(const corio_group *g, size_t index)
+{
+    group_start *r;
+    for (r = g->starts; r; r = r->next)
+        if (r->index == index)
+            return r;
+    return NULL;
+}
+
 /* A child finished (run as a loop callback, via the hub). */
 static void on_child_done(void *owner, size_t index)
 {
     corio_group *g = owner;
     int st = g->kids[index]->fut.status;
+    group_start *r = find_start(g, index);
     g->running--;
-    if (st != 0 && st != -ECANCELED && !g->first_err) {
-        g->first_err = st;
-        cancel_all(g);
+    if (r && r->state != START_READY) {
+        /* Ended before it reported ready, or its starter gave up on it:
+         * its outcome belongs to corio_group_start(), not to the group. */
+        r->status = st;
+        r->seen = 1;
+        if (r->state == START_PENDING)
+            r->state = START_ENDED;
+        corio__wake(r->waiter, 0);
+        return;
+    }
+    if (st != 0 && st != -ECANCELED) {
+        g->failed[g->nfailed++] = index; /* room: one slot per child */
+        if (!g->first_err) {
+            g->first_err = st;
+            cancel_all(g);
+        }
     }
 }
 
@@ -91,9 +143,14 @@ static int group_spawn(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
     if (g->n == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 8;
         corio_task **k = realloc(g->kids, ncap * sizeof *k);
+        size_t *f;
         if (!k)
             return -ENOMEM;
         g->kids = k;
+        f = realloc(g->failed, ncap * sizeof *f);
+        if (!f)
+            return -ENOMEM; /* kids merely has spare room */
+        g->failed = f;
         g->cap = ncap;
     }
     rc = corio__spawn_at(&t, fn, arg, opts, site);
@@ -198,9 +255,142 @@ void corio_group_destroy(corio_group *g)
     for (i = 0; i < g->n; i++)
         corio_detach(g->kids[i]);
     free(g->kids);
+    free(g->failed);
     free(g);
 }
 
 size_t corio_group_size(const corio_group *g) { return g ? g->n : 0; }
 size_t corio_group_running(const corio_group *g) { return g ? g->running : 0; }
 int corio_group_error(const corio_group *g) { return g ? g->first_err : 0; }
+
+/* ---- every failure ----------------------------------------------------------*/
+
+size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
+                            size_t max)
+{
+    size_t i;
+    if (!g)
+        return 0;
+    for (i = 0; out && i < max && i < g->nfailed; i++) {
+        corio_task *t = g->kids[g->failed[i]];
+        out[i].task = t;
+        out[i].task_id = t->id;
+        out[i].index = g->failed[i];
+        out[i].status = t->fut.status;
+        out[i].result = t->fut.value;
+    }
+    return g->nfailed;
+}
+
+/* ---- start, then wait until ready (Trio's nursery.start) ---------------------*/
+
+static void unlink_start(corio_group *g, group_start *r)
+{
+    group_start **pp;
+    for (pp = &g->starts; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            return;
+        }
+}
+
+static int start_child(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                       const corio_spawn_opts *opts, void **value, void *site)
+{
+    corio_task *self = corio__sync_self();
+    corio_spawn_opts o = {0};
+    group_start *r;
+    corio_task *t;
+    int rc;
+
+    if (tp)
+        *tp = NULL;
+    if (value)
+        *value = NULL;
+    if (!self)
+        return -EPERM;
+    if (!g || !fn)
+        return -EINVAL;
+    if ((rc = corio__interrupted(self)) != 0)
+        return rc;
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    if (opts)
+        o = *opts;
+    o.flags &= ~CORIO_SPAWN_EAGER; /* it must not report before we wait */
+    r->waiter = self;
+    r->index = g->n;
+    r->state = START_PENDING;
+    r->next = g->starts;
+    g->starts = r;
+    rc = group_spawn(g, &t, fn, arg, &o, site);
+    if (rc < 0) {
+        unlink_start(g, r);
+        free(r);
+        return rc;
+    }
+    if (tp)
+        *tp = t;
+    rc = 0;
+    while (r->state == START_PENDING && rc == 0)
+        rc = corio__park(self, CORIO__WAIT_OTHER, g);
+    if (rc < 0 && !r->seen) {
+        /* The starter was interrupted first (first wake wins: even if the
+         * child reported ready since). The child is ours to end: cancel it
+         * and wait, shielded, until the group has seen it finish, so its
+         * outcome is never mistaken for a group member's. */
+        corio_scope shield;
+        r->state = START_ABANDONED;
+        corio_cancel(t);
+        corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
+        while (!r->seen)
+            (void)corio__park(self, CORIO__WAIT_OTHER, g);
+        corio_scope_exit(&shield);
+    } else if (rc == 0 && r->state == START_READY) {
+        if (value)
+            *value = r->value;
+    } else if (rc == 0) {
+        /* Ended before reporting ready: its failure, its cancellation, or
+         * -EPROTO if it returned without calling corio_group_started(). */
+        rc = r->status ? r->status : -EPROTO;
+    }
+    unlink_start(g, r);
+    free(r);
+    return rc;
+}
+
+int corio_group_start(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                      const corio_spawn_opts *opts, void **value)
+{
+    return start_child(g, tp, fn, arg, opts, value,
+                       __builtin_return_address(0));
+}
+
+int corio_group_started(corio_group *g, void *value)
+{
+    corio_task *self = corio__sync_self();
+    group_start *r;
+    if (!self)
+        return -EPERM;
+    if (!g)
+        return -EINVAL;
+    for (r = g->starts; r; r = r->next) {
+        if (r->index >= g->n || g->kids[r->index] != self)
+            continue;
+        if (r->state == START_ABANDONED)
+            return -ECANCELED;
+        if (r->state != START_PENDING)
+            break;
+        if (!corio__wake(r->waiter, 0)) {
+            /* The starter was already woken by its own interruption (first
+             * wake wins): it will give up on us. */
+            r->state = START_ABANDONED;
+            return -ECANCELED;
+        }
+        r->value = value;
+        r->state = START_READY;
+        return 0;
+    }
+    return -EINVAL;
+}

@@ -236,6 +236,21 @@ int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg)
     return 0;
 }
 
+int corio_cond_wait_value(corio_cond *c, int (*pred)(void *arg), void *arg)
+{
+    int v, rc;
+    if (!c || !pred)
+        return -EINVAL;
+    if (c->lock->owner == NULL || c->lock->owner != corio__sync_self())
+        return -EPERM; /* pred must run under the lock */
+    while ((v = pred(arg)) == 0) {
+        rc = corio_cond_wait(c);
+        if (rc)
+            return rc;
+    }
+    return v; /* asyncio: wait_for returns the predicate's value */
+}
+
 int corio_cond_notify(corio_cond *c, size_t n)
 {
     size_t woken = 0;
