@@ -267,8 +267,8 @@ static int fake_socket, fake_stream; /* only their addresses count */
 NOINLINE static void open_things(void)
 {
     corio_loop *loop = corio_loop_current();
-    corio__dbg_resource_open(loop, &fake_socket, "socket", 7);
-    corio__dbg_resource_open(loop, &fake_stream, "stream", -1);
+    corio__obs_resource_open(loop, &fake_socket, "socket", 7);
+    corio__obs_resource_open(loop, &fake_stream, "stream", -1);
     __asm__ volatile("" ::: "memory");
 }
 
@@ -276,7 +276,7 @@ static void *resources_main(void *arg)
 {
     (void)arg;
     open_things();
-    corio__dbg_resource_close(corio_loop_current(), &fake_stream);
+    corio__obs_resource_close(corio_loop_current(), &fake_stream);
     return NULL; /* the socket stays open */
 }
 

@@ -9,6 +9,7 @@
 #include "core/internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 void corio__future_init(corio_future *f, corio_loop *loop, int embedded)
@@ -124,6 +125,38 @@ int corio_future_result(const corio_future *f, void **value)
     return f->status;
 }
 
+/* A future's state; a task's own future names the task, which must end
+ * for the wait to end. */
+static void describe_future(const corio_task *waiter, const void *obj,
+                            char *buf, size_t len, corio_task **owner)
+{
+    const corio_future *f = obj;
+    size_t nw = 0;
+    const corio__list *p;
+    (void)waiter;
+    if (f->embedded) {
+        corio_task *t = (corio_task *)((char *)f - offsetof(corio_task, fut));
+        char nb[32];
+        *owner = t;
+        snprintf(buf, len, "future of task #%llu '%s' (%s)",
+                 (unsigned long long)t->id, corio__task_label(t, nb, sizeof nb),
+                 corio__task_state_name(t));
+        return;
+    }
+    for (p = f->waiters.next; p != &f->waiters; p = p->next)
+        nw++;
+    snprintf(buf, len, "future %p (%s, %zu waiter%s%s)", obj,
+             f->state == CORIO__FUT_DONE ? "done" : "pending", nw,
+             nw == 1 ? "" : "s",
+             atomic_load_explicit(&((corio_future *)f)->ts_claimed,
+                                  memory_order_relaxed)
+                 ? ", completion from another thread on its way"
+                 : "");
+}
+
+const corio__waitable corio__wait_future = {"future", CORIO_WAIT_FUTURE,
+                                            describe_future};
+
 int corio_future_await(corio_future *f, void **value)
 {
     corio_loop *loop = corio__tls_loop;
@@ -135,7 +168,7 @@ int corio_future_await(corio_future *f, void **value)
         return -EPERM;
     if (f->state != CORIO__FUT_DONE) {
         corio__list_push_back(&f->waiters, &self->wait);
-        rc = corio__park(self, CORIO__WAIT_FUTURE, f);
+        rc = corio__park(self, &corio__wait_future, f);
         /* Interrupted: report it without touching f, which may be gone
          * (corio_future_destroy wakes its waiters with -ECANCELED before
          * freeing it). If f completed after we were interrupted, its

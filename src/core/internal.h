@@ -44,6 +44,21 @@
 #endif
 #endif
 
+/* CORIO__ASSERT(x): an invariant of the runtime (a "must" of these
+ * headers), stated where it holds. Checked in debug builds (no NDEBUG) and
+ * in every sanitizer build; compiled out of release builds, where x is not
+ * evaluated (so x must have no side effect). A failure is a bug in corio
+ * (or memory corruption), never a user error: users get error codes. */
+void corio__assert_fail(const char *expr, const char *file, int line)
+    __attribute__((noreturn, cold));
+#if !defined(NDEBUG) || defined(CORIO__ASAN) || defined(CORIO__TSAN)
+#define CORIO__ASSERTS 1
+#define CORIO__ASSERT(x)                                                      \
+    (CORIO__LIKELY(x) ? (void)0 : corio__assert_fail(#x, __FILE__, __LINE__))
+#else
+#define CORIO__ASSERT(x) ((void)0)
+#endif
+
 #define CORIO__NS_PER_MS 1000000LL
 #define CORIO__NEVER INT64_MAX
 
@@ -190,8 +205,10 @@ struct corio_task {
     corio__stack *stack;   /* NULL until it first runs, and after it ends */
     corio__list wait;      /* link in the waiter list of what it waits on */
     void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
-    void *wait_obj;        /* what it waits on (for dumps); valid while SUSPENDED */
-    int wait_kind;         /* CORIO__WAIT_* for dumps; valid while SUSPENDED */
+    /* What it waits on (for dumps, reports, metrics): the object, and the
+     * descriptor of its type. Set by corio__park; valid while SUSPENDED. */
+    const struct corio__waitable *wait_type;
+    void *wait_obj;
     corio__waiter sync_wait; /* src/sync: node of a single-object wait */
     corio__list all;       /* link in loop->tasks */
     corio_timer timer;     /* deadline of the current wait, if any */
@@ -216,12 +233,29 @@ struct corio_task {
 #endif
 };
 
-enum {
-    CORIO__WAIT_NONE = 0, CORIO__WAIT_SLEEP, CORIO__WAIT_YIELD,
-    CORIO__WAIT_FUTURE, CORIO__WAIT_TASK, CORIO__WAIT_IO, CORIO__WAIT_LOCK,
-    CORIO__WAIT_QUEUE, CORIO__WAIT_CHANNEL, CORIO__WAIT_EVENT,
-    CORIO__WAIT_OTHER
-};
+/* ---- wait objects ---------------------------------------------------------
+ * Each type of object a task can park on (a lock, a semaphore, a future, an
+ * fd...) has one const descriptor, in static storage in the module that
+ * owns the type; corio__park records it beside the object. Dumps, the
+ * deadlock report and metrics read a wait through it, never by guessing
+ * the object's type from its address. */
+typedef struct corio__waitable {
+    const char *name;   /* what it is, in a report: "lock", "semaphore"... */
+    int kind;           /* enum corio_wait_kind (public): task info, metrics */
+    /* Optional (NULL: the report says "<name> <address>"). Describes obj,
+     * which t is parked on, into buf (no newline; e.g. "lock 0x55.. held by
+     * task #3 'db'"), and sets *owner to the task that must act for the
+     * wait to end (a lock's holder, an awaited task), or leaves it NULL.
+     * Runs on the loop's thread with every task stopped; must not
+     * allocate, suspend or print. */
+    void (*describe)(const corio_task *t, const void *obj, char *buf,
+                     size_t len, corio_task **owner);
+} corio__waitable;
+
+/* The core's own waitables. */
+extern const corio__waitable corio__wait_sleep;  /* timer.c; obj NULL */
+extern const corio__waitable corio__wait_future; /* future.c; a corio_future */
+extern const corio__waitable corio__wait_task;   /* task.c; a corio_task */
 
 /* ---- the loop -------------------------------------------------------------*/
 struct corio_loop {
@@ -269,8 +303,12 @@ struct corio_loop {
     corio_task *resident;      /* COMPACT: whose frames are on it now */
     corio_loop_config cfg;
     FILE *report;
-    int debug;
-    unsigned dbg_flags;        /* CORIO__DBG_*: debug features on (0: none) */
+    int debug;                 /* debug mode asked for (config or CORIO_DEBUG) */
+    /* The observer (core/hooks.h): its table, which hot hooks it wants,
+     * and its own state, which the core never reads. */
+    const struct corio__observer *obs; /* NULL: none installed */
+    unsigned obs_events;       /* CORIO__EV_*: 0 while no debug feature is on */
+    unsigned dbg_flags;        /* src/debug's feature bits (CORIO__DBG_*) */
     struct corio__loop_dbg *dbg; /* src/debug's state, or NULL */
     uint64_t n_iterations;     /* iterations run (metrics; always counted) */
     uint64_t n_spawned;        /* tasks spawned (metrics; always counted) */
@@ -308,8 +346,9 @@ void corio__ready(corio_loop *loop, corio_task *t);
 /* Parks the running task until corio__wake(); arms its deadline timer
  * first (the nearest of sleep_deadline and its scopes' deadlines). Returns
  * the wake reason: 0, or a negative error (-ECANCELED, -ETIMEDOUT, or what
- * the waker passed). Checks pending cancellation first. */
-int corio__park(corio_task *t, int kind, void *obj);
+ * the waker passed). Checks pending cancellation first. obj is what it
+ * waits on, of type w (recorded for dumps only). */
+int corio__park(corio_task *t, const corio__waitable *w, void *obj);
 /* Wakes a parked task with status (0 or negative). Unlinks t->wait if it is
  * on a list and calls t->wait_cancel for error statuses. Returns 1 if it
  * woke t, 0 if t was not parked (already woken: the first wake wins). */
@@ -347,6 +386,21 @@ void corio__task_slabs_trim(corio_loop *loop);
 void corio__task_finish(corio_task *t, void *value);
 int corio__task_alloc(corio_loop *loop, corio_task **tp);
 const char *corio__task_label(const corio_task *t, char *buf, size_t len);
+/* "created", "ready", "running", "suspended", "done" (or "?"). */
+const char *corio__task_state_name(const corio_task *t);
+/* A task the loop still holds at close that nobody will ever collect:
+ * unfinished, or finished but neither awaited nor detached. Counted by
+ * corio_loop_close (its return value) and reported by the observer. */
+static inline int corio__task_leaked(const corio_task *t)
+{
+    return t->state != CORIO_TASK_DONE || !(t->flags & CORIO__TF_DETACHED);
+}
+/* corio_spawn_ex for library code that spawns on a user's behalf (task
+ * groups, gather...): site is the user's call site, normally the spawning
+ * function's __builtin_return_address(0), so dumps and leak reports point
+ * at the user's code rather than at the library's. */
+int corio__spawn_at(corio_task **taskp, corio_fn fn, void *arg,
+                    const corio_spawn_opts *opts, void *site);
 
 /* ---- futures (future.c) ---------------------------------------------------*/
 void corio__future_init(corio_future *f, corio_loop *loop, int embedded);
@@ -388,6 +442,6 @@ void corio__stacks_trim(corio_loop *loop);
 void corio__report(corio_loop *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#include "debug/hooks.h"
+#include "core/hooks.h"
 
 #endif

@@ -34,6 +34,14 @@ void corio__report(corio_loop *loop, const char *fmt, ...)
     va_end(ap);
 }
 
+void corio__assert_fail(const char *expr, const char *file, int line)
+{
+    fprintf(stderr, "corio: internal invariant violated: %s (%s:%d)\n", expr,
+            file, line);
+    fflush(stderr);
+    abort();
+}
+
 corio_loop *corio_loop_current(void) { return corio__tls_loop; }
 
 /* ---- callbacks ---------------------------------------------------------------*/
@@ -210,7 +218,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
     rc = corio__overflow_handler_install(loop);
     if (rc < 0)
         goto fail;
-    corio__debug_loop_create(loop);
+    corio__observer_attach(loop);
     /* A loop running on this thread stays current: making the new one
      * current would strand the running task (corio_current() NULL, every
      * suspending call -EPERM). */
@@ -229,10 +237,11 @@ fail:
     return rc;
 }
 
-/* The report (wait-for chains, backtraces) is src/debug's. */
+/* The report (wait-for chains, backtraces) is the observer's. */
 void corio__report_deadlock(corio_loop *loop)
 {
-    corio__debug_report_deadlock(loop);
+    if (loop->obs)
+        loop->obs->deadlock(loop);
 }
 
 int corio_loop_close(corio_loop *loop)
@@ -246,7 +255,8 @@ int corio_loop_close(corio_loop *loop)
     if (loop->running)
         return -EBUSY;
     loop->closing = true;
-    corio__debug_loop_close(loop); /* leak report; stops the watchdog */
+    if (loop->obs)
+        loop->obs->close(loop); /* leak reports; stops the watchdog */
     /* Ready entries first: callbacks that never ran are freed, tasks only
      * unlinked (they are freed below; freeing them first would leave the
      * queue pointing into freed memory). */
@@ -262,7 +272,7 @@ int corio_loop_close(corio_loop *loop)
         corio__list_init(&t->all);
         /* Still pending, or finished but never awaited/detached: reported
          * with where it was spawned and what it waits on. */
-        leaks += corio__debug_leaked(t);
+        leaks += corio__task_leaked(t);
         /* Its frames are discarded, not unwound. */
         if (t->stack && !loop->compact)
             corio__stack_put(loop, t->stack);
@@ -336,11 +346,11 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
                 corio__task_slabs_trim(loop); /* and empty task blocks */
         }
     }
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_POLL))
-        corio__debug_poll(loop, 0);
+    if (CORIO__OBS_ON(loop, CORIO__EV_POLL))
+        loop->obs->poll(loop, 0);
     rc = loop->pops->wait(loop->poller, ms);
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_POLL))
-        corio__debug_poll(loop, 1);
+    if (CORIO__OBS_ON(loop, CORIO__EV_POLL))
+        loop->obs->poll(loop, 1);
     atomic_store(&loop->sleeping, 0);
     return rc;
 }
@@ -364,8 +374,8 @@ int corio_loop_run(corio_loop *loop, int mode)
         int64_t next;
         loop->now_ns = corio__clock_ns();
         loop->n_iterations++;
-        if (CORIO__DBG_ON(loop, CORIO__DBG_M_ANY))
-            corio__debug_iteration(loop);
+        if (CORIO__OBS_ON(loop, CORIO__EV_ITERATION))
+            loop->obs->iteration(loop);
         if (loop->wheel.count)
             corio__wheel_run(loop, loop->now_ns);
         drain_threadsafe(loop);
@@ -407,8 +417,8 @@ int corio_loop_run(corio_loop *loop, int mode)
     }
     loop->running = false;
     loop->stopping = false;
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_ANY))
-        corio__debug_run_exit(loop);
+    if (CORIO__OBS_ON(loop, CORIO__EV_ITERATION))
+        loop->obs->run_exit(loop);
     if (prev_tls && prev_tls != loop)
         corio__tls_loop = prev_tls;
     return rc;

@@ -146,7 +146,7 @@ static void task_entry(void *arg)
     /* Ended: hand the stack back through the loop, which releases it. */
     {
         corio_loop *loop = t->loop;
-        corio__dbg_switch(loop, t, NULL);
+        corio__obs_switch(loop, t, NULL);
         loop->dead = t;
         loop->current = NULL;
         san_to_loop(NULL, loop); /* NULL: ASan may drop this fake stack */
@@ -177,8 +177,8 @@ static int task_prepare(corio_loop *loop, corio_task *t)
 
 void corio__task_release(corio_loop *loop, corio_task *t)
 {
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_TASK))
-        corio__debug_task_end(loop, t); /* before its stack goes */
+    if (CORIO__OBS_ON(loop, CORIO__EV_TASK))
+        loop->obs->task_end(loop, t); /* before its stack goes */
     if (t->stack) {
         if (!loop->compact) {
             corio__stack_check_canary(t);
@@ -220,7 +220,7 @@ void corio__run_task(corio_loop *loop, corio_task *t)
     t->state = CORIO_TASK_RUNNING;
     t->flags |= CORIO__TF_STARTED;
     loop->current = t;
-    corio__dbg_switch(loop, NULL, t);
+    corio__obs_switch(loop, NULL, t);
 #ifdef CORIO__ASAN
     san_to_task(&loop->asan_fake, t);
     corio__ctx_switch(&loop->ctx, &t->ctx);
@@ -237,37 +237,50 @@ void corio__run_task(corio_loop *loop, corio_task *t)
     }
 }
 
-/* Switches away from the running task self; returns when it is resumed.
- * (suspend() below adds the debug hook in front of this.) */
-static inline void suspend_switch(corio_loop *loop, corio_task *self)
+/* The scheduler's one rule for who runs after the running task self
+ * parks or yields: the next ready entry, taken off the queue, if self can
+ * switch to it directly (a task with a stack, outside compact mode, while
+ * the budget lasts); self itself if it is next; otherwise NULL, the loop,
+ * which runs callbacks, starts new tasks and polls. */
+static inline corio_task *pick_next(corio_loop *loop, corio_task *self)
 {
     if (loop->in_dispatch && loop->budget > 0) {
         corio__list *n = loop->ready.next;
         if (n != &loop->ready &&
             ((corio__runnable *)n)->kind == CORIO__RUN_TASK) {
             corio_task *next = (corio_task *)n;
-            if (next == self) {
+            if (next == self || (next->stack && !loop->compact)) {
+                CORIO__ASSERT(next->state == CORIO_TASK_READY);
                 corio__list_remove(n);
                 loop->budget--;
-                self->state = CORIO_TASK_RUNNING;
-                return;
-            }
-            if (next->stack && !loop->compact) {
-                corio__list_remove(n);
-                loop->budget--;
-                next->state = CORIO_TASK_RUNNING;
-                loop->current = next;
-#ifdef CORIO__ASAN
-                san_to_task(&self->asan_fake, next);
-                corio__ctx_switch(&self->ctx, &next->ctx);
-                san_arrived(self->asan_fake);
-#else
-                san_to_task(NULL, next);
-                corio__ctx_switch(&self->ctx, &next->ctx);
-#endif
-                return;
+                return next;
             }
         }
+    }
+    return NULL;
+}
+
+/* Switches from self to what pick_next chose; returns when self is
+ * resumed. */
+static inline __attribute__((always_inline)) void
+switch_from(corio_loop *loop, corio_task *self, corio_task *next)
+{
+    if (next == self) {
+        self->state = CORIO_TASK_RUNNING;
+        return;
+    }
+    if (next) {
+        next->state = CORIO_TASK_RUNNING;
+        loop->current = next;
+#ifdef CORIO__ASAN
+        san_to_task(&self->asan_fake, next);
+        corio__ctx_switch(&self->ctx, &next->ctx);
+        san_arrived(self->asan_fake);
+#else
+        san_to_task(NULL, next);
+        corio__ctx_switch(&self->ctx, &next->ctx);
+#endif
+        return;
     }
     loop->current = NULL;
 #ifdef CORIO__ASAN
@@ -280,21 +293,26 @@ static inline void suspend_switch(corio_loop *loop, corio_task *self)
 #endif
 }
 
-/* For src/debug, which calls it after its bookkeeping. */
-void corio__suspend_switch(corio_loop *loop, corio_task *self)
+/* suspend() with the observer told first. Out of line, so that the hot
+ * path below needs no stack frame to survive a call (it ends in a tail
+ * call, or in the switch itself). */
+static CORIO__NOINLINE void suspend_observed(corio_loop *loop, corio_task *self,
+                                             corio_task *next)
 {
-    suspend_switch(loop, self);
+    loop->obs->on_switch(loop, self, next);
+    switch_from(loop, self, next);
 }
 
-/* The debug hook goes first, as a tail call, so that the hot path needs no
- * stack frame to survive a call (the switch itself is a tail call too). */
+/* The running task self gives up the CPU (it parked, or yielded and is
+ * queued); returns when it is resumed. */
 static void suspend(corio_loop *loop, corio_task *self)
 {
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_SWITCH)) {
-        corio__debug_suspend(loop, self);
+    corio_task *next = pick_next(loop, self);
+    if (CORIO__OBS_ON(loop, CORIO__EV_SWITCH)) {
+        suspend_observed(loop, self, next);
         return;
     }
-    suspend_switch(loop, self);
+    switch_from(loop, self, next);
 }
 
 /* Eager spawn from a task: run the new task now; self resumes first after
@@ -324,7 +342,7 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
     t->state = CORIO_TASK_RUNNING;
     t->flags |= CORIO__TF_STARTED;
     loop->current = t;
-    corio__dbg_switch(loop, self, t);
+    corio__obs_switch(loop, self, t);
 #ifdef CORIO__ASAN
     san_to_task(&self->asan_fake, t);
     corio__ctx_switch(&self->ctx, &t->ctx);
@@ -368,8 +386,8 @@ void corio__dispatch(corio_loop *loop)
                 free(c); /* came from another thread */
             }
             loop->in_dispatch = false;
-            if (CORIO__DBG_ON(loop, CORIO__DBG_M_CALLBACK))
-                corio__debug_callback(loop, cb, arg);
+            if (CORIO__OBS_ON(loop, CORIO__EV_CALLBACK))
+                loop->obs->callback(loop, cb, arg);
             else
                 cb(arg);
             loop->in_dispatch = true;
@@ -471,7 +489,8 @@ static void task_timer_cb(void *arg)
 }
 
 /* The general park: scopes, a deadline, a pending interruption, a sleep. */
-static CORIO__NOINLINE int park_slow(corio_task *t, int kind, void *obj)
+static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
+                                     void *obj)
 {
     corio_loop *loop = t->loop;
     int rc;
@@ -484,13 +503,13 @@ static CORIO__NOINLINE int park_slow(corio_task *t, int kind, void *obj)
         t->wait_cancel = NULL;
         return rc;
     }
-    corio__dbg_parked(loop, t);
+    corio__obs_parked(loop, t);
     dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
     if (dl != CORIO__NEVER)
         corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
     t->wake = CORIO__WAKE_NONE;
     t->state = CORIO_TASK_SUSPENDED;
-    t->wait_kind = kind;
+    t->wait_type = w;
     t->wait_obj = obj;
     suspend(loop, t);
     if (t->timer.corio__slot != CORIO__TIMER_IDLE)
@@ -501,7 +520,7 @@ static CORIO__NOINLINE int park_slow(corio_task *t, int kind, void *obj)
      * where a cancel requested before a task resumes is raised at the await
      * it resumes from. Waits that transfer something (a lock, an item) keep
      * their status: the waiter owns what it was handed. */
-    if (rc == 0 && kind == CORIO__WAIT_SLEEP)
+    if (rc == 0 && w == &corio__wait_sleep)
         rc = corio__interrupted(t);
     if (corio__list_linked(&t->wait))
         corio__list_remove(&t->wait);
@@ -509,9 +528,9 @@ static CORIO__NOINLINE int park_slow(corio_task *t, int kind, void *obj)
     return rc;
 }
 
-/* wait_kind and wait_obj are read only while the task is SUSPENDED (dumps,
+/* wait_type and wait_obj are read only while the task is SUSPENDED (dumps,
  * src/debug), so they are set here and never cleared. */
-int corio__park(corio_task *t, int kind, void *obj)
+int corio__park(corio_task *t, const corio__waitable *w, void *obj)
 {
     corio_loop *loop = t->loop;
     /* The common wait: no scope, no deadline, not cancelled, not a sleep
@@ -520,12 +539,12 @@ int corio__park(corio_task *t, int kind, void *obj)
      * already unlinked t->wait. */
     if (CORIO__UNLIKELY(t->scopes || (t->flags & CORIO__TF_CANCEL) ||
                         t->sleep_deadline != CORIO__NEVER ||
-                        kind == CORIO__WAIT_SLEEP))
-        return park_slow(t, kind, obj);
-    corio__dbg_parked(loop, t);
+                        w == &corio__wait_sleep))
+        return park_slow(t, w, obj);
+    corio__obs_parked(loop, t);
     t->wake = CORIO__WAKE_NONE;
     t->state = CORIO_TASK_SUSPENDED;
-    t->wait_kind = kind;
+    t->wait_type = w;
     t->wait_obj = obj;
     suspend(loop, t);
     t->wait_cancel = NULL;
@@ -561,9 +580,7 @@ int corio_yield(void)
     if (rc)
         return rc;
     corio__ready(loop, t);
-    t->wait_kind = CORIO__WAIT_YIELD;
     suspend(loop, t);
-    t->wait_kind = CORIO__WAIT_NONE;
     return corio__interrupted(t);
 }
 

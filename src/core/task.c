@@ -15,6 +15,29 @@
 
 static atomic_uint_fast64_t next_task_id = 1;
 
+const char *corio__task_state_name(const corio_task *t)
+{
+    static const char *const names[] = {"created", "ready", "running",
+                                        "suspended", "done"};
+    int s = corio_task_state(t);
+    return s >= 0 && s <= 4 ? names[s] : "?";
+}
+
+/* corio_await on a task: that task must end. */
+static void describe_task(const corio_task *waiter, const void *obj,
+                          char *buf, size_t len, corio_task **owner)
+{
+    corio_task *w = (corio_task *)obj;
+    char nb[32];
+    (void)waiter;
+    *owner = w;
+    snprintf(buf, len, "task #%llu '%s' (%s)", (unsigned long long)w->id,
+             corio__task_label(w, nb, sizeof nb), corio__task_state_name(w));
+}
+
+const corio__waitable corio__wait_task = {"task", CORIO_WAIT_TASK,
+                                          describe_task};
+
 
 int corio__task_alloc(corio_loop *loop, corio_task **tp)
 {
@@ -49,7 +72,7 @@ void corio__task_free(corio_loop *loop, corio_task *t)
         free(t->name);
     free(t->saved);
     corio__future_drop_callbacks(&t->fut);
-    if (CORIO__DBG_ON(loop, CORIO__DBG_M_FREE) && corio__debug_task_free(loop, t))
+    if (CORIO__OBS_ON(loop, CORIO__EV_FREE) && loop->obs->task_free(loop, t))
         return; /* debug mode keeps it poisoned, to catch a second await */
     corio__task_mem_free(loop, t);
 }
@@ -117,7 +140,7 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
     corio__list_push_back(&loop->tasks, &t->all);
     loop->ntasks++;
     loop->nlive++;
-    corio__dbg_spawned(loop, t, site);
+    corio__obs_spawned(loop, t, site);
     if (taskp && !(flags & CORIO_SPAWN_DETACHED))
         *taskp = t;
 
@@ -173,17 +196,18 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
     if (!t)
         return -EINVAL;
     if (!self) {
-        if (loop && CORIO__DBG_ON(loop, CORIO__DBG_MODE))
-            corio__debug_await_check(loop, t); /* says where */
+        if (loop && CORIO__OBS_ON(loop, CORIO__EV_MISUSE))
+            loop->obs->await_check(loop, t); /* says where */
         return -EPERM;
     }
     if (t == self)
         return -EDEADLK;
     if (t->state != CORIO_TASK_DONE) {
         if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
-            return corio__debug_await_check(loop, t); /* freed: debug mode */
+            return loop->obs ? loop->obs->await_check(loop, t) /* freed: debug mode */
+                             : -EINVAL;
         corio__list_push_back(&t->fut.waiters, &self->wait);
-        rc = corio__park(self, CORIO__WAIT_TASK, t);
+        rc = corio__park(self, &corio__wait_task, t);
         if (rc < 0 && t->state != CORIO_TASK_DONE) {
             /* We were interrupted: t is cancelled (unless shielded) and
              * the loop takes it over, so the handle is gone either way
@@ -293,8 +317,8 @@ int corio_cancel(corio_task *t)
         /* Never ran: it finishes cancelled, without running. */
         corio__list_remove(&t->run.node);
         corio__task_finish(t, NULL);
-        if (CORIO__DBG_ON(loop, CORIO__DBG_HOOKS))
-            corio__debug_finish(t); /* the others' is at their release */
+        if (CORIO__OBS_ON(loop, CORIO__EV_TASK))
+            loop->obs->finish(loop, t); /* the others' is at their release */
         if (t->flags & CORIO__TF_DETACHED)
             corio__task_free(loop, t);
         return 1;

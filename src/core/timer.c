@@ -372,6 +372,21 @@ int corio_call_later(corio_loop *loop, double delay, corio_cb cb, void *arg)
 
 /* ---- sleeping -------------------------------------------------------------------*/
 
+static void describe_sleep(const corio_task *t, const void *obj, char *buf,
+                           size_t len, corio_task **owner)
+{
+    (void)obj;
+    (void)owner;
+    if (t->sleep_deadline != CORIO__NEVER)
+        snprintf(buf, len, "sleep, wakes in %.3fs",
+                 (double)(t->sleep_deadline - corio__clock_ns()) / 1e9);
+    else
+        snprintf(buf, len, "sleep");
+}
+
+const corio__waitable corio__wait_sleep = {"sleep", CORIO_WAIT_SLEEP,
+                                           describe_sleep};
+
 static int sleep_until_ns(int64_t deadline)
 {
     corio_task *t = corio_current();
@@ -379,7 +394,7 @@ static int sleep_until_ns(int64_t deadline)
     if (!t)
         return -EPERM;
     t->sleep_deadline = deadline;
-    rc = corio__park(t, CORIO__WAIT_SLEEP, NULL);
+    rc = corio__park(t, &corio__wait_sleep, NULL);
     t->sleep_deadline = CORIO__NEVER;
     return rc;
 }

@@ -1,8 +1,10 @@
 /*
- * The out-of-line halves of the core's debug hooks (debug/hooks.h): what
- * happens at a switch, a callback, an iteration, a spawn, a finish and a
- * free while some debug feature is on. Also the per-loop debug state and
- * the switches that turn the features on and off.
+ * src/debug as the loop's observer (core/hooks.h): the table the core calls
+ * through, and what happens at a switch, a callback, an iteration, a spawn,
+ * a finish and a free while some debug feature is on. Also the per-loop
+ * debug state and the switches that turn the features on and off, which
+ * keep loop->obs_events (the hooks the core calls) in step with
+ * loop->dbg_flags (the features on).
  *
  * Everything here runs on the loop's thread, except that the stall
  * watchdog (stall.c) reads `progress` and `phase`, which are atomics.
@@ -39,9 +41,34 @@ corio__task_dbg *corio__debug_task(corio_task *t)
         /* Sticky, so that corio__task_free calls us to free it even after
          * every feature was turned off. */
         if (t->dbg)
-            t->loop->dbg_flags |= CORIO__DBG_TASKDATA;
+            corio__debug_set_flag(t->loop, CORIO__DBG_TASKDATA, 1);
     }
     return t->dbg;
+}
+
+/* Which hooks each feature needs: a hook site tests only its own event
+ * bit, so e.g. dump-on-signal, which needs only the iteration hook, leaves
+ * the switch path alone. */
+static unsigned events_of(unsigned fl)
+{
+    unsigned ev = 0;
+    if (fl & CORIO__DBG_M_SWITCH)
+        ev |= CORIO__EV_SWITCH;
+    if (fl & CORIO__DBG_M_CALLBACK)
+        ev |= CORIO__EV_CALLBACK;
+    if (fl & CORIO__DBG_M_POLL)
+        ev |= CORIO__EV_POLL;
+    if (fl & ~(unsigned)(CORIO__DBG_TASKDATA | CORIO__DBG_RESOURCES))
+        ev |= CORIO__EV_ITERATION;
+    if (fl & CORIO__DBG_M_TASK)
+        ev |= CORIO__EV_TASK;
+    if (fl & CORIO__DBG_M_FREE)
+        ev |= CORIO__EV_FREE;
+    if (fl & CORIO__DBG_MODE)
+        ev |= CORIO__EV_MISUSE | CORIO__EV_RESOURCE;
+    if (fl & CORIO__DBG_RESOURCES)
+        ev |= CORIO__EV_RESOURCE_CLOSE;
+    return ev;
 }
 
 void corio__debug_set_flag(corio_loop *loop, unsigned flag, int on)
@@ -50,6 +77,7 @@ void corio__debug_set_flag(corio_loop *loop, unsigned flag, int on)
         loop->dbg_flags |= flag;
     else
         loop->dbg_flags &= ~flag;
+    loop->obs_events = events_of(loop->dbg_flags);
 }
 
 static void bump(corio__loop_dbg *d)
@@ -81,10 +109,16 @@ static int parse_signal(const char *s)
     return -1;
 }
 
-void corio__debug_loop_create(corio_loop *loop)
+static const corio__observer debug_observer;
+
+void corio__observer_attach(corio_loop *loop)
 {
     const char *ms = getenv("CORIO_STALL_MS");
     const char *sig = getenv("CORIO_DUMP_SIGNAL");
+    /* Always installed: the leak and deadlock reports are always on. The
+     * hot hooks stay off (obs_events 0) until a feature is turned on. */
+    loop->obs = &debug_observer;
+    loop->obs_events = events_of(loop->dbg_flags);
     if (loop->debug)
         corio_debug_set_mode(loop, 1);
     if (sig && *sig) {
@@ -123,7 +157,7 @@ static void report_high_water(corio_loop *loop, corio__loop_dbg *d)
     corio__sym_close(s);
 }
 
-void corio__debug_loop_close(corio_loop *loop)
+static void debug_loop_close(corio_loop *loop)
 {
     corio__loop_dbg *d = loop->dbg;
     unsigned i;
@@ -139,14 +173,15 @@ void corio__debug_loop_close(corio_loop *loop)
         corio__task_mem_free(loop, d->quarantine[i]);
     corio__lockgraph_free(loop);
     /* Tasks freed from here on only need their t->dbg freed. */
-    loop->dbg_flags &= CORIO__DBG_TASKDATA;
     loop->dbg = NULL;
+    loop->dbg_flags &= CORIO__DBG_TASKDATA;
+    loop->obs_events = events_of(loop->dbg_flags);
     free(d);
 }
 
 /* ---- iterations and polls ------------------------------------------------------*/
 
-void corio__debug_iteration(corio_loop *loop)
+static void debug_iteration(corio_loop *loop)
 {
     corio__loop_dbg *d = loop->dbg;
     int64_t now = loop->now_ns;
@@ -174,7 +209,7 @@ void corio__debug_iteration(corio_loop *loop)
         corio__sigdump_poll(loop);
 }
 
-void corio__debug_run_exit(corio_loop *loop)
+static void debug_run_exit(corio_loop *loop)
 {
     corio__loop_dbg *d = loop->dbg;
     if (loop->dbg_flags & CORIO__DBG_STALL) {
@@ -190,7 +225,7 @@ void corio__debug_run_exit(corio_loop *loop)
     d->iter_poll_ns = 0;
 }
 
-void corio__debug_poll(corio_loop *loop, int after)
+static void debug_poll(corio_loop *loop, int after)
 {
     corio__loop_dbg *d = loop->dbg;
     int64_t now = corio__clock_ns();
@@ -243,10 +278,12 @@ static void report_slow_step(corio_loop *loop, corio_task *t, int64_t ns)
 static CORIO__NOINLINE void switch_slow(corio_loop *loop, corio_task *from,
                                         corio_task *to);
 
-void corio__debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
+static void debug_switch(corio_loop *loop, corio_task *from, corio_task *to)
 {
-#ifndef CORIO__TSAN
-    if (loop->dbg_flags == CORIO__DBG_STALL) { /* see corio__debug_suspend */
+#ifndef CORIO__TSAN /* there the watchdog names the task from running_id */
+    if (loop->dbg_flags == CORIO__DBG_STALL) {
+        /* The stall detector alone, the one feature meant to stay on in
+         * production: just the progress bump. */
         bump(loop->dbg);
         return;
     }
@@ -275,12 +312,13 @@ static void switch_slow(corio_loop *loop, corio_task *from, corio_task *to)
             }
             td->run_start = 0;
             td->wait_start = now;
-            td->wait_kind = from->state == CORIO_TASK_SUSPENDED ? from->wait_kind
-                                                                : CORIO__WAIT_YIELD;
+            td->wait_kind = from->state == CORIO_TASK_SUSPENDED && from->wait_type
+                                ? from->wait_type->kind
+                                : CORIO_WAIT_YIELD;
         }
         if (to && (td = corio__debug_task(to))) {
             td->scheduled++;
-            if (td->wait_start && td->wait_kind >= 0 && td->wait_kind < CORIO__NWAIT)
+            if (td->wait_start && td->wait_kind >= 0 && td->wait_kind < CORIO_WAIT_KINDS)
                 td->wait_ns[td->wait_kind] += now - td->wait_start;
             td->wait_start = 0;
             td->run_start = now;
@@ -294,39 +332,7 @@ static void switch_slow(corio_loop *loop, corio_task *from, corio_task *to)
     }
 }
 
-/* Where suspend_switch (sched.c) will go from self: the next ready task if
- * it switches directly, self if it is next, else the loop (NULL). Mirrors
- * suspend_switch's rule; if the two drift apart, only metrics and hooks
- * attribute one switch wrongly. */
-static corio_task *next_after(corio_loop *loop, corio_task *self)
-{
-    corio__list *n = loop->ready.next;
-    corio_task *next;
-    if (!loop->in_dispatch || loop->budget <= 0 || n == &loop->ready ||
-        ((corio__runnable *)n)->kind != CORIO__RUN_TASK)
-        return NULL;
-    next = (corio_task *)n;
-    if (next == self || (next->stack && !loop->compact))
-        return next;
-    return NULL;
-}
-
-void corio__debug_suspend(corio_loop *loop, corio_task *self)
-{
-#ifndef CORIO__TSAN /* there the watchdog names the task from running_id */
-    if (loop->dbg_flags == CORIO__DBG_STALL) {
-        /* The stall detector alone, the one feature meant to stay on in
-         * production: just the progress bump. */
-        bump(loop->dbg);
-        corio__suspend_switch(loop, self);
-        return;
-    }
-#endif
-    corio__debug_switch(loop, self, next_after(loop, self));
-    corio__suspend_switch(loop, self);
-}
-
-void corio__debug_callback(corio_loop *loop, corio_cb cb, void *arg)
+static void debug_callback(corio_loop *loop, corio_cb cb, void *arg)
 {
     corio__loop_dbg *d = loop->dbg;
     unsigned fl = loop->dbg_flags;
@@ -352,7 +358,7 @@ void corio__debug_callback(corio_loop *loop, corio_cb cb, void *arg)
 
 /* ---- task lifetime --------------------------------------------------------------*/
 
-void corio__debug_spawn(corio_loop *loop, corio_task *t)
+static void debug_spawn(corio_loop *loop, corio_task *t)
 {
     corio__loop_dbg *d = loop->dbg;
     if ((loop->dbg_flags & CORIO__DBG_MODE) && loop->running &&
@@ -368,17 +374,16 @@ void corio__debug_spawn(corio_loop *loop, corio_task *t)
         d->hooks.spawn(t, d->hooks.arg);
 }
 
-void corio__debug_finish(corio_task *t)
+static void debug_finish(corio_loop *loop, corio_task *t)
 {
-    corio_loop *loop = t->loop;
     corio__loop_dbg *d = loop->dbg;
     if (d && (loop->dbg_flags & CORIO__DBG_HOOKS) && d->hooks.finish)
         d->hooks.finish(t, d->hooks.arg);
 }
 
-void corio__debug_task_end(corio_loop *loop, corio_task *t)
+static void debug_task_end(corio_loop *loop, corio_task *t)
 {
-    corio__debug_finish(t);
+    debug_finish(loop, t);
     if (t->stack && !loop->compact)
         corio__debug_stack_done(loop, t);
 }
@@ -386,7 +391,7 @@ void corio__debug_task_end(corio_loop *loop, corio_task *t)
 #define POISON_STATE 0xDD
 #define POISON_FLAGS 0xFF
 
-int corio__debug_task_free(corio_loop *loop, corio_task *t)
+static int debug_task_free(corio_loop *loop, corio_task *t)
 {
     corio__loop_dbg *d = loop->dbg;
     uint64_t id;
@@ -438,7 +443,7 @@ static void print_misuse(void *arg)
     corio__sym_close(s);
 }
 
-int corio__debug_await_check(corio_loop *loop, corio_task *t)
+static int debug_await_check(corio_loop *loop, corio_task *t)
 {
     misuse_report *r;
     const char *what = NULL;
@@ -465,6 +470,23 @@ int corio__debug_await_check(corio_loop *loop, corio_task *t)
         return -EINVAL;
     return t->loop != loop ? -EINVAL : 0;
 }
+
+static const corio__observer debug_observer = {
+    .close = debug_loop_close,
+    .deadlock = corio__debug_report_deadlock,
+    .await_check = debug_await_check,
+    .iteration = debug_iteration,
+    .run_exit = debug_run_exit,
+    .poll = debug_poll,
+    .on_switch = debug_switch,
+    .callback = debug_callback,
+    .spawn = debug_spawn,
+    .finish = debug_finish,
+    .task_end = debug_task_end,
+    .task_free = debug_task_free,
+    .resource_open = corio__debug_resource_open,
+    .resource_close = corio__debug_resource_close,
+};
 
 /* ---- public switches --------------------------------------------------------------*/
 

@@ -1,6 +1,6 @@
 /*
  * Private interface of src/debug: the per-loop and per-task debug state,
- * the frame-pointer walker, the symbolizer, wait-object describers and the
+ * the frame-pointer walker, the symbolizer, the wait describer and the
  * lock hooks other modules call.
  *
  * Ownership: corio__debug_state() allocates a loop's corio__loop_dbg the
@@ -16,17 +16,42 @@
 
 #include <stdio.h>
 
-#define CORIO__NWAIT (CORIO__WAIT_OTHER + 1)
 #define CORIO__MAX_FRAMES 32
+
+/* Bits of loop->dbg_flags: which debug features are on. Every change goes
+ * through corio__debug_set_flag, which derives loop->obs_events (the core's
+ * hooks this observer needs) from them. */
+enum {
+    CORIO__DBG_MODE = 0x01,    /* debug mode: misuse checks, quarantine... */
+    CORIO__DBG_METRICS = 0x02, /* per-task CPU / wait time (clock per switch) */
+    CORIO__DBG_HOOKS = 0x04,   /* user tracer hooks installed */
+    CORIO__DBG_STALL = 0x08,   /* stall detector watching this loop */
+    CORIO__DBG_SIGDUMP = 0x10, /* dump on signal requested */
+    CORIO__DBG_TASKDATA = 0x20, /* some task has t->dbg (sticky: freed with it) */
+    CORIO__DBG_RESOURCES = 0x40 /* some resource is tracked (sticky to close) */
+};
+
+/* Which features each hook serves. */
+#define CORIO__DBG_M_SWITCH                                                   \
+    (CORIO__DBG_STALL | CORIO__DBG_METRICS | CORIO__DBG_MODE | CORIO__DBG_HOOKS)
+#define CORIO__DBG_M_CALLBACK                                                 \
+    (CORIO__DBG_STALL | CORIO__DBG_METRICS | CORIO__DBG_MODE)
+#define CORIO__DBG_M_POLL (CORIO__DBG_STALL | CORIO__DBG_METRICS)
+#define CORIO__DBG_M_TASK (CORIO__DBG_MODE | CORIO__DBG_HOOKS)
+#define CORIO__DBG_M_FREE (CORIO__DBG_MODE | CORIO__DBG_TASKDATA)
+
+/* For the modules that call src/debug directly (src/sync's lock order):
+ * one test of the loop's feature bits. */
+#define CORIO__DBG_ON(loop, mask) CORIO__UNLIKELY(((loop)->dbg_flags & (mask)) != 0)
 
 /* ---- per-task data ------------------------------------------------------*/
 typedef struct corio__task_dbg {
     int64_t run_start;     /* clock when it last started running; 0: not */
     int64_t wait_start;    /* clock when it last stopped running */
-    int wait_kind;         /* why it stopped (CORIO__WAIT_*), for wait_ns */
+    int wait_kind;         /* why it stopped (CORIO_WAIT_*), for wait_ns */
     uint64_t scheduled;    /* times it was switched to */
     int64_t cpu_ns;        /* time spent running */
-    int64_t wait_ns[CORIO__NWAIT]; /* time spent parked, by reason */
+    int64_t wait_ns[CORIO_WAIT_KINDS]; /* time spent parked, by reason */
     int nheld;             /* locks it holds (debug mode, lock-order graph) */
     const void *held[8];
 } corio__task_dbg;
@@ -77,8 +102,14 @@ typedef struct corio__loop_dbg {
 corio__loop_dbg *corio__debug_state(corio_loop *loop);
 /* The task's debug data, allocated on first use; NULL if out of memory. */
 corio__task_dbg *corio__debug_task(corio_task *t);
-/* Recomputes loop->dbg_flags' derived bits after a feature changed. */
+/* Turns feature bit flag on or off, and the core's hooks with it. */
 void corio__debug_set_flag(corio_loop *loop, unsigned flag, int on);
+/* The observer's halves of the core's leak and deadlock reports
+ * (reports.c), and of the resource register (resources.c). */
+void corio__debug_report_deadlock(corio_loop *loop);
+void corio__debug_resource_open(corio_loop *loop, const void *obj,
+                                const char *kind, int fd);
+void corio__debug_resource_close(corio_loop *loop, const void *obj);
 
 /* ---- backtraces (backtrace.c) ----------------------------------------------*/
 /* Walks the frame-pointer chain from (pc, fp) within the stack [lo, hi):
@@ -124,25 +155,15 @@ void corio__sym_print_frames(corio__sym *s, FILE *f, void *const *frames,
 void corio__debug_offstack(void (*fn)(void *), void *arg);
 
 /* ---- what a task waits on (describe.c) -----------------------------------------*/
-/* A describer for wait objects of one kind: if obj (what task t parked on)
- * is one of its module's objects, it writes a description into buf (no
- * newline; e.g. "lock 0x5581... (2 waiting)"), sets *owner to the task that
- * must act for the wait to end (a lock's holder) or leaves it NULL, and
- * returns 1; otherwise it returns 0 and the next describer of that kind is
- * asked. Modules that own wait objects (src/sync, src/os) register theirs
- * from a constructor:
- *     __attribute__((constructor)) static void reg(void)
- *     { corio__debug_register_wait(CORIO__WAIT_LOCK, describe_lock); }
- * Describers run on the loop thread with every task stopped; they must not
- * allocate, suspend or print. */
-typedef int (*corio__wait_describer)(const corio_task *t, const void *obj,
-                                     char *buf, size_t len, corio_task **owner);
-void corio__debug_register_wait(int kind, corio__wait_describer fn);
-/* The wait of parked task t, described; *owner as above. */
+/* The wait of parked task t, described by its waitable's descriptor
+ * (corio__waitable in core/internal.h); *owner is the task that must act
+ * for the wait to end, or NULL. */
 void corio__debug_describe_wait(corio_task *t, char *buf, size_t len,
                                 corio_task **owner);
+/* The name of the public wait kind (enum corio_wait_kind), as metrics
+ * label it; and the name of what parked task t waits on ("semaphore"). */
 const char *corio__wait_kind_name(int kind);
-const char *corio__state_name(const corio_task *t);
+const char *corio__wait_name(const corio_task *t);
 /* "t:  spawned at file.c:12 by task #1" style suffix: where t came from. */
 void corio__debug_origin(corio__sym *s, const corio_task *t, char *buf,
                          size_t len);

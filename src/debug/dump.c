@@ -34,7 +34,7 @@ static void fill_info(corio_loop *loop, corio_task *t, uintptr_t self_fp,
     in->name = corio__task_label(t, namebuf, nlen);
     in->parent_id = t->parent_id;
     in->state = corio_task_state(t);
-    in->wait_kind = t->state == CORIO_TASK_SUSPENDED ? t->wait_kind : 0;
+    in->wait_kind = t->state == CORIO_TASK_SUSPENDED && t->wait_type ? t->wait_type->kind : 0;
     in->wait_obj = t->state == CORIO_TASK_SUSPENDED ? t->wait_obj : NULL;
     corio__debug_describe_wait(t, in->wait_desc, sizeof in->wait_desc, &owner);
     in->blocked_on_id = owner ? owner->id : 0;
@@ -102,7 +102,7 @@ static void print_info(dump_ctx *d, const corio_task_info *in)
         snprintf(group, sizeof group, ", group %llu",
                  (unsigned long long)in->group_id);
     fprintf(d->f, "task #%llu '%s' %s", (unsigned long long)in->id, in->name,
-            in->state == CORIO_TASK_SUSPENDED ? "suspended" : corio__state_name(in->task));
+            in->state == CORIO_TASK_SUSPENDED ? "suspended" : corio__task_state_name(in->task));
     if (in->state == CORIO_TASK_SUSPENDED)
         fprintf(d->f, " for %.3fs", in->suspended_for);
     if (in->parent_id)
@@ -111,8 +111,8 @@ static void print_info(dump_ctx *d, const corio_task_info *in)
         fprintf(d->f, " (%s)", group + 2);
     fputc('\n', d->f);
     if (in->wait_desc[0])
-        fprintf(d->f, "    waits on: %s: %s\n",
-                corio__wait_kind_name(in->wait_kind), in->wait_desc);
+        fprintf(d->f, "    waits on: %s: %s\n", corio__wait_name(in->task),
+                in->wait_desc);
     if (in->spawn_site)
         corio__sym_format(d->sym, in->spawn_site, 1, site, sizeof site);
     else

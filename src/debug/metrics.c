@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GNUC__)
-_Static_assert(CORIO_WAIT_KINDS == CORIO__NWAIT, "wait kinds out of sync");
-_Static_assert((int)CORIO_WAIT_LOCK == (int)CORIO__WAIT_LOCK &&
-                   (int)CORIO_WAIT_OTHER == (int)CORIO__WAIT_OTHER,
-               "public and internal wait kinds must match");
-#endif
-
 static double sec(int64_t ns) { return (double)ns / 1e9; }
 
 int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m)
@@ -74,7 +67,7 @@ int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m)
     m->cpu_seconds = sec(td->cpu_ns);
     if (td->run_start) /* running now: count the current stretch too */
         m->cpu_seconds += sec(corio__clock_ns() - td->run_start);
-    for (i = 0; i < CORIO__NWAIT; i++)
+    for (i = 0; i < CORIO_WAIT_KINDS; i++)
         m->wait_seconds[i] = sec(td->wait_ns[i]);
     return 0;
 }
@@ -161,7 +154,7 @@ static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
         corio_task_metrics tm;
         char nb[32];
         corio_task_metrics_get(t, &tm);
-        for (k = 1; k < CORIO__NWAIT; k++) {
+        for (k = 1; k < CORIO_WAIT_KINDS; k++) {
             if (tm.wait_seconds[k] == 0)
                 continue;
             fprintf(f, "corio_task_wait_seconds_total{id=\"%llu\",task=\"",

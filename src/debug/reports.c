@@ -69,7 +69,7 @@ static void print_cycle(FILE *f, node *v, int i)
     j = i;
     do {
         fprintf(f, "    %s waits on %s: %s\n", label(v[j].t, a, sizeof a),
-                corio__wait_kind_name(v[j].t->wait_kind), v[j].desc);
+                corio__wait_name(v[j].t), v[j].desc);
         j = v[j].owner_ix;
     } while (j != i && j >= 0);
 }
@@ -134,8 +134,8 @@ void corio__debug_report_deadlock(corio_loop *loop)
         if (v[i].in_cycle)
             continue;
         fprintf(f, "  %s waits on %s: %s", label(v[i].t, a, sizeof a),
-                corio__wait_kind_name(v[i].t->wait_kind),
-                v[i].desc[0] ? v[i].desc : corio__state_name(v[i].t));
+                corio__wait_name(v[i].t),
+                v[i].desc[0] ? v[i].desc : corio__task_state_name(v[i].t));
         for (j = v[i].owner_ix; j >= 0 && hops < (int)n; j = v[j].owner_ix, hops++) {
             if (v[j].in_cycle) {
                 fprintf(f, " -> %s (in the cycle above)", label(v[j].t, b, sizeof b));
@@ -143,7 +143,7 @@ void corio__debug_report_deadlock(corio_loop *loop)
             }
             if (v[j].owner_ix < 0) {
                 fprintf(f, " -> %s, which waits on %s: %s", label(v[j].t, b, sizeof b),
-                        corio__wait_kind_name(v[j].t->wait_kind), v[j].desc);
+                        corio__wait_name(v[j].t), v[j].desc);
                 break;
             }
         }
@@ -167,11 +167,6 @@ void corio__debug_report_deadlock(corio_loop *loop)
 
 /* ---- leaks at close --------------------------------------------------------------*/
 
-int corio__debug_leaked(const corio_task *t)
-{
-    return t->state != CORIO_TASK_DONE || !(t->flags & CORIO__TF_DETACHED);
-}
-
 /* Called by corio__debug_loop_close before the loop frees its tasks. */
 void corio__debug_report_leaks(corio_loop *loop)
 {
@@ -181,21 +176,21 @@ void corio__debug_report_leaks(corio_loop *loop)
         corio_task *t = corio__container_of(p, corio_task, all);
         char nb[32], origin[300], desc[160];
         corio_task *owner;
-        if (!corio__debug_leaked(t))
+        if (!corio__task_leaked(t)) /* the core's rule */
             continue;
         if (!sym)
             sym = corio__sym_open();
         if (t->state != CORIO_TASK_DONE) {
             corio__report(loop, "corio: loop closed with task #%llu '%s' still %s%s%s\n",
                           (unsigned long long)t->id, corio__task_label(t, nb, sizeof nb),
-                          corio__state_name(t),
+                          corio__task_state_name(t),
                           t->state == CORIO_TASK_SUSPENDED ? " in " : "",
                           t->state == CORIO_TASK_SUSPENDED
-                              ? corio__wait_kind_name(t->wait_kind) : "");
+                              ? corio__wait_name(t) : "");
             corio__debug_describe_wait(t, desc, sizeof desc, &owner);
             if (desc[0]) {
                 const corio_future *fu = t->wait_obj;
-                int never = t->wait_kind == CORIO__WAIT_FUTURE && !fu->embedded &&
+                int never = t->wait_type == &corio__wait_future && !fu->embedded &&
                             fu->state != CORIO__FUT_DONE;
                 corio__report(loop, "    waits on: %s%s\n", desc,
                               never ? ": a future never completed" : "");

@@ -2,9 +2,9 @@
  * Debug mode's register of open resources (fds, sockets, streams...), for
  * the "never closed" part of the leak report at loop close.
  *
- * The modules that own resources call corio__dbg_resource_open/_close
- * (debug/hooks.h) when they create and destroy one; those are one flag test
- * unless the loop is in debug mode. Each open resource then costs a small
+ * The modules that own resources call corio__obs_resource_open/_close
+ * (core/hooks.h) when they create and destroy one; those are one test of
+ * loop->obs_events unless the loop is in debug mode. Each open resource then costs a small
  * heap node holding where it was opened (a few frames of the opener's
  * stack), so the report can say who forgot to close it.
  */
@@ -47,6 +47,8 @@ void corio__debug_resource_open(corio_loop *loop, const void *obj,
     r->nframes = corio__bt_here(loop, 0, r->frames, RES_FRAMES);
     r->next = *head_of(loop);
     *head_of(loop) = r;
+    if (!(loop->dbg_flags & CORIO__DBG_RESOURCES))
+        corio__debug_set_flag(loop, CORIO__DBG_RESOURCES, 1);
 }
 
 void corio__debug_resource_close(corio_loop *loop, const void *obj)
@@ -86,5 +88,6 @@ void corio__debug_report_resources(corio_loop *loop)
         free(r);
     }
     *head_of(loop) = NULL;
+    corio__debug_set_flag(loop, CORIO__DBG_RESOURCES, 0);
     corio__sym_close(s);
 }

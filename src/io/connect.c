@@ -18,6 +18,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_connect = {"connection attempts", CORIO_WAIT_OTHER, NULL};
+
 #define HE_DEFAULT_DELAY 0.25 /* RFC 8305 section 5: Connection Attempt Delay */
 #define HE_MAX_ADDRS 16
 
@@ -187,7 +190,7 @@ int corio_tcp_connect_addrs(corio_socket **sp, const corio_addr *addrs,
         if (staggered)
             corio_scope_enter(&sc, delay, 0);
         he->waiter = t;
-        rc = corio__park(t, CORIO__WAIT_OTHER, he);
+        rc = corio__park(t, &wait_connect, he);
         he->waiter = NULL;
         if (staggered)
             expired = corio_scope_exit(&sc) == 1;

@@ -28,6 +28,9 @@
 #ifdef CORIO_HAVE_CARES
 #include <ares.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_dns = {"DNS query", CORIO_WAIT_IO, NULL};
+
 typedef struct dns_query dns_query;
 
 /* One socket c-ares opened. When c-ares closes it, it moves to the dead
@@ -217,7 +220,7 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
             corio_scope_enter(&sc, (double)tv.tv_sec + tv.tv_usec / 1e6, 0);
         q->task = t;
         t->loop->io_waiters++; /* the loop must poll for our sockets */
-        rc = corio__park(t, CORIO__WAIT_IO, q);
+        rc = corio__park(t, &wait_dns, q);
         t->loop->io_waiters--;
         q->task = NULL;
         if (tvp)

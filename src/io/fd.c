@@ -3,6 +3,20 @@
 
 #include <errno.h>
 
+/* A task parked on an fd's readiness. */
+static void describe_fd(const corio_task *t, const void *obj, char *buf,
+                        size_t len, corio_task **owner)
+{
+    const corio__fd *f = obj;
+    const char *dir = f->reader == t ? (f->writer == t ? "reading and writing"
+                                                       : "reading")
+                                     : f->writer == t ? "writing" : "readiness";
+    (void)owner;
+    snprintf(buf, len, "fd %d, for %s", f->io.fd, dir);
+}
+
+static const corio__waitable wait_fd = {"fd", CORIO_WAIT_IO, describe_fd};
+
 static void fd_event(corio__io *io, unsigned events)
 {
     corio__fd *f = io->data;
@@ -72,7 +86,7 @@ int corio__fd_wait(corio__fd *f, unsigned events)
     if (events & CORIO__IO_OUT)
         f->writer = t;
     loop->io_waiters++;
-    rc = corio__park(t, CORIO__WAIT_IO, f);
+    rc = corio__park(t, &wait_fd, f);
     loop->io_waiters--;
     /* Either direction's event wakes the task (a second wake is a no-op). */
     if (f->reader == t)

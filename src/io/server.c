@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_server = {"server", CORIO_WAIT_OTHER, NULL};
+
 #define EMFILE_BACKOFF 0.1
 #define TLS_HANDSHAKE_TIMEOUT 10.0
 
@@ -92,7 +95,7 @@ static int acceptor_pause(corio_server *srv, double timeout)
     if (timeout >= 0)
         corio_scope_enter(&sc, timeout, 0);
     srv->acceptor_wait = t;
-    rc = corio__park(t, CORIO__WAIT_OTHER, srv);
+    rc = corio__park(t, &wait_server, srv);
     srv->acceptor_wait = NULL;
     if (timeout >= 0)
         expired = corio_scope_exit(&sc) == 1;
@@ -234,7 +237,7 @@ static int wait_handlers(corio_server *srv)
     int rc = 0;
     while (srv->nconns && !rc) {
         srv->closer = t;
-        rc = corio__park(t, CORIO__WAIT_OTHER, srv);
+        rc = corio__park(t, &wait_server, srv);
         srv->closer = NULL;
     }
     return rc;

@@ -34,6 +34,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_pool_slot = {"thread pool queue", CORIO_WAIT_QUEUE,
+                                               NULL};
+static const corio__waitable wait_pool_job = {"thread pool job", CORIO_WAIT_OTHER,
+                                              NULL};
+
 #define DEFAULT_THREADS 4
 #define DEFAULT_QUEUE_LIMIT 65536
 #define DEFAULT_SPIN_US 50
@@ -534,7 +540,7 @@ int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
     loop->keepalive++;
     w->waiter = t;
     w->in_submit = 1;
-    rc = corio__park(t, CORIO__WAIT_QUEUE, w);
+    rc = corio__park(t, &wait_pool_slot, w);
     w->waiter = NULL;
     w->in_submit = 0;
     if (rc == 0) {
@@ -602,7 +608,7 @@ int corio_work_await(corio_work *w, void **result)
         settle(w);
     if (!w->over) {
         w->waiter = t;
-        rc = corio__park(t, CORIO__WAIT_OTHER, w);
+        rc = corio__park(t, &wait_pool_job, w);
         w->waiter = NULL;
         if (rc < 0 && !w->over) {
             unqueue(w, rc);

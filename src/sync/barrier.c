@@ -18,6 +18,9 @@
 
 #include <stdlib.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_barrier = {"barrier", CORIO_WAIT_OTHER, NULL};
+
 /* Allocated by corio_barrier_create(), freed by corio_barrier_destroy(). */
 struct corio_barrier {
     size_t parties;       /* tasks needed to trip it, >= 1 */
@@ -106,7 +109,7 @@ int corio_barrier_wait(corio_barrier *b)
     w->fired = 0;
     corio__list_push_back(&b->waiters, &w->node);
     do {
-        rc = corio__park(self, CORIO__WAIT_OTHER, b);
+        rc = corio__park(self, &wait_barrier, b);
     } while (rc == 0 && !w->fired); /* only a trip/abort/reset claims us */
     if (rc) {
         /* Withdrawn. If our node is still linked the count is ours to fix;

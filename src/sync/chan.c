@@ -13,6 +13,9 @@
 
 #include <stdlib.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_channel = {"channel", CORIO_WAIT_CHANNEL, NULL};
+
 int corio_chan_create(corio_chan **cp, size_t capacity)
 {
     corio_chan *c;
@@ -150,7 +153,7 @@ int corio_chan_send(corio_chan *c, void *value)
     rc = try_send(c, value);
     if (rc != -EAGAIN)
         return rc;
-    rc = corio__waiter_park(self, &c->sendq, value, 0, CORIO__WAIT_CHANNEL, c,
+    rc = corio__waiter_park(self, &c->sendq, value, 0, &wait_channel, c,
                             &w);
     return rc ? rc : w->status; /* 0: a receiver took it; or closed */
 }
@@ -168,7 +171,7 @@ int corio_chan_recv(corio_chan *c, void **value)
     }
     rc = try_recv(c, &v);
     if (rc == -EAGAIN) {
-        rc = corio__waiter_park(self, &c->recvq, NULL, 0, CORIO__WAIT_CHANNEL,
+        rc = corio__waiter_park(self, &c->recvq, NULL, 0, &wait_channel,
                                 c, &w);
         if (rc == 0) {
             rc = w->status;

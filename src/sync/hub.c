@@ -4,6 +4,9 @@
 
 #include <stdlib.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_hub = {"hub", CORIO_WAIT_OTHER, NULL};
+
 /* One registered done-callback. Allocated by corio__hub_watch(); freed by
  * its callback when it runs, or by corio__hub_close() if withdrawn first. */
 typedef struct hub_watch {
@@ -94,7 +97,7 @@ int corio__hub_park(corio__hub *h, corio_task *self)
     h->waiter = self;
     /* WAIT_OTHER, not WAIT_TASK: debug dumps read a WAIT_TASK object as a
      * corio_task, and h is not one. */
-    rc = corio__park(self, CORIO__WAIT_OTHER, h);
+    rc = corio__park(self, &wait_hub, h);
     h->waiter = NULL;
     return rc;
 }

@@ -29,6 +29,36 @@ struct corio_cond {
     corio__list waiters;  /* tasks in corio_cond_wait(), FIFO */
 };
 
+/* What a task parked on a lock waits for: its holder. */
+static void describe_lock(const corio_task *t, const void *obj, char *buf,
+                          size_t len, corio_task **owner)
+{
+    const corio_lock *l = obj;
+    char nb[32];
+    if (!l->owner || l->owner == t) {
+        snprintf(buf, len, "lock %p (being handed over)", obj);
+        return;
+    }
+    *owner = l->owner;
+    snprintf(buf, len, "lock %p held by task #%llu '%s'", obj,
+             (unsigned long long)l->owner->id,
+             corio__task_label(l->owner, nb, sizeof nb));
+}
+
+/* A condition: whoever notifies it, unknown in advance. */
+static void describe_cond(const corio_task *t, const void *obj, char *buf,
+                          size_t len, corio_task **owner)
+{
+    (void)t;
+    (void)owner;
+    snprintf(buf, len, "condition %p (of lock %p)", obj,
+             (const void *)((const corio_cond *)obj)->lock);
+}
+
+static const corio__waitable wait_lock = {"lock", CORIO_WAIT_LOCK, describe_lock};
+static const corio__waitable wait_cond = {"condition", CORIO_WAIT_EVENT,
+                                          describe_cond};
+
 /* Lock-order tracking for debug reports (src/debug/lockorder.c): one test
  * of the loop's debug flags when debug mode is off. */
 static inline void dbg_acquired(corio_task *t, const corio_lock *l)
@@ -90,7 +120,7 @@ int corio_lock_acquire(corio_lock *l)
         dbg_acquired(self, l);
         return 0;
     }
-    rc = corio__waiter_park(self, &l->waiters, NULL, 0, CORIO__WAIT_LOCK, l,
+    rc = corio__waiter_park(self, &l->waiters, NULL, 0, &wait_lock, l,
                             &w);
     /* 0: release() made us the owner before waking us. */
     if (!rc)
@@ -210,7 +240,7 @@ int corio_cond_wait(corio_cond *c)
     if (rc)
         return rc; /* interrupted already: keep the lock, do not wait */
     corio_lock_release(c->lock);
-    rc = corio__waiter_park(self, &c->waiters, NULL, 0, CORIO__WAIT_EVENT, c,
+    rc = corio__waiter_park(self, &c->waiters, NULL, 0, &wait_cond, c,
                             &w);
     if (rc == 0)
         rc = w->status;

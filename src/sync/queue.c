@@ -20,6 +20,9 @@
 
 #include <stdlib.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_queue = {"queue", CORIO_WAIT_QUEUE, NULL};
+
 typedef struct qent {
     void *item;
     int64_t prio;
@@ -233,7 +236,7 @@ int corio_queue_put_prio(corio_queue *q, void *item, int64_t priority)
     if (rc != -EAGAIN)
         return rc;
     rc = corio__waiter_park(self, &q->putters, item, priority,
-                            CORIO__WAIT_QUEUE, q, &w);
+                            &wait_queue, q, &w);
     return rc ? rc : w->status; /* 0: a get moved it in; or shut down */
 }
 
@@ -288,7 +291,7 @@ int corio_queue_get_prio(corio_queue *q, void **item, int64_t *priority)
         rc = try_get(q, &v, &p);
         if (rc == -EAGAIN) {
             rc = corio__waiter_park(self, &q->getters, NULL, 0,
-                                    CORIO__WAIT_QUEUE, q, &w);
+                                    &wait_queue, q, &w);
             if (rc == 0) {
                 rc = w->status;
                 if (rc == 0) {
@@ -351,7 +354,7 @@ int corio_queue_join(corio_queue *q)
         return -EINVAL;
     if (q->unfinished == 0)
         return 0;
-    rc = corio__waiter_park(self, &q->joiners, NULL, 0, CORIO__WAIT_QUEUE, q,
+    rc = corio__waiter_park(self, &q->joiners, NULL, 0, &wait_queue, q,
                             &w);
     return rc ? rc : w->status;
 }

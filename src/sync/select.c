@@ -17,6 +17,9 @@
 
 #include <stdlib.h>
 
+/* What a task parked here waits on, for dumps and reports. */
+static const corio__waitable wait_select = {"channel select", CORIO_WAIT_CHANNEL, NULL};
+
 /* Tries case i without waiting: 1 if it completed (result in *cs), 0 if it
  * would block. */
 static int try_case(corio_chan_case *cs)
@@ -94,7 +97,7 @@ int corio_chan_select(corio_chan_case *cases, size_t n, double timeout)
             scoped = 1;
     }
     for (;;) {
-        rc = corio__park(self, CORIO__WAIT_CHANNEL,
+        rc = corio__park(self, &wait_select,
                          nenabled ? cases[0].chan : NULL);
         if (rc != 0)
             break;

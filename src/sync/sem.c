@@ -26,6 +26,23 @@ struct corio_event {
     corio__list waiters;  /* parked in corio_event_wait() */
 };
 
+/* A semaphore has no single holder: its state is what there is to say. */
+static void describe_sem(const corio_task *t, const void *obj, char *buf,
+                         size_t len, corio_task **owner)
+{
+    const corio_sem *s = obj;
+    size_t nw = 0;
+    const corio__list *p;
+    (void)t;
+    (void)owner;
+    for (p = s->waiters.next; p != &s->waiters; p = p->next)
+        nw++;
+    snprintf(buf, len, "semaphore %p (value %zu, %zu waiting)", obj, s->value, nw);
+}
+
+static const corio__waitable wait_sem = {"semaphore", CORIO_WAIT_LOCK, describe_sem};
+static const corio__waitable wait_event = {"event", CORIO_WAIT_EVENT, NULL};
+
 /* ---- Semaphore -------------------------------------------------------------*/
 
 static int sem_create(corio_sem **sp, size_t value, int bounded)
@@ -76,7 +93,7 @@ int corio_sem_acquire(corio_sem *s)
         s->value--;
         return 0;
     }
-    rc = corio__waiter_park(self, &s->waiters, NULL, 0, CORIO__WAIT_LOCK, s,
+    rc = corio__waiter_park(self, &s->waiters, NULL, 0, &wait_sem, s,
                             &w);
     return rc ? rc : w->status; /* 0: release() gave us its unit */
 }
@@ -172,7 +189,7 @@ int corio_event_wait(corio_event *e)
         return -EINVAL;
     if (e->set)
         return 0;
-    rc = corio__waiter_park(self, &e->waiters, NULL, 0, CORIO__WAIT_EVENT, e,
+    rc = corio__waiter_park(self, &e->waiters, NULL, 0, &wait_event, e,
                             &w);
     return rc ? rc : w->status;
 }

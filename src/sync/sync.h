@@ -67,8 +67,9 @@ static inline int corio__waiter_any(corio__list *q)
  * claimed the node (its status/value are in *wp's fields), or the
  * interruption (-ECANCELED, -ETIMEDOUT). */
 static inline int corio__waiter_park(corio_task *self, corio__list *q,
-                                     void *value, int64_t aux, int kind,
-                                     void *obj, corio__waiter **wp)
+                                     void *value, int64_t aux,
+                                     const corio__waitable *type, void *obj,
+                                     corio__waiter **wp)
 {
     corio__waiter *w = &self->sync_wait;
     int rc;
@@ -82,7 +83,7 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
     do {
         /* Only a claim wakes us with 0; should anything else ever do so,
          * the node is still linked and we simply wait on. */
-        rc = corio__park(self, kind, obj);
+        rc = corio__park(self, type, obj);
     } while (rc == 0 && !w->fired);
     if (rc != 0 && corio__list_linked(&w->node))
         corio__list_remove(&w->node);
