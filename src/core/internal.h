@@ -70,6 +70,7 @@ enum { CORIO__RUN_TASK = 1, CORIO__RUN_CALLBACK = 2 };
  * kind 4: a callback node embedded in its owner's object (src/os: thread
  * pool completions), posted by corio__post_threadsafe and never freed by
  * the loop. */
+#define CORIO__RUN_THREADSAFE 3
 #define CORIO__RUN_EMBEDDED 4
 
 typedef struct corio__runnable {
@@ -252,10 +253,12 @@ typedef struct corio__waitable {
                      size_t len, corio_task **owner);
 } corio__waitable;
 
-/* The core's own waitables. */
-extern const corio__waitable corio__wait_sleep;  /* timer.c; obj NULL */
-extern const corio__waitable corio__wait_future; /* future.c; a corio_future */
-extern const corio__waitable corio__wait_task;   /* task.c; a corio_task */
+/* The core's own waitables. (Hidden: park compares against the sleep
+ * descriptor's address, which should not cost a GOT load.) */
+#define CORIO__HIDDEN __attribute__((visibility("hidden")))
+extern CORIO__HIDDEN const corio__waitable corio__wait_sleep;  /* timer.c; obj NULL */
+extern CORIO__HIDDEN const corio__waitable corio__wait_future; /* future.c */
+extern CORIO__HIDDEN const corio__waitable corio__wait_task;   /* task.c */
 
 /* ---- the loop -------------------------------------------------------------*/
 struct corio_loop {
@@ -328,6 +331,18 @@ struct corio_loop {
 extern __thread corio_loop *corio__tls_loop
     __attribute__((tls_model("initial-exec")));
 
+/* The ready queue's entries start with their corio__runnable, which is how
+ * the loop tells a task from a callback. */
+_Static_assert(offsetof(corio_task, run) == 0, "corio_task: run must be first");
+_Static_assert(offsetof(corio__callback, run) == 0,
+               "corio__callback: run must be first");
+
+/* A loop's tasks, queues and timers are touched only by the thread running
+ * it (or by anyone while it is not running). Debug builds only: it reads
+ * the thread id. */
+#define CORIO__ASSERT_LOOP_THREAD(loop)                                       \
+    CORIO__ASSERT(!(loop)->running || pthread_equal((loop)->thread, pthread_self()))
+
 static inline corio_loop *corio__loop_or_current(corio_loop *l)
 {
     return l ? l : corio__tls_loop;
@@ -357,6 +372,7 @@ int corio__wake(corio_task *t, int status);
  * 0 never calls wait_cancel). Same result as corio__wake. */
 static inline int corio__wake_ok(corio_task *t)
 {
+    CORIO__ASSERT_LOOP_THREAD(t->loop);
     if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
         return 0;
     t->wake = CORIO__WAKE_OK;

@@ -101,7 +101,7 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
     c = malloc(sizeof *c);
     if (!c)
         return -ENOMEM;
-    c->run.kind = CORIO__RUN_CALLBACK + 1; /* heap: free() after it runs */
+    c->run.kind = CORIO__RUN_THREADSAFE; /* heap: free() after it runs */
     c->cb = cb;
     c->arg = arg;
     post_locked(loop, c);
@@ -110,6 +110,7 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
 
 void corio__post_threadsafe(corio_loop *loop, corio__callback *c)
 {
+    CORIO__ASSERT(c->cb != NULL);
     c->run.kind = CORIO__RUN_EMBEDDED;
     post_locked(loop, c);
 }

@@ -114,6 +114,7 @@ static int compact_save(corio_loop *loop, corio_task *t)
 static void compact_load(corio_loop *loop, corio_task *t)
 {
     char *top = loop->shared_lo + loop->shared_size;
+    CORIO__ASSERT(loop->compact);
     if (loop->resident == t)
         return;
     if (loop->resident && loop->resident->state != CORIO_TASK_DONE) {
@@ -177,6 +178,8 @@ static int task_prepare(corio_loop *loop, corio_task *t)
 
 void corio__task_release(corio_loop *loop, corio_task *t)
 {
+    CORIO__ASSERT(t->state == CORIO_TASK_DONE);
+    CORIO__ASSERT(loop->current != t); /* not while it runs on its stack */
     if (CORIO__OBS_ON(loop, CORIO__EV_TASK))
         loop->obs->task_end(loop, t); /* before its stack goes */
     if (t->stack) {
@@ -202,6 +205,10 @@ void corio__task_release(corio_loop *loop, corio_task *t)
 
 void corio__run_task(corio_loop *loop, corio_task *t)
 {
+    /* From the loop's own stack, a task that is queued (READY, just popped)
+     * or new (eager spawn from a callback). */
+    CORIO__ASSERT(loop->current == NULL);
+    CORIO__ASSERT(t->state == CORIO_TASK_READY || t->state == CORIO_TASK_CREATED);
     if (!t->stack || loop->compact) {
         if (!t->stack) {
             int rc = task_prepare(loop, t);
@@ -293,26 +300,31 @@ switch_from(corio_loop *loop, corio_task *self, corio_task *next)
 #endif
 }
 
-/* suspend() with the observer told first. Out of line, so that the hot
- * path below needs no stack frame to survive a call (it ends in a tail
- * call, or in the switch itself). */
-static CORIO__NOINLINE void suspend_observed(corio_loop *loop, corio_task *self,
-                                             corio_task *next)
+/* suspend() with the observer told first: the same decision (pick_next),
+ * reported, then carried out. Out of line, so that the hot path below
+ * needs no stack frame to survive a call (it ends in a tail call, or in
+ * the switch itself). */
+static CORIO__NOINLINE void suspend_observed(corio_loop *loop, corio_task *self)
 {
+    corio_task *next = pick_next(loop, self);
     loop->obs->on_switch(loop, self, next);
     switch_from(loop, self, next);
 }
 
 /* The running task self gives up the CPU (it parked, or yielded and is
- * queued); returns when it is resumed. */
-static void suspend(corio_loop *loop, corio_task *self)
+ * queued); returns when it is resumed. Inlined into its callers (park's
+ * fast path above all). */
+static inline __attribute__((always_inline)) void
+suspend(corio_loop *loop, corio_task *self)
 {
-    corio_task *next = pick_next(loop, self);
+    CORIO__ASSERT(self == loop->current);
+    /* Parked, or yielded (and so queued): never still RUNNING. */
+    CORIO__ASSERT(self->state == CORIO_TASK_SUSPENDED || self->state == CORIO_TASK_READY);
     if (CORIO__OBS_ON(loop, CORIO__EV_SWITCH)) {
-        suspend_observed(loop, self, next);
+        suspend_observed(loop, self);
         return;
     }
-    switch_from(loop, self, next);
+    switch_from(loop, self, pick_next(loop, self));
 }
 
 /* Eager spawn from a task: run the new task now; self resumes first after
@@ -320,6 +332,8 @@ static void suspend(corio_loop *loop, corio_task *self)
 int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
 {
     int rc;
+    CORIO__ASSERT(self == loop->current && self->state == CORIO_TASK_RUNNING);
+    CORIO__ASSERT(t->state == CORIO_TASK_CREATED);
     if (loop->compact) {
         /* The shared stack holds self's live frames: t's first frame must
          * not be written there now (task_prepare would put it on top of
@@ -358,12 +372,19 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
 
 void corio__ready(corio_loop *loop, corio_task *t)
 {
+    /* Parked (woken), new, or running (yielding); never queued twice. */
+    CORIO__ASSERT(t->loop == loop);
+    CORIO__ASSERT(t->state == CORIO_TASK_SUSPENDED || t->state == CORIO_TASK_CREATED ||
+                  t->state == CORIO_TASK_RUNNING);
+    CORIO__ASSERT_LOOP_THREAD(loop);
     t->state = CORIO_TASK_READY;
     corio__list_push_back(&loop->ready, &t->run.node);
 }
 
 void corio__dispatch(corio_loop *loop)
 {
+    CORIO__ASSERT(loop->current == NULL && !loop->in_dispatch);
+    CORIO__ASSERT_LOOP_THREAD(loop);
     loop->budget = CORIO__BUDGET;
     loop->in_dispatch = true;
     while (loop->budget > 0) {
@@ -373,6 +394,8 @@ void corio__dispatch(corio_loop *loop)
             break;
         loop->budget--;
         r = (corio__runnable *)n;
+        CORIO__ASSERT(r->kind == CORIO__RUN_TASK || r->kind == CORIO__RUN_CALLBACK ||
+                      r->kind == CORIO__RUN_THREADSAFE || r->kind == CORIO__RUN_EMBEDDED);
         if (r->kind == CORIO__RUN_TASK) {
             corio__run_task(loop, (corio_task *)r);
         } else {
@@ -474,6 +497,7 @@ static void task_timer_cb(void *arg)
     int64_t dl;
     if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
         return;
+    CORIO__ASSERT(t != loop->current);
     rc = corio__interrupted(t);
     if (rc) {
         corio__wake(t, rc);
@@ -533,6 +557,9 @@ static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
 int corio__park(corio_task *t, const corio__waitable *w, void *obj)
 {
     corio_loop *loop = t->loop;
+    /* Only the running task parks itself, on something of a known type. */
+    CORIO__ASSERT(t == loop->current && t->state == CORIO_TASK_RUNNING);
+    CORIO__ASSERT(w != NULL);
     /* The common wait: no scope, no deadline, not cancelled, not a sleep
      * (which re-checks for interruption when it resumes). It arms no timer,
      * so there is none to disarm; corio__wake, the only way back, has
@@ -553,6 +580,8 @@ int corio__park(corio_task *t, const corio__waitable *w, void *obj)
 
 int corio__wake(corio_task *t, int status)
 {
+    CORIO__ASSERT(status <= 0); /* 0 or a negative error, never WAKE_NONE */
+    CORIO__ASSERT_LOOP_THREAD(t->loop);
     if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
         return 0;
     t->wake = status;

@@ -18,11 +18,14 @@ static void update_shielded(corio_task *t)
 {
     const corio_scope *s;
     t->flags &= (uint8_t)~CORIO__TF_SHIELDED;
-    for (s = t->scopes; s; s = s->corio__outer)
+    for (s = t->scopes; s; s = s->corio__outer) {
+        /* Scopes nest: every scope of the chain is this task's. */
+        CORIO__ASSERT(s->corio__task == t);
         if (s->corio__flags & CORIO_SCOPE_SHIELD) {
             t->flags |= CORIO__TF_SHIELDED;
             break;
         }
+    }
 }
 
 int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags)

@@ -66,6 +66,11 @@ int corio__task_alloc(corio_loop *loop, corio_task **tp)
 
 void corio__task_free(corio_loop *loop, corio_task *t)
 {
+    /* Finished, or never started (spawn failed half-way), or discarded by
+     * a closing loop. */
+    CORIO__ASSERT(t->state == CORIO_TASK_DONE || t->state == CORIO_TASK_CREATED ||
+                  loop->closing);
+    CORIO__ASSERT(t->loop == loop && loop->ntasks > 0);
     corio__list_remove(&t->all);
     loop->ntasks--;
     if (t->flags & CORIO__TF_NAME_HEAP)
@@ -89,6 +94,8 @@ void corio__task_finish(corio_task *t, void *value)
         status = -ECANCELED;
     else
         status = 0;
+    CORIO__ASSERT(t->state != CORIO_TASK_DONE); /* a task finishes once */
+    CORIO__ASSERT(t->loop->nlive > 0);
     t->fut.status = 0; /* let complete() accept it */
     t->state = CORIO_TASK_DONE;
     t->loop->nlive--;

@@ -131,6 +131,8 @@ void corio__timer_arm(corio_loop *loop, corio_timer *t, int64_t deadline_ns,
                       uint32_t kind, corio_cb cb, void *arg)
 {
     corio__wheel *w = &loop->wheel;
+    CORIO__ASSERT(cb != NULL);
+    CORIO__ASSERT_LOOP_THREAD(loop);
     if (t->corio__slot != CORIO__TIMER_IDLE)
         corio__timer_disarm(t);
     t->corio__deadline = deadline_ns;

@@ -40,6 +40,7 @@ static inline corio__waiter *corio__waiter_claim(corio__list *q, int status)
     corio__list *n;
     while ((n = corio__list_pop_front(q)) != NULL) {
         corio__waiter *w = corio__container_of(n, corio__waiter, node);
+        CORIO__ASSERT(w->task != NULL && !w->fired); /* claimed once */
         if (corio__wake_ok(w->task)) {
             w->status = status;
             w->fired = 1;
@@ -73,6 +74,10 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
 {
     corio__waiter *w = &self->sync_wait;
     int rc;
+    /* The running task, whose own node is on no list: one single-object
+     * wait at a time. */
+    CORIO__ASSERT(self == self->loop->current);
+    CORIO__ASSERT(!corio__list_linked(&w->node) || w->task == NULL);
     w->task = self;
     w->value = value;
     w->aux = aux;
@@ -80,11 +85,15 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
     w->fired = 0;
     corio__list_push_back(q, &w->node);
     *wp = w;
-    do {
-        /* Only a claim wakes us with 0; should anything else ever do so,
-         * the node is still linked and we simply wait on. */
-        rc = corio__park(self, type, obj);
-    } while (rc == 0 && !w->fired);
+    rc = corio__park(self, type, obj);
+    /* Only a claim wakes us with 0; should anything else ever do so, the
+     * node is still linked and we simply wait on. (The task still records
+     * what it waits on: reading it back keeps type and obj out of the
+     * registers that must survive the first park.) */
+    while (CORIO__UNLIKELY(rc == 0 && !w->fired))
+        rc = corio__park(self, self->wait_type, self->wait_obj);
+    /* A claimed node is off the list (the claimer popped it). */
+    CORIO__ASSERT(!w->fired || !corio__list_linked(&w->node));
     if (rc != 0 && corio__list_linked(&w->node))
         corio__list_remove(&w->node);
     return rc;
