@@ -402,7 +402,7 @@ static int debug_task_free(corio_loop *loop, corio_task *t)
     if (!d || !(loop->dbg_flags & CORIO__DBG_MODE) || loop->closing)
         return 0;
     /* Quarantine: keep the struct, poisoned, so a second await of this
-     * handle is recognised (corio__debug_await_check) instead of reading
+     * handle is recognised (debug_await_check) instead of reading
      * a recycled task. Its id and spawn site stay for the report. */
     id = t->id;
     site = t->spawn_site;

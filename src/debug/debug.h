@@ -5,9 +5,9 @@
  *
  * Ownership: corio__debug_state() allocates a loop's corio__loop_dbg the
  * first time a debug feature is turned on; corio_loop_close frees it
- * (corio__debug_loop_close). A task's corio__task_dbg is allocated by the
+ * (the observer's close hook, core_hooks.c). A task's corio__task_dbg is allocated by the
  * switch hook the first time the task runs with metrics or debug mode on,
- * and freed with the task (corio__debug_task_free).
+ * and freed with the task (the task_free hook).
  */
 #ifndef CORIO_DEBUG_H
 #define CORIO_DEBUG_H

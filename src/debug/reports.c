@@ -167,7 +167,7 @@ void corio__debug_report_deadlock(corio_loop *loop)
 
 /* ---- leaks at close --------------------------------------------------------------*/
 
-/* Called by corio__debug_loop_close before the loop frees its tasks. */
+/* Called by the observer's close hook before the loop frees its tasks. */
 void corio__debug_report_leaks(corio_loop *loop)
 {
     corio__list *p;

@@ -46,6 +46,8 @@ int corio__socket_new(corio_socket **sp, int fd, int is_socket, int type)
     s->is_socket = is_socket;
     s->type = type;
     s->short_drains = is_socket && type == SOCK_STREAM;
+    /* Debug mode reports it at loop close if nobody closes it. */
+    corio__obs_resource_open(s->f.loop, s, "socket", fd);
     *sp = s;
     return 0;
 }
@@ -106,6 +108,7 @@ static void socket_shut(corio_socket *s, int keep_fd)
 {
     if (s->closed)
         return;
+    corio__obs_resource_close(s->f.loop, s);
     s->closed = 1;
     corio__fd_close(&s->f);
     if (!keep_fd && s->fd >= 0)

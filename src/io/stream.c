@@ -109,6 +109,9 @@ int corio__stream_new(corio_stream **sp, corio_socket *sock,
     s->write_high = STREAM_HIGH_DEFAULT;
     sock->stream = s;
     sock->f.hook = corio__stream_hook;
+    /* The stream owns the socket now: a leak is the stream's. */
+    corio__obs_resource_close(sock->f.loop, sock);
+    corio__obs_resource_open(sock->f.loop, s, "stream", sock->fd);
     *sp = s;
     return 0;
 }

@@ -278,6 +278,7 @@ size_t corio_stream_write_buffered(const corio_stream *s)
 static void teardown(corio_stream *s)
 {
     corio_socket *k = s->sock;
+    corio__obs_resource_close(k->f.loop, s);
     s->closed = 1;
     s->out_len = 0;
     flush_account(s);

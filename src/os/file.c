@@ -56,6 +56,7 @@ struct corio_file {
     int fd;
     int append;
     int64_t pos;
+    corio_loop *loop;   /* the loop it was opened on (leak report) */
 };
 
 static void fop_free(fop *o)
@@ -328,6 +329,9 @@ int corio_file_open(corio_file **fp, const char *path, int flags, int mode)
     }
     f->fd = (int)r;
     f->append = (flags & O_APPEND) != 0;
+    f->loop = corio__tls_loop;
+    /* Debug mode reports it at loop close if nobody closes it. */
+    corio__obs_resource_open(f->loop, f, "file", f->fd);
     *fp = f;
     return 0;
 }
@@ -468,6 +472,7 @@ int corio_file_close(corio_file *f)
     int rc;
     if (!f)
         return -EINVAL;
+    corio__obs_resource_close(f->loop, f);
     if (!corio_current()) {
         rc = close(f->fd) < 0 ? -errno : 0;
     } else {

@@ -48,6 +48,7 @@ struct corio_process {
     int status;             /* exit code, or -signal */
     corio_task *waiter;     /* the task in corio_process_wait, or NULL */
     corio_stream *io[3];    /* pipe streams, NULL if not a pipe */
+    corio_loop *loop;       /* the loop it was spawned on */
 };
 
 static int sys_pidfd_open(pid_t pid)
@@ -199,9 +200,15 @@ int corio_process_spawn(corio_process **pp, const char *const *argv,
              * this pipe rather than lose track of the child. */
             close(pipe_fd[i]);
             p->io[i] = NULL;
+        } else {
+            /* The process owns its pipes: a leak is the process's. */
+            corio__obs_resource_close(loop, p->io[i]);
         }
         pipe_fd[i] = -1;
     }
+    p->loop = loop;
+    /* Debug mode reports it at loop close if nobody closes it. */
+    corio__obs_resource_open(loop, p, "process", -1);
     *pp = p;
     return 0;
 fail:
@@ -530,6 +537,7 @@ void corio_process_close(corio_process *p)
     int i;
     if (!p)
         return;
+    corio__obs_resource_close(p->loop, p);
     if (!p->reaped && try_reap(p) == 0) {
         for (i = 0; i < 3; i++)
             if (p->io[i]) {
