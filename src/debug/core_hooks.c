@@ -58,7 +58,9 @@ static unsigned events_of(unsigned fl)
         ev |= CORIO__EV_CALLBACK;
     if (fl & CORIO__DBG_M_POLL)
         ev |= CORIO__EV_POLL;
-    if (fl & ~(unsigned)(CORIO__DBG_TASKDATA | CORIO__DBG_RESOURCES))
+    /* Any feature, and TASKDATA too: with the poll hooks off, the
+     * iteration hook keeps iter_start reset for when metrics come back. */
+    if (fl & ~(unsigned)CORIO__DBG_RESOURCES)
         ev |= CORIO__EV_ITERATION;
     if (fl & CORIO__DBG_M_TASK)
         ev |= CORIO__EV_TASK;
