@@ -4,8 +4,9 @@
  * debug mode's checks and reports). Included at the end of core/internal.h.
  *
  * The core owns this interface and src/debug implements it, never the
- * other way round: nothing in src/core includes a src/debug header or
- * calls a src/debug function by name. The core makes every decision
+ * other way round: no src/core file pulls in a header of src/debug, and
+ * the one function the core calls by name, corio__observer_attach, is
+ * declared here, by the core. The core makes every decision
  * itself (which task runs next, whether a task leaked) and only tells the
  * observer about it; an observer never changes what the core does next.
  *
