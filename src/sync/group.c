@@ -33,6 +33,10 @@
 
 #include <stdlib.h>
 
+/* What a task waiting for a started child to be ready waits on. */
+static const corio__waitable wait_group_start = {"task group start",
+                                                 CORIO_WAIT_OTHER, NULL};
+
 enum { START_PENDING, START_READY, START_ENDED, START_ABANDONED };
 
 /* One corio_group_start() in progress: allocated by it, linked in
@@ -334,7 +338,7 @@ static int start_child(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
         *tp = t;
     rc = 0;
     while (r->state == START_PENDING && rc == 0)
-        rc = corio__park(self, CORIO__WAIT_OTHER, g);
+        rc = corio__park(self, &wait_group_start, g);
     if (rc < 0 && !r->seen) {
         /* The starter was interrupted first (first wake wins: even if the
          * child reported ready since). The child is ours to end: cancel it
@@ -345,7 +349,7 @@ static int start_child(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
         corio_cancel(t);
         corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
         while (!r->seen)
-            (void)corio__park(self, CORIO__WAIT_OTHER, g);
+            (void)corio__park(self, &wait_group_start, g);
         corio_scope_exit(&shield);
     } else if (rc == 0 && r->state == START_READY) {
         if (value)

@@ -31,6 +31,20 @@ struct corio_limiter {
     size_t nparked;           /* acquirers inside park (live or claimed) */
 };
 
+/* A limiter has several holders: its state is what there is to say. */
+static void describe_limiter(const corio_task *t, const void *obj, char *buf,
+                             size_t len, corio_task **owner)
+{
+    const corio_limiter *l = obj;
+    (void)t;
+    (void)owner;
+    snprintf(buf, len, "capacity limiter %p (%zu of %zu tokens borrowed, %zu waiting)",
+             obj, l->nb, l->total, l->nparked);
+}
+
+static const corio__waitable wait_limiter = {"capacity limiter", CORIO_WAIT_LOCK,
+                                             describe_limiter};
+
 int corio_limiter_create(corio_limiter **lp, size_t total_tokens)
 {
     corio_limiter *l;
@@ -140,7 +154,7 @@ int corio_limiter_acquire_on_behalf_of(corio_limiter *l, const void *borrower)
         return rc;
     l->nparked++;
     rc = corio__waiter_park(self, &l->waiters, (void *)borrower, 0,
-                            CORIO__WAIT_LOCK, l, &w);
+                            &wait_limiter, l, &w);
     if (rc == 0 && w->status == -EIDRM)
         return -EIDRM; /* l is gone: do not touch it */
     l->nparked--;
