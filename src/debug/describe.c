@@ -168,6 +168,15 @@ void corio__debug_describe_wait(corio_task *t, char *buf, size_t len,
     }
     case CORIO__WAIT_IO: {
         const corio__fd *f = t->wait_obj;
+        const corio__op *op = f->rop && f->rop->data == t   ? f->rop
+                              : f->wop && f->wop->data == t ? f->wop
+                                                            : NULL;
+        if (op) { /* an operation in the io_uring ring */
+            snprintf(buf, len, "fd %d, io_uring %s of %zu, in the ring for %.3fs",
+                     op->fd, corio__op_name(op->opcode), op->len,
+                     secs(now - op->since_ns));
+            break;
+        }
         const char *dir = f->reader == t ? (f->writer == t ? "reading and writing"
                                                            : "reading")
                                          : f->writer == t ? "writing" : "readiness";

@@ -217,7 +217,8 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
             corio_scope_enter(&sc, (double)tv.tv_sec + tv.tv_usec / 1e6, 0);
         q->task = t;
         t->loop->io_waiters++; /* the loop must poll for our sockets */
-        rc = corio__park(t, CORIO__WAIT_IO, q);
+        /* Not WAIT_IO: dumps read a WAIT_IO object as a corio__fd. */
+        rc = corio__park(t, CORIO__WAIT_OTHER, q);
         t->loop->io_waiters--;
         q->task = NULL;
         if (tvp)
