@@ -83,11 +83,34 @@ static int env_int(const char *name, int dflt)
     return e && *e ? atoi(e) : dflt;
 }
 
+/* Setup variants, for measuring (docs/benchmarks.md): the environment
+ * variable CORIO__URING_SETUP = coop (COOP_TASKRUN + TASKRUN_FLAG), defer
+ * (SINGLE_ISSUER + DEFER_TASKRUN + TASKRUN_FLAG: the loop must then be
+ * created and run on one thread), with ",regfd" for a registered ring fd.
+ * Unset: the default below. */
+static int regfd;
+
+static unsigned setup_flags(void)
+{
+    const char *e = getenv("CORIO__URING_SETUP");
+    unsigned f = 0;
+    regfd = 0;
+    if (!e)
+        return 0;
+    if (strstr(e, "coop"))
+        f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    if (strstr(e, "defer"))
+        f |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+             IORING_SETUP_TASKRUN_FLAG;
+    regfd = strstr(e, "regfd") != NULL;
+    return f;
+}
+
 static int ur_create(corio__poller **pp)
 {
     struct io_uring_params prm = {0};
     corio__poller *p;
-    unsigned entries;
+    unsigned entries, extra;
     int rc;
     rc = env_int("CORIO__TEST_URING_FAIL", 0);
     if (rc > 0)
@@ -99,7 +122,8 @@ static int ur_create(corio__poller **pp)
     if (!p)
         return -ENOMEM;
     p->all.all_next = p->all.all_prev = &p->all;
-    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    extra = setup_flags();
+    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | extra;
     prm.cq_entries = entries * 16;
     rc = io_uring_queue_init_params(entries, &p->ring, &prm);
     if (rc == -EINVAL) { /* a kernel without SUBMIT_ALL (before 5.18) */
@@ -108,6 +132,8 @@ static int ur_create(corio__poller **pp)
         prm.cq_entries = entries * 16;
         rc = io_uring_queue_init_params(entries, &p->ring, &prm);
     }
+    if (rc == 0 && regfd)
+        io_uring_register_ring_fd(&p->ring);
     if (rc < 0) {
         free(p);
         return rc;
@@ -384,6 +410,11 @@ static int ur_wait(corio__poller *p, int timeout_ms)
         rc = io_uring_submit(&p->ring);
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
             return rc;
+    } else if (IO_URING_READ_ONCE(*p->ring.sq.kflags) &
+               (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) {
+        /* completions waiting for task work (COOP/DEFER_TASKRUN) or in
+         * the overflow list */
+        io_uring_get_events(&p->ring);
     }
     /* Bounded: callbacks may queue new work that completes at once. */
     budget = p->cq_entries;
