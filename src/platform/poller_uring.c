@@ -27,8 +27,9 @@
  * been seen, so a completion still in the CQ never reaches a freed io.
  *
  * Setup flags used: CQSIZE (a CQ 16 times the SQ: thousands of armed fds
- * may all report in one round) and SUBMIT_ALL. Features tried and left
- * out, with the measurements in docs/benchmarks.md: see docs/design.md.
+ * may all report in one round), SUBMIT_ALL, and COOP_TASKRUN with
+ * TASKRUN_FLAG (see setup_flags). Features tried and left out, with the
+ * measurements: docs/benchmarks.md, "io_uring".
  *
  * Test knobs (environment, read at create; for tests only):
  * CORIO__TEST_URING_FAIL=<errno number> makes create fail as io_uring_setup
@@ -83,11 +84,13 @@ static int env_int(const char *name, int dflt)
     return e && *e ? atoi(e) : dflt;
 }
 
-/* Setup variants, for measuring (docs/benchmarks.md): the environment
- * variable CORIO__URING_SETUP = coop (COOP_TASKRUN + TASKRUN_FLAG), defer
- * (SINGLE_ISSUER + DEFER_TASKRUN + TASKRUN_FLAG: the loop must then be
- * created and run on one thread), with ",regfd" for a registered ring fd.
- * Unset: the default below. */
+/* The default is COOP_TASKRUN + TASKRUN_FLAG: completions are finished
+ * when the loop next enters the kernel, instead of interrupting it with an
+ * IPI each (measured: docs/benchmarks.md, "io_uring"). Other setups, for
+ * measuring only: the environment variable CORIO__URING_SETUP = plain (no
+ * flag), coop (the default), defer (SINGLE_ISSUER + DEFER_TASKRUN +
+ * TASKRUN_FLAG: the loop must then be created and run on one thread), and
+ * ",regfd" for a registered ring fd. */
 static int regfd;
 
 static unsigned setup_flags(void)
@@ -96,7 +99,7 @@ static unsigned setup_flags(void)
     unsigned f = 0;
     regfd = 0;
     if (!e)
-        return 0;
+        return IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     if (strstr(e, "coop"))
         f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     if (strstr(e, "defer"))
@@ -126,7 +129,7 @@ static int ur_create(corio__poller **pp)
     prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | extra;
     prm.cq_entries = entries * 16;
     rc = io_uring_queue_init_params(entries, &p->ring, &prm);
-    if (rc == -EINVAL) { /* a kernel without SUBMIT_ALL (before 5.18) */
+    if (rc == -EINVAL) { /* a kernel without SUBMIT_ALL or COOP_TASKRUN (5.19) */
         memset(&prm, 0, sizeof prm);
         prm.flags = IORING_SETUP_CQSIZE;
         prm.cq_entries = entries * 16;
