@@ -11,7 +11,9 @@
 # client to CPU 1, as the peers' runner does. BACKENDS (default
 # "epoll io_uring") lists the variants, each BACKEND or io_uring:SETUP with
 # SETUP a CORIO__URING_SETUP value (coop, defer, regfd; see
-# src/platform/poller_uring.c).
+# src/platform/poller_uring.c). With WRK=1, each variant also serves
+# http-server to `wrk -t1 -c64 -d${SECS}s --latency` (requests per server
+# CPU second).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${1:-$ROOT/build-release/bench/corio-bench}
@@ -56,4 +58,20 @@ for var in ${BACKENDS:-epoll io_uring}; do
     spm=$(awk -v c="$calls" -v m="$msgs" 'BEGIN{printf "%.3f", c/m}')
     printf '%-16s msgs_per_s=%s p99_us=%s server_cpu=%s msgs_per_server_cpu_s=%s syscalls_per_msg=%s\n' \
         "$var" "$rate" "$p99" "$cpu" "$per" "$spm"
+    if [ "${WRK:-0}" = 1 ]; then
+        port=$((20000 + RANDOM % 20000))
+        CORIO_BACKEND=$be taskset -c 0 "$BIN" http-server --port "$port" --max-seconds $((SECS + 10)) &
+        pid=$!
+        sleep 0.5
+        t0=$(cpu_ticks $pid)
+        out=$(taskset -c 1 wrk -t1 -c64 -d"${SECS}s" --latency "http://127.0.0.1:$port/" 2>&1)
+        t1=$(cpu_ticks $pid)
+        kill $pid 2>/dev/null; wait $pid 2>/dev/null
+        rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+        p99=$(awk '$1 == "99%" {print $2}' <<<"$out")
+        per=$(awk -v r="$rps" -v a="$t0" -v b="$t1" -v t="$TCK" -v s="$SECS" \
+              'BEGIN{ c = (b-a)/t/s; if (c > 0) printf "%.0f", r/c; else print "?"}')
+        printf '%-16s http requests_per_s=%s p99=%s requests_per_server_cpu_s=%s\n' \
+            "$var" "$rps" "$p99" "$per"
+    fi
 done
