@@ -34,6 +34,8 @@ typedef struct bench_opts {
     long port;          /* servers; -1 if not given */
     double max_seconds; /* servers; 0 if not given */
     int compact;        /* --compact: run in CORIO_STACK_COMPACT mode */
+    const char *file;   /* fileread: --file PATH */
+    long block;         /* fileread: --block B */
 } bench_opts;
 
 typedef struct bench_entry {
@@ -50,6 +52,9 @@ int bench_timers(const bench_opts *o);
 /* bench_os.c */
 int bench_offload(const bench_opts *o);
 int bench_process(const bench_opts *o);
+
+/* bench_file.c */
+int bench_fileread(const bench_opts *o);
 
 /* bench_net.c */
 int bench_echo_server(const bench_opts *o);

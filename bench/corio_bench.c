@@ -6,6 +6,8 @@
  *   corio-bench sleepers [--n N] [--sleep-ms MS] [--compact]
  *                                                  (default N = 100000, MS = 1000)
  *   corio-bench timers   [--l L] [--k K]           (default L = 100000, K = 1000000)
+ *   corio-bench fileread --file PATH [--block B] [--k K] [--concurrency C]
+ *                                                  (default B = 4096, K = 200000, C = 32)
  *
  * Exit status (SPEC.md section 1): 0 success, 1 failure, 64 usage error, 77
  * for a benchmark this program does not implement (yet). The name is checked
@@ -32,6 +34,7 @@ static const bench_entry benches[] = {
     {"process", bench_process},
     {"echo-server", bench_echo_server},
     {"http-server", bench_http_server},
+    {"fileread", bench_fileread},
 };
 
 static void usage(void)
@@ -41,7 +44,7 @@ static void usage(void)
     for (i = 0; i < sizeof benches / sizeof benches[0]; i++)
         fprintf(stderr, " %s", benches[i].name);
     fprintf(stderr, "\n  flags: --n --m --sleep-ms --l --k --concurrency --port "
-                    "--max-seconds --compact (see ../shared/peers/SPEC.md)\n");
+                    "--max-seconds --file --block --compact (see ../shared/peers/SPEC.md)\n");
 }
 
 static int parse_long(const char *flag, const char *v, long *out)
@@ -129,6 +132,11 @@ static int parse_flags(int argc, char **argv, bench_opts *o)
                 fprintf(stderr, "corio-bench: bad port '%s'\n", v);
                 return -1;
             }
+        } else if (strcmp(flag, "--file") == 0) {
+            o->file = v;
+        } else if (strcmp(flag, "--block") == 0) {
+            if (parse_long(flag, v, &o->block) < 0)
+                return -1;
         } else if (strcmp(flag, "--max-seconds") == 0) {
             if (parse_double(flag, v, &o->max_seconds) < 0)
                 return -1;

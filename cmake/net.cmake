@@ -2,7 +2,9 @@
 # present (scripts/deps.sh core installs them):
 #   libc-ares-dev  DNS resolution driven by the loop   (src/io/dns.c)
 #   libssl-dev     TLS over memory BIOs (OpenSSL 3)    (src/io/tls*.c)
-# Without one, its functions are still there and return -ENOTSUP, so code
+#   liburing-dev   the io_uring backend         (src/platform/poller_uring.c)
+# Without liburing, CORIO_BACKEND=io_uring falls back to epoll (and says so).
+# Without one of the others, its functions are still there and return -ENOTSUP, so code
 # using them links either way. Included by the top-level CMakeLists.txt.
 option(CORIO_WITH_CARES "DNS with c-ares (libc-ares-dev)" ON)
 option(CORIO_WITH_OPENSSL "TLS with OpenSSL 3 (libssl-dev)" ON)
@@ -31,5 +33,19 @@ if(CORIO_WITH_OPENSSL)
     string(APPEND CORIO_PC_LIBS_PRIVATE " -lssl -lcrypto")
   else()
     message(STATUS "corio: OpenSSL 3 not found; TLS functions return -ENOTSUP")
+  endif()
+endif()
+
+option(CORIO_WITH_URING "io_uring backend with liburing (liburing-dev)" ON)
+if(CORIO_WITH_URING)
+  pkg_check_modules(CORIO_URING IMPORTED_TARGET liburing>=2.2)
+  if(CORIO_URING_FOUND)
+    target_compile_definitions(corio_obj PRIVATE CORIO_HAVE_URING=1)
+    target_link_libraries(corio_obj PRIVATE PkgConfig::CORIO_URING)
+    target_link_libraries(corio_static PUBLIC PkgConfig::CORIO_URING)
+    target_link_libraries(corio_shared PRIVATE PkgConfig::CORIO_URING)
+    string(APPEND CORIO_PC_LIBS_PRIVATE " -luring")
+  else()
+    message(STATUS "corio: liburing not found; the io_uring backend falls back to epoll")
   endif()
 endif()

@@ -91,9 +91,16 @@ enum corio_stack_mode {
 };
 
 enum corio_backend {
-    CORIO_BACKEND_AUTO = 0, /* epoll, unless CORIO_BACKEND=poll is set */
+    CORIO_BACKEND_AUTO = 0,  /* $CORIO_BACKEND (io_uring, epoll or poll) if
+                                set, else the default: epoll */
     CORIO_BACKEND_EPOLL = 1,
-    CORIO_BACKEND_POLL = 2
+    CORIO_BACKEND_POLL = 2,
+    /* io_uring (Linux 5.19+, liburing): completions for socket and file
+     * I/O, readiness for everything else. Where io_uring is unavailable
+     * (seccomp, sysctl kernel.io_uring_disabled, old kernel, built
+     * without liburing) the loop falls back to epoll and writes one line
+     * saying so to its report file. */
+    CORIO_BACKEND_IO_URING = 3
 };
 
 #define CORIO_LOOP_DEBUG 0x1u /* check API misuse; also CORIO_DEBUG=1 */
@@ -138,6 +145,10 @@ int corio_loop_run_until(corio_loop *loop, corio_future *f);
 
 /* Makes corio_loop_run() return after the current iteration. */
 void corio_loop_stop(corio_loop *loop);
+
+/* The backend the loop really uses: "io_uring", "epoll" or "poll" (after
+ * any fallback). NULL: the current loop. A static string; "" if no loop. */
+const char *corio_loop_backend(const corio_loop *loop);
 
 /* Closes the loop and frees everything it owns: tasks still pending are
  * destroyed without running further (their stacks are freed; nothing on them

@@ -23,7 +23,7 @@ CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
            libcmocka-dev valgrind libdw-dev
            node-llhttp libjansson-dev libsqlite3-dev libcurl4-openssl-dev
            libpq-dev libhiredis-dev postgresql redis-server
-           libc-ares-dev libssl-dev)
+           libc-ares-dev libssl-dev liburing-dev)
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
 BENCH_PKGS=(libboost-context-dev hyperfine golang-go python3 python3-asyncpg) # go, python3: bench/run_process_bench.sh

@@ -9,6 +9,9 @@
 #   release   RelWithDebInfo, no sanitizers, in build-release/: the heavy
 #             scale tests run at full size here
 #   poll      the release build's tests with CORIO_BACKEND=poll
+#   uring     the release build's tests with CORIO_BACKEND=io_uring (fails
+#             if this kernel refuses io_uring: the suite would only test
+#             the epoll fallback)
 #   valgrind  every release test binary under Valgrind (memcheck)
 #   aarch64   cross-compiled for aarch64, core tests run under qemu-user
 #   all       every mode above in turn, going on after failures; ends with
@@ -27,7 +30,7 @@ CORIO_SCRIPT=test.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT" || exit 1
 
-MODES_ALL=(asan tsan release poll valgrind aarch64)
+MODES_ALL=(asan tsan release poll uring valgrind aarch64)
 AARCH64_TESTS='test_(loop|task|future|timer|scope|context|stack|cancel)'
 
 # Tests this mode counted, for `all` (which sets CORIO_RESULT_FILE).
@@ -116,6 +119,17 @@ mode_release() {
 mode_poll() {
     release_build || return 1
     CORIO_BACKEND=poll run_ctest build-release
+}
+
+mode_uring() {
+    release_build || return 1
+    local probe
+    probe=$(CORIO_BACKEND=io_uring "$ROOT/build-release/tests/test_uring" 2>&1 | grep -c SKIPPED)
+    if [ "$probe" != 0 ]; then
+        log "error: io_uring is unavailable here (kernel, seccomp or sysctl kernel.io_uring_disabled)"
+        return 1
+    fi
+    CORIO_BACKEND=io_uring run_ctest build-release
 }
 
 mode_valgrind() {
@@ -270,7 +284,7 @@ mode_all() {
 
 MODE=${1:-asan}
 case "$MODE" in
-    asan|tsan|release|poll|valgrind|aarch64)
+    asan|tsan|release|poll|uring|valgrind|aarch64)
         run_one "$MODE" ;;
     all)
         mode_all ;;
@@ -278,6 +292,6 @@ case "$MODE" in
         awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
         exit 0 ;;
     *)
-        log "unknown mode '$MODE' (asan|tsan|valgrind|release|poll|aarch64|all)"
+        log "unknown mode '$MODE' (asan|tsan|valgrind|release|poll|uring|aarch64|all)"
         exit 2 ;;
 esac

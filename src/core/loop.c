@@ -195,8 +195,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
         loop->shared_lo = loop->shared_stack->lo;
     }
 
-    loop->pops = corio__poller_select(c.backend);
-    rc = loop->pops->create(&loop->poller);
+    rc = corio__poller_open(c.backend, &loop->pops, &loop->poller, loop->report);
     if (rc < 0) {
         loop->poller = NULL;
         goto fail;

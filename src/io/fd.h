@@ -26,6 +26,9 @@ typedef struct corio__fd {
     void (*hook)(struct corio__fd *f, unsigned events);
     unsigned keep;           /* events polled for even with no task parked
                                 (the hook's interest; poll backend) */
+    /* Completion operations in flight (io_uring), one per direction; the
+     * task waiting for each is op->data. Read by dumps. */
+    corio__op *rop, *wop;
 } corio__fd;
 
 /* Registers fd (which must be non-blocking) on loop (NULL: current).
@@ -42,5 +45,37 @@ void corio__fd_close(corio__fd *f);
  * task). Call it only after the syscall said EAGAIN: it waits for the NEXT
  * readiness edge. */
 int corio__fd_wait(corio__fd *f, unsigned events);
+
+/* Whether the loop's backend runs operations itself (io_uring). */
+static inline int corio__fd_ring(const corio__fd *f)
+{
+    /* Not in COMPACT mode: there the kernel would write into the shared
+     * stack (op, buffers) while another task's frames are on it. */
+    return f->loop->pops->submit != NULL && !f->loop->compact;
+}
+
+/* Runs one completion operation on f's fd (f->loop's backend must have
+ * submit, see corio__fd_ring) and parks the calling task until it ends.
+ * dir is CORIO__IO_IN (recv, read) or CORIO__IO_OUT (send, write): one
+ * operation per direction at a time (-EBUSY). Returns the operation's
+ * result (bytes, 0, or -errno), or -ECANCELED / -ETIMEDOUT / -EBADF
+ * (closed meanwhile) only when the operation did NOT happen: an
+ * interrupted operation is cancelled in the ring and its completion
+ * awaited (the buffer stays the kernel's until then); if it completed
+ * anyway, its result is returned and the interruption, which is
+ * level-triggered, is seen by the next suspending call. */
+ssize_t corio__fd_op(corio__fd *f, corio__op *op, unsigned dir);
+
+/* Whether loop (NULL: current) can run operations on its ring: its
+ * backend has one, and it is not in COMPACT mode (see corio__fd_ring). */
+static inline int corio__ring_ok(corio_loop *loop)
+{
+    loop = corio__loop_or_current(loop);
+    return loop && loop->pops->submit != NULL && !loop->compact;
+}
+
+/* Runs op on the loop's ring without an fd registration (files). Same
+ * rules as corio__fd_op. -ENOTSUP if the backend has no ring. */
+ssize_t corio__ring_op(corio_loop *loop, corio__op *op);
 
 #endif

@@ -115,5 +115,11 @@ void corio__stream_free(corio_stream *s);
 int corio__stream_enter(corio_stream *s, corio_task **side);
 void corio__stream_leave(corio_stream *s, corio_task **side);
 void corio__stream_hook(corio__fd *f, unsigned events);
+/* io_uring: whether s's reads and writes go through the loop's ring, and
+ * one such read (dir CORIO__IO_IN) or write (CORIO__IO_OUT); see
+ * corio__fd_op for the results. */
+int corio__stream_ring(const corio_stream *s);
+int corio__stream_ring_write(const corio_stream *s);
+ssize_t corio__stream_ring_io(corio_stream *s, unsigned dir, void *buf, size_t len);
 
 #endif

@@ -35,6 +35,7 @@
  * (ttys return one line per read) do not promise that. Nor does a peer
  * that already hung up: the next read then returns end of stream (or an
  * error), and no new edge would come to say so. */
+static const corio__transport fd_transport;
 #define HANGUP (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)
 static ssize_t fd_read(corio_stream *s, void *buf, size_t len, unsigned *want)
 {
@@ -88,6 +89,40 @@ static ssize_t fd_write(corio_stream *s, const void *buf, size_t len,
         return -EAGAIN;
     }
     return -errno;
+}
+
+/* A read or write of a plain-fd stream as a completion in the loop's
+ * ring (io_uring): recv/send for sockets, read/write for pipes and ttys.
+ * Returns what corio__fd_op returns. */
+ssize_t corio__stream_ring_io(corio_stream *s, unsigned dir, void *buf, size_t len)
+{
+    corio_socket *k = s->sock;
+    corio__op op;
+    memset(&op, 0, sizeof op);
+    if (dir == CORIO__IO_IN)
+        op.opcode = k->is_socket ? CORIO__OP_RECV : CORIO__OP_READ;
+    else
+        op.opcode = k->is_socket ? CORIO__OP_SEND : CORIO__OP_WRITE;
+    op.buf = buf;
+    op.len = len;
+    op.off = -1;
+    /* A write takes what the socket takes now and buffers the rest, as on
+     * the other backends: it must not wait in the ring for a slow reader. */
+    if (op.opcode == CORIO__OP_SEND)
+        op.flags = MSG_DONTWAIT;
+    return corio__fd_op(&k->f, &op, dir);
+}
+
+int corio__stream_ring(const corio_stream *s)
+{
+    return s->tr == &fd_transport && corio__fd_ring(&s->sock->f);
+}
+
+/* Writes go in the ring for sockets only (MSG_DONTWAIT keeps them from
+ * waiting there); a pipe's write keeps the direct system call. */
+int corio__stream_ring_write(const corio_stream *s)
+{
+    return corio__stream_ring(s) && s->sock->is_socket;
 }
 
 static const corio__transport fd_transport = {
@@ -254,6 +289,14 @@ static ssize_t xread(corio_stream *s, void *buf, size_t len)
         return s->rerr;
     if (s->eof)
         return 0;
+    if (s->tr == &fd_transport && corio__fd_ring(&s->sock->f)) {
+        n = corio__stream_ring_io(s, CORIO__IO_IN, buf, len);
+        if (n == 0)
+            s->eof = 1;
+        else if (n < 0 && n != -ECANCELED && n != -ETIMEDOUT && n != -EBADF)
+            s->rerr = (int)n; /* the transport's error, not the wait's */
+        return s->closed && n < 0 ? -EBADF : n;
+    }
     for (;;) {
         n = s->tr->read(s, buf, len, &want);
         if (n > 0)

@@ -164,7 +164,24 @@ int corio_stream_write(corio_stream *s, const void *buf, size_t len)
             rc = s->werr;
             break;
         }
-        if (s->out_len == 0) {
+        if (s->out_len == 0 && corio__stream_ring_write(s)) {
+            /* io_uring: the send goes in the ring with this iteration's
+             * other operations; what it does not take is buffered below. */
+            ssize_t n = corio__stream_ring_io(s, CORIO__IO_OUT, (void *)p, len);
+            if (n > 0) {
+                p += n;
+                len -= (size_t)n;
+                continue;
+            }
+            if (n == -ECANCELED || n == -ETIMEDOUT || n == -EBADF) {
+                rc = s->closed ? -EBADF : (int)n;
+                break;
+            }
+            if (n != -EAGAIN) {
+                rc = s->werr = n ? (int)n : -EPIPE;
+                break;
+            }
+        } else if (s->out_len == 0) {
             ssize_t n = s->tr->write(s, p, len, &want);
             if (n > 0) {
                 p += n;

@@ -1,4 +1,12 @@
 /*
+ * Files on the loop's io_uring ring when the backend is io_uring (and the
+ * loop is not in COMPACT mode): read, write and fsync go into the ring
+ * straight from and into the caller's buffer, with no thread hop and no
+ * copy, and a call interrupted while its operation is in the ring cancels
+ * it and reports -ECANCELED/-ETIMEDOUT only if it did not happen
+ * (corio__ring_op). The rest, and every call on other backends, runs on
+ * the thread pool:
+ *
  * Files on the thread pool: each call packs its arguments into a heap
  * operation (struct fop), runs its system call on the default pool and
  * parks the task until it is done.
@@ -15,6 +23,7 @@
  * never doubles a big buffer, and a cancelled write stops between chunks.
  */
 #include "os/pool.h"
+#include "io/fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -298,6 +307,20 @@ static int need_task(void)
     return corio_current() ? 0 : -EPERM;
 }
 
+/* One operation on the loop's ring (io_uring); call only if
+ * corio__ring_ok(NULL). */
+static ssize_t ring_file_op(int opcode, int fd, void *buf, size_t len, int64_t off)
+{
+    corio__op op;
+    memset(&op, 0, sizeof op);
+    op.opcode = opcode;
+    op.fd = fd;
+    op.buf = buf;
+    op.len = len;
+    op.off = off;
+    return corio__ring_op(NULL, &op);
+}
+
 /* ---- handles -----------------------------------------------------------------*/
 
 int corio_file_open(corio_file **fp, const char *path, int flags, int mode)
@@ -360,6 +383,8 @@ ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off)
         return rc;
     if (len > CHUNK)
         len = CHUNK; /* a short read, as read(2) may give */
+    if (corio__ring_ok(NULL))
+        return ring_file_op(CORIO__OP_READ, f->fd, buf, len, off);
     o = fop_new(OP_PREAD);
     if (!o || !(o->buf = malloc(len ? len : 1))) {
         free(o);
@@ -400,8 +425,20 @@ static ssize_t write_at(corio_file *f, const void *buf, size_t len, int64_t off,
         return rc;
     do {
         size_t n = len - done > CHUNK ? CHUNK : len - done;
-        fop *o = fop_new(append ? OP_WRITE_APPEND : OP_PWRITE);
+        fop *o;
         ssize_t r;
+        if (corio__ring_ok(NULL)) {
+            /* -1: at the file position, which O_APPEND puts at the end */
+            r = ring_file_op(CORIO__OP_WRITE, f->fd, (char *)buf + done, n,
+                             append ? -1 : off + (int64_t)done);
+            if (r < 0)
+                return done ? (ssize_t)done : r;
+            if (r == 0)
+                return done ? (ssize_t)done : -EIO;
+            done += (size_t)r;
+            continue;
+        }
+        o = fop_new(append ? OP_WRITE_APPEND : OP_PWRITE);
         if (!o || !(o->buf = malloc(n ? n : 1))) {
             free(o);
             return -ENOMEM;
@@ -457,6 +494,8 @@ static int fd_op(corio_file *f, int kind, struct stat *st)
 
 int corio_file_fsync(corio_file *f)
 {
+    if (f && corio_current() && corio__ring_ok(NULL))
+        return (int)ring_file_op(CORIO__OP_FSYNC, f->fd, NULL, 0, 0);
     return fd_op(f, OP_FSYNC, NULL);
 }
 

@@ -5,10 +5,12 @@
  *  - readiness backends (epoll, poll) report "fd may be readable/writable";
  *    the I/O layer then retries the non-blocking syscall until EAGAIN, and
  *    parks the task again on EAGAIN (the one I/O await pattern, io.c);
- *  - completion backends (io_uring, later) may also implement the optional
- *    read/write operations: the I/O layer submits the operation with its
+ *  - completion backends (io_uring) also implement the optional submit()
+ *    and cancel(): the I/O layer submits an operation (corio__op) with its
  *    buffer and the backend reports the result. Where those are NULL, the
- *    I/O layer uses readiness.
+ *    I/O layer uses readiness. A completion backend implements readiness
+ *    too (io_uring: multishot POLL_ADD), so foreign fds (libpq, hiredis)
+ *    and every readiness consumer work on it unchanged.
  *
  * Semantics every backend guarantees:
  *  - add() arms the fd for IN and OUT, or, if io->want is non-zero when
@@ -33,6 +35,24 @@
  *  - Errors and hang-ups are reported as CORIO__IO_ERR / CORIO__IO_HUP
  *    together with IN and OUT, so that a task waiting for either wakes up
  *    and sees the error from its syscall.
+ *  - A backend may arm an fd lazily, at the first want() with events (the
+ *    io_uring backend does, so a socket used only through completions
+ *    costs no poll at all). Arming reports the fd's current state, so
+ *    nothing is lost: a consumer calls want() before waiting anyway.
+ *
+ * Completion operations (submit/cancel; only where non-NULL):
+ *  - submit(op) queues op; it is sent to the kernel at the latest in the
+ *    next wait() (one system call per loop iteration submits and waits).
+ *    It returns 0 or -errno (nothing queued then). When the operation
+ *    ends, the backend sets op->res and op->done and calls op->cb on the
+ *    loop stack, from wait(). op and everything it points to (buffer,
+ *    iovec, sockaddr) belong to the submitter and must stay valid until
+ *    then: the kernel may write into them until the completion arrives.
+ *  - cancel(op) asks the kernel to cancel op. The completion still
+ *    arrives, exactly once: with -ECANCELED (or -EINTR) when the operation
+ *    did not happen, or with its real result when it happened anyway. So
+ *    a submitter that was interrupted cancels, then waits for op->done,
+ *    and only then releases the buffer (src/io/fd.c, corio__fd_op).
  */
 #ifndef CORIO_POLLER_H
 #define CORIO_POLLER_H
@@ -60,7 +80,40 @@ struct corio__io {
     void *data;           /* the owner's */
     int slot;             /* backend bookkeeping (poll: index; -1 if none) */
     uint32_t gen;         /* backend bookkeeping */
+    void *priv;           /* backend bookkeeping (io_uring: registration) */
 };
+
+/* Completion operations (io_uring). */
+enum {
+    CORIO__OP_RECV = 1,   /* buf, len, flags (MSG_*) */
+    CORIO__OP_SEND,       /* buf, len, flags (MSG_*) */
+    CORIO__OP_READ,       /* buf, len, off (-1: the file position) */
+    CORIO__OP_WRITE,      /* buf, len, off (-1: the file position) */
+    CORIO__OP_READV,      /* buf = struct iovec *, len = count, off */
+    CORIO__OP_WRITEV,     /* buf = struct iovec *, len = count, off */
+    CORIO__OP_FSYNC,      /* flags: 0 or IORING_FSYNC_DATASYNC (1) */
+    CORIO__OP_NOP,        /* tests: completes with 0 */
+    CORIO__NOPS
+};
+
+/* One operation in flight. Allocated by the submitter (on its task's
+ * stack, typically), which keeps it alive until op->done: see submit()
+ * above. */
+typedef struct corio__op {
+    int opcode;           /* CORIO__OP_* */
+    int fd;
+    void *buf;
+    size_t len;
+    int64_t off;
+    int flags;
+    int res;              /* the result (bytes, 0, or -errno), once done */
+    int done;             /* the completion arrived */
+    int64_t since_ns;     /* when it was submitted (dumps) */
+    void (*cb)(struct corio__op *op); /* on the loop stack, once */
+    void *data;           /* the submitter's */
+} corio__op;
+
+const char *corio__op_name(int opcode);
 
 typedef struct corio__poller_ops {
     const char *name;
@@ -73,15 +126,22 @@ typedef struct corio__poller_ops {
      * interrupted wait returns 0). */
     int (*wait)(corio__poller *p, int timeout_ms);
     /* Optional completion-based operations (NULL for readiness backends). */
-    int (*read)(corio__poller *p, corio__io *io, void *buf, size_t len);
-    int (*write)(corio__poller *p, corio__io *io, const void *buf, size_t len);
+    int (*submit)(corio__poller *p, corio__op *op);
+    int (*cancel)(corio__poller *p, corio__op *op);
 } corio__poller_ops;
 
 extern const corio__poller_ops corio__poller_epoll;
 extern const corio__poller_ops corio__poller_poll;
+extern const corio__poller_ops corio__poller_uring;
 
-/* Chooses a backend: enum corio_backend value, or AUTO (then the
- * CORIO_BACKEND environment variable "epoll"/"poll", then epoll). */
-const corio__poller_ops *corio__poller_select(int backend);
+/* Chooses and creates a backend: enum corio_backend value, or AUTO (then
+ * the CORIO_BACKEND environment variable "io_uring"/"epoll"/"poll", then
+ * the default). When io_uring was chosen but cannot be set up (old kernel,
+ * seccomp, sysctl kernel.io_uring_disabled), falls back to epoll and
+ * writes one line saying why to `report` (a FILE *; NULL: stderr) when
+ * io_uring was asked for explicitly, or once per process when it was the
+ * default. Returns 0 or -errno (then *opsp and *pp are unset). */
+int corio__poller_open(int backend, const corio__poller_ops **opsp,
+                       corio__poller **pp, void *report);
 
 #endif

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 
 struct corio__poller {
     struct pollfd *fds;   /* fds[i] belongs to ios[i] */
@@ -128,15 +127,3 @@ const corio__poller_ops corio__poller_poll = {
     "poll", pl_create, pl_destroy, pl_add, pl_del, pl_want, pl_wait, NULL, NULL
 };
 
-const corio__poller_ops *corio__poller_select(int backend)
-{
-    const char *e;
-    if (backend == 1)
-        return &corio__poller_epoll;
-    if (backend == 2)
-        return &corio__poller_poll;
-    e = getenv("CORIO_BACKEND");
-    if (e && strcmp(e, "poll") == 0)
-        return &corio__poller_poll;
-    return &corio__poller_epoll;
-}

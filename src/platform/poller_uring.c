@@ -1,0 +1,451 @@
+/*
+ * io_uring backend (liburing): readiness and completions in one ring.
+ *
+ * Readiness: an fd is armed lazily, at the first want() with events, with
+ * one multishot POLL_ADD for IN|OUT|RDHUP (or the events asked for at
+ * add()). Multishot polls are edge-triggered, like the epoll backend: one
+ * completion per wake-up of the fd, and want() costs nothing afterwards.
+ * A socket that is only read and written through completions is never
+ * armed, so it costs no poll at all. When the kernel ends a multishot poll
+ * (it does on CQ overflow), it is re-armed at once; on an error the error
+ * is reported and the fd is re-armed at the next want().
+ *
+ * Completions (submit/cancel, see poller.h): recv, send, read, write,
+ * readv, writev, fsync. Both kinds go in the same submission queue; wait()
+ * makes at most one io_uring_enter, which submits everything queued and
+ * waits (with IORING_ENTER_EXT_ARG's timeout, no timeout SQE). A wait of 0
+ * with nothing queued makes no system call: it only reads the CQ ring.
+ * The one exception is del(): the POLL_REMOVE is submitted at once, so the
+ * ring drops its reference to the file before the owner closes the fd (a
+ * closed listening socket must stop accepting now, not at the next loop
+ * iteration).
+ *
+ * user_data carries a tagged pointer: a registration (ureg, tag 1) or an
+ * operation (corio__op, tag 2); 0 marks completions nobody waits for (the
+ * CQEs of POLL_REMOVE and ASYNC_CANCEL). A ureg outlives its corio__io:
+ * del() detaches it, and it is freed when its poll's last completion has
+ * been seen, so a completion still in the CQ never reaches a freed io.
+ *
+ * Setup flags used: CQSIZE (a CQ 16 times the SQ: thousands of armed fds
+ * may all report in one round), SUBMIT_ALL, and COOP_TASKRUN with
+ * TASKRUN_FLAG (see setup_flags). Features tried and left out, with the
+ * measurements: docs/benchmarks.md, "io_uring".
+ *
+ * Test knobs (environment, read at create; for tests only):
+ * CORIO__TEST_URING_FAIL=<errno number> makes create fail as io_uring_setup
+ * would (the fallback path); CORIO__TEST_URING_ENTRIES=<n> sets the SQ size
+ * (small rings: full-SQ and CQ-overflow tests).
+ */
+#include "platform/poller.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef CORIO_HAVE_URING
+
+#include <liburing.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#define MAKE_DEFINED(p, n) VALGRIND_MAKE_MEM_DEFINED(p, n)
+#else
+#define MAKE_DEFINED(p, n) ((void)0)
+#endif
+
+#define SQ_ENTRIES 256u
+#define TAG_POLL 1u
+#define TAG_OP 2u
+#define TAG_MASK 3u
+
+/* One registered fd. Allocated by add(), detached by del(), freed when no
+ * poll of it is in flight any more (del, or its last CQE after del). */
+typedef struct ureg {
+    corio__io *io;          /* NULL once deleted */
+    unsigned mask;          /* poll events it is armed for */
+    int armed;              /* a multishot poll is in flight */
+    struct ureg *next;      /* free list */
+    struct ureg *all_prev, *all_next; /* every live ureg (destroy frees) */
+} ureg;
+
+struct corio__poller {
+    struct io_uring ring;
+    unsigned cq_entries;
+    ureg *free;
+    ureg all;               /* list head */
+};
+
+static int env_int(const char *name, int dflt)
+{
+    const char *e = getenv(name);
+    return e && *e ? atoi(e) : dflt;
+}
+
+/* The default is COOP_TASKRUN + TASKRUN_FLAG: completions are finished
+ * when the loop next enters the kernel, instead of interrupting it with an
+ * IPI each (measured: docs/benchmarks.md, "io_uring"). Other setups, for
+ * measuring only: the environment variable CORIO__URING_SETUP = plain (no
+ * flag), coop (the default), defer (SINGLE_ISSUER + DEFER_TASKRUN +
+ * TASKRUN_FLAG: the loop must then be created and run on one thread), and
+ * ",regfd" for a registered ring fd. */
+static int regfd;
+
+static unsigned setup_flags(void)
+{
+    const char *e = getenv("CORIO__URING_SETUP");
+    unsigned f = 0;
+    regfd = 0;
+    if (!e)
+        return IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    if (strstr(e, "coop"))
+        f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    if (strstr(e, "defer"))
+        f |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+             IORING_SETUP_TASKRUN_FLAG;
+    regfd = strstr(e, "regfd") != NULL;
+    return f;
+}
+
+static int ur_create(corio__poller **pp)
+{
+    struct io_uring_params prm = {0};
+    corio__poller *p;
+    unsigned entries, extra;
+    int rc;
+    rc = env_int("CORIO__TEST_URING_FAIL", 0);
+    if (rc > 0)
+        return -rc;
+    entries = (unsigned)env_int("CORIO__TEST_URING_ENTRIES", (int)SQ_ENTRIES);
+    if (entries < 2)
+        entries = 2;
+    p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->all.all_next = p->all.all_prev = &p->all;
+    extra = setup_flags();
+    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | extra;
+    prm.cq_entries = entries * 16;
+    rc = io_uring_queue_init_params(entries, &p->ring, &prm);
+    if (rc == -EINVAL) { /* a kernel without SUBMIT_ALL or COOP_TASKRUN (5.19) */
+        memset(&prm, 0, sizeof prm);
+        prm.flags = IORING_SETUP_CQSIZE;
+        prm.cq_entries = entries * 16;
+        rc = io_uring_queue_init_params(entries, &p->ring, &prm);
+    }
+    if (rc == 0 && regfd)
+        io_uring_register_ring_fd(&p->ring);
+    if (rc < 0) {
+        free(p);
+        return rc;
+    }
+    /* Timed waits need IORING_ENTER_EXT_ARG (5.11): without it liburing
+     * would queue a timeout SQE per wait. Treat such kernels as lacking
+     * io_uring. */
+    if (!(p->ring.features & IORING_FEAT_EXT_ARG) ||
+        !(p->ring.features & IORING_FEAT_NODROP)) {
+        io_uring_queue_exit(&p->ring);
+        free(p);
+        return -ENOSYS;
+    }
+    p->cq_entries = prm.cq_entries;
+    *pp = p;
+    return 0;
+}
+
+static void ur_destroy(corio__poller *p)
+{
+    ureg *r, *next;
+    io_uring_queue_exit(&p->ring);
+    for (r = p->all.all_next; r != &p->all; r = next) {
+        next = r->all_next;
+        free(r);
+    }
+    while (p->free) {
+        r = p->free;
+        p->free = r->next;
+        free(r);
+    }
+    free(p);
+}
+
+/* An SQE, flushing the queue to the kernel first if it is full (more
+ * operations queued in one iteration than the SQ has entries). */
+static struct io_uring_sqe *sqe_get(corio__poller *p)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
+    if (!sqe) {
+        io_uring_submit(&p->ring);
+        sqe = io_uring_get_sqe(&p->ring);
+    }
+    return sqe;
+}
+
+static void reg_free(corio__poller *p, ureg *r)
+{
+    r->all_prev->all_next = r->all_next;
+    r->all_next->all_prev = r->all_prev;
+    r->next = p->free;
+    p->free = r;
+}
+
+static unsigned poll_mask(unsigned want)
+{
+    if (!want)
+        return POLLIN | POLLOUT | POLLRDHUP;
+    return (want & CORIO__IO_IN ? POLLIN | POLLRDHUP : 0) |
+           (want & CORIO__IO_OUT ? POLLOUT : 0);
+}
+
+static int ur_add(corio__poller *p, corio__io *io)
+{
+    ureg *r = p->free;
+    if (io->fd < 0)
+        return -EBADF;
+    if (r)
+        p->free = r->next;
+    else if (!(r = malloc(sizeof *r)))
+        return -ENOMEM;
+    r->io = io;
+    r->armed = 0;
+    r->mask = poll_mask(io->want);
+    r->all_next = p->all.all_next;
+    r->all_prev = &p->all;
+    p->all.all_next->all_prev = r;
+    p->all.all_next = r;
+    io->priv = r;
+    io->slot = 0;
+    return 0;
+}
+
+static int arm(corio__poller *p, ureg *r)
+{
+    struct io_uring_sqe *sqe = sqe_get(p);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_poll_multishot(sqe, r->io->fd, r->mask);
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
+    r->armed = 1;
+    return 0;
+}
+
+static int ur_del(corio__poller *p, corio__io *io)
+{
+    ureg *r = io->priv;
+    io->priv = NULL;
+    io->slot = -1;
+    if (!r)
+        return -ENOENT;
+    r->io = NULL;
+    if (r->armed) {
+        struct io_uring_sqe *sqe = sqe_get(p);
+        if (sqe) {
+            io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
+            io_uring_sqe_set_data64(sqe, 0);
+        }
+        io_uring_submit(&p->ring);
+        /* freed when the poll's last CQE arrives */
+    } else {
+        reg_free(p, r);
+    }
+    return 0;
+}
+
+static int ur_want(corio__poller *p, corio__io *io, unsigned events)
+{
+    ureg *r = io->priv;
+    io->want = events;
+    if (r && !r->armed && events)
+        return arm(p, r);
+    return 0;
+}
+
+static int ur_submit(corio__poller *p, corio__op *op)
+{
+    struct io_uring_sqe *sqe = sqe_get(p);
+    if (!sqe)
+        return -EBUSY;
+    switch (op->opcode) {
+    case CORIO__OP_RECV:
+        io_uring_prep_recv(sqe, op->fd, op->buf, op->len, op->flags);
+        break;
+    case CORIO__OP_SEND:
+        io_uring_prep_send(sqe, op->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL);
+        break;
+    case CORIO__OP_READ:
+        io_uring_prep_read(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case CORIO__OP_WRITE:
+        io_uring_prep_write(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case CORIO__OP_READV:
+        io_uring_prep_readv(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case CORIO__OP_WRITEV:
+        io_uring_prep_writev(sqe, op->fd, op->buf, (unsigned)op->len, (uint64_t)op->off);
+        break;
+    case CORIO__OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->fd, (unsigned)op->flags);
+        break;
+    case CORIO__OP_NOP:
+        io_uring_prep_nop(sqe);
+        break;
+    default:
+        /* give the SQE back as a NOP nobody waits for */
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data64(sqe, 0);
+        return -EINVAL;
+    }
+    op->done = 0;
+    op->res = 0;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)op | TAG_OP);
+    return 0;
+}
+
+static int ur_cancel(corio__poller *p, corio__op *op)
+{
+    struct io_uring_sqe *sqe;
+    if (op->done)
+        return 0;
+    sqe = sqe_get(p);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op | TAG_OP, 0);
+    io_uring_sqe_set_data64(sqe, 0);
+    return 0;
+}
+
+/* The kernel wrote into the buffer; tell memcheck. */
+static void op_defined(corio__op *op, int res)
+{
+#ifdef CORIO_HAVE_VALGRIND
+    if (res <= 0)
+        return;
+    if (op->opcode == CORIO__OP_RECV || op->opcode == CORIO__OP_READ) {
+        MAKE_DEFINED(op->buf, (size_t)res);
+    } else if (op->opcode == CORIO__OP_READV) {
+        struct iovec *iov = op->buf;
+        size_t i, left = (size_t)res;
+        for (i = 0; i < op->len && left; i++) {
+            size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+            MAKE_DEFINED(iov[i].iov_base, n);
+            left -= n;
+        }
+    }
+#else
+    (void)op;
+    (void)res;
+#endif
+}
+
+static unsigned events_of(int res)
+{
+    unsigned e = (unsigned)res, ev = 0;
+    if (res < 0)
+        return CORIO__IO_ERR | CORIO__IO_IN | CORIO__IO_OUT;
+    if (e & POLLIN)
+        ev |= CORIO__IO_IN;
+    if (e & POLLRDHUP)
+        ev |= CORIO__IO_IN | CORIO__IO_RDHUP;
+    if (e & POLLOUT)
+        ev |= CORIO__IO_OUT;
+    if (e & (POLLERR | POLLNVAL))
+        ev |= CORIO__IO_ERR | CORIO__IO_IN | CORIO__IO_OUT;
+    if (e & POLLHUP)
+        ev |= CORIO__IO_HUP | CORIO__IO_IN | CORIO__IO_OUT;
+    return ev;
+}
+
+static int dispatch(corio__poller *p, uint64_t ud, int res, unsigned flags)
+{
+    if ((ud & TAG_MASK) == TAG_POLL) {
+        ureg *r = (ureg *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+        corio__io *io = r->io;
+        unsigned ev;
+        if (!(flags & IORING_CQE_F_MORE))
+            r->armed = 0;
+        if (!io) {
+            if (!r->armed)
+                reg_free(p, r);
+            return 0;
+        }
+        /* Ended by the kernel (CQ overflow): arm again before the callback,
+         * which may del() it. After an error, the next want() re-arms. */
+        if (!r->armed && res >= 0)
+            arm(p, r);
+        ev = events_of(res);
+        if (!ev)
+            return 0;
+        io->ready |= ev;
+        io->cb(io, ev);
+        return 1;
+    }
+    if ((ud & TAG_MASK) == TAG_OP) {
+        corio__op *op = (corio__op *)(uintptr_t)(ud & ~(uint64_t)TAG_MASK);
+        op_defined(op, res);
+        op->res = res;
+        op->done = 1;
+        if (op->cb)
+            op->cb(op);
+        return 1;
+    }
+    return 0;
+}
+
+static int ur_wait(corio__poller *p, int timeout_ms)
+{
+    struct io_uring_cqe *cqe;
+    unsigned budget;
+    int rc, n = 0;
+    if (timeout_ms != 0) {
+        struct __kernel_timespec ts, *tsp = NULL;
+        if (timeout_ms > 0) {
+            ts.tv_sec = timeout_ms / 1000;
+            ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+            tsp = &ts;
+        }
+        rc = io_uring_submit_and_wait_timeout(&p->ring, &cqe, 1, tsp, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            return rc;
+    } else if (io_uring_sq_ready(&p->ring)) {
+        rc = io_uring_submit(&p->ring);
+        if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+            return rc;
+    } else if (IO_URING_READ_ONCE(*p->ring.sq.kflags) &
+               (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) {
+        /* completions waiting for task work (COOP/DEFER_TASKRUN) or in
+         * the overflow list */
+        io_uring_get_events(&p->ring);
+    }
+    /* Bounded: callbacks may queue new work that completes at once. */
+    budget = p->cq_entries;
+    while (budget-- && io_uring_peek_cqe(&p->ring, &cqe) == 0) {
+        uint64_t ud = io_uring_cqe_get_data64(cqe);
+        int res = cqe->res;
+        unsigned fl = cqe->flags;
+        io_uring_cqe_seen(&p->ring, cqe);
+        n += dispatch(p, ud, res, fl);
+    }
+    return n;
+}
+
+const corio__poller_ops corio__poller_uring = {
+    "io_uring", ur_create, ur_destroy, ur_add, ur_del, ur_want, ur_wait,
+    ur_submit, ur_cancel
+};
+
+#else /* !CORIO_HAVE_URING: built without liburing; create says ENOSYS */
+
+static int ur_create(corio__poller **pp)
+{
+    (void)pp;
+    return -ENOSYS;
+}
+
+const corio__poller_ops corio__poller_uring = {
+    "io_uring", ur_create, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+};
+
+#endif
