@@ -126,7 +126,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg);
 
 enum corio_run_mode {
     CORIO_RUN_DEFAULT = 0, /* until no work is left or corio_loop_stop() */
-    CORIO_RUN_ONCE = 1,    /* one iteration, blocking for I/O if idle */
+    CORIO_RUN_ONCE = 1,    /* one iteration; blocks only if nothing is ready */
     CORIO_RUN_NOWAIT = 2   /* one iteration, never blocking */
 };
 

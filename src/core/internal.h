@@ -283,6 +283,7 @@ struct corio_loop {
     int wake_fd;               /* eventfd (or pipe read end) */
     int wake_wfd;              /* write end (same as wake_fd for eventfd) */
     corio__io wake_io;
+    uint64_t n_wakeups;        /* reads of wake_fd (loop.c, poll_io) */
     pthread_t thread;          /* thread running it (valid while running) */
     /* Tasks. */
     corio__list tasks;         /* every live task, spawn order */

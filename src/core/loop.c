@@ -141,6 +141,7 @@ static void wake_cb(corio__io *io, unsigned events)
     ssize_t r = read(io->fd, &v, sizeof v);
     (void)r;
     (void)events;
+    loop->n_wakeups++; /* not an I/O event: poll_io leaves it out */
     loop->pops->want(loop->poller, io, CORIO__IO_IN);
 }
 
@@ -322,15 +323,31 @@ int corio_loop_close(corio_loop *loop)
 
 /* ---- running ------------------------------------------------------------------------*/
 
-/* Tasks alive and not finished: they can still be woken. */
-static size_t live_tasks(corio_loop *loop)
+/* "Is there still work?", decided here only: something is ready (or
+ * posted by another thread), a timer is armed (a user timer, or the deadline
+ * of a parked task), a task is parked on an fd, or an external completion
+ * (thread-pool job, loop ref) is on its way. When none holds, nothing can
+ * ever make anything ready again: the loop is done, or, if tasks are still
+ * alive (loop->nlive), deadlocked (out_of_work). */
+static bool loop_alive(corio_loop *loop)
 {
-    return loop->nlive;
+    return !corio__list_empty(&loop->ready) || loop->wheel.count ||
+           loop->io_waiters || loop->keepalive ||
+           atomic_load_explicit(&loop->ts_pending, memory_order_relaxed);
 }
 
+/* What corio_loop_run returns once !loop_alive(). */
+static int out_of_work(const corio_loop *loop)
+{
+    return loop->nlive ? -EDEADLK : 0;
+}
+
+/* Polls for I/O, blocking at most timeout_ns (-1: forever). Returns how many
+ * I/O callbacks it made besides the wake-up eventfd's. */
 static int poll_io(corio_loop *loop, int64_t timeout_ns)
 {
     int ms, rc;
+    uint64_t wakeups = loop->n_wakeups;
     if (timeout_ns < 0)
         ms = -1;
     else
@@ -352,7 +369,40 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
     if (CORIO__OBS_ON(loop, CORIO__EV_POLL))
         loop->obs->poll(loop, 1);
     atomic_store(&loop->sleeping, 0);
-    return rc;
+    if (rc < 0)
+        return rc;
+    return rc - (int)(loop->n_wakeups - wakeups);
+}
+
+static inline bool run_should_return(const corio_loop *loop)
+{
+    return loop->stopping || (loop->until && loop->until->state == CORIO__FUT_DONE);
+}
+
+/* Nothing is ready and no timer callback ran this iteration: block until
+ * I/O or a timer (NOWAIT: only peek). ONCE blocks until something actually
+ * happened (a timer fired, an I/O callback ran, something became ready):
+ * a wake-up at an internal tick of the timer wheel (a cascade) or a bare
+ * wake-up of the eventfd is not an iteration's worth of work.
+ * Returns 1 to go on with the iteration, or out_of_work(). */
+static int wait_for_work(corio_loop *loop, int mode)
+{
+    for (;;) {
+        int64_t next;
+        int io;
+        size_t fired = 0;
+        if (!loop_alive(loop))
+            return out_of_work(loop);
+        next = mode == CORIO_RUN_NOWAIT ? 0 : corio__wheel_next_ns(&loop->wheel, loop->now_ns);
+        io = poll_io(loop, next);
+        loop->now_ns = corio__clock_ns();
+        if (loop->wheel.count)
+            fired = corio__wheel_run(loop, loop->now_ns);
+        drain_threadsafe(loop);
+        if (mode != CORIO_RUN_ONCE || fired || io != 0 ||
+            !corio__list_empty(&loop->ready) || run_should_return(loop))
+            return 1;
+    }
 }
 
 int corio_loop_run(corio_loop *loop, int mode)
@@ -365,57 +415,46 @@ int corio_loop_run(corio_loop *loop, int mode)
         return -EBUSY;
     if (prev_tls && prev_tls->current)
         return -EPERM;
-    loop->running = true;
-    loop->stopping = false;
     loop->thread = pthread_self();
+    __atomic_store_n(&loop->running, true, __ATOMIC_RELEASE); /* read by the misuse check */
+    loop->stopping = false;
     corio__tls_loop = loop;
     corio__sched_thread_init(loop);
     for (;;) {
-        int64_t next;
+        size_t fired = 0;
         loop->now_ns = corio__clock_ns();
         loop->n_iterations++;
         if (CORIO__OBS_ON(loop, CORIO__EV_ITERATION))
             loop->obs->iteration(loop);
         if (loop->wheel.count)
-            corio__wheel_run(loop, loop->now_ns);
+            fired = corio__wheel_run(loop, loop->now_ns);
         drain_threadsafe(loop);
-        if (loop->stopping) {
+        /* A timer callback may have stopped the loop or completed the
+         * run_until future: return now, not after blocking for more. */
+        if (run_should_return(loop)) {
             rc = 1;
             break;
         }
-        if (corio__list_empty(&loop->ready)) {
-            next = corio__wheel_next_ns(&loop->wheel, loop->now_ns);
-            if (next < 0 && loop->io_waiters == 0 && loop->keepalive == 0) {
-                /* Nothing can make anything ready: done, or deadlocked. */
-                rc = live_tasks(loop) ? -EDEADLK : 0;
+        /* "Blocking ... if nothing is ready": a timer callback that ran is
+         * this iteration's work, so ONCE does not block after it either. */
+        if (corio__list_empty(&loop->ready) && !(fired && mode == CORIO_RUN_ONCE)) {
+            rc = wait_for_work(loop, mode);
+            if (rc <= 0)
                 break;
-            }
-            if (mode == CORIO_RUN_NOWAIT)
-                next = 0;
-            poll_io(loop, next);
-            loop->now_ns = corio__clock_ns();
-            if (loop->wheel.count)
-                corio__wheel_run(loop, loop->now_ns);
-            drain_threadsafe(loop);
         } else if (loop->io_waiters) {
             poll_io(loop, 0);
         }
         corio__dispatch(loop);
-        if (loop->stopping) {
-            rc = 1;
-            break;
-        }
-        if (loop->until && loop->until->state == CORIO__FUT_DONE) {
+        if (run_should_return(loop)) {
             rc = 1;
             break;
         }
         if (mode != CORIO_RUN_DEFAULT) {
-            rc = (!corio__list_empty(&loop->ready) || loop->wheel.count_user ||
-                  live_tasks(loop)) ? 1 : 0;
+            rc = loop_alive(loop) ? 1 : out_of_work(loop);
             break;
         }
     }
-    loop->running = false;
+    __atomic_store_n(&loop->running, false, __ATOMIC_RELEASE);
     loop->stopping = false;
     if (CORIO__OBS_ON(loop, CORIO__EV_ITERATION))
         loop->obs->run_exit(loop);
