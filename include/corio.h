@@ -419,7 +419,9 @@ int corio_scope_enter(corio_scope *s, double timeout, unsigned flags);
 int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags);
 /* Moves the deadline of an entered scope (Trio's mutable deadline). A
  * scope whose deadline has already passed stays expired (as in Trio):
- * moving its deadline later does not undo the timeout. */
+ * moving its deadline later does not undo the timeout. Takes effect at
+ * once, also from another task while the scope's task is parked (its
+ * timer is re-armed, like asyncio's Timeout.reschedule). */
 void corio_scope_set_deadline(corio_scope *s, double deadline);
 /* Leaves s, which must be the innermost scope. Returns 1 if its own
  * deadline had passed (the timeout this scope was for happened), else 0;
@@ -462,9 +464,11 @@ double corio_current_effective_deadline(void);
 
 /* asyncio.wait_for: awaits t for at most `timeout` seconds. On timeout t is
  * cancelled and detached and -ETIMEDOUT is returned. Consumes t like
- * corio_await(). */
+ * corio_await(). A task already finished gives its result whatever the
+ * timeout (0 included). */
 int corio_wait_for(corio_task *t, double timeout, void **result);
-/* The same for a future; on timeout f is cancelled. Does not consume f. */
+/* The same for a future; on timeout f is cancelled. Does not consume f.
+ * A done future gives its result whatever the timeout. */
 int corio_future_wait_for(corio_future *f, double timeout, void **value);
 /* asyncio 3.12's wait_for: like corio_wait_for(), but when the wait is
  * interrupted — by its own timeout, an enclosing scope, or the caller's

@@ -187,7 +187,13 @@ int corio_future_await(corio_future *f, void **value)
 int corio_future_wait_for(corio_future *f, double timeout, void **value)
 {
     corio_scope s;
-    int rc = corio_scope_enter(&s, timeout, 0), expired;
+    int rc, expired;
+    /* Done already: the result, whatever the timeout (asyncio's wait_for
+     * returns a done future's result even with timeout 0). Still a
+     * suspension point: a cancelled caller gets -ECANCELED. */
+    if (f->state == CORIO__FUT_DONE)
+        return corio_future_await(f, value);
+    rc = corio_scope_enter(&s, timeout, 0);
     if (rc < 0)
         return rc;
     rc = corio_future_await(f, value);

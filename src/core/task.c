@@ -249,7 +249,11 @@ int corio_await(corio_task *t, void **result)
 int corio_wait_for(corio_task *t, double timeout, void **result)
 {
     corio_scope s;
-    int rc = corio_scope_enter(&s, timeout, 0);
+    int rc;
+    /* Finished already: its result, whatever the timeout (asyncio). */
+    if (t && t->state == CORIO_TASK_DONE)
+        return corio_await(t, result);
+    rc = corio_scope_enter(&s, timeout, 0);
     if (rc < 0)
         return rc;
     rc = corio_await(t, result);
