@@ -383,6 +383,9 @@ static inline int corio__wake_ok(corio_task *t)
     corio__list_push_back(&t->loop->ready, &t->run.node);
     return 1;
 }
+/* A scope deadline of t was moved by another task or a callback: re-arm
+ * t's deadline timer if it is parked (sched.c). */
+void corio__task_deadline_moved(corio_task *t);
 /* Runs the dispatch loop: pops ready entries while the budget lasts. */
 void corio__dispatch(corio_loop *loop);
 /* Pending interruption of the running task (for entry checks). */

@@ -512,6 +512,30 @@ static void task_timer_cb(void *arg)
         corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
 }
 
+/* A deadline of parked task t's scopes was moved by someone else (another
+ * task or a callback: corio_scope_set_deadline). Re-arms t's timer for the
+ * new nearest deadline, so an earlier one takes effect at once, as
+ * asyncio's Timeout.reschedule() does; one already passed wakes t now. A
+ * task that is not parked needs nothing: its next park computes the
+ * deadline afresh. */
+void corio__task_deadline_moved(corio_task *t)
+{
+    int64_t dl;
+    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+        return;
+    dl = wait_deadline(t);
+    if (dl == CORIO__NEVER) {
+        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
+            corio__timer_disarm(&t->timer);
+        return;
+    }
+    if (dl <= corio__clock_ns()) {
+        task_timer_cb(t); /* decides as if its timer fired now */
+        return;
+    }
+    corio__timer_arm(t->loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
+}
+
 /* The general park: scopes, a deadline, a pending interruption, a sleep. */
 static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
                                      void *obj)

@@ -69,6 +69,11 @@ void corio_scope_set_deadline(corio_scope *s, double deadline)
     /* Sticky: a timeout that happened is not undone by a later deadline. */
     if (!s->corio__expired)
         s->corio__expired = s->corio__deadline <= corio__clock_ns();
+    /* Moved by someone other than its task, which may be parked with a
+     * timer for the old deadline: re-arm it now (asyncio's
+     * Timeout.reschedule), instead of letting the task sleep on. */
+    if (s->corio__task && s->corio__task != corio_current())
+        corio__task_deadline_moved(s->corio__task);
 }
 
 int corio_scope_exit(corio_scope *s)
