@@ -254,8 +254,19 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags);
  * returns -ECANCELED, as does every later one (unless shielded). A running
  * task (the caller cancelling itself) sees it at its next suspension.
  * Returns 1 if this call requested it, 0 if t was already finished or
- * already cancelled (a no-op). */
+ * already cancelled (a no-op); -EPERM (reported on stderr) if called from
+ * a thread other than the one running t's loop, -EINVAL (reported) if the
+ * handle was already awaited. Not thread-safe: see corio_cancel_threadsafe. */
 int corio_cancel(corio_task *t);
+
+/* corio_cancel from any thread: the cancellation is posted to t's loop and
+ * requested there (at once if called on the loop's own thread). The caller
+ * must know that t's handle is still valid when it calls (not yet awaited,
+ * nor detached) and that t's loop is not closed before the call returns;
+ * t may finish, be awaited and freed at any time after: the posted cancel
+ * then does nothing (it recognises the task by its id). Returns 0 (posted
+ * or done), -ENOMEM, -EINVAL (NULL or a freed handle). */
+int corio_cancel_threadsafe(corio_task *t);
 
 /* Gives up the handle: the loop frees t when it finishes (at once, if it
  * already has). Fire-and-forget without asyncio's lost-task bug: the loop

@@ -91,8 +91,14 @@ int corio__future_complete(corio_future *f, int status, void *value)
     return 0;
 }
 
+/* Debug builds: the public completions are for the loop's thread (the
+ * _threadsafe variants are for others). Not in corio__future_complete:
+ * every task's end goes through that. */
+#define FUT_THREAD_CHECK(f, fn) CORIO__ASSERT_LOOP_THREAD((f)->loop)
+
 int corio_future_set_result(corio_future *f, void *value)
 {
+    FUT_THREAD_CHECK(f, "corio_future_set_result");
     return corio__future_complete(f, 0, value);
 }
 
@@ -100,11 +106,13 @@ int corio_future_set_error(corio_future *f, int err)
 {
     if (err >= 0)
         return -EINVAL;
+    FUT_THREAD_CHECK(f, "corio_future_set_error");
     return corio__future_complete(f, err, NULL);
 }
 
 int corio_future_cancel(corio_future *f)
 {
+    FUT_THREAD_CHECK(f, "corio_future_cancel");
     return corio__future_complete(f, -ECANCELED, NULL) == 0;
 }
 

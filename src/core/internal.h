@@ -72,6 +72,9 @@ enum { CORIO__RUN_TASK = 1, CORIO__RUN_CALLBACK = 2 };
  * the loop. */
 #define CORIO__RUN_THREADSAFE 3
 #define CORIO__RUN_EMBEDDED 4
+/* kind 5: a heap callback (as kind 3) whose arg is malloc'ed too and freed
+ * by cb, or by corio_loop_close if it never runs (corio__post_heap_arg). */
+#define CORIO__RUN_HEAP_ARG 5
 
 typedef struct corio__runnable {
     corio__list node; /* link in loop->ready */
@@ -185,6 +188,14 @@ enum {
     CORIO__TF_SHIELDED = 0x40
 };
 
+/* The state byte of a freed task slot (task_slab.c keeps freed slots
+ * readable: type-stable memory). A slot whose pages were given back reads
+ * state 0, which no live task has either. See docs/design.md, "Stale task
+ * handles". */
+#define CORIO__TASK_FREED 0xFE
+/* A freed slot is handed out again only after this many later spawns
+ * (task_slab.c: FIFO reuse while more slots than this are free). */
+#define CORIO__TASK_COOL 32
 /* Why a parked task was woken (task->wake). Negative values are errors
  * handed to the suspending call as they are. */
 #define CORIO__WAKE_NONE 1     /* still parked */
@@ -260,6 +271,13 @@ extern CORIO__HIDDEN const corio__waitable corio__wait_sleep;  /* timer.c; obj N
 extern CORIO__HIDDEN const corio__waitable corio__wait_future; /* future.c */
 extern CORIO__HIDDEN const corio__waitable corio__wait_task;   /* task.c */
 
+/* t is not a live task (freed: awaited, or detached and finished), so the
+ * handle is stale. One compare: live states are 1..CORIO_TASK_DONE. */
+static inline int corio__task_stale(const corio_task *t)
+{
+    return (uint8_t)(t->state - 1) >= CORIO_TASK_DONE;
+}
+
 /* ---- the loop -------------------------------------------------------------*/
 struct corio_loop {
     corio__list ready;         /* runnable tasks and callbacks, FIFO */
@@ -297,6 +315,8 @@ struct corio_loop {
     char *slab_bump, *slab_end; /* never-used slots of the newest block */
     struct corio__task_slab *slabs; /* every block, newest first */
     struct corio__task_slab *slabs_empty; /* blocks with no slot in use */
+    void **slabs_released;     /* emptied blocks kept mapped (MADV_DONTNEED) */
+    size_t nslabs_released, slabs_released_cap;
     /* Stacks. */
     corio__stack_pool pools[CORIO__STACK_POOLS];
     size_t stack_size;
@@ -455,6 +475,20 @@ void corio__loop_wakeup(corio_loop *loop); /* from another thread */
  * and must stay alive until c->cb has run on the loop. Sets c->run.kind. */
 void corio__post_threadsafe(corio_loop *loop, corio__callback *c);
 int corio__callback_queue(corio_loop *loop, corio_cb cb, void *arg, int front);
+/* call_soon_threadsafe(loop, cb, arg) where arg is malloc'ed and cb frees
+ * it; corio_loop_close frees it if cb never ran. 0 or -ENOMEM. */
+int corio__post_heap_arg(corio_loop *loop, corio_cb cb, void *arg);
+/* Misuse checks (loop.c). foreign: loop is running on another thread than
+ * the caller's (check `loop != corio__tls_loop` first: the cheap test).
+ * The misuse_* functions report on the loop's report stream (debug mode:
+ * with a backtrace) and return the error the caller must return. */
+int corio__loop_foreign(corio_loop *loop);
+int corio__misuse_foreign(corio_loop *loop, const char *fn); /* -EPERM */
+int corio__misuse_stale(const corio_task *t, const char *fn); /* -EINVAL */
+static inline int corio__foreign_thread(corio_loop *loop)
+{
+    return CORIO__UNLIKELY(loop != corio__tls_loop) && corio__loop_foreign(loop);
+}
 void corio__report_deadlock(corio_loop *loop);
 int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t);
 void corio__sched_thread_init(corio_loop *loop);

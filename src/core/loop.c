@@ -48,7 +48,9 @@ corio_loop *corio_loop_current(void) { return corio__tls_loop; }
 
 int corio__callback_queue(corio_loop *loop, corio_cb cb, void *arg, int front)
 {
-    corio__callback *c = loop->free_cbs;
+    corio__callback *c;
+    CORIO__ASSERT_LOOP_THREAD(loop);
+    c = loop->free_cbs;
     if (c)
         loop->free_cbs = c->next_free;
     else if (!(c = malloc(sizeof *c)))
@@ -108,6 +110,18 @@ int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg)
     return 0;
 }
 
+int corio__post_heap_arg(corio_loop *loop, corio_cb cb, void *arg)
+{
+    corio__callback *c = malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->run.kind = CORIO__RUN_HEAP_ARG; /* freed after it runs, arg by cb */
+    c->cb = cb;
+    c->arg = arg;
+    post_locked(loop, c);
+    return 0;
+}
+
 void corio__post_threadsafe(corio_loop *loop, corio__callback *c)
 {
     CORIO__ASSERT(c->cb != NULL);
@@ -143,6 +157,40 @@ static void wake_cb(corio__io *io, unsigned events)
     (void)events;
     loop->n_wakeups++; /* not an I/O event: poll_io leaves it out */
     loop->pops->want(loop->poller, io, CORIO__IO_IN);
+}
+
+/* ---- misuse from another thread ----------------------------------------------*/
+
+/* The caller is not the thread running loop, and loop is running: a call
+ * that is not thread-safe would race with that thread. Only `running` and
+ * `thread` are read, atomically: they are written (atomically) at the
+ * start and end of corio_loop_run. A loop that is not running may be used
+ * from any thread (the caller then serialises). */
+int corio__loop_foreign(corio_loop *loop)
+{
+    pthread_t owner;
+    if (!__atomic_load_n(&loop->running, __ATOMIC_ACQUIRE))
+        return 0;
+    __atomic_load(&loop->thread, &owner, __ATOMIC_RELAXED);
+    return !pthread_equal(owner, pthread_self());
+}
+
+int corio__misuse_foreign(corio_loop *loop, const char *fn)
+{
+    corio__report(loop, "corio: misuse: %s on loop %p from a thread that is not running "
+                        "it (loops are single-threaded; from other threads use "
+                        "corio_cancel_threadsafe or corio_call_soon_threadsafe): "
+                        "refused (-EPERM)\n", fn, (void *)loop);
+    return -EPERM;
+}
+
+int corio__misuse_stale(const corio_task *t, const char *fn)
+{
+    corio_loop *loop = corio__tls_loop; /* t->loop may be gone with t */
+    corio__report(loop, "corio: misuse: %s on task handle %p, which was already awaited "
+                        "(or detached and finished): the task is freed and the handle "
+                        "invalid: refused (-EINVAL)\n", fn, (const void *)t);
+    return -EINVAL;
 }
 
 /* ---- create / close -----------------------------------------------------------*/
@@ -263,6 +311,8 @@ int corio_loop_close(corio_loop *loop)
      * queue pointing into freed memory). */
     while ((n = corio__list_pop_front(&loop->ready))) {
         corio__runnable *r = (corio__runnable *)n;
+        if (r->kind == CORIO__RUN_HEAP_ARG)
+            free(((corio__callback *)r)->arg);
         if (r->kind == CORIO__RUN_CALLBACK)
             free(r);
         else if (r->kind != CORIO__RUN_TASK && r->kind != CORIO__RUN_EMBEDDED)
@@ -285,9 +335,13 @@ int corio_loop_close(corio_loop *loop)
         loop->ntasks++; /* task_free decrements */
         corio__task_free(loop, t);
     }
-    while ((n = corio__list_pop_front(&loop->ts_queue)))
-        if (((corio__runnable *)n)->kind != CORIO__RUN_EMBEDDED)
+    while ((n = corio__list_pop_front(&loop->ts_queue))) {
+        corio__runnable *r = (corio__runnable *)n;
+        if (r->kind == CORIO__RUN_HEAP_ARG)
+            free(((corio__callback *)r)->arg); /* never ran: nobody else will */
+        if (r->kind != CORIO__RUN_EMBEDDED)
             free(n);
+    }
     /* One-shot timers are ours to free; user timers are the user's. */
     for (l = 0; l < CORIO__WHEEL_LEVELS; l++)
         for (s = 0; s < CORIO__WHEEL_SLOTS; s++) {
@@ -415,8 +469,12 @@ int corio_loop_run(corio_loop *loop, int mode)
         return -EBUSY;
     if (prev_tls && prev_tls->current)
         return -EPERM;
-    loop->thread = pthread_self();
-    __atomic_store_n(&loop->running, true, __ATOMIC_RELEASE); /* read by the misuse check */
+    {
+        pthread_t self = pthread_self();
+        __atomic_store(&loop->thread, &self, __ATOMIC_RELAXED);
+    }
+    /* Both read by corio__loop_foreign from other threads. */
+    __atomic_store_n(&loop->running, true, __ATOMIC_RELEASE);
     loop->stopping = false;
     corio__tls_loop = loop;
     corio__sched_thread_init(loop);

@@ -71,6 +71,8 @@ void corio__task_free(corio_loop *loop, corio_task *t)
     CORIO__ASSERT(t->state == CORIO_TASK_DONE || t->state == CORIO_TASK_CREATED ||
                   loop->closing);
     CORIO__ASSERT(t->loop == loop && loop->ntasks > 0);
+    /* The slot stays readable (task_slab.c): a stale handle is seen. */
+    t->state = CORIO__TASK_FREED;
     corio__list_remove(&t->all);
     loop->ntasks--;
     if (t->flags & CORIO__TF_NAME_HEAP)
@@ -121,6 +123,9 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
         return -EPERM;
     if (!fn || (!taskp && !(flags & CORIO_SPAWN_DETACHED)))
         return -EINVAL;
+    /* opts->loop run by another thread: refused, in every build. */
+    if (corio__foreign_thread(loop))
+        return corio__misuse_foreign(loop, "corio_spawn");
     if (loop->closing)
         return -EPERM;
     rc = corio__task_alloc(loop, &t);
@@ -192,6 +197,22 @@ corio_task *corio_spawn(corio_fn fn, void *arg)
 
 /* ---- await, cancel, detach -------------------------------------------------*/
 
+/* corio_await on a freed handle (awaited twice, or detached and finished)
+ * or on a task of another loop (or thread). -EINVAL, reported; debug mode
+ * adds where the task was spawned and a backtrace of the await. */
+static CORIO__NOINLINE int await_misuse(corio_loop *loop, corio_task *t)
+{
+    if (CORIO__OBS_ON(loop, CORIO__EV_MISUSE) && loop->obs->await_check(loop, t) < 0)
+        return -EINVAL; /* reported */
+    if (corio__task_stale(t))
+        return corio__misuse_stale(t, "corio_await");
+    corio__report(loop, "corio: misuse: corio_await on task #%llu, which belongs to "
+                        "loop %p, from a task of loop %p (a task is awaited on its own "
+                        "loop): refused (-EINVAL)\n",
+                  (unsigned long long)t->id, (void *)t->loop, (void *)loop);
+    return -EINVAL;
+}
+
 int corio_await_ex(corio_task *t, void **result, unsigned flags)
 {
     corio_loop *loop = corio__tls_loop;
@@ -205,14 +226,19 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
     if (!self) {
         if (loop && CORIO__OBS_ON(loop, CORIO__EV_MISUSE))
             loop->obs->await_check(loop, t); /* says where */
+        else if (!corio__task_stale(t) && corio__loop_foreign(t->loop))
+            return corio__misuse_foreign(t->loop, "corio_await");
         return -EPERM;
     }
     if (t == self)
         return -EDEADLK;
+    /* One test on the way (t of another loop, or freed: the slot of a freed
+     * task reads CORIO__TASK_FREED or 0, and its loop may read NULL). */
+    if (CORIO__UNLIKELY(t->loop != loop))
+        return await_misuse(loop, t);
     if (t->state != CORIO_TASK_DONE) {
-        if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
-            return loop->obs ? loop->obs->await_check(loop, t) /* freed: debug mode */
-                             : -EINVAL;
+        if (CORIO__UNLIKELY(corio__task_stale(t)))
+            return await_misuse(loop, t); /* already awaited: freed */
         corio__list_push_back(&t->fut.waiters, &self->wait);
         rc = corio__park(self, &corio__wait_task, t);
         if (rc < 0 && t->state != CORIO_TASK_DONE) {
@@ -320,9 +346,19 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
 int corio_cancel(corio_task *t)
 {
     corio_loop *loop;
-    if (!t || t->state == CORIO_TASK_DONE || (t->flags & CORIO__TF_CANCEL))
+    if (!t)
         return 0;
+    /* Misuse, refused in every build: a loop that another thread is
+     * running (use corio_cancel_threadsafe), or a freed handle. The thread
+     * first: it reads only t->loop, which a live task never changes (a
+     * freed slot may read NULL there). */
     loop = t->loop;
+    if (CORIO__UNLIKELY(loop != corio__tls_loop) && loop && corio__loop_foreign(loop))
+        return corio__misuse_foreign(loop, "corio_cancel");
+    if (CORIO__UNLIKELY(corio__task_stale(t)))
+        return corio__misuse_stale(t, "corio_cancel");
+    if (t->state == CORIO_TASK_DONE || (t->flags & CORIO__TF_CANCEL))
+        return 0;
     t->flags |= CORIO__TF_CANCEL;
     if (!(t->flags & CORIO__TF_STARTED) && t->state == CORIO_TASK_READY) {
         /* Never ran: it finishes cancelled, without running. */
@@ -341,10 +377,63 @@ int corio_cancel(corio_task *t)
     return 1;
 }
 
+/* A cancel posted by corio_cancel_threadsafe: the task and its id at the
+ * time of the call. Allocated there, freed by cancel_posted (or by
+ * corio_loop_close if it never ran). */
+typedef struct cancel_post {
+    corio_task *t;
+    uint64_t id;
+} cancel_post;
+
+/* On the loop's thread. The task may have finished, been awaited and freed,
+ * and its slot reused, since the post: task memory is type-stable
+ * (task_slab.c), so the slot can be read, and it is the same task only if
+ * it is live with the same id. */
+static void cancel_posted(void *arg)
+{
+    cancel_post *p = arg;
+    corio_task *t = p->t;
+    if (!corio__task_stale(t) && t->id == p->id)
+        corio_cancel(t);
+    free(p);
+}
+
+int corio_cancel_threadsafe(corio_task *t)
+{
+    corio_loop *loop;
+    cancel_post *p;
+    int rc;
+    if (!t)
+        return -EINVAL;
+    /* Only t->loop and t->id are read here: a live task never changes
+     * them, so this thread reads them without racing with the loop's. */
+    loop = t->loop;
+    if (!loop)
+        return corio__misuse_stale(t, "corio_cancel_threadsafe"); /* a freed slot */
+    if (loop == corio__tls_loop && !corio__loop_foreign(loop)) {
+        rc = corio_cancel(t); /* on the loop's own thread: now */
+        return rc < 0 ? rc : 0;
+    }
+    p = malloc(sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->t = t;
+    p->id = t->id;
+    rc = corio__post_heap_arg(loop, cancel_posted, p);
+    if (rc < 0)
+        free(p);
+    return rc;
+}
+
 void corio_detach(corio_task *t)
 {
     if (!t)
         return;
+    if (CORIO__UNLIKELY(corio__task_stale(t))) {
+        corio__misuse_stale(t, "corio_detach");
+        return;
+    }
+    CORIO__ASSERT_LOOP_THREAD(t->loop);
     if (t->state == CORIO_TASK_DONE && !t->stack) {
         corio__task_free(t->loop, t);
         return;

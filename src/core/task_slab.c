@@ -23,11 +23,25 @@
  *    there it took ~25% off spawn's rate.
  *  - So memory is bounded by the peak of live tasks while the loop is
  *    busy, and shrinks back to about FREE_SLOTS_KEEP slots once it idles.
+ *  - Task memory is type-stable for the loop's lifetime, so that a stale
+ *    handle (a task awaited twice, cancelled after it was freed) is
+ *    recognised instead of read as garbage (docs/design.md, "Stale task
+ *    handles"): corio__task_free marks a freed slot CORIO__TASK_FREED; a
+ *    freed slot goes to the BACK of the free list and a slot is reused only
+ *    while more than CORIO__TASK_COOL slots are free, so a freed slot is
+ *    handed out again only after at least CORIO__TASK_COOL later spawns;
+ *    and an empty block is not unmapped but emptied with
+ *    madvise(MADV_DONTNEED) (its pages read back as zeros, state 0, which
+ *    is no live state either) and kept on loop->slabs_released, from which
+ *    a new block is taken before mapping one.
  *  - corio_loop_close() unmaps every block (corio__task_slabs_free), after
  *    it has freed every task.
  *
  * Under AddressSanitizer task structs are plain malloc/free, never
- * recycled, so that a use of a freed task is still reported.
+ * recycled, so that a use of a freed task is still reported; a freed one
+ * is kept (poisoned but for its state, loop and id) on the free list until
+ * CORIO__TASK_COOL_ASAN later frees, so the stale-handle checks see it
+ * too.
  *
  * Who allocates and frees: corio__task_alloc (task.c) allocates every task
  * struct here; corio__task_free (task.c) and src/debug's quarantine give
@@ -118,7 +132,9 @@ static void empty_unlink(corio_loop *loop, corio__task_slab *s)
 
 static CORIO__NOINLINE corio_task *slab_new(corio_loop *loop)
 {
-    corio__task_slab *s = map_block();
+    corio__task_slab *s = loop->nslabs_released
+                              ? loop->slabs_released[--loop->nslabs_released]
+                              : map_block();
     if (!s)
         return NULL;
     s->prev = NULL;
@@ -133,7 +149,26 @@ static CORIO__NOINLINE corio_task *slab_new(corio_loop *loop)
     return slot(s, 0);
 }
 
-/* Unmaps an empty block that is not the bump block. */
+/* Gives an empty block's pages back but keeps its addresses (type-stable
+ * memory, see the top): 1 if it was kept for reuse, 0 if it had to be
+ * unmapped (no room to remember it). */
+static int slab_keep_released(corio_loop *loop, corio__task_slab *s)
+{
+    if (loop->nslabs_released == loop->slabs_released_cap) {
+        size_t cap = loop->slabs_released_cap ? 2 * loop->slabs_released_cap : 16;
+        void **a = realloc(loop->slabs_released, cap * sizeof *a);
+        if (!a)
+            return 0;
+        loop->slabs_released = a;
+        loop->slabs_released_cap = cap;
+    }
+    if (madvise(s, SLAB_SIZE, MADV_DONTNEED) != 0)
+        return 0;
+    loop->slabs_released[loop->nslabs_released++] = s;
+    return 1;
+}
+
+/* Releases an empty block that is not the bump block. */
 static void slab_release(corio_loop *loop, corio__task_slab *s)
 {
     unsigned i;
@@ -147,7 +182,8 @@ static void slab_release(corio_loop *loop, corio__task_slab *s)
         loop->slabs = s->next;
     if (s->next)
         s->next->prev = s->prev;
-    munmap(s, SLAB_SIZE);
+    if (!slab_keep_released(loop, s))
+        munmap(s, SLAB_SIZE);
 }
 
 /* A slot of block s is handed out: s is no longer empty. */
@@ -161,7 +197,9 @@ corio_task *corio__task_mem_alloc(corio_loop *loop)
     corio__list *n = loop->free_tasks.next;
     corio__task_slab *s;
     corio_task *t;
-    if (n != &loop->free_tasks) {
+    /* Oldest free slot first, and only while enough others are free: a
+     * freed slot cools for CORIO__TASK_COOL spawns (stale handles). */
+    if (loop->nfree_tasks > CORIO__TASK_COOL) {
         corio__list_remove(n);
         loop->nfree_tasks--;
         t = corio__container_of(n, corio_task, run.node);
@@ -185,7 +223,7 @@ void corio__task_mem_free(corio_loop *loop, corio_task *t)
     if (!t)
         return;
     s = slab_of(t);
-    corio__list_push_front(&loop->free_tasks, &t->run.node);
+    corio__list_push_back(&loop->free_tasks, &t->run.node);
     loop->nfree_tasks++;
     if (CORIO__UNLIKELY(--s->used == 0))
         empty_push(loop, s);
@@ -211,6 +249,11 @@ void corio__task_slabs_free(corio_loop *loop)
         next = s->next;
         munmap(s, SLAB_SIZE);
     }
+    while (loop->nslabs_released)
+        munmap(loop->slabs_released[--loop->nslabs_released], SLAB_SIZE);
+    free(loop->slabs_released);
+    loop->slabs_released = NULL;
+    loop->slabs_released_cap = 0;
     loop->slabs = loop->slabs_empty = NULL;
     loop->slab_bump = loop->slab_end = NULL;
     corio__list_init(&loop->free_tasks);
@@ -219,20 +262,50 @@ void corio__task_slabs_free(corio_loop *loop)
 
 #else /* CORIO__ASAN */
 
+#include <sanitizer/asan_interface.h>
+
+#define CORIO__TASK_COOL_ASAN 1024
+
 corio_task *corio__task_mem_alloc(corio_loop *loop)
 {
     (void)loop;
     return malloc(sizeof(corio_task));
 }
 
+/* Poisons a freed task but for what the stale-handle checks read: the
+ * free-list link, the state byte, the loop and the id. */
+static void poison_freed(corio_task *t)
+{
+    ASAN_POISON_MEMORY_REGION(t, sizeof *t);
+    ASAN_UNPOISON_MEMORY_REGION(t, offsetof(corio_task, state) + 1);
+    ASAN_UNPOISON_MEMORY_REGION(&t->loop, sizeof t->loop);
+    ASAN_UNPOISON_MEMORY_REGION(&t->id, sizeof t->id);
+}
+
 void corio__task_mem_free(corio_loop *loop, corio_task *t)
 {
-    (void)loop;
+    corio__list *n;
+    if (!t)
+        return;
+    poison_freed(t);
+    corio__list_push_back(&loop->free_tasks, &t->run.node);
+    if (++loop->nfree_tasks <= CORIO__TASK_COOL_ASAN)
+        return;
+    n = corio__list_pop_front(&loop->free_tasks);
+    loop->nfree_tasks--;
+    t = corio__container_of(n, corio_task, run.node);
+    ASAN_UNPOISON_MEMORY_REGION(t, sizeof *t);
     free(t);
 }
 
 void corio__task_slabs_free(corio_loop *loop)
 {
+    corio__list *n;
+    while ((n = corio__list_pop_front(&loop->free_tasks))) {
+        corio_task *t = corio__container_of(n, corio_task, run.node);
+        ASAN_UNPOISON_MEMORY_REGION(t, sizeof *t);
+        free(t);
+    }
     corio__list_init(&loop->free_tasks);
     loop->nfree_tasks = 0;
 }

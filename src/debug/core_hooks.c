@@ -409,6 +409,7 @@ static int debug_task_free(corio_loop *loop, corio_task *t)
     id = t->id;
     site = t->spawn_site;
     memset(t, POISON_STATE, sizeof *t);
+    t->loop = loop; /* corio_cancel_threadsafe reads it (then the state) */
     t->id = id;
     t->spawn_site = site;
     t->dbg = NULL;
