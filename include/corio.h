@@ -216,7 +216,8 @@ typedef struct corio_spawn_opts {
 corio_task *corio_spawn(corio_fn fn, void *arg);
 
 /* Spawns with options. *taskp gets the handle (NULL with DETACHED; taskp
- * may then be NULL). Returns 0, -ENOMEM, -EPERM (no loop), -EINVAL. */
+ * may then be NULL). Returns 0, -ENOMEM, -EPERM (no loop; or opts->loop is
+ * run by another thread: a misuse, reported), -EINVAL. */
 int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
                    const corio_spawn_opts *opts);
 
@@ -226,7 +227,9 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
  * corio_fail(), or -ECANCELED if t was cancelled. If the caller itself is
  * interrupted while waiting (-ECANCELED, -ETIMEDOUT), t is cancelled and
  * handed to the loop (detached) and that error is returned.
- * Returns -EDEADLK if a task awaits itself (the handle stays valid). */
+ * Returns -EDEADLK if a task awaits itself (the handle stays valid), and
+ * -EINVAL (reported as a misuse) for a handle already awaited or a task of
+ * another loop. */
 int corio_await(corio_task *t, void **result);
 
 #define CORIO_AWAIT_SHIELD 0x1u /* caller interrupted: t keeps running */

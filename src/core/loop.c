@@ -587,7 +587,9 @@ int corio_run_ex(corio_fn main_fn, void *arg, void **result,
     corio_task_foreach(loop, cancel_one, NULL);
     /* Only while tasks are alive or external completions (thread-pool
      * jobs) are on their way back: timers and callbacks nobody waits on (a
-     * call_later an hour ahead, a periodic timer) must not keep us. */
+     * call_later an hour ahead, a periodic timer) must not keep us. This is
+     * deliberately narrower than loop_alive(), which ONCE consults to say
+     * whether anything at all could still happen. */
     rc = 0;
     while ((loop->nlive > 0 || loop->keepalive > 0) &&
            (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) >= 0)

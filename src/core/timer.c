@@ -341,6 +341,7 @@ int corio_timer_stop(corio_timer *t)
 {
     if (!t->corio__loop)
         return 0;
+    corio__dbg_thread_check(t->corio__loop, "corio_timer_stop");
     return corio__timer_disarm(t);
 }
 
