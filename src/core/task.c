@@ -305,15 +305,15 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
         return -EPERM;
     if (t == self)
         return -EDEADLK;
-    if (CORIO__UNLIKELY(t->state > CORIO_TASK_DONE))
-        return corio_await(t, result); /* freed: debug mode reports it */
+    if (CORIO__UNLIKELY(corio__task_stale(t)))
+        return corio_await(t, result); /* freed: refused and reported there */
     rc = corio_scope_enter(&s, timeout, 0);
     if (rc < 0)
         return rc;
     rc = corio_await_ex(t, NULL, CORIO_AWAIT_SHIELD | CORIO_AWAIT_KEEP);
     corio_scope_exit(&s);
     if (rc == -EINVAL || rc == -EPERM)
-        return rc; /* a freed handle caught in debug mode: nothing to do */
+        return rc; /* a freed handle or another loop's task: refused */
     if (t->state != CORIO_TASK_DONE) {
         /* Interrupted (this call's timeout, an outer scope, or the caller's
          * cancellation) while t runs: cancel it and wait for its end under
