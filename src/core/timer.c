@@ -341,7 +341,7 @@ int corio_timer_stop(corio_timer *t)
 {
     if (!t->corio__loop)
         return 0;
-    corio__dbg_thread_check(t->corio__loop, "corio_timer_stop");
+    CORIO__ASSERT_LOOP_THREAD(t->corio__loop);
     return corio__timer_disarm(t);
 }
 
