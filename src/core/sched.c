@@ -395,7 +395,8 @@ void corio__dispatch(corio_loop *loop)
         loop->budget--;
         r = (corio__runnable *)n;
         CORIO__ASSERT(r->kind == CORIO__RUN_TASK || r->kind == CORIO__RUN_CALLBACK ||
-                      r->kind == CORIO__RUN_THREADSAFE || r->kind == CORIO__RUN_EMBEDDED);
+                      r->kind == CORIO__RUN_THREADSAFE || r->kind == CORIO__RUN_EMBEDDED ||
+                      r->kind == CORIO__RUN_HEAP_ARG);
         if (r->kind == CORIO__RUN_TASK) {
             corio__run_task(loop, (corio_task *)r);
         } else {
