@@ -5,8 +5,7 @@
  * cancel, await or spawn from a thread that is not running the loop is
  * refused with -EPERM and reported; corio_cancel_threadsafe cancels from any
  * thread, and does nothing to another task if the one it named is gone by
- * the time the loop runs it. In debug mode any call that touches a loop
- * from another thread is reported with a backtrace.
+ * the time the loop runs it.
  *
  * These run without debug mode (the release behaviour) unless a test says
  * otherwise; CORIO_DEBUG=1 must not change their outcome.
