@@ -306,13 +306,15 @@ static void *main_wait_timeout(void *arg)
     size_t done[2];
     double t0 = corio_now();
     t[0] = corio_spawn(child, OK(1));
-    t[1] = corio_spawn(child, OK(2000));
+    t[1] = corio_spawn(child, OK(20000));
     f[0] = corio_task_future(t[0]);
     f[1] = corio_task_future(t[1]);
-    assert_int_equal(corio_wait(f, 2, CORIO_WAIT_ALL_COMPLETED, 0.02, done), 1);
+    /* 0.5 s, not 20 ms: the 1 ms child must be done by then even on a
+     * loaded machine. */
+    assert_int_equal(corio_wait(f, 2, CORIO_WAIT_ALL_COMPLETED, 0.5, done), 1);
     assert_int_equal(done[0], 0);
-    /* A wait that ignored its timeout would take the whole 2 s. */
-    assert_true(corio_now() - t0 < 1.0);
+    /* A wait that ignored its timeout would take the whole 20 s. */
+    assert_true(corio_now() - t0 < 10.0);
     assert_int_equal(corio_task_state(t[1]), CORIO_TASK_SUSPENDED);
     assert_int_equal(corio_wait(f, 2, CORIO_WAIT_FIRST_COMPLETED, 0, NULL), 1);
     corio_cancel(t[1]);

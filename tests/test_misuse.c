@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static void assert_has(const char *hay, const char *needle)
 {
@@ -248,6 +251,59 @@ TU_TASK_TEST(a_late_threadsafe_cancel_leaves_other_tasks_alone)
     return late_cancel_main(arg);
 }
 
+/* ---- debug mode: any call that is not thread-safe --------------------------------*/
+
+static void noop_cb(void *arg) { (void)arg; }
+
+static void *foreign_call_soon(void *arg)
+{
+    corio_call_soon(arg, noop_cb, NULL); /* not thread-safe: debug mode aborts */
+    return NULL;
+}
+
+static void *call_soon_from_thread(void *arg)
+{
+    pthread_t th;
+    (void)arg;
+    assert_int_equal(pthread_create(&th, NULL, foreign_call_soon, corio_loop_current()), 0);
+    pthread_join(th, NULL); /* the loop is blocked here: no real race */
+    return NULL;
+}
+
+/* In debug mode, a call that is not thread-safe from a thread that is not
+ * running the loop is reported by name and aborts, in every build. Before:
+ * release builds ran the call (a race on the loop's lists), debug builds
+ * failed an anonymous assertion. Runs in a child, which must die. */
+static void debug_mode_reports_any_call_from_another_thread(void **state)
+{
+    FILE *rep = tmpfile();
+    char buf[1024];
+    size_t n;
+    int status;
+    pid_t pid;
+    (void)state;
+    assert_non_null(rep);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        corio_loop_config c = plain_cfg();
+        c.flags |= CORIO_LOOP_DEBUG;
+        c.report_file = rep;
+        corio_run_ex(call_soon_from_thread, NULL, NULL, &c);
+        _exit(0); /* not reached when the check works */
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    rewind(rep);
+    n = fread(buf, 1, sizeof buf - 1, rep);
+    buf[n] = 0;
+    fclose(rep);
+    assert_has(buf, "misuse (debug mode): corio_call_soon() called on loop");
+    assert_has(buf, "_threadsafe");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +312,7 @@ int main(void)
         cmocka_unit_test(cancel_and_spawn_from_another_thread_are_refused),
         cmocka_unit_test(cancel_threadsafe_cancels_from_another_thread),
         cmocka_unit_test(a_late_threadsafe_cancel_leaves_other_tasks_alone),
+        cmocka_unit_test(debug_mode_reports_any_call_from_another_thread),
     };
     return tu_run_both_modes(tests);
 }

@@ -359,10 +359,20 @@ _Static_assert(offsetof(corio__callback, run) == 0,
                "corio__callback: run must be first");
 
 /* A loop's tasks, queues and timers are touched only by the thread running
- * it (or by anyone while it is not running). Debug builds only: it reads
- * the thread id. */
+ * it (or by anyone while it is not running). Checked at every entry point
+ * that is not thread-safe: in debug mode (CORIO_DEBUG=1 or
+ * CORIO_LOOP_DEBUG, any build) a call from another thread is reported with
+ * the function's name and aborts, as asyncio's debug mode raises; debug and
+ * sanitizer builds assert it always. Release builds without debug mode pay
+ * one predictable branch on loop->debug. */
 #define CORIO__ASSERT_LOOP_THREAD(loop)                                       \
-    CORIO__ASSERT(!(loop)->running || pthread_equal((loop)->thread, pthread_self()))
+    do {                                                                      \
+        if (CORIO__UNLIKELY((loop)->debug))                                   \
+            corio__debug_thread_check((loop), __func__);                      \
+        CORIO__ASSERT(!(loop)->running ||                                     \
+                      pthread_equal((loop)->thread, pthread_self()));         \
+    } while (0)
+void corio__debug_thread_check(corio_loop *loop, const char *fn);
 
 static inline corio_loop *corio__loop_or_current(corio_loop *l)
 {

@@ -72,6 +72,7 @@ int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg)
         return -EPERM;
     if (!cb)
         return -EINVAL;
+    CORIO__ASSERT_LOOP_THREAD(loop); /* names corio_call_soon in the report */
     return corio__callback_queue(loop, cb, arg, 0);
 }
 
@@ -182,6 +183,25 @@ int corio__misuse_foreign(corio_loop *loop, const char *fn)
                         "corio_cancel_threadsafe or corio_call_soon_threadsafe): "
                         "refused (-EPERM)\n", fn, (void *)loop);
     return -EPERM;
+}
+
+/* Debug mode: a call that is not thread-safe, made from a thread that is
+ * not running its loop, would corrupt the loop's lists. Say which call and
+ * what to use instead, then abort: there is no error to return from most of
+ * these (corio_call_soon, corio_future_set_result, timers...), and going on
+ * would be the corruption the check exists to prevent. */
+void corio__debug_thread_check(corio_loop *loop, const char *fn)
+{
+    if (loop == corio__tls_loop || !corio__loop_foreign(loop))
+        return;
+    fprintf(loop->report,
+            "corio: misuse (debug mode): %s() called on loop %p from a thread that is "
+            "not running it; only functions named *_threadsafe may be called from "
+            "other threads (corio_call_soon_threadsafe, corio_cancel_threadsafe, "
+            "corio_future_set_result_threadsafe...): aborting\n",
+            fn, (void *)loop);
+    fflush(loop->report);
+    abort();
 }
 
 int corio__misuse_stale(const corio_task *t, const char *fn)
