@@ -50,13 +50,6 @@ if(CORIO_BUILD_REDIS)
   endif()
 endif()
 
-# corio-jobs on PostgreSQL (src/jobs/store_pg.c): the shared store is
-# compiled in when both the jobs program and corio_pg are built.
-if(TARGET corio_jobs_core AND TARGET corio_pg)
-  target_link_libraries(corio_jobs_core PUBLIC corio_pg)
-  target_compile_definitions(corio_jobs_core PRIVATE CORIO_JOBS_PG=1)
-endif()
-
 # db-bench (bench/db_bench.c): queries/s through corio_pg; see
 # bench/peers_db/run.sh for pgbench and asyncpg on the same server.
 if(CORIO_BUILD_BENCH AND TARGET corio_pg)
