@@ -291,6 +291,13 @@ void *corio_fail(int err);
  * -ECANCELED. Non-suspending (for CPU loops); ignores shields. */
 int corio_cancelled(void);
 
+/* What the calling task's next suspending call would fail with, without
+ * suspending: -ECANCELED if its cancellation is pending (not shielded),
+ * -ETIMEDOUT if a scope around it (up to a shield) has expired, else 0; 0
+ * outside a task. For code that must not start work it would abandon at
+ * once (a client that would send a request, then cancel it). */
+int corio_checkpoint(void);
+
 enum corio_task_state {
     CORIO_TASK_CREATED = 0,   /* spawned, never ran */
     CORIO_TASK_READY = 1,     /* queued to run */
