@@ -45,15 +45,34 @@ extern "C" {
  * Errors
  * ====================================================================== */
 
-/* corio's own error codes live below -4096, outside the errno range. */
-#define CORIO_EEOF      (-4097) /* end of stream before the requested data */
-#define CORIO_ETOOLONG  (-4098) /* a delimited read exceeded its limit */
-#define CORIO_ESHUTDOWN (-4099) /* the queue/channel/pool was shut down */
-#define CORIO_ECLOSED   (-4100) /* the channel was closed */
-#define CORIO_EBROKEN   (-4101) /* the barrier was aborted or reset */
-#define CORIO_ENOTFOUND (-4102) /* DNS: no such host (or no address) */
-#define CORIO_ETLS      (-4103) /* TLS: handshake or protocol failure */
-#define CORIO_ECERT     (-4104) /* TLS: the peer's certificate failed */
+/* corio's own error codes, all below -4096 (outside the errno range), as
+ * one list (libuv's UV_ERRNO_MAP): X(NAME, value, "corio_strerror's words",
+ * "when it is returned"). The constants CORIO_<NAME>, corio_strerror() and
+ * the table in docs/reference/core.md are all made from it
+ * (scripts/check-errors.sh, run by ctest, keeps the table true). A new code
+ * is added here and nowhere else. */
+#define CORIO_ERRNO_MAP(X)                                                  \
+    X(EEOF, -4097, "End of stream",                                         \
+      "end of stream before the requested data")                            \
+    X(ETOOLONG, -4098, "Delimiter not found within the length limit",       \
+      "a delimited read exceeded its limit")                                \
+    X(ESHUTDOWN, -4099, "Shut down",                                        \
+      "the queue, channel or pool was shut down")                           \
+    X(ECLOSED, -4100, "Channel closed", "the channel was closed")           \
+    X(EBROKEN, -4101, "Barrier broken (aborted or reset)",                  \
+      "the barrier was aborted or reset")                                   \
+    X(ENOTFOUND, -4102, "Host not found",                                   \
+      "DNS: no such host, or no address for it")                            \
+    X(ETLS, -4103, "TLS handshake or protocol error",                       \
+      "TLS: the handshake or the protocol failed")                          \
+    X(ECERT, -4104, "Certificate verification failed",                     \
+      "TLS: the peer's certificate failed verification")
+
+enum corio_errno {
+#define CORIO__ERRNO_ENUM(name, value, text, when) CORIO_##name = (value),
+    CORIO_ERRNO_MAP(CORIO__ERRNO_ENUM)
+#undef CORIO__ERRNO_ENUM
+};
 
 /* A static English description of a negative error code (or of errno
  * values given as negative numbers). Never NULL; unknown codes give
