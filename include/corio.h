@@ -20,7 +20,14 @@
  *    passed, suspending functions return -ETIMEDOUT.
  *  - Functions without a loop argument act on the calling thread's current
  *    loop (the one created or run last on this thread).
- *  - Nothing here is thread-safe unless its name ends in _threadsafe.
+ *  - Threads. A loop, and everything made on it (tasks, futures, scopes,
+ *    sockets, ...), belongs to the loop's thread; the functions on them are
+ *    called there only. Callable from ANY thread are exactly: the functions
+ *    whose name ends in _threadsafe; those of the two cross-thread types,
+ *    corio_tfuture_* (a foreign thread's handle on a task) and corio_pool_*
+ *    (a thread pool is process-wide; not the deprecated corio_pool_submit,
+ *    now corio_work_submit); and those that touch no loop
+ *    (corio_strerror, corio_addr_*). "Other threads" below has the details.
  *
  * Copyright the corio authors. MIT licence.
  */
@@ -40,6 +47,25 @@ extern "C" {
 #define CORIO_VERSION_MAJOR 0
 #define CORIO_VERSION_MINOR 1
 #define CORIO_VERSION_PATCH 0
+
+/* CORIO_API marks what the shared libraries export (libuv's UV_EXTERN): they
+ * are built with -fvisibility=hidden and a symbol version map, so nothing
+ * else leaves them. CORIO_DEPRECATED(msg) marks a name kept for one release
+ * after a rename (CHANGELOG.md lists them). */
+#ifndef CORIO_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CORIO_API __attribute__((visibility("default")))
+#else
+#define CORIO_API
+#endif
+#endif
+#ifndef CORIO_DEPRECATED
+#if defined(__GNUC__)
+#define CORIO_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define CORIO_DEPRECATED(msg)
+#endif
+#endif
 
 /* ======================================================================
  * Errors
@@ -1574,7 +1600,12 @@ typedef struct corio_work_opts {
  * corio_work_await() or corio_work_cancel(); exactly one corio_work_await()
  * must consume it. While work is pending the loop does not exit.
  * Returns 0, CORIO_ESHUTDOWN, -ENOMEM, -EAGAIN (no thread could be
- * started), -ECANCELED, -ETIMEDOUT (then nothing was queued), -EPERM. */
+ * started), -ECANCELED, -ETIMEDOUT (then nothing was queued), -EPERM.
+ * A task's call, like the other corio_work_* (corio_pool_* are any thread's). */
+int corio_work_submit(corio_pool *p, corio_fn fn, void *arg,
+                      const corio_work_opts *opts, corio_work **wp);
+/* Deprecated (0.2): corio_work_submit's old name, removed in 0.3. */
+CORIO_DEPRECATED("use corio_work_submit")
 int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
                       const corio_work_opts *opts, corio_work **wp);
 
@@ -1605,11 +1636,12 @@ int corio_to_thread(corio_fn fn, void *arg, void **result);
  * Which thread may call what:
  *  - A loop belongs to the thread that created it until it runs, then to
  *    the thread running it. Everything in this header is for that thread
- *    only, except the functions marked "any thread" and those ending in
- *    _threadsafe: corio_call_soon_threadsafe,
- *    corio_future_set_result/error_threadsafe, corio_run_threadsafe and
- *    corio_tfuture_*, corio_loop_unref_threadsafe, the corio_pool_* calls
- *    documented as "any thread". docs/reference/os.md has the full table.
+ *    only, except (the rule at the top of this header): the functions
+ *    ending in _threadsafe (corio_call_soon_threadsafe,
+ *    corio_future_set_result/error_threadsafe, corio_run_threadsafe,
+ *    corio_loop_unref_threadsafe), every corio_tfuture_* and corio_pool_*
+ *    function, and corio_strerror and corio_addr_*, which touch no loop.
+ *    docs/reference/os.md has the full table.
  *  - Several loops, each on its own thread, are independent: nothing is
  *    shared but the default thread pool and the signal dispatcher, which
  *    are thread-safe.

@@ -22,6 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* As in corio.h: what the shared library libcorio_http.so exports. */
+#ifndef CORIO_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CORIO_API __attribute__((visibility("default")))
+#else
+#define CORIO_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
