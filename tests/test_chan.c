@@ -360,18 +360,6 @@ static void *main_pingpong(void *arg)
 
 static void test_pingpong(void **s) { assert_int_equal(tu_run(main_pingpong, NULL, NULL), 0); }
 
-static void test_pingpong_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_pingpong, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_full, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -388,7 +376,6 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_pingpong),
-        cmocka_unit_test(test_pingpong_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

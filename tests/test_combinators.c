@@ -435,19 +435,6 @@ static void *main_shield(void *arg)
 }
 static void test_shield(void **s) { assert_int_equal(tu_run(main_shield, NULL, NULL), 0); }
 
-static void test_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_gather_fail_fast_cancel, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_wait, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_as_completed, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -468,7 +455,6 @@ int main(void)
         cmocka_unit_test(test_as_completed_timeout),
         cmocka_unit_test(test_as_completed_outside),
         cmocka_unit_test(test_shield),
-        cmocka_unit_test(test_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }
