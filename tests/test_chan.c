@@ -31,10 +31,11 @@ static void *producer(void *arg)
 static void *main_order(void *arg)
 {
     size_t cap = (size_t)(intptr_t)arg;
-    ctx_t x = {0};
+    static ctx_t x; /* shared with the producer: not on the stack */
     corio_task *t;
     int i;
     void *v;
+    memset(&x, 0, sizeof x);
     assert_int_equal(corio_chan_create(&x.c, cap), 0);
     assert_int_equal(corio_chan_cap(x.c), cap);
     x.n = 50;
@@ -161,7 +162,7 @@ static void *main_close(void *arg)
     corio_chan *c, *c0;
     corio_task *r1, *r2, *s1;
     void *v;
-    intptr_t a[2];
+    static intptr_t a[2]; /* read by send_arg: not on the stack */
     assert_int_equal(corio_chan_create(&c, 4), 0);
     assert_int_equal(corio_chan_send(c, P(1)), 0);
     assert_int_equal(corio_chan_send(c, P(2)), 0);
@@ -258,7 +259,7 @@ static void *main_cancel_send(void *arg)
 {
     corio_chan *c;
     corio_task *t;
-    intptr_t a[2];
+    static intptr_t a[2]; /* read by send_arg: not on the stack */
     void *v;
     assert_int_equal(corio_chan_create(&c, 1), 0);
     /* Level-triggered: buffer has room but the task is cancelled. */
