@@ -37,21 +37,18 @@ endif()
 # ---- corio_http ------------------------------------------------------------
 set(CORIO_LLHTTP_SRC ${CORIO_LLHTTP_SOURCE_DIR}/llhttp.c
   ${CORIO_LLHTTP_SOURCE_DIR}/api.c ${CORIO_LLHTTP_SOURCE_DIR}/http.c)
-# Generated code, not ours: compiled without our warning flags.
-set_source_files_properties(${CORIO_LLHTTP_SRC} PROPERTIES COMPILE_OPTIONS -w)
-
-file(GLOB CORIO_HTTP_SRC CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/http/*.c)
-add_library(corio_http STATIC ${CORIO_HTTP_SRC} ${CORIO_LLHTTP_SRC})
-target_include_directories(corio_http PUBLIC
-  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-  $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-target_include_directories(corio_http PRIVATE ${PROJECT_SOURCE_DIR}/src
-  ${CORIO_LLHTTP_INCLUDE_DIR})
-target_compile_definitions(corio_http PRIVATE _GNU_SOURCE)
-set_source_files_properties(${CORIO_HTTP_SRC} PROPERTIES
-  COMPILE_OPTIONS "${CORIO_WARN}")
-target_link_libraries(corio_http PUBLIC corio_static PkgConfig::LIBCURL)
-install(TARGETS corio_http ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+set(CORIO_HTTP_SRC)
+foreach(_f buf.c client.c parser.c response.c server.c)
+  list(APPEND CORIO_HTTP_SRC ${PROJECT_SOURCE_DIR}/src/http/${_f})
+endforeach()
+# llhttp is compiled in and stays internal (hidden, not in the version map).
+corio_add_module(NAME corio_http
+  DESCRIPTION "corio's HTTP/1.1 server and client (llhttp, libcurl)"
+  SOURCES ${CORIO_HTTP_SRC}
+  THIRD_PARTY_SOURCES ${CORIO_LLHTTP_SRC}
+  PRIVATE_INCLUDES ${CORIO_LLHTTP_INCLUDE_DIR}
+  DEPS PkgConfig::LIBCURL
+  REQUIRES_PRIVATE "libcurl")
 
 # corio_http.h must compile on its own as C11 and as C++17, like corio.h.
 set(_hdr_dir ${CMAKE_CURRENT_BINARY_DIR}/corio_http_header_check)
@@ -66,5 +63,5 @@ target_compile_options(corio_http_header_check PRIVATE -Wall -Wextra -Wpedantic 
 # libFuzzer (fuzz/fuzz_http.c, built by fuzz/CMakeLists.txt): the HTTP
 # component gets the same coverage instrumentation as the core library.
 if(CORIO_BUILD_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
-  target_compile_options(corio_http PRIVATE -fsanitize=fuzzer-no-link)
+  target_compile_options(corio_http_obj PRIVATE -fsanitize=fuzzer-no-link)
 endif()

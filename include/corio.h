@@ -45,7 +45,7 @@ extern "C" {
 #endif
 
 #define CORIO_VERSION_MAJOR 0
-#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_MINOR 2
 #define CORIO_VERSION_PATCH 0
 
 /* CORIO_API marks what the shared libraries export (libuv's UV_EXTERN): they
