@@ -19,42 +19,27 @@ endif()
 option(CORIO_BUILD_PG "Build corio_pg (PostgreSQL over libpq)" ${_pg_default})
 option(CORIO_BUILD_REDIS "Build corio_redis (Redis over hiredis)" ${_redis_default})
 
-function(_corio_db_lib name pkg)
-  file(GLOB _src CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/db/${name}*.c)
-  if(NOT _src)
-    return()
-  endif()
-  add_library(corio_${name} STATIC ${_src})
-  target_include_directories(corio_${name} PUBLIC
-    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
-    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-  target_include_directories(corio_${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
-  target_compile_definitions(corio_${name} PRIVATE _GNU_SOURCE)
-  target_compile_options(corio_${name} PRIVATE ${CORIO_WARN})
-  target_link_libraries(corio_${name} PUBLIC corio_static PkgConfig::${pkg})
-  install(TARGETS corio_${name} ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-endfunction()
-
 if(CORIO_BUILD_PG)
   if(LIBPQ_FOUND)
-    _corio_db_lib(pg LIBPQ)
+    corio_add_module(NAME corio_pg
+      DESCRIPTION "corio's PostgreSQL client and pool (libpq)"
+      SOURCES ${PROJECT_SOURCE_DIR}/src/db/pg.c ${PROJECT_SOURCE_DIR}/src/db/pg_pool.c
+      HEADER_DEPS PkgConfig::LIBPQ
+      REQUIRES "libpq")
   else()
     message(WARNING "corio: CORIO_BUILD_PG skipped: libpq not found (run scripts/deps.sh core)")
   endif()
 endif()
 if(CORIO_BUILD_REDIS)
   if(HIREDIS_FOUND)
-    _corio_db_lib(redis HIREDIS)
+    corio_add_module(NAME corio_redis
+      DESCRIPTION "corio's Redis client (hiredis)"
+      SOURCES ${PROJECT_SOURCE_DIR}/src/db/redis.c
+      HEADER_DEPS PkgConfig::HIREDIS
+      REQUIRES "hiredis")
   else()
     message(WARNING "corio: CORIO_BUILD_REDIS skipped: hiredis not found (run scripts/deps.sh core)")
   endif()
-endif()
-
-# corio-jobs on PostgreSQL (src/jobs/store_pg.c): the shared store is
-# compiled in when both the jobs program and corio_pg are built.
-if(TARGET corio_jobs_core AND TARGET corio_pg)
-  target_link_libraries(corio_jobs_core PUBLIC corio_pg)
-  target_compile_definitions(corio_jobs_core PRIVATE CORIO_JOBS_PG=1)
 endif()
 
 # db-bench (bench/db_bench.c): queries/s through corio_pg; see

@@ -10,7 +10,7 @@
 # Runs PostgreSQL as the postgres user when run as root.
 set -euo pipefail
 BUILD=${1:-build-release}
-BIN=$BUILD/corio-jobs
+BIN=$BUILD/apps/corio-jobs/corio-jobs
 PG=/usr/lib/postgresql/15/bin
 [ -x "$BIN" ] || { echo "build corio-jobs first: cmake -B $BUILD -DCMAKE_BUILD_TYPE=Release && make -C $BUILD corio-jobs" >&2; exit 1; }
 [ -x $PG/initdb ] || { echo "PostgreSQL is not installed: scripts/deps.sh core" >&2; exit 1; }

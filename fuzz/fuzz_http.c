@@ -15,8 +15,8 @@
  */
 #include <corio_http.h>
 
-#include "jobs/jobs.h"
-#include "jobs/service.h"
+#include "jobs.h"
+#include "service.h"
 
 #include <errno.h>
 #include <stdint.h>

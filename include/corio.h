@@ -20,7 +20,14 @@
  *    passed, suspending functions return -ETIMEDOUT.
  *  - Functions without a loop argument act on the calling thread's current
  *    loop (the one created or run last on this thread).
- *  - Nothing here is thread-safe unless its name ends in _threadsafe.
+ *  - Threads. A loop, and everything made on it (tasks, futures, scopes,
+ *    sockets, ...), belongs to the loop's thread; the functions on them are
+ *    called there only. Callable from ANY thread are exactly: the functions
+ *    whose name ends in _threadsafe; those of the two cross-thread types,
+ *    corio_tfuture_* (a foreign thread's handle on a task) and corio_pool_*
+ *    (a thread pool is process-wide; not the deprecated corio_pool_submit,
+ *    now corio_work_submit); and those that touch no loop
+ *    (corio_strerror, corio_addr_*). "Other threads" below has the details.
  *
  * Copyright the corio authors. MIT licence.
  */
@@ -38,27 +45,65 @@ extern "C" {
 #endif
 
 #define CORIO_VERSION_MAJOR 0
-#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_MINOR 2
 #define CORIO_VERSION_PATCH 0
+
+/* CORIO_API marks what the shared libraries export (libuv's UV_EXTERN): they
+ * are built with -fvisibility=hidden and a symbol version map, so nothing
+ * else leaves them. CORIO_DEPRECATED(msg) marks a name kept for one release
+ * after a rename (CHANGELOG.md lists them). */
+#ifndef CORIO_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CORIO_API __attribute__((visibility("default")))
+#else
+#define CORIO_API
+#endif
+#endif
+#ifndef CORIO_DEPRECATED
+#if defined(__GNUC__)
+#define CORIO_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#else
+#define CORIO_DEPRECATED(msg)
+#endif
+#endif
 
 /* ======================================================================
  * Errors
  * ====================================================================== */
 
-/* corio's own error codes live below -4096, outside the errno range. */
-#define CORIO_EEOF      (-4097) /* end of stream before the requested data */
-#define CORIO_ETOOLONG  (-4098) /* a delimited read exceeded its limit */
-#define CORIO_ESHUTDOWN (-4099) /* the queue/channel/pool was shut down */
-#define CORIO_ECLOSED   (-4100) /* the channel was closed */
-#define CORIO_EBROKEN   (-4101) /* the barrier was aborted or reset */
-#define CORIO_ENOTFOUND (-4102) /* DNS: no such host (or no address) */
-#define CORIO_ETLS      (-4103) /* TLS: handshake or protocol failure */
-#define CORIO_ECERT     (-4104) /* TLS: the peer's certificate failed */
+/* corio's own error codes, all below -4096 (outside the errno range), as
+ * one list (libuv's UV_ERRNO_MAP): X(NAME, value, "corio_strerror's words",
+ * "when it is returned"). The constants CORIO_<NAME>, corio_strerror() and
+ * the table in docs/reference/core.md are all made from it
+ * (scripts/check-errors.sh, run by ctest, keeps the table true). A new code
+ * is added here and nowhere else. */
+#define CORIO_ERRNO_MAP(X)                                                  \
+    X(EEOF, -4097, "End of stream",                                         \
+      "end of stream before the requested data")                            \
+    X(ETOOLONG, -4098, "Delimiter not found within the length limit",       \
+      "a delimited read exceeded its limit")                                \
+    X(ESHUTDOWN, -4099, "Shut down",                                        \
+      "the queue, channel or pool was shut down")                           \
+    X(ECLOSED, -4100, "Channel closed", "the channel was closed")           \
+    X(EBROKEN, -4101, "Barrier broken (aborted or reset)",                  \
+      "the barrier was aborted or reset")                                   \
+    X(ENOTFOUND, -4102, "Host not found",                                   \
+      "DNS: no such host, or no address for it")                            \
+    X(ETLS, -4103, "TLS handshake or protocol error",                       \
+      "TLS: the handshake or the protocol failed")                          \
+    X(ECERT, -4104, "Certificate verification failed",                     \
+      "TLS: the peer's certificate failed verification")
+
+enum corio_errno {
+#define CORIO__ERRNO_ENUM(name, value, text, when) CORIO_##name = (value),
+    CORIO_ERRNO_MAP(CORIO__ERRNO_ENUM)
+#undef CORIO__ERRNO_ENUM
+};
 
 /* A static English description of a negative error code (or of errno
  * values given as negative numbers). Never NULL; unknown codes give
  * "Unknown error". */
-const char *corio_strerror(int err);
+CORIO_API const char *corio_strerror(int err);
 
 /* ======================================================================
  * The loop
@@ -122,7 +167,7 @@ typedef struct corio_loop_config {
  * cfg may be NULL. Returns 0 or -ENOMEM, -EMFILE (no fd for the poller),
  * -EINVAL (bad config), -ENOTSUP (compact mode in a build that cannot
  * support it, e.g. under AddressSanitizer). */
-int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg);
+CORIO_API int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg);
 
 enum corio_run_mode {
     CORIO_RUN_DEFAULT = 0, /* until no work is left or corio_loop_stop() */
@@ -136,19 +181,19 @@ enum corio_run_mode {
  * are alive but nothing (timer, fd, pool job, loop ref) can ever wake one,
  * -EBUSY if the loop is already running, -EPERM if called from inside a
  * task. */
-int corio_loop_run(corio_loop *loop, int mode);
+CORIO_API int corio_loop_run(corio_loop *loop, int mode);
 
 /* Runs the loop until future f is done (asyncio's run_until_complete).
  * Returns f's status (see corio_future_result), or -EDEADLK if the loop ran
  * out of work before f completed. */
-int corio_loop_run_until(corio_loop *loop, corio_future *f);
+CORIO_API int corio_loop_run_until(corio_loop *loop, corio_future *f);
 
 /* Makes corio_loop_run() return after the current iteration. */
-void corio_loop_stop(corio_loop *loop);
+CORIO_API void corio_loop_stop(corio_loop *loop);
 
 /* The backend the loop really uses: "io_uring", "epoll" or "poll" (after
  * any fallback). NULL: the current loop. A static string; "" if no loop. */
-const char *corio_loop_backend(const corio_loop *loop);
+CORIO_API const char *corio_loop_backend(const corio_loop *loop);
 
 /* Closes the loop and frees everything it owns: tasks still pending are
  * destroyed without running further (their stacks are freed; nothing on them
@@ -156,38 +201,38 @@ const char *corio_loop_backend(const corio_loop *loop);
  * reported to the report file with its id, name and state. Returns the
  * number of reported objects (0 for a clean close), or -EBUSY (loop running,
  * nothing done). */
-int corio_loop_close(corio_loop *loop);
+CORIO_API int corio_loop_close(corio_loop *loop);
 
 /* The calling thread's current loop, or NULL. */
-corio_loop *corio_loop_current(void);
+CORIO_API corio_loop *corio_loop_current(void);
 
 /* asyncio.run(): creates a loop, runs main(arg) as a task until it finishes,
  * then cancels every task still alive and lets them finish, then closes
  * the loop (reporting leaks). *result (if non-NULL) gets main's return
  * value. Returns main's status (0, its corio_fail() code, -ECANCELED), or an
  * error creating the loop. cfg may be NULL. */
-int corio_run(corio_fn main_fn, void *arg, void **result);
-int corio_run_ex(corio_fn main_fn, void *arg, void **result,
-                 const corio_loop_config *cfg);
+CORIO_API int corio_run(corio_fn main_fn, void *arg, void **result);
+CORIO_API int corio_run_ex(corio_fn main_fn, void *arg, void **result,
+                           const corio_loop_config *cfg);
 
 /* Monotonic time: seconds (or nanoseconds) since an arbitrary origin. */
-double corio_now(void);
-int64_t corio_now_ns(void);
+CORIO_API double corio_now(void);
+CORIO_API int64_t corio_now_ns(void);
 
 /* Schedules cb(arg) to run once on the loop's next iteration, after the
  * callbacks and tasks already queued (FIFO). loop NULL: the current loop.
  * Returns 0 or -ENOMEM, -EPERM (no loop). Not cancellable: use a
  * corio_timer for that. */
-int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg);
+CORIO_API int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg);
 
 /* Same, from any thread; wakes the loop if it is waiting for I/O. */
-int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg);
+CORIO_API int corio_call_soon_threadsafe(corio_loop *loop, corio_cb cb, void *arg);
 
 /* Schedules cb(arg) after delay seconds / at time when (corio_now()'s
  * scale). Fire-and-forget (loop-owned); for a cancellable timer see
  * corio_timer below. Equal deadlines fire in the order they were armed. */
-int corio_call_later(corio_loop *loop, double delay, corio_cb cb, void *arg);
-int corio_call_at(corio_loop *loop, double when, corio_cb cb, void *arg);
+CORIO_API int corio_call_later(corio_loop *loop, double delay, corio_cb cb, void *arg);
+CORIO_API int corio_call_at(corio_loop *loop, double when, corio_cb cb, void *arg);
 
 /* ======================================================================
  * Tasks
@@ -213,13 +258,13 @@ typedef struct corio_spawn_opts {
  * It does not start running until the caller suspends (or returns to the
  * loop). Returns the handle, or NULL on failure (out of memory, or no
  * current loop); corio_spawn_ex() says which. */
-corio_task *corio_spawn(corio_fn fn, void *arg);
+CORIO_API corio_task *corio_spawn(corio_fn fn, void *arg);
 
 /* Spawns with options. *taskp gets the handle (NULL with DETACHED; taskp
  * may then be NULL). Returns 0, -ENOMEM, -EPERM (no loop; or opts->loop is
  * run by another thread: a misuse, reported), -EINVAL. */
-int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
-                   const corio_spawn_opts *opts);
+CORIO_API int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
+                             const corio_spawn_opts *opts);
 
 /* Waits for t to finish and releases it. Suspending. The handle is invalid
  * after the call returns, whatever it returns.
@@ -230,7 +275,7 @@ int corio_spawn_ex(corio_task **taskp, corio_fn fn, void *arg,
  * Returns -EDEADLK if a task awaits itself (the handle stays valid), and
  * -EINVAL (reported as a misuse) for a handle already awaited or a task of
  * another loop. */
-int corio_await(corio_task *t, void **result);
+CORIO_API int corio_await(corio_task *t, void **result);
 
 #define CORIO_AWAIT_SHIELD 0x1u /* caller interrupted: t keeps running */
 #define CORIO_AWAIT_KEEP   0x2u /* the handle stays the caller's */
@@ -250,7 +295,7 @@ int corio_await(corio_task *t, void **result);
  * inside a CORIO_SCOPE_SHIELD scope. KEEP without SHIELD cancels t on
  * interruption but keeps the handle (await it again to wait for its
  * cleanup). */
-int corio_await_ex(corio_task *t, void **result, unsigned flags);
+CORIO_API int corio_await_ex(corio_task *t, void **result, unsigned flags);
 
 /* Requests cancellation of t. A task that has not started yet finishes
  * cancelled without running. A suspended task is woken: its suspending call
@@ -260,7 +305,7 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags);
  * already cancelled (a no-op); -EPERM (reported on stderr) if called from
  * a thread other than the one running t's loop, -EINVAL (reported) if the
  * handle was already awaited. Not thread-safe: see corio_cancel_threadsafe. */
-int corio_cancel(corio_task *t);
+CORIO_API int corio_cancel(corio_task *t);
 
 /* corio_cancel from any thread: the cancellation is posted to t's loop and
  * requested there (at once if called on the loop's own thread). The caller
@@ -269,27 +314,34 @@ int corio_cancel(corio_task *t);
  * t may finish, be awaited and freed at any time after: the posted cancel
  * then does nothing (it recognises the task by its id). Returns 0 (posted
  * or done), -ENOMEM, -EINVAL (NULL or a freed handle). */
-int corio_cancel_threadsafe(corio_task *t);
+CORIO_API int corio_cancel_threadsafe(corio_task *t);
 
 /* Gives up the handle: the loop frees t when it finishes (at once, if it
  * already has). Fire-and-forget without asyncio's lost-task bug: the loop
  * holds it, so it cannot be garbage-collected mid-flight. */
-void corio_detach(corio_task *t);
+CORIO_API void corio_detach(corio_task *t);
 
 /* Lets every other ready task and callback run, then resumes. Suspending:
  * returns 0, -ECANCELED or -ETIMEDOUT. */
-int corio_yield(void);
+CORIO_API int corio_yield(void);
 
 /* The task running now, or NULL on the loop's stack / outside any loop. */
-corio_task *corio_current(void);
+CORIO_API corio_task *corio_current(void);
 
 /* Marks the calling task as failed with err (a negative code) and returns
  * NULL, for `return corio_fail(-EIO);`. corio_await() returns err. */
-void *corio_fail(int err);
+CORIO_API void *corio_fail(int err);
 
 /* 0 unless cancellation of the calling task has been requested, then
  * -ECANCELED. Non-suspending (for CPU loops); ignores shields. */
-int corio_cancelled(void);
+CORIO_API int corio_cancelled(void);
+
+/* What the calling task's next suspending call would fail with, without
+ * suspending: -ECANCELED if its cancellation is pending (not shielded),
+ * -ETIMEDOUT if a scope around it (up to a shield) has expired, else 0; 0
+ * outside a task. For code that must not start work it would abandon at
+ * once (a client that would send a request, then cancel it). */
+CORIO_API int corio_checkpoint(void);
 
 enum corio_task_state {
     CORIO_TASK_CREATED = 0,   /* spawned, never ran */
@@ -299,23 +351,23 @@ enum corio_task_state {
     CORIO_TASK_DONE = 4       /* finished; result available */
 };
 
-int corio_task_state(const corio_task *t);
-uint64_t corio_task_id(const corio_task *t); /* unique in the process, from 1 */
-const char *corio_task_name(const corio_task *t); /* valid while t lives */
-int corio_task_set_name(corio_task *t, const char *name); /* 0 or -ENOMEM */
+CORIO_API int corio_task_state(const corio_task *t);
+CORIO_API uint64_t corio_task_id(const corio_task *t); /* unique in the process, from 1 */
+CORIO_API const char *corio_task_name(const corio_task *t); /* valid while t lives */
+CORIO_API int corio_task_set_name(corio_task *t, const char *name); /* 0 or -ENOMEM */
 /* The future that completes when t finishes; owned by t (never destroy it).
  * Valid while the caller owns the handle: until corio_await*() or
  * corio_detach() (a detached task is freed when it ends, future and all).
  * Waiting on it does not consume t. */
-corio_future *corio_task_future(corio_task *t);
+CORIO_API corio_future *corio_task_future(corio_task *t);
 
 /* Calls fn(t, arg) for every live task of loop (NULL: current), in spawn
  * order, until fn returns non-zero; returns that value or 0. fn must not
  * spawn or free tasks. */
-int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
-                       void *arg);
+CORIO_API int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                                 void *arg);
 /* Number of live (not yet freed) tasks. */
-size_t corio_task_count(corio_loop *loop);
+CORIO_API size_t corio_task_count(corio_loop *loop);
 
 /* ======================================================================
  * Futures
@@ -330,39 +382,39 @@ size_t corio_task_count(corio_loop *loop);
 typedef void (*corio_future_cb)(corio_future *f, void *arg);
 
 /* loop NULL: the current loop. Returns 0, -ENOMEM or -EPERM. */
-int corio_future_create(corio_loop *loop, corio_future **fp);
-void corio_future_destroy(corio_future *f);
+CORIO_API int corio_future_create(corio_loop *loop, corio_future **fp);
+CORIO_API void corio_future_destroy(corio_future *f);
 
 /* Completes f. Returns 0, or -EALREADY if f is already done (it is left as
  * it was). set_error takes a negative code (-EINVAL otherwise). cancel
  * returns 1 if it cancelled f, 0 if f was already done. */
-int corio_future_set_result(corio_future *f, void *value);
-int corio_future_set_error(corio_future *f, int err);
-int corio_future_cancel(corio_future *f);
+CORIO_API int corio_future_set_result(corio_future *f, void *value);
+CORIO_API int corio_future_set_error(corio_future *f, int err);
+CORIO_API int corio_future_cancel(corio_future *f);
 
 /* From any thread: completion is carried to f's loop by
  * corio_call_soon_threadsafe. At most one per future: a second returns
  * -EALREADY. While a task waits for a completion that only another thread
  * will post, hold a corio_loop_ref() (or wait with a timeout): otherwise a
  * loop with nothing else to do sees a deadlock and returns -EDEADLK. */
-int corio_future_set_result_threadsafe(corio_future *f, void *value);
-int corio_future_set_error_threadsafe(corio_future *f, int err);
+CORIO_API int corio_future_set_result_threadsafe(corio_future *f, void *value);
+CORIO_API int corio_future_set_error_threadsafe(corio_future *f, int err);
 
-int corio_future_done(const corio_future *f);
+CORIO_API int corio_future_done(const corio_future *f);
 /* f's status: 0 (*value set), its error, -ECANCELED; -EAGAIN if pending. */
-int corio_future_result(const corio_future *f, void **value);
+CORIO_API int corio_future_result(const corio_future *f, void **value);
 
 /* Waits until f is done and returns corio_future_result(). Suspending. An
  * interruption of the caller does not cancel f. */
-int corio_future_await(corio_future *f, void **value);
+CORIO_API int corio_future_await(corio_future *f, void **value);
 
 /* Adds cb(f, arg) to run when f completes (soon, if it already has).
  * Returns 0 or -ENOMEM. remove drops every registration matching both cb
  * and arg that has not been scheduled yet, and returns how many. */
-int corio_future_add_done_callback(corio_future *f, corio_future_cb cb,
-                                   void *arg);
-int corio_future_remove_done_callback(corio_future *f, corio_future_cb cb,
-                                      void *arg);
+CORIO_API int corio_future_add_done_callback(corio_future *f, corio_future_cb cb,
+                                             void *arg);
+CORIO_API int corio_future_remove_done_callback(corio_future *f, corio_future_cb cb,
+                                                void *arg);
 
 /* ======================================================================
  * Time
@@ -371,8 +423,8 @@ int corio_future_remove_done_callback(corio_future *f, corio_future_cb cb,
 /* Suspends the calling task for `seconds` (or until corio_now() >= when).
  * Timers have millisecond resolution and never fire early. seconds <= 0
  * yields once. Returns 0, -ECANCELED or -ETIMEDOUT. */
-int corio_sleep(double seconds);
-int corio_sleep_until(double when);
+CORIO_API int corio_sleep(double seconds);
+CORIO_API int corio_sleep_until(double when);
 
 /* A cancellable timer. The caller allocates it (any storage that outlives
  * it being armed) and initialises it once, with corio_timer_init() or by
@@ -391,18 +443,18 @@ typedef struct corio_timer {
 } corio_timer;
 
 /* Makes t an idle timer (the same as zeroing it). */
-void corio_timer_init(corio_timer *t);
+CORIO_API void corio_timer_init(corio_timer *t);
 
 /* Arms t (re-arming it if armed) to call cb(arg) on loop (NULL: current)
  * after delay seconds / at time when. Returns 0 or -EPERM (no loop). */
-int corio_timer_start(corio_loop *loop, corio_timer *t, double delay,
-                      corio_cb cb, void *arg);
-int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
-                         corio_cb cb, void *arg);
+CORIO_API int corio_timer_start(corio_loop *loop, corio_timer *t, double delay,
+                                corio_cb cb, void *arg);
+CORIO_API int corio_timer_start_at(corio_loop *loop, corio_timer *t, double when,
+                                   corio_cb cb, void *arg);
 /* Disarms t. Returns 1 if it was armed, 0 if not (stopping twice, or after
  * it fired, is a no-op). */
-int corio_timer_stop(corio_timer *t);
-int corio_timer_active(const corio_timer *t);
+CORIO_API int corio_timer_stop(corio_timer *t);
+CORIO_API int corio_timer_active(const corio_timer *t);
 
 /* ======================================================================
  * Cancellation scopes and timeouts
@@ -428,20 +480,20 @@ typedef struct corio_scope {
 /* Enters scope s with a deadline `timeout` seconds from now (a negative
  * value, or INFINITY, means none; 0 means already expired). Returns 0 or
  * -EPERM (not in a task). */
-int corio_scope_enter(corio_scope *s, double timeout, unsigned flags);
+CORIO_API int corio_scope_enter(corio_scope *s, double timeout, unsigned flags);
 /* Same with an absolute deadline on corio_now()'s scale. */
-int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags);
+CORIO_API int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags);
 /* Moves the deadline of an entered scope (Trio's mutable deadline). A
  * scope whose deadline has already passed stays expired (as in Trio):
  * moving its deadline later does not undo the timeout. Takes effect at
  * once, also from another task while the scope's task is parked (its
  * timer is re-armed, like asyncio's Timeout.reschedule). */
-void corio_scope_set_deadline(corio_scope *s, double deadline);
+CORIO_API void corio_scope_set_deadline(corio_scope *s, double deadline);
 /* Leaves s, which must be the innermost scope. Returns 1 if its own
  * deadline had passed (the timeout this scope was for happened), else 0;
  * -EINVAL if s is not the innermost scope (nothing is changed). */
-int corio_scope_exit(corio_scope *s);
-int corio_scope_expired(const corio_scope *s);
+CORIO_API int corio_scope_exit(corio_scope *s);
+CORIO_API int corio_scope_expired(const corio_scope *s);
 
 /* Trio's cancel_scope.cancel(): cancels the calls inside s, and only those.
  * While s is entered, every suspending call inside it returns -ECANCELED
@@ -455,35 +507,35 @@ int corio_scope_expired(const corio_scope *s);
  * not live on the owner's stack (put it on the heap). Non-suspending.
  * Returns 1 if this call cancelled s, 0 if it already was, -EINVAL if s is
  * NULL. */
-int corio_scope_cancel(corio_scope *s);
+CORIO_API int corio_scope_cancel(corio_scope *s);
 /* 1 once corio_scope_cancel(s) was called (Trio's cancel_called). */
-int corio_scope_cancel_called(const corio_scope *s);
+CORIO_API int corio_scope_cancel_called(const corio_scope *s);
 /* Trio's cancelled_caught: 1 if s's own cancellation — corio_scope_cancel()
  * or its deadline — interrupted a suspending call inside it, i.e. s was the
  * outermost cancelled or expired scope visible from that call, and the
  * task's own cancellation did not take precedence. 0 if s was cancelled or
  * expired but nothing inside noticed (no suspending call ran). Readable
  * during the scope and after corio_scope_exit(). */
-int corio_scope_cancelled_caught(const corio_scope *s);
+CORIO_API int corio_scope_cancelled_caught(const corio_scope *s);
 /* asyncio's Timeout.when(): s's deadline on corio_now()'s scale, or
  * INFINITY (HUGE_VAL) if it has none. */
-double corio_scope_deadline(const corio_scope *s);
+CORIO_API double corio_scope_deadline(const corio_scope *s);
 /* Trio's current_effective_deadline(): the earliest deadline that applies
  * to a suspending call made now by the running task — the deadlines of its
  * scopes from the innermost out to the first shield scope (included).
  * -INFINITY if such a call would fail with -ECANCELED at once (a visible
  * scope was cancelled by hand, or the task is cancelled and not shielded);
  * INFINITY if no deadline applies, or outside a task. Non-suspending. */
-double corio_current_effective_deadline(void);
+CORIO_API double corio_current_effective_deadline(void);
 
 /* asyncio.wait_for: awaits t for at most `timeout` seconds. On timeout t is
  * cancelled and detached and -ETIMEDOUT is returned. Consumes t like
  * corio_await(). A task already finished gives its result whatever the
  * timeout (0 included). */
-int corio_wait_for(corio_task *t, double timeout, void **result);
+CORIO_API int corio_wait_for(corio_task *t, double timeout, void **result);
 /* The same for a future; on timeout f is cancelled. Does not consume f.
  * A done future gives its result whatever the timeout. */
-int corio_future_wait_for(corio_future *f, double timeout, void **value);
+CORIO_API int corio_future_wait_for(corio_future *f, double timeout, void **value);
 /* asyncio 3.12's wait_for: like corio_wait_for(), but when the wait is
  * interrupted — by its own timeout, an enclosing scope, or the caller's
  * cancellation — t is cancelled and the call waits (shielded: nothing can
@@ -497,7 +549,7 @@ int corio_future_wait_for(corio_future *f, double timeout, void **value);
  * during its cleanup (a status other than -ECANCELED); *result then gets
  * whatever t returned (usually NULL). The caller's cancellation or an outer
  * scope's deadline wins over a ready outcome (level-triggered). */
-int corio_wait_for_cleanup(corio_task *t, double timeout, void **result);
+CORIO_API int corio_wait_for_cleanup(corio_task *t, double timeout, void **result);
 
 /* ======================================================================
  * Synchronisation: locks, events, conditions, semaphores, barriers
@@ -521,49 +573,49 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result);
 
 /* A mutual-exclusion lock that records its owner task. Not recursive. */
 typedef struct corio_lock corio_lock;
-int corio_lock_create(corio_lock **lp); /* 0, -ENOMEM, -EINVAL */
-void corio_lock_destroy(corio_lock *l); /* NULL: no-op */
+CORIO_API int corio_lock_create(corio_lock **lp); /* 0, -ENOMEM, -EINVAL */
+CORIO_API void corio_lock_destroy(corio_lock *l); /* NULL: no-op */
 /* Waits until the lock is free and takes it. Returns 0, -EDEADLK (the
  * caller already owns it), -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM. */
-int corio_lock_acquire(corio_lock *l);
+CORIO_API int corio_lock_acquire(corio_lock *l);
 /* Takes it only if free: 0, -EBUSY, -EDEADLK, -EPERM (not in a task). */
-int corio_lock_try_acquire(corio_lock *l);
+CORIO_API int corio_lock_try_acquire(corio_lock *l);
 /* Releases it, handing it to the first waiter. Only the owner may: returns
  * 0, or -EPERM if the caller is not the owner (or it is not locked). */
-int corio_lock_release(corio_lock *l);
-int corio_lock_locked(const corio_lock *l);
-corio_task *corio_lock_owner(const corio_lock *l); /* NULL if unlocked */
+CORIO_API int corio_lock_release(corio_lock *l);
+CORIO_API int corio_lock_locked(const corio_lock *l);
+CORIO_API corio_task *corio_lock_owner(const corio_lock *l); /* NULL if unlocked */
 
 /* An event flag: wait() returns once it is set. */
 typedef struct corio_event corio_event;
-int corio_event_create(corio_event **ep); /* starts clear */
-void corio_event_destroy(corio_event *e);
+CORIO_API int corio_event_create(corio_event **ep); /* starts clear */
+CORIO_API void corio_event_destroy(corio_event *e);
 /* Sets the flag and wakes every waiter (a clear() right after does not
  * take those wake-ups back). Non-suspending; 0 or -EINVAL. */
-int corio_event_set(corio_event *e);
-int corio_event_clear(corio_event *e);
-int corio_event_is_set(const corio_event *e);
+CORIO_API int corio_event_set(corio_event *e);
+CORIO_API int corio_event_clear(corio_event *e);
+CORIO_API int corio_event_is_set(const corio_event *e);
 /* Waits until the flag is set (returns at once if it is). */
-int corio_event_wait(corio_event *e);
+CORIO_API int corio_event_wait(corio_event *e);
 
 /* A condition variable bound to a lock (its own if lock is NULL; that one
  * is freed with it; a given lock stays the caller's). */
 typedef struct corio_cond corio_cond;
-int corio_cond_create(corio_cond **cp, corio_lock *lock);
-void corio_cond_destroy(corio_cond *c);
-corio_lock *corio_cond_lock(corio_cond *c);
-int corio_cond_acquire(corio_cond *c); /* corio_lock_acquire(its lock) */
-int corio_cond_release(corio_cond *c);
+CORIO_API int corio_cond_create(corio_cond **cp, corio_lock *lock);
+CORIO_API void corio_cond_destroy(corio_cond *c);
+CORIO_API corio_lock *corio_cond_lock(corio_cond *c);
+CORIO_API int corio_cond_acquire(corio_cond *c); /* corio_lock_acquire(its lock) */
+CORIO_API int corio_cond_release(corio_cond *c);
 /* The caller must own the lock (-EPERM otherwise). Releases it, waits for
  * a notify, and takes the lock back before returning, whatever it returns
  * (re-acquiring is not interruptible), except -EIDRM. Returns 0 when
  * notified, -ECANCELED, -ETIMEDOUT (a cancelled/timed-out waiter consumed
  * no notification). Called already cancelled, it returns at once, still
  * holding the lock. */
-int corio_cond_wait(corio_cond *c);
+CORIO_API int corio_cond_wait(corio_cond *c);
 /* Waits until pred(arg) is non-zero (checked with the lock held, before
  * each wait). 0 or corio_cond_wait()'s error. */
-int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
+CORIO_API int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
 /* asyncio's Condition.wait_for(), which returns the predicate's value:
  * waits (as corio_cond_wait_for) until pred(arg) != 0 and returns that
  * value. pred returns 0 to keep waiting, > 0 to stop with that value, or a
@@ -571,29 +623,29 @@ int corio_cond_wait_for(corio_cond *c, int (*pred)(void *arg), void *arg);
  * corio_cond_wait()'s error, -EPERM (the caller does not own the lock:
  * pred must run under it), -EINVAL. The lock is held on return, as for
  * corio_cond_wait(). */
-int corio_cond_wait_value(corio_cond *c, int (*pred)(void *arg), void *arg);
+CORIO_API int corio_cond_wait_value(corio_cond *c, int (*pred)(void *arg), void *arg);
 /* Wakes up to n waiters (all) in FIFO order; the caller must own the lock.
  * Returns how many it woke, or -EPERM / -EINVAL. Non-suspending. */
-int corio_cond_notify(corio_cond *c, size_t n);
-int corio_cond_notify_all(corio_cond *c);
+CORIO_API int corio_cond_notify(corio_cond *c, size_t n);
+CORIO_API int corio_cond_notify_all(corio_cond *c);
 
 /* A counting semaphore. A bounded one (asyncio's BoundedSemaphore) refuses
  * a release that would raise its value above the initial value. */
 typedef struct corio_sem corio_sem;
-int corio_sem_create(corio_sem **sp, size_t value);
-int corio_sem_create_bounded(corio_sem **sp, size_t value);
-void corio_sem_destroy(corio_sem *s);
+CORIO_API int corio_sem_create(corio_sem **sp, size_t value);
+CORIO_API int corio_sem_create_bounded(corio_sem **sp, size_t value);
+CORIO_API void corio_sem_destroy(corio_sem *s);
 /* Waits until a unit is free and takes it. */
-int corio_sem_acquire(corio_sem *s);
+CORIO_API int corio_sem_acquire(corio_sem *s);
 /* Takes a unit if one is free: 0 or -EAGAIN. Non-suspending (usable
  * outside a task). */
-int corio_sem_try_acquire(corio_sem *s);
+CORIO_API int corio_sem_try_acquire(corio_sem *s);
 /* Returns a unit, handing it to the first waiter if any. Non-suspending;
  * any code may call it (no owner is recorded). Returns 0, or -EOVERFLOW
  * (bounded: released more than acquired; the value is unchanged). */
-int corio_sem_release(corio_sem *s);
-size_t corio_sem_value(const corio_sem *s);
-int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
+CORIO_API int corio_sem_release(corio_sem *s);
+CORIO_API size_t corio_sem_value(const corio_sem *s);
+CORIO_API int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
 
 /* A capacity limiter (Trio's CapacityLimiter): total_tokens tokens, each
  * lent to one borrower at a time. A borrower is any non-NULL pointer that
@@ -606,35 +658,35 @@ int corio_sem_locked(const corio_sem *s); /* 1 if acquire() would wait */
  * dereferences borrowers. A task that ends holding a token leaks it. */
 typedef struct corio_limiter corio_limiter;
 /* total_tokens >= 1. Returns 0, -EINVAL, -ENOMEM. */
-int corio_limiter_create(corio_limiter **lp, size_t total_tokens);
-void corio_limiter_destroy(corio_limiter *l); /* NULL: no-op */
+CORIO_API int corio_limiter_create(corio_limiter **lp, size_t total_tokens);
+CORIO_API void corio_limiter_destroy(corio_limiter *l); /* NULL: no-op */
 /* Waits for a token and lends it to the calling task / to borrower.
  * Suspending. Returns 0, -EDEADLK (borrower already holds or awaits one),
  * -ENOMEM, -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM, -EINVAL. */
-int corio_limiter_acquire(corio_limiter *l);
-int corio_limiter_acquire_on_behalf_of(corio_limiter *l, const void *borrower);
+CORIO_API int corio_limiter_acquire(corio_limiter *l);
+CORIO_API int corio_limiter_acquire_on_behalf_of(corio_limiter *l, const void *borrower);
 /* Takes a token only if one is free and nobody waits: 0, -EAGAIN,
  * -EDEADLK, -ENOMEM, -EINVAL; try_acquire: -EPERM outside a task.
  * Non-suspending (the _on_behalf_of form works from callbacks too). */
-int corio_limiter_try_acquire(corio_limiter *l);
-int corio_limiter_try_acquire_on_behalf_of(corio_limiter *l,
-                                           const void *borrower);
+CORIO_API int corio_limiter_try_acquire(corio_limiter *l);
+CORIO_API int corio_limiter_try_acquire_on_behalf_of(corio_limiter *l,
+                                                     const void *borrower);
 /* Gives the calling task's / borrower's token back, handing it to the
  * first waiter. Non-suspending. 0, -EPERM (it holds none; or outside a
  * task for release()), -EINVAL. */
-int corio_limiter_release(corio_limiter *l);
-int corio_limiter_release_on_behalf_of(corio_limiter *l, const void *borrower);
+CORIO_API int corio_limiter_release(corio_limiter *l);
+CORIO_API int corio_limiter_release_on_behalf_of(corio_limiter *l, const void *borrower);
 /* Sets the total (>= 1, else -EINVAL). Raising it hands the new tokens to
  * waiters at once; lowering it revokes nothing: acquirers wait until fewer
  * than the new total are borrowed. Non-suspending. */
-int corio_limiter_set_total_tokens(corio_limiter *l, size_t total_tokens);
-size_t corio_limiter_total_tokens(const corio_limiter *l);
-size_t corio_limiter_borrowed_tokens(const corio_limiter *l);
-size_t corio_limiter_available_tokens(const corio_limiter *l); /* 0 if over */
+CORIO_API int corio_limiter_set_total_tokens(corio_limiter *l, size_t total_tokens);
+CORIO_API size_t corio_limiter_total_tokens(const corio_limiter *l);
+CORIO_API size_t corio_limiter_borrowed_tokens(const corio_limiter *l);
+CORIO_API size_t corio_limiter_available_tokens(const corio_limiter *l); /* 0 if over */
 /* Copies up to max borrowers (unordered) into out; returns how many hold a
  * token. out may be NULL when max is 0. */
-size_t corio_limiter_borrowers(const corio_limiter *l, const void **out,
-                               size_t max);
+CORIO_API size_t corio_limiter_borrowers(const corio_limiter *l, const void **out,
+                                         size_t max);
 typedef struct corio_limiter_stats {
     size_t borrowed_tokens;
     size_t total_tokens;
@@ -642,7 +694,7 @@ typedef struct corio_limiter_stats {
 } corio_limiter_stats;
 /* Trio's statistics() (the borrowers: corio_limiter_borrowers()). 0 or
  * -EINVAL. */
-int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st);
+CORIO_API int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st);
 
 /* A barrier for `parties` tasks (asyncio.Barrier): each wait() suspends
  * until parties tasks wait, then all return, with distinct indexes 0 ..
@@ -650,20 +702,20 @@ int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st);
  * barrier is ready for the next cycle at once. A waiter that is cancelled
  * or times out withdraws and no longer counts. */
 typedef struct corio_barrier corio_barrier;
-int corio_barrier_create(corio_barrier **bp, size_t parties); /* >= 1 */
-void corio_barrier_destroy(corio_barrier *b);
+CORIO_API int corio_barrier_create(corio_barrier **bp, size_t parties); /* >= 1 */
+CORIO_API void corio_barrier_destroy(corio_barrier *b);
 /* Returns the index (>= 0), CORIO_EBROKEN (aborted, or reset while
  * waiting), -ECANCELED, -ETIMEDOUT, -EPERM, -EIDRM. */
-int corio_barrier_wait(corio_barrier *b);
+CORIO_API int corio_barrier_wait(corio_barrier *b);
 /* Breaks the barrier: waiters and later wait() calls get CORIO_EBROKEN
  * until reset(). Non-suspending. */
-int corio_barrier_abort(corio_barrier *b);
+CORIO_API int corio_barrier_abort(corio_barrier *b);
 /* Wakes the current waiters with CORIO_EBROKEN and makes the barrier
  * usable (not broken, empty) again. Non-suspending. */
-int corio_barrier_reset(corio_barrier *b);
-size_t corio_barrier_parties(const corio_barrier *b);
-size_t corio_barrier_n_waiting(const corio_barrier *b);
-int corio_barrier_broken(const corio_barrier *b);
+CORIO_API int corio_barrier_reset(corio_barrier *b);
+CORIO_API size_t corio_barrier_parties(const corio_barrier *b);
+CORIO_API size_t corio_barrier_n_waiting(const corio_barrier *b);
+CORIO_API int corio_barrier_broken(const corio_barrier *b);
 
 /* ======================================================================
  * Queues and channels
@@ -682,31 +734,31 @@ int corio_barrier_broken(const corio_barrier *b);
 typedef struct corio_chan corio_chan;
 
 /* Returns 0, -ENOMEM, -EINVAL (cp NULL or absurd capacity). */
-int corio_chan_create(corio_chan **cp, size_t capacity);
+CORIO_API int corio_chan_create(corio_chan **cp, size_t capacity);
 /* Frees c and the values' slots (not the values: drain it first if they
  * own memory). Tasks still waiting on it (a bug) are woken with
  * CORIO_ECLOSED. NULL is a no-op. */
-void corio_chan_destroy(corio_chan *c);
+CORIO_API void corio_chan_destroy(corio_chan *c);
 
 /* Sends value. Suspending: waits while the buffer is full (unbuffered:
  * until a receiver takes it). Returns 0, CORIO_ECLOSED (closed before or
  * while waiting; value not sent), -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. */
-int corio_chan_send(corio_chan *c, void *value);
+CORIO_API int corio_chan_send(corio_chan *c, void *value);
 /* Receives the oldest value into *value (value may be NULL). Suspending:
  * waits while nothing is buffered or offered. After close it still returns
  * the buffered values, then CORIO_ECLOSED (*value = NULL). */
-int corio_chan_recv(corio_chan *c, void **value);
+CORIO_API int corio_chan_recv(corio_chan *c, void **value);
 /* Non-suspending versions (also usable from callbacks): -EAGAIN instead of
  * waiting; never report cancellation. */
-int corio_chan_try_send(corio_chan *c, void *value);
-int corio_chan_try_recv(corio_chan *c, void **value);
+CORIO_API int corio_chan_try_send(corio_chan *c, void *value);
+CORIO_API int corio_chan_try_recv(corio_chan *c, void **value);
 /* Closes c: later sends fail with CORIO_ECLOSED, waiting senders wake with
  * it, receivers drain the buffer and then get CORIO_ECLOSED. Returns 0,
  * -EALREADY if already closed, -EINVAL. */
-int corio_chan_close(corio_chan *c);
-size_t corio_chan_len(const corio_chan *c); /* buffered values */
-size_t corio_chan_cap(const corio_chan *c);
-int corio_chan_closed(const corio_chan *c); /* 1 once closed */
+CORIO_API int corio_chan_close(corio_chan *c);
+CORIO_API size_t corio_chan_len(const corio_chan *c); /* buffered values */
+CORIO_API size_t corio_chan_cap(const corio_chan *c);
+CORIO_API int corio_chan_closed(const corio_chan *c); /* 1 once closed */
 
 /* One case of corio_chan_select(). */
 enum corio_chan_op { CORIO_CHAN_SEND = 1, CORIO_CHAN_RECV = 2 };
@@ -730,7 +782,7 @@ typedef struct corio_chan_case {
  * -ETIMEDOUT (timeout or an expired scope; no case completed), -ECANCELED,
  * -EAGAIN, -ENOMEM, -EPERM, -EINVAL (bad op, cases NULL with n > 0). With no
  * enabled case it waits for the timeout (or forever). */
-int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
+CORIO_API int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
 
 /* A queue of void * items (asyncio's Queue, LifoQueue, PriorityQueue).
  * corio_queue_create() allocates it; the creator frees it with
@@ -751,37 +803,37 @@ enum corio_queue_kind {
 };
 
 /* maxsize 0: unbounded. Returns 0, -ENOMEM, -EINVAL (bad kind, qp NULL). */
-int corio_queue_create(corio_queue **qp, int kind, size_t maxsize);
+CORIO_API int corio_queue_create(corio_queue **qp, int kind, size_t maxsize);
 /* Frees q (not the items). Tasks still waiting on it (a bug) are woken with
  * CORIO_ESHUTDOWN. NULL is a no-op. */
-void corio_queue_destroy(corio_queue *q);
+CORIO_API void corio_queue_destroy(corio_queue *q);
 
 /* Adds item (with priority, for PRIORITY queues; the others ignore it).
  * Suspending: waits while the queue is full. Returns 0, CORIO_ESHUTDOWN
  * (shut down before or while waiting; item not queued), -ENOMEM,
  * -ECANCELED, -ETIMEDOUT, -EPERM, -EINVAL. put() is put_prio(..., 0). */
-int corio_queue_put(corio_queue *q, void *item);
-int corio_queue_put_prio(corio_queue *q, void *item, int64_t priority);
+CORIO_API int corio_queue_put(corio_queue *q, void *item);
+CORIO_API int corio_queue_put_prio(corio_queue *q, void *item, int64_t priority);
 /* Removes the next item into *item (and its priority into *priority);
  * either pointer may be NULL. Suspending: waits while the queue is empty.
  * Returns 0, CORIO_ESHUTDOWN (shut down and empty), -ECANCELED,
  * -ETIMEDOUT, -EPERM, -EINVAL. */
-int corio_queue_get(corio_queue *q, void **item);
-int corio_queue_get_prio(corio_queue *q, void **item, int64_t *priority);
+CORIO_API int corio_queue_get(corio_queue *q, void **item);
+CORIO_API int corio_queue_get_prio(corio_queue *q, void **item, int64_t *priority);
 /* Non-suspending versions (also from callbacks): -EAGAIN instead of
  * waiting; they ignore cancellation. */
-int corio_queue_try_put(corio_queue *q, void *item);
-int corio_queue_try_put_prio(corio_queue *q, void *item, int64_t priority);
-int corio_queue_try_get(corio_queue *q, void **item);
-int corio_queue_try_get_prio(corio_queue *q, void **item, int64_t *priority);
+CORIO_API int corio_queue_try_put(corio_queue *q, void *item);
+CORIO_API int corio_queue_try_put_prio(corio_queue *q, void *item, int64_t priority);
+CORIO_API int corio_queue_try_get(corio_queue *q, void **item);
+CORIO_API int corio_queue_try_get_prio(corio_queue *q, void **item, int64_t *priority);
 
 /* Every successful put counts one unfinished item; task_done() marks one
  * finished (call it once per item got, when done with it). Returns 0, or
  * -EINVAL if called more times than items were put. */
-int corio_queue_task_done(corio_queue *q);
+CORIO_API int corio_queue_task_done(corio_queue *q);
 /* Waits until every item put has been marked done (returns at once if
  * none is unfinished). Suspending: 0, -ECANCELED, -ETIMEDOUT, -EPERM. */
-int corio_queue_join(corio_queue *q);
+CORIO_API int corio_queue_join(corio_queue *q);
 
 /* asyncio 3.13's Queue.shutdown: later puts fail with CORIO_ESHUTDOWN and
  * waiting putters wake with it (keeping their items); getters drain what is
@@ -791,13 +843,13 @@ int corio_queue_join(corio_queue *q);
  * for join(), so joiners wake once nothing is unfinished. drop must not use
  * q. Idempotent; a second call may be immediate. Returns the number of
  * items dropped, or -EINVAL. Non-suspending. */
-int corio_queue_shutdown(corio_queue *q, int immediate,
-                         void (*drop)(void *item, void *arg), void *arg);
+CORIO_API int corio_queue_shutdown(corio_queue *q, int immediate,
+                                   void (*drop)(void *item, void *arg), void *arg);
 
-size_t corio_queue_len(const corio_queue *q);        /* items queued */
-size_t corio_queue_maxsize(const corio_queue *q);    /* 0: unbounded */
-size_t corio_queue_unfinished(const corio_queue *q); /* put - task_done */
-int corio_queue_is_shutdown(const corio_queue *q);
+CORIO_API size_t corio_queue_len(const corio_queue *q);        /* items queued */
+CORIO_API size_t corio_queue_maxsize(const corio_queue *q);    /* 0: unbounded */
+CORIO_API size_t corio_queue_unfinished(const corio_queue *q); /* put - task_done */
+CORIO_API int corio_queue_is_shutdown(const corio_queue *q);
 
 /* ======================================================================
  * Combinators and task groups: gather, wait, as_completed, groups
@@ -832,13 +884,13 @@ int corio_queue_is_shutdown(const corio_queue *q);
  * task finishes: the interruption is never swallowed), every unfinished
  * task is cancelled (and handed to the loop) and that error is returned;
  * results/statuses are still filled for the tasks that finished. */
-int corio_gather(corio_task *const *tasks, size_t n, void **results,
-                 int *statuses, unsigned flags);
+CORIO_API int corio_gather(corio_task *const *tasks, size_t n, void **results,
+                           int *statuses, unsigned flags);
 /* The same over futures; consumes nothing, and an interruption of the
  * caller cancels nothing (CANCEL_REST still cancels: a task's future by
  * cancelling its task). */
-int corio_gather_futures(corio_future *const *fs, size_t n, void **results,
-                         int *statuses, unsigned flags);
+CORIO_API int corio_gather_futures(corio_future *const *fs, size_t n, void **results,
+                                   int *statuses, unsigned flags);
 
 enum corio_wait_when {
     CORIO_WAIT_ALL_COMPLETED = 0,
@@ -854,22 +906,22 @@ enum corio_wait_when {
  * error. Cancels nothing. Errors: -EINVAL (n == 0, NULL entry, bad
  * return_when), -ECANCELED, -ETIMEDOUT (an enclosing scope), -EPERM,
  * -ENOMEM. */
-int corio_wait(corio_future *const *fs, size_t n, int return_when,
-               double timeout, size_t *done_idx);
+CORIO_API int corio_wait(corio_future *const *fs, size_t n, int return_when,
+                         double timeout, size_t *done_idx);
 
 /* asyncio.as_completed: an iterator over n futures in completion order.
  * Allocated by _create (any context), freed by _destroy. timeout (seconds,
  * negative: none) bounds the whole iteration, as in asyncio. */
 typedef struct corio_as_completed corio_as_completed;
-int corio_as_completed_create(corio_as_completed **itp,
-                              corio_future *const *fs, size_t n,
-                              double timeout);
+CORIO_API int corio_as_completed_create(corio_as_completed **itp,
+                                        corio_future *const *fs, size_t n,
+                                        double timeout);
 /* Waits for the next future to complete and returns its index (read its
  * result with corio_future_result). Suspending. Returns -ENOENT once all n
  * were returned, -ETIMEDOUT when the iteration's timeout passed,
  * -ECANCELED, -EPERM. */
-int corio_as_completed_next(corio_as_completed *it);
-void corio_as_completed_destroy(corio_as_completed *it);
+CORIO_API int corio_as_completed_next(corio_as_completed *it);
+CORIO_API void corio_as_completed_destroy(corio_as_completed *it);
 
 /* A task group (asyncio.TaskGroup, Trio's nursery): structured
  * concurrency. Allocated by corio_group_create(); freed by
@@ -886,29 +938,29 @@ void corio_as_completed_destroy(corio_as_completed *it);
  * The group does not interrupt its owner's own code when a child fails:
  * check corio_group_error() if the owner must stop early. */
 typedef struct corio_group corio_group;
-int corio_group_create(corio_group **gp); /* 0, -ENOMEM, -EINVAL */
+CORIO_API int corio_group_create(corio_group **gp); /* 0, -ENOMEM, -EINVAL */
 /* Spawns fn(arg) into g (from the owner or from a child). *tp (if tp is
  * not NULL) gets a borrowed handle, valid until corio_group_destroy(), to
  * read the child's result with corio_task_future(). opts may be NULL;
  * CORIO_SPAWN_DETACHED is refused (-EINVAL). Returns 0, -ENOMEM, -EPERM,
  * CORIO_ESHUTDOWN (a child failed, the group was cancelled, or it was
  * already waited for). */
-int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
-int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
-                         void *arg, const corio_spawn_opts *opts);
+CORIO_API int corio_group_spawn(corio_group *g, corio_fn fn, void *arg);
+CORIO_API int corio_group_spawn_ex(corio_group *g, corio_task **tp, corio_fn fn,
+                                   void *arg, const corio_spawn_opts *opts);
 /* Waits for every child. Suspending. Returns 0; the first child failure;
  * -ECANCELED if the group was cancelled with corio_group_cancel() (the
  * caller itself is not: corio_cancelled() tells the two apart);
  * -ECANCELED / -ETIMEDOUT if the caller was interrupted; -EDEADLK if a
  * child calls it; -EPERM. Later calls return the same value at once. */
-int corio_group_wait(corio_group *g);
+CORIO_API int corio_group_wait(corio_group *g);
 /* Cancels every child; wait then returns -ECANCELED (unless a child had
  * already failed). Non-suspending; 0 or -EINVAL. */
-int corio_group_cancel(corio_group *g);
-void corio_group_destroy(corio_group *g);
-size_t corio_group_size(const corio_group *g);    /* children spawned */
-size_t corio_group_running(const corio_group *g); /* not seen finished */
-int corio_group_error(const corio_group *g);      /* first failure, or 0 */
+CORIO_API int corio_group_cancel(corio_group *g);
+CORIO_API void corio_group_destroy(corio_group *g);
+CORIO_API size_t corio_group_size(const corio_group *g);    /* children spawned */
+CORIO_API size_t corio_group_running(const corio_group *g); /* not seen finished */
+CORIO_API int corio_group_error(const corio_group *g);      /* first failure, or 0 */
 
 /* Every failure of a group, not only the first (asyncio's ExceptionGroup):
  * one entry per child that finished with a status other than 0 and
@@ -930,8 +982,8 @@ typedef struct corio_group_failure {
  * them once corio_group_wait() has returned. Non-suspending; 0 if g is
  * NULL. Typical use: n = corio_group_failures(g, NULL, 0), then an array
  * of n. */
-size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
-                            size_t max);
+CORIO_API size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
+                                      size_t max);
 
 /* Trio's nursery.start(): spawns fn(arg) into g (as corio_group_spawn_ex;
  * CORIO_SPAWN_EAGER is ignored) and waits until the child calls
@@ -952,15 +1004,15 @@ size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
  *    returns -ECANCELED / -ETIMEDOUT.
  * Other errors: -ENOMEM, -EPERM, -EINVAL, CORIO_ESHUTDOWN (as spawn).
  * g must not be destroyed while a start is waiting. */
-int corio_group_start(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
-                      const corio_spawn_opts *opts, void **value);
+CORIO_API int corio_group_start(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
+                                const corio_spawn_opts *opts, void **value);
 /* Called by a child started with corio_group_start(): reports it ready and
  * hands value to the starter, which returns 0. Non-suspending. Returns 0;
  * -EINVAL if the caller is not a child of g waiting to report (spawned
  * with plain spawn, or already reported); -ECANCELED if the starter gave
  * up (it was interrupted: the child is being cancelled); -EPERM outside a
  * task. */
-int corio_group_started(corio_group *g, void *value);
+CORIO_API int corio_group_started(corio_group *g, void *value);
 
 /* ======================================================================
  * Sockets, streams and servers
@@ -998,44 +1050,44 @@ typedef struct corio_addr {
 /* Fills *a from a numeric host ("127.0.0.1", "::1", "" or NULL for the
  * IPv4 wildcard) and a port. Never resolves names (see corio_resolve).
  * Returns 0 or -EINVAL (not a numeric address, port out of 0..65535). */
-int corio_addr_ip(corio_addr *a, const char *host, int port);
+CORIO_API int corio_addr_ip(corio_addr *a, const char *host, int port);
 /* A Unix-domain address; a leading '@' makes a Linux abstract one.
  * Returns 0 or -ENAMETOOLONG. */
-int corio_addr_unix(corio_addr *a, const char *path);
+CORIO_API int corio_addr_unix(corio_addr *a, const char *path);
 /* Writes "1.2.3.4:80", "[::1]:80" or the Unix path into buf (always
  * NUL-terminated if size > 0). Returns the length it needed (as snprintf). */
-int corio_addr_format(const corio_addr *a, char *buf, size_t size);
+CORIO_API int corio_addr_format(const corio_addr *a, char *buf, size_t size);
 /* The port of an IPv4/IPv6 address, -1 for other families. */
-int corio_addr_port(const corio_addr *a);
+CORIO_API int corio_addr_port(const corio_addr *a);
 
 /* ---- sockets ------------------------------------------------------------*/
 
 /* Creates a socket (made non-blocking and close-on-exec) and registers it
  * with the current loop. Returns 0 or a negative errno from socket(2)/the
  * poller, -EPERM with no loop. */
-int corio_socket_open(corio_socket **sp, int domain, int type, int protocol);
+CORIO_API int corio_socket_open(corio_socket **sp, int domain, int type, int protocol);
 /* Adopts an existing socket fd (makes it non-blocking; it will be closed
  * by corio_socket_close). Returns 0, -EBADF, -ENOMEM, -EPERM. */
-int corio_socket_wrap(corio_socket **sp, int fd);
+CORIO_API int corio_socket_wrap(corio_socket **sp, int fd);
 /* Deregisters and closes. Tasks suspended on s (in other tasks) wake up
  * with -EBADF; s is freed when the last of them has left. Returns 0. */
-int corio_socket_close(corio_socket *s);
+CORIO_API int corio_socket_close(corio_socket *s);
 /* Deregisters and frees s without closing the fd, which is returned (still
  * non-blocking). */
-int corio_socket_detach(corio_socket *s);
-int corio_socket_fd(const corio_socket *s);
+CORIO_API int corio_socket_detach(corio_socket *s);
+CORIO_API int corio_socket_fd(const corio_socket *s);
 
-int corio_socket_bind(corio_socket *s, const corio_addr *a);
-int corio_socket_listen(corio_socket *s, int backlog); /* <= 0: SOMAXCONN */
+CORIO_API int corio_socket_bind(corio_socket *s, const corio_addr *a);
+CORIO_API int corio_socket_listen(corio_socket *s, int backlog); /* <= 0: SOMAXCONN */
 /* Suspending: connects (finishing the non-blocking connect when the socket
  * becomes writable). Bound it with a scope for a timeout. Returns 0 or
  * -ECONNREFUSED, -ENETUNREACH, -ETIMEDOUT, -ECANCELED, ... On interruption
  * the socket is left unconnected in an unspecified state: close it. */
-int corio_socket_connect(corio_socket *s, const corio_addr *a);
+CORIO_API int corio_socket_connect(corio_socket *s, const corio_addr *a);
 /* Suspending: accepts one connection as a new registered socket. peer may
  * be NULL. Returns 0, -EMFILE/-ENFILE (out of fds: back off, see
  * corio_server), -ECANCELED, -ETIMEDOUT, -EBADF (closed meanwhile), ... */
-int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer);
+CORIO_API int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer);
 
 /* Suspending I/O. recv returns bytes read (>= 1), 0 at end of stream, or a
  * negative errno (-ECONNRESET, ...). send returns bytes written (>= 1, may
@@ -1044,27 +1096,27 @@ int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer)
  * are MSG_* flags; MSG_NOSIGNAL is always added. A message socket (UDP,
  * SOCK_DGRAM Unix) sends and receives whole datagrams: recv truncates one
  * longer than len (MSG_TRUNC in flags to learn its real size). */
-ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags);
-ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flags);
-ssize_t corio_socket_sendall(corio_socket *s, const void *buf, size_t len);
+CORIO_API ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags);
+CORIO_API ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flags);
+CORIO_API ssize_t corio_socket_sendall(corio_socket *s, const void *buf, size_t len);
 /* Datagrams: from may be NULL. */
-ssize_t corio_socket_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
-                              corio_addr *from);
-ssize_t corio_socket_sendto(corio_socket *s, const void *buf, size_t len,
-                            int flags, const corio_addr *to);
+CORIO_API ssize_t corio_socket_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
+                                        corio_addr *from);
+CORIO_API ssize_t corio_socket_sendto(corio_socket *s, const void *buf, size_t len,
+                                      int flags, const corio_addr *to);
 
 /* shutdown(2): SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or -ENOTCONN. */
-int corio_socket_shutdown(corio_socket *s, int how);
+CORIO_API int corio_socket_shutdown(corio_socket *s, int how);
 /* setsockopt/getsockopt; the int helpers are for the common int options
  * (SO_REUSEADDR, TCP_NODELAY, SO_KEEPALIVE, SO_RCVBUF, ...). */
-int corio_socket_setopt(corio_socket *s, int level, int name, const void *val,
-                        socklen_t len);
-int corio_socket_getopt(corio_socket *s, int level, int name, void *val,
-                        socklen_t *len);
-int corio_socket_setopt_int(corio_socket *s, int level, int name, int value);
-int corio_socket_getopt_int(corio_socket *s, int level, int name, int *value);
-int corio_socket_local_addr(corio_socket *s, corio_addr *a);
-int corio_socket_peer_addr(corio_socket *s, corio_addr *a);
+CORIO_API int corio_socket_setopt(corio_socket *s, int level, int name, const void *val,
+                                  socklen_t len);
+CORIO_API int corio_socket_getopt(corio_socket *s, int level, int name, void *val,
+                                  socklen_t *len);
+CORIO_API int corio_socket_setopt_int(corio_socket *s, int level, int name, int value);
+CORIO_API int corio_socket_getopt_int(corio_socket *s, int level, int name, int *value);
+CORIO_API int corio_socket_local_addr(corio_socket *s, corio_addr *a);
+CORIO_API int corio_socket_peer_addr(corio_socket *s, corio_addr *a);
 
 /* ---- TCP, UDP and Unix shortcuts ----------------------------------------*/
 
@@ -1074,8 +1126,8 @@ int corio_socket_peer_addr(corio_socket *s, corio_addr *a);
 /* Binds and listens on host:port (numeric host; NULL or "" = 0.0.0.0;
  * port 0 = any free port, see corio_socket_local_addr). SO_REUSEADDR is
  * always set. Returns 0 or a negative errno (-EADDRINUSE, -EINVAL, ...). */
-int corio_tcp_listen(corio_socket **sp, const char *host, int port,
-                     int backlog, unsigned flags);
+CORIO_API int corio_tcp_listen(corio_socket **sp, const char *host, int port,
+                               int backlog, unsigned flags);
 /* Suspending: connects to host:port. host is a numeric address or a name
  * (resolved without blocking the loop, see corio_resolve). When it has
  * several addresses they are tried Happy-Eyeballs style (RFC 8305):
@@ -1083,17 +1135,17 @@ int corio_tcp_listen(corio_socket **sp, const char *host, int port,
  * the previous one fails, the first to connect wins and the others are
  * cancelled. Bound it with a scope for a timeout. Returns 0 or the error of
  * the last failed attempt (-ECONNREFUSED, ...), -ETIMEDOUT, -ECANCELED. */
-int corio_tcp_connect(corio_socket **sp, const char *host, int port);
+CORIO_API int corio_tcp_connect(corio_socket **sp, const char *host, int port);
 /* The same over an explicit address list; delay <= 0 means 250 ms. */
-int corio_tcp_connect_addrs(corio_socket **sp, const corio_addr *addrs,
-                            size_t n, double delay);
+CORIO_API int corio_tcp_connect_addrs(corio_socket **sp, const corio_addr *addrs,
+                                      size_t n, double delay);
 /* A UDP socket bound to host:port (port 0: any; host NULL: 0.0.0.0). */
-int corio_udp_bind(corio_socket **sp, const char *host, int port);
+CORIO_API int corio_udp_bind(corio_socket **sp, const char *host, int port);
 /* Unix-domain sockets: type is SOCK_STREAM or SOCK_DGRAM. listen/bind
  * remove a stale socket file at path first (not an abstract name). */
-int corio_unix_listen(corio_socket **sp, const char *path, int backlog);
-int corio_unix_connect(corio_socket **sp, const char *path); /* suspending */
-int corio_unix_bind_dgram(corio_socket **sp, const char *path);
+CORIO_API int corio_unix_listen(corio_socket **sp, const char *path, int backlog);
+CORIO_API int corio_unix_connect(corio_socket **sp, const char *path); /* suspending */
+CORIO_API int corio_unix_bind_dgram(corio_socket **sp, const char *path);
 
 /* ---- waiting on a foreign fd --------------------------------------------
  * For libraries that own their socket (libpq, hiredis, curl): register the
@@ -1107,17 +1159,17 @@ int corio_unix_bind_dgram(corio_socket **sp, const char *path);
 /* Returns 0, -EPERM (no loop), -EBADF, -ENOMEM, or -EEXIST (the epoll
  * backend: fd already registered with this loop, e.g. by another watch or
  * a corio_socket; one fd should have one watcher in any case). */
-int corio_watch_open(corio_watch **wp, int fd);
+CORIO_API int corio_watch_open(corio_watch **wp, int fd);
 /* Suspending: waits until the fd is readable and/or writable (events is
  * CORIO_READABLE | CORIO_WRITABLE). Level-triggered: returns at once if
  * it already is. Returns the ready subset (> 0; an error or hang-up
  * condition counts as both), or -ECANCELED, -ETIMEDOUT, -EBUSY (another task
  * already waits on w in that direction), -EBADF (closed meanwhile). */
-int corio_watch_wait(corio_watch *w, unsigned events);
+CORIO_API int corio_watch_wait(corio_watch *w, unsigned events);
 /* Deregisters and frees w (waiters wake with -EBADF). Not the fd. */
-void corio_watch_close(corio_watch *w);
+CORIO_API void corio_watch_close(corio_watch *w);
 /* One-off wait, registering and deregistering fd around it. */
-int corio_wait_fd(int fd, unsigned events);
+CORIO_API int corio_wait_fd(int fd, unsigned events);
 
 /* ---- streams -------------------------------------------------------------
  * One task may read while another writes; a second concurrent reader (or
@@ -1133,23 +1185,23 @@ int corio_wait_fd(int fd, unsigned events);
  * CORIO_STREAM_KEEP_FD. Returns 0, -EBADF, -ENOMEM, or -EPERM (no loop,
  * or an fd that cannot be polled, such as a regular file). On failure the
  * fd is left open, whatever the flags. */
-int corio_stream_open_fd(corio_stream **sp, int fd, unsigned flags);
+CORIO_API int corio_stream_open_fd(corio_stream **sp, int fd, unsigned flags);
 /* Wraps a connected socket; the stream takes it over (closing the stream
  * closes it). On failure the socket is left to the caller. */
-int corio_stream_open_socket(corio_stream **sp, corio_socket *sock);
+CORIO_API int corio_stream_open_socket(corio_stream **sp, corio_socket *sock);
 /* Suspending: corio_tcp_connect / corio_unix_connect, then a stream. */
-int corio_stream_connect_tcp(corio_stream **sp, const char *host, int port);
-int corio_stream_connect_unix(corio_stream **sp, const char *path);
+CORIO_API int corio_stream_connect_tcp(corio_stream **sp, const char *host, int port);
+CORIO_API int corio_stream_connect_unix(corio_stream **sp, const char *path);
 
 /* Reads up to len bytes: what is buffered, else what one read of the
  * transport gives. Returns >= 1, 0 at end of stream, or a negative error. */
-ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len);
+CORIO_API ssize_t corio_stream_read(corio_stream *s, void *buf, size_t len);
 /* Reads exactly len bytes. Returns 0, or CORIO_EEOF if the stream ended
  * first (then the *got < len bytes that did arrive are in buf and consumed),
  * or another error (bytes read before it are then in buf, *got says how
  * many). got may be NULL. */
-int corio_stream_readexactly(corio_stream *s, void *buf, size_t len,
-                             size_t *got);
+CORIO_API int corio_stream_readexactly(corio_stream *s, void *buf, size_t len,
+                                       size_t *got);
 /* Reads up to and including the separator sep (seplen >= 1 bytes) into
  * buf; *len gets the count. A NUL is stored after the data if it fits.
  * Returns 0; CORIO_ETOOLONG if cap bytes arrived without a separator (they
@@ -1157,19 +1209,19 @@ int corio_stream_readexactly(corio_stream *s, void *buf, size_t len,
  * give up); CORIO_EEOF if the stream ended without a separator (the
  * remaining bytes, up to cap, are then in buf and consumed, *len says how
  * many, 0 at a clean end); or an I/O error (nothing consumed). */
-int corio_stream_readuntil(corio_stream *s, void *buf, size_t cap,
-                           const void *sep, size_t seplen, size_t *len);
+CORIO_API int corio_stream_readuntil(corio_stream *s, void *buf, size_t cap,
+                                     const void *sep, size_t seplen, size_t *len);
 /* readuntil with "\n". */
-int corio_stream_readline(corio_stream *s, char *buf, size_t cap, size_t *len);
+CORIO_API int corio_stream_readline(corio_stream *s, char *buf, size_t cap, size_t *len);
 
 /* Zero-copy reading: fill reads once more from the transport into the
  * buffer (suspending; returns bytes added, 0 at end of stream, or an error;
  * -ENOBUFS if the buffer is at its limit, see corio_stream_set_limits);
  * peek returns the buffered bytes (valid until the next call on s) and
  * consume drops the first n of them. */
-ssize_t corio_stream_fill(corio_stream *s);
-const void *corio_stream_peek(corio_stream *s, size_t *len);
-void corio_stream_consume(corio_stream *s, size_t n);
+CORIO_API ssize_t corio_stream_fill(corio_stream *s);
+CORIO_API const void *corio_stream_peek(corio_stream *s, size_t *len);
+CORIO_API void corio_stream_consume(corio_stream *s, size_t n);
 
 /* Writes all of buf. Returns 0 when every byte has been handed to the
  * transport or queued in the output buffer. Suspends while the buffer holds
@@ -1177,32 +1229,32 @@ void corio_stream_consume(corio_stream *s, size_t n);
  * reader use bounded memory. On error (-EPIPE, -ECONNRESET, or an
  * interruption while suspended) some prefix of buf may have been queued;
  * an I/O error sticks: later writes return it too. */
-int corio_stream_write(corio_stream *s, const void *buf, size_t len);
+CORIO_API int corio_stream_write(corio_stream *s, const void *buf, size_t len);
 /* Suspending: waits until the output buffer is empty (all data handed to
  * the kernel). Returns 0 or the write error. */
-int corio_stream_drain(corio_stream *s);
+CORIO_API int corio_stream_drain(corio_stream *s);
 /* Flushes, then shuts down the write side (the peer reads end of stream);
  * reading goes on. */
-int corio_stream_shutdown_write(corio_stream *s);
+CORIO_API int corio_stream_shutdown_write(corio_stream *s);
 /* Flushes (suspending, within the caller's scopes), then closes and frees
  * s. If the flush fails or is interrupted, the rest is dropped as in
  * abort. Returns 0 or the flush's error; s is freed either way. Tasks
  * still suspended on s in other tasks wake up with -EBADF. */
-int corio_stream_close(corio_stream *s);
+CORIO_API int corio_stream_close(corio_stream *s);
 /* Closes and frees s at once, dropping buffered output. Never suspends. */
-void corio_stream_abort(corio_stream *s);
+CORIO_API void corio_stream_abort(corio_stream *s);
 
 /* Input buffer limit (the longest line readuntil can find; default 64 KiB)
  * and output high-water mark (default 64 KiB; 0: write returns only once
  * everything is in the kernel). SIZE_MAX keeps a value. Returns 0,
  * -EINVAL (a read limit of 0 or below what is buffered), -EBADF. */
-int corio_stream_set_limits(corio_stream *s, size_t read_limit,
-                            size_t write_high);
+CORIO_API int corio_stream_set_limits(corio_stream *s, size_t read_limit,
+                                      size_t write_high);
 /* Bytes waiting in the output buffer. */
-size_t corio_stream_write_buffered(const corio_stream *s);
+CORIO_API size_t corio_stream_write_buffered(const corio_stream *s);
 /* The fd, or -1; the socket under a socket stream, else NULL. */
-int corio_stream_fd(const corio_stream *s);
-corio_socket *corio_stream_socket(corio_stream *s);
+CORIO_API int corio_stream_fd(const corio_stream *s);
+CORIO_API corio_socket *corio_stream_socket(corio_stream *s);
 
 /* ---- servers -------------------------------------------------------------*/
 
@@ -1227,26 +1279,26 @@ typedef struct corio_server_opts {
  * task of its own. opts may be NULL. On EMFILE/ENFILE the server pauses
  * accepting until a connection of its own ends or 100 ms passed, so fd
  * exhaustion does not spin the loop. Returns 0 or a negative errno. */
-int corio_server_start(corio_server **srvp, const char *host, int port,
-                       corio_server_handler handler, void *arg,
-                       const corio_server_opts *opts);
-int corio_server_start_unix(corio_server **srvp, const char *path,
-                            corio_server_handler handler, void *arg,
-                            const corio_server_opts *opts);
+CORIO_API int corio_server_start(corio_server **srvp, const char *host, int port,
+                                 corio_server_handler handler, void *arg,
+                                 const corio_server_opts *opts);
+CORIO_API int corio_server_start_unix(corio_server **srvp, const char *path,
+                                      corio_server_handler handler, void *arg,
+                                      const corio_server_opts *opts);
 /* Serves on a listening socket, which the server takes over. */
-int corio_server_start_socket(corio_server **srvp, corio_socket *listener,
-                              corio_server_handler handler, void *arg,
-                              const corio_server_opts *opts);
+CORIO_API int corio_server_start_socket(corio_server **srvp, corio_socket *listener,
+                                        corio_server_handler handler, void *arg,
+                                        const corio_server_opts *opts);
 /* The bound port (useful after port 0). */
-int corio_server_port(const corio_server *srv);
-size_t corio_server_connections(const corio_server *srv);
+CORIO_API int corio_server_port(const corio_server *srv);
+CORIO_API size_t corio_server_connections(const corio_server *srv);
 /* Graceful close: stops accepting (closes the listener), waits up to grace
  * seconds (< 0: forever) for handlers to return, then cancels the rest and
  * waits for them to finish; frees srv. Returns the number of handlers that
  * had to be cancelled, or -EPERM (not in a task). If the caller is itself
  * cancelled meanwhile, the handlers are cancelled at once and waited for
  * (shielded), then -ECANCELED is returned; srv is freed in every case. */
-int corio_server_close(corio_server *srv, double grace);
+CORIO_API int corio_server_close(corio_server *srv, double grace);
 
 /* ======================================================================
  * DNS and TLS
@@ -1270,10 +1322,10 @@ typedef struct corio_resolve_opts {
  * with a scope: on timeout or cancellation the query is abandoned at once.
  * Returns the number of addresses (> 0), CORIO_ENOTFOUND, -ETIMEDOUT (the
  * servers did not answer, or the scope), -ECANCELED, -EINVAL, -ENOTSUP. */
-int corio_resolve(const char *host, int port, int family, corio_addr *addrs,
-                  size_t max);
-int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
-                     size_t max, const corio_resolve_opts *opts);
+CORIO_API int corio_resolve(const char *host, int port, int family, corio_addr *addrs,
+                            size_t max);
+CORIO_API int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
+                               size_t max, const corio_resolve_opts *opts);
 
 /* A TLS configuration (OpenSSL's SSL_CTX), shared by many streams.
  * corio_tls_ctx_create allocates it, corio_tls_ctx_destroy drops the
@@ -1286,22 +1338,22 @@ typedef struct corio_tls_ctx corio_tls_ctx;
 #define CORIO_TLS_SERVER 1
 
 /* Returns 0, -ENOMEM, -EINVAL (bad mode), -ENOTSUP. */
-int corio_tls_ctx_create(corio_tls_ctx **cp, int mode);
-void corio_tls_ctx_destroy(corio_tls_ctx *c);
+CORIO_API int corio_tls_ctx_create(corio_tls_ctx **cp, int mode);
+CORIO_API void corio_tls_ctx_destroy(corio_tls_ctx *c);
 /* Certificate chain and private key (PEM), from files or from memory
  * (NUL-terminated strings). Servers need one; clients may (mutual TLS).
  * Returns 0 or CORIO_ETLS (unreadable, or key and certificate differ). */
-int corio_tls_ctx_load_cert_file(corio_tls_ctx *c, const char *cert_file,
-                                 const char *key_file);
-int corio_tls_ctx_load_cert_mem(corio_tls_ctx *c, const char *cert_pem,
-                                const char *key_pem);
+CORIO_API int corio_tls_ctx_load_cert_file(corio_tls_ctx *c, const char *cert_file,
+                                           const char *key_file);
+CORIO_API int corio_tls_ctx_load_cert_mem(corio_tls_ctx *c, const char *cert_pem,
+                                          const char *key_pem);
 /* Trust these CA certificates (PEM) instead of the system's store. */
-int corio_tls_ctx_load_ca_file(corio_tls_ctx *c, const char *ca_file);
-int corio_tls_ctx_load_ca_mem(corio_tls_ctx *c, const char *ca_pem);
+CORIO_API int corio_tls_ctx_load_ca_file(corio_tls_ctx *c, const char *ca_file);
+CORIO_API int corio_tls_ctx_load_ca_mem(corio_tls_ctx *c, const char *ca_pem);
 /* verify 0 turns certificate verification off (tests only: anyone can
  * then impersonate the server); a server with verify 1 requires client
  * certificates. Returns 0. */
-int corio_tls_ctx_set_verify(corio_tls_ctx *c, int verify);
+CORIO_API int corio_tls_ctx_set_verify(corio_tls_ctx *c, int verify);
 
 /* Suspending: upgrades an open stream to TLS (also STARTTLS-style, after a
  * plaintext exchange): flushes pending output, hands bytes already
@@ -1312,17 +1364,17 @@ int corio_tls_ctx_set_verify(corio_tls_ctx *c, int verify);
  * CORIO_ECERT, CORIO_ETLS, CORIO_EEOF (peer closed during the handshake),
  * -ECONNRESET, -ETIMEDOUT, -ECANCELED, -EBUSY (another task uses s),
  * -EALREADY (already TLS). On failure the stream is unusable: abort it. */
-int corio_stream_starttls(corio_stream *s, corio_tls_ctx *c,
-                          const char *server_name);
+CORIO_API int corio_stream_starttls(corio_stream *s, corio_tls_ctx *c,
+                                    const char *server_name);
 /* Suspending: corio_stream_connect_tcp, then corio_stream_starttls with host
  * as the server name. */
-int corio_tls_connect(corio_stream **sp, const char *host, int port,
-                      corio_tls_ctx *c);
+CORIO_API int corio_tls_connect(corio_stream **sp, const char *host, int port,
+                                corio_tls_ctx *c);
 /* For a TLS stream: the negotiated version ("TLSv1.3"), the SNI name the
  * client sent (server side; NULL if none), and ALPN is not supported yet.
  * NULL for plain streams. */
-const char *corio_stream_tls_version(corio_stream *s);
-const char *corio_stream_tls_server_name(corio_stream *s);
+CORIO_API const char *corio_stream_tls_version(corio_stream *s);
+CORIO_API const char *corio_stream_tls_server_name(corio_stream *s);
 
 /* ======================================================================
  * Processes and signals
@@ -1355,22 +1407,22 @@ typedef struct corio_signal corio_signal;
  * loop. Allocated here; freed by corio_signal_close(), which must run
  * before the loop closes. Returns 0, -EINVAL, -ENOMEM, -EMFILE, -EBUSY (too
  * many watchers in the process: 256), -EPERM (no loop). */
-int corio_signal_open(corio_signal **sp, const int *signos, size_t n);
+CORIO_API int corio_signal_open(corio_signal **sp, const int *signos, size_t n);
 
 /* Waits for one of s's signals and returns its number (> 0), lowest first
  * when several are pending. Suspending (returns -ECANCELED, -ETIMEDOUT;
  * -EBUSY if another task already waits on s). */
-int corio_signal_wait(corio_signal *s);
+CORIO_API int corio_signal_wait(corio_signal *s);
 
 /* Closes s, waking a task waiting on it with -EBADF. NULL is a no-op. */
-void corio_signal_close(corio_signal *s);
+CORIO_API void corio_signal_close(corio_signal *s);
 
 /* A signal handler that runs as a task: spawns a watcher task that runs
  * fn(arg) as a new detached task for each delivery of signo. *watcher (if
  * non-NULL) gets the watcher's handle: corio_cancel() + corio_await() it to
  * unregister; else it is detached and lives until the loop cancels it.
  * Returns 0, or what corio_signal_open()/corio_spawn_ex() return. */
-int corio_signal_handler(int signo, corio_fn fn, void *arg, corio_task **watcher);
+CORIO_API int corio_signal_handler(int signo, corio_fn fn, void *arg, corio_task **watcher);
 
 /* ---- Subprocesses -----------------------------------------------------------
  *
@@ -1410,34 +1462,34 @@ typedef struct corio_process_opts {
  * loop thread (the handle belongs to the current loop). Returns 0,
  * -ENOENT/-EACCES/... (exec failed: nothing was started), -EINVAL, -EMFILE,
  * -ENOMEM, -EPERM (no loop). */
-int corio_process_spawn(corio_process **pp, const char *const *argv,
-                        const corio_process_opts *opts);
+CORIO_API int corio_process_spawn(corio_process **pp, const char *const *argv,
+                                  const corio_process_opts *opts);
 /* Runs command through /bin/sh -c. Only for trusted command strings. */
-int corio_process_spawn_shell(corio_process **pp, const char *command,
-                              const corio_process_opts *opts);
+CORIO_API int corio_process_spawn_shell(corio_process **pp, const char *command,
+                                        const corio_process_opts *opts);
 
-int corio_process_pid(const corio_process *p);
+CORIO_API int corio_process_pid(const corio_process *p);
 
 /* The pipe streams (owned by p; NULL unless CORIO_STDIO_PIPE). Read and
  * write them with corio_stream_*; never close them yourself (use
  * corio_process_close_stdin to send end of file). */
-corio_stream *corio_process_stdin(corio_process *p);
-corio_stream *corio_process_stdout(corio_process *p);
-corio_stream *corio_process_stderr(corio_process *p);
+CORIO_API corio_stream *corio_process_stdin(corio_process *p);
+CORIO_API corio_stream *corio_process_stdout(corio_process *p);
+CORIO_API corio_stream *corio_process_stderr(corio_process *p);
 /* Flushes and closes the stdin pipe (the child reads end of file).
  * Suspending (the flush). Returns 0 or the flush's error. */
-int corio_process_close_stdin(corio_process *p);
+CORIO_API int corio_process_close_stdin(corio_process *p);
 
 /* Waits for the child to exit and reaps it. *status gets its exit code
  * (0..255), or -N if signal N killed it. Suspending; after the first
  * success it returns at once with the same status. Returns 0, -ECANCELED,
  * -ETIMEDOUT (the child runs on), -EBUSY (another task is waiting). */
-int corio_process_wait(corio_process *p, int *status);
+CORIO_API int corio_process_wait(corio_process *p, int *status);
 
 /* Sends sig (through the pidfd: never to a recycled pid). Returns 0, or
  * -ESRCH once the child has been reaped. terminate is SIGTERM. */
-int corio_process_kill(corio_process *p, int sig);
-int corio_process_terminate(corio_process *p);
+CORIO_API int corio_process_kill(corio_process *p, int sig);
+CORIO_API int corio_process_terminate(corio_process *p);
 
 /* Writes input (if any) to the stdin pipe and closes it, collects stdout
  * and stderr (those that are pipes) concurrently, so no pipe can fill up
@@ -1449,15 +1501,15 @@ int corio_process_terminate(corio_process *p);
  * -ENOMEM, -ECANCELED, -ETIMEDOUT (then nothing is returned; the child
  * runs on). A broken stdin pipe (the child did not read everything) is not
  * an error. Suspending. */
-int corio_process_communicate(corio_process *p, const void *input,
-                              size_t input_len, char **out, size_t *out_len,
-                              char **err, size_t *err_len, size_t limit);
+CORIO_API int corio_process_communicate(corio_process *p, const void *input,
+                                        size_t input_len, char **out, size_t *out_len,
+                                        char **err, size_t *err_len, size_t limit);
 
 /* Frees p and closes its pipes. A child still running is left running (it
  * is not killed); corio_process_close then reaps it in the background
  * through its loop, which stays alive until it exits (kill it first if
  * that is not what you want). Non-suspending. */
-void corio_process_close(corio_process *p);
+CORIO_API void corio_process_close(corio_process *p);
 
 /* ======================================================================
  * Thread pool, files and other threads
@@ -1504,25 +1556,25 @@ typedef struct corio_pool_config {
 
 /* Creates a pool (no thread starts until work arrives). cfg may be NULL.
  * Returns 0, -ENOMEM, -EINVAL. Any thread. */
-int corio_pool_create(corio_pool **pp, const corio_pool_config *cfg);
+CORIO_API int corio_pool_create(corio_pool **pp, const corio_pool_config *cfg);
 
 /* The process-wide default pool, created at first use (NULL only when out
  * of memory). corio_pool_default_config() sets its options; it must run
  * before the first use (else -EBUSY). Any thread. */
-corio_pool *corio_pool_default(void);
-int corio_pool_default_config(const corio_pool_config *cfg);
+CORIO_API corio_pool *corio_pool_default(void);
+CORIO_API int corio_pool_default_config(const corio_pool_config *cfg);
 
 /* Stops accepting work (submissions fail with CORIO_ESHUTDOWN); queued work
  * is not run: its awaiters get CORIO_ESHUTDOWN. Running work finishes.
  * Non-blocking, idempotent, any thread. */
-void corio_pool_shutdown(corio_pool *p);
+CORIO_API void corio_pool_shutdown(corio_pool *p);
 
 /* Shuts p down, waits for running work to finish and its threads to exit,
  * and frees it. Blocking (call it outside tasks, or accept that the loop
  * stalls until running work ends). Every job's awaiter must have been
  * released before (awaited or cancelled). Returns 0, or -EINVAL for the
  * default pool. */
-int corio_pool_destroy(corio_pool *p);
+CORIO_API int corio_pool_destroy(corio_pool *p);
 
 typedef struct corio_pool_stats {
     unsigned threads;   /* started and alive */
@@ -1533,7 +1585,7 @@ typedef struct corio_pool_stats {
 } corio_pool_stats;
 
 /* A snapshot of p's counters. Any thread. */
-void corio_pool_stats_get(corio_pool *p, corio_pool_stats *st);
+CORIO_API void corio_pool_stats_get(corio_pool *p, corio_pool_stats *st);
 
 #define CORIO_WORK_SLOW 0x1u /* the slow lane (DNS, network file systems) */
 
@@ -1548,9 +1600,14 @@ typedef struct corio_work_opts {
  * corio_work_await() or corio_work_cancel(); exactly one corio_work_await()
  * must consume it. While work is pending the loop does not exit.
  * Returns 0, CORIO_ESHUTDOWN, -ENOMEM, -EAGAIN (no thread could be
- * started), -ECANCELED, -ETIMEDOUT (then nothing was queued), -EPERM. */
-int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
-                      const corio_work_opts *opts, corio_work **wp);
+ * started), -ECANCELED, -ETIMEDOUT (then nothing was queued), -EPERM.
+ * A task's call, like the other corio_work_* (corio_pool_* are any thread's). */
+CORIO_API int corio_work_submit(corio_pool *p, corio_fn fn, void *arg,
+                                const corio_work_opts *opts, corio_work **wp);
+/* Deprecated (0.2): corio_work_submit's old name, removed in 0.3. */
+CORIO_DEPRECATED("use corio_work_submit")
+CORIO_API int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
+                                const corio_work_opts *opts, corio_work **wp);
 
 /* Waits for w and releases it; *result (if non-NULL) gets fn's return
  * value. Suspending. Returns 0, -ECANCELED (w was cancelled), or
@@ -1559,31 +1616,32 @@ int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
  * running work is left to finish; either way the discard callback gets
  * the job (see corio_discard_fn), the handle is released and the error
  * returned. */
-int corio_work_await(corio_work *w, void **result);
+CORIO_API int corio_work_await(corio_work *w, void **result);
 
 /* Drops w if it has not started: returns 1 and its awaiter gets
  * -ECANCELED. Returns 0 if it is already running or done (it cannot be
  * stopped; its result is delivered). Loop thread, non-suspending. */
-int corio_work_cancel(corio_work *w);
+CORIO_API int corio_work_cancel(corio_work *w);
 
 /* Submit and await in one call: runs fn(arg) on p (NULL: default) and
  * returns what corio_work_await() returns. opts may be NULL. */
-int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
-                          const corio_work_opts *opts);
+CORIO_API int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
+                                    const corio_work_opts *opts);
 
 /* asyncio.to_thread: corio_run_in_executor on the default pool. */
-int corio_to_thread(corio_fn fn, void *arg, void **result);
+CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
 
 /* ---- Other threads --------------------------------------------------------
  *
  * Which thread may call what:
  *  - A loop belongs to the thread that created it until it runs, then to
  *    the thread running it. Everything in this header is for that thread
- *    only, except the functions marked "any thread" and those ending in
- *    _threadsafe: corio_call_soon_threadsafe,
- *    corio_future_set_result/error_threadsafe, corio_run_threadsafe and
- *    corio_tfuture_*, corio_loop_unref_threadsafe, the corio_pool_* calls
- *    documented as "any thread". docs/reference/os.md has the full table.
+ *    only, except (the rule at the top of this header): the functions
+ *    ending in _threadsafe (corio_call_soon_threadsafe,
+ *    corio_future_set_result/error_threadsafe, corio_run_threadsafe,
+ *    corio_loop_unref_threadsafe), every corio_tfuture_* and corio_pool_*
+ *    function, and corio_strerror and corio_addr_*, which touch no loop.
+ *    docs/reference/os.md has the full table.
  *  - Several loops, each on its own thread, are independent: nothing is
  *    shared but the default thread pool and the signal dispatcher, which
  *    are thread-safe.
@@ -1594,9 +1652,9 @@ int corio_to_thread(corio_fn fn, void *arg, void **result);
  * needs one unref. corio_loop_ref/unref: the loop's own thread (or before
  * it runs); corio_loop_unref_threadsafe: any thread. Return 0, -EINVAL
  * (loop NULL; unref without a ref), -ENOMEM (threadsafe post). */
-int corio_loop_ref(corio_loop *loop);
-int corio_loop_unref(corio_loop *loop);
-int corio_loop_unref_threadsafe(corio_loop *loop);
+CORIO_API int corio_loop_ref(corio_loop *loop);
+CORIO_API int corio_loop_unref(corio_loop *loop);
+CORIO_API int corio_loop_unref_threadsafe(corio_loop *loop);
 
 /* A result slot one foreign thread waits on (asyncio's
  * concurrent.futures.Future). Allocated by corio_run_threadsafe(); freed
@@ -1607,26 +1665,26 @@ typedef struct corio_tfuture corio_tfuture;
  * running, or be kept alive with corio_loop_ref until the task started)
  * and returns at once; *tfp gets the slot its outcome goes to
  * (asyncio's run_coroutine_threadsafe). Returns 0, -ENOMEM, -EINVAL. */
-int corio_run_threadsafe(corio_loop *loop, corio_fn fn, void *arg,
-                         corio_tfuture **tfp);
+CORIO_API int corio_run_threadsafe(corio_loop *loop, corio_fn fn, void *arg,
+                                   corio_tfuture **tfp);
 
 /* Blocks the calling (non-loop) thread until the task finished or timeout
  * seconds passed (negative: no limit). Returns the task's status (0 with
  * *result set, its corio_fail code, -ECANCELED), -ETIMEDOUT (the task goes
  * on; wait again or cancel), or -EDEADLK if called on the loop's own
  * thread. Any thread but the loop's. */
-int corio_tfuture_wait(corio_tfuture *tf, double timeout, void **result);
+CORIO_API int corio_tfuture_wait(corio_tfuture *tf, double timeout, void **result);
 
 /* 1 once the task finished. Any thread. */
-int corio_tfuture_done(corio_tfuture *tf);
+CORIO_API int corio_tfuture_done(corio_tfuture *tf);
 
 /* Asks the loop to cancel the task (asynchronously). Returns 0, -ENOMEM.
  * Any thread. */
-int corio_tfuture_cancel(corio_tfuture *tf);
+CORIO_API int corio_tfuture_cancel(corio_tfuture *tf);
 
 /* Releases tf. If the task has not finished it runs on (its result is
  * dropped). Any thread. */
-void corio_tfuture_destroy(corio_tfuture *tf);
+CORIO_API void corio_tfuture_destroy(corio_tfuture *tf);
 
 /* ---- Files ----------------------------------------------------------------
  *
@@ -1645,43 +1703,43 @@ typedef struct corio_file corio_file;
 /* Opens path with open(2) flags (O_CLOEXEC is added) and mode. The handle
  * keeps a position that corio_file_read/write advance. Allocated here;
  * freed by corio_file_close(). Returns 0 or a negative errno. */
-int corio_file_open(corio_file **fp, const char *path, int flags, int mode);
+CORIO_API int corio_file_open(corio_file **fp, const char *path, int flags, int mode);
 
 /* Reads up to len bytes at the position; returns the count (0 at end of
  * file) or a negative errno. */
-ssize_t corio_file_read(corio_file *f, void *buf, size_t len);
+CORIO_API ssize_t corio_file_read(corio_file *f, void *buf, size_t len);
 /* Writes all len bytes at the position (at the end with O_APPEND);
  * returns len or a negative errno (some bytes may have been written). */
-ssize_t corio_file_write(corio_file *f, const void *buf, size_t len);
+CORIO_API ssize_t corio_file_write(corio_file *f, const void *buf, size_t len);
 /* At an explicit offset; the position is unchanged. */
-ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off);
-ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, int64_t off);
+CORIO_API ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off);
+CORIO_API ssize_t corio_file_pwrite(corio_file *f, const void *buf, size_t len, int64_t off);
 /* Moves the position (no system call); returns it. */
-int64_t corio_file_seek(corio_file *f, int64_t pos);
-int corio_file_fsync(corio_file *f);
-int corio_file_stat(corio_file *f, struct stat *st);
+CORIO_API int64_t corio_file_seek(corio_file *f, int64_t pos);
+CORIO_API int corio_file_fsync(corio_file *f);
+CORIO_API int corio_file_stat(corio_file *f, struct stat *st);
 /* The descriptor (owned by f). Non-suspending. */
-int corio_file_fd(const corio_file *f);
+CORIO_API int corio_file_fd(const corio_file *f);
 /* Closes the descriptor (on the pool: close can block on network file
  * systems) and frees f, whatever it returns. */
-int corio_file_close(corio_file *f);
+CORIO_API int corio_file_close(corio_file *f);
 
-int corio_stat(const char *path, struct stat *st);
-int corio_rename(const char *from, const char *to);
-int corio_unlink(const char *path);
+CORIO_API int corio_stat(const char *path, struct stat *st);
+CORIO_API int corio_rename(const char *from, const char *to);
+CORIO_API int corio_unlink(const char *path);
 
 /* Reads a whole file. *data gets a malloc'ed buffer (NUL-terminated, the
  * caller frees it), *len its length (excluding the NUL). Files over limit
  * bytes (0: 1 GiB) fail with -EFBIG. */
-int corio_read_file(const char *path, char **data, size_t *len, size_t limit);
+CORIO_API int corio_read_file(const char *path, char **data, size_t *len, size_t limit);
 
 #define CORIO_WRITE_APPEND 0x1u /* append instead of truncating */
 #define CORIO_WRITE_ATOMIC 0x2u /* write a temporary file, fsync, rename */
 
 /* Writes len bytes to path (created with mode 0666 & ~umask). Returns 0 or
  * a negative errno. */
-int corio_write_file(const char *path, const void *data, size_t len,
-                     unsigned flags);
+CORIO_API int corio_write_file(const char *path, const void *data, size_t len,
+                               unsigned flags);
 
 /* ======================================================================
  * Debugging: dumps, stalls, deadlocks, metrics
@@ -1736,23 +1794,23 @@ typedef struct corio_task_info {
  * (when called from a task) is the caller's own. Call it on the loop's
  * thread (or while the loop is not running). fn must not spawn, free,
  * suspend or switch tasks. */
-int corio_debug_tasks(corio_loop *loop,
-                      int (*fn)(const corio_task_info *info, void *arg),
-                      void *arg);
+CORIO_API int corio_debug_tasks(corio_loop *loop,
+                                int (*fn)(const corio_task_info *info, void *arg),
+                                void *arg);
 
 /* Formats a code address as "function+0x1c (file.c:42)" (file:line when
  * the build found libdw and the binary has debug info; else what dladdr
  * knows; else "module+0xoffset"). Returns the length written (truncated
  * to len - 1), or -ENOENT when nothing at all is known. */
-int corio_debug_symbolize(const void *addr, char *buf, size_t len);
+CORIO_API int corio_debug_symbolize(const void *addr, char *buf, size_t len);
 
 /* Writes a human-readable dump of every task of the current loop / of loop
  * to f (NULL: the loop's report file): id, name, parent, state, time
  * suspended, what it waits on and who holds that, where it was spawned, and
  * its symbolized C backtrace. Same thread rule as corio_debug_tasks().
  * Returns the number of tasks dumped, or -EPERM (no loop). */
-int corio_dump(FILE *f);
-int corio_dump_loop(corio_loop *loop, FILE *f);
+CORIO_API int corio_dump(FILE *f);
+CORIO_API int corio_dump_loop(corio_loop *loop, FILE *f);
 
 /* Dumps loop (NULL: current) to its report file whenever signal signo is
  * delivered to the process (e.g. SIGUSR1, SIGQUIT), at the loop's next
@@ -1761,7 +1819,7 @@ int corio_dump_loop(corio_loop *loop, FILE *f);
  * stall detector is the tool for that. signo 0 turns it off for this loop.
  * Several loops may share a signal. Returns 0, -EINVAL (bad signal),
  * -ENOSPC (more than 16 loops), -EPERM (no loop). */
-int corio_debug_dump_on_signal(corio_loop *loop, int signo);
+CORIO_API int corio_debug_dump_on_signal(corio_loop *loop, int signo);
 
 /* Stall detector: a watchdog thread reports, while it is still running,
  * any task (or callback) that keeps the loop busy longer than threshold
@@ -1772,7 +1830,7 @@ int corio_debug_dump_on_signal(corio_loop *loop, int signo);
  * creation. A blocking system call interrupted by the signal may fail with
  * EINTR (it is installed with SA_RESTART, which most calls honour).
  * Returns 0, -EINVAL, -EAGAIN (no thread), -EPERM (no loop). */
-int corio_debug_stall_detector(corio_loop *loop, double threshold);
+CORIO_API int corio_debug_stall_detector(corio_loop *loop, double threshold);
 
 /* Debug mode (also CORIO_LOOP_DEBUG in the config or CORIO_DEBUG=1 in the
  * environment at loop creation): reports API misuse (awaiting a handle
@@ -1783,8 +1841,8 @@ int corio_debug_stall_detector(corio_loop *loop, double threshold);
  * kept poisoned for a while so a second await is caught, and freed stacks
  * are poisoned. Slows spawning and switching down: for development.
  * Returns 0 or -ENOMEM, -EPERM (no loop). */
-int corio_debug_set_mode(corio_loop *loop, int on);
-int corio_debug_set_slow_threshold(corio_loop *loop, double seconds);
+CORIO_API int corio_debug_set_mode(corio_loop *loop, int on);
+CORIO_API int corio_debug_set_slow_threshold(corio_loop *loop, double seconds);
 
 /* Tracer hooks, called on the loop thread: spawn (after the task is set
  * up), run (just before a task runs), suspend (just after it stopped
@@ -1798,7 +1856,7 @@ typedef struct corio_debug_hooks {
     void (*finish)(corio_task *t, void *arg);
     void *arg;
 } corio_debug_hooks;
-int corio_debug_set_hooks(corio_loop *loop, const corio_debug_hooks *h);
+CORIO_API int corio_debug_set_hooks(corio_loop *loop, const corio_debug_hooks *h);
 
 /* Loop metrics. The counters are always kept; the times (and per-task
  * metrics) only while corio_metrics_enable() is on, since they cost two
@@ -1825,11 +1883,11 @@ typedef struct corio_task_metrics {
 } corio_task_metrics;
 
 /* Turns the timing metrics on (1) or off (0). Returns 0, -ENOMEM, -EPERM. */
-int corio_metrics_enable(corio_loop *loop, int on);
+CORIO_API int corio_metrics_enable(corio_loop *loop, int on);
 /* Fills *m. Returns 0 or -EPERM (no loop). */
-int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m);
+CORIO_API int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m);
 /* Fills *m for t (zeros for the time it ran with metrics off). Returns 0. */
-int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m);
+CORIO_API int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m);
 
 #define CORIO_METRICS_PER_TASK 0x1u /* also one series per live task */
 
@@ -1837,9 +1895,9 @@ int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m);
  * to f / into buf. Returns the number of bytes written (for _buf: that the
  * full text needs, like snprintf; buf gets at most len - 1 of them and a
  * NUL), or -ENOMEM, -EIO, -EPERM. */
-int corio_metrics_prometheus(corio_loop *loop, FILE *f, unsigned flags);
-long corio_metrics_prometheus_buf(corio_loop *loop, char *buf, size_t len,
-                                  unsigned flags);
+CORIO_API int corio_metrics_prometheus(corio_loop *loop, FILE *f, unsigned flags);
+CORIO_API long corio_metrics_prometheus_buf(corio_loop *loop, char *buf, size_t len,
+                                            unsigned flags);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* As in corio.h: what the shared library libcorio_http.so exports. */
+#ifndef CORIO_API
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define CORIO_API __attribute__((visibility("default")))
+#else
+#define CORIO_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -44,24 +53,24 @@ typedef struct corio_http_buf {
 #define CORIO_HTTP_BUF_INIT {NULL, 0, 0}
 
 /* Appends n bytes. Returns 0 or -ENOMEM (b unchanged). */
-int corio_http_buf_append(corio_http_buf *b, const void *p, size_t n);
+CORIO_API int corio_http_buf_append(corio_http_buf *b, const void *p, size_t n);
 /* Appends a NUL-terminated string. */
-int corio_http_buf_puts(corio_http_buf *b, const char *s);
+CORIO_API int corio_http_buf_puts(corio_http_buf *b, const char *s);
 /* Appends printf-formatted text. Returns 0, -ENOMEM or -EINVAL (bad format). */
-int corio_http_buf_printf(corio_http_buf *b, const char *fmt, ...)
+CORIO_API int corio_http_buf_printf(corio_http_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-int corio_http_buf_vprintf(corio_http_buf *b, const char *fmt, va_list ap);
+CORIO_API int corio_http_buf_vprintf(corio_http_buf *b, const char *fmt, va_list ap);
 /* Makes room for n more bytes without changing len. 0 or -ENOMEM. */
-int corio_http_buf_reserve(corio_http_buf *b, size_t n);
+CORIO_API int corio_http_buf_reserve(corio_http_buf *b, size_t n);
 /* Drops the first n bytes (all of them if n >= len), keeping the memory. */
-void corio_http_buf_consume(corio_http_buf *b, size_t n);
+CORIO_API void corio_http_buf_consume(corio_http_buf *b, size_t n);
 /* Empties b, keeping its memory for reuse. */
-void corio_http_buf_clear(corio_http_buf *b);
+CORIO_API void corio_http_buf_clear(corio_http_buf *b);
 /* Frees the bytes and zeroes b. */
-void corio_http_buf_free(corio_http_buf *b);
+CORIO_API void corio_http_buf_free(corio_http_buf *b);
 
 /* ======================================================================
  * The request parser
@@ -126,9 +135,9 @@ enum corio_http_event {
 
 /* lim may be NULL (defaults). Returns 0, -ENOMEM or -EINVAL (a limit so
  * large it cannot be honoured). */
-int corio_http_parser_create(corio_http_parser **pp,
-                             const corio_http_limits *lim);
-void corio_http_parser_destroy(corio_http_parser *p); /* NULL: no-op */
+CORIO_API int corio_http_parser_create(corio_http_parser **pp,
+                                       const corio_http_limits *lim);
+CORIO_API void corio_http_parser_destroy(corio_http_parser *p); /* NULL: no-op */
 
 /* Parses up to len bytes of data, stopping after the first complete request
  * (or 100-continue head). *used gets how many bytes were consumed; the caller
@@ -142,24 +151,24 @@ void corio_http_parser_destroy(corio_http_parser *p); /* NULL: no-op */
  *   -ENOSYS   unknown method (501)
  *   -EPROTONOSUPPORT an HTTP version other than 1.x (505)
  *   -ENOMEM   out of memory (500) */
-int corio_http_parser_feed(corio_http_parser *p, const char *data, size_t len,
-                           size_t *used);
+CORIO_API int corio_http_parser_feed(corio_http_parser *p, const char *data, size_t len,
+                                     size_t *used);
 
 /* The request of the last CORIO_HTTP_REQUEST / CORIO_HTTP_CONTINUE event
  * (with CONTINUE, body is still ""). NULL if there is none. */
-const corio_http_request *corio_http_parser_request(const corio_http_parser *p);
+CORIO_API const corio_http_request *corio_http_parser_request(const corio_http_parser *p);
 
 /* Tells the parser the peer closed its side. Returns 0 if that was a clean
  * end (between requests), -EBADMSG if a request was cut short. */
-int corio_http_parser_finish(corio_http_parser *p);
+CORIO_API int corio_http_parser_finish(corio_http_parser *p);
 
 /* After an error: the HTTP status to answer with (400, 413, 431, 500, 501,
  * 505) and, in *reason (may be NULL), a static English explanation. 0 if
  * the parser has not failed. */
-int corio_http_parser_status(const corio_http_parser *p, const char **reason);
+CORIO_API int corio_http_parser_status(const corio_http_parser *p, const char **reason);
 
 /* Forgets any partial request and the last one reported; limits stay. */
-void corio_http_parser_reset(corio_http_parser *p);
+CORIO_API void corio_http_parser_reset(corio_http_parser *p);
 
 /* Where the parser is: 0 between requests (nothing of the next one seen),
  * CORIO_HTTP_IN_HEAD while a request head is arriving, CORIO_HTTP_IN_BODY
@@ -167,15 +176,15 @@ void corio_http_parser_reset(corio_http_parser *p);
  * choose between its idle, header and body timeouts. */
 #define CORIO_HTTP_IN_HEAD 1
 #define CORIO_HTTP_IN_BODY 2
-int corio_http_parser_busy(const corio_http_parser *p);
+CORIO_API int corio_http_parser_busy(const corio_http_parser *p);
 
 /* The value of the first header called name (case-insensitive), or NULL. */
-const char *corio_http_request_header(const corio_http_request *r,
-                                      const char *name);
+CORIO_API const char *corio_http_request_header(const corio_http_request *r,
+                                                const char *name);
 
 /* The HTTP status for one of the parser's errors (-EBADMSG → 400, ...);
  * 500 for anything else. */
-int corio_http_error_status(int err);
+CORIO_API int corio_http_error_status(int err);
 
 /* ======================================================================
  * Responses
@@ -195,22 +204,22 @@ typedef struct corio_http_response {
     corio_http_buf body;    /* append to it directly */
 } corio_http_response;
 
-void corio_http_response_init(corio_http_response *r);
-void corio_http_response_clear(corio_http_response *r);
-void corio_http_response_free(corio_http_response *r);
+CORIO_API void corio_http_response_init(corio_http_response *r);
+CORIO_API void corio_http_response_clear(corio_http_response *r);
+CORIO_API void corio_http_response_free(corio_http_response *r);
 
 /* Adds a header line. Returns 0, -ENOMEM, or -EINVAL if name is not an
  * HTTP token, if value holds a control character other than HTAB (CR and
  * LF would inject header lines), or if name is Content-Length or
  * Transfer-Encoding (the writer owns framing). */
-int corio_http_response_header(corio_http_response *r, const char *name,
-                               const char *value);
+CORIO_API int corio_http_response_header(corio_http_response *r, const char *name,
+                                         const char *value);
 
 /* Sets status, Content-Type and body in one call (body copied; len may be
  * (size_t)-1 for a NUL-terminated body). Returns 0, -ENOMEM or -EINVAL. */
-int corio_http_response_set(corio_http_response *r, int status,
-                            const char *content_type, const char *body,
-                            size_t len);
+CORIO_API int corio_http_response_set(corio_http_response *r, int status,
+                                      const char *content_type, const char *body,
+                                      size_t len);
 
 #define CORIO_HTTP_WRITE_HEAD 0x1u /* answer to HEAD: no body bytes */
 
@@ -218,16 +227,16 @@ int corio_http_response_set(corio_http_response *r, int status,
  * Content-Length, optional "Connection: close", blank line, body. Statuses
  * 1xx, 204 and 304 get neither Content-Length nor body. Returns 0, -ENOMEM,
  * -EINVAL (status outside 100..599). */
-int corio_http_response_write(const corio_http_response *r, unsigned flags,
-                              corio_http_buf *out);
+CORIO_API int corio_http_response_write(const corio_http_response *r, unsigned flags,
+                                        corio_http_buf *out);
 
 /* The standard reason phrase of status ("Not Found"), or "Unknown". */
-const char *corio_http_reason(int status);
+CORIO_API const char *corio_http_reason(int status);
 
 /* Formats t (seconds since the Epoch) as an HTTP date (IMF-fixdate,
  * "Sun, 06 Nov 1994 08:49:37 GMT") into out, which has room for 30 bytes.
  * Returns out. */
-char *corio_http_date(char out[30], int64_t t);
+CORIO_API char *corio_http_date(char out[30], int64_t t);
 
 /* ======================================================================
  * The server
@@ -300,13 +309,13 @@ typedef struct corio_http_server_stats {
 /* Listens on host:port (numeric; NULL: 0.0.0.0; port 0: any free port)
  * and serves with handler(arg). opts may be NULL. Must be called from a
  * loop's thread. Returns 0, -EINVAL, -ENOMEM, -EADDRINUSE, ... */
-int corio_http_server_start(corio_http_server **sp, const char *host,
-                            int port, corio_http_handler handler, void *arg,
-                            const corio_http_server_opts *opts);
+CORIO_API int corio_http_server_start(corio_http_server **sp, const char *host,
+                                      int port, corio_http_handler handler, void *arg,
+                                      const corio_http_server_opts *opts);
 /* The bound port (useful after port 0). */
-int corio_http_server_port(const corio_http_server *s);
-void corio_http_server_stats_get(const corio_http_server *s,
-                                 corio_http_server_stats *out);
+CORIO_API int corio_http_server_port(const corio_http_server *s);
+CORIO_API void corio_http_server_stats_get(const corio_http_server *s,
+                                           corio_http_server_stats *out);
 
 /* Graceful close: stops accepting, closes idle keep-alive connections at
  * once, lets requests in progress finish (their responses carry
@@ -314,7 +323,7 @@ void corio_http_server_stats_get(const corio_http_server *s,
  * cancels what remains and waits for it. Frees s. Suspending (call from a
  * task). Returns the number of connections that had to be cancelled, or
  * -EPERM (not in a task: s is left alone). */
-int corio_http_server_close(corio_http_server *s, double grace);
+CORIO_API int corio_http_server_close(corio_http_server *s, double grace);
 
 /* ======================================================================
  * The client
@@ -334,10 +343,10 @@ int corio_http_server_close(corio_http_server *s, double grace);
 typedef struct corio_http_client corio_http_client;
 
 /* Returns 0, -ENOMEM, -EPERM (no loop), -EIO (curl failed to start). */
-int corio_http_client_create(corio_http_client **cp);
+CORIO_API int corio_http_client_create(corio_http_client **cp);
 /* Frees c. Suspending (it waits for its socket watchers to leave); every
  * corio_http_fetch() on c must have returned. NULL is a no-op. */
-void corio_http_client_destroy(corio_http_client *c);
+CORIO_API void corio_http_client_destroy(corio_http_client *c);
 
 #define CORIO_HTTP_FETCH_NO_REDIRECTS 0x1u /* do not follow 3xx Location */
 #define CORIO_HTTP_FETCH_DISCARD_BODY 0x2u /* count the body, keep nothing */
@@ -365,7 +374,7 @@ typedef struct corio_http_result {
     char error[256];        /* after a failure: curl's explanation */
 } corio_http_result;
 
-void corio_http_result_free(corio_http_result *r);
+CORIO_API void corio_http_result_free(corio_http_result *r);
 
 /* Performs one request for url (http:// or https:// only). Suspending:
  * bound it with a scope for a timeout; cancelling the task (or the scope
@@ -374,8 +383,8 @@ void corio_http_result_free(corio_http_result *r);
  * over max_body), -EINVAL (bad URL or protocol), -EHOSTUNREACH (name or
  * host not found), -ECONNREFUSED, -EPROTO (TLS or protocol failure), -EIO
  * (other transfer errors), -ENOMEM, -EPERM. r->error says more. */
-int corio_http_fetch(corio_http_client *c, const char *url,
-                     const corio_http_fetch_opts *opts, corio_http_result *r);
+CORIO_API int corio_http_fetch(corio_http_client *c, const char *url,
+                               const corio_http_fetch_opts *opts, corio_http_result *r);
 
 #ifdef __cplusplus
 }

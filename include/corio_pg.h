@@ -64,27 +64,27 @@ typedef struct corio_pg_pool corio_pg_pool;
  * Returns 0, -ECONNREFUSED (libpq failed to connect: the reason went to
  * *errmsg if errmsg is non-NULL, a malloc'ed string the caller frees),
  * -ECANCELED, -ETIMEDOUT, -ENOMEM, -EPERM. */
-int corio_pg_connect(corio_pg **cp, const char *conninfo, char **errmsg);
+CORIO_API int corio_pg_connect(corio_pg **cp, const char *conninfo, char **errmsg);
 /* Closes the connection and frees c (NULL: no-op). Not suspending. Not
  * while a task is inside a query function on c (it would wake on a freed
  * connection); cancel and await that task first. */
-void corio_pg_close(corio_pg *c);
+CORIO_API void corio_pg_close(corio_pg *c);
 /* The underlying PGconn, for PQescape*, PQparameterStatus, ... Do not run
  * blocking libpq calls on it (PQexec) from the loop thread. */
-PGconn *corio_pg_conn(corio_pg *c);
+CORIO_API PGconn *corio_pg_conn(corio_pg *c);
 /* 1 if the connection is usable (not broken, PQstatus OK). */
-int corio_pg_ok(const corio_pg *c);
+CORIO_API int corio_pg_ok(const corio_pg *c);
 
 /* Suspending: runs one statement with bound parameters
  * (PQsendQueryParams; see its documentation for types, lengths, formats,
  * which may be NULL for all-text parameters). *res gets the result. */
-int corio_pg_query_params(corio_pg *c, PGresult **res, const char *sql,
-                          int nparams, const Oid *types,
-                          const char *const *values, const int *lengths,
-                          const int *formats, int result_format);
+CORIO_API int corio_pg_query_params(corio_pg *c, PGresult **res, const char *sql,
+                                    int nparams, const Oid *types,
+                                    const char *const *values, const int *lengths,
+                                    const int *formats, int result_format);
 /* The same with text parameters and text results. */
-int corio_pg_query(corio_pg *c, PGresult **res, const char *sql, int nparams,
-                   const char *const *values);
+CORIO_API int corio_pg_query(corio_pg *c, PGresult **res, const char *sql, int nparams,
+                             const char *const *values);
 
 /* One statement of a pipeline. */
 typedef struct corio_pg_stmt {
@@ -102,8 +102,8 @@ typedef struct corio_pg_stmt {
  * succeeded, -EIO if one failed, or an error above. Interrupted
  * (-ECANCELED/-ETIMEDOUT), the server side is cancelled and the connection
  * marked broken (a pool replaces it). */
-int corio_pg_pipeline(corio_pg *c, size_t n, const corio_pg_stmt *stmts,
-                      PGresult **res);
+CORIO_API int corio_pg_pipeline(corio_pg *c, size_t n, const corio_pg_stmt *stmts,
+                                PGresult **res);
 
 /* ---- pool ------------------------------------------------------------- */
 
@@ -118,26 +118,26 @@ typedef struct corio_pg_pool_config {
 /* Makes a pool for conninfo (copied). Connections are opened lazily by
  * corio_pg_pool_acquire. cfg may be NULL. Returns 0, -ENOMEM, -EPERM (no
  * loop). */
-int corio_pg_pool_create(corio_pg_pool **pp, const char *conninfo,
-                         const corio_pg_pool_config *cfg);
+CORIO_API int corio_pg_pool_create(corio_pg_pool **pp, const char *conninfo,
+                                   const corio_pg_pool_config *cfg);
 /* Closes the idle connections and frees p. Every acquired connection must
  * have been released first (else returns -EBUSY and frees nothing). */
-int corio_pg_pool_destroy(corio_pg_pool *p);
+CORIO_API int corio_pg_pool_destroy(corio_pg_pool *p);
 /* Suspending: waits (FIFO) until fewer than max connections are handed
  * out, then gives an idle healthy one or opens a new one. A connection
  * that fails its health check (its server hung up on it while it was
  * idle, or, idle longer than health_idle, it does not answer SELECT 1) is
  * closed and replaced (reconnect). Returns
  * 0, -ECONNREFUSED (could not connect), -ECANCELED, -ETIMEDOUT, -EPERM. */
-int corio_pg_pool_acquire(corio_pg_pool *p, corio_pg **cp);
+CORIO_API int corio_pg_pool_acquire(corio_pg_pool *p, corio_pg **cp);
 /* Gives c back. A broken connection, or one left inside a transaction, is
  * closed instead of reused (the next acquire opens a fresh one). */
-void corio_pg_pool_release(corio_pg_pool *p, corio_pg *c);
+CORIO_API void corio_pg_pool_release(corio_pg_pool *p, corio_pg *c);
 /* Acquire, corio_pg_query, release. */
-int corio_pg_pool_query(corio_pg_pool *p, PGresult **res, const char *sql,
-                        int nparams, const char *const *values);
+CORIO_API int corio_pg_pool_query(corio_pg_pool *p, PGresult **res, const char *sql,
+                                  int nparams, const char *const *values);
 /* Connections open now (idle + handed out). */
-size_t corio_pg_pool_size(const corio_pg_pool *p);
+CORIO_API size_t corio_pg_pool_size(const corio_pg_pool *p);
 
 #ifdef __cplusplus
 }

@@ -39,15 +39,15 @@ typedef struct corio_redis corio_redis;
  * with a scope for a timeout. Returns 0, -ECONNREFUSED (the reason goes to
  * *errmsg if non-NULL: malloc'ed, the caller frees it), -ECANCELED,
  * -ETIMEDOUT, -ENOMEM, -EPERM. */
-int corio_redis_connect(corio_redis **rp, const char *host, int port,
-                        char **errmsg);
-int corio_redis_connect_unix(corio_redis **rp, const char *path,
-                             char **errmsg);
+CORIO_API int corio_redis_connect(corio_redis **rp, const char *host, int port,
+                                  char **errmsg);
+CORIO_API int corio_redis_connect_unix(corio_redis **rp, const char *path,
+                                       char **errmsg);
 /* Closes the connection and frees r (NULL: no-op). Not suspending. Tasks
  * still waiting for replies on r get -ECONNRESET. */
-void corio_redis_close(corio_redis *r);
+CORIO_API void corio_redis_close(corio_redis *r);
 /* The hiredis context, NULL once the connection is gone. */
-redisAsyncContext *corio_redis_context(corio_redis *r);
+CORIO_API redisAsyncContext *corio_redis_context(corio_redis *r);
 
 /* Suspending: sends a command (hiredis's printf-like format: %s, %b for
  * binary-safe arguments -- values are never spliced into the command
@@ -58,13 +58,13 @@ redisAsyncContext *corio_redis_context(corio_redis *r);
  * reply is dropped when it arrives), -ENOTSUP (SUBSCRIBE, PSUBSCRIBE,
  * SSUBSCRIBE, MONITOR: their replies keep coming, which one call cannot
  * return), -ENOMEM, -EPERM, -EINVAL. */
-int corio_redis_command(corio_redis *r, redisReply **reply, const char *fmt,
-                        ...);
-int corio_redis_vcommand(corio_redis *r, redisReply **reply, const char *fmt,
-                         va_list ap);
+CORIO_API int corio_redis_command(corio_redis *r, redisReply **reply, const char *fmt,
+                                  ...);
+CORIO_API int corio_redis_vcommand(corio_redis *r, redisReply **reply, const char *fmt,
+                                   va_list ap);
 /* The same with an argument vector (argvlen NULL: NUL-terminated args). */
-int corio_redis_command_argv(corio_redis *r, redisReply **reply, int argc,
-                             const char **argv, const size_t *argvlen);
+CORIO_API int corio_redis_command_argv(corio_redis *r, redisReply **reply, int argc,
+                                       const char **argv, const size_t *argvlen);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,7 @@ int jp_find_bin(char *bin, size_t size)
             return -1;
         self[n] = '\0';
         *strrchr(self, '/') = '\0';
-        snprintf(bin, size, "%.*s/../corio-jobs", (int)(size - 20), self);
+        snprintf(bin, size, "%.*s/../apps/corio-jobs/corio-jobs", (int)(size - 40), self);
     }
     return access(bin, X_OK) == 0 ? 0 : -1;
 }

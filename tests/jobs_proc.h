@@ -18,8 +18,9 @@ typedef struct jp_server {
     int err_fd; /* its stderr (non-blocking), closed by jp_wait_exit */
 } jp_server;
 
-/* The corio-jobs binary: $CORIO_JOBS_BIN, or ../corio-jobs beside the
- * test's directory. 0, or -1 if it is not there (the suite skips). */
+/* The corio-jobs binary: $CORIO_JOBS_BIN (ctest sets it), or
+ * ../apps/corio-jobs/corio-jobs from the test's directory. 0, or -1 if it
+ * is not there (the suite skips). */
 int jp_find_bin(char *bin, size_t size);
 
 /* Starts bin --listen 127.0.0.1:0 args... (NULL-terminated) and waits for

@@ -1,6 +1,6 @@
 /* corio_chan_select: order among ready cases, waiting on several channels,
  * exactly-one completion, timeouts, polling, closed channels, cancellation,
- * disabled cases, bad input, compact mode. */
+ * disabled cases, bad input; all of it in both stack modes. */
 #include "testutil.h"
 
 #include <errno.h>
@@ -65,9 +65,10 @@ static void *selector(void *arg)
 
 static void *main_wait_several(void *arg)
 {
-    sel_t x = {0};
+    static sel_t x; /* shared with the selector: not on the stack */
     corio_task *t;
     void *v;
+    memset(&x, 0, sizeof x);
     corio_chan_create(&x.a, 0);
     corio_chan_create(&x.b, 0);
     t = corio_spawn(selector, &x);
@@ -102,9 +103,10 @@ static void *send_selector(void *arg)
 
 static void *main_send_case(void *arg)
 {
-    sel_t x = {0};
+    static sel_t x; /* shared with the selector: not on the stack */
     corio_task *t;
     void *v;
+    memset(&x, 0, sizeof x);
     corio_chan_create(&x.a, 0);
     corio_chan_create(&x.b, 0);
     t = corio_spawn(send_selector, &x);
@@ -125,9 +127,10 @@ static void test_send_case(void **s) { assert_int_equal(tu_run(main_send_case, N
  * frees a slot, behind the values already there. */
 static void *main_send_buffered(void *arg)
 {
-    sel_t x = {0};
+    static sel_t x; /* shared with the selector: not on the stack */
     corio_task *t;
     void *v;
+    memset(&x, 0, sizeof x);
     corio_chan_create(&x.a, 1);
     corio_chan_create(&x.b, 0);
     corio_chan_try_send(x.a, P(10));
@@ -211,7 +214,7 @@ static void test_poll_outside_task(void **s)
 /* ---- closed channels: ready, status CORIO_ECLOSED -------------------------*/
 static void *main_closed(void *arg)
 {
-    sel_t x = {0};
+    static sel_t x; /* shared with the selector: not on the stack */
     corio_chan *c;
     corio_chan_case cs[2];
     corio_task *t;
@@ -226,6 +229,7 @@ static void *main_closed(void *arg)
     assert_null(cs[0].value);
     corio_chan_destroy(c);
     /* Closed while the selector waits. */
+    memset(&x, 0, sizeof x);
     corio_chan_create(&x.a, 0);
     corio_chan_create(&x.b, 0);
     t = corio_spawn(selector, &x);
@@ -344,18 +348,6 @@ static void *main_fanin(void *arg)
 }
 static void test_fanin(void **s) { assert_int_equal(tu_run(main_fanin, NULL, NULL), 0); }
 
-static void test_fanin_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_fanin, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_cancel, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -371,7 +363,6 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_no_self_match),
         cmocka_unit_test(test_fanin),
-        cmocka_unit_test(test_fanin_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -1,5 +1,5 @@
 /*
- * The group committer (src/jobs/commit.c): concurrent writers share
+ * The group committer (apps/corio-jobs/commit.c): concurrent writers share
  * transactions; every writer learns its own transaction's outcome; a
  * cancelled or timed-out writer's job is still committed; close flushes.
  * A fake store counts transactions and injects delays and failures; the
@@ -7,8 +7,8 @@
  */
 #include "testutil.h"
 
-#include "jobs/jobs.h"
-#include "jobs/service.h"
+#include "jobs.h"
+#include "service.h"
 
 #include <errno.h>
 #include <stdatomic.h>

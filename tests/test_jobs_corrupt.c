@@ -13,7 +13,7 @@
 #include "testutil.h"
 #include "jobs_proc.h"
 
-#include "jobs/jobs.h"
+#include "jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,11 +1,11 @@
 /*
- * corio-jobs' JSON (src/jobs/json.c): every way a POST /jobs body can be
+ * corio-jobs' JSON (apps/corio-jobs/json.c): every way a POST /jobs body can be
  * wrong gets the right class (400 malformed / 422 invalid) and a message;
  * valid bodies normalise; stored specs parse back; jobs render as JSON.
  */
 #include "testutil.h"
 
-#include "jobs/jobs.h"
+#include "jobs.h"
 
 #include <errno.h>
 #include <stdio.h>

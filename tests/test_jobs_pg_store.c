@@ -1,5 +1,5 @@
 /*
- * corio-jobs' shared store (src/jobs/store_pg.c) against a private
+ * corio-jobs' shared store (apps/corio-jobs/store_pg.c) against a private
  * PostgreSQL, driven as two "processes" in one test: two store objects,
  * each with its own owner id. What is checked: concurrent claims never
  * hand out a job twice; an expired lease is taken over and the old

@@ -1,12 +1,12 @@
 /*
- * corio-jobs' router (src/jobs/router.c) against a fake API: every route,
+ * corio-jobs' router (apps/corio-jobs/router.c) against a fake API: every route,
  * method, query and error status, from raw HTTP bytes through the real
  * parser to a response. No sockets, no loop.
  */
 #include "testutil.h"
 
-#include "jobs/jobs.h"
-#include "jobs/service.h"
+#include "jobs.h"
+#include "service.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,12 +1,12 @@
 /*
- * corio-jobs' SQLite store (src/jobs/store_sqlite.c) through the store
+ * corio-jobs' SQLite store (apps/corio-jobs/store_sqlite.c) through the store
  * interface: batches are atomic, rows round-trip, listing filters and pages,
  * recovery after a crash, persistence, the one-process lock, and readers on
  * other threads while a writer commits.
  */
 #include "testutil.h"
 
-#include "jobs/jobs.h"
+#include "jobs.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -107,6 +107,30 @@ static void test_basic(void **state)
     assert_int_equal(corio_to_thread(square, (void *)2, &r), -EPERM);
 }
 
+/* corio_pool_submit, corio_work_submit's deprecated old name (CHANGELOG.md),
+ * still works for one release. */
+static void *old_name_main(void *arg)
+{
+    corio_work *w = NULL;
+    void *r = NULL;
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+    assert_int_equal(corio_pool_submit(NULL, square, (void *)5, NULL, &w), 0);
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+    assert_int_equal(corio_work_await(w, &r), 0);
+    assert_int_equal((intptr_t)r, 25);
+    return NULL;
+}
+
+static void test_deprecated_pool_submit_still_works(void **state)
+{
+    assert_int_equal(tu_run(old_name_main, NULL, NULL), 0);
+}
+
 static void *sleepy(void *arg)
 {
     usleep((useconds_t)(50 * 1000 * tu_timescale()));
@@ -206,7 +230,7 @@ static void *cancel_queued_main(void *arg)
     corio_work *blocker;
     corio_task *t;
     atomic_store(&ran, 0);
-    assert_int_equal(corio_pool_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
+    assert_int_equal(corio_work_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
     wait_inside(&c->g, 1);
     t = corio_spawn(await_in_task, c);
     corio_sleep(0.005); /* t has queued its job behind the blocker */
@@ -316,8 +340,8 @@ static void *work_cancel_main(void *arg)
     corio_work *a, *b;
     void *r;
     atomic_store(&ran, 0);
-    assert_int_equal(corio_pool_submit(c->pool, gated, &c->g, NULL, &a), 0);
-    assert_int_equal(corio_pool_submit(c->pool, counted, (void *)2, NULL, &b), 0);
+    assert_int_equal(corio_work_submit(c->pool, gated, &c->g, NULL, &a), 0);
+    assert_int_equal(corio_work_submit(c->pool, counted, (void *)2, NULL, &b), 0);
     wait_inside(&c->g, 1);
     assert_int_equal(corio_work_cancel(a), 0); /* running: cannot */
     assert_int_equal(corio_work_cancel(b), 1);
@@ -354,7 +378,7 @@ typedef struct bp_ctx {
 static void *bp_submitter(void *arg)
 {
     bp_ctx *b = arg;
-    b->rc = corio_pool_submit(b->c->pool, counted, (void *)3, NULL, &b->w);
+    b->rc = corio_work_submit(b->c->pool, counted, (void *)3, NULL, &b->w);
     b->submitted = 1;
     return NULL;
 }
@@ -370,11 +394,11 @@ static void *backpressure_main(void *arg)
     memset(&b1, 0, sizeof b1);
     memset(&b2, 0, sizeof b2);
     b1.c = b2.c = c;
-    assert_int_equal(corio_pool_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
+    assert_int_equal(corio_work_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
     wait_inside(&c->g, 1);
     /* Limit 2: two queue, the third and fourth submissions wait. */
-    assert_int_equal(corio_pool_submit(c->pool, counted, NULL, NULL, &q1), 0);
-    assert_int_equal(corio_pool_submit(c->pool, counted, NULL, NULL, &q2), 0);
+    assert_int_equal(corio_work_submit(c->pool, counted, NULL, NULL, &q1), 0);
+    assert_int_equal(corio_work_submit(c->pool, counted, NULL, NULL, &q2), 0);
     t1 = corio_spawn(bp_submitter, &b1);
     t2 = corio_spawn(bp_submitter, &b2);
     corio_sleep(0.01);
@@ -421,7 +445,7 @@ static void *lanes_main(void *arg)
     int i;
     double t0;
     for (i = 0; i < 3; i++)
-        assert_int_equal(corio_pool_submit(c->pool, gated, &c->g, &so, &slow[i]), 0);
+        assert_int_equal(corio_work_submit(c->pool, gated, &c->g, &so, &slow[i]), 0);
     wait_inside(&c->g, 1);
     corio_sleep(0.01);
     /* slow_threads = 1: only one slow job runs; the other thread stays free
@@ -460,13 +484,13 @@ static void *shutdown_main(void *arg)
     cctx *c = arg;
     corio_work *blocker, *queued, *w;
     atomic_store(&ran, 0);
-    assert_int_equal(corio_pool_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
-    assert_int_equal(corio_pool_submit(c->pool, counted, NULL, NULL, &queued), 0);
+    assert_int_equal(corio_work_submit(c->pool, gated, &c->g, NULL, &blocker), 0);
+    assert_int_equal(corio_work_submit(c->pool, counted, NULL, NULL, &queued), 0);
     wait_inside(&c->g, 1);
     corio_pool_shutdown(c->pool);
     corio_pool_shutdown(c->pool); /* idempotent */
     assert_int_equal(corio_work_await(queued, NULL), CORIO_ESHUTDOWN);
-    assert_int_equal(corio_pool_submit(c->pool, counted, NULL, NULL, &w),
+    assert_int_equal(corio_work_submit(c->pool, counted, NULL, NULL, &w),
                      CORIO_ESHUTDOWN);
     gate_open(&c->g);
     assert_int_equal(corio_work_await(blocker, NULL), 0); /* running finished */
@@ -581,6 +605,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_deprecated_pool_submit_still_works),
         cmocka_unit_test(test_loop_stays_responsive),
         cmocka_unit_test(test_many_concurrent),
         cmocka_unit_test(test_cancel_queued),

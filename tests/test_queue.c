@@ -456,7 +456,7 @@ static void test_bad_input(void **s)
     corio_queue_destroy(NULL);
 }
 
-/* ---- many producers, one consumer, compact mode ---------------------------*/
+/* ---- many producers, one consumer ------------------------------------------*/
 static void *produce(void *arg)
 {
     int rc = corio_queue_put(arg, P(1));
@@ -480,19 +480,7 @@ static void *main_fanin(void *arg)
     return NULL;
 }
 
-static void test_fanin(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    assert_int_equal(tu_run(main_fanin, NULL, NULL), 0);
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        return;
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_fanin, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_put_cancel_race, NULL, NULL, &cfg), 0);
-}
+static void test_fanin(void **s) { assert_int_equal(tu_run(main_fanin, NULL, NULL), 0); }
 
 int main(void)
 {
@@ -514,5 +502,5 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_fanin),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -71,6 +71,61 @@ TU_TASK_TEST(timeout_is_level_triggered_inside_the_expired_scope)
     return NULL;
 }
 
+/* corio_checkpoint() reports what the next suspending call would return,
+ * shields included, without suspending. */
+static void *checkpoint_child(void *arg)
+{
+    int *r = arg;
+    corio_scope s;
+    r[0] = corio_checkpoint();
+    r[1] = corio_sleep(10); /* cancelled here */
+    r[2] = corio_checkpoint();
+    assert_int_equal(corio_scope_enter(&s, -1, CORIO_SCOPE_SHIELD), 0);
+    r[3] = corio_checkpoint();
+    assert_int_equal(corio_scope_exit(&s), 0);
+    r[4] = corio_checkpoint();
+    return NULL;
+}
+
+TU_TASK_TEST(checkpoint_reports_cancellation_and_expiry_without_suspending)
+{
+    static int r[5];
+    corio_scope outer, shield;
+    corio_task *t;
+    double t0 = corio_now();
+
+    assert_int_equal(corio_checkpoint(), 0);
+    /* An expired scope, and a shield inside it. */
+    assert_int_equal(corio_scope_enter(&outer, 0, 0), 0);
+    assert_int_equal(corio_checkpoint(), -ETIMEDOUT);
+    assert_int_equal(corio_checkpoint(), -ETIMEDOUT); /* level-triggered */
+    assert_int_equal(corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD), 0);
+    assert_int_equal(corio_checkpoint(), 0);
+    assert_int_equal(corio_scope_exit(&shield), 0);
+    assert_int_equal(corio_checkpoint(), -ETIMEDOUT);
+    assert_int_equal(corio_scope_exit(&outer), 1);
+    assert_int_equal(corio_checkpoint(), 0);
+    /* A cancelled task, shielded and not. */
+    t = corio_spawn(checkpoint_child, r);
+    assert_non_null(t);
+    assert_int_equal(corio_yield(), 0); /* the child runs into its sleep */
+    corio_cancel(t);
+    assert_int_equal(corio_await(t, NULL), -ECANCELED);
+    assert_int_equal(r[0], 0);
+    assert_int_equal(r[1], -ECANCELED);
+    assert_int_equal(r[2], -ECANCELED);
+    assert_int_equal(r[3], 0);
+    assert_int_equal(r[4], -ECANCELED);
+    assert_true(corio_now() - t0 < tu_slack()); /* nothing slept its 10 s */
+    return NULL;
+}
+
+static void checkpoint_outside_a_task_is_0(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_checkpoint(), 0);
+}
+
 /* How the timeout argument is read. */
 struct timeout_case {
     double timeout;
@@ -546,6 +601,8 @@ int main(void)
         cmocka_unit_test(set_deadline_moves_it_later),
         cmocka_unit_test(set_deadline_moves_it_earlier),
         cmocka_unit_test(deadline_moved_later_does_not_cut_a_sleep),
+        cmocka_unit_test(checkpoint_reports_cancellation_and_expiry_without_suspending),
+        cmocka_unit_test(checkpoint_outside_a_task_is_0),
         cmocka_unit_test(wait_for_task_in_time_returns_its_result),
         cmocka_unit_test(wait_for_task_timeout_cancels_and_frees_it),
         cmocka_unit_test(wait_for_inside_an_outer_timeout),

@@ -196,18 +196,6 @@ static void test_outside_task(void **s)
     assert_int_equal(corio_barrier_abort(NULL), -EINVAL);
 }
 
-static void test_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_cycles, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_cancel, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -220,7 +208,6 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_outside_task),
-        cmocka_unit_test(test_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -437,21 +437,7 @@ static void *main_cond_wait_for(void *arg)
 }
 static void test_cond_wait_for(void **s) { assert_int_equal(tu_run(main_cond_wait_for, NULL, NULL), 0); }
 
-/* ---- compact mode ------------------------------------------------------------*/
-static void test_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_fifo, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_cond_cancel_contested, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_cond_wait_for, NULL, NULL, &cfg), 0);
-}
-
+/* Every test runs twice, the second time in CORIO_STACK_COMPACT mode. */
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,7 +456,6 @@ int main(void)
         cmocka_unit_test(test_cond_cancelled_no_eat),
         cmocka_unit_test(test_cond_notified_then_cancelled),
         cmocka_unit_test(test_cond_wait_for),
-        cmocka_unit_test(test_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -252,18 +252,6 @@ static void *main_event_misc(void *arg)
 }
 static void test_event_misc(void **s) { assert_int_equal(tu_run(main_event_misc, NULL, NULL), 0); }
 
-static void test_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_sem_fifo, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_event_cancel, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -277,7 +265,6 @@ int main(void)
         cmocka_unit_test(test_event_set_clear),
         cmocka_unit_test(test_event_cancel),
         cmocka_unit_test(test_event_misc),
-        cmocka_unit_test(test_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -369,19 +369,6 @@ static void test_bad_input(void **s)
     corio_group_destroy(g);
 }
 
-static void test_compact(void **s)
-{
-    corio_loop_config cfg;
-    corio_loop *l;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.stack_mode = CORIO_STACK_COMPACT;
-    if (corio_loop_create(&l, &cfg) == -ENOTSUP)
-        skip();
-    corio_loop_close(l);
-    assert_int_equal(tu_run_cfg(main_failure, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_fail_and_cancel, NULL, NULL, &cfg), 0);
-    assert_int_equal(tu_run_cfg(main_nested_spawn, NULL, NULL, &cfg), 0);
-}
 
 int main(void)
 {
@@ -400,7 +387,6 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_destroy_unwaited),
         cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_compact),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return tu_run_both_modes(tests);
 }

@@ -11,7 +11,7 @@ set -euo pipefail
 BUILD=${1:?usage: run.sh BUILD_DIR [SECONDS]}
 D=${2:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=$BUILD/corio-jobs
+BIN=$BUILD/apps/corio-jobs/corio-jobs
 TMP=$(mktemp -d)
 PID=
 cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"; }

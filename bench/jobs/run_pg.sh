@@ -13,7 +13,7 @@ set -euo pipefail
 BUILD=${1:?usage: run_pg.sh BUILD_DIR [SECONDS]}
 D=${2:-10}
 HERE=$(cd "$(dirname "$0")" && pwd)
-BIN=$BUILD/corio-jobs
+BIN=$BUILD/apps/corio-jobs/corio-jobs
 PG=/usr/lib/postgresql/15/bin
 TMP=$(mktemp -d /tmp/corio-jobs-pgbench-XXXXXX)
 AS=""

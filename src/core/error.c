@@ -1,4 +1,5 @@
-/* corio_strerror: static descriptions, never errno. */
+/* corio_strerror: static descriptions, never errno. corio's own codes and
+ * their words come from CORIO_ERRNO_MAP in include/corio.h. */
 #include <corio.h>
 
 #include <errno.h>
@@ -9,22 +10,11 @@ const char *corio_strerror(int err)
     switch (err) {
     case 0:
         return "Success";
-    case CORIO_EEOF:
-        return "End of stream";
-    case CORIO_ETOOLONG:
-        return "Delimiter not found within the length limit";
-    case CORIO_ESHUTDOWN:
-        return "Shut down";
-    case CORIO_ECLOSED:
-        return "Channel closed";
-    case CORIO_ENOTFOUND:
-        return "Host not found";
-    case CORIO_ETLS:
-        return "TLS handshake or protocol error";
-    case CORIO_ECERT:
-        return "Certificate verification failed";
-    case CORIO_EBROKEN:
-        return "Barrier broken (aborted or reset)";
+#define CORIO__ERRNO_CASE(name, value, text, when) \
+    case CORIO_##name:                       \
+        return text;
+        CORIO_ERRNO_MAP(CORIO__ERRNO_CASE)
+#undef CORIO__ERRNO_CASE
     /* errno's own words are about connections; in corio these two mean
      * what a task sees when its deadline passes or it is cancelled. */
     case -ETIMEDOUT:

@@ -457,6 +457,12 @@ int corio_cancelled(void)
     return (t && (t->flags & CORIO__TF_CANCEL)) ? -ECANCELED : 0;
 }
 
+int corio_checkpoint(void)
+{
+    corio_task *t = corio_current();
+    return t ? corio__interrupted(t) : 0;
+}
+
 /* ---- introspection --------------------------------------------------------*/
 
 int corio_task_state(const corio_task *t)

@@ -10,8 +10,7 @@
  * connection's life (we never PQreset: the pool reconnects with a fresh
  * PGconn instead).
  */
-#include "db/pg_int.h"
-#include "core/internal.h" /* corio__interrupted */
+#include "pg_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -260,7 +259,7 @@ static int pg_begin(corio_pg *c)
     /* Cancellation is level-triggered: a task already cancelled (or in an
      * expired scope) sends nothing, rather than a statement it would have
      * to cancel on the server at once. */
-    rc = corio__interrupted(corio_current());
+    rc = corio_checkpoint();
     if (rc)
         return rc;
     c->busy = 1;

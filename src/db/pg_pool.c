@@ -9,7 +9,7 @@
  * warm). Broken ones are closed on release; the next acquire opens a fresh
  * connection -- that is the reconnect.
  */
-#include "db/pg_int.h"
+#include "pg_int.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -26,7 +26,6 @@
  */
 #include <corio_redis.h>
 
-#include "core/internal.h" /* corio__interrupted */
 
 #include <errno.h>
 #include <stdlib.h>
@@ -336,7 +335,7 @@ static int redis_call(corio_redis *r, redisReply **reply, redis_send_fn send,
     if (!r->ac || r->closing)
         return -ECONNRESET;
     /* Level-triggered cancellation: send nothing once interrupted. */
-    rc = corio__interrupted(corio_current());
+    rc = corio_checkpoint();
     if (rc)
         return rc;
     q = calloc(1, sizeof *q);

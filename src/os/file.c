@@ -265,7 +265,7 @@ static int fop_exec(fop *o)
     int rc;
     opts.discard = fop_discard;
     opts.discard_arg = o;
-    rc = corio_pool_submit(NULL, fop_run, o, &opts, &w);
+    rc = corio_work_submit(NULL, fop_run, o, &opts, &w);
     if (rc == -ECANCELED || rc == -ETIMEDOUT)
         return rc; /* accepted and abandoned: discard frees o */
     if (rc < 0) {

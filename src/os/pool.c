@@ -264,7 +264,7 @@ static corio_work *pick(corio_pool *p)
 }
 
 /* A queue slot was freed: admit the oldest overflowed job into its lane
- * and tell its submitter (who is parked in corio_pool_submit). */
+ * and tell its submitter (who is parked in corio_work_submit). */
 static void admit(corio_pool *p)
 {
     corio__list *n;
@@ -471,7 +471,7 @@ static int unqueue(corio_work *w, int status)
     return removed;
 }
 
-int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
+int corio_work_submit(corio_pool *p, corio_fn fn, void *arg,
                       const corio_work_opts *opts, corio_work **wp)
 {
     corio_loop *loop = corio__tls_loop;
@@ -640,6 +640,14 @@ int corio_work_cancel(corio_work *w)
     return 1;
 }
 
+/* The old name (deprecated in 0.2, CHANGELOG.md): the same function, kept
+ * exported for one release. */
+int corio_pool_submit(corio_pool *p, corio_fn fn, void *arg,
+                      const corio_work_opts *opts, corio_work **wp)
+{
+    return corio_work_submit(p, fn, arg, opts, wp);
+}
+
 int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
                           const corio_work_opts *opts)
 {
@@ -647,7 +655,7 @@ int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void **result,
     int rc;
     if (result)
         *result = NULL;
-    rc = corio_pool_submit(p, fn, arg, opts, &w);
+    rc = corio_work_submit(p, fn, arg, opts, &w);
     if (rc < 0)
         return rc;
     return corio_work_await(w, result);

@@ -19,7 +19,7 @@ enum {
     CORIO__JOB_REMOVED       /* taken off a queue by its loop: never ran */
 };
 
-/* One submission. Allocated by corio_pool_submit() on the submitting loop's
+/* One submission. Allocated by corio_work_submit() on the submitting loop's
  * thread; freed on that thread once (a) the handle was consumed by
  * corio_work_await() or abandoned, (b) the job can no longer run, and (c)
  * no note about it is still on its way to the loop. A worker touches it
