@@ -1631,6 +1631,119 @@ CORIO_API int corio_run_in_executor(corio_pool *p, corio_fn fn, void *arg, void 
 /* asyncio.to_thread: corio_run_in_executor on the default pool. */
 CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
 
+/* ======================================================================
+ * Every core: one loop per core
+ *
+ * corio_run_multi() runs N loops on N threads. They share nothing: a task
+ * stays on the loop it was spawned on for its whole life, so what it shares
+ * with the tasks of its own loop needs no lock, as on one loop. Work moves
+ * to another loop only where the program says so: corio_spawn_on() and
+ * the cross-loop channel corio_xchan. Those hand-offs take no lock that all
+ * loops share; they are messages to the destination loop's inbox, and a
+ * loop is woken (an eventfd write) at most once per iteration, and not at
+ * all while it is awake. docs/design.md ("Every core") explains how.
+ *
+ * Shared services: the default thread pool serves every loop (it is
+ * thread-safe); everything else (timers, sockets, DNS lookups, TLS
+ * contexts made with corio_tls_*, metrics) belongs to the loop that made
+ * it. The calls below are for tasks (and callbacks) on a loop of the
+ * runtime unless they say otherwise.
+ * ====================================================================== */
+
+typedef struct corio_multi_config {
+    unsigned threads;  /* loops; 0: the CPUs in the process's affinity mask */
+    int pin;           /* 1: pin loop i to the i-th CPU of the mask */
+    /* A loop with nothing to do spins this long (microseconds) watching
+     * its inbox before it sleeps: lower cross-loop latency, for CPU. 0: none. */
+    unsigned spin_us;
+    const corio_loop_config *loop; /* every loop's config; NULL: defaults.
+                                      CORIO_STACK_COMPACT is refused. */
+} corio_multi_config;
+
+/* Runs main_fn(arg) as the main task of loop 0 of a runtime of N loops, each
+ * on a new thread (the calling thread waits), and returns when it has ended
+ * and everything it left has finished: then, as corio_run does, the tasks
+ * still alive on every loop are cancelled and awaited, and every loop is
+ * stopped, joined and closed (each reports its leaks). Loops with nothing
+ * to do sleep until another loop gives them work. Returns main's status
+ * (*result gets its return value), or -ENOMEM, -EINVAL, -EPERM (called from
+ * a task), -ENOTSUP (compact stacks). cfg may be NULL. Any thread. */
+int corio_run_multi(corio_fn main_fn, void *arg, void **result,
+                    const corio_multi_config *cfg);
+
+/* The index of loop (NULL: the current one) in its runtime, 0..count-1, or
+ * -EINVAL if it is not a loop of a corio_run_multi runtime. */
+int corio_loop_index(corio_loop *loop);
+/* The number of loops of the current runtime (0 outside one). */
+unsigned corio_loop_count(void);
+/* Loop i of the current runtime, or NULL (out of range, no runtime). */
+corio_loop *corio_loop_get(unsigned index);
+
+enum corio_pick {
+    CORIO_PICK_ROUND_ROBIN = 0, /* the next loop, per calling loop */
+    CORIO_PICK_LEAST_BUSY = 1   /* fewest live tasks (as of its last iteration) */
+};
+/* A loop of the current runtime to place work on, or NULL outside one. */
+corio_loop *corio_loop_pick(int how);
+
+/* A task on another loop, seen from anywhere. Allocated by
+ * corio_spawn_on(); freed when its handle is consumed (corio_xtask_await or
+ * corio_xtask_detach: exactly one of them per handle) and the task has
+ * ended, whichever comes last. */
+typedef struct corio_xtask corio_xtask;
+
+/* Spawns fn(arg) as a task on loop (any loop of the runtime, the caller's
+ * own included). *hp gets the handle, or pass hp NULL for a detached task.
+ * The task starts when that loop next drains its inbox. Returns 0, -ENOMEM,
+ * -EPERM (the caller is not on a loop of a runtime), -EINVAL. */
+int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg);
+
+/* corio_await for a task on any loop: the same semantics. Suspending. The
+ * handle is consumed whatever it returns. Returns the task's status (0 with
+ * *result set, its corio_fail code, -ECANCELED), or, if the caller is
+ * interrupted first, that error (-ECANCELED, -ETIMEDOUT) after cancelling
+ * the task (not with CORIO_AWAIT_SHIELD). While it waits, the caller's loop
+ * counts the wait as external work (it is not a deadlock). */
+int corio_xtask_await(corio_xtask *h, void **result, unsigned flags);
+/* Requests cancellation, level-triggered on the task's loop exactly as
+ * corio_cancel (a task that has not started ends without running). Returns
+ * 1 if this call requested it, 0 if already requested or ended. Not
+ * suspending; from any loop of the runtime. */
+int corio_xtask_cancel(corio_xtask *h);
+/* Gives up the handle: the task runs on; its result is dropped. */
+void corio_xtask_detach(corio_xtask *h);
+/* 1 once the task has ended (its result is waiting), else 0. */
+int corio_xtask_done(const corio_xtask *h);
+
+/* A channel between loops: MPMC, bounded (capacity >= 1), closable. Any
+ * task on any loop of the runtime may send or receive; a task that must
+ * wait parks on its own loop and is woken by a message from the loop that
+ * unblocks it. Values are void *, in FIFO order. Allocated by
+ * corio_xchan_create(), freed by corio_xchan_destroy() once no task uses
+ * it. Each channel has a spinlock of its own held for a few instructions
+ * per operation: it is contended only by its own users. */
+typedef struct corio_xchan corio_xchan;
+
+/* spin_ns: a sender or receiver that would wait first spins this long (its
+ * loop does nothing else meanwhile) watching for room or a value: sub-
+ * microsecond hand-offs between busy cores. 0: park at once. Returns 0,
+ * -EINVAL (capacity 0), -ENOMEM. Any thread. */
+int corio_xchan_create(corio_xchan **cp, size_t capacity, unsigned spin_ns);
+/* Frees c. No task may be waiting on it or use it afterwards. */
+void corio_xchan_destroy(corio_xchan *c);
+/* Suspending. 0, CORIO_ECLOSED, -ECANCELED, -ETIMEDOUT, -EPERM (not on a
+ * loop of a runtime). A value handed over is never lost: a call that
+ * returns 0 delivered (or received) it, one that returns an error did not. */
+int corio_xchan_send(corio_xchan *c, void *value);
+int corio_xchan_recv(corio_xchan *c, void **value);
+/* Not suspending: -EAGAIN if it would wait. Any thread. */
+int corio_xchan_try_send(corio_xchan *c, void *value);
+int corio_xchan_try_recv(corio_xchan *c, void **value);
+/* Closes c: waiting senders and receivers get CORIO_ECLOSED; buffered
+ * values can still be received. Returns 0 or -EALREADY. Any thread of the
+ * runtime's loops. */
+int corio_xchan_close(corio_xchan *c);
+
 /* ---- Other threads --------------------------------------------------------
  *
  * Which thread may call what:
@@ -1644,7 +1757,9 @@ CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
  *    docs/reference/os.md has the full table.
  *  - Several loops, each on its own thread, are independent: nothing is
  *    shared but the default thread pool and the signal dispatcher, which
- *    are thread-safe.
+ *    are thread-safe. The loops of one corio_run_multi runtime talk
+ *    through corio_spawn_on, corio_xtask_* and corio_xchan_* ("Every
+ *    core", above).
  * ---------------------------------------------------------------------- */
 
 /* Keeps loop running while no task or timer is left, e.g. while other

@@ -336,6 +336,10 @@ struct corio_loop {
     struct corio__loop_dbg *dbg; /* src/debug's state, or NULL */
     uint64_t n_iterations;     /* iterations run (metrics; always counted) */
     uint64_t n_spawned;        /* tasks spawned (metrics; always counted) */
+    /* Set while the loop is one of a corio_run_multi runtime: its inbox of
+     * cross-loop messages and its place among the loops (core/remote.h).
+     * NULL for a standalone loop, which then pays one test per iteration. */
+    struct corio__remote *remote;
 #ifdef CORIO__ASAN
     const void *asan_stack_lo; /* the thread stack, as ASan saw it */
     size_t asan_stack_size;
@@ -505,6 +509,17 @@ void corio__sched_thread_init(corio_loop *loop);
 void corio__stacks_trim(corio_loop *loop);
 void corio__report(corio_loop *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- cross-loop messages (remote.c; core/remote.h has the rest) ---------
+ * Hooks of the loop iteration, called only when loop->remote is set. */
+void corio__remote_drain(corio_loop *loop);   /* once per iteration */
+/* About to block: spins for a message first if the runtime asks to
+ * (corio_multi_config.spin_us); 1 if one arrived (then it does not block). */
+int corio__remote_spin(corio_loop *loop);
+/* After setting loop->sleeping: 0 if a message is waiting (do not block).
+ * Publishes whether the loop is passive (multi.c's shutdown detection). */
+int corio__remote_may_block(corio_loop *loop);
+void corio__remote_woke(corio_loop *loop);    /* back from a blocking wait */
 
 #include "core/hooks.h"
 

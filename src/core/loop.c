@@ -426,9 +426,12 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         ms = -1;
     else
         ms = (int)((timeout_ns + CORIO__NS_PER_MS - 1) / CORIO__NS_PER_MS);
+    if (ms != 0 && loop->remote && corio__remote_spin(loop))
+        ms = 0;
     if (ms != 0) {
         atomic_store(&loop->sleeping, 1);
-        if (atomic_load(&loop->ts_pending))
+        if (atomic_load(&loop->ts_pending) ||
+            (loop->remote && !corio__remote_may_block(loop)))
             ms = 0;
         else {
             if (ms > 50 || ms < 0)
@@ -443,6 +446,8 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
     if (CORIO__OBS_ON(loop, CORIO__EV_POLL))
         loop->obs->poll(loop, 1);
     atomic_store(&loop->sleeping, 0);
+    if (loop->remote && ms != 0)
+        corio__remote_woke(loop);
     if (rc < 0)
         return rc;
     return rc - (int)(loop->n_wakeups - wakeups);
@@ -473,6 +478,8 @@ static int wait_for_work(corio_loop *loop, int mode)
         if (loop->wheel.count)
             fired = corio__wheel_run(loop, loop->now_ns);
         drain_threadsafe(loop);
+        if (loop->remote)
+            corio__remote_drain(loop);
         if (mode != CORIO_RUN_ONCE || fired || io != 0 ||
             !corio__list_empty(&loop->ready) || run_should_return(loop))
             return 1;
@@ -507,6 +514,8 @@ int corio_loop_run(corio_loop *loop, int mode)
         if (loop->wheel.count)
             fired = corio__wheel_run(loop, loop->now_ns);
         drain_threadsafe(loop);
+        if (loop->remote)
+            corio__remote_drain(loop);
         /* A timer callback may have stopped the loop or completed the
          * run_until future: return now, not after blocking for more. */
         if (run_should_return(loop)) {

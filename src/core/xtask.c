@@ -1,0 +1,245 @@
+/*
+ * Tasks on other loops: corio_spawn_on and the corio_xtask handle.
+ *
+ * The handle is a small shared block, the only thing two loops both touch:
+ *   - the home loop (where the task runs) owns `task` and writes the outcome
+ *     (status, value) before it sets XT_DONE (release);
+ *   - the awaiter's loop owns `waiter`/`wloop`, written before it sets
+ *     XT_AWAIT (release);
+ *   - whoever sets the second of XT_DONE / XT_AWAIT with a read-modify-write
+ *     learns whether the other was there first (acq_rel), so exactly one
+ *     side acts: if the awaiter came first, the home loop posts the `msg`
+ *     node back to the awaiter's loop, whose handler wakes it; if the result
+ *     came first, the awaiter takes it without waiting.
+ * An interrupted awaiter withdraws XT_AWAIT with a compare-and-swap; if
+ * XT_DONE won the race, the message is already on its way and it is its
+ * handler that balances the loop's keep-alive count.
+ *
+ * Memory: refs counts the handle (until consumed), the home loop (until it
+ * has delivered the outcome) and each cancel message in flight; the last
+ * one to let go frees the block. Two message nodes are embedded: `msg`
+ * carries the spawn to the home loop and later the outcome back (never
+ * both at once), `cmsg` carries the one cancel request.
+ */
+#include "core/remote.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { XT_DONE = 1u, XT_AWAIT = 2u, XT_CANCEL = 4u };
+
+struct corio_xtask {
+    corio__rmsg msg;        /* spawn (to home), then done (to the awaiter) */
+    corio__rmsg cmsg;       /* cancel (to home) */
+    corio_loop *home;
+    corio_fn fn;
+    void *arg;
+    corio_task *task;       /* home only: the task until it ended */
+    corio_task *waiter;     /* awaiter's loop only: the parked awaiter */
+    corio_loop *wloop;      /* the awaiter's loop (written before XT_AWAIT) */
+    void *value;            /* outcome (written before XT_DONE) */
+    int status;
+    atomic_uint state;      /* XT_* */
+    atomic_uint refs;
+};
+
+static void xt_put(corio_xtask *x)
+{
+    if (atomic_fetch_sub_explicit(&x->refs, 1, memory_order_acq_rel) == 1)
+        free(x);
+}
+
+/* Awaiter's loop: the outcome arrived. */
+static void done_handler(corio_loop *loop, corio__rmsg *m)
+{
+    corio_xtask *x = corio__container_of(m, corio_xtask, msg);
+    loop->keepalive--;
+    if (x->waiter)
+        corio__wake(x->waiter, 0); /* 0 if already woken (interrupted) */
+    xt_put(x);                     /* the home loop's reference */
+}
+
+/* Home loop: the task ended (or never could start). */
+static void xt_complete(corio_xtask *x, int status, void *value)
+{
+    unsigned old;
+    x->task = NULL;
+    x->status = status;
+    x->value = value;
+    old = atomic_fetch_or_explicit(&x->state, XT_DONE, memory_order_acq_rel);
+    if (old & XT_AWAIT) {
+        x->msg.fn = done_handler;
+        corio__remote_post(x->wloop, &x->msg, x->home);
+    } else {
+        xt_put(x);
+    }
+}
+
+static void *xt_body(void *arg)
+{
+    corio_xtask *x = arg;
+    corio_task *self = x->task;
+    void *v = x->fn(x->arg);
+    int status = 0;
+    if (self->flags & CORIO__TF_FAILED)
+        status = self->fut.status;
+    else if (self->flags & CORIO__TF_CANCEL)
+        status = -ECANCELED;
+    xt_complete(x, status, v);
+    return v;
+}
+
+/* Home loop: cancel the task as corio_cancel does; one that never started
+ * ends without running, so its body will not report: report for it. */
+static void xt_cancel_local(corio_xtask *x)
+{
+    corio_task *t = x->task;
+    int started;
+    if (!t)
+        return;
+    started = (t->flags & CORIO__TF_STARTED) != 0;
+    corio_cancel(t); /* frees it if it never started (detached) */
+    if (!started)
+        xt_complete(x, -ECANCELED, NULL);
+}
+
+static void spawn_handler(corio_loop *loop, corio__rmsg *m)
+{
+    corio_xtask *x = corio__container_of(m, corio_xtask, msg);
+    corio_spawn_opts o;
+    corio_task *t;
+    int rc;
+    memset(&o, 0, sizeof o);
+    o.loop = loop;
+    rc = corio_spawn_ex(&t, xt_body, x, &o);
+    if (rc < 0) {
+        xt_complete(x, rc, NULL);
+        return;
+    }
+    x->task = t;
+    corio_detach(t); /* the loop owns the task; the handle owns the result */
+    if (atomic_load_explicit(&loop->remote->rt->shutting_down, memory_order_relaxed))
+        xt_cancel_local(x); /* the runtime is ending: never runs */
+}
+
+static void cancel_handler(corio_loop *loop, corio__rmsg *m)
+{
+    corio_xtask *x = corio__container_of(m, corio_xtask, cmsg);
+    (void)loop;
+    xt_cancel_local(x);
+    xt_put(x); /* the message's reference */
+}
+
+int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg)
+{
+    corio_loop *self = corio__remote_self();
+    corio_xtask *x;
+    if (hp)
+        *hp = NULL;
+    if (!self)
+        return -EPERM;
+    if (!loop || !fn || !loop->remote || loop->remote->rt != self->remote->rt)
+        return -EINVAL;
+    x = malloc(sizeof *x);
+    if (!x)
+        return -ENOMEM;
+    x->home = loop;
+    x->fn = fn;
+    x->arg = arg;
+    x->task = NULL;
+    x->waiter = NULL;
+    x->wloop = NULL;
+    x->value = NULL;
+    x->status = 0;
+    atomic_init(&x->state, 0);
+    atomic_init(&x->refs, hp ? 2 : 1);
+    x->msg.fn = spawn_handler;
+    if (hp)
+        *hp = x;
+    corio__remote_post(loop, &x->msg, self);
+    return 0;
+}
+
+int corio_xtask_cancel(corio_xtask *x)
+{
+    corio_loop *self = corio__remote_self();
+    unsigned old;
+    if (!x || !self)
+        return 0;
+    old = atomic_fetch_or_explicit(&x->state, XT_CANCEL, memory_order_acq_rel);
+    if (old & (XT_CANCEL | XT_DONE))
+        return 0;
+    atomic_fetch_add_explicit(&x->refs, 1, memory_order_relaxed);
+    x->cmsg.fn = cancel_handler;
+    corio__remote_post(x->home, &x->cmsg, self);
+    return 1;
+}
+
+void corio_xtask_detach(corio_xtask *x)
+{
+    if (x)
+        xt_put(x);
+}
+
+int corio_xtask_done(const corio_xtask *x)
+{
+    return x && (atomic_load_explicit(&((corio_xtask *)x)->state,
+                                      memory_order_acquire) & XT_DONE) != 0;
+}
+
+int corio_xtask_await(corio_xtask *x, void **result, unsigned flags)
+{
+    corio_loop *loop = corio__remote_self();
+    corio_task *self = loop ? loop->current : NULL;
+    unsigned st;
+    int rc;
+
+    if (result)
+        *result = NULL;
+    if (!x)
+        return -EINVAL;
+    if (!self)
+        return -EPERM;
+    st = atomic_load_explicit(&x->state, memory_order_acquire);
+    if (!(st & XT_DONE)) {
+        x->waiter = self;
+        x->wloop = loop;
+        loop->keepalive++; /* a wake-up another loop will send */
+        st = atomic_fetch_or_explicit(&x->state, XT_AWAIT, memory_order_acq_rel);
+        if (st & XT_DONE) {
+            /* It ended meanwhile and saw no awaiter: no message comes. */
+            loop->keepalive--;
+            x->waiter = NULL;
+        } else {
+            rc = corio__park(self, CORIO__WAIT_OTHER, x);
+            x->waiter = NULL; /* the done handler runs on this thread too */
+            if (rc < 0) {
+                st = atomic_load_explicit(&x->state, memory_order_acquire);
+                while (!(st & XT_DONE) &&
+                       !atomic_compare_exchange_weak_explicit(
+                           &x->state, &st, st & ~XT_AWAIT, memory_order_acq_rel,
+                           memory_order_acquire))
+                    ;
+                if (!(st & XT_DONE)) {
+                    loop->keepalive--; /* withdrawn: no message will come */
+                    if (!(flags & CORIO_AWAIT_SHIELD))
+                        corio_xtask_cancel(x);
+                    xt_put(x);
+                    return rc;
+                }
+                /* It ended in the race: its outcome is ours (as when a
+                 * local awaited task is done by the time we look), and the
+                 * message on its way balances keepalive. */
+            }
+        }
+    } else if ((rc = corio__interrupted(self)) != 0) {
+        xt_put(x); /* a suspension point all the same; the handle is consumed */
+        return rc;
+    }
+    rc = x->status;
+    if (result)
+        *result = x->value;
+    xt_put(x);
+    return rc;
+}
