@@ -1,0 +1,402 @@
+/*
+ * corio_xchan: a bounded MPMC channel between the loops of a
+ * corio_run_multi runtime.
+ *
+ * State (ring buffer, waiter lists, closed) is guarded by a spinlock of the
+ * channel's own, held for a few instructions and never across a switch or a
+ * system call; only the channel's users contend for it. A task that must
+ * wait links a node from its own stack into the channel's list and parks on
+ * its own loop. A peer that unblocks it (on any loop) claims the node under
+ * the lock (claimed = 1, value and status written), and then wakes it: with
+ * corio__wake directly if they share a loop, otherwise by posting the node's
+ * embedded message to the waiter's inbox, whose handler sets `delivered` and
+ * wakes it there. So every wake-up is batched by the inbox: at most one
+ * eventfd write per destination loop per iteration, none while it is awake.
+ *
+ * First-wake-wins across loops: a waiter interrupted on its own loop
+ * (cancel, timeout) takes the lock; if its node is unclaimed it unlinks it
+ * and reports the interruption (nothing was handed over); if a peer claimed
+ * it, the hand-off happened: the waiter waits, uninterruptibly, for the
+ * message already on its way (its node lives on its stack until then) and
+ * reports success. Its cancellation is then seen at its next suspending
+ * call, as for local channels.
+ *
+ * While parked a task holds a keep-alive reference on its loop: another
+ * loop may wake it, so its loop must neither finish nor call it a deadlock.
+ * Nodes on task stacks are why corio_run_multi refuses COMPACT stacks.
+ */
+#include "core/remote.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* A parked sender or receiver; on its task's stack. */
+typedef struct xwait {
+    corio__list node;   /* in recvq/sendq, under the lock */
+    corio__rmsg msg;    /* the wake-up, to the waiter's loop */
+    corio_task *task;
+    corio_loop *loop;
+    void *value;        /* to send, or received */
+    int status;         /* 0 or CORIO_ECLOSED, set by the claimer */
+    int claimed;        /* under the lock: a peer took this wait */
+    int delivered;      /* waiter's thread only: the wake-up arrived */
+} xwait;
+
+/* Allocated by corio_xchan_create, freed by corio_xchan_destroy. */
+struct corio_xchan {
+    _Alignas(CORIO__CACHELINE) atomic_int lock;
+    atomic_size_t alen;     /* len, for spinners to watch without the lock */
+    atomic_int aclosed;
+    void **buf;             /* cap slots */
+    size_t cap, head, len;
+    corio__list recvq, sendq;
+    int closed;
+    unsigned spin_ns;
+};
+
+static inline void xlock(corio_xchan *c)
+{
+    while (atomic_exchange_explicit(&c->lock, 1, memory_order_acquire))
+        while (atomic_load_explicit(&c->lock, memory_order_relaxed))
+            cpu_relax();
+}
+
+static inline void xunlock(corio_xchan *c)
+{
+    atomic_store_explicit(&c->lock, 0, memory_order_release);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int corio_xchan_create(corio_xchan **cp, size_t capacity, unsigned spin_ns)
+{
+    corio_xchan *c;
+    if (!cp)
+        return -EINVAL;
+    *cp = NULL;
+    if (!capacity || capacity > ((size_t)-1 / 2) / sizeof(void *))
+        return -EINVAL;
+    c = aligned_alloc(CORIO__CACHELINE,
+                      (sizeof *c + CORIO__CACHELINE - 1) & ~(size_t)(CORIO__CACHELINE - 1));
+    if (!c)
+        return -ENOMEM;
+    c->buf = malloc(capacity * sizeof(void *));
+    if (!c->buf) {
+        free(c);
+        return -ENOMEM;
+    }
+    atomic_init(&c->lock, 0);
+    atomic_init(&c->alen, 0);
+    atomic_init(&c->aclosed, 0);
+    c->cap = capacity;
+    c->head = c->len = 0;
+    corio__list_init(&c->recvq);
+    corio__list_init(&c->sendq);
+    c->closed = 0;
+    c->spin_ns = spin_ns;
+    *cp = c;
+    return 0;
+}
+
+void corio_xchan_destroy(corio_xchan *c)
+{
+    if (!c)
+        return;
+    free(c->buf);
+    free(c);
+}
+
+static void deliver_handler(corio_loop *loop, corio__rmsg *m)
+{
+    xwait *w = corio__container_of(m, xwait, msg);
+    (void)loop;
+    w->delivered = 1;
+    corio__wake(w->task, 0); /* 0 if it was interrupted meanwhile */
+}
+
+/* After the lock is released: wakes the claimed waiter w. */
+static void notify(corio_loop *self, xwait *w)
+{
+    if (w->loop == self) {
+        w->delivered = 1;
+        corio__wake(w->task, 0);
+        return;
+    }
+    w->msg.fn = deliver_handler;
+    corio__remote_post(w->loop, &w->msg, self);
+}
+
+static xwait *claim_first(corio__list *q, int status)
+{
+    corio__list *n = corio__list_pop_front(q);
+    xwait *w;
+    if (!n)
+        return NULL;
+    w = corio__container_of(n, xwait, node);
+    w->claimed = 1;
+    w->status = status;
+    return w;
+}
+
+/* Entry check: the caller must be a task on a loop of a runtime. */
+static int enter(corio_loop **loopp, corio_task **selfp)
+{
+    corio_loop *loop = corio__remote_self();
+    corio_task *self = loop ? loop->current : NULL;
+    *loopp = loop;
+    *selfp = self;
+    if (!self)
+        return -EPERM;
+    return corio__interrupted(self);
+}
+
+/* Called with the lock held and w linked: unlocks, parks until claimed or
+ * interrupted. Returns 0 (claimed: w->status holds the outcome) or the
+ * interruption (w unlinked, nothing handed over). */
+static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
+{
+    int rc;
+    xunlock(c);
+    loop->keepalive++;
+    for (;;) {
+        rc = corio__park(self, CORIO__WAIT_CHANNEL, c);
+        if (w->delivered)
+            break;
+        if (rc == 0)
+            continue; /* not ours (nothing does that): keep waiting */
+        xlock(c);
+        if (!w->claimed) {
+            corio__list_remove(&w->node);
+            xunlock(c);
+            loop->keepalive--;
+            return rc;
+        }
+        xunlock(c);
+        /* Claimed on another loop: the wake-up is on its way and points at
+         * w, which lives on this stack. Wait for it, whatever else comes. */
+        while (!w->delivered)
+            corio__remote_park_raw(self, c);
+        break;
+    }
+    loop->keepalive--;
+    return 0;
+}
+
+/* Spin-then-park: watch (without the lock) until cond may hold. */
+static void spin_until(corio_xchan *c, int sending)
+{
+    int64_t end = mono_ns() + c->spin_ns;
+    unsigned i;
+    for (;;) {
+        for (i = 0; i < 64; i++) {
+            size_t len = atomic_load_explicit(&c->alen, memory_order_relaxed);
+            if (atomic_load_explicit(&c->aclosed, memory_order_relaxed) ||
+                (sending ? len < c->cap : len > 0))
+                return;
+            cpu_relax();
+        }
+        if (mono_ns() >= end)
+            return;
+    }
+}
+
+/* Lock held. 0 done (*wp: a receiver to notify, or NULL), -EAGAIN, closed. */
+static int send_locked(corio_xchan *c, void *value, xwait **wp)
+{
+    xwait *w;
+    *wp = NULL;
+    if (c->closed)
+        return CORIO_ECLOSED;
+    w = claim_first(&c->recvq, 0);
+    if (w) {
+        w->value = value;
+        *wp = w;
+        return 0;
+    }
+    if (c->len < c->cap) {
+        size_t i = c->head + c->len;
+        if (i >= c->cap)
+            i -= c->cap;
+        c->buf[i] = value;
+        c->len++;
+        atomic_store_explicit(&c->alen, c->len, memory_order_relaxed);
+        return 0;
+    }
+    return -EAGAIN;
+}
+
+/* Lock held. 0 done (*wp: a sender to notify, or NULL), -EAGAIN, closed. */
+static int recv_locked(corio_xchan *c, void **value, xwait **wp)
+{
+    xwait *w;
+    *wp = NULL;
+    if (c->len) {
+        *value = c->buf[c->head];
+        /* The freed slot goes to the first parked sender (FIFO). */
+        w = claim_first(&c->sendq, 0);
+        if (w) {
+            c->buf[c->head] = w->value; /* head + len == head: full */
+            *wp = w;
+        } else {
+            c->len--;
+            atomic_store_explicit(&c->alen, c->len, memory_order_relaxed);
+        }
+        if (++c->head == c->cap)
+            c->head = 0;
+        return 0;
+    }
+    return c->closed ? CORIO_ECLOSED : -EAGAIN;
+}
+
+int corio_xchan_send(corio_xchan *c, void *value)
+{
+    corio_loop *loop;
+    corio_task *self;
+    xwait w, *peer;
+    int rc = enter(&loop, &self);
+    if (rc)
+        return rc;
+    if (!c)
+        return -EINVAL;
+    if (c->spin_ns && atomic_load_explicit(&c->alen, memory_order_relaxed) >= c->cap)
+        spin_until(c, 1);
+    xlock(c);
+    rc = send_locked(c, value, &peer);
+    if (rc != -EAGAIN) {
+        xunlock(c);
+        if (peer)
+            notify(loop, peer);
+        return rc;
+    }
+    w.task = self;
+    w.loop = loop;
+    w.value = value;
+    w.status = 0;
+    w.claimed = 0;
+    w.delivered = 0;
+    corio__list_push_back(&c->sendq, &w.node);
+    rc = park(c, loop, self, &w);
+    return rc ? rc : w.status;
+}
+
+int corio_xchan_recv(corio_xchan *c, void **value)
+{
+    corio_loop *loop;
+    corio_task *self;
+    xwait w, *peer;
+    void *v = NULL;
+    int rc = enter(&loop, &self);
+    if (value)
+        *value = NULL;
+    if (rc)
+        return rc;
+    if (!c)
+        return -EINVAL;
+    if (c->spin_ns && atomic_load_explicit(&c->alen, memory_order_relaxed) == 0)
+        spin_until(c, 0);
+    xlock(c);
+    rc = recv_locked(c, &v, &peer);
+    if (rc != -EAGAIN) {
+        xunlock(c);
+        if (peer)
+            notify(loop, peer);
+        if (value)
+            *value = v;
+        return rc;
+    }
+    w.task = self;
+    w.loop = loop;
+    w.value = NULL;
+    w.status = 0;
+    w.claimed = 0;
+    w.delivered = 0;
+    corio__list_push_back(&c->recvq, &w.node);
+    rc = park(c, loop, self, &w);
+    if (rc)
+        return rc;
+    if (w.status == 0 && value)
+        *value = w.value;
+    return w.status;
+}
+
+int corio_xchan_try_send(corio_xchan *c, void *value)
+{
+    corio_loop *loop = corio__remote_self();
+    xwait *peer;
+    int rc;
+    if (!c)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    xlock(c);
+    rc = send_locked(c, value, &peer);
+    xunlock(c);
+    if (peer)
+        notify(loop, peer);
+    return rc;
+}
+
+int corio_xchan_try_recv(corio_xchan *c, void **value)
+{
+    corio_loop *loop = corio__remote_self();
+    xwait *peer;
+    void *v = NULL;
+    int rc;
+    if (value)
+        *value = NULL;
+    if (!c)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    xlock(c);
+    rc = recv_locked(c, &v, &peer);
+    xunlock(c);
+    if (peer)
+        notify(loop, peer);
+    if (rc == 0 && value)
+        *value = v;
+    return rc;
+}
+
+int corio_xchan_close(corio_xchan *c)
+{
+    corio_loop *loop = corio__remote_self();
+    corio__list woken;
+    corio__list *n;
+    xwait *w;
+    if (!c)
+        return -EINVAL;
+    if (!loop)
+        return -EPERM;
+    corio__list_init(&woken);
+    xlock(c);
+    if (c->closed) {
+        xunlock(c);
+        return -EALREADY;
+    }
+    c->closed = 1;
+    atomic_store_explicit(&c->aclosed, 1, memory_order_relaxed);
+    while ((w = claim_first(&c->recvq, CORIO_ECLOSED)))
+        corio__list_push_back(&woken, &w->node);
+    while ((w = claim_first(&c->sendq, CORIO_ECLOSED)))
+        corio__list_push_back(&woken, &w->node);
+    xunlock(c);
+    /* The nodes are ours now (claimed): a private list, then notified. */
+    while ((n = corio__list_pop_front(&woken)))
+        notify(loop, corio__container_of(n, xwait, node));
+    return 0;
+}
