@@ -36,6 +36,10 @@ typedef struct bench_opts {
     int compact;        /* --compact: run in CORIO_STACK_COMPACT mode */
     const char *file;   /* fileread: --file PATH */
     long block;         /* fileread: --block B */
+    long work_us;       /* fanout-mc: microseconds of work per task */
+    int work_us_given;  /* --work-us was given (0 is a valid value) */
+    long threads;       /* fanout-mc: loops (0: the CPUs we may use) */
+    long spin_us;       /* multi-core: loops and channels spin before parking */
 } bench_opts;
 
 typedef struct bench_entry {
@@ -48,6 +52,10 @@ int bench_spawn(const bench_opts *o);
 int bench_pingpong(const bench_opts *o);
 int bench_sleepers(const bench_opts *o);
 int bench_timers(const bench_opts *o);
+
+/* bench_multi.c */
+int bench_fanout_mc(const bench_opts *o);
+int bench_pingpong_xcore(const bench_opts *o);
 
 /* bench_os.c */
 int bench_offload(const bench_opts *o);
@@ -62,6 +70,7 @@ int bench_http_server(const bench_opts *o);
 
 /* bench_util.c */
 double bench_now(void);          /* monotonic seconds */
+long bench_cpus(void);           /* CPUs in this process's affinity mask */
 long bench_vm_hwm_kb(void);      /* VmHWM of this process, kB; exits on error */
 /* Prints `RESULT name=<name> impl=corio <fields>` as one line and flushes.
  * fields is a printf format for the "key=value ..." part. */

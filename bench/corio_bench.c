@@ -8,6 +8,10 @@
  *   corio-bench timers   [--l L] [--k K]           (default L = 100000, K = 1000000)
  *   corio-bench fileread --file PATH [--block B] [--k K] [--concurrency C]
  *                                                  (default B = 4096, K = 200000, C = 32)
+ *   corio-bench fanout-mc [--n N] [--work-us W] [--threads T] [--spin-us S]
+ *                                                  (default N = 100000, W = 20,
+ *                                                   T = CPUs we may use, S = 0)
+ *   corio-bench pingpong-xcore [--m M] [--spin-us S] (default M = 100000, S = 0)
  *
  * Exit status (SPEC.md section 1): 0 success, 1 failure, 64 usage error, 77
  * for a benchmark this program does not implement (yet). The name is checked
@@ -30,6 +34,8 @@ static const bench_entry benches[] = {
     {"pingpong", bench_pingpong},
     {"sleepers", bench_sleepers},
     {"timers", bench_timers},
+    {"fanout-mc", bench_fanout_mc},
+    {"pingpong-xcore", bench_pingpong_xcore},
     {"offload", bench_offload},
     {"process", bench_process},
     {"echo-server", bench_echo_server},
@@ -44,7 +50,8 @@ static void usage(void)
     for (i = 0; i < sizeof benches / sizeof benches[0]; i++)
         fprintf(stderr, " %s", benches[i].name);
     fprintf(stderr, "\n  flags: --n --m --sleep-ms --l --k --concurrency --port "
-                    "--max-seconds --file --block --compact (see ../shared/peers/SPEC.md)\n");
+                    "--max-seconds --file --block --compact --work-us --threads --spin-us\n"
+                    "  (see ../shared/peers/SPEC.md)\n");
 }
 
 static int parse_long(const char *flag, const char *v, long *out)
@@ -137,6 +144,20 @@ static int parse_flags(int argc, char **argv, bench_opts *o)
         } else if (strcmp(flag, "--block") == 0) {
             if (parse_long(flag, v, &o->block) < 0)
                 return -1;
+        } else if (strcmp(flag, "--work-us") == 0) {
+            if (parse_long(flag, v, &o->work_us) < 0)
+                return -1;
+            o->work_us_given = 1;
+        } else if (strcmp(flag, "--threads") == 0) {
+            if (parse_long(flag, v, &o->threads) < 0 || o->threads > 4096) {
+                fprintf(stderr, "corio-bench: bad thread count '%s'\n", v);
+                return -1;
+            }
+        } else if (strcmp(flag, "--spin-us") == 0) {
+            if (parse_long(flag, v, &o->spin_us) < 0 || o->spin_us > 1000000) {
+                fprintf(stderr, "corio-bench: bad spin '%s'\n", v);
+                return -1;
+            }
         } else if (strcmp(flag, "--max-seconds") == 0) {
             if (parse_double(flag, v, &o->max_seconds) < 0)
                 return -1;
