@@ -241,7 +241,18 @@ static void test_cancel(void **state)
 
 /* ---- awaiter interrupted ------------------------------------------------------*/
 
-static atomic_int saw_cancel, finished;
+static atomic_int saw_cancel, finished, release;
+
+/* Runs until released: finishes only after the test says so. */
+static void *held(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&release))
+        if (corio_sleep(0.001) == -ECANCELED)
+            atomic_fetch_add(&saw_cancel, 1);
+    atomic_fetch_add(&finished, 1);
+    return NULL;
+}
 
 static void *sleeper(void *arg)
 {
@@ -269,11 +280,14 @@ static void *timeout_main(void *arg)
     CHECK(corio_scope_exit(&s) == 1);
     while (atomic_load(&saw_cancel) == 0)
         corio_sleep(0.001);
-    /* Shielded: it runs on and finishes. */
-    CHECK(corio_spawn_on(&h, corio_loop_get(1), sleeper, (void *)(intptr_t)60) == 0);
+    /* Shielded: it runs on (not cancelled) and finishes when released. */
+    atomic_store(&release, 0);
+    CHECK(corio_spawn_on(&h, corio_loop_get(1), held, NULL) == 0);
     CHECK(corio_scope_enter(&s, 0.01, 0) == 0);
     CHECK(corio_xtask_await(h, &v, CORIO_AWAIT_SHIELD) == -ETIMEDOUT);
     corio_scope_exit(&s);
+    corio_sleep(0.01);
+    atomic_store(&release, 1);
     while (atomic_load(&finished) == 0)
         corio_sleep(0.001);
     CHECK(atomic_load(&saw_cancel) == 1);
