@@ -1715,6 +1715,15 @@ void corio_xtask_detach(corio_xtask *h);
 /* 1 once the task has ended (its result is waiting), else 0. */
 int corio_xtask_done(const corio_xtask *h);
 
+/* corio_group_spawn for a child on another loop of the runtime: the group
+ * treats it exactly as a local child (corio_group_cancel and a failed
+ * sibling cancel it on its loop; corio_group_wait waits for it; its
+ * failure cancels the siblings on every loop). A local stand-in task joins
+ * it, so corio_group_size counts it. From a task. Returns 0,
+ * CORIO_ESHUTDOWN (group waited on or shutting down), -EPERM, -EINVAL,
+ * -ENOMEM. */
+int corio_group_spawn_on(corio_group *g, corio_loop *loop, corio_fn fn, void *arg);
+
 /* A channel between loops: MPMC, bounded (capacity >= 1), closable. Any
  * task on any loop of the runtime may send or receive; a task that must
  * wait parks on its own loop and is woken by a message from the loop that

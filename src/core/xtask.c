@@ -188,11 +188,49 @@ int corio_xtask_done(const corio_xtask *x)
                                       memory_order_acquire) & XT_DONE) != 0;
 }
 
+/* Waits until x has ended, without consuming it: 0 once XT_DONE is seen
+ * (its outcome readable), or the caller's interruption, with XT_AWAIT
+ * withdrawn (no message will come). */
+static int xt_wait(corio_xtask *x, corio_loop *loop, corio_task *self)
+{
+    unsigned st = atomic_load_explicit(&x->state, memory_order_acquire);
+    int rc;
+    if (st & XT_DONE)
+        return 0;
+    x->waiter = self;
+    x->wloop = loop;
+    loop->keepalive++; /* a wake-up another loop will send */
+    st = atomic_fetch_or_explicit(&x->state, XT_AWAIT, memory_order_acq_rel);
+    if (st & XT_DONE) {
+        /* It ended meanwhile and saw no awaiter: no message comes. */
+        loop->keepalive--;
+        x->waiter = NULL;
+        return 0;
+    }
+    rc = corio__park(self, CORIO__WAIT_OTHER, x);
+    x->waiter = NULL; /* the done handler runs on this thread too */
+    if (rc == 0)
+        return 0; /* the done handler woke us (and balanced keepalive) */
+    st = atomic_load_explicit(&x->state, memory_order_acquire);
+    while (!(st & XT_DONE) &&
+           !atomic_compare_exchange_weak_explicit(&x->state, &st, st & ~XT_AWAIT,
+                                                  memory_order_acq_rel,
+                                                  memory_order_acquire))
+        ;
+    if (st & XT_DONE) {
+        /* It ended in the race: its outcome is ours (as when a local
+         * awaited task is done by the time we look), and the message on its
+         * way balances keepalive (it finds no waiter to wake). */
+        return 0;
+    }
+    loop->keepalive--; /* withdrawn: no message will come */
+    return rc;
+}
+
 int corio_xtask_await(corio_xtask *x, void **result, unsigned flags)
 {
     corio_loop *loop = corio__remote_self();
     corio_task *self = loop ? loop->current : NULL;
-    unsigned st;
     int rc;
 
     if (result)
@@ -201,45 +239,84 @@ int corio_xtask_await(corio_xtask *x, void **result, unsigned flags)
         return -EINVAL;
     if (!self)
         return -EPERM;
-    st = atomic_load_explicit(&x->state, memory_order_acquire);
-    if (!(st & XT_DONE)) {
-        x->waiter = self;
-        x->wloop = loop;
-        loop->keepalive++; /* a wake-up another loop will send */
-        st = atomic_fetch_or_explicit(&x->state, XT_AWAIT, memory_order_acq_rel);
-        if (st & XT_DONE) {
-            /* It ended meanwhile and saw no awaiter: no message comes. */
-            loop->keepalive--;
-            x->waiter = NULL;
-        } else {
-            rc = corio__park(self, CORIO__WAIT_OTHER, x);
-            x->waiter = NULL; /* the done handler runs on this thread too */
-            if (rc < 0) {
-                st = atomic_load_explicit(&x->state, memory_order_acquire);
-                while (!(st & XT_DONE) &&
-                       !atomic_compare_exchange_weak_explicit(
-                           &x->state, &st, st & ~XT_AWAIT, memory_order_acq_rel,
-                           memory_order_acquire))
-                    ;
-                if (!(st & XT_DONE)) {
-                    loop->keepalive--; /* withdrawn: no message will come */
-                    if (!(flags & CORIO_AWAIT_SHIELD))
-                        corio_xtask_cancel(x);
-                    xt_put(x);
-                    return rc;
-                }
-                /* It ended in the race: its outcome is ours (as when a
-                 * local awaited task is done by the time we look), and the
-                 * message on its way balances keepalive. */
-            }
+    if (atomic_load_explicit(&x->state, memory_order_acquire) & XT_DONE) {
+        if ((rc = corio__interrupted(self)) != 0) {
+            xt_put(x); /* a suspension point all the same; handle consumed */
+            return rc;
         }
-    } else if ((rc = corio__interrupted(self)) != 0) {
-        xt_put(x); /* a suspension point all the same; the handle is consumed */
+    } else if ((rc = xt_wait(x, loop, self)) != 0) {
+        if (!(flags & CORIO_AWAIT_SHIELD))
+            corio_xtask_cancel(x);
+        xt_put(x);
         return rc;
     }
     rc = x->status;
     if (result)
         *result = x->value;
     xt_put(x);
+    return rc;
+}
+
+/* ---- task groups across loops ------------------------------------------------*/
+
+/* Awaits x to its end even if the caller is interrupted: then x is
+ * cancelled and waited for under a shield (a group outlives its
+ * children). Consumes x; returns its status. */
+static int xt_join(corio_xtask *x, void **result)
+{
+    corio_loop *loop = corio__remote_self();
+    corio_task *self = loop->current;
+    int rc = xt_wait(x, loop, self);
+    if (rc < 0) {
+        corio_scope shield;
+        corio_xtask_cancel(x);
+        corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
+        while (xt_wait(x, loop, self) < 0)
+            ;
+        corio_scope_exit(&shield);
+    }
+    rc = x->status;
+    *result = x->value;
+    xt_put(x);
+    return rc;
+}
+
+/* The local child that stands for a remote one in a group: it owns the
+ * handle from its first instruction (it is spawned eager), joins the remote
+ * task and ends with its status, so the group sees a remote child exactly
+ * as a local one: a failure cancels the siblings, a cancel of the group
+ * reaches the remote task, and the group's wait waits for it. */
+static void *xt_proxy(void *arg)
+{
+    corio_xtask **slot = arg, *x = *slot;
+    void *v = NULL;
+    int rc;
+    *slot = NULL; /* ours now */
+    rc = xt_join(x, &v);
+    if (rc < 0)
+        corio_fail(rc);
+    return v;
+}
+
+int corio_group_spawn_on(corio_group *g, corio_loop *loop, corio_fn fn, void *arg)
+{
+    corio_xtask *x;
+    corio_spawn_opts o;
+    int rc;
+    if (!corio__remote_self() || !corio__remote_self()->current)
+        return -EPERM;
+    if (!g)
+        return -EINVAL;
+    rc = corio_spawn_on(&x, loop, fn, arg);
+    if (rc < 0)
+        return rc;
+    memset(&o, 0, sizeof o);
+    o.flags = CORIO_SPAWN_EAGER; /* takes x before anything can cancel it */
+    o.name = "group-remote";
+    rc = corio_group_spawn_ex(g, NULL, xt_proxy, &x, &o);
+    if (rc < 0 && x) { /* the proxy never ran: x is still ours */
+        corio_xtask_cancel(x);
+        corio_xtask_detach(x);
+    }
     return rc;
 }
