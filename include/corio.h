@@ -1935,6 +1935,12 @@ CORIO_API int corio_debug_symbolize(const void *addr, char *buf, size_t len);
  * Returns the number of tasks dumped, or -EPERM (no loop). */
 CORIO_API int corio_dump(FILE *f);
 CORIO_API int corio_dump_loop(corio_loop *loop, FILE *f);
+/* corio_dump of every loop of the current corio_run_multi runtime, each
+ * under a "==== loop i of n ====" header, each made on its own loop's
+ * thread, one loop after the other (suspending: from a task). Returns the
+ * number of tasks dumped, -EPERM (not a task of a runtime), or the error of
+ * a cross-loop spawn. */
+CORIO_API int corio_dump_all(FILE *f);
 
 /* Dumps loop (NULL: current) to its report file whenever signal signo is
  * delivered to the process (e.g. SIGUSR1, SIGQUIT), at the loop's next

@@ -423,6 +423,60 @@ static void test_shutdown_in_flight(void **state)
     assert_int_equal(atomic_load(&failures), 0);
 }
 
+/* ---- dump of every loop ----------------------------------------------------------*/
+
+static atomic_int parked;
+
+static void *parked_forever(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&parked, 1);
+    corio_sleep(3600);
+    return NULL;
+}
+
+static void *dump_main(void *arg)
+{
+    FILE *f = arg;
+    corio_xtask *h[3];
+    unsigned i;
+    for (i = 0; i < 3; i++)
+        CHECK(corio_spawn_on(&h[i], corio_loop_get(i), parked_forever, NULL) == 0);
+    while (atomic_load(&parked) < 3)
+        corio_sleep(0.001);
+    CHECK(corio_dump_all(f) >= 4);
+    for (i = 0; i < 3; i++) {
+        corio_xtask_cancel(h[i]);
+        CHECK(corio_xtask_await(h[i], NULL, 0) == -ECANCELED);
+    }
+    return NULL;
+}
+
+static void test_dump_all(void **state)
+{
+    corio_multi_config c;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    (void)state;
+    assert_non_null(f);
+    memset(&c, 0, sizeof c);
+    c.threads = 3;
+    atomic_store(&failures, 0);
+    atomic_store(&parked, 0);
+    assert_int_equal(corio_run_multi(dump_main, f, NULL, &c), 0);
+    fclose(f);
+    assert_int_equal(atomic_load(&failures), 0);
+    assert_non_null(strstr(buf, "==== loop 0 of 3 ===="));
+    assert_non_null(strstr(buf, "==== loop 1 of 3 ===="));
+    assert_non_null(strstr(buf, "==== loop 2 of 3 ===="));
+    assert_true(strstr(buf, "==== loop 0") < strstr(buf, "==== loop 1"));
+    assert_true(strstr(buf, "==== loop 1") < strstr(buf, "==== loop 2"));
+    assert_non_null(strstr(buf, "parked_forever"));
+    assert_int_equal(corio_dump_all(NULL), -EPERM);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_await_interrupted),
         cmocka_unit_test(test_races),
         cmocka_unit_test(test_shutdown_in_flight),
+        cmocka_unit_test(test_dump_all),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

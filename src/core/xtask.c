@@ -35,6 +35,7 @@ struct corio_xtask {
     corio_loop *home;
     corio_fn fn;
     void *arg;
+    void *site;             /* where corio_spawn_on was called (dumps) */
     corio_task *task;       /* home only: the task until it ended */
     corio_task *waiter;     /* awaiter's loop only: the parked awaiter */
     corio_loop *wloop;      /* the awaiter's loop (written before XT_AWAIT) */
@@ -112,7 +113,7 @@ static void spawn_handler(corio_loop *loop, corio__rmsg *m)
     int rc;
     memset(&o, 0, sizeof o);
     o.loop = loop;
-    rc = corio_spawn_ex(&t, xt_body, x, &o);
+    rc = corio__spawn_at(&t, xt_body, x, &o, x->site);
     if (rc < 0) {
         xt_complete(x, rc, NULL);
         return;
@@ -131,7 +132,8 @@ static void cancel_handler(corio_loop *loop, corio__rmsg *m)
     xt_put(x); /* the message's reference */
 }
 
-int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg)
+static int spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg,
+                    void *site)
 {
     corio_loop *self = corio__remote_self();
     corio_xtask *x;
@@ -147,6 +149,7 @@ int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg)
     x->home = loop;
     x->fn = fn;
     x->arg = arg;
+    x->site = site;
     x->task = NULL;
     x->waiter = NULL;
     x->wloop = NULL;
@@ -159,6 +162,11 @@ int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg)
         *hp = x;
     corio__remote_post(loop, &x->msg, self);
     return 0;
+}
+
+int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg)
+{
+    return spawn_on(hp, loop, fn, arg, __builtin_return_address(0));
 }
 
 int corio_xtask_cancel(corio_xtask *x)
@@ -307,7 +315,7 @@ int corio_group_spawn_on(corio_group *g, corio_loop *loop, corio_fn fn, void *ar
         return -EPERM;
     if (!g)
         return -EINVAL;
-    rc = corio_spawn_on(&x, loop, fn, arg);
+    rc = spawn_on(&x, loop, fn, arg, __builtin_return_address(0));
     if (rc < 0)
         return rc;
     memset(&o, 0, sizeof o);
