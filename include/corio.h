@@ -1300,6 +1300,23 @@ CORIO_API size_t corio_server_connections(const corio_server *srv);
  * (shielded), then -ECANCELED is returned; srv is freed in every case. */
 CORIO_API int corio_server_close(corio_server *srv, double grace);
 
+/* Servers on every loop of a corio_run_multi runtime ("Every core"): one
+ * SO_REUSEPORT listener per loop, each with its own accept loop and handler
+ * tasks on its loop, so a connection is accepted and served on one loop
+ * (the kernel spreads connections by a hash of their addresses). opts as
+ * for corio_server_start (REUSEPORT is implied; handler runs on the loop
+ * that accepted). Port 0 picks one port for all. From a task on a loop of a
+ * runtime. Allocated by corio_server_start_all, freed by
+ * corio_mserver_close, which closes every loop's server with grace seconds
+ * for its handlers and returns how many had to be cancelled (-EPERM outside
+ * a task). Start returns 0, -EPERM, -EINVAL, -ENOMEM or the first failure. */
+typedef struct corio_mserver corio_mserver;
+int corio_server_start_all(corio_mserver **msp, const char *host, int port,
+                           corio_server_handler handler, void *arg,
+                           const corio_server_opts *opts);
+int corio_mserver_port(const corio_mserver *ms);
+int corio_mserver_close(corio_mserver *ms, double grace);
+
 /* ======================================================================
  * DNS and TLS
  *
