@@ -336,6 +336,7 @@ struct corio_loop {
     struct corio__loop_dbg *dbg; /* src/debug's state, or NULL */
     uint64_t n_iterations;     /* iterations run (metrics; always counted) */
     uint64_t n_spawned;        /* tasks spawned (metrics; always counted) */
+    uint64_t id_next, id_end;  /* this loop's block of task ids (task.c) */
     /* Set while the loop is one of a corio_run_multi runtime: its inbox of
      * cross-loop messages and its place among the loops (core/remote.h).
      * NULL for a standalone loop, which then pays one test per iteration. */
@@ -429,6 +430,7 @@ void corio__run_task(corio_loop *loop, corio_task *t);
 void corio__task_release(corio_loop *loop, corio_task *t);
 
 /* ---- tasks (task.c) -------------------------------------------------------*/
+#define CORIO__ID_BLOCK 1024 /* task ids a loop takes from the global counter at once */
 void corio__task_free(corio_loop *loop, corio_task *t);
 /* The memory of task structs (task_slab.c): per-loop slabs, or plain
  * malloc/free under ASan so a use after free of a task is caught. */

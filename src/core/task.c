@@ -59,7 +59,14 @@ int corio__task_alloc(corio_loop *loop, corio_task **tp)
 #ifdef CORIO__TSAN
     t->tsan_fiber = NULL;
 #endif
-    t->id = atomic_fetch_add_explicit(&next_task_id, 1, memory_order_relaxed);
+    /* Ids come in blocks per loop, so the loops of a multi-loop runtime do
+     * not all increment one shared counter on every spawn. */
+    if (CORIO__UNLIKELY(loop->id_next == loop->id_end)) {
+        loop->id_next = atomic_fetch_add_explicit(&next_task_id, CORIO__ID_BLOCK,
+                                                  memory_order_relaxed);
+        loop->id_end = loop->id_next + CORIO__ID_BLOCK;
+    }
+    t->id = loop->id_next++;
     *tp = t;
     return 0;
 }
