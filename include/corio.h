@@ -2033,6 +2033,14 @@ typedef struct corio_task_metrics {
 CORIO_API int corio_metrics_enable(corio_loop *loop, int on);
 /* Fills *m. Returns 0 or -EPERM (no loop). */
 CORIO_API int corio_loop_metrics_get(corio_loop *loop, corio_loop_metrics *m);
+/* Every loop of the current corio_run_multi runtime: per_loop[i] (for
+ * i < n; per_loop may be NULL) gets loop i's metrics, each read on its own
+ * loop's thread, and *sum (may be NULL) their sum (counters and times
+ * added; lag_seconds and lag_max_seconds: the worst loop's). Suspending:
+ * from a task on a loop of a runtime. Returns the number of loops, -EPERM,
+ * or the error of a cross-loop spawn. */
+CORIO_API int corio_loop_metrics_all(corio_loop_metrics *per_loop, size_t n,
+                                     corio_loop_metrics *sum);
 /* Fills *m for t (zeros for the time it ran with metrics off). Returns 0. */
 CORIO_API int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m);
 

@@ -445,6 +445,17 @@ static void *dump_main(void *arg)
     while (atomic_load(&parked) < 3)
         corio_sleep(0.001);
     CHECK(corio_dump_all(f) >= 4);
+    {
+        corio_loop_metrics per[3], sum;
+        CHECK(corio_loop_metrics_all(per, 3, &sum) == 3);
+        /* Every loop holds one parked task (and the helper that read it). */
+        for (i = 0; i < 3; i++)
+            CHECK(per[i].tasks_pending >= 1 && per[i].iterations > 0);
+        CHECK(sum.tasks_pending == per[0].tasks_pending + per[1].tasks_pending +
+                                       per[2].tasks_pending);
+        CHECK(sum.iterations == per[0].iterations + per[1].iterations +
+                                    per[2].iterations);
+    }
     for (i = 0; i < 3; i++) {
         corio_xtask_cancel(h[i]);
         CHECK(corio_xtask_await(h[i], NULL, 0) == -ECANCELED);
@@ -474,6 +485,7 @@ static void test_dump_all(void **state)
     assert_true(strstr(buf, "==== loop 1") < strstr(buf, "==== loop 2"));
     assert_non_null(strstr(buf, "parked_forever"));
     assert_int_equal(corio_dump_all(NULL), -EPERM);
+    assert_int_equal(corio_loop_metrics_all(NULL, 0, NULL), -EPERM);
     free(buf);
 }
 
