@@ -1684,7 +1684,11 @@ typedef struct corio_multi_config {
  * stopped, joined and closed (each reports its leaks). Loops with nothing
  * to do sleep until another loop gives them work. Returns main's status
  * (*result gets its return value), or -ENOMEM, -EINVAL, -EPERM (called from
- * a task), -ENOTSUP (compact stacks). cfg may be NULL. Any thread. */
+ * a task), -ENOTSUP (compact stacks), or -EDEADLK: every loop blocked for
+ * good with tasks that only a message from another loop could wake, and no
+ * loop left to send it (each loop reports its tasks, as corio_run does, and
+ * everything is cancelled). Do not corio_loop_stop() a loop of a runtime.
+ * cfg may be NULL. Any thread. */
 int corio_run_multi(corio_fn main_fn, void *arg, void **result,
                     const corio_multi_config *cfg);
 

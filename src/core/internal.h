@@ -518,9 +518,10 @@ void corio__remote_drain(corio_loop *loop);   /* once per iteration */
 /* About to block: spins for a message first if the runtime asks to
  * (corio_multi_config.spin_us); 1 if one arrived (then it does not block). */
 int corio__remote_spin(corio_loop *loop);
-/* After setting loop->sleeping: 0 if a message is waiting (do not block).
- * Publishes whether the loop is passive (multi.c's shutdown detection). */
-int corio__remote_may_block(corio_loop *loop);
+/* After setting loop->sleeping, about to block for ms (-1: no limit): 0
+ * if a message is waiting (do not block). Publishes whether the loop is
+ * idle or stuck (multi.c: shutdown and cross-loop deadlock detection). */
+int corio__remote_may_block(corio_loop *loop, int ms);
 void corio__remote_woke(corio_loop *loop);    /* back from a blocking wait */
 
 #include "core/hooks.h"

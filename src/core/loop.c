@@ -431,7 +431,7 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
     if (ms != 0) {
         atomic_store(&loop->sleeping, 1);
         if (atomic_load(&loop->ts_pending) ||
-            (loop->remote && !corio__remote_may_block(loop)))
+            (loop->remote && !corio__remote_may_block(loop, ms)))
             ms = 0;
         else {
             if (ms > 50 || ms < 0)

@@ -19,6 +19,15 @@
  * message can make a passive loop active again: nothing can happen any
  * more (Mattern's four-counter method). Only then are the loops stopped,
  * joined and closed, so no loop is freed while a message to it exists.
+ *
+ * Deadlock. A blocked loop publishes STUCK instead of IDLE when it has live
+ * tasks but nothing that could wake any of them except a message from
+ * another loop (no timer, no fd, no pending external work besides its
+ * cross-loop waits). While main runs, the coordinator runs the same two
+ * waves every 50 ms; if they succeed with some loop STUCK, no loop can ever
+ * send the message it waits for: each loop reports its tasks (as
+ * corio_run does), everything is cancelled and corio_run_multi returns
+ * -EDEADLK. Messages the coordinator posts are counted too (coord_sent).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -80,43 +89,55 @@ static void stop_handler(corio_loop *loop, corio__rmsg *m)
     corio_loop_stop(loop);
 }
 
-/* Done-callback of the main task (loop 0): records its outcome, frees it
- * and starts the shutdown. A callback rather than a wrapper around main so
- * that a main task that never ran (no stack for it) ends the runtime too. */
-static void main_done(corio_future *f, void *arg)
+/* Posts the shutdown message to every loop, once (whoever starts the
+ * shutdown first: the main task's end, or the coordinator on a deadlock).
+ * from: the posting loop, or NULL from the coordinator. */
+static void start_shutdown(corio__multi *rt, corio_loop *from)
 {
-    corio__multi *rt = arg;
-    corio_loop *self = corio__tls_loop;
-    corio_task *t = corio__container_of(f, corio_task, fut);
     unsigned k;
-    rt->status = f->status;
-    rt->result = f->value;
-    corio__task_free(t->loop, t);
-    atomic_store(&rt->shutting_down, 1);
+    if (atomic_exchange(&rt->shutting_down, 1))
+        return;
     for (k = 0; k < rt->n; k++) {
         rt->rem[k].shutdown_msg.fn = shutdown_handler;
-        corio__remote_post(rt->rem[k].loop, &rt->rem[k].shutdown_msg, self);
+        corio__remote_post(rt->rem[k].loop, &rt->rem[k].shutdown_msg, from);
     }
+}
+
+static void signal_main_done(corio__multi *rt)
+{
     pthread_mutex_lock(&rt->mu);
     rt->main_done = 1;
     pthread_cond_signal(&rt->cv);
     pthread_mutex_unlock(&rt->mu);
 }
 
+/* Done-callback of the main task (loop 0): records its outcome, frees it
+ * and starts the shutdown. A callback rather than a wrapper around main so
+ * that a main task that never ran (no stack for it) ends the runtime too. */
+static void main_done(corio_future *f, void *arg)
+{
+    corio__multi *rt = arg;
+    corio_task *t = corio__container_of(f, corio_task, fut);
+    rt->status = f->status;
+    rt->result = f->value;
+    corio__task_free(t->loop, t);
+    start_shutdown(rt, corio__tls_loop);
+    signal_main_done(rt);
+}
+
 static void main_failed(corio__multi *rt, int rc)
 {
-    unsigned k;
     rt->status = rc;
-    atomic_store(&rt->shutting_down, 1);
-    for (k = 0; k < rt->n; k++) {
-        rt->rem[k].shutdown_msg.fn = shutdown_handler;
-        corio__remote_post(rt->rem[k].loop, &rt->rem[k].shutdown_msg,
-                           rt->rem[0].loop);
-    }
-    pthread_mutex_lock(&rt->mu);
-    rt->main_done = 1;
-    pthread_cond_signal(&rt->cv);
-    pthread_mutex_unlock(&rt->mu);
+    start_shutdown(rt, rt->rem[0].loop);
+    signal_main_done(rt);
+}
+
+/* Runtime deadlock: each loop reports its own tasks, on its own thread. */
+static void report_handler(corio_loop *loop, corio__rmsg *m)
+{
+    (void)m;
+    if (loop->nlive)
+        corio__report_deadlock(loop);
 }
 
 static void *loop_thread(void *arg)
@@ -174,30 +195,42 @@ static void *loop_thread(void *arg)
     return NULL;
 }
 
-/* One wave of the termination check: 0 unless every loop is passive. */
-static int wave(corio__multi *rt, uint64_t *s, uint64_t *rv)
+/* One wave: every loop's (recvd, passive, sent); 0 as soon as one loop is
+ * not blocked. */
+static int wave(corio__multi *rt, uint64_t *s, uint64_t *rv, uint64_t *p,
+                uint64_t *coord)
 {
     unsigned k;
+    *coord = atomic_load(&rt->coord_sent);
     for (k = 0; k < rt->n; k++) {
         corio__remote *r = &rt->rem[k];
         rv[k] = atomic_load(&r->recvd);
-        if (!atomic_load(&r->passive))
+        p[k] = (uint64_t)atomic_load(&r->passive);
+        if (!p[k])
             return 0;
         s[k] = atomic_load(&r->sent);
     }
     return 1;
 }
 
-static int terminated(corio__multi *rt, uint64_t *buf)
+/* Two waves (module comment): 1 if, at an instant between them, every
+ * loop was blocked in the state it published and no message was in
+ * flight. *stuck gets whether some loop was STUCK (rather than IDLE). */
+static int quiescent(corio__multi *rt, uint64_t *buf, int *stuck)
 {
-    uint64_t *s1 = buf, *r1 = buf + rt->n, *s2 = buf + 2 * rt->n,
-             *r2 = buf + 3 * rt->n, ss = 0, sr = 0;
+    uint64_t *s1 = buf, *r1 = buf + rt->n, *p1 = buf + 2 * rt->n,
+             *s2 = buf + 3 * rt->n, *r2 = buf + 4 * rt->n, *p2 = buf + 5 * rt->n,
+             c1, c2, ss, sr = 0;
     unsigned k;
-    if (!wave(rt, s1, r1) || !wave(rt, s2, r2))
+    *stuck = 0;
+    if (!wave(rt, s1, r1, p1, &c1) || !wave(rt, s2, r2, p2, &c2) || c1 != c2)
         return 0;
+    ss = c1;
     for (k = 0; k < rt->n; k++) {
-        if (s1[k] != s2[k] || r1[k] != r2[k])
+        if (s1[k] != s2[k] || r1[k] != r2[k] || p1[k] != p2[k])
             return 0;
+        if (p1[k] == CORIO__STUCK)
+            *stuck = 1;
         ss += s1[k];
         sr += r1[k];
     }
@@ -238,7 +271,7 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
     rt->rem = aligned_alloc(CORIO__CACHELINE,
                             ((c.threads * sizeof *rt->rem + CORIO__CACHELINE - 1) /
                              CORIO__CACHELINE) * CORIO__CACHELINE);
-    buf = malloc(4 * c.threads * sizeof *buf);
+    buf = malloc(6 * c.threads * sizeof *buf);
     if (!rt->rem || !buf) {
         free(rt->rem);
         free(buf);
@@ -253,6 +286,7 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
     rt->main_fn = main_fn;
     rt->main_arg = arg;
     atomic_init(&rt->shutting_down, 0);
+    atomic_init(&rt->coord_sent, 0);
     pthread_mutex_init(&rt->mu, NULL);
     pthread_cond_init(&rt->cv, NULL);
     pthread_barrier_init(&rt->created, NULL, rt->n + 1);
@@ -289,15 +323,45 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
         if (rt->rem[k].create_rc < 0)
             rc = rt->rem[k].create_rc;
     if (rc == 0) {
+        /* While main runs, look for a runtime-wide deadlock every 50 ms:
+         * every loop blocked for good, at least one with tasks that only
+         * another loop could wake, and no message in flight. */
+        int stuck;
         pthread_mutex_lock(&rt->mu);
-        while (!rt->main_done)
-            pthread_cond_wait(&rt->cv, &rt->mu);
+        while (!rt->main_done) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 50000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&rt->cv, &rt->mu, &ts);
+            if (rt->main_done || rt->deadlocked)
+                continue;
+            pthread_mutex_unlock(&rt->mu);
+            if (quiescent(rt, buf, &stuck) && stuck) {
+                /* As corio_run: report what waits on what, then cancel
+                 * everything (main included) and return -EDEADLK. */
+                rt->deadlocked = 1;
+                for (k = 0; k < rt->n; k++) {
+                    rt->rem[k].report_msg.fn = report_handler;
+                    corio__remote_post(rt->rem[k].loop, &rt->rem[k].report_msg, NULL);
+                }
+                start_shutdown(rt, NULL);
+            }
+            pthread_mutex_lock(&rt->mu);
+        }
         pthread_mutex_unlock(&rt->mu);
     }
     if (rc == 0) {
         /* Shutdown: wait until nothing can happen, then stop every loop. */
+        /* (A loop still stuck now has tasks that ignored the cancellation
+         * and wait for what no loop will send: as corio_run does, give up
+         * on them; their loop's close reports them.) */
         struct timespec nap = {0, 200000};
-        while (!terminated(rt, buf))
+        int stuck;
+        while (!quiescent(rt, buf, &stuck))
             nanosleep(&nap, NULL);
         for (k = 0; k < rt->n; k++) {
             rt->rem[k].stop_msg.fn = stop_handler;
@@ -306,7 +370,7 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
     }
     for (k = 0; k < rt->n; k++)
         pthread_join(rt->rem[k].thread, NULL);
-    status = rc < 0 ? rc : rt->status;
+    status = rc < 0 ? rc : rt->deadlocked ? -EDEADLK : rt->status;
     if (rc == 0 && result)
         *result = rt->result;
     pthread_barrier_destroy(&rt->created);

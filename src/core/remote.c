@@ -43,6 +43,8 @@ void corio__remote_post(corio_loop *dst, corio__rmsg *m, corio_loop *from)
     corio__rmsg *head;
     if (from && from->remote)
         bump(&from->remote->sent); /* before the push: see multi.c */
+    else
+        atomic_fetch_add(&r->rt->coord_sent, 1); /* the coordinator: rare */
     head = atomic_load_explicit(&r->inbox, memory_order_relaxed);
     do {
         m->next = head;
@@ -99,15 +101,19 @@ int corio__remote_spin(corio_loop *loop)
     }
 }
 
-int corio__remote_may_block(corio_loop *loop)
+int corio__remote_may_block(corio_loop *loop, int ms)
 {
     corio__remote *r = loop->remote;
     if (atomic_load(&r->inbox) != NULL)
         return 0;
-    /* Passive: nothing alive and nothing pending but the runtime's own
-     * reference. Only a message can change that (multi.c). */
+    /* Idle: nothing alive and nothing pending but the runtime's own
+     * reference. Stuck: blocked for good (no timer, no fd) with nothing
+     * pending but cross-loop waits. Only a message can change either
+     * (multi.c). */
     if (loop->nlive == 0 && loop->keepalive == 1)
-        atomic_store(&r->passive, 1);
+        atomic_store(&r->passive, CORIO__IDLE);
+    else if (ms < 0 && loop->io_waiters == 0 && loop->keepalive == 1 + r->xwaits)
+        atomic_store(&r->passive, CORIO__STUCK);
     return 1;
 }
 

@@ -36,7 +36,8 @@ typedef struct corio__remote {
      * detection). On their own line so posters do not bounce it. */
     _Alignas(CORIO__CACHELINE) atomic_uint_fast64_t sent; /* messages posted */
     atomic_uint_fast64_t recvd;  /* messages handled */
-    atomic_int passive;          /* blocked with no live task, nothing pending */
+    atomic_int passive;          /* CORIO__IDLE / CORIO__STUCK while blocked, else 0 */
+    size_t xwaits;               /* owner: tasks parked on a cross-loop wait */
     atomic_size_t load;          /* live tasks, published each iteration */
     /* Owner-only. */
     corio_loop *loop;
@@ -45,6 +46,7 @@ typedef struct corio__remote {
     unsigned rr;                 /* round-robin placement cursor */
     corio__rmsg shutdown_msg;    /* posted once by the main task's end */
     corio__rmsg stop_msg;        /* posted once by the coordinator */
+    corio__rmsg report_msg;      /* runtime deadlock: report this loop's part */
     pthread_t thread;
     int create_rc;               /* corio_loop_create's result */
     int leaks;                   /* corio_loop_close's result */
@@ -62,6 +64,8 @@ typedef struct corio__multi {
     corio_fn main_fn;
     void *main_arg;
     atomic_int shutting_down;    /* main has ended: new remote tasks cancel */
+    atomic_uint_fast64_t coord_sent; /* messages the coordinator posted */
+    int deadlocked;              /* coordinator: a runtime-wide deadlock */
     pthread_barrier_t created;   /* every loop exists */
     pthread_barrier_t stopped;   /* every loop stopped running */
     pthread_mutex_t mu;          /* guards main_done (with cv) */
@@ -77,6 +81,26 @@ typedef struct corio__multi {
  * destination's eventfd only if this post made its inbox non-empty and the
  * loop sleeps: one wake-up per destination per drain, none while it runs. */
 void corio__remote_post(corio_loop *dst, corio__rmsg *m, corio_loop *from);
+
+/* What a blocked loop publishes (remote->passive). */
+enum { CORIO__IDLE = 1,  /* no live task, nothing pending: only a message wakes it */
+       CORIO__STUCK = 2  /* live tasks, but the only thing that can wake any of
+                            them is a message from another loop (no timer, no
+                            fd, no pending external work) */ };
+
+/* A task of loop starts / stops waiting for something only another loop
+ * can deliver: counted as external work (never a local deadlock), and
+ * separately so the runtime can tell a cross-loop deadlock. */
+static inline void corio__xwait_begin(corio_loop *loop)
+{
+    loop->keepalive++;
+    loop->remote->xwaits++;
+}
+static inline void corio__xwait_end(corio_loop *loop)
+{
+    loop->keepalive--;
+    loop->remote->xwaits--;
+}
 
 /* The calling thread's loop if it belongs to a runtime, else NULL. */
 static inline corio_loop *corio__remote_self(void)

@@ -55,7 +55,7 @@ static void xt_put(corio_xtask *x)
 static void done_handler(corio_loop *loop, corio__rmsg *m)
 {
     corio_xtask *x = corio__container_of(m, corio_xtask, msg);
-    loop->keepalive--;
+    corio__xwait_end(loop);
     if (x->waiter)
         corio__wake(x->waiter, 0); /* 0 if already woken (interrupted) */
     xt_put(x);                     /* the home loop's reference */
@@ -207,11 +207,11 @@ static int xt_wait(corio_xtask *x, corio_loop *loop, corio_task *self)
         return 0;
     x->waiter = self;
     x->wloop = loop;
-    loop->keepalive++; /* a wake-up another loop will send */
+    corio__xwait_begin(loop); /* a wake-up another loop will send */
     st = atomic_fetch_or_explicit(&x->state, XT_AWAIT, memory_order_acq_rel);
     if (st & XT_DONE) {
         /* It ended meanwhile and saw no awaiter: no message comes. */
-        loop->keepalive--;
+        corio__xwait_end(loop);
         x->waiter = NULL;
         return 0;
     }
@@ -231,7 +231,7 @@ static int xt_wait(corio_xtask *x, corio_loop *loop, corio_task *self)
          * way balances keepalive (it finds no waiter to wake). */
         return 0;
     }
-    loop->keepalive--; /* withdrawn: no message will come */
+    corio__xwait_end(loop); /* withdrawn: no message will come */
     return rc;
 }
 

@@ -171,7 +171,7 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
 {
     int rc;
     xunlock(c);
-    loop->keepalive++;
+    corio__xwait_begin(loop);
     for (;;) {
         rc = corio__park(self, CORIO__WAIT_CHANNEL, c);
         if (w->delivered)
@@ -182,7 +182,7 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
         if (!w->claimed) {
             corio__list_remove(&w->node);
             xunlock(c);
-            loop->keepalive--;
+            corio__xwait_end(loop);
             return rc;
         }
         xunlock(c);
@@ -192,7 +192,7 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
             corio__remote_park_raw(self, c);
         break;
     }
-    loop->keepalive--;
+    corio__xwait_end(loop);
     return 0;
 }
 
