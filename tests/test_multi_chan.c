@@ -321,6 +321,87 @@ static void test_handoff_races(void **state)
     assert_int_equal(atomic_load(&failures), 0);
 }
 
+/* ---- the claim-then-interrupted window, held open -------------------------------
+ * A sender on loop 0 claims R's wait on loop 1; before its wake-up is
+ * posted, R is cancelled on its own loop and runs: it must see the claim,
+ * wait for the wake-up that points at its stack, and report the value (the
+ * hand-off happened), then see its cancellation at its next call. */
+
+extern void (*corio__xchan_after_claim)(void);
+static corio_xchan *win;
+static atomic_int claimed, proceed, r_parked, r_rc, r_next;
+static atomic_long r_val;
+static corio_task *r_task; /* loop 1's only */
+
+static void hold_window(void)
+{
+    atomic_store(&claimed, 1);
+    while (!atomic_load(&proceed))
+        ;
+}
+
+static void *win_receiver(void *arg)
+{
+    void *v = NULL;
+    (void)arg;
+    r_task = corio_current();
+    atomic_store(&r_rc, corio_xchan_recv(win, &v));
+    atomic_store(&r_val, (long)(intptr_t)v);
+    atomic_store(&r_next, corio_yield());
+    return NULL;
+}
+
+/* On loop 1 beside R: cancels R inside the window, lets it run, then lets
+ * the sender go on. */
+static void *win_canceller(void *arg)
+{
+    (void)arg;
+    /* Same loop as R: its state may be read here. Parked in recv on an
+     * empty channel, it stays parked until the sender comes. */
+    while (!r_task || corio_task_state(r_task) != CORIO_TASK_SUSPENDED)
+        corio_sleep(0.001);
+    atomic_store(&r_parked, 1);
+    while (!atomic_load(&claimed))
+        corio_sleep(0.001);
+    corio_cancel(r_task);
+    corio_yield(); /* R runs: sees its claimed node and waits, shielded */
+    corio_yield();
+    atomic_store(&proceed, 1);
+    return NULL;
+}
+
+static void *window_main(void *arg)
+{
+    corio_xtask *r, *k;
+    (void)arg;
+    atomic_store(&claimed, 0);
+    atomic_store(&proceed, 0);
+    atomic_store(&r_parked, 0);
+    r_task = NULL;
+    CHECK(corio_xchan_create(&win, 1, 0) == 0);
+    CHECK(corio_spawn_on(&r, corio_loop_get(1), win_receiver, NULL) == 0);
+    CHECK(corio_spawn_on(&k, corio_loop_get(1), win_canceller, NULL) == 0);
+    while (!atomic_load(&r_parked))
+        corio_sleep(0.001);
+    corio__xchan_after_claim = hold_window;
+    CHECK(corio_xchan_send(win, (void *)(intptr_t)77) == 0);
+    corio__xchan_after_claim = NULL;
+    CHECK(corio_xtask_await(k, NULL, 0) == 0);
+    CHECK(corio_xtask_await(r, NULL, 0) == -ECANCELED);
+    CHECK(atomic_load(&r_rc) == 0);
+    CHECK(atomic_load(&r_val) == 77);
+    CHECK(atomic_load(&r_next) == -ECANCELED);
+    corio_xchan_destroy(win);
+    return NULL;
+}
+
+static void test_claim_window(void **state)
+{
+    (void)state;
+    assert_int_equal(run(window_main, NULL, 2, 0), 0);
+    assert_int_equal(atomic_load(&failures), 0);
+}
+
 /* ---- waits across loops are not deadlocks; misuse ---------------------------------*/
 
 static corio_xchan *late;
@@ -365,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_mpmc),
         cmocka_unit_test(test_close_parked_senders),
         cmocka_unit_test(test_handoff_races),
+        cmocka_unit_test(test_claim_window),
         cmocka_unit_test(test_not_a_deadlock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -123,13 +123,3 @@ void corio__remote_woke(corio_loop *loop)
     if (atomic_load_explicit(&r->passive, memory_order_relaxed))
         atomic_store(&r->passive, 0);
 }
-
-void corio__remote_park_raw(corio_task *t, void *obj)
-{
-    t->wake = CORIO__WAKE_NONE;
-    t->state = CORIO_TASK_SUSPENDED;
-    t->wait_kind = CORIO__WAIT_OTHER;
-    t->wait_obj = obj;
-    corio__suspend_switch(t->loop, t);
-    t->wait_cancel = NULL;
-}

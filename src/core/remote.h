@@ -109,9 +109,5 @@ static inline corio_loop *corio__remote_self(void)
     return l && l->remote ? l : NULL;
 }
 
-/* Uninterruptible park for the window in which another loop has claimed a
- * task's wait and its wake-up message is on the way: returns when anything
- * wakes it (the caller loops until its own condition holds). */
-void corio__remote_park_raw(corio_task *t, void *obj);
 
 #endif

@@ -24,6 +24,7 @@
 #include "core/remote.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,21 @@ struct corio_xtask {
     atomic_uint state;      /* XT_* */
     atomic_uint refs;
 };
+
+/* A task awaiting a task of another loop: "task on loop 2". The other
+ * loop's task cannot be read from here (another thread), so no owner. */
+static void describe_xtask(const corio_task *t, const void *obj, char *buf,
+                           size_t len, corio_task **owner)
+{
+    const corio_xtask *x = obj;
+    (void)t;
+    (void)owner;
+    snprintf(buf, len, "task on loop %u (corio_xtask %p)", x->home->remote->index,
+             obj);
+}
+
+static const corio__waitable xtask_waitable = {"task on another loop",
+                                               CORIO_WAIT_TASK, describe_xtask};
 
 static void xt_put(corio_xtask *x)
 {
@@ -215,7 +231,7 @@ static int xt_wait(corio_xtask *x, corio_loop *loop, corio_task *self)
         x->waiter = NULL;
         return 0;
     }
-    rc = corio__park(self, CORIO__WAIT_OTHER, x);
+    rc = corio__park(self, &xtask_waitable, x);
     x->waiter = NULL; /* the done handler runs on this thread too */
     if (rc == 0)
         return 0; /* the done handler woke us (and balanced keepalive) */

@@ -39,6 +39,10 @@
 #define cpu_relax() ((void)0)
 #endif
 
+/* What a task parked on a corio_xchan waits on, for dumps and reports. */
+static const corio__waitable xchan_waitable = {"cross-loop channel",
+                                               CORIO_WAIT_CHANNEL, NULL};
+
 /* A parked sender or receiver; on its task's stack. */
 typedef struct xwait {
     corio__list node;   /* in recvq/sendq, under the lock */
@@ -128,9 +132,15 @@ static void deliver_handler(corio_loop *loop, corio__rmsg *m)
     corio__wake(w->task, 0); /* 0 if it was interrupted meanwhile */
 }
 
+/* Test seam (tests/test_multi_chan.c): called between a claim and its
+ * wake-up, to hold that window open. NULL outside those tests. */
+void (*corio__xchan_after_claim)(void);
+
 /* After the lock is released: wakes the claimed waiter w. */
 static void notify(corio_loop *self, xwait *w)
 {
+    if (CORIO__UNLIKELY(corio__xchan_after_claim != NULL))
+        corio__xchan_after_claim();
     if (w->loop == self) {
         w->delivered = 1;
         corio__wake(w->task, 0);
@@ -173,7 +183,7 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
     xunlock(c);
     corio__xwait_begin(loop);
     for (;;) {
-        rc = corio__park(self, CORIO__WAIT_CHANNEL, c);
+        rc = corio__park(self, &xchan_waitable, c);
         if (w->delivered)
             break;
         if (rc == 0)
@@ -187,9 +197,16 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
         }
         xunlock(c);
         /* Claimed on another loop: the wake-up is on its way and points at
-         * w, which lives on this stack. Wait for it, whatever else comes. */
-        while (!w->delivered)
-            corio__remote_park_raw(self, c);
+         * w, which lives on this stack. Wait for it, whatever else comes:
+         * a shield hides our cancellation and deadlines from this wait
+         * (and corio_cancel does not wake a shielded task). */
+        {
+            corio_scope sh;
+            corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
+            while (!w->delivered)
+                (void)corio__park(self, &xchan_waitable, c);
+            corio_scope_exit(&sh);
+        }
         break;
     }
     corio__xwait_end(loop);
