@@ -1311,11 +1311,11 @@ CORIO_API int corio_server_close(corio_server *srv, double grace);
  * for its handlers and returns how many had to be cancelled (-EPERM outside
  * a task). Start returns 0, -EPERM, -EINVAL, -ENOMEM or the first failure. */
 typedef struct corio_mserver corio_mserver;
-int corio_server_start_all(corio_mserver **msp, const char *host, int port,
+CORIO_API int corio_server_start_all(corio_mserver **msp, const char *host, int port,
                            corio_server_handler handler, void *arg,
                            const corio_server_opts *opts);
-int corio_mserver_port(const corio_mserver *ms);
-int corio_mserver_close(corio_mserver *ms, double grace);
+CORIO_API int corio_mserver_port(const corio_mserver *ms);
+CORIO_API int corio_mserver_close(corio_mserver *ms, double grace);
 
 /* ======================================================================
  * DNS and TLS
@@ -1689,23 +1689,23 @@ typedef struct corio_multi_config {
  * loop left to send it (each loop reports its tasks, as corio_run does, and
  * everything is cancelled). Do not corio_loop_stop() a loop of a runtime.
  * cfg may be NULL. Any thread. */
-int corio_run_multi(corio_fn main_fn, void *arg, void **result,
+CORIO_API int corio_run_multi(corio_fn main_fn, void *arg, void **result,
                     const corio_multi_config *cfg);
 
 /* The index of loop (NULL: the current one) in its runtime, 0..count-1, or
  * -EINVAL if it is not a loop of a corio_run_multi runtime. */
-int corio_loop_index(corio_loop *loop);
+CORIO_API int corio_loop_index(corio_loop *loop);
 /* The number of loops of the current runtime (0 outside one). */
-unsigned corio_loop_count(void);
+CORIO_API unsigned corio_loop_count(void);
 /* Loop i of the current runtime, or NULL (out of range, no runtime). */
-corio_loop *corio_loop_get(unsigned index);
+CORIO_API corio_loop *corio_loop_get(unsigned index);
 
 enum corio_pick {
     CORIO_PICK_ROUND_ROBIN = 0, /* the next loop, per calling loop */
     CORIO_PICK_LEAST_BUSY = 1   /* fewest live tasks (as of its last iteration) */
 };
 /* A loop of the current runtime to place work on, or NULL outside one. */
-corio_loop *corio_loop_pick(int how);
+CORIO_API corio_loop *corio_loop_pick(int how);
 
 /* A task on another loop, seen from anywhere. Allocated by
  * corio_spawn_on(); freed when its handle is consumed (corio_xtask_await or
@@ -1717,7 +1717,7 @@ typedef struct corio_xtask corio_xtask;
  * own included). *hp gets the handle, or pass hp NULL for a detached task.
  * The task starts when that loop next drains its inbox. Returns 0, -ENOMEM,
  * -EPERM (the caller is not on a loop of a runtime), -EINVAL. */
-int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg);
+CORIO_API int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg);
 
 /* corio_await for a task on any loop: the same semantics. Suspending. The
  * handle is consumed whatever it returns. Returns the task's status (0 with
@@ -1725,16 +1725,16 @@ int corio_spawn_on(corio_xtask **hp, corio_loop *loop, corio_fn fn, void *arg);
  * interrupted first, that error (-ECANCELED, -ETIMEDOUT) after cancelling
  * the task (not with CORIO_AWAIT_SHIELD). While it waits, the caller's loop
  * counts the wait as external work (it is not a deadlock). */
-int corio_xtask_await(corio_xtask *h, void **result, unsigned flags);
+CORIO_API int corio_xtask_await(corio_xtask *h, void **result, unsigned flags);
 /* Requests cancellation, level-triggered on the task's loop exactly as
  * corio_cancel (a task that has not started ends without running). Returns
  * 1 if this call requested it, 0 if already requested or ended. Not
  * suspending; from any loop of the runtime. */
-int corio_xtask_cancel(corio_xtask *h);
+CORIO_API int corio_xtask_cancel(corio_xtask *h);
 /* Gives up the handle: the task runs on; its result is dropped. */
-void corio_xtask_detach(corio_xtask *h);
+CORIO_API void corio_xtask_detach(corio_xtask *h);
 /* 1 once the task has ended (its result is waiting), else 0. */
-int corio_xtask_done(const corio_xtask *h);
+CORIO_API int corio_xtask_done(const corio_xtask *h);
 
 /* corio_group_spawn for a child on another loop of the runtime: the group
  * treats it exactly as a local child (corio_group_cancel and a failed
@@ -1743,7 +1743,7 @@ int corio_xtask_done(const corio_xtask *h);
  * it, so corio_group_size counts it. From a task. Returns 0,
  * CORIO_ESHUTDOWN (group waited on or shutting down), -EPERM, -EINVAL,
  * -ENOMEM. */
-int corio_group_spawn_on(corio_group *g, corio_loop *loop, corio_fn fn, void *arg);
+CORIO_API int corio_group_spawn_on(corio_group *g, corio_loop *loop, corio_fn fn, void *arg);
 
 /* A channel between loops: MPMC, bounded (capacity >= 1), closable. Any
  * task on any loop of the runtime may send or receive; a task that must
@@ -1758,21 +1758,21 @@ typedef struct corio_xchan corio_xchan;
  * loop does nothing else meanwhile) watching for room or a value: sub-
  * microsecond hand-offs between busy cores. 0: park at once. Returns 0,
  * -EINVAL (capacity 0), -ENOMEM. Any thread. */
-int corio_xchan_create(corio_xchan **cp, size_t capacity, unsigned spin_ns);
+CORIO_API int corio_xchan_create(corio_xchan **cp, size_t capacity, unsigned spin_ns);
 /* Frees c. No task may be waiting on it or use it afterwards. */
-void corio_xchan_destroy(corio_xchan *c);
+CORIO_API void corio_xchan_destroy(corio_xchan *c);
 /* Suspending. 0, CORIO_ECLOSED, -ECANCELED, -ETIMEDOUT, -EPERM (not on a
  * loop of a runtime). A value handed over is never lost: a call that
  * returns 0 delivered (or received) it, one that returns an error did not. */
-int corio_xchan_send(corio_xchan *c, void *value);
-int corio_xchan_recv(corio_xchan *c, void **value);
+CORIO_API int corio_xchan_send(corio_xchan *c, void *value);
+CORIO_API int corio_xchan_recv(corio_xchan *c, void **value);
 /* Not suspending: -EAGAIN if it would wait. Any thread. */
-int corio_xchan_try_send(corio_xchan *c, void *value);
-int corio_xchan_try_recv(corio_xchan *c, void **value);
+CORIO_API int corio_xchan_try_send(corio_xchan *c, void *value);
+CORIO_API int corio_xchan_try_recv(corio_xchan *c, void **value);
 /* Closes c: waiting senders and receivers get CORIO_ECLOSED; buffered
  * values can still be received. Returns 0 or -EALREADY. Any thread of the
  * runtime's loops. */
-int corio_xchan_close(corio_xchan *c);
+CORIO_API int corio_xchan_close(corio_xchan *c);
 
 /* ---- Other threads --------------------------------------------------------
  *
