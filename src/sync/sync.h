@@ -76,7 +76,7 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
     int rc;
     /* The running task, whose own node is on no list: one single-object
      * wait at a time. */
-    CORIO__ASSERT(self == self->loop->current);
+    CORIO__ASSERT(self == corio__task_loop(self)->current);
     CORIO__ASSERT(!corio__list_linked(&w->node) || w->task == NULL);
     w->task = self;
     w->value = value;
