@@ -50,7 +50,7 @@ int corio__task_alloc(corio_loop *loop, corio_task **tp)
     if (!t)
         return -ENOMEM;
     t->run.kind = CORIO__RUN_TASK;
-    t->state = CORIO_TASK_READY;
+    t->state = CORIO_TASK_CREATED; /* READY once queued */
     t->flags = 0;
     t->stack_shift = 0;
 #ifdef CORIO__ASAN
