@@ -222,7 +222,7 @@ enum {
  * the task first runs and given back when it ends, so a million
  * spawned-but-unstarted (or finished-but-unawaited) tasks cost a million
  * handles and no bodies. In the default stack mode the body lives at the
- * top of the task's own stack (stack.c hands out both at once); in COMPACT
+ * top of the task's own stack (task_prepare puts it there); in COMPACT
  * mode it comes from the loop's body slab. Who allocates: task_prepare
  * (sched.c); who frees: corio__task_release (sched.c), when the task ends.
  *

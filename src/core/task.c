@@ -20,6 +20,12 @@
 
 static atomic_uint_fast64_t next_task_id = 1;
 
+#ifndef CORIO__ASAN
+/* Every byte of a handle is fresh memory for spawn-then-gather: keep it to
+ * a cache line (docs/benchmarks.md, "A small task handle"). */
+_Static_assert(sizeof(struct corio_task) == 64, "a task handle is 64 bytes");
+#endif
+
 const char *corio__task_state_name(const corio_task *t)
 {
     static const char *const names[] = {"created", "ready", "running",
