@@ -358,7 +358,8 @@ CORIO_API int corio_task_set_name(corio_task *t, const char *name); /* 0 or -ENO
 /* The future that completes when t finishes; owned by t (never destroy it).
  * Valid while the caller owns the handle: until corio_await*() or
  * corio_detach() (a detached task is freed when it ends, future and all).
- * Waiting on it does not consume t. */
+ * Waiting on it does not consume t. It is made on the first call (a plain
+ * corio_await needs none), so this returns NULL if out of memory. */
 CORIO_API corio_future *corio_task_future(corio_task *t);
 
 /* Calls fn(t, arg) for every live task of loop (NULL: current), in spawn

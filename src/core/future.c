@@ -65,7 +65,7 @@ void corio_future_destroy(corio_future *f)
      * wake them as if it had been cancelled rather than leave them hanging
      * on freed memory. */
     while ((n = corio__list_pop_front(&f->waiters)))
-        corio__wake(corio__container_of(n, corio_task, wait), -ECANCELED);
+        corio__wake(corio__container_of(n, corio__task_body, wait)->task, -ECANCELED);
     corio__future_drop_callbacks(f);
     free(f);
 }
@@ -80,7 +80,7 @@ int corio__future_complete(corio_future *f, int status, void *value)
     f->status = status;
     f->value = value;
     while ((n = corio__list_pop_front(&f->waiters)))
-        corio__wake(corio__container_of(n, corio_task, wait), CORIO__WAKE_OK);
+        corio__wake(corio__container_of(n, corio__task_body, wait)->task, CORIO__WAKE_OK);
     c = f->callbacks;
     f->callbacks = NULL;
     for (; c; c = next) {
@@ -143,7 +143,7 @@ static void describe_future(const corio_task *waiter, const void *obj,
     const corio__list *p;
     (void)waiter;
     if (f->embedded) {
-        corio_task *t = (corio_task *)((char *)f - offsetof(corio_task, fut));
+        corio_task *t = corio__future_task(f);
         char nb[32];
         *owner = t;
         snprintf(buf, len, "future of task #%llu '%s' (%s)",
@@ -175,7 +175,7 @@ int corio_future_await(corio_future *f, void **value)
     if (!self)
         return -EPERM;
     if (f->state != CORIO__FUT_DONE) {
-        corio__list_push_back(&f->waiters, &self->wait);
+        corio__list_push_back(&f->waiters, &self->b->wait);
         rc = corio__park(self, &corio__wait_future, f);
         /* Interrupted: report it without touching f, which may be gone
          * (corio_future_destroy wakes its waiters with -ECANCELED before

@@ -116,7 +116,7 @@ static inline void corio__obs_resource_close(corio_loop *loop, const void *obj)
 static inline void corio__obs_parked(corio_loop *loop, corio_task *t)
 {
 #ifndef CORIO__NO_DEBUG_HOOKS
-    t->park_ns = loop->now_ns;
+    t->b->park_ns = loop->now_ns;
 #else
     (void)loop;
     (void)t;
@@ -128,7 +128,9 @@ static inline void corio__obs_spawned(corio_loop *loop, corio_task *t,
 {
 #ifndef CORIO__NO_DEBUG_HOOKS
     t->spawn_site = site;
-    t->parent_id = loop->current ? loop->current->id : 0;
+    t->parent_delta = loop->current && t->id - loop->current->id <= UINT32_MAX
+                          ? (uint32_t)(t->id - loop->current->id)
+                          : 0;
     loop->n_spawned++;
     if (CORIO__OBS_ON(loop, CORIO__EV_TASK))
         loop->obs->spawn(loop, t);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -91,15 +92,22 @@ typedef struct corio__callback {
 } corio__callback;
 
 /* ---- stacks ---------------------------------------------------------------*/
+/* One per stack, 24 bytes (a sleeping task costs its stack page, its
+ * handle and this): the size is a power of two, which also names the pool
+ * (loop->pools[shift - 14]) it returns to. */
 typedef struct corio__stack {
     char *lo;           /* lowest usable byte (just above the guard page) */
-    size_t size;        /* usable bytes */
     struct corio__stack *next_free; /* pool free-list link */
-    struct corio__stack_pool *pool; /* the pool it returns to */
     unsigned vg_id;     /* Valgrind stack id (0 when not under Valgrind) */
+    uint8_t shift;      /* usable bytes: 1 << shift (corio__stack_size) */
     uint8_t guarded;    /* a guard page lies just below lo: 1 mprotect, 2 madvise (stack.c) */
     uint8_t dirty;      /* used since last madvise(DONTNEED) */
 } corio__stack;
+
+static inline size_t corio__stack_size(const corio__stack *s)
+{
+    return (size_t)1 << s->shift;
+}
 
 typedef struct corio__stack_chunk {
     struct corio__stack_chunk *next;
@@ -180,12 +188,13 @@ enum {
     CORIO__TF_CANCEL = 0x02,     /* cancellation requested (sticky) */
     CORIO__TF_STARTED = 0x04,    /* has run at least once */
     CORIO__TF_FAILED = 0x08,     /* corio_fail() was called */
-    CORIO__TF_NAME_HEAP = 0x10,  /* name was malloc'ed */
+    CORIO__TF_BODY = 0x10,       /* t->b is its body (else t->arg is live) */
     CORIO__TF_ROOT = 0x20,       /* corio_run's main task */
     /* Some scope of its chain is a shield. Kept by scope.c so corio_cancel
      * need not walk another task's scopes (in COMPACT mode they live in that
      * task's copied-out stack, not at their addresses). */
-    CORIO__TF_SHIELDED = 0x40
+    CORIO__TF_SHIELDED = 0x40,
+    CORIO__TF_EXT = 0x80         /* t->x is its ext (else t->awaiter is live) */
 };
 
 /* The state byte of a freed task slot (task_slab.c keeps freed slots
@@ -196,25 +205,39 @@ enum {
 /* A freed slot is handed out again only after this many later spawns
  * (task_slab.c: FIFO reuse while more slots than this are free). */
 #define CORIO__TASK_COOL 32
-/* Why a parked task was woken (task->wake). Negative values are errors
+/* Why a parked task was woken (body->wake). Negative values are errors
  * handed to the suspending call as they are. */
 #define CORIO__WAKE_NONE 1     /* still parked */
 #define CORIO__WAKE_OK 0
 
-struct corio_task {
-    corio__runnable run;   /* ready-queue link; must stay first */
-    uint8_t state;         /* enum corio_task_state */
-    uint8_t flags;         /* CORIO__TF_* */
-    /* log2 of the stack size asked for at spawn; 0: the loop's default.
-     * (One byte in what was padding: each 8 bytes of corio_task cost
-     * spawn 1-2%.) */
-    uint8_t stack_shift;
-    int wake;              /* CORIO__WAKE_* or a negative error */
+/* A task is two pieces (docs/design.md "Tasks: handle and body").
+ *
+ * The handle (struct corio_task) is what corio_spawn returns: small, and
+ * all a task needs until it first runs and after it ends. It comes from the
+ * loop's slabs (task_slab.c) at spawn and goes back when the task is
+ * awaited, or when a detached task ends.
+ *
+ * The body holds what only a running or parked task needs: its saved
+ * context, stack, wait node and deadline timer, scopes. It is taken when
+ * the task first runs and given back when it ends, so a million
+ * spawned-but-unstarted (or finished-but-unawaited) tasks cost a million
+ * handles and no bodies. In the default stack mode the body lives at the
+ * top of the task's own stack (task_prepare puts it there); in COMPACT
+ * mode it comes from the loop's body slab. Who allocates: task_prepare
+ * (sched.c); who frees: corio__task_release (sched.c), when the task ends.
+ *
+ * What a task rarely needs goes into its ext, allocated on demand and freed
+ * with the handle (task.c): the future of corio_task_future, a heap name,
+ * src/debug's per-task data. */
+typedef struct corio__task_body {
     corio__ctx ctx;        /* saved context while not running */
-    corio_loop *loop;
-    corio_fn fn;
-    void *arg;
-    corio__stack *stack;   /* NULL until it first runs, and after it ends */
+    corio_task *task;      /* its handle */
+    void *arg;             /* fn's argument (moved from the handle) */
+    /* corio_fail's error while it runs; its outcome from its end to the
+     * release of the body, when it moves to the handle (t->status). */
+    int status;
+    corio__stack *stack;   /* what it runs on (COMPACT: the shared stack) */
+    int wake;              /* CORIO__WAKE_* or a negative error */
     corio__list wait;      /* link in the waiter list of what it waits on */
     void (*wait_cancel)(corio_task *t); /* optional: undo a complex wait */
     /* What it waits on (for dumps, reports, metrics): the object, and the
@@ -222,18 +245,10 @@ struct corio_task {
     const struct corio__waitable *wait_type;
     void *wait_obj;
     corio__waiter sync_wait; /* src/sync: node of a single-object wait */
-    corio__list all;       /* link in loop->tasks */
     corio_timer timer;     /* deadline of the current wait, if any */
     int64_t sleep_deadline; /* ns; CORIO__NEVER unless sleeping */
     corio_scope *scopes;   /* innermost cancellation scope, or NULL */
-    uint64_t id;
-    char *name;            /* NULL: "task-<id>" is made on demand */
-    /* For dumps and reports (src/debug); set at spawn / park. */
-    uint64_t parent_id;    /* id of the task that spawned it; 0: none */
-    void *spawn_site;      /* return address in corio_spawn*'s caller */
-    int64_t park_ns;       /* loop->now_ns when it last suspended */
-    struct corio__task_dbg *dbg; /* src/debug's per-task data, or NULL */
-    corio_future fut;      /* completes when the task finishes */
+    int64_t park_ns;       /* loop->now_ns when it last suspended (dumps) */
     /* CORIO_STACK_COMPACT: the live part of the shared stack, saved. */
     void *saved;
     size_t saved_len, saved_cap;
@@ -243,6 +258,63 @@ struct corio_task {
 #ifdef CORIO__TSAN
     void *tsan_fiber;
 #endif
+} corio__task_body;
+
+/* The rarely needed part of a task, allocated on demand (task.c). */
+typedef struct corio__task_ext {
+    corio_task *task;      /* its handle */
+    corio_future fut;      /* corio_task_future(t); fut.loop NULL until made */
+    char *name;            /* heap name, or NULL ("task-<id>") */
+    struct corio__task_dbg *dbg; /* src/debug's per-task data, or NULL */
+    corio_task *awaiter;   /* t->awaiter, once t has an ext */
+} corio__task_ext;
+
+struct corio_task {
+    union {
+        corio__runnable run; /* ready-queue link; must stay first */
+        struct {
+            corio__list corio__run_node;
+            uint8_t corio__run_kind;
+            uint8_t state;  /* enum corio_task_state */
+            uint8_t flags;  /* CORIO__TF_* */
+            /* log2 of the stack size asked for at spawn; 0: the loop's
+             * default. */
+            uint8_t stack_shift;
+            /* id minus its parent's id (corio__task_parent_id); 0: spawned
+             * from no task, or from one 2^32 spawns older (unknown). */
+            uint32_t parent_delta;
+        };
+    };
+#ifdef CORIO__ASAN
+    corio_loop *corio__loop; /* elsewhere: its slab block's (corio__task_loop) */
+#endif
+    /* Three words serve the phases of a task: what is dead in one phase
+     * holds what the next needs (flags say which). */
+    union {
+        corio_fn fn;       /* until it first runs */
+        void *value;       /* once DONE: what fn returned */
+    };
+    union {
+        void *arg;         /* until it first runs */
+        corio__task_body *b; /* CORIO__TF_BODY: from its first run to its end */
+        /* The outcome (0 or a negative error) once DONE without a body
+         * (b->status meanwhile): corio__task_status. */
+        int status;
+    };
+    union {
+        /* The task parked in corio_await on it, or NULL; in x->awaiter
+         * once it has an ext (corio__task_awaiter). */
+        corio_task *awaiter;
+        corio__task_ext *x; /* CORIO__TF_EXT: made when first needed */
+    };
+#ifdef CORIO__ASAN
+    /* Link in loop->tasks. Elsewhere the loop finds its tasks by walking
+     * its handle slab (corio__task_iter), which ASan builds do not use. */
+    corio__list all;
+#endif
+    uint64_t id;
+    /* For dumps and reports (src/debug); set at spawn. */
+    void *spawn_site;      /* return address in corio_spawn*'s caller */
 };
 
 /* ---- wait objects ---------------------------------------------------------
@@ -278,6 +350,120 @@ static inline int corio__task_stale(const corio_task *t)
     return (uint8_t)(t->state - 1) >= CORIO_TASK_DONE;
 }
 
+/* Every live task of a loop, in spawn order, from a snapshot (task.c):
+ *     corio__task_iter it;
+ *     for (t = corio__task_iter_first(loop, &it); t; t = corio__task_iter_next(&it))
+ *     corio__task_iter_end(&it);
+ * The loop body may free the task it was given, not others. Out of memory,
+ * the snapshot is empty. */
+typedef struct corio__task_iter {
+    corio_task **v;
+    size_t n, i;
+} corio__task_iter;
+corio_task *corio__task_iter_first(corio_loop *loop, corio__task_iter *it);
+corio_task *corio__task_iter_next(corio__task_iter *it);
+void corio__task_iter_end(corio__task_iter *it);
+/* Calls fn for every live task, in no order, without allocating; fn may
+ * free the task it was given. Stops at fn's first non-zero return. */
+int corio__task_walk(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                     void *arg);
+
+/* The loop of t. A handle does not store it: every handle lies in a
+ * 64 KiB block of its loop's slab, whose header starts with the loop
+ * (task_slab.c). ASan builds malloc handles and store it. */
+#define CORIO__SLAB_SIZE ((size_t)64 * 1024)
+static inline corio_loop *corio__task_loop(const corio_task *t)
+{
+#ifdef CORIO__ASAN
+    return t->corio__loop;
+#else
+    return *(corio_loop *const *)((uintptr_t)t & ~(uintptr_t)(CORIO__SLAB_SIZE - 1));
+#endif
+}
+
+/* t's body, or NULL before its first run and after its end. */
+static inline corio__task_body *corio__task_body_of(const corio_task *t)
+{
+    return (t->flags & CORIO__TF_BODY) ? t->b : NULL;
+}
+
+/* The outcome of a DONE task: 0 or a negative error. */
+static inline int corio__task_status(const corio_task *t)
+{
+    return (t->flags & CORIO__TF_BODY) ? t->b->status : t->status;
+}
+
+/* The id of the task that spawned t; 0: none, or unknown. */
+static inline uint64_t corio__task_parent_id(const corio_task *t)
+{
+    return t->parent_delta ? t->id - t->parent_delta : 0;
+}
+
+/* t's ext, or NULL if it has none yet. */
+static inline corio__task_ext *corio__task_x(const corio_task *t)
+{
+    return (t->flags & CORIO__TF_EXT) ? t->x : NULL;
+}
+
+static inline corio_task *corio__task_awaiter(const corio_task *t)
+{
+    return (t->flags & CORIO__TF_EXT) ? t->x->awaiter : t->awaiter;
+}
+
+static inline void corio__task_set_awaiter(corio_task *t, corio_task *w)
+{
+    if (t->flags & CORIO__TF_EXT)
+        t->x->awaiter = w;
+    else
+        t->awaiter = w;
+}
+
+/* The heap name of t, or NULL. */
+static inline const char *corio__task_name_or_null(const corio_task *t)
+{
+    const corio__task_ext *x = corio__task_x(t);
+    return x ? x->name : NULL;
+}
+
+/* The task whose future f is (f->embedded), from corio_task_future. */
+static inline corio_task *corio__future_task(const corio_future *f)
+{
+    return ((const corio__task_ext *)((const char *)f -
+                                      offsetof(corio__task_ext, fut)))->task;
+}
+
+/* t's ext, made if need be; NULL if out of memory (task.c). */
+corio__task_ext *corio__task_ext_get(corio_task *t);
+
+/* The stack of t, or NULL when it has none (not started, or ended). */
+static inline corio__stack *corio__task_stack(const corio_task *t)
+{
+    const corio__task_body *b = corio__task_body_of(t);
+    return b ? b->stack : NULL;
+}
+
+
+
+/* ---- slabs (task_slab.c) ------------------------------------------------
+ * Fixed-size slots carved from 64 KiB blocks owned by one loop: task
+ * handles, and task bodies in COMPACT mode. A free slot is linked through
+ * its first 16 bytes. */
+typedef struct corio__slab {
+    void *owner;               /* first word of each block's header */
+    corio__list free;          /* free slots (FIFO with cooling, or LIFO) */
+    size_t nfree;
+    size_t slot;               /* bytes per slot */
+    /* A freed slot is reused only while more than `cool` slots are free,
+     * oldest first (handles: CORIO__TASK_COOL, for stale-handle checks);
+     * with cool 0, the most recently freed first (bodies: hot memory). */
+    size_t cool;
+    char *bump, *end;          /* never-used slots of the newest block */
+    struct corio__slab_block *blocks; /* every block, newest first */
+    struct corio__slab_block *empty;  /* blocks with no slot in use */
+    void **released;           /* emptied blocks kept mapped (MADV_DONTNEED) */
+    size_t nreleased, released_cap;
+} corio__slab;
+
 /* ---- the loop -------------------------------------------------------------*/
 struct corio_loop {
     corio__list ready;         /* runnable tasks and callbacks, FIFO */
@@ -309,14 +495,9 @@ struct corio_loop {
     size_t nlive;              /* tasks not yet finished */
     corio_future *until;       /* run_until: stop when this is done */
     corio__callback *free_cbs;
-    /* Task structs (task_slab.c): slots of 64 KiB blocks. */
-    corio__list free_tasks;    /* free slots, linked through run.node */
-    size_t nfree_tasks;
-    char *slab_bump, *slab_end; /* never-used slots of the newest block */
-    struct corio__task_slab *slabs; /* every block, newest first */
-    struct corio__task_slab *slabs_empty; /* blocks with no slot in use */
-    void **slabs_released;     /* emptied blocks kept mapped (MADV_DONTNEED) */
-    size_t nslabs_released, slabs_released_cap;
+    /* Task handles, and COMPACT-mode task bodies (task_slab.c). */
+    corio__slab task_slab;
+    corio__slab body_slab;
     /* Stacks. */
     corio__stack_pool pools[CORIO__STACK_POOLS];
     size_t stack_size;
@@ -408,14 +589,18 @@ int corio__wake(corio_task *t, int status);
  * 0 never calls wait_cancel). Same result as corio__wake. */
 static inline int corio__wake_ok(corio_task *t)
 {
-    CORIO__ASSERT_LOOP_THREAD(t->loop);
-    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+    corio__task_body *b;
+    CORIO__ASSERT_LOOP_THREAD(corio__task_loop(t));
+    if (t->state != CORIO_TASK_SUSPENDED)
         return 0;
-    t->wake = CORIO__WAKE_OK;
-    if (corio__list_linked(&t->wait))
-        corio__list_remove(&t->wait);
+    b = t->b; /* a suspended task has its body */
+    if (b->wake != CORIO__WAKE_NONE)
+        return 0;
+    b->wake = CORIO__WAKE_OK;
+    if (corio__list_linked(&b->wait))
+        corio__list_remove(&b->wait);
     t->state = CORIO_TASK_READY;
-    corio__list_push_back(&t->loop->ready, &t->run.node);
+    corio__list_push_back(&corio__task_loop(t)->ready, &t->run.node);
     return 1;
 }
 /* A scope deadline of t was moved by another task or a callback: re-arm
@@ -432,13 +617,33 @@ void corio__task_release(corio_loop *loop, corio_task *t);
 /* ---- tasks (task.c) -------------------------------------------------------*/
 #define CORIO__ID_BLOCK 1024 /* task ids a loop takes from the global counter at once */
 void corio__task_free(corio_loop *loop, corio_task *t);
-/* The memory of task structs (task_slab.c): per-loop slabs, or plain
- * malloc/free under ASan so a use after free of a task is caught. */
-corio_task *corio__task_mem_alloc(corio_loop *loop);
-void corio__task_mem_free(corio_loop *loop, corio_task *t); /* t may be NULL */
+/* The memory of task handles and COMPACT bodies (task_slab.c): per-loop
+ * slabs, or plain malloc/free under ASan so a use after free is caught. */
+void corio__slab_init(corio__slab *s, size_t slot, size_t cool, void *owner);
+void *corio__slab_alloc(corio__slab *s);
+void corio__slab_free(corio__slab *s, void *p); /* p may be NULL */
+/* Calls fn for every slot of s ever handed out, free or not, until fn
+ * returns non-zero (not under ASan, where slots are malloc'ed). */
+int corio__slab_walk(corio__slab *s, int (*fn)(void *slot, void *arg), void *arg);
+
+static inline corio_task *corio__task_mem_alloc(corio_loop *loop)
+{
+    return (corio_task *)corio__slab_alloc(&loop->task_slab);
+}
+static inline void corio__task_mem_free(corio_loop *loop, corio_task *t)
+{
+    if (t)
+        t->state = CORIO__TASK_FREED; /* for corio__task_walk */
+    corio__slab_free(&loop->task_slab, t);
+}
 void corio__task_slabs_free(corio_loop *loop);
 /* The loop is about to wait: unmap some empty blocks beyond what it keeps. */
 void corio__task_slabs_trim(corio_loop *loop);
+/* Some slab has an empty block to trim (a cheap test for the loop). */
+static inline int corio__task_slabs_trimmable(const corio_loop *loop)
+{
+    return loop->task_slab.empty != NULL || loop->body_slab.empty != NULL;
+}
 void corio__task_finish(corio_task *t, void *value);
 int corio__task_alloc(corio_loop *loop, corio_task **tp);
 const char *corio__task_label(const corio_task *t, char *buf, size_t len);
@@ -481,7 +686,7 @@ void corio__stacks_free(corio_loop *loop);
 size_t corio__stack_roundup(size_t size);
 int corio__overflow_handler_install(corio_loop *loop);
 void corio__overflow_handler_remove(corio_loop *loop);
-void corio__stack_check_canary(corio_task *t);
+void corio__stack_check_canary(corio_task *t, corio__stack *s);
 
 /* ---- misc -------------------------------------------------------------------*/
 int64_t corio__clock_ns(void);

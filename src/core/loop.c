@@ -241,7 +241,8 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
     corio__list_init(&loop->ready);
     corio__list_init(&loop->tasks);
     corio__list_init(&loop->ts_queue);
-    corio__list_init(&loop->free_tasks);
+    corio__slab_init(&loop->task_slab, sizeof(corio_task), CORIO__TASK_COOL, loop);
+    corio__slab_init(&loop->body_slab, sizeof(corio__task_body), 0, loop);
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_pending, 0);
     atomic_init(&loop->sleeping, 0);
@@ -313,6 +314,33 @@ void corio__report_deadlock(corio_loop *loop)
         loop->obs->deadlock(loop);
 }
 
+/* corio_loop_close, for each task left: count it as leaked or not,
+ * discard its frames (not unwound), free it. */
+static int close_task(corio_task *t, void *arg)
+{
+    corio_loop *loop = corio__task_loop(t);
+    int *leaks = arg;
+    /* Still pending, or finished but never awaited/detached: reported
+     * with where it was spawned and what it waits on. */
+    *leaks += corio__task_leaked(t);
+    if (corio__task_body_of(t)) {
+        corio__task_body *b = t->b;
+        if (b->timer.corio__slot != CORIO__TIMER_IDLE)
+            corio__timer_disarm(&b->timer);
+        if (corio__list_linked(&b->wait))
+            corio__list_remove(&b->wait);
+        free(b->saved);
+        t->b = NULL;
+        t->flags &= (uint8_t)~CORIO__TF_BODY;
+        if (!loop->compact)
+            corio__stack_put(loop, b->stack); /* and the body on it */
+        else
+            corio__slab_free(&loop->body_slab, b);
+    }
+    corio__task_free(loop, t);
+    return 0;
+}
+
 int corio_loop_close(corio_loop *loop)
 {
     corio__list *n;
@@ -338,23 +366,8 @@ int corio_loop_close(corio_loop *loop)
         else if (r->kind != CORIO__RUN_TASK && r->kind != CORIO__RUN_EMBEDDED)
             free(r);
     }
-    while ((n = corio__list_pop_front(&loop->tasks))) {
-        corio_task *t = corio__container_of(n, corio_task, all);
-        corio__list_init(&t->all);
-        /* Still pending, or finished but never awaited/detached: reported
-         * with where it was spawned and what it waits on. */
-        leaks += corio__task_leaked(t);
-        /* Its frames are discarded, not unwound. */
-        if (t->stack && !loop->compact)
-            corio__stack_put(loop, t->stack);
-        t->stack = NULL;
-        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
-            corio__timer_disarm(&t->timer);
-        if (corio__list_linked(&t->wait))
-            corio__list_remove(&t->wait);
-        loop->ntasks++; /* task_free decrements */
-        corio__task_free(loop, t);
-    }
+    if (loop->ntasks) /* the walk visits every slot ever used */
+        corio__task_walk(loop, close_task, &leaks);
     while ((n = corio__list_pop_front(&loop->ts_queue))) {
         corio__runnable *r = (corio__runnable *)n;
         if (r->kind == CORIO__RUN_HEAP_ARG)
@@ -436,7 +449,7 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         else {
             if (ms > 50 || ms < 0)
                 corio__stacks_trim(loop); /* idle: return cold stack pages */
-            if (CORIO__UNLIKELY(loop->slabs_empty != NULL))
+            if (CORIO__UNLIKELY(corio__task_slabs_trimmable(loop)))
                 corio__task_slabs_trim(loop); /* and empty task blocks */
         }
     }
@@ -604,7 +617,10 @@ int corio_run_ex(corio_fn main_fn, void *arg, void **result,
         return rc;
     }
     main_task->flags |= CORIO__TF_ROOT;
-    status = corio_loop_run_until(loop, &main_task->fut);
+    {
+        corio_future *f = corio_task_future(main_task);
+        status = f ? corio_loop_run_until(loop, f) : -ENOMEM;
+    }
     deadlocked = status == -EDEADLK && main_task->state != CORIO_TASK_DONE;
     if (deadlocked)
         corio__report_deadlock(loop);
@@ -624,9 +640,9 @@ int corio_run_ex(corio_fn main_fn, void *arg, void **result,
            (rc = corio_loop_run(loop, CORIO_RUN_ONCE)) >= 0)
         ;
     if (main_task->state == CORIO_TASK_DONE) {
-        status = main_task->fut.status;
+        status = corio__task_status(main_task);
         if (result)
-            *result = main_task->fut.value;
+            *result = main_task->value;
         corio__task_free(loop, main_task);
     } else if (status >= 0) {
         status = -EDEADLK;

@@ -117,10 +117,10 @@ static void signal_main_done(corio__multi *rt)
 static void main_done(corio_future *f, void *arg)
 {
     corio__multi *rt = arg;
-    corio_task *t = corio__container_of(f, corio_task, fut);
+    corio_task *t = corio__future_task(f);
     rt->status = f->status;
     rt->result = f->value;
-    corio__task_free(t->loop, t);
+    corio__task_free(corio__task_loop(t), t);
     start_shutdown(rt, corio__tls_loop);
     signal_main_done(rt);
 }
@@ -176,8 +176,10 @@ static void *loop_thread(void *arg)
         o.name = "main";
         o.loop = loop;
         rc = corio_spawn_ex(&main_task, rt->main_fn, rt->main_arg, &o);
-        if (rc == 0)
-            rc = corio_future_add_done_callback(&main_task->fut, main_done, rt);
+        if (rc == 0) {
+            corio_future *mf = corio_task_future(main_task); /* NULL: no memory */
+            rc = mf ? corio_future_add_done_callback(mf, main_done, rt) : -ENOMEM;
+        }
         if (rc < 0) {
             if (main_task) {
                 corio_cancel(main_task);

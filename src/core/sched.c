@@ -52,14 +52,15 @@ static inline __attribute__((always_inline)) void
 san_to_task(void **fake_save, corio_task *to)
 {
 #ifdef CORIO__ASAN
-    __sanitizer_start_switch_fiber(fake_save, to->stack->lo, to->stack->size);
+    __sanitizer_start_switch_fiber(fake_save, to->b->stack->lo,
+                                   corio__stack_size(to->b->stack));
 #else
     (void)fake_save;
 #endif
 #ifdef CORIO__TSAN
-    if (!to->tsan_fiber)
-        to->tsan_fiber = __tsan_create_fiber(0);
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+    if (!to->b->tsan_fiber)
+        to->b->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_switch_to_fiber(to->b->tsan_fiber, 0);
 #else
     (void)to;
 #endif
@@ -96,18 +97,19 @@ static inline void san_arrived(void *fake)
  * buffer, so another task may use the stack. */
 static int compact_save(corio_loop *loop, corio_task *t)
 {
+    corio__task_body *b = t->b;
     char *top = loop->shared_lo + loop->shared_size;
-    size_t len = (size_t)(top - (char *)t->ctx.sp);
-    if (len > t->saved_cap) {
+    size_t len = (size_t)(top - (char *)b->ctx.sp);
+    if (len > b->saved_cap) {
         size_t cap = (len + 63) & ~(size_t)63;
-        void *p = realloc(t->saved, cap);
+        void *p = realloc(b->saved, cap);
         if (!p)
             return -ENOMEM;
-        t->saved = p;
-        t->saved_cap = cap;
+        b->saved = p;
+        b->saved_cap = cap;
     }
-    memcpy(t->saved, t->ctx.sp, len);
-    t->saved_len = len;
+    memcpy(b->saved, b->ctx.sp, len);
+    b->saved_len = len;
     return 0;
 }
 
@@ -129,8 +131,8 @@ static void compact_load(corio_loop *loop, corio_task *t)
         /* Memcheck marks the shared stack below the last resident task's
          * stack pointer inaccessible; copying frames back there is
          * legitimate, so say so before writing. */
-        VALGRIND_MAKE_MEM_UNDEFINED(top - t->saved_len, t->saved_len);
-        memcpy(top - t->saved_len, t->saved, t->saved_len);
+        VALGRIND_MAKE_MEM_UNDEFINED(top - t->b->saved_len, t->b->saved_len);
+        memcpy(top - t->b->saved_len, t->b->saved, t->b->saved_len);
     }
     loop->resident = t;
 }
@@ -142,61 +144,112 @@ static void task_entry(void *arg)
     corio_task *t = arg;
     void *v;
     san_arrived(NULL);
-    v = t->fn(t->arg);
+    v = t->fn(t->b->arg);
     corio__task_finish(t, v);
     /* Ended: hand the stack back through the loop, which releases it. */
     {
-        corio_loop *loop = t->loop;
+        corio_loop *loop = corio__task_loop(t);
         corio__obs_switch(loop, t, NULL);
         loop->dead = t;
         loop->current = NULL;
         san_to_loop(NULL, loop); /* NULL: ASan may drop this fake stack */
-        corio__ctx_switch(&t->ctx, &loop->ctx);
+        corio__ctx_switch(&t->b->ctx, &loop->ctx);
     }
     abort(); /* a finished task is never resumed */
 }
 
-/* Gives t a stack and a first frame. 0 or -ENOMEM. */
+/* A fresh body for t at b. */
+static void body_init(corio__task_body *b, corio_task *t, corio__stack *s)
+{
+    /* Field by field, not a memset: what is not set here (ctx, the rest of
+     * sync_wait and timer) is written before it is read. */
+    b->task = t;
+    b->arg = t->arg; /* the handle's word becomes t->b */
+    b->status = 0;
+    b->stack = s;
+    b->wake = CORIO__WAKE_NONE;
+    b->wait_type = NULL;
+    corio__list_init(&b->wait);
+    corio__list_init(&b->sync_wait.node);
+    b->wait_cancel = NULL;
+    b->wait_obj = NULL;
+    b->timer.corio__slot = CORIO__TIMER_IDLE;
+    b->sleep_deadline = CORIO__NEVER;
+    b->scopes = NULL;
+    b->park_ns = 0;
+    b->saved = NULL;
+    b->saved_len = b->saved_cap = 0;
+#ifdef CORIO__ASAN
+    b->asan_fake = NULL;
+#endif
+#ifdef CORIO__TSAN
+    b->tsan_fiber = NULL;
+#endif
+}
+
+/* Room for a body at the top of a stack: a multiple of 64 bytes, so the
+ * task's first frame stays aligned. */
+#define BODY_ROOM ((sizeof(corio__task_body) + 63) & ~(size_t)63)
+
+/* Gives t a body, a stack and a first frame. 0 or -ENOMEM. In the default
+ * mode the body takes the top BODY_ROOM bytes of the stack, so a task that
+ * starts touches one page (the stack's top) for both. */
 static int task_prepare(corio_loop *loop, corio_task *t)
 {
+    corio__task_body *b;
+    corio__stack *s;
     int rc;
     if (loop->compact) {
-        t->stack = loop->shared_stack;
+        b = corio__slab_alloc(&loop->body_slab);
+        if (!b)
+            return -ENOMEM;
+        body_init(b, t, loop->shared_stack);
+        t->b = b;
+        t->flags |= CORIO__TF_BODY;
         compact_load(loop, t);
-        corio__ctx_init(&t->ctx, loop->shared_lo, loop->shared_size,
+        corio__ctx_init(&b->ctx, loop->shared_lo, loop->shared_size,
                         task_entry, t);
         return 0;
     }
     rc = corio__stack_get(loop, t->stack_shift ? (size_t)1 << t->stack_shift
                                                : loop->stack_size,
-                          &t->stack);
+                          &s);
     if (rc < 0)
         return rc;
-    corio__ctx_init(&t->ctx, t->stack->lo, t->stack->size, task_entry, t);
+    b = (corio__task_body *)(s->lo + corio__stack_size(s) - BODY_ROOM);
+    body_init(b, t, s);
+    t->b = b;
+    t->flags |= CORIO__TF_BODY;
+    corio__ctx_init(&b->ctx, s->lo, corio__stack_size(s) - BODY_ROOM, task_entry, t);
     return 0;
 }
 
 void corio__task_release(corio_loop *loop, corio_task *t)
 {
+    corio__task_body *b = corio__task_body_of(t);
     CORIO__ASSERT(t->state == CORIO_TASK_DONE);
     CORIO__ASSERT(loop->current != t); /* not while it runs on its stack */
     if (CORIO__OBS_ON(loop, CORIO__EV_TASK))
         loop->obs->task_end(loop, t); /* before its stack goes */
-    if (t->stack) {
+    if (b) {
+        int status = b->status;
+#ifdef CORIO__TSAN
+        if (b->tsan_fiber)
+            __tsan_destroy_fiber(b->tsan_fiber);
+#endif
+        free(b->saved);
+        t->b = NULL;
+        t->flags &= (uint8_t)~CORIO__TF_BODY;
+        t->status = status; /* the word is the outcome's from now on */
         if (!loop->compact) {
-            corio__stack_check_canary(t);
-            corio__stack_put(loop, t->stack);
+            corio__stack_check_canary(t, b->stack);
+            corio__stack_put(loop, b->stack); /* and the body at its top */
+        } else {
+            corio__slab_free(&loop->body_slab, b);
         }
-        t->stack = NULL;
     }
     if (loop->resident == t)
         loop->resident = NULL;
-#ifdef CORIO__TSAN
-    if (t->tsan_fiber) {
-        __tsan_destroy_fiber(t->tsan_fiber);
-        t->tsan_fiber = NULL;
-    }
-#endif
     if (t->flags & CORIO__TF_DETACHED)
         corio__task_free(loop, t);
 }
@@ -209,12 +262,12 @@ void corio__run_task(corio_loop *loop, corio_task *t)
      * or new (eager spawn from a callback). */
     CORIO__ASSERT(loop->current == NULL);
     CORIO__ASSERT(t->state == CORIO_TASK_READY || t->state == CORIO_TASK_CREATED);
-    if (!t->stack || loop->compact) {
-        if (!t->stack) {
+    if (!(t->flags & CORIO__TF_BODY) || loop->compact) {
+        if (!(t->flags & CORIO__TF_BODY)) {
             int rc = task_prepare(loop, t);
             if (rc < 0) {
                 /* No stack for it: it ends with the error, never running. */
-                t->fut.status = rc;
+                t->status = rc;
                 t->flags |= CORIO__TF_FAILED;
                 corio__task_finish(t, NULL);
                 corio__task_release(loop, t);
@@ -230,11 +283,11 @@ void corio__run_task(corio_loop *loop, corio_task *t)
     corio__obs_switch(loop, NULL, t);
 #ifdef CORIO__ASAN
     san_to_task(&loop->asan_fake, t);
-    corio__ctx_switch(&loop->ctx, &t->ctx);
+    corio__ctx_switch(&loop->ctx, &t->b->ctx);
     san_arrived(loop->asan_fake);
 #else
     san_to_task(NULL, t);
-    corio__ctx_switch(&loop->ctx, &t->ctx);
+    corio__ctx_switch(&loop->ctx, &t->b->ctx);
 #endif
     loop->current = NULL;
     if (loop->dead) {
@@ -256,7 +309,7 @@ static inline corio_task *pick_next(corio_loop *loop, corio_task *self)
         if (n != &loop->ready &&
             ((corio__runnable *)n)->kind == CORIO__RUN_TASK) {
             corio_task *next = (corio_task *)n;
-            if (next == self || (next->stack && !loop->compact)) {
+            if (next == self || ((next->flags & CORIO__TF_BODY) && !loop->compact)) {
                 CORIO__ASSERT(next->state == CORIO_TASK_READY);
                 corio__list_remove(n);
                 loop->budget--;
@@ -280,23 +333,23 @@ switch_from(corio_loop *loop, corio_task *self, corio_task *next)
         next->state = CORIO_TASK_RUNNING;
         loop->current = next;
 #ifdef CORIO__ASAN
-        san_to_task(&self->asan_fake, next);
-        corio__ctx_switch(&self->ctx, &next->ctx);
-        san_arrived(self->asan_fake);
+        san_to_task(&self->b->asan_fake, next);
+        corio__ctx_switch(&self->b->ctx, &next->b->ctx);
+        san_arrived(self->b->asan_fake);
 #else
         san_to_task(NULL, next);
-        corio__ctx_switch(&self->ctx, &next->ctx);
+        corio__ctx_switch(&self->b->ctx, &next->b->ctx);
 #endif
         return;
     }
     loop->current = NULL;
 #ifdef CORIO__ASAN
-    san_to_loop(&self->asan_fake, loop);
-    corio__ctx_switch(&self->ctx, &loop->ctx);
-    san_arrived(self->asan_fake);
+    san_to_loop(&self->b->asan_fake, loop);
+    corio__ctx_switch(&self->b->ctx, &loop->ctx);
+    san_arrived(self->b->asan_fake);
 #else
     san_to_loop(NULL, loop);
-    corio__ctx_switch(&self->ctx, &loop->ctx);
+    corio__ctx_switch(&self->b->ctx, &loop->ctx);
 #endif
 }
 
@@ -358,12 +411,12 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
     loop->current = t;
     corio__obs_switch(loop, self, t);
 #ifdef CORIO__ASAN
-    san_to_task(&self->asan_fake, t);
-    corio__ctx_switch(&self->ctx, &t->ctx);
-    san_arrived(self->asan_fake);
+    san_to_task(&self->b->asan_fake, t);
+    corio__ctx_switch(&self->b->ctx, &t->b->ctx);
+    san_arrived(self->b->asan_fake);
 #else
     san_to_task(NULL, t);
-    corio__ctx_switch(&self->ctx, &t->ctx);
+    corio__ctx_switch(&self->b->ctx, &t->b->ctx);
 #endif
     return 0;
 }
@@ -373,7 +426,7 @@ int corio__run_eager(corio_loop *loop, corio_task *self, corio_task *t)
 void corio__ready(corio_loop *loop, corio_task *t)
 {
     /* Parked (woken), new, or running (yielding); never queued twice. */
-    CORIO__ASSERT(t->loop == loop);
+    CORIO__ASSERT(corio__task_loop(t) == loop);
     CORIO__ASSERT(t->state == CORIO_TASK_SUSPENDED || t->state == CORIO_TASK_CREATED ||
                   t->state == CORIO_TASK_RUNNING);
     CORIO__ASSERT_LOOP_THREAD(loop);
@@ -424,20 +477,20 @@ void corio__dispatch(corio_loop *loop)
 
 /* Where scope s of task t is now. Scopes usually live on their task's
  * stack; in COMPACT mode a task that is not resident has its frames in
- * t->saved, so a scope pointer into the shared stack must be read there
+ * t->b->saved, so a scope pointer into the shared stack must be read there
  * (task_timer_cb walks a parked task's scopes from the loop; reading them
  * at their addresses read, and wrote, another task's frames). */
 static corio_scope *scope_at(const corio_task *t, corio_scope *s)
 {
-    const corio_loop *loop = t->loop;
+    const corio_loop *loop = corio__task_loop(t);
     char *top, *lo;
     if (!s || !loop->compact || loop->resident == t)
         return s;
     top = loop->shared_lo + loop->shared_size;
-    lo = top - t->saved_len;
+    lo = top - t->b->saved_len;
     if ((char *)s < lo || (char *)s >= top)
         return s; /* a scope on the heap or in static storage */
-    return (corio_scope *)((char *)t->saved + ((char *)s - lo));
+    return (corio_scope *)((char *)t->b->saved + ((char *)s - lo));
 }
 
 /* The interruption of t's current wait. The task's own cancellation wins
@@ -449,10 +502,10 @@ static corio_scope *scope_at(const corio_task *t, corio_scope *s)
 int corio__interrupted(corio_task *t)
 {
     corio_scope *s, *hit = NULL;
-    if (CORIO__LIKELY(!t->scopes))
+    if (CORIO__LIKELY(!t->b->scopes))
         return (t->flags & CORIO__TF_CANCEL) ? -ECANCELED : 0;
-    for (s = scope_at(t, t->scopes); s; s = scope_at(t, s->corio__outer)) {
-        if (!s->corio__expired && s->corio__deadline <= t->loop->now_ns)
+    for (s = scope_at(t, t->b->scopes); s; s = scope_at(t, s->corio__outer)) {
+        if (!s->corio__expired && s->corio__deadline <= corio__task_loop(t)->now_ns)
             s->corio__expired = 1;
         if (s->corio__expired || (s->corio__flags & CORIO__SCOPE_CANCELLED))
             hit = s;
@@ -473,9 +526,9 @@ scopes_only:
  * and the deadlines of the scopes visible from it (up to a shield). */
 static int64_t wait_deadline(const corio_task *t)
 {
-    int64_t dl = t->sleep_deadline;
+    int64_t dl = t->b->sleep_deadline;
     const corio_scope *s;
-    for (s = scope_at(t, t->scopes); s; s = scope_at(t, s->corio__outer)) {
+    for (s = scope_at(t, t->b->scopes); s; s = scope_at(t, s->corio__outer)) {
         if (s->corio__deadline < dl)
             dl = s->corio__deadline;
         if (s->corio__flags & CORIO_SCOPE_SHIELD)
@@ -493,10 +546,10 @@ static int64_t wait_deadline(const corio_task *t)
 static void task_timer_cb(void *arg)
 {
     corio_task *t = arg;
-    corio_loop *loop = t->loop;
+    corio_loop *loop = corio__task_loop(t);
     int rc;
     int64_t dl;
-    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+    if (t->state != CORIO_TASK_SUSPENDED || t->b->wake != CORIO__WAKE_NONE)
         return;
     CORIO__ASSERT(t != loop->current);
     rc = corio__interrupted(t);
@@ -504,13 +557,13 @@ static void task_timer_cb(void *arg)
         corio__wake(t, rc);
         return;
     }
-    if (t->sleep_deadline <= loop->now_ns) {
+    if (t->b->sleep_deadline <= loop->now_ns) {
         corio__wake(t, CORIO__WAKE_OK);
         return;
     }
-    dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
+    dl = t->b->scopes ? wait_deadline(t) : t->b->sleep_deadline;
     if (dl != CORIO__NEVER)
-        corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
+        corio__timer_arm(loop, &t->b->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
 }
 
 /* A deadline of parked task t's scopes was moved by someone else (another
@@ -522,48 +575,49 @@ static void task_timer_cb(void *arg)
 void corio__task_deadline_moved(corio_task *t)
 {
     int64_t dl;
-    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+    if (t->state != CORIO_TASK_SUSPENDED || t->b->wake != CORIO__WAKE_NONE)
         return;
     dl = wait_deadline(t);
     if (dl == CORIO__NEVER) {
-        if (t->timer.corio__slot != CORIO__TIMER_IDLE)
-            corio__timer_disarm(&t->timer);
+        if (t->b->timer.corio__slot != CORIO__TIMER_IDLE)
+            corio__timer_disarm(&t->b->timer);
         return;
     }
     if (dl <= corio__clock_ns()) {
         task_timer_cb(t); /* decides as if its timer fired now */
         return;
     }
-    corio__timer_arm(t->loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
+    corio__timer_arm(corio__task_loop(t), &t->b->timer, dl, CORIO__TIMER_TASK,
+                     task_timer_cb, t);
 }
 
 /* The general park: scopes, a deadline, a pending interruption, a sleep. */
 static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
                                      void *obj)
 {
-    corio_loop *loop = t->loop;
+    corio_loop *loop = corio__task_loop(t);
     int rc;
     int64_t dl;
 
     rc = corio__interrupted(t);
     if (CORIO__UNLIKELY(rc)) {
-        if (corio__list_linked(&t->wait))
-            corio__list_remove(&t->wait);
-        t->wait_cancel = NULL;
+        if (corio__list_linked(&t->b->wait))
+            corio__list_remove(&t->b->wait);
+        t->b->wait_cancel = NULL;
         return rc;
     }
     corio__obs_parked(loop, t);
-    dl = t->scopes ? wait_deadline(t) : t->sleep_deadline;
+    dl = t->b->scopes ? wait_deadline(t) : t->b->sleep_deadline;
     if (dl != CORIO__NEVER)
-        corio__timer_arm(loop, &t->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
-    t->wake = CORIO__WAKE_NONE;
+        corio__timer_arm(loop, &t->b->timer, dl, CORIO__TIMER_TASK, task_timer_cb, t);
+    t->b->wake = CORIO__WAKE_NONE;
     t->state = CORIO_TASK_SUSPENDED;
-    t->wait_type = w;
-    t->wait_obj = obj;
+    t->b->wait_type = w;
+    t->b->wait_obj = obj;
     suspend(loop, t);
-    if (t->timer.corio__slot != CORIO__TIMER_IDLE)
-        corio__timer_disarm(&t->timer);
-    rc = t->wake;
+    if (t->b->timer.corio__slot != CORIO__TIMER_IDLE)
+        corio__timer_disarm(&t->b->timer);
+    rc = t->b->wake;
     /* A sleep hands nothing over, so a cancellation (or deadline) that
      * arrived between its wake-up and now may still win, as in asyncio,
      * where a cancel requested before a task resumes is raised at the await
@@ -571,9 +625,9 @@ static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
      * their status: the waiter owns what it was handed. */
     if (rc == 0 && w == &corio__wait_sleep)
         rc = corio__interrupted(t);
-    if (corio__list_linked(&t->wait))
-        corio__list_remove(&t->wait);
-    t->wait_cancel = NULL;
+    if (corio__list_linked(&t->b->wait))
+        corio__list_remove(&t->b->wait);
+    t->b->wait_cancel = NULL;
     return rc;
 }
 
@@ -581,43 +635,48 @@ static CORIO__NOINLINE int park_slow(corio_task *t, const corio__waitable *w,
  * src/debug), so they are set here and never cleared. */
 int corio__park(corio_task *t, const corio__waitable *w, void *obj)
 {
-    corio_loop *loop = t->loop;
+    corio_loop *loop = corio__task_loop(t);
+    corio__task_body *b = t->b; /* a body stays put while its task lives */
     /* Only the running task parks itself, on something of a known type. */
     CORIO__ASSERT(t == loop->current && t->state == CORIO_TASK_RUNNING);
     CORIO__ASSERT(w != NULL);
     /* The common wait: no scope, no deadline, not cancelled, not a sleep
      * (which re-checks for interruption when it resumes). It arms no timer,
      * so there is none to disarm; corio__wake, the only way back, has
-     * already unlinked t->wait. */
-    if (CORIO__UNLIKELY(t->scopes || (t->flags & CORIO__TF_CANCEL) ||
-                        t->sleep_deadline != CORIO__NEVER ||
+     * already unlinked b->wait. */
+    if (CORIO__UNLIKELY(b->scopes || (t->flags & CORIO__TF_CANCEL) ||
+                        b->sleep_deadline != CORIO__NEVER ||
                         w == &corio__wait_sleep))
         return park_slow(t, w, obj);
     corio__obs_parked(loop, t);
-    t->wake = CORIO__WAKE_NONE;
+    b->wake = CORIO__WAKE_NONE;
     t->state = CORIO_TASK_SUSPENDED;
-    t->wait_type = w;
-    t->wait_obj = obj;
+    b->wait_type = w;
+    b->wait_obj = obj;
     suspend(loop, t);
-    t->wait_cancel = NULL;
-    return t->wake;
+    b->wait_cancel = NULL;
+    return b->wake;
 }
 
 int corio__wake(corio_task *t, int status)
 {
+    corio__task_body *b;
     CORIO__ASSERT(status <= 0); /* 0 or a negative error, never WAKE_NONE */
-    CORIO__ASSERT_LOOP_THREAD(t->loop);
-    if (t->state != CORIO_TASK_SUSPENDED || t->wake != CORIO__WAKE_NONE)
+    CORIO__ASSERT_LOOP_THREAD(corio__task_loop(t));
+    if (t->state != CORIO_TASK_SUSPENDED)
         return 0;
-    t->wake = status;
-    if (corio__list_linked(&t->wait))
-        corio__list_remove(&t->wait);
-    if (status != CORIO__WAKE_OK && t->wait_cancel) {
-        void (*fn)(corio_task *) = t->wait_cancel;
-        t->wait_cancel = NULL;
+    b = t->b; /* a suspended task has its body */
+    if (b->wake != CORIO__WAKE_NONE)
+        return 0;
+    b->wake = status;
+    if (corio__list_linked(&b->wait))
+        corio__list_remove(&b->wait);
+    if (status != CORIO__WAKE_OK && b->wait_cancel) {
+        void (*fn)(corio_task *) = b->wait_cancel;
+        b->wait_cancel = NULL;
         fn(t);
     }
-    corio__ready(t->loop, t);
+    corio__ready(corio__task_loop(t), t);
     return 1;
 }
 

@@ -18,7 +18,7 @@ static void update_shielded(corio_task *t)
 {
     const corio_scope *s;
     t->flags &= (uint8_t)~CORIO__TF_SHIELDED;
-    for (s = t->scopes; s; s = s->corio__outer) {
+    for (s = t->b->scopes; s; s = s->corio__outer) {
         /* Scopes nest: every scope of the chain is this task's. */
         CORIO__ASSERT(s->corio__task == t);
         if (s->corio__flags & CORIO_SCOPE_SHIELD) {
@@ -37,8 +37,8 @@ int corio_scope_enter_at(corio_scope *s, double deadline, unsigned flags)
     s->corio__flags = flags & CORIO__SCOPE_PUBLIC;
     s->corio__deadline = corio__seconds_to_ns(deadline);
     s->corio__expired = s->corio__deadline <= corio__clock_ns();
-    s->corio__outer = t->scopes;
-    t->scopes = s;
+    s->corio__outer = t->b->scopes;
+    t->b->scopes = s;
     update_shielded(t);
     return 0;
 }
@@ -57,8 +57,8 @@ int corio_scope_enter(corio_scope *s, double timeout, unsigned flags)
     else
         s->corio__deadline = now + corio__seconds_to_ns(timeout);
     s->corio__expired = s->corio__deadline <= now;
-    s->corio__outer = t->scopes;
-    t->scopes = s;
+    s->corio__outer = t->b->scopes;
+    t->b->scopes = s;
     update_shielded(t);
     return 0;
 }
@@ -79,9 +79,9 @@ void corio_scope_set_deadline(corio_scope *s, double deadline)
 int corio_scope_exit(corio_scope *s)
 {
     corio_task *t = s->corio__task;
-    if (!t || t->scopes != s)
+    if (!t || !corio__task_body_of(t) || t->b->scopes != s)
         return -EINVAL;
-    t->scopes = s->corio__outer;
+    t->b->scopes = s->corio__outer;
     s->corio__task = NULL;
     update_shielded(t);
     return s->corio__expired || s->corio__deadline <= corio__clock_ns();
@@ -109,7 +109,7 @@ int corio_scope_cancel(corio_scope *s)
      * then corio__interrupted() says 0). Its wait is undone exactly as for
      * a deadline (corio__wake calls wait_cancel). */
     if (t && t != corio_current() && t->state == CORIO_TASK_SUSPENDED &&
-        t->wake == CORIO__WAKE_NONE && (rc = corio__interrupted(t)) != 0)
+        t->b->wake == CORIO__WAKE_NONE && (rc = corio__interrupted(t)) != 0)
         corio__wake(t, rc);
     return 1;
 }
@@ -140,7 +140,7 @@ double corio_current_effective_deadline(void)
         return INFINITY;
     /* The running task's frames are in place: its scopes are at their
      * addresses even in COMPACT mode. */
-    for (s = t->scopes; s; s = s->corio__outer) {
+    for (s = t->b->scopes; s; s = s->corio__outer) {
         if (s->corio__flags & CORIO__SCOPE_CANCELLED)
             return -INFINITY;
         if (s->corio__deadline < dl)

@@ -20,7 +20,10 @@
  * 8 KiB instead of 4. docs/design.md "Stacks" discusses the trade-off.
  *
  * Memory: stacks are MAP_NORESERVE and only touched pages cost RAM, so a
- * sleeping task that used 3 KiB of stack costs one page. A freed stack goes
+ * sleeping task that used 3 KiB of stack costs one page. That page also
+ * holds the task's body (context, wait node, timer: sched.c puts it in the
+ * top bytes of the stack), so a started task costs its stack's pages and a
+ * small handle, nothing else. A freed stack goes
  * to its pool's LIFO free list (hot in cache); idle trimming (loop.c) gives
  * the pages of cold free stacks back with madvise.
  */
@@ -50,6 +53,7 @@ enum { GUARD_NONE = 0, GUARD_MPROTECT = 1, GUARD_MADVISE = 2 };
 #define MIN_STACK (16u * 1024u)
 #define MIN_STACK_SHIFT 14 /* log2(MIN_STACK) */
 _Static_assert(MIN_STACK == 1u << MIN_STACK_SHIFT, "MIN_STACK_SHIFT");
+_Static_assert(sizeof(corio__stack) <= 24, "a stack descriptor is part of every sleeping task");
 #define CHUNK_GUARDED 64u
 #define CHUNK_UNGUARDED 256u
 #define CHUNK_BYTES_MAX (64u * 1024u * 1024u)
@@ -191,8 +195,7 @@ static int add_chunk(corio_loop *loop, corio__stack_pool *pool)
             }
         }
         s->lo = lo;
-        s->size = pool->size;
-        s->pool = pool;
+        s->shift = (uint8_t)__builtin_ctzll((unsigned long long)pool->size);
         s->guarded = (uint8_t)guarded;
         s->dirty = 0;
         s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + pool->size);
@@ -235,8 +238,7 @@ int corio__stack_get(corio_loop *loop, size_t size, corio__stack **sp)
 
 void corio__stack_put(corio_loop *loop, corio__stack *s)
 {
-    corio__stack_pool *pool = s->pool;
-    (void)loop;
+    corio__stack_pool *pool = &loop->pools[s->shift - MIN_STACK_SHIFT];
     s->next_free = pool->free;
     pool->free = s;
     pool->nfree++;
@@ -255,7 +257,7 @@ void corio__stacks_trim(corio_loop *loop)
         for (; s && budget; s = s->next_free, k++) {
             if (k < 16 || !s->dirty)
                 continue;
-            madvise(s->lo, s->size, MADV_DONTNEED);
+            madvise(s->lo, corio__stack_size(s), MADV_DONTNEED);
             s->dirty = 0;
             budget--;
         }
@@ -304,30 +306,32 @@ static void write_u64(unsigned long long v)
     write_str(b + i);
 }
 
-static void overflow_report(const corio_task *t, const char *how)
+static void overflow_report(const corio_task *t, const corio__stack *s,
+                            const char *how)
 {
+    const char *name = corio__task_name_or_null(t);
     write_str("corio: stack overflow in task #");
     write_u64(t->id);
-    if (t->name) {
+    if (name) {
         write_str(" '");
-        write_str(t->name);
+        write_str(name);
         write_str("'");
     }
     write_str(" (stack ");
-    write_u64(t->stack ? t->stack->size : 0);
+    write_u64(s ? corio__stack_size(s) : 0);
     write_str(" bytes; ");
     write_str(how);
     write_str("); raise the task's stack_size or the loop's\n");
 }
 
-void corio__stack_check_canary(corio_task *t)
+void corio__stack_check_canary(corio_task *t, corio__stack *s)
 {
     uint64_t c;
-    if (!t->stack || t->stack->guarded)
+    if (!s || s->guarded)
         return;
-    memcpy(&c, t->stack->lo, sizeof c);
+    memcpy(&c, s->lo, sizeof c);
     if (c != CORIO__STACK_CANARY) {
-        overflow_report(t, "canary overwritten, found late: no guard page");
+        overflow_report(t, s, "canary overwritten, found late: no guard page");
         abort();
     }
 }
@@ -339,13 +343,14 @@ static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
     corio_loop *loop = corio__tls_loop;
     corio_task *t = loop ? loop->current : NULL;
+    corio__stack *s = t ? corio__task_stack(t) : NULL;
     struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
 
-    if (t && t->stack && t->stack->guarded && si) {
+    if (s && s->guarded && si) {
         char *a = si->si_addr;
         /* The guard page, or just below it (a large frame can skip it). */
-        if (a < t->stack->lo && a >= t->stack->lo - 16 * pagesz()) {
-            overflow_report(t, "hit the guard page");
+        if (a < s->lo && a >= s->lo - 16 * pagesz()) {
+            overflow_report(t, s, "hit the guard page");
             signal(SIGABRT, SIG_DFL);
             abort();
         }

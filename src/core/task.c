@@ -1,11 +1,16 @@
 /*
  * Tasks: spawn, await, cancel, detach, names, enumeration.
  *
- * Lifetime: corio_spawn() allocates a task (from the loop's slabs of task
- * structs, task_slab.c). It gets a stack only when it first runs, and gives
- * it back the moment it ends, so spawning is cheap and a million
- * finished-but-not-yet-awaited tasks hold no stacks. The struct itself lives until its owner
- * awaits it (corio_await frees it) or, for a detached task, until it ends.
+ * Lifetime: corio_spawn() allocates a task handle (from the loop's slabs,
+ * task_slab.c): the small part of a task (internal.h explains the split).
+ * Its body (context, wait node, timer, scopes), and its stack, it gets only
+ * when it first runs (task_prepare, sched.c), and gives back the moment it
+ * ends, so spawning is cheap and a million spawned-but-unstarted or
+ * finished-but-not-yet-awaited tasks hold a million handles and nothing
+ * else. The handle lives until its owner awaits it (corio_await frees it)
+ * or, for a detached task, until it ends. Its ext (future, heap name, debug
+ * data) is allocated the first time one of those is needed and freed with
+ * the handle.
  */
 #include "core/internal.h"
 
@@ -14,6 +19,12 @@
 #include <string.h>
 
 static atomic_uint_fast64_t next_task_id = 1;
+
+#ifndef CORIO__ASAN
+/* Every byte of a handle is fresh memory for spawn-then-gather: keep it to
+ * a cache line (docs/benchmarks.md, "A small task handle"). */
+_Static_assert(sizeof(struct corio_task) == 64, "a task handle is 64 bytes");
+#endif
 
 const char *corio__task_state_name(const corio_task *t)
 {
@@ -44,21 +55,16 @@ int corio__task_alloc(corio_loop *loop, corio_task **tp)
     corio_task *t = corio__task_mem_alloc(loop);
     if (!t)
         return -ENOMEM;
-    memset(t, 0, offsetof(corio_task, fut));
     t->run.kind = CORIO__RUN_TASK;
-    t->loop = loop;
-    corio__list_init(&t->wait);
-    t->timer.corio__slot = CORIO__TIMER_IDLE;
-    t->sleep_deadline = CORIO__NEVER;
-    corio__future_init(&t->fut, loop, 1);
-    t->saved = NULL;
-    t->saved_len = t->saved_cap = 0;
+    t->state = CORIO_TASK_CREATED; /* READY once queued */
+    t->flags = 0;
+    t->stack_shift = 0;
 #ifdef CORIO__ASAN
-    t->asan_fake = NULL;
+    t->corio__loop = loop;
 #endif
-#ifdef CORIO__TSAN
-    t->tsan_fiber = NULL;
-#endif
+    t->awaiter = NULL;
+    t->spawn_site = NULL;
+    t->parent_delta = 0;
     /* Ids come in blocks per loop, so the loops of a multi-loop runtime do
      * not all increment one shared counter on every spawn. */
     if (CORIO__UNLIKELY(loop->id_next == loop->id_end)) {
@@ -71,23 +77,46 @@ int corio__task_alloc(corio_loop *loop, corio_task **tp)
     return 0;
 }
 
+corio__task_ext *corio__task_ext_get(corio_task *t)
+{
+    corio__task_ext *x = corio__task_x(t);
+    if (x)
+        return x;
+    x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    x->task = t;
+    x->awaiter = t->awaiter; /* the word becomes t->x */
+    t->x = x; /* x->fut.loop stays NULL until corio_task_future makes it */
+    t->flags |= CORIO__TF_EXT;
+    return x;
+}
+
 void corio__task_free(corio_loop *loop, corio_task *t)
 {
+    corio__task_ext *x = corio__task_x(t);
     /* Finished, or never started (spawn failed half-way), or discarded by
      * a closing loop. */
     CORIO__ASSERT(t->state == CORIO_TASK_DONE || t->state == CORIO_TASK_CREATED ||
                   loop->closing);
-    CORIO__ASSERT(t->loop == loop && loop->ntasks > 0);
+    CORIO__ASSERT(corio__task_loop(t) == loop && loop->ntasks > 0);
     /* The slot stays readable (task_slab.c): a stale handle is seen. */
     t->state = CORIO__TASK_FREED;
+#ifdef CORIO__ASAN
     corio__list_remove(&t->all);
+#endif
     loop->ntasks--;
-    if (t->flags & CORIO__TF_NAME_HEAP)
-        free(t->name);
-    free(t->saved);
-    corio__future_drop_callbacks(&t->fut);
-    if (CORIO__OBS_ON(loop, CORIO__EV_FREE) && loop->obs->task_free(loop, t))
+    if (x) {
+        free(x->name);
+        x->name = NULL;
+        if (x->fut.loop)
+            corio__future_drop_callbacks(&x->fut);
+    }
+    if (CORIO__OBS_ON(loop, CORIO__EV_FREE) && loop->obs->task_free(loop, t)) {
+        free(x); /* src/debug freed x->dbg */
         return; /* debug mode keeps it poisoned, to catch a second await */
+    }
+    free(x);
     corio__task_mem_free(loop, t);
 }
 
@@ -97,18 +126,31 @@ void corio__task_free(corio_loop *loop, corio_task *t)
 void corio__task_finish(corio_task *t, void *value)
 {
     int status;
+    corio_task *w = corio__task_awaiter(t);
+    corio__task_ext *x = corio__task_x(t);
+    corio__task_body *b = corio__task_body_of(t);
     if (t->flags & CORIO__TF_FAILED)
-        status = t->fut.status;
+        status = b ? b->status : t->status;
     else if (t->flags & CORIO__TF_CANCEL)
         status = -ECANCELED;
     else
         status = 0;
     CORIO__ASSERT(t->state != CORIO_TASK_DONE); /* a task finishes once */
-    CORIO__ASSERT(t->loop->nlive > 0);
-    t->fut.status = 0; /* let complete() accept it */
+    CORIO__ASSERT(corio__task_loop(t)->nlive > 0);
+    /* The handle's word is still the body's until corio__task_release. */
+    if (b)
+        b->status = status;
+    else
+        t->status = status;
+    t->value = value; /* fn is not needed any more */
     t->state = CORIO_TASK_DONE;
-    t->loop->nlive--;
-    corio__future_complete(&t->fut, status, value);
+    corio__task_loop(t)->nlive--;
+    if (w) {
+        corio__task_set_awaiter(t, NULL);
+        corio__wake(w, CORIO__WAKE_OK);
+    }
+    if (CORIO__UNLIKELY(x != NULL) && x->fut.loop)
+        corio__future_complete(&x->fut, status, value);
 }
 
 /* ---- spawn ---------------------------------------------------------------*/
@@ -144,19 +186,22 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
         t->stack_shift = (uint8_t)__builtin_ctzll(
             corio__stack_roundup(opts->stack_size)); /* a power of two */
     if (opts && opts->name) {
-        t->name = strdup(opts->name);
-        if (!t->name) {
+        corio__task_ext *x = corio__task_ext_get(t);
+        if (!x || !(x->name = strdup(opts->name))) {
             /* Not linked or counted yet: give task_free what it undoes. */
+#ifdef CORIO__ASAN
             corio__list_init(&t->all);
+#endif
             loop->ntasks++;
             corio__task_free(loop, t);
             return -ENOMEM;
         }
-        t->flags |= CORIO__TF_NAME_HEAP;
     }
     if (flags & CORIO_SPAWN_DETACHED)
         t->flags |= CORIO__TF_DETACHED;
+#ifdef CORIO__ASAN
     corio__list_push_back(&loop->tasks, &t->all);
+#endif
     loop->ntasks++;
     loop->nlive++;
     corio__obs_spawned(loop, t, site);
@@ -216,7 +261,7 @@ static CORIO__NOINLINE int await_misuse(corio_loop *loop, corio_task *t)
     corio__report(loop, "corio: misuse: corio_await on task #%llu, which belongs to "
                         "loop %p, from a task of loop %p (a task is awaited on its own "
                         "loop): refused (-EINVAL)\n",
-                  (unsigned long long)t->id, (void *)t->loop, (void *)loop);
+                  (unsigned long long)t->id, (void *)corio__task_loop(t), (void *)loop);
     return -EINVAL;
 }
 
@@ -233,21 +278,25 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
     if (!self) {
         if (loop && CORIO__OBS_ON(loop, CORIO__EV_MISUSE))
             loop->obs->await_check(loop, t); /* says where */
-        else if (!corio__task_stale(t) && corio__loop_foreign(t->loop))
-            return corio__misuse_foreign(t->loop, "corio_await");
+        else if (!corio__task_stale(t) && corio__loop_foreign(corio__task_loop(t)))
+            return corio__misuse_foreign(corio__task_loop(t), "corio_await");
         return -EPERM;
     }
     if (t == self)
         return -EDEADLK;
     /* One test on the way (t of another loop, or freed: the slot of a freed
      * task reads CORIO__TASK_FREED or 0, and its loop may read NULL). */
-    if (CORIO__UNLIKELY(t->loop != loop))
+    if (CORIO__UNLIKELY(corio__task_loop(t) != loop))
         return await_misuse(loop, t);
     if (t->state != CORIO_TASK_DONE) {
         if (CORIO__UNLIKELY(corio__task_stale(t)))
             return await_misuse(loop, t); /* already awaited: freed */
-        corio__list_push_back(&t->fut.waiters, &self->wait);
+        if (CORIO__UNLIKELY(corio__task_awaiter(t) != NULL))
+            return -EBUSY; /* another task awaits it: a task has one awaiter */
+        corio__task_set_awaiter(t, self);
         rc = corio__park(self, &corio__wait_task, t);
+        if (corio__task_awaiter(t) == self)
+            corio__task_set_awaiter(t, NULL); /* interrupted: not woken by t's end */
         if (rc < 0 && t->state != CORIO_TASK_DONE) {
             /* We were interrupted: t is cancelled (unless shielded) and
              * the loop takes it over, so the handle is gone either way
@@ -266,11 +315,11 @@ int corio_await_ex(corio_task *t, void **result, unsigned flags)
             corio_detach(t);
         return rc;
     }
-    rc = t->fut.status;
+    rc = corio__task_status(t);
     if (result)
-        *result = t->fut.value;
+        *result = t->value;
     if (!(flags & CORIO_AWAIT_KEEP))
-        corio__task_free(t->loop, t);
+        corio__task_free(loop, t);
     return rc;
 }
 
@@ -328,10 +377,15 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
         corio_scope shield;
         corio_cancel(t);
         corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
-        while (t->state != CORIO_TASK_DONE)
-            (void)corio_future_await(&t->fut, NULL);
+        while (t->state != CORIO_TASK_DONE) {
+            corio_future *f = corio_task_future(t);
+            if (f)
+                (void)corio_future_await(f, NULL);
+            else
+                (void)corio_yield(); /* no memory for a future: poll */
+        }
         corio_scope_exit(&shield);
-        st = t->fut.status;
+        st = corio__task_status(t);
         /* asyncio 3.12: an error t raised during its cleanup is what the
          * caller sees; its cancellation is not (the interruption is). */
         if (st != 0 && st != -ECANCELED)
@@ -342,10 +396,10 @@ int corio_wait_for_cleanup(corio_task *t, double timeout, void **result)
          * or an outer scope's deadline (level-triggered). */
         rc = corio__interrupted(self);
         if (!rc)
-            rc = t->fut.status;
+            rc = corio__task_status(t);
     }
     if (result)
-        *result = t->fut.value;
+        *result = t->value;
     corio_detach(t); /* frees it, or lets the loop free it once released */
     return rc;
 }
@@ -357,9 +411,9 @@ int corio_cancel(corio_task *t)
         return 0;
     /* Misuse, refused in every build: a loop that another thread is
      * running (use corio_cancel_threadsafe), or a freed handle. The thread
-     * first: it reads only t->loop, which a live task never changes (a
-     * freed slot may read NULL there). */
-    loop = t->loop;
+     * first: it reads only t's loop, which a live task never changes (a
+     * freed slot may read NULL there: a released block's header is zero). */
+    loop = corio__task_loop(t);
     if (CORIO__UNLIKELY(loop != corio__tls_loop) && loop && corio__loop_foreign(loop))
         return corio__misuse_foreign(loop, "corio_cancel");
     if (CORIO__UNLIKELY(corio__task_stale(t)))
@@ -412,9 +466,10 @@ int corio_cancel_threadsafe(corio_task *t)
     int rc;
     if (!t)
         return -EINVAL;
-    /* Only t->loop and t->id are read here: a live task never changes
-     * them, so this thread reads them without racing with the loop's. */
-    loop = t->loop;
+    /* Only t's loop (its slab block's header) and t->id are read here: a
+     * live task never changes them, so this thread reads them without
+     * racing with the loop's. */
+    loop = corio__task_loop(t);
     if (!loop)
         return corio__misuse_stale(t, "corio_cancel_threadsafe"); /* a freed slot */
     if (loop == corio__tls_loop && !corio__loop_foreign(loop)) {
@@ -440,9 +495,9 @@ void corio_detach(corio_task *t)
         corio__misuse_stale(t, "corio_detach");
         return;
     }
-    CORIO__ASSERT_LOOP_THREAD(t->loop);
-    if (t->state == CORIO_TASK_DONE && !t->stack) {
-        corio__task_free(t->loop, t);
+    CORIO__ASSERT_LOOP_THREAD(corio__task_loop(t));
+    if (t->state == CORIO_TASK_DONE && !corio__task_body_of(t)) {
+        corio__task_free(corio__task_loop(t), t);
         return;
     }
     t->flags |= CORIO__TF_DETACHED;
@@ -453,7 +508,7 @@ void *corio_fail(int err)
     corio_task *t = corio_current();
     if (t && err < 0) {
         t->flags |= CORIO__TF_FAILED;
-        t->fut.status = err;
+        t->b->status = err; /* the running task has its body */
     }
     return NULL;
 }
@@ -483,8 +538,9 @@ uint64_t corio_task_id(const corio_task *t) { return t->id; }
 
 const char *corio__task_label(const corio_task *t, char *buf, size_t len)
 {
-    if (t->name)
-        return t->name;
+    const char *n = corio__task_name_or_null(t);
+    if (n)
+        return n;
     snprintf(buf, len, "task-%llu", (unsigned long long)t->id);
     return buf;
 }
@@ -492,39 +548,61 @@ const char *corio__task_label(const corio_task *t, char *buf, size_t len)
 const char *corio_task_name(const corio_task *t)
 {
     corio_task *m = (corio_task *)t;
+    corio__task_ext *x;
     char buf[32];
-    if (!m->name) {
+    if (!corio__task_name_or_null(m)) {
         /* Made on demand, so unnamed tasks cost no allocation. */
         snprintf(buf, sizeof buf, "task-%llu", (unsigned long long)m->id);
-        m->name = strdup(buf);
-        if (!m->name)
+        x = corio__task_ext_get(m);
+        if (!x || !(x->name = strdup(buf)))
             return "task";
-        m->flags |= CORIO__TF_NAME_HEAP;
     }
-    return m->name;
+    return corio__task_name_or_null(m);
 }
 
 int corio_task_set_name(corio_task *t, const char *name)
 {
-    char *n = strdup(name ? name : "");
+    corio__task_ext *x = corio__task_ext_get(t);
+    char *n;
+    if (!x)
+        return -ENOMEM;
+    n = strdup(name ? name : "");
     if (!n)
         return -ENOMEM;
-    if (t->flags & CORIO__TF_NAME_HEAP)
-        free(t->name);
-    t->name = n;
-    t->flags |= CORIO__TF_NAME_HEAP;
+    free(x->name);
+    x->name = n;
     return 0;
 }
 
-corio_future *corio_task_future(corio_task *t) { return &t->fut; }
+/* The future is made on first use: most tasks are only awaited, through
+ * t->awaiter, and never need one. NULL if out of memory. */
+corio_future *corio_task_future(corio_task *t)
+{
+    corio__task_ext *x = corio__task_ext_get(t);
+    if (!x)
+        return NULL;
+    if (!x->fut.loop) {
+        corio__future_init(&x->fut, corio__task_loop(t), 1);
+        if (t->state == CORIO_TASK_DONE) {
+            x->fut.state = CORIO__FUT_DONE;
+            x->fut.status = corio__task_status(t);
+            x->fut.value = t->value;
+        }
+    }
+    return &x->fut;
+}
 
-int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
-                       void *arg)
+/* ---- enumeration ---------------------------------------------------------
+ * Handles carry no list link (16 bytes of each spawn's fresh memory): the
+ * loop's tasks are the live slots of its handle slab, in slot order; a
+ * snapshot sorted by id gives spawn order. ASan builds, whose handles are
+ * malloc'ed, keep them on loop->tasks instead. */
+
+#ifdef CORIO__ASAN
+int corio__task_walk(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                     void *arg)
 {
     corio__list *n, *next;
-    loop = corio__loop_or_current(loop);
-    if (!loop)
-        return 0;
     for (n = loop->tasks.next; n != &loop->tasks; n = next) {
         int rc;
         next = n->next;
@@ -533,6 +611,88 @@ int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
             return rc;
     }
     return 0;
+}
+#else
+typedef struct walk_ctx {
+    int (*fn)(corio_task *t, void *arg);
+    void *arg;
+} walk_ctx;
+
+static int walk_slot(void *slot, void *arg)
+{
+    walk_ctx *w = arg;
+    corio_task *t = slot;
+    if (t->state > CORIO_TASK_DONE)
+        return 0; /* free, or in debug mode's quarantine */
+    return w->fn(t, w->arg);
+}
+
+int corio__task_walk(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                     void *arg)
+{
+    walk_ctx w = {fn, arg};
+    return corio__slab_walk(&loop->task_slab, walk_slot, &w);
+}
+#endif
+
+static int snap_one(corio_task *t, void *arg)
+{
+    corio__task_iter *it = arg;
+    if (it->n < it->i)
+        it->v[it->n++] = t;
+    return 0;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint64_t x = (*(corio_task *const *)a)->id, y = (*(corio_task *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+corio_task *corio__task_iter_first(corio_loop *loop, corio__task_iter *it)
+{
+    it->v = NULL;
+    it->n = it->i = 0;
+    if (!loop->ntasks)
+        return NULL;
+    it->v = malloc(loop->ntasks * sizeof *it->v);
+    if (!it->v)
+        return NULL;
+    it->i = loop->ntasks; /* capacity, while filling */
+    corio__task_walk(loop, snap_one, it);
+    it->i = 0;
+    qsort(it->v, it->n, sizeof *it->v, by_id);
+    return corio__task_iter_next(it);
+}
+
+corio_task *corio__task_iter_next(corio__task_iter *it)
+{
+    return it->i < it->n ? it->v[it->i++] : NULL;
+}
+
+void corio__task_iter_end(corio__task_iter *it)
+{
+    free(it->v);
+    it->v = NULL;
+    it->n = it->i = 0;
+}
+
+int corio_task_foreach(corio_loop *loop, int (*fn)(corio_task *t, void *arg),
+                       void *arg)
+{
+    corio__task_iter it;
+    corio_task *t;
+    int rc = 0;
+    loop = corio__loop_or_current(loop);
+    if (!loop || !loop->ntasks)
+        return 0;
+    t = corio__task_iter_first(loop, &it);
+    if (!it.v) /* out of memory: every task all the same, in slot order */
+        return corio__task_walk(loop, fn, arg);
+    for (; t && !rc; t = corio__task_iter_next(&it))
+        rc = fn(t, arg);
+    corio__task_iter_end(&it);
+    return rc;
 }
 
 size_t corio_task_count(corio_loop *loop)

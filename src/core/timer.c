@@ -380,9 +380,9 @@ static void describe_sleep(const corio_task *t, const void *obj, char *buf,
 {
     (void)obj;
     (void)owner;
-    if (t->sleep_deadline != CORIO__NEVER)
+    if (t->b->sleep_deadline != CORIO__NEVER)
         snprintf(buf, len, "sleep, wakes in %.3fs",
-                 (double)(t->sleep_deadline - corio__clock_ns()) / 1e9);
+                 (double)(t->b->sleep_deadline - corio__clock_ns()) / 1e9);
     else
         snprintf(buf, len, "sleep");
 }
@@ -396,9 +396,9 @@ static int sleep_until_ns(int64_t deadline)
     int rc;
     if (!t)
         return -EPERM;
-    t->sleep_deadline = deadline;
+    t->b->sleep_deadline = deadline;
     rc = corio__park(t, &corio__wait_sleep, NULL);
-    t->sleep_deadline = CORIO__NEVER;
+    t->b->sleep_deadline = CORIO__NEVER;
     return rc;
 }
 

@@ -100,7 +100,7 @@ static void *xt_body(void *arg)
     void *v = x->fn(x->arg);
     int status = 0;
     if (self->flags & CORIO__TF_FAILED)
-        status = self->fut.status;
+        status = self->b->status; /* set by corio_fail; it runs, so has its body */
     else if (self->flags & CORIO__TF_CANCEL)
         status = -ECANCELED;
     xt_complete(x, status, v);

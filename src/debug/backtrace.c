@@ -84,9 +84,9 @@ int corio__bt_here(corio_loop *loop, uintptr_t fp, void **frames, int max)
 {
     uintptr_t lo, hi;
     corio_task *cur = loop ? loop->current : NULL;
-    if (cur && cur->stack) {
-        lo = (uintptr_t)cur->stack->lo;
-        hi = lo + cur->stack->size;
+    if (cur && corio__task_body_of(cur)) {
+        lo = (uintptr_t)cur->b->stack->lo;
+        hi = lo + corio__stack_size(cur->b->stack);
     } else {
         pthread_attr_t a;
         void *base;
@@ -112,19 +112,19 @@ int corio__bt_task(corio_loop *loop, corio_task *t, uintptr_t self_fp,
     if (t == loop->current && corio__tls_loop == loop)
         return corio__bt_here(loop, self_fp, frames, max);
     if (!(t->flags & CORIO__TF_STARTED) || t->state == CORIO_TASK_DONE ||
-        t->state == CORIO_TASK_RUNNING || !t->stack)
+        t->state == CORIO_TASK_RUNNING || !corio__task_body_of(t))
         return 0;
-    sp = (uintptr_t)t->ctx.sp;
+    sp = (uintptr_t)t->b->ctx.sp;
 #ifdef CORIO_CTX_UCONTEXT
     (void)copy;
-    lo = (uintptr_t)t->stack->lo;
-    hi = lo + t->stack->size;
+    lo = (uintptr_t)t->b->stack->lo;
+    hi = lo + corio__stack_size(t->b->stack);
 #if defined(__x86_64__)
-    pc = (uintptr_t)t->ctx.uc.uc_mcontext.gregs[REG_RIP];
-    fp = (uintptr_t)t->ctx.uc.uc_mcontext.gregs[REG_RBP];
+    pc = (uintptr_t)t->b->ctx.uc.uc_mcontext.gregs[REG_RIP];
+    fp = (uintptr_t)t->b->ctx.uc.uc_mcontext.gregs[REG_RBP];
 #elif defined(__aarch64__)
-    pc = (uintptr_t)t->ctx.uc.uc_mcontext.pc;
-    fp = (uintptr_t)t->ctx.uc.uc_mcontext.regs[29];
+    pc = (uintptr_t)t->b->ctx.uc.uc_mcontext.pc;
+    fp = (uintptr_t)t->b->ctx.uc.uc_mcontext.regs[29];
 #else
     return 0;
 #endif
@@ -133,19 +133,19 @@ int corio__bt_task(corio_loop *loop, corio_task *t, uintptr_t self_fp,
 #else
     if (loop->compact) {
         /* The shared stack's top part [top - saved_len, top) is t's, either
-         * still in place (t is resident) or copied into t->saved. */
+         * still in place (t is resident) or copied into t->b->saved. */
         hi = (uintptr_t)loop->shared_lo + loop->shared_size;
         if (loop->resident == t) {
             lo = (uintptr_t)loop->shared_lo;
         } else {
-            if (!t->saved || !t->saved_len)
+            if (!t->b->saved || !t->b->saved_len)
                 return 0;
-            lo = hi - t->saved_len;
-            copy = t->saved;
+            lo = hi - t->b->saved_len;
+            copy = t->b->saved;
         }
     } else {
-        lo = (uintptr_t)t->stack->lo;
-        hi = lo + t->stack->size;
+        lo = (uintptr_t)t->b->stack->lo;
+        hi = lo + corio__stack_size(t->b->stack);
     }
     if (sp < lo || sp + 64 > hi)
         return 0;

@@ -36,14 +36,17 @@ corio__loop_dbg *corio__debug_state(corio_loop *loop)
 
 corio__task_dbg *corio__debug_task(corio_task *t)
 {
-    if (!t->dbg) {
-        t->dbg = calloc(1, sizeof *t->dbg);
+    corio__task_ext *x = corio__task_ext_get(t);
+    if (!x)
+        return NULL;
+    if (!x->dbg) {
+        x->dbg = calloc(1, sizeof *x->dbg);
         /* Sticky, so that corio__task_free calls us to free it even after
          * every feature was turned off. */
-        if (t->dbg)
-            corio__debug_set_flag(t->loop, CORIO__DBG_TASKDATA, 1);
+        if (x->dbg)
+            corio__debug_set_flag(corio__task_loop(t), CORIO__DBG_TASKDATA, 1);
     }
-    return t->dbg;
+    return x->dbg;
 }
 
 /* Which hooks each feature needs: a hook site tests only its own event
@@ -314,8 +317,8 @@ static void switch_slow(corio_loop *loop, corio_task *from, corio_task *to)
             }
             td->run_start = 0;
             td->wait_start = now;
-            td->wait_kind = from->state == CORIO_TASK_SUSPENDED && from->wait_type
-                                ? from->wait_type->kind
+            td->wait_kind = from->state == CORIO_TASK_SUSPENDED && from->b->wait_type
+                                ? from->b->wait_type->kind
                                 : CORIO_WAIT_YIELD;
         }
         if (to && (td = corio__debug_task(to))) {
@@ -386,7 +389,7 @@ static void debug_finish(corio_loop *loop, corio_task *t)
 static void debug_task_end(corio_loop *loop, corio_task *t)
 {
     debug_finish(loop, t);
-    if (t->stack && !loop->compact)
+    if (corio__task_body_of(t) && !loop->compact)
         corio__debug_stack_done(loop, t);
 }
 
@@ -399,8 +402,10 @@ static int debug_task_free(corio_loop *loop, corio_task *t)
     uint64_t id;
     void *site;
     corio_task *old;
-    free(t->dbg);
-    t->dbg = NULL;
+    if (corio__task_x(t)) {
+        free(t->x->dbg);
+        t->x->dbg = NULL;
+    }
     if (!d || !(loop->dbg_flags & CORIO__DBG_MODE) || loop->closing)
         return 0;
     /* Quarantine: keep the struct, poisoned, so a second await of this
@@ -409,10 +414,13 @@ static int debug_task_free(corio_loop *loop, corio_task *t)
     id = t->id;
     site = t->spawn_site;
     memset(t, POISON_STATE, sizeof *t);
-    t->loop = loop; /* corio_cancel_threadsafe reads it (then the state) */
+#ifdef CORIO__ASAN
+    t->corio__loop = loop; /* corio_cancel_threadsafe reads it (then the state) */
+#endif
     t->id = id;
     t->spawn_site = site;
-    t->dbg = NULL;
+    t->x = NULL; /* corio__task_free frees it */
+    t->b = NULL;
     t->state = POISON_STATE;
     t->flags = POISON_FLAGS; /* corio_cancel() sees "already cancelled" */
     old = d->quarantine[d->qnext];
@@ -454,7 +462,7 @@ static int debug_await_check(corio_loop *loop, corio_task *t)
         what = "was already awaited (or detached and finished): the handle is freed";
     else if (!(loop->dbg_flags & CORIO__DBG_MODE))
         return t->state > CORIO_TASK_DONE ? -EINVAL : 0;
-    else if (t->loop != loop)
+    else if (corio__task_loop(t) != loop)
         what = "belongs to another loop";
     else if (!loop->current)
         what = "is awaited outside a task (corio_await returns -EPERM)";
@@ -471,7 +479,7 @@ static int debug_await_check(corio_loop *loop, corio_task *t)
     }
     if (t->state == POISON_STATE && t->flags == POISON_FLAGS)
         return -EINVAL;
-    return t->loop != loop ? -EINVAL : 0;
+    return corio__task_loop(t) != loop ? -EINVAL : 0;
 }
 
 static const corio__observer debug_observer = {

@@ -23,7 +23,7 @@ const char *corio__wait_kind_name(int kind)
 
 const char *corio__wait_name(const corio_task *t)
 {
-    return t->state == CORIO_TASK_SUSPENDED && t->wait_type ? t->wait_type->name
+    return t->state == CORIO_TASK_SUSPENDED && t->b->wait_type ? t->b->wait_type->name
                                                             : "nothing";
 }
 
@@ -42,16 +42,16 @@ void corio__debug_describe_wait(corio_task *t, char *buf, size_t len,
     }
     if (t->state != CORIO_TASK_SUSPENDED)
         return;
-    if (t->wait_type && t->wait_type->describe)
-        t->wait_type->describe(t, t->wait_obj, buf, len, owner);
-    else if (t->wait_type)
-        snprintf(buf, len, "%s %p", t->wait_type->name, t->wait_obj);
+    if (t->b->wait_type && t->b->wait_type->describe)
+        t->b->wait_type->describe(t, t->b->wait_obj, buf, len, owner);
+    else if (t->b->wait_type)
+        snprintf(buf, len, "%s %p", t->b->wait_type->name, t->b->wait_obj);
     /* A scope deadline (or a timed wait) bounds the wait: say when. */
     n = strlen(buf);
-    if (t->timer.corio__slot != CORIO__TIMER_IDLE &&
-        t->wait_type != &corio__wait_sleep && n + 1 < len)
+    if (t->b->timer.corio__slot != CORIO__TIMER_IDLE &&
+        t->b->wait_type != &corio__wait_sleep && n + 1 < len)
         snprintf(buf + n, len - n, ", times out in %.3fs",
-                 secs(t->timer.corio__deadline - now));
+                 secs(t->b->timer.corio__deadline - now));
 }
 
 void corio__debug_origin(corio__sym *s, const corio_task *t, char *buf,
@@ -65,7 +65,7 @@ void corio__debug_origin(corio__sym *s, const corio_task *t, char *buf,
         snprintf(site, sizeof site, "?");
     snprintf(buf, len, "spawned at %s", site);
     n = strlen(buf);
-    if (t->parent_id && n + 1 < len)
+    if (corio__task_parent_id(t) && n + 1 < len)
         snprintf(buf + n, len - n, " by task #%llu",
-                 (unsigned long long)t->parent_id);
+                 (unsigned long long)corio__task_parent_id(t));
 }

@@ -32,15 +32,15 @@ static void fill_info(corio_loop *loop, corio_task *t, uintptr_t self_fp,
     in->task = t;
     in->id = t->id;
     in->name = corio__task_label(t, namebuf, nlen);
-    in->parent_id = t->parent_id;
+    in->parent_id = corio__task_parent_id(t);
     in->state = corio_task_state(t);
-    in->wait_kind = t->state == CORIO_TASK_SUSPENDED && t->wait_type ? t->wait_type->kind : 0;
-    in->wait_obj = t->state == CORIO_TASK_SUSPENDED ? t->wait_obj : NULL;
+    in->wait_kind = t->state == CORIO_TASK_SUSPENDED && t->b->wait_type ? t->b->wait_type->kind : 0;
+    in->wait_obj = t->state == CORIO_TASK_SUSPENDED ? t->b->wait_obj : NULL;
     corio__debug_describe_wait(t, in->wait_desc, sizeof in->wait_desc, &owner);
     in->blocked_on_id = owner ? owner->id : 0;
-    if (t->state == CORIO_TASK_SUSPENDED && t->park_ns) {
+    if (t->state == CORIO_TASK_SUSPENDED && t->b->park_ns) {
         int64_t now = corio__clock_ns();
-        in->suspended_for = now > t->park_ns ? (double)(now - t->park_ns) / 1e9 : 0;
+        in->suspended_for = now > t->b->park_ns ? (double)(now - t->b->park_ns) / 1e9 : 0;
     }
     in->spawn_site = t->spawn_site;
     n = corio__bt_task(loop, t, self_fp, frames, CORIO__MAX_FRAMES);
@@ -52,7 +52,8 @@ static void fill_info(corio_loop *loop, corio_task *t, uintptr_t self_fp,
 static int tasks_impl(corio_loop *loop, uintptr_t self_fp,
                       int (*fn)(const corio_task_info *, void *), void *arg)
 {
-    corio__list *p;
+    corio__task_iter it;
+    corio_task *t;
     corio_task_info *in;
     char nb[32];
     int rc = 0;
@@ -62,13 +63,13 @@ static int tasks_impl(corio_loop *loop, uintptr_t self_fp,
     in = malloc(sizeof *in);
     if (!in)
         return -ENOMEM;
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (t = corio__task_iter_first(loop, &it); t; t = corio__task_iter_next(&it)) {
         fill_info(loop, t, self_fp, in, nb, sizeof nb);
         rc = fn(in, arg);
         if (rc)
             break;
     }
+    corio__task_iter_end(&it);
     free(in);
     return rc;
 }

@@ -120,9 +120,9 @@ void corio__debug_lock_acquired(corio_task *t, const void *lock, const char *wha
     corio__task_dbg *td;
     struct corio__lockgraph *g;
     int i;
-    if (!t || !(t->loop->dbg_flags & CORIO__DBG_MODE))
+    if (!t || !(corio__task_loop(t)->dbg_flags & CORIO__DBG_MODE))
         return;
-    loop = t->loop;
+    loop = corio__task_loop(t);
     td = corio__debug_task(t);
     if (!td)
         return;
@@ -155,8 +155,9 @@ void corio__debug_lock_acquired(corio_task *t, const void *lock, const char *wha
         e->what = what ? what : "lock";
         e->task_id = t->id;
         corio__task_label(t, e->task_name, sizeof e->task_name);
-        if (t->name)
-            snprintf(e->task_name, sizeof e->task_name, "%s", t->name);
+        if (corio__task_name_or_null(t))
+            snprintf(e->task_name, sizeof e->task_name, "%s",
+                     corio__task_name_or_null(t));
         e->nframes = corio__bt_here(loop, 0, e->frames, EDGE_FRAMES);
         /* Does lock already reach h? Then h -> lock closes a cycle. */
         seen = calloc(g->n, 1);
@@ -177,7 +178,7 @@ void corio__debug_lock_released(corio_task *t, const void *lock)
 {
     corio__task_dbg *td;
     int i;
-    if (!t || !(td = t->dbg))
+    if (!t || !corio__task_x(t) || !(td = t->x->dbg))
         return;
     for (i = td->nheld - 1; i >= 0; i--)
         if (td->held[i] == lock) {

@@ -60,7 +60,7 @@ int corio_task_metrics_get(const corio_task *t, corio_task_metrics *m)
     if (!t || !m)
         return -EINVAL;
     memset(m, 0, sizeof *m);
-    td = t->dbg;
+    td = corio__task_x(t) ? t->x->dbg : NULL;
     if (!td)
         return 0;
     m->scheduled = td->scheduled;
@@ -95,7 +95,9 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
 {
     corio_loop_metrics m;
-    corio__list *p;
+    corio__task_iter it;
+    corio_task *t;
+    size_t j;
     int k;
     corio_loop_metrics_get(loop, &m);
     family(f, "corio_loop_iterations_total", "counter", "Loop iterations run.");
@@ -125,9 +127,9 @@ static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
     fprintf(f, "corio_loop_lag_max_seconds %.9f\n", m.lag_max_seconds);
     if (!(flags & CORIO_METRICS_PER_TASK))
         return;
+    corio__task_iter_first(loop, &it); /* one snapshot, for the three */
     family(f, "corio_task_cpu_seconds_total", "counter", "Time each task ran.");
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (j = 0; j < it.n && (t = it.v[j]); j++) {
         corio_task_metrics tm;
         char nb[32];
         corio_task_metrics_get(t, &tm);
@@ -137,8 +139,7 @@ static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
         fprintf(f, "\"} %.9f\n", tm.cpu_seconds);
     }
     family(f, "corio_task_scheduled_total", "counter", "Times each task was switched to.");
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (j = 0; j < it.n && (t = it.v[j]); j++) {
         corio_task_metrics tm;
         char nb[32];
         corio_task_metrics_get(t, &tm);
@@ -149,8 +150,7 @@ static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
     }
     family(f, "corio_task_wait_seconds_total", "counter",
            "Time each task spent parked, by what it waited on.");
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (j = 0; j < it.n && (t = it.v[j]); j++) {
         corio_task_metrics tm;
         char nb[32];
         corio_task_metrics_get(t, &tm);
@@ -164,6 +164,7 @@ static void write_metrics(corio_loop *loop, FILE *f, unsigned flags)
                     tm.wait_seconds[k]);
         }
     }
+    corio__task_iter_end(&it);
 }
 
 /* Renders into a malloc'ed string: the exact size is then known, and f gets

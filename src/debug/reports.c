@@ -77,7 +77,8 @@ static void print_cycle(FILE *f, node *v, int i)
 void corio__debug_report_deadlock(corio_loop *loop)
 {
     FILE *f = corio__report_file(loop);
-    corio__list *p;
+    corio__task_iter it;
+    corio_task *t;
     size_t n = 0, cap = 16, i;
     node *v;
     corio_task **keys;
@@ -87,22 +88,22 @@ void corio__debug_report_deadlock(corio_loop *loop)
 
     fprintf(f, "corio: deadlock: every task waits and nothing (timer, fd, other "
                "thread) can wake one:\n");
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next)
-        if (corio__container_of(p, corio_task, all)->state != CORIO_TASK_DONE)
+    for (t = corio__task_iter_first(loop, &it); t; t = corio__task_iter_next(&it))
+        if (t->state != CORIO_TASK_DONE)
             n++;
     while (cap < 2 * n + 2)
         cap <<= 1;
     v = calloc(n ? n : 1, sizeof *v);
     keys = calloc(cap, sizeof *keys);
     vals = calloc(cap, sizeof *vals);
-    if (!v || !keys || !vals) {
+    if (!v || !keys || !vals || (loop->ntasks && !it.v)) {
         free(v), free(keys), free(vals);
+        corio__task_iter_end(&it);
         fprintf(f, "  (out of memory for the details)\n");
         return;
     }
     i = 0;
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (it.i = 0; (t = corio__task_iter_next(&it)) != NULL;) {
         if (t->state == CORIO_TASK_DONE)
             continue;
         v[i].t = t;
@@ -110,6 +111,7 @@ void corio__debug_report_deadlock(corio_loop *loop)
         put_ix(keys, vals, cap, t, (int)i);
         i++;
     }
+    corio__task_iter_end(&it);
     for (i = 0; i < n; i++)
         v[i].owner_ix = v[i].owner ? find_ix(keys, vals, cap, v[i].owner) : -1;
 
@@ -170,10 +172,10 @@ void corio__debug_report_deadlock(corio_loop *loop)
 /* Called by the observer's close hook before the loop frees its tasks. */
 void corio__debug_report_leaks(corio_loop *loop)
 {
-    corio__list *p;
+    corio__task_iter it;
+    corio_task *t;
     corio__sym *sym = NULL;
-    for (p = loop->tasks.next; p != &loop->tasks; p = p->next) {
-        corio_task *t = corio__container_of(p, corio_task, all);
+    for (t = corio__task_iter_first(loop, &it); t; t = corio__task_iter_next(&it)) {
         char nb[32], origin[300], desc[160];
         corio_task *owner;
         if (!corio__task_leaked(t)) /* the core's rule */
@@ -189,8 +191,8 @@ void corio__debug_report_leaks(corio_loop *loop)
                               ? corio__wait_name(t) : "");
             corio__debug_describe_wait(t, desc, sizeof desc, &owner);
             if (desc[0]) {
-                const corio_future *fu = t->wait_obj;
-                int never = t->wait_type == &corio__wait_future && !fu->embedded &&
+                const corio_future *fu = t->b->wait_obj;
+                int never = t->b->wait_type == &corio__wait_future && !fu->embedded &&
                             fu->state != CORIO__FUT_DONE;
                 corio__report(loop, "    waits on: %s%s\n", desc,
                               never ? ": a future never completed" : "");
@@ -203,5 +205,6 @@ void corio__debug_report_leaks(corio_loop *loop)
         corio__debug_origin(sym, t, origin, sizeof origin);
         corio__report(loop, "    %s\n", origin);
     }
+    corio__task_iter_end(&it);
     corio__sym_close(sym);
 }

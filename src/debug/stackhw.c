@@ -41,10 +41,10 @@ static size_t page(void)
     return pg;
 }
 
-/* The lowest touched address of the stack, or hi if none. */
-static NO_ASAN uintptr_t lowest_used(const corio__stack *s)
+/* The lowest touched address of the stack below hi, or hi if none. */
+static NO_ASAN uintptr_t lowest_used(const corio__stack *s, uintptr_t hi)
 {
-    uintptr_t lo = (uintptr_t)s->lo, hi = lo + s->size, p;
+    uintptr_t lo = (uintptr_t)s->lo, p;
     size_t pg = page();
     unsigned char vec[64];
     uintptr_t first = hi;
@@ -95,15 +95,18 @@ static void record(corio__loop_dbg *d, void *site, size_t used, size_t size)
 
 void corio__debug_stack_done(corio_loop *loop, corio_task *t)
 {
-    corio__stack *s = t->stack;
+    corio__stack *s = corio__task_stack(t);
     uintptr_t low, hi;
     if (!(loop->dbg_flags & CORIO__DBG_MODE) || !s || !loop->dbg)
         return;
-    hi = (uintptr_t)s->lo + s->size;
+    /* The frames end where the task's body begins (the stack's top
+     * bytes: sched.c), and the body is still in use: neither is measured
+     * nor poisoned. */
+    hi = (uintptr_t)t->b;
     /* Memcheck sees a dead stack as unaddressable; it is ours to read. */
-    VALGRIND_MAKE_MEM_DEFINED(s->lo, s->size);
-    low = lowest_used(s);
-    record(loop->dbg, t->spawn_site, hi - low, s->size);
+    VALGRIND_MAKE_MEM_DEFINED(s->lo, hi - (uintptr_t)s->lo);
+    low = lowest_used(s, hi);
+    record(loop->dbg, t->spawn_site, hi - low, corio__stack_size(s));
     if (low < hi)
         poison(low, hi);
 }

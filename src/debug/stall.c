@@ -86,9 +86,9 @@ static void stall_handler(int sig, siginfo_t *si, void *ucv)
     }
     atomic_store(&st->want, 0);
     t = loop->current;
-    if (t && t->stack) {
-        lo = (uintptr_t)t->stack->lo;
-        hi = lo + t->stack->size;
+    if (t && corio__task_body_of(t)) {
+        lo = (uintptr_t)t->b->stack->lo;
+        hi = lo + corio__stack_size(t->b->stack);
     } else {
         lo = loop->dbg->tstack_lo;
         hi = loop->dbg->tstack_hi;
@@ -112,9 +112,10 @@ static void stall_handler(int sig, siginfo_t *si, void *ucv)
     st->nframes = corio__bt_walk(pc, fp, lo, hi, NULL, st->frames, CORIO__MAX_FRAMES);
     st->task_id = t ? t->id : 0;
     st->task_name[0] = 0;
-    if (t && t->name) {
-        for (i = 0; i < (int)sizeof st->task_name - 1 && t->name[i]; i++)
-            st->task_name[i] = t->name[i];
+    if (t && corio__task_name_or_null(t)) {
+        const char *name = corio__task_name_or_null(t);
+        for (i = 0; i < (int)sizeof st->task_name - 1 && name[i]; i++)
+            st->task_name[i] = name[i];
         st->task_name[i] = 0;
     }
     sem_post(&st->done);

@@ -177,7 +177,7 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
     q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
-    q->loop = t->loop;
+    q->loop = corio__task_loop(t);
     memset(&opts, 0, sizeof opts);
     opts.sock_state_cb = sock_state;
     opts.sock_state_cb_data = q;
@@ -219,9 +219,9 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
         if (tvp)
             corio_scope_enter(&sc, (double)tv.tv_sec + tv.tv_usec / 1e6, 0);
         q->task = t;
-        t->loop->io_waiters++; /* the loop must poll for our sockets */
+        corio__task_loop(t)->io_waiters++; /* the loop must poll for our sockets */
         rc = corio__park(t, &wait_dns, q);
-        t->loop->io_waiters--;
+        corio__task_loop(t)->io_waiters--;
         q->task = NULL;
         if (tvp)
             expired = corio_scope_exit(&sc) == 1;

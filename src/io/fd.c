@@ -16,7 +16,7 @@ static void describe_fd(const corio_task *t, const void *obj, char *buf,
     if (op) { /* an operation in the io_uring ring */
         snprintf(buf, len, "fd %d, io_uring %s of %zu, in the ring for %.3fs",
                  op->fd, corio__op_name(op->opcode), op->len,
-                 (double)(t->loop->now_ns - op->since_ns) / 1e9);
+                 (double)(corio__task_loop(t)->now_ns - op->since_ns) / 1e9);
         return;
     }
     const char *dir = f->reader == t ? (f->writer == t ? "reading and writing"

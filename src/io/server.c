@@ -182,8 +182,8 @@ int corio_server_start_socket(corio_server **srvp, corio_socket *listener,
         return rc;
     }
     /* The server owns the listener now: a leak is the server's. */
-    corio__obs_resource_close(srv->acceptor->loop, listener);
-    corio__obs_resource_open(srv->acceptor->loop, srv, "server",
+    corio__obs_resource_close(corio__task_loop(srv->acceptor), listener);
+    corio__obs_resource_open(corio__task_loop(srv->acceptor), srv, "server",
                              corio_socket_fd(listener));
     *srvp = srv;
     return 0;
@@ -263,7 +263,7 @@ int corio_server_close(corio_server *srv, double grace)
         return -EPERM;
     if (!srv)
         return -EINVAL;
-    corio__obs_resource_close(t->loop, srv);
+    corio__obs_resource_close(corio__task_loop(t), srv);
     /* Stop accepting: the acceptor ends (it is awaited shielded below). */
     corio_cancel(srv->acceptor);
     corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);

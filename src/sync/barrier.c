@@ -72,7 +72,7 @@ static void purge(corio_barrier *b)
         corio__waiter *w = corio__container_of(n, corio__waiter, node);
         next = n->next;
         if (w->task->state != CORIO_TASK_SUSPENDED ||
-            w->task->wake != CORIO__WAKE_NONE) {
+            w->task->b->wake != CORIO__WAKE_NONE) {
             corio__list_remove(n);
             b->count--;
         }
@@ -101,7 +101,7 @@ int corio_barrier_wait(corio_barrier *b)
         return (int)(b->parties - 1 > INT32_MAX ? INT32_MAX : b->parties - 1);
     }
     b->count++;
-    w = &self->sync_wait;
+    w = &self->b->sync_wait;
     w->task = self;
     w->value = NULL;
     w->aux = 0;
@@ -154,7 +154,7 @@ size_t corio_barrier_n_waiting(const corio_barrier *b)
     for (n = b->waiters.next; n != &b->waiters; n = n->next) {
         const corio__waiter *w = corio__container_of(n, corio__waiter, node);
         if (w->task->state == CORIO_TASK_SUSPENDED &&
-            w->task->wake == CORIO__WAKE_NONE)
+            w->task->b->wake == CORIO__WAKE_NONE)
             k++;
     }
     return k;

@@ -17,7 +17,7 @@
 static void cancel_future(corio_future *f)
 {
     if (f->embedded)
-        corio_cancel(corio__container_of(f, corio_task, fut));
+        corio_cancel(corio__future_task(f));
     else
         corio_future_cancel(f);
 }
@@ -145,8 +145,13 @@ int corio_gather(corio_task *const *tasks, size_t n, void **results,
     fs = calloc(n ? n : 1, sizeof *fs);
     if (!fs)
         return -ENOMEM;
-    for (i = 0; i < n; i++)
-        fs[i] = &tasks[i]->fut;
+    for (i = 0; i < n; i++) {
+        fs[i] = corio_task_future(tasks[i]);
+        if (!fs[i]) {
+            free(fs);
+            return -ENOMEM; /* nothing consumed */
+        }
+    }
     rc = gather_wait(fs, n, flags, 1);
     if (rc == -ENOMEM) {
         free(fs);
@@ -159,9 +164,9 @@ int corio_gather(corio_task *const *tasks, size_t n, void **results,
         corio_task *t = tasks[i];
         if (t->state == CORIO_TASK_DONE) {
             if (results)
-                results[i] = t->fut.status == 0 ? t->fut.value : NULL;
+                results[i] = corio__task_status(t) == 0 ? t->value : NULL;
             if (statuses)
-                statuses[i] = t->fut.status;
+                statuses[i] = corio__task_status(t);
         } else {
             if (results)
                 results[i] = NULL;

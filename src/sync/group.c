@@ -91,7 +91,7 @@ static group_start *find_start(const corio_group *g, size_t index)
 static void on_child_done(void *owner, size_t index)
 {
     corio_group *g = owner;
-    int st = g->kids[index]->fut.status;
+    int st = corio__task_status(g->kids[index]);
     group_start *r = find_start(g, index);
     g->running--;
     if (r && r->state != START_READY) {
@@ -162,7 +162,10 @@ static int group_spawn(corio_group *g, corio_task **tp, corio_fn fn, void *arg,
         return rc;
     g->kids[g->n] = t;
     g->running++;
-    rc = corio__hub_watch(g->hub, &t->fut, g->n);
+    {
+        corio_future *f = corio_task_future(t);
+        rc = f ? corio__hub_watch(g->hub, f, g->n) : -ENOMEM;
+    }
     if (rc < 0) {
         g->running--;
         corio_cancel(t);
@@ -280,8 +283,8 @@ size_t corio_group_failures(const corio_group *g, corio_group_failure *out,
         out[i].task = t;
         out[i].task_id = t->id;
         out[i].index = g->failed[i];
-        out[i].status = t->fut.status;
-        out[i].result = t->fut.value;
+        out[i].status = corio__task_status(t);
+        out[i].result = t->value;
     }
     return g->nfailed;
 }

@@ -91,7 +91,7 @@ static int busy(const corio_limiter *l, const void *b)
     for (n = l->waiters.next; n != &l->waiters; n = n->next) {
         const corio__waiter *w = corio__container_of(n, corio__waiter, node);
         if (w->value == b && w->task->state == CORIO_TASK_SUSPENDED &&
-            w->task->wake == CORIO__WAKE_NONE)
+            w->task->b->wake == CORIO__WAKE_NONE)
             return 1;
     }
     return 0;
@@ -247,7 +247,7 @@ int corio_limiter_statistics(const corio_limiter *l, corio_limiter_stats *st)
     for (n = l->waiters.next; n != &l->waiters; n = n->next) {
         const corio__waiter *w = corio__container_of(n, corio__waiter, node);
         if (w->task->state == CORIO_TASK_SUSPENDED &&
-            w->task->wake == CORIO__WAKE_NONE)
+            w->task->b->wake == CORIO__WAKE_NONE)
             st->tasks_waiting++;
     }
     return 0;

@@ -63,13 +63,13 @@ static const corio__waitable wait_cond = {"condition", CORIO_WAIT_EVENT,
  * of the loop's debug flags when debug mode is off. */
 static inline void dbg_acquired(corio_task *t, const corio_lock *l)
 {
-    if (CORIO__DBG_ON(t->loop, CORIO__DBG_MODE))
+    if (CORIO__DBG_ON(corio__task_loop(t), CORIO__DBG_MODE))
         corio__debug_lock_acquired(t, l, "lock");
 }
 
 static inline void dbg_released(corio_task *t, const corio_lock *l)
 {
-    if (CORIO__DBG_ON(t->loop, CORIO__DBG_MODE))
+    if (CORIO__DBG_ON(corio__task_loop(t), CORIO__DBG_MODE))
         corio__debug_lock_released(t, l);
 }
 

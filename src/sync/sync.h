@@ -56,7 +56,7 @@ static inline int corio__waiter_any(corio__list *q)
     while (!corio__list_empty(q)) {
         corio__waiter *w = corio__container_of(q->next, corio__waiter, node);
         if (w->task->state == CORIO_TASK_SUSPENDED &&
-            w->task->wake == CORIO__WAKE_NONE)
+            w->task->b->wake == CORIO__WAKE_NONE)
             return 1;
         corio__list_remove(&w->node);
     }
@@ -72,11 +72,11 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
                                      const corio__waitable *type, void *obj,
                                      corio__waiter **wp)
 {
-    corio__waiter *w = &self->sync_wait;
+    corio__waiter *w = &self->b->sync_wait;
     int rc;
     /* The running task, whose own node is on no list: one single-object
      * wait at a time. */
-    CORIO__ASSERT(self == self->loop->current);
+    CORIO__ASSERT(self == corio__task_loop(self)->current);
     CORIO__ASSERT(!corio__list_linked(&w->node) || w->task == NULL);
     w->task = self;
     w->value = value;
@@ -91,7 +91,7 @@ static inline int corio__waiter_park(corio_task *self, corio__list *q,
      * what it waits on: reading it back keeps type and obj out of the
      * registers that must survive the first park.) */
     while (CORIO__UNLIKELY(rc == 0 && !w->fired))
-        rc = corio__park(self, self->wait_type, self->wait_obj);
+        rc = corio__park(self, self->b->wait_type, self->b->wait_obj);
     /* A claimed node is off the list (the claimer popped it). */
     CORIO__ASSERT(!w->fired || !corio__list_linked(&w->node));
     if (rc != 0 && corio__list_linked(&w->node))
@@ -108,7 +108,7 @@ static inline int corio__sync_enter(corio_task **selfp)
     if (CORIO__UNLIKELY(!self))
         return -EPERM;
     /* corio__interrupted()'s common case, inlined: no scopes. */
-    if (CORIO__LIKELY(!self->scopes))
+    if (CORIO__LIKELY(!self->b->scopes))
         return CORIO__UNLIKELY(self->flags & CORIO__TF_CANCEL) ? -ECANCELED : 0;
     return corio__interrupted(self);
 }
