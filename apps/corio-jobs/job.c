@@ -42,9 +42,10 @@ jobs_job *jobs_job_clone(const jobs_job *j)
     if (!c)
         return NULL;
     *c = *j;
-    c->spec = c->result = c->error = NULL;
+    c->spec = c->result = c->error = c->progress_msg = NULL;
     if (dup_opt(&c->spec, j->spec) < 0 || dup_opt(&c->result, j->result) < 0 ||
-        dup_opt(&c->error, j->error) < 0) {
+        dup_opt(&c->error, j->error) < 0 ||
+        dup_opt(&c->progress_msg, j->progress_msg) < 0) {
         jobs_job_free(c);
         return NULL;
     }
@@ -58,6 +59,7 @@ void jobs_job_free(jobs_job *j)
     free(j->spec);
     free(j->result);
     free(j->error);
+    free(j->progress_msg);
     free(j);
 }
 
@@ -158,23 +160,8 @@ int jobs_id_valid(const char *s)
 
 /* ---- names ---------------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "sleep", "hash", "fetch",
-                                         "command"};
 static const char *const status_names[JOBS_NSTATUS] = {
     "created", "running", "succeeded", "failed", "cancelled", "interrupted"};
-
-const char *jobs_type_name(int type)
-{
-    return type >= JOBS_SLEEP && type <= JOBS_COMMAND ? type_names[type] : "?";
-}
-
-int jobs_type_parse(const char *s)
-{
-    for (int t = JOBS_SLEEP; t <= JOBS_COMMAND; t++)
-        if (strcmp(s, type_names[t]) == 0)
-            return t;
-    return -EINVAL;
-}
 
 const char *jobs_status_name(int status)
 {

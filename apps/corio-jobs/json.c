@@ -198,9 +198,27 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
         goto out;
     }
     int type = jobs_type_parse(json_string_value(t));
+    jobs_handler_fn fn;
+    void *fnarg;
+    if (type > JOBS_BUILTIN_MAX && jobs_type_handler(type, &fn, &fnarg) < 0)
+        type = -EINVAL; /* met in the store, not registered here */
     if (type < 0 || strlen(json_string_value(t)) != json_string_length(t)) {
         rc = say(err, errlen, -EINVAL, "unknown job type '%.64s' (expected "
-                 "sleep, hash, fetch or command)", json_string_value(t));
+                 "sleep, hash, fetch, command or a type the program "
+                 "registers)", json_string_value(t));
+        goto out;
+    }
+    if (type > JOBS_BUILTIN_MAX) {
+        /* A registered type: its spec is the body without "type", any
+         * JSON object; the handler validates it. */
+        json_object_del(o, "type");
+        out->spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!out->spec) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        out->type = type;
+        rc = 0;
         goto out;
     }
     rc = only_fields(o, field_of[type], jobs_type_name(type), err, errlen);
@@ -335,5 +353,15 @@ json_t *jobs_job_json(const jobs_job *j)
                           "result", result,
                           "error", j->error,
                           "attempts", j->attempts);
+    if (o) {
+        json_t *p = j->has_progress
+                        ? json_pack("{s:f, s:s?}", "fraction", j->progress,
+                                    "message", j->progress_msg)
+                        : json_null();
+        if (!p || json_object_set_new(o, "progress", p) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     return o;
 }

@@ -8,9 +8,8 @@
  */
 #include <corio.h>
 #include <corio_http.h>
+#include <corio_jobs.h>
 
-#include "jobs.h"
-#include "service.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -146,7 +145,6 @@ static int parse_args(int argc, char **argv, config *c)
     c->db = "./corio-jobs.db";
     c->workers = 4;
     c->grace = 10;
-    c->recover = JOBS_RECOVER_INTERRUPT;
     c->allow = calloc((size_t)argc + 1, sizeof *c->allow);
     if (!c->allow)
         return EX_USAGE;
@@ -187,7 +185,7 @@ static int parse_args(int argc, char **argv, config *c)
             c->allow[c->nallow++] = optarg;
             break;
         case 'r':
-            c->recover = JOBS_RECOVER_REQUEUE;
+            c->recover = 1;
             break;
         case 'L': {
             double v = strtod(optarg, &e);
@@ -235,7 +233,7 @@ static int parse_args(int argc, char **argv, config *c)
 static int handle(const corio_http_request *req, corio_http_response *resp,
                   void *arg)
 {
-    jobs_route(arg, req, resp);
+    corio_jobs_http_handle(arg, "", req, resp);
     return 0;
 }
 
@@ -243,40 +241,35 @@ static void json_error(corio_http_response *resp, int status,
                        const char *reason, void *arg)
 {
     (void)arg;
-    jobs_error_response(resp, status, reason);
+    corio_jobs_error_response(resp, status, reason);
 }
 
 static void *main_task(void *arg)
 {
     config *c = arg;
     char err[1024] = "";
-    jobs_store *store = NULL;
-    jobs_service *svc = NULL;
+    corio_jobs *jobs = NULL;
     corio_signal *sig = NULL;
     corio_http_server *http = NULL;
     c->status = 1;
 
-    jobs_store_opts sto = {.lease = c->lease,
-                           .max_attempts = c->max_attempts,
-                           .check_timeout = c->check_timeout};
-    int rc = jobs_store_open_ex(c->db, &sto, &store, err, sizeof err);
+    /* The server is the library (include/corio_jobs.h) with its built-in
+     * types and a command line. */
+    corio_jobs_opts jo = {
+        .workers = c->workers,
+        .requeue_interrupted = c->recover,
+        .allow_command = c->allow,
+        .nallow_command = c->nallow,
+        .no_group_commit = c->no_group_commit,
+        .lease = c->lease,
+        .max_attempts = c->max_attempts,
+        .check_timeout = c->check_timeout,
+    };
+    int rc = corio_jobs_open(&jobs, c->db, &jo, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot open the store: %s\n",
                 err[0] ? err : corio_strerror(rc));
         return NULL;
-    }
-    jobs_service_opts so = {
-        .workers = c->workers,
-        .allow = c->allow,
-        .nallow = c->nallow,
-        .recover = c->recover,
-        .max_batch = c->no_group_commit ? 1 : 0,
-        .lease = c->lease,
-    };
-    rc = jobs_service_open(&svc, store, &so, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "corio-jobs: %s\n", err);
-        goto out;
     }
     /* Signals first: a SIGTERM right after startup must drain, not kill. */
     rc = corio_signal_open(&sig, (int[]){SIGTERM, SIGINT}, 2);
@@ -288,14 +281,13 @@ static void *main_task(void *arg)
         .limits = {.max_body = 1 << 20},
         .error_response = json_error,
     };
-    rc = corio_http_server_start(&http, c->host, c->port, handle,
-                                 (void *)jobs_service_api(svc), &ho);
+    rc = corio_http_server_start(&http, c->host, c->port, handle, jobs, &ho);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot listen on %s:%d: %s\n", c->host,
                 c->port, corio_strerror(rc));
         goto drain;
     }
-    jobs_service_set_http(svc, http);
+    corio_jobs_set_http_server(jobs, http);
     int port = corio_http_server_port(http);
     const char *h = strchr(c->host, ':') ? "[%s]" : "%s";
     char hostfmt[80];
@@ -308,36 +300,32 @@ static void *main_task(void *arg)
            "  curl 'http://%s:%d/jobs?status=running'\n",
            hostfmt, port,
            /* A PostgreSQL URL may hold a password: never print it. */
-           jobs_store_shared(store) ? "PostgreSQL, shared queue" : c->db,
+           corio_jobs_shared(jobs) ? "PostgreSQL, shared queue" : c->db,
            c->workers, hostfmt, port, hostfmt, port,
            hostfmt, port);
     fflush(stdout);
-
     rc = corio_signal_wait(sig);
     fprintf(stderr, "corio-jobs: %s: draining (grace %.1f s)\n",
             rc > 0 ? strsignal(rc) : corio_strerror(rc), c->grace);
     c->status = 0;
-
 drain:;
     /* Stop accepting, finish requests in flight, then let the running jobs
      * finish within what is left of the grace period. */
     double deadline = corio_now() + c->grace;
     if (http) {
-        jobs_service_set_http(svc, NULL);
+        corio_jobs_set_http_server(jobs, NULL);
         corio_http_server_close(http, c->grace < 5 ? c->grace : 5);
     }
     double left = deadline - corio_now();
-    int n = jobs_service_drain(svc, left > 0 ? left : 0);
+    int n = corio_jobs_drain(jobs, left > 0 ? left : 0);
     if (n > 0)
         fprintf(stderr, "corio-jobs: %d job(s) did not finish in time and "
                 "were %s\n", n,
-                jobs_store_shared(store)
+                corio_jobs_shared(jobs)
                     ? "handed back to the queue, to run again"
                     : "recorded as interrupted");
-    jobs_service_close(svc);
+    corio_jobs_close(jobs);
     corio_signal_close(sig);
-out:
-    jobs_store_close(store);
     return NULL;
 }
 

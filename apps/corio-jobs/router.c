@@ -208,8 +208,9 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
     rc = api->submit(api->ctx, j); /* takes j */
     if (rc < 0)
         return api_error(resp, rc, "recording the job");
-    char loc[16 + JOBS_ID_LEN];
-    snprintf(loc, sizeof loc, "/jobs/%s", id);
+    char loc[300 + JOBS_ID_LEN];
+    snprintf(loc, sizeof loc, "%.256s/jobs/%s", api->prefix ? api->prefix : "",
+             id);
     json_response(resp, 202, json_pack("{s:s, s:s}", "id", id, "status",
                                        "created"));
     corio_http_response_header(resp, "Location", loc);

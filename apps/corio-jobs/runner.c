@@ -342,10 +342,37 @@ static int do_command(jobs_service *s, const jobs_params *p, char **result,
     return rc;
 }
 
+/* A registered type: its handler, in this task. */
+static int do_registered(entry *e, char **result, char **error)
+{
+    jobs_handler_fn fn;
+    void *arg;
+    if (jobs_type_handler(e->job->type, &fn, &arg) < 0) {
+        *error = dupf("no handler is registered for the type '%s' in this "
+                      "program", jobs_type_name(e->job->type));
+        return -ENOSYS;
+    }
+    struct corio_job cj = {.e = e, .result = result, .error = error};
+    int rc = fn(&cj, e->job->spec, arg);
+    if (rc > 0)
+        rc = 0;
+    if (rc == 0 && !*result)
+        *result = strdup("null");
+    if (rc < 0 && rc != -ECANCELED && !*error)
+        *error = dupf("%s", corio_strerror(rc));
+    return rc;
+}
+
 int jobs__execute(entry *e, char **result, char **error)
 {
     jobs_params p;
     *result = *error = NULL;
+    if (e->job->type > JOBS_BUILTIN_MAX) {
+        int rc = do_registered(e, result, error);
+        if (rc == 0 && !*result)
+            rc = -ENOMEM;
+        return rc;
+    }
     int rc = jobs_params_parse(e->job->type, e->job->spec, &p);
     if (rc < 0) {
         *error = dupf("the stored parameters are invalid: %s",

@@ -530,7 +530,7 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
             rc = -ENOMEM;
     s->opts.allow = NULL;
     s->api = (jobs_api){s, api_submit, api_get, api_list, api_cancel,
-                        api_allowed, api_health, api_metrics};
+                        api_allowed, api_health, api_metrics, NULL};
 
     startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
     if (rc == 0 && !u)

@@ -101,6 +101,10 @@ typedef struct jobs_api {
     int (*health)(void *ctx);
     /* Appends the Prometheus text. */
     int (*metrics)(void *ctx, corio_http_buf *out);
+    /* Where the routes are mounted ("/api", or NULL / "": the root): the
+     * Location of a new job starts with it. The router sees paths with it
+     * already stripped (corio_jobs_http_handle). */
+    const char *prefix;
 } jobs_api;
 
 /* ---- the service ---------------------------------------------------------------

@@ -88,6 +88,14 @@ void jobs__list_remove(entry *e);
  * the table and wakes whoever waits for it. Suspending. */
 int jobs__finish(entry *e, int status, const char *result, const char *error);
 
+/* A running job of a registered type, as its handler sees it
+ * (corio_jobs.h): on the job task's stack for the handler call. */
+struct corio_job {
+    entry *e;
+    char **result, **error; /* jobs__execute's outputs */
+    int flags;              /* CORIO_JOB_* of the last corio_job_fail */
+};
+
 /* runner.c */
 int jobs__runner_start(jobs_service *s);
 /* Stops the dispatcher; waits for running jobs, interrupting them after

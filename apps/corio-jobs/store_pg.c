@@ -190,7 +190,7 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
         rc = JOBS_ECORRUPT; /* not a row this program wrote */
     } else {
         memcpy(j->id, id, strlen(id) + 1);
-        j->type = jobs_type_parse(PQgetvalue(r, row, 1));
+        j->type = jobs_type_intern(PQgetvalue(r, row, 1));
         j->status = jobs_status_parse(PQgetvalue(r, row, 2));
         if (j->type < 0 || j->status < 0)
             rc = JOBS_ECORRUPT;

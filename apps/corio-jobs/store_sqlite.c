@@ -375,7 +375,7 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
         rc = JOBS_ECORRUPT; /* not a row this program wrote */
     } else {
         memcpy(j->id, id, strlen(id) + 1);
-        j->type = jobs_type_parse(type);
+        j->type = jobs_type_intern(type);
         j->status = jobs_status_parse(status);
         if (j->type < 0 || j->status < 0)
             rc = JOBS_ECORRUPT;

@@ -1,0 +1,121 @@
+/*
+ * Job types by name: the four built-in ones, the ones a program registers
+ * with a handler (corio_jobs_register), and names met in the store that
+ * this program does not register (their jobs read fine and fail to run,
+ * "no handler"). One table per process, guarded by a mutex: the stores
+ * parse rows on pool threads. Entries are never removed, so a type number
+ * stays valid for the life of the process.
+ */
+#include "jobs.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+typedef struct type_ent {
+    char name[JOBS_TYPE_NAME_MAX + 1];
+    jobs_handler_fn fn; /* NULL: built-in, or no handler registered */
+    void *arg;
+} type_ent;
+
+static pthread_mutex_t types_mu = PTHREAD_MUTEX_INITIALIZER;
+static type_ent types[JOBS_MAX_TYPES + 1] = {
+    [JOBS_SLEEP] = {.name = "sleep"},
+    [JOBS_HASH] = {.name = "hash"},
+    [JOBS_FETCH] = {.name = "fetch"},
+    [JOBS_COMMAND] = {.name = "command"},
+};
+static int ntypes = JOBS_BUILTIN_MAX; /* highest type in use */
+
+int jobs_type_name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > JOBS_TYPE_NAME_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Under types_mu. */
+static int find_locked(const char *s)
+{
+    for (int t = 1; t <= ntypes; t++)
+        if (strcmp(s, types[t].name) == 0)
+            return t;
+    return -EINVAL;
+}
+
+/* Under types_mu: the type of name, added (without handler) if new. */
+static int intern_locked(const char *s)
+{
+    int t = find_locked(s);
+    if (t > 0)
+        return t;
+    if (ntypes >= JOBS_MAX_TYPES)
+        return -ENOSPC;
+    t = ++ntypes;
+    strcpy(types[t].name, s);
+    return t;
+}
+
+const char *jobs_type_name(int type)
+{
+    pthread_mutex_lock(&types_mu);
+    const char *n = type >= 1 && type <= ntypes ? types[type].name : "?";
+    pthread_mutex_unlock(&types_mu);
+    return n;
+}
+
+int jobs_type_parse(const char *s)
+{
+    if (!s)
+        return -EINVAL;
+    pthread_mutex_lock(&types_mu);
+    int t = find_locked(s);
+    pthread_mutex_unlock(&types_mu);
+    return t;
+}
+
+int jobs_type_intern(const char *s)
+{
+    if (!jobs_type_name_valid(s))
+        return -EINVAL;
+    pthread_mutex_lock(&types_mu);
+    int t = intern_locked(s);
+    pthread_mutex_unlock(&types_mu);
+    return t;
+}
+
+int jobs_type_register(const char *name, jobs_handler_fn fn, void *arg)
+{
+    if (!jobs_type_name_valid(name) || !fn)
+        return -EINVAL;
+    pthread_mutex_lock(&types_mu);
+    int t = intern_locked(name);
+    if (t > 0 && (t <= JOBS_BUILTIN_MAX || types[t].fn))
+        t = -EEXIST;
+    else if (t > 0) {
+        types[t].fn = fn;
+        types[t].arg = arg;
+    }
+    pthread_mutex_unlock(&types_mu);
+    return t;
+}
+
+int jobs_type_handler(int type, jobs_handler_fn *fn, void **arg)
+{
+    pthread_mutex_lock(&types_mu);
+    int rc = -ENOENT;
+    if (type > JOBS_BUILTIN_MAX && type <= ntypes && types[type].fn) {
+        *fn = types[type].fn;
+        *arg = types[type].arg;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&types_mu);
+    return rc;
+}
