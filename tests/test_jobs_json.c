@@ -171,7 +171,7 @@ static void test_job_json(void **state)
     snprintf(want, sizeof want,
              "{\"attempts\":0,\"created_at\":\"2024-05-01T12:00:00.123Z\","
              "\"error\":null,\"finished_at\":null,\"id\":\"%s\","
-             "\"result\":null,\"spec\":{\"seconds\":1.0},\"started_at\":null,"
+             "\"progress\":null,\"result\":null,\"spec\":{\"seconds\":1.0},\"started_at\":null,"
              "\"status\":\"created\",\"type\":\"sleep\"}",
              j->id);
     assert_string_equal(t, want);
@@ -191,9 +191,22 @@ static void test_job_json(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "finished_at")),
                         "2024-05-01T12:00:01.123Z");
     json_decref(o);
+    /* Progress, as a handler reports it (not stored). */
+    j->has_progress = 1;
+    j->progress = 0.5;
+    j->progress_msg = strdup("half");
+    o = jobs_job_json(j);
+    json_t *p = json_object_get(o, "progress");
+    tu_assert_near(json_number_value(json_object_get(p, "fraction")), 0.5,
+                   1e-9);
+    assert_string_equal(json_string_value(json_object_get(p, "message")),
+                        "half");
+    json_decref(o);
     jobs_job *c = jobs_job_clone(j);
     assert_string_equal(c->error, j->error);
     assert_true(c->error != j->error);
+    assert_string_equal(c->progress_msg, "half");
+    assert_true(c->progress_msg != j->progress_msg);
     jobs_job_free(c);
     jobs_job_free(j);
 }

@@ -100,7 +100,7 @@ static int f_metrics(void *ctx, corio_http_buf *out)
 
 static fake F;
 static jobs_api api = {&F, f_submit, f_get, f_list, f_cancel, f_allowed,
-                       f_health, f_metrics};
+                       f_health, f_metrics, NULL};
 
 static int setup(void **state)
 {
