@@ -51,6 +51,7 @@ static int do_sleep(const jobs_params *p, char **result, char **error)
 /* Hashing on the pool. Heap-allocated: the worker thread uses it. */
 typedef struct hash_call {
     uint64_t bytes;
+    atomic_uint_least64_t done; /* bytes hashed so far: progress */
     atomic_int *stop;
     unsigned char digest[32];
 } hash_call;
@@ -88,6 +89,7 @@ static int hash_work(void *arg)
         size_t k = left < HASH_BLOCK ? (size_t)left : HASH_BLOCK;
         EVP_DigestUpdate(ctx, pattern, k);
         left -= k;
+        atomic_fetch_add_explicit(&h->done, k, memory_order_relaxed);
     }
     unsigned len = 0;
     if (rc == 0)
@@ -99,6 +101,26 @@ static int hash_work(void *arg)
     return rc;
 }
 
+/* While a hash runs on the pool: its progress on the job, every 100 ms. */
+typedef struct hash_watch {
+    entry *e;
+    hash_call *h;
+} hash_watch;
+
+static void *hash_progress(void *arg)
+{
+    hash_watch *w = arg;
+    while (corio_sleep(0.1) == 0) {
+        jobs_job *j = w->e->job;
+        uint64_t d = atomic_load_explicit(&w->h->done, memory_order_relaxed);
+        j->has_progress = 1;
+        j->progress = w->h->bytes ? (double)d / (double)w->h->bytes : 1.0;
+        if (!j->progress_msg)
+            j->progress_msg = strdup("hashing");
+    }
+    return NULL;
+}
+
 static int do_hash(entry *e, const jobs_params *p, char **result,
                    char **error)
 {
@@ -108,7 +130,20 @@ static int do_hash(entry *e, const jobs_params *p, char **result,
     h->bytes = p->bytes;
     h->stop = &e->stop;
     double t0 = corio_now();
+    hash_watch w = {e, h};
+    corio_task *watch = NULL;
+    corio_spawn_opts wo = {.name = "hash-progress"};
+    if (corio_spawn_ex(&watch, hash_progress, &w, &wo) < 0)
+        watch = NULL; /* no progress reports; the hash runs all the same */
     int rc = jobs_offload_slow(hash_work, h);
+    if (watch) {
+        /* Shielded: the watcher reads w and h, which end with this call. */
+        corio_scope sc;
+        corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+        corio_cancel(watch);
+        corio_await(watch, NULL);
+        corio_scope_exit(&sc);
+    }
     if (rc == 0 && corio_cancelled())
         rc = -ECANCELED;
     if (rc == 0) {

@@ -169,6 +169,11 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
     j->finished_ms = jobs_status_terminal(status) ? jobs_now_ms() : 0;
     jobs_job_set_result(j, result);
     jobs_job_set_error(j, error);
+    /* Progress is not stored: an ended job shows none, from memory as
+     * from the store. */
+    j->has_progress = 0;
+    free(j->progress_msg);
+    j->progress_msg = NULL;
     corio_scope sc;
     corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
     int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
