@@ -83,6 +83,19 @@ typedef struct corio_jobs_opts {
 int corio_jobs_register(const char *name, corio_jobs_handler handler,
                         void *arg);
 
+/* A type's retry policy (corio_jobs_register_ex). Zero fields take the
+ * defaults; a job's own "max_attempts" / "retry_backoff" fields override
+ * them. */
+typedef struct corio_jobs_type_opts {
+    int max_attempts;     /* runs a failing job may have (1: no retry) */
+    double retry_backoff; /* seconds before the first retry (1); each next
+                             wait doubles, with jitter */
+} corio_jobs_type_opts;
+
+/* corio_jobs_register() with a retry policy (opts may be NULL). */
+int corio_jobs_register_ex(const char *name, corio_jobs_handler handler,
+                           void *arg, const corio_jobs_type_opts *opts);
+
 /* Opens the store named by url ("postgresql://..." or "postgres://...",
  * "sqlite:PATH", or a plain file path), recovers the jobs a dead process
  * left running, queues the waiting ones and starts running them. opts may
@@ -140,7 +153,7 @@ int corio_jobs_shared(const corio_jobs *jobs);
 
 const char *corio_job_id(const corio_job *job);   /* 26 characters */
 const char *corio_job_type(const corio_job *job);
-/* 1 for the first run, 2 for the second (after a requeue)... */
+/* 1 for the first run, 2 for the second (a retry, or a requeue)... */
 int corio_job_attempt(const corio_job *job);
 
 /* Sets the job's result: a JSON value as text (copied), stored and shown
@@ -149,8 +162,8 @@ int corio_job_attempt(const corio_job *job);
 int corio_job_set_result(corio_job *job, const char *json);
 
 /* Flags of corio_job_fail(). */
-#define CORIO_JOB_NORETRY 1 /* do not retry this failure (retries are not
-                               built yet: every failure is final today) */
+#define CORIO_JOB_NORETRY 1 /* do not retry this failure: the job ends
+                               failed whatever attempts it has left */
 
 /* Sets the error message (copied) the job fails with when the handler
  * returns a negative value; returns -EIO so that a handler can write

@@ -26,6 +26,9 @@ static const struct {
      "{\"urls\":[\"http://a/\",\"https://b/x?y=1\"]}"},
     {"{\"type\":\"command\",\"argv\":[\"echo\",\"hi there\"]}", 0,
      "{\"argv\":[\"echo\",\"hi there\"]}"},
+    /* how it runs: not part of the spec */
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":3,"
+     "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
     /* malformed: 400 */
     {"", -EBADMSG, "empty"},
     {"{", -EBADMSG, "malformed JSON"},
@@ -51,6 +54,14 @@ static const struct {
     {"{\"type\":\"sleep\",\"seconds\":1,\"second\":2}", -EINVAL,
      "unknown field 'second'"},
     {"{\"type\":\"sleep\",\"bytes\":1}", -EINVAL, "unknown field 'bytes'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":0}", -EINVAL,
+     "'max_attempts' must be an integer from 1 to 1000"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":2.5}", -EINVAL,
+     "'max_attempts'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":-1}", -EINVAL,
+     "'retry_backoff'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":\"1\"}", -EINVAL,
+     "'retry_backoff'"},
     {"{\"type\":\"hash\",\"bytes\":1.5}", -EINVAL, "must be an integer"},
     {"{\"type\":\"hash\",\"bytes\":-5}", -EINVAL, "between 0 and"},
     {"{\"type\":\"hash\",\"bytes\":1099511627776}", -EINVAL, "between 0 and"},
@@ -170,8 +181,10 @@ static void test_job_json(void **state)
     char want[512];
     snprintf(want, sizeof want,
              "{\"attempts\":0,\"created_at\":\"2024-05-01T12:00:00.123Z\","
-             "\"error\":null,\"finished_at\":null,\"id\":\"%s\","
-             "\"progress\":null,\"result\":null,\"spec\":{\"seconds\":1.0},\"started_at\":null,"
+             "\"error\":null,\"errors\":[],\"finished_at\":null,"
+             "\"id\":\"%s\",\"max_attempts\":1,\"progress\":null,"
+             "\"result\":null,\"retry_backoff\":1.0,\"run_at\":null,"
+             "\"spec\":{\"seconds\":1.0},\"started_at\":null,"
              "\"status\":\"created\",\"type\":\"sleep\"}",
              j->id);
     assert_string_equal(t, want);

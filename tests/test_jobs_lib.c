@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -485,6 +486,102 @@ static void test_unregistered_type_in_store(void **state)
     assert_int_equal(tu_run(t_ghost_main, NULL, NULL), 0);
 }
 
+/* ---- retries (the cases are shared with PostgreSQL) --------------------- */
+
+static corio_jobs *rt_open(void)
+{
+    return open_jobs(2);
+}
+
+#include "jobs_retry.inc"
+
+static void test_retries(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_retries, NULL, NULL), 0);
+}
+
+static void test_retry_scheduled_restart(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
+}
+
+/* A command that exits non-zero has failed, and is retried. */
+static void *t_command_retry_main(void *arg)
+{
+    (void)arg;
+    corio_jobs *j = NULL;
+    const char *allow[] = {"false"};
+    corio_jobs_opts o = {.allow_command = allow, .nallow_command = 1,
+                         .check_timeout = -1};
+    char err[256];
+    assert_int_equal(corio_jobs_open(&j, path, &o, err, sizeof err), 0);
+    char id[27];
+    assert_int_equal(corio_jobs_enqueue(j, "command",
+                                        "{\"argv\": [\"false\"], "
+                                        "\"max_attempts\": 2, "
+                                        "\"retry_backoff\": 0}",
+                                        id, err, sizeof err),
+                     0);
+    json_t *d = wait_status(j, id, "failed");
+    assert_int_equal(json_integer_value(json_object_get(d, "attempts")), 2);
+    json_t *errs = json_object_get(d, "errors");
+    assert_int_equal(json_array_size(errs), 2);
+    assert_non_null(strstr(json_string_value(json_object_get(
+                               json_array_get(errs, 0), "error")),
+                           "exited with status 1"));
+    json_decref(d);
+    corio_jobs_close(j);
+    return NULL;
+}
+
+static void test_command_exit_retried(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(t_command_retry_main, NULL, NULL), 0);
+}
+
+/* An old (version 1) SQLite file opens: the migration adds the retry
+ * columns, and its jobs read with the defaults. */
+static void *t_migrate_main(void *arg)
+{
+    (void)arg;
+    /* A file as the first corio-jobs wrote it (schema version 1). */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE jobs (id TEXT PRIMARY KEY, type TEXT NOT "
+                     "NULL, status TEXT NOT NULL, spec TEXT NOT NULL, result "
+                     "TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, "
+                     "created_at INTEGER NOT NULL, started_at INTEGER, "
+                     "finished_at INTEGER, updated_at INTEGER NOT NULL) "
+                     "WITHOUT ROWID;"
+                     "CREATE INDEX jobs_by_status ON jobs(status, id);"
+                     "INSERT INTO jobs VALUES('01J9Z3W7K6T8Y2V4B5N6M7P8Q9', "
+                     "'sleep', 'created', '{\"seconds\":0.0}', NULL, NULL, "
+                     "0, 1, NULL, NULL, 1);"
+                     "PRAGMA user_version=1;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    corio_jobs *j = open_jobs(1);
+    json_t *o = wait_status(j, "01J9Z3W7K6T8Y2V4B5N6M7P8Q9", "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(o, "max_attempts")),
+                     1);
+    assert_int_equal(json_array_size(json_object_get(o, "errors")), 0);
+    json_decref(o);
+    corio_jobs_close(j);
+    return NULL;
+}
+
+static void test_sqlite_migration(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(t_migrate_main, NULL, NULL), 0);
+}
+
 /* The built-in hash type reports its progress while the pool hashes. */
 static void *t_hash_progress_main(void *arg)
 {
@@ -542,6 +639,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unregistered_type_in_store, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_hash_reports_progress, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_scheduled_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_migration, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

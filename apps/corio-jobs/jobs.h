@@ -36,7 +36,8 @@ enum jobs_type {
 #define JOBS_MAX_TYPES 256 /* built-in + registered + met in the store */
 #define JOBS_TYPE_NAME_MAX 64
 
-/* Statuses, in the order a job moves through them. The last four are
+/* Statuses, in the order a job moves through them (but scheduled, which
+ * sits between a failed attempt and the next). SUCCEEDED..INTERRUPTED are
  * terminal: nothing changes a job after it reaches one. */
 enum jobs_status {
     JOBS_CREATED = 0,     /* recorded, waiting for a worker */
@@ -46,7 +47,10 @@ enum jobs_status {
     JOBS_CANCELLED = 4,   /* by DELETE /jobs/<id> */
     JOBS_INTERRUPTED = 5, /* the server stopped (crash, or shutdown past
                              the grace period) while it was running */
-    JOBS_NSTATUS = 6
+    JOBS_SCHEDULED = 6,   /* waiting for its run_at: a retry's backoff
+                             (not terminal; listed last to keep the
+                             numbers of the others) */
+    JOBS_NSTATUS = 7
 };
 
 #define JOBS_ID_LEN 26 /* a ULID: 48-bit milliseconds + 80 random bits */
@@ -63,6 +67,11 @@ typedef struct jobs_job {
     char *error;       /* a sentence once failed/cancelled/..., else NULL */
     int attempts;      /* times it was started */
     int64_t created_ms, started_ms, finished_ms;
+    int max_attempts;  /* starts a failing job may have (>= 1) */
+    double retry_backoff; /* seconds before the first retry; doubles */
+    int64_t run_at_ms; /* scheduled: when it may run; else 0 */
+    char *errors;      /* JSON array [{attempt, at, error}] of every failed
+                          attempt, or NULL (none) */
     int prev_status;   /* not stored: the status this change leaves (-1
                           for a new job), so a commit hook can keep
                           per-status counts */
@@ -81,6 +90,13 @@ void jobs_job_free(jobs_job *j); /* NULL: no-op */
 /* Replaces j->result / j->error (copied; NULL clears). 0 or -ENOMEM. */
 int jobs_job_set_result(jobs_job *j, const char *json);
 int jobs_job_set_error(jobs_job *j, const char *msg);
+/* Appends {"attempt": j->attempts, "at": now, "error": msg} to j->errors.
+ * 0 or -ENOMEM (j unchanged). */
+int jobs_job_add_error(jobs_job *j, const char *msg, int64_t now_ms);
+/* The wait before retry number `attempt` (1: the first retry) of a job
+ * with base backoff b seconds: b * 2^(attempt-1), capped at a day, with
+ * "equal jitter" (a uniform draw in the upper half), in ms. */
+int64_t jobs_backoff_ms(double b, int attempt);
 void jobs_job_free_array(jobs_job **v, size_t n);
 
 /* Writes a new unique, time-ordered id (JOBS_ID_LEN chars + NUL). Ids of
@@ -105,12 +121,18 @@ int jobs_type_intern(const char *s);
  * a letter. */
 int jobs_type_name_valid(const char *s);
 /* Handlers of registered types (opaque to this layer: corio_jobs.h). */
-typedef int (*jobs_handler_fn)(void *job, const char *spec, void *arg);
+typedef void (*jobs_handler_fn)(void); /* a corio_jobs_handler, cast */
 /* Registers handler fn(arg) for name. -EEXIST if it has one already (or is
  * built-in), -EINVAL for a malformed name, -ENOSPC. Returns the type. */
 int jobs_type_register(const char *name, jobs_handler_fn fn, void *arg);
 /* The handler of type (0 if it has one), for a registered type. */
 int jobs_type_handler(int type, jobs_handler_fn *fn, void **arg);
+/* The retry defaults of a type: *max_attempts (1 for built-in types: no
+ * retry) and *backoff seconds (1). */
+void jobs_type_defaults(int type, int *max_attempts, double *backoff);
+/* Sets them for a registered type (0 or < 0: keep the default). */
+int jobs_type_set_defaults(int type, int max_attempts, double backoff);
+
 const char *jobs_status_name(int status); /* "created", ...; "?" if bad */
 int jobs_status_parse(const char *s);     /* enum value, or -EINVAL */
 int jobs_status_terminal(int status);
@@ -125,6 +147,8 @@ char *jobs_format_time(char out[32], int64_t ms);
  * strings are malloc'ed and freed by jobs_submission_free(). */
 typedef struct jobs_submission {
     int type;   /* enum jobs_type */
+    int max_attempts;     /* the "max_attempts" field, or 0: the type's */
+    double retry_backoff; /* "retry_backoff", or < 0: the type's */
     char *spec; /* the parameters as compact JSON object text */
     char *prog; /* command jobs: argv[0] (for --allow-command); else NULL */
 } jobs_submission;
@@ -136,6 +160,9 @@ typedef struct jobs_submission {
 int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                           char *err, size_t errlen);
 void jobs_submission_free(jobs_submission *s);
+/* Fills a new job's max_attempts / retry_backoff from a submission and
+ * its type's defaults (types.c). */
+void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub);
 
 /* The parameters of a stored spec, for the runner. Returns 0 or -EINVAL
  * (a spec that does not validate: a corrupt store). Allocations are the

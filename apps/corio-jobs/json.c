@@ -164,6 +164,33 @@ static int check_command(json_t *o, json_t *spec, char *err, size_t errlen)
                       errlen);
 }
 
+/* The fields every job takes whatever its type (how it runs, not what it
+ * does): validated into out, then removed from o so that the type's own
+ * validation sees only its parameters. */
+static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
+{
+    out->retry_backoff = -1;
+    json_t *m = json_object_get(o, "max_attempts");
+    if (m) {
+        if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+            json_integer_value(m) > 1000)
+            return say(err, errlen, -EINVAL,
+                       "'max_attempts' must be an integer from 1 to 1000");
+        out->max_attempts = (int)json_integer_value(m);
+        json_object_del(o, "max_attempts");
+    }
+    json_t *b = json_object_get(o, "retry_backoff");
+    if (b) {
+        double v = json_is_number(b) ? json_number_value(b) : -1;
+        if (!isfinite(v) || v < 0 || v > 86400)
+            return say(err, errlen, -EINVAL, "'retry_backoff' must be a "
+                       "number of seconds from 0 to 86400");
+        out->retry_backoff = v;
+        json_object_del(o, "retry_backoff");
+    }
+    return 0;
+}
+
 static const char *const field_of[] = {NULL, "seconds", "bytes", "urls",
                                        "argv"};
 
@@ -171,6 +198,7 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                           char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    out->retry_backoff = -1;
     if (len == 0)
         return say(err, errlen, -EBADMSG,
                    "the request body is empty; send a JSON object such as "
@@ -197,6 +225,9 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
         rc = say(err, errlen, -EINVAL, "'type' must be a string");
         goto out;
     }
+    rc = envelope(o, out, err, errlen);
+    if (rc < 0)
+        goto out;
     int type = jobs_type_parse(json_string_value(t));
     jobs_handler_fn fn;
     void *fnarg;
@@ -353,6 +384,21 @@ json_t *jobs_job_json(const jobs_job *j)
                           "result", result,
                           "error", j->error,
                           "attempts", j->attempts);
+    if (o) {
+        json_t *errs = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
+        json_t *extra = json_pack(
+            "{s:i, s:f, s:o, s:o}", "max_attempts", j->max_attempts,
+            "retry_backoff", j->retry_backoff, "run_at",
+            time_or_null(j->run_at_ms), "errors",
+            json_is_array(errs) ? json_incref(errs) : json_array());
+        json_decref(errs);
+        if (!extra || json_object_update(o, extra) < 0) {
+            json_decref(extra);
+            json_decref(o);
+            return NULL;
+        }
+        json_decref(extra);
+    }
     if (o) {
         json_t *p = j->has_progress
                         ? json_pack("{s:f, s:s?}", "fraction", j->progress,

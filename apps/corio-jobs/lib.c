@@ -30,12 +30,25 @@ static int say(char *err, size_t errlen, int rc, const char *msg)
     return rc;
 }
 
+int corio_jobs_register_ex(const char *name, corio_jobs_handler handler,
+                           void *arg, const corio_jobs_type_opts *opts)
+{
+    if (opts && (opts->max_attempts < 0 || opts->max_attempts > 1000 ||
+                 !(opts->retry_backoff >= 0 && opts->retry_backoff <= 86400)))
+        return -EINVAL;
+    int t = jobs_type_register(name, (jobs_handler_fn)handler,
+                               arg);
+    if (t < 0)
+        return t;
+    if (opts)
+        jobs_type_set_defaults(t, opts->max_attempts, opts->retry_backoff);
+    return 0;
+}
+
 int corio_jobs_register(const char *name, corio_jobs_handler handler,
                         void *arg)
 {
-    int rc = jobs_type_register(name, (jobs_handler_fn)(void (*)(void))handler,
-                                arg);
-    return rc < 0 ? rc : 0;
+    return corio_jobs_register_ex(name, handler, arg, NULL);
 }
 
 static void free_allow(char **a)
@@ -132,6 +145,8 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
         return say(err, errlen, -EPERM, "the program is not allowed");
     }
     jobs_job *j = jobs_job_new(sub.type, sub.spec);
+    if (j)
+        jobs_job_apply_submission(j, &sub);
     jobs_submission_free(&sub);
     if (!j)
         return say(err, errlen, -ENOMEM, "out of memory");

@@ -200,6 +200,8 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
         return error(resp, 403, err);
     }
     jobs_job *j = jobs_job_new(sub.type, sub.spec);
+    if (j)
+        jobs_job_apply_submission(j, &sub);
     jobs_submission_free(&sub);
     if (!j)
         return error(resp, 500, "out of memory");

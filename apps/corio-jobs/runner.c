@@ -12,6 +12,8 @@
  */
 #include "service_int.h"
 
+#include <corio_jobs.h> /* CORIO_JOB_NORETRY */
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -388,7 +390,8 @@ static int do_registered(entry *e, char **result, char **error)
         return -ENOSYS;
     }
     struct corio_job cj = {.e = e, .result = result, .error = error};
-    int rc = fn(&cj, e->job->spec, arg);
+    int rc = ((corio_jobs_handler)fn)(&cj, e->job->spec, arg);
+    e->noretry = rc < 0 && (cj.flags & CORIO_JOB_NORETRY);
     if (rc > 0)
         rc = 0;
     if (rc == 0 && !*result)
@@ -427,6 +430,41 @@ int jobs__execute(entry *e, char **result, char **error)
 }
 
 /* ---- job tasks ------------------------------------------------------------------ */
+
+/* A failed attempt with attempts left, on a store this process owns: its
+ * scheduled state committed (shielded, like jobs__finish), the entry
+ * waits on the scheduled list. A DELETE that came meanwhile (it waits on
+ * e->done) cancels it. Returns 1 if e is to go on the scheduled list. */
+static int reschedule(entry *e, const char *result, const char *error)
+{
+    jobs_service *s = e->svc;
+    jobs_job *j = e->job;
+    e->state = E_FINISHING;
+    j->prev_status = j->status;
+    j->status = JOBS_SCHEDULED;
+    jobs_job_set_result(j, result);
+    jobs_job_set_error(j, error);
+    j->has_progress = 0;
+    free(j->progress_msg);
+    j->progress_msg = NULL;
+    corio_scope sc;
+    corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    corio_scope_exit(&sc);
+    if (rc < 0) {
+        /* Not recorded: the store still says running, which a restart
+         * turns into interrupted (or requeued). Give up here alike. */
+        jobs__finish(e, JOBS_FAILED, result, error);
+    } else if (e->done || e->cancel) {
+        e->cancel = 1;
+        jobs__finish(e, JOBS_CANCELLED, NULL,
+                     "cancelled by DELETE while waiting to be retried");
+    } else {
+        return 1; /* the caller puts it on the scheduled list, once it is
+                     off the running list (the same links) */
+    }
+    return 0;
+}
 
 static void *job_main(void *arg)
 {
@@ -475,14 +513,29 @@ static void *job_main(void *arg)
         status = JOBS_FAILED;
         if (!why)
             why = corio_strerror(rc);
+        /* Every failed attempt is in the history; one with attempts left
+         * waits its backoff, durably, as scheduled. */
+        int64_t now = jobs_now_ms();
+        jobs_job_add_error(j, why, now);
+        if (!e->noretry && j->attempts < j->max_attempts) {
+            status = JOBS_SCHEDULED;
+            j->run_at_ms = now + jobs_backoff_ms(j->retry_backoff,
+                                                 j->attempts);
+        }
     }
     /* A failed fetch or command keeps its result too (per-URL outcomes,
      * output): it says what went wrong. */
-    jobs__finish(e, status, result, why);
+    int sched = 0;
+    if (status == JOBS_SCHEDULED && !s->shared)
+        sched = reschedule(e, result, why);
+    else /* a shared store's claims take the scheduled job when due */
+        jobs__finish(e, status, result, why);
     free(result);
     free(error);
 
     jobs__list_remove(e);
+    if (sched)
+        jobs__sched_add(s, e);
     if (--s->nrunning == 0)
         corio_event_set(s->idle);
     corio_sem_release(s->slots);
@@ -537,6 +590,51 @@ static void *dispatcher_main(void *arg)
     return NULL;
 }
 
+/* ---- the scheduler (a store this process owns) ---------------------------------- */
+
+void jobs__sched_add(jobs_service *s, entry *e)
+{
+    e->state = E_SCHEDULED;
+    jobs__list_push(&s->sched, e);
+    s->nsched++;
+    if (s->sched_bell)
+        corio_event_set(s->sched_bell);
+}
+
+/* Sleeps until the earliest run_at (or a change of the list), then moves
+ * every due job to the run queue. A linear scan per wake: the list holds
+ * the jobs waiting for a retry, few next to the queue. */
+static void *sched_main(void *arg)
+{
+    jobs_service *s = arg;
+    for (;;) {
+        corio_event_clear(s->sched_bell);
+        int64_t now = jobs_now_ms(), next = INT64_MAX;
+        for (entry *e = s->sched.next, *nx; e != &s->sched; e = nx) {
+            nx = e->next;
+            if (e->job->run_at_ms <= now) {
+                jobs__list_remove(e);
+                s->nsched--;
+                e->state = E_QUEUED;
+                jobs__list_push(&s->queue, e);
+                s->nqueued++;
+                jobs__runner_kick(s);
+            } else if (e->job->run_at_ms < next) {
+                next = e->job->run_at_ms;
+            }
+        }
+        corio_scope sc;
+        corio_scope_enter(&sc, next == INT64_MAX ? -1
+                                                 : (double)(next - now) / 1e3,
+                          0);
+        int rc = corio_event_wait(s->sched_bell);
+        corio_scope_exit(&sc);
+        if (rc == -ECANCELED && corio_cancelled())
+            break; /* drain */
+    }
+    return NULL;
+}
+
 void jobs__runner_kick(jobs_service *s)
 {
     if (s->bell)
@@ -561,6 +659,11 @@ int jobs__runner_start(jobs_service *s)
     corio_spawn_opts lo = {.name = "jobs-leases"};
     if (rc == 0 && s->shared)
         rc = corio_spawn_ex(&s->lease_task, jobs__lease_main, s, &lo);
+    if (rc == 0 && !s->shared)
+        rc = corio_event_create(&s->sched_bell);
+    corio_spawn_opts sco = {.name = "jobs-scheduler"};
+    if (rc == 0 && !s->shared)
+        rc = corio_spawn_ex(&s->sched_task, sched_main, s, &sco);
     if (rc == 0 && s->queue.next != &s->queue)
         jobs__runner_kick(s);
     return rc;
@@ -574,6 +677,11 @@ int jobs__runner_stop(jobs_service *s, double grace)
         corio_cancel(s->dispatcher);
         corio_await(s->dispatcher, NULL);
         s->dispatcher = NULL;
+    }
+    if (s->sched_task) { /* scheduled jobs stay so, for the next start */
+        corio_cancel(s->sched_task);
+        corio_await(s->sched_task, NULL);
+        s->sched_task = NULL;
     }
     int interrupted = 0;
     if (s->idle && s->nrunning) {
@@ -610,6 +718,10 @@ int jobs__runner_stop(jobs_service *s, double grace)
     if (s->idle) {
         corio_event_destroy(s->idle);
         s->idle = NULL;
+    }
+    if (s->sched_bell) {
+        corio_event_destroy(s->sched_bell);
+        s->sched_bell = NULL;
     }
     return interrupted;
 }

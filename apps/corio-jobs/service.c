@@ -315,12 +315,18 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
     }
     e->refs++;
     int rc = 0;
-    if (e->state == E_QUEUED) {
+    if (e->state == E_QUEUED || e->state == E_SCHEDULED) {
         jobs__list_remove(e);
-        s->nqueued--;
+        if (e->state == E_QUEUED)
+            s->nqueued--;
+        else
+            s->nsched--;
         e->cancel = 1;
         jobs__finish(e, JOBS_CANCELLED, NULL,
-                     "cancelled by DELETE before it started");
+                     e->job->attempts ? "cancelled by DELETE while waiting "
+                                        "to be retried"
+                                      : "cancelled by DELETE before it "
+                                        "started");
     } else {
         if (e->state == E_RUNNING && !e->cancel) {
             e->cancel = 1;
@@ -474,15 +480,15 @@ static int st_recover(void *arg)
     return rc;
 }
 
-/* Queues every created job, in id (creation) order, a page at a time. */
-static int load_queue(jobs_service *s)
+/* Queues every job of `status` (created: on the run queue, in id
+ * (creation) order; scheduled: on the scheduled list), a page at a time. */
+static int load_queue(jobs_service *s, int status)
 {
     char after[JOBS_ID_LEN + 1] = "";
     for (;;) {
         jobs_job **v;
         size_t n;
-        int rc = api_list(s, JOBS_CREATED, after[0] ? after : NULL, 1000, &v,
-                          &n);
+        int rc = api_list(s, status, after[0] ? after : NULL, 1000, &v, &n);
         if (rc < 0)
             return rc;
         for (size_t i = 0; i < n; i++) {
@@ -493,10 +499,14 @@ static int load_queue(jobs_service *s)
                 return -ENOMEM;
             }
             v[i] = NULL;
+            memcpy(after, e->job->id, sizeof after);
+            if (status == JOBS_SCHEDULED) {
+                jobs__sched_add(s, e);
+                continue;
+            }
             e->state = E_QUEUED;
             jobs__list_push(&s->queue, e);
             s->nqueued++;
-            memcpy(after, e->job->id, sizeof after);
         }
         free(v);
         if (n < 1000)
@@ -526,6 +536,7 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     s->shared = jobs_store_shared(store);
     s->queue.next = s->queue.prev = &s->queue;
     s->running.next = s->running.prev = &s->running;
+    s->sched.next = s->sched.prev = &s->sched;
     s->nbuckets = 1024;
     s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
     s->allow = calloc(s->opts.nallow + 1, sizeof *s->allow);
@@ -557,7 +568,9 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
                         : "marked interrupted");
         free(u);
     }
-    if (rc == 0 && !s->shared && (rc = load_queue(s)) < 0)
+    if (rc == 0 && !s->shared &&
+        ((rc = load_queue(s, JOBS_CREATED)) < 0 ||
+         (rc = load_queue(s, JOBS_SCHEDULED)) < 0))
         snprintf(err, errlen, "loading queued jobs from %s: %s",
                  store->name ? store->name : "the store", jobs_strerror(rc));
     jobs_committer_opts co = {.max_batch = s->opts.max_batch,
@@ -618,6 +631,11 @@ void jobs_service_close(jobs_service *s)
      * them. Only the memory goes. */
     while (s->queue.next != &s->queue) {
         entry *e = s->queue.next;
+        jobs__list_remove(e);
+        jobs__table_remove(s, e);
+    }
+    while (s->sched.next != &s->sched) { /* they stay scheduled */
+        entry *e = s->sched.next;
         jobs__list_remove(e);
         jobs__table_remove(s, e);
     }

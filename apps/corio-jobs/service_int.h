@@ -16,7 +16,10 @@ enum {
     E_QUEUED,      /* durable, on the run queue */
     E_RUNNING,     /* its task runs it */
     E_FINISHING,   /* its final state is being committed */
-    E_DONE         /* final state committed; off the table */
+    E_DONE,        /* final state committed; off the table */
+    E_SCHEDULED    /* durable as scheduled, on the scheduled list, waiting
+                      for its run_at (not a shared store's: the store holds
+                      those) */
 };
 
 /* A job this process has accepted and not yet finished. Allocated by
@@ -39,6 +42,7 @@ typedef struct entry {
     int interrupt;               /* drain ran out of grace */
     int lost;                    /* shared store: another process took it
                                     over (this one's lease expired) */
+    int noretry;                 /* the handler said CORIO_JOB_NORETRY */
     unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;
@@ -56,6 +60,10 @@ struct jobs_service {
     size_t nqueued;
     entry running;               /* running list sentinel */
     size_t nrunning;
+    entry sched;                 /* scheduled list sentinel (unordered) */
+    size_t nsched;
+    corio_task *sched_task;      /* moves due jobs to the run queue */
+    corio_event *sched_bell;     /* the scheduled list changed */
     corio_sem *slots;            /* `workers` units */
     corio_chan *bell;            /* capacity 1: the queue grew */
     corio_task *dispatcher;
@@ -95,6 +103,10 @@ struct corio_job {
     char **result, **error; /* jobs__execute's outputs */
     int flags;              /* CORIO_JOB_* of the last corio_job_fail */
 };
+
+/* Puts e (its job durably scheduled) on the scheduled list; the scheduler
+ * queues it at its run_at. */
+void jobs__sched_add(jobs_service *s, entry *e);
 
 /* runner.c */
 int jobs__runner_start(jobs_service *s);

@@ -83,11 +83,19 @@ static const char *const schema[] = {
     "  cancel_requested boolean NOT NULL DEFAULT false)"),
     ("CREATE INDEX IF NOT EXISTS corio_jobs_by_status "
      "ON corio_jobs(status, id)"),
+    /* Retries (added to an older table in place). */
+    ("ALTER TABLE corio_jobs "
+     "ADD COLUMN IF NOT EXISTS max_attempts integer NOT NULL DEFAULT 1, "
+     "ADD COLUMN IF NOT EXISTS retry_backoff float8 NOT NULL DEFAULT 1, "
+     "ADD COLUMN IF NOT EXISTS run_at bigint, "   /* Unix ms: scheduled */
+     "ADD COLUMN IF NOT EXISTS errors text"),     /* JSON array */
     "COMMIT",
 };
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
-             "started_at, finished_at"
+             "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
+             "errors"
+#define NCOLS 15 /* parameters of an inserted row: COLS and updated_at */
 
 /* ---- plumbing ------------------------------------------------------------ */
 
@@ -209,6 +217,14 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     j->created_ms = col_ms(r, row, 7);
     j->started_ms = col_ms(r, row, 8);
     j->finished_ms = col_ms(r, row, 9);
+    j->max_attempts = atoi(PQgetvalue(r, row, 10));
+    j->retry_backoff = strtod(PQgetvalue(r, row, 11), NULL);
+    j->run_at_ms = col_ms(r, row, 12);
+    rc = j->max_attempts < 1 ? JOBS_ECORRUPT : col_str(r, row, 13, &j->errors);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
     *out = j;
     return 0;
 }
@@ -247,6 +263,7 @@ static int by_id(const void *a, const void *b)
 typedef struct wparams {
     const char *v[11];
     char attempts[16], created[24], started[24], finished[24], now[24];
+    char max_attempts[16], backoff[32], run_at[24];
 } wparams;
 
 static const char insert_head[] =
@@ -255,26 +272,28 @@ static const char insert_head[] =
  * records how it ended. */
 static const char update_sql[] =
     "UPDATE corio_jobs SET status=$2, result=$3, error=$4, "
-    "started_at=$6, finished_at=$7, updated_at=$8, owner=NULL, "
+    "started_at=$6, finished_at=$7, updated_at=$8, run_at=$10, errors=$11, "
+    "owner=NULL, "
     "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
     "status='running'";
 
-#define INSERT_ROWS 500 /* rows per INSERT statement: 5,500 parameters */
+#define INSERT_ROWS 500 /* rows per INSERT statement: 7,500 parameters */
 
-/* "INSERT ... VALUES ($1,..,$11),($12,..)" for rows rows: bound parameters
+/* "INSERT ... VALUES ($1,..,$15),($16,..)" for rows rows: bound parameters
  * only; the text depends on nothing but the count. malloc'ed. */
 static char *insert_text(size_t rows)
 {
-    size_t cap = sizeof insert_head + rows * 11 * 8 + 16;
+    size_t cap = sizeof insert_head + rows * NCOLS * 8 + 16;
     char *sql = malloc(cap);
     if (!sql)
         return NULL;
     size_t len = (size_t)snprintf(sql, cap, "%s", insert_head);
     for (size_t r = 0; r < rows; r++)
-        for (int c = 0; c < 11; c++)
+        for (int c = 0; c < NCOLS; c++)
             len += (size_t)snprintf(sql + len, cap - len, "%s$%zu%s",
-                                    c ? "," : r ? ",(" : "(", r * 11 + c + 1,
-                                    c == 10 ? ")" : "");
+                                    c ? "," : r ? ",(" : "(",
+                                    r * NCOLS + (size_t)c + 1,
+                                    c == NCOLS - 1 ? ")" : "");
     return sql;
 }
 
@@ -296,7 +315,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
     corio_pg_stmt *st = calloc(nst, sizeof *st);
     wparams *p = calloc(n, sizeof *p);
     PGresult **res = calloc(nst, sizeof *res);
-    const char **iv = calloc(ni * 11 + 1, sizeof *iv);
+    const char **iv = calloc(ni * NCOLS + 1, sizeof *iv);
     char **sqls = calloc(nchunks + 1, sizeof *sqls);
     int rc = st && p && res && iv && sqls ? 0 : -ENOMEM;
     char now[24];
@@ -306,22 +325,28 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         const jobs_job *j = w[i].job;
         wparams *q = &p[i];
         snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
+        snprintf(q->max_attempts, sizeof q->max_attempts, "%d",
+                 j->max_attempts > 0 ? j->max_attempts : 1);
+        snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
         if (w[i].kind == JOBS_W_INSERT) {
-            const char *v[11] = {j->id, jobs_type_name(j->type),
-                                 jobs_status_name(j->status),
-                                 j->spec ? j->spec : "{}", j->result, j->error,
-                                 q->attempts, ms_text(q->created, j->created_ms),
-                                 ms_text(q->started, j->started_ms),
-                                 ms_text(q->finished, j->finished_ms), now};
-            memcpy(&iv[ins++ * 11], v, sizeof v);
+            /* The order of COLS, then updated_at. */
+            const char *v[NCOLS] = {
+                j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+                j->spec ? j->spec : "{}", j->result, j->error, q->attempts,
+                ms_text(q->created, j->created_ms),
+                ms_text(q->started, j->started_ms),
+                ms_text(q->finished, j->finished_ms), q->max_attempts,
+                q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors, now};
+            memcpy(&iv[ins++ * NCOLS], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
-            const char *v[9] = {j->id, jobs_status_name(j->status), j->result,
-                                j->error, q->attempts,
-                                ms_text(q->started, j->started_ms),
-                                ms_text(q->finished, j->finished_ms), now,
-                                s->owner};
+            const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
+                                 j->error, q->attempts,
+                                 ms_text(q->started, j->started_ms),
+                                 ms_text(q->finished, j->finished_ms), now,
+                                 s->owner, ms_text(q->run_at, j->run_at_ms),
+                                 j->errors};
             memcpy(q->v, v, sizeof v);
-            st[k++] = (corio_pg_stmt){update_sql, 9, q->v};
+            st[k++] = (corio_pg_stmt){update_sql, 11, q->v};
         } else {
             rc = -EINVAL;
         }
@@ -332,8 +357,8 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         if (!(sqls[c] = insert_text(rows)))
             rc = -ENOMEM;
         else
-            st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * 11),
-                                        &iv[c * INSERT_ROWS * 11]};
+            st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * NCOLS),
+                                        &iv[c * INSERT_ROWS * NCOLS]};
     }
     if (rc == 0) {
         st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
@@ -431,6 +456,20 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
 /* Takes the oldest created jobs. Only created ones: the index on (status,
  * id) makes this a short index scan however long the queue is. Expired
  * leases come back as created through the reaping in pg_renew. */
+static const char claim_sql[] =
+    "UPDATE corio_jobs j SET status='running', owner=$1, "
+    "lease_until=clock_timestamp() + make_interval(secs => "
+    "$2::float8), attempts=j.attempts + 1, "
+    "started_at=$3::bigint, updated_at=$3::bigint, "
+    "finished_at=NULL, result=NULL, error=NULL, "
+    "cancel_requested=false FROM (SELECT id FROM corio_jobs "
+    "WHERE status='created' ORDER BY id LIMIT $4::int "
+    "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
+    "RETURNING j.id, j.type, j.status, j.spec, j.result, "
+    "j.error, j.attempts, j.created_at, j.started_at, "
+    "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "
+    "j.errors";
+
 static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
 {
     pg_store *s = (pg_store *)base;
@@ -440,23 +479,25 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     snprintf(lim, sizeof lim, "%zu", max);
     const char *v[4] = {s->owner, s->lease, now, lim};
-    PGresult *r = NULL;
-    int rc = run1(s, &r,
-                  "UPDATE corio_jobs j SET status='running', owner=$1, "
-                  "lease_until=clock_timestamp() + make_interval(secs => "
-                  "$2::float8), attempts=j.attempts + 1, "
-                  "started_at=$3::bigint, updated_at=$3::bigint, "
-                  "finished_at=NULL, result=NULL, error=NULL, "
-                  "cancel_requested=false FROM (SELECT id FROM corio_jobs "
-                  "WHERE status='created' ORDER BY id LIMIT $4::int "
-                  "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
-                  "RETURNING j.id, j.type, j.status, j.spec, j.result, "
-                  "j.error, j.attempts, j.created_at, j.started_at, "
-                  "j.finished_at", 4, v);
+    PGresult *r = NULL, *due = NULL;
+    /* Scheduled jobs whose time has come (a retry's backoff over) go back
+     * to created first, in the same round trip: the claim itself stays a
+     * short scan of the (status, id) index. Their old ids put them at the
+     * head of the queue. */
+    corio_pg_stmt st[2] = {
+        {"UPDATE corio_jobs SET status='created', updated_at=$1::bigint "
+         "WHERE status='scheduled' AND run_at <= $1::bigint", 1, &v[2]},
+        {claim_sql, 4, v},
+    };
+    PGresult *rr[2] = {NULL, NULL};
+    int rc = run(s, 2, st, rr, 0);
+    due = rr[0];
+    r = rr[1];
     if (rc == 0)
         rc = rows_jobs(r, out, n);
     if (rc == 0 && *n > 1)
         qsort(*out, *n, sizeof **out, by_id);
+    PQclear(due);
     PQclear(r);
     return rc;
 }
@@ -528,7 +569,8 @@ static int pg_cancel(jobs_store *base, const char *id, jobs_job **out)
     corio_pg_stmt st[3] = {
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$2::bigint, "
          "updated_at=$2::bigint, error='cancelled by DELETE before it "
-         "started' WHERE id=$1 AND status='created' RETURNING " COLS, 2, v},
+         "started' WHERE id=$1 AND status IN ('created', 'scheduled') "
+         "RETURNING " COLS, 2, v},
         {"UPDATE corio_jobs SET cancel_requested=true, updated_at=$2::bigint "
          "WHERE id=$1 AND status='running' RETURNING " COLS, 2, v},
         {"SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v},

@@ -49,7 +49,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define DEF_CHECK_TIMEOUT 10.0 /* seconds for the startup quick_check */
 
 static const char schema[] =
@@ -68,8 +68,18 @@ static const char schema[] =
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);";
 
+/* Version 2 (retries): added to a version-1 file by ALTER TABLE, in the
+ * same transaction that sets user_version, so an old file opens fine and a
+ * crash mid-migration leaves it at version 1. */
+static const char schema_v2[] =
+    "ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN run_at INTEGER;"   /* Unix ms: scheduled */
+    "ALTER TABLE jobs ADD COLUMN errors TEXT;";     /* JSON array */
+
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
-             "started_at, finished_at"
+             "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
+             "errors"
 
 /* A connection and its prepared statements. Allocated by conn_open, freed
  * by conn_close. */
@@ -292,10 +302,12 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         }
         if (version < SCHEMA_VERSION) {
             rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-            if (rc == SQLITE_OK)
+            if (rc == SQLITE_OK && version < 1)
                 rc = sqlite3_exec(c->db, schema, NULL, NULL, NULL);
+            if (rc == SQLITE_OK && version < 2)
+                rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
             if (rc == SQLITE_OK)
-                rc = sqlite3_exec(c->db, "PRAGMA user_version = 1; COMMIT",
+                rc = sqlite3_exec(c->db, "PRAGMA user_version = 2; COMMIT",
                                   NULL, NULL, NULL);
             if (rc != SQLITE_OK) {
                 sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -304,12 +316,13 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         }
         rc = prep(c, &c->insert,
                   "INSERT INTO jobs(" COLS ", updated_at) "
-                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?12,?13,?14,?15,"
+                  "?11)");
         if (rc == SQLITE_OK)
             rc = prep(c, &c->update,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
                       "attempts=?5, started_at=?6, finished_at=?7, "
-                      "updated_at=?8 WHERE id=?1");
+                      "updated_at=?8, run_at=?9, errors=?10 WHERE id=?1");
     } else {
         rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     }
@@ -396,6 +409,14 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
     j->created_ms = col_ms(st, 7);
     j->started_ms = col_ms(st, 8);
     j->finished_ms = col_ms(st, 9);
+    j->max_attempts = sqlite3_column_int(st, 10);
+    j->retry_backoff = sqlite3_column_double(st, 11);
+    j->run_at_ms = col_ms(st, 12);
+    rc = j->max_attempts < 1 ? JOBS_ECORRUPT : col_str(st, 13, &j->errors);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
     *out = j;
     return 0;
 }
@@ -461,6 +482,10 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_ms(st, 9, j->started_ms);
         bind_ms(st, 10, j->finished_ms);
         sqlite3_bind_int64(st, 11, now);
+        sqlite3_bind_int(st, 12, j->max_attempts > 0 ? j->max_attempts : 1);
+        sqlite3_bind_double(st, 13, j->retry_backoff);
+        bind_ms(st, 14, j->run_at_ms);
+        bind_text(st, 15, j->errors);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -472,6 +497,8 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_ms(st, 6, j->started_ms);
         bind_ms(st, 7, j->finished_ms);
         sqlite3_bind_int64(st, 8, now);
+        bind_ms(st, 9, j->run_at_ms);
+        bind_text(st, 10, j->errors);
     } else {
         return -EINVAL;
     }

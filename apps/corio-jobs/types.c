@@ -16,6 +16,8 @@ typedef struct type_ent {
     char name[JOBS_TYPE_NAME_MAX + 1];
     jobs_handler_fn fn; /* NULL: built-in, or no handler registered */
     void *arg;
+    int max_attempts;   /* 0: 1 */
+    double backoff;     /* 0: 1 s */
 } type_ent;
 
 static pthread_mutex_t types_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -118,4 +120,38 @@ int jobs_type_handler(int type, jobs_handler_fn *fn, void **arg)
     }
     pthread_mutex_unlock(&types_mu);
     return rc;
+}
+
+void jobs_type_defaults(int type, int *max_attempts, double *backoff)
+{
+    pthread_mutex_lock(&types_mu);
+    int m = type >= 1 && type <= ntypes ? types[type].max_attempts : 0;
+    double b = type >= 1 && type <= ntypes ? types[type].backoff : 0;
+    pthread_mutex_unlock(&types_mu);
+    *max_attempts = m > 0 ? m : 1;
+    *backoff = b > 0 ? b : 1;
+}
+
+int jobs_type_set_defaults(int type, int max_attempts, double backoff)
+{
+    pthread_mutex_lock(&types_mu);
+    int rc = -EINVAL;
+    if (type >= 1 && type <= ntypes) {
+        if (max_attempts > 0)
+            types[type].max_attempts = max_attempts;
+        if (backoff > 0)
+            types[type].backoff = backoff;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&types_mu);
+    return rc;
+}
+
+void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub)
+{
+    int m;
+    double b;
+    jobs_type_defaults(sub->type, &m, &b);
+    j->max_attempts = sub->max_attempts > 0 ? sub->max_attempts : m;
+    j->retry_backoff = sub->retry_backoff >= 0 ? sub->retry_backoff : b;
 }
