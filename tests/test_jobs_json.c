@@ -29,6 +29,10 @@ static const struct {
     /* how it runs: not part of the spec */
     {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":3,"
      "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":2.5}", 0,
+     "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,"
+     "\"run_at\":\"2030-01-01T00:00:00.25Z\"}", 0, "{\"seconds\":1.0}"},
     /* malformed: 400 */
     {"", -EBADMSG, "empty"},
     {"{", -EBADMSG, "malformed JSON"},
@@ -60,6 +64,19 @@ static const struct {
      "'max_attempts'"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":-1}", -EINVAL,
      "'retry_backoff'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":-1}", -EINVAL,
+     "'delay' must be a number of seconds"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":1e10}", -EINVAL,
+     "'delay'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":1,"
+     "\"run_at\":\"2030-01-01T00:00:00Z\"}", -EINVAL, "not both"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-01-01 00:00\"}",
+     -EINVAL, "RFC 3339"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-01-01T00:00:00+02:00\"}",
+     -EINVAL, "in UTC"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-02-30T00:00:00Z\"}",
+     -EINVAL, "RFC 3339"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":5}", -EINVAL, "RFC 3339"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":\"1\"}", -EINVAL,
      "'retry_backoff'"},
     {"{\"type\":\"hash\",\"bytes\":1.5}", -EINVAL, "must be an integer"},
@@ -172,6 +189,28 @@ static void test_params(void **state)
     assert_int_equal(jobs_params_parse(JOBS_SLEEP, NULL, &p), -EINVAL);
 }
 
+static void test_parse_time(void **state)
+{
+    int64_t ms = 0;
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.123Z", &ms), 0);
+    assert_int_equal(ms, 1714564800123LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1714564800000LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.5+00:00", &ms), 0);
+    assert_int_equal(ms, 1714564800500LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.123456Z", &ms), 0);
+    assert_int_equal(ms, 1714564800123LL);
+    char buf[32];
+    assert_string_equal(jobs_format_time(buf, 1714564800123LL),
+                        "2024-05-01T12:00:00.123Z");
+    const char *bad[] = {"", "2024-05-01", "2024-05-01T12:00:00",
+                         "2024-05-01T12:00:00.Z", "2024-13-01T12:00:00Z",
+                         "2024-04-31T12:00:00Z", "2024-05-01T12:00:00-01:00",
+                         "1969-12-31T23:59:59Z", "2024-05-01T12:00:00Zjunk"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(jobs_parse_time(bad[i], &ms), -EINVAL);
+}
+
 static void test_job_json(void **state)
 {
     jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1.0}");
@@ -231,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_job_json),
+        cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

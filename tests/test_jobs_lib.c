@@ -507,6 +507,12 @@ static void test_retry_scheduled_restart(void **state)
     assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
 }
 
+static void test_delay_and_run_at(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_delay, NULL, NULL), 0);
+}
+
 /* A command that exits non-zero has failed, and is retried. */
 static void *t_command_retry_main(void *arg)
 {
@@ -642,6 +648,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_retries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_scheduled_restart, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_delay_and_run_at, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
                                         teardown),

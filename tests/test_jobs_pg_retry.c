@@ -50,6 +50,13 @@ static void test_retry_scheduled_restart(void **state)
     assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
 }
 
+static void test_delay_and_run_at(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_delay, NULL, NULL), 0);
+}
+
 /* The table as the first PostgreSQL store created it, with a job in it. */
 static void *old_table(void *arg)
 {
@@ -85,6 +92,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_retry_scheduled_restart),
+        cmocka_unit_test(test_delay_and_run_at),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

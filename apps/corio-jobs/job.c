@@ -249,3 +249,35 @@ int64_t jobs_backoff_ms(double b, int attempt)
     d = d / 2 + d / 2 * ((double)r / 4294967296.0);
     return (int64_t)(d * 1000);
 }
+
+int jobs_parse_time(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
+                     &sec, &n) != 6 || n != 19)
+        return -EINVAL;
+    const char *p = s + n;
+    int frac_ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (digits == 0)
+            return -EINVAL;
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
+    }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+        return -EINVAL; /* UTC only */
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 60)
+        return -EINVAL;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != d) /* 31 April, 30 February */
+        return -EINVAL;
+    *ms = (int64_t)t * 1000 + frac_ms;
+    return 0;
+}

@@ -140,6 +140,9 @@ int jobs_status_terminal(int status);
 int64_t jobs_now_ms(void); /* wall clock, Unix milliseconds */
 /* "2024-05-01T12:00:00.123Z" into out (room for 25 bytes). */
 char *jobs_format_time(char out[32], int64_t ms);
+/* An RFC 3339 time in UTC, "2026-05-01T12:00:00Z" with optional fraction
+ * ("…:00.5Z") and "Z" or "+00:00", as Unix ms. 0 or -EINVAL. */
+int jobs_parse_time(const char *s, int64_t *ms);
 
 /* ---- JSON ----------------------------------------------------------------- */
 
@@ -149,6 +152,7 @@ typedef struct jobs_submission {
     int type;   /* enum jobs_type */
     int max_attempts;     /* the "max_attempts" field, or 0: the type's */
     double retry_backoff; /* "retry_backoff", or < 0: the type's */
+    int64_t run_at_ms;    /* from "delay" or "run_at", or 0: at once */
     char *spec; /* the parameters as compact JSON object text */
     char *prog; /* command jobs: argv[0] (for --allow-command); else NULL */
 } jobs_submission;
@@ -161,7 +165,8 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                           char *err, size_t errlen);
 void jobs_submission_free(jobs_submission *s);
 /* Fills a new job's max_attempts / retry_backoff from a submission and
- * its type's defaults (types.c). */
+ * its type's defaults, and makes it scheduled if it has a run_at in the
+ * future (types.c). */
 void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub);
 
 /* The parameters of a stored spec, for the runner. Returns 0 or -EINVAL

@@ -26,6 +26,7 @@
 #define MAX_ARGV 256
 #define MAX_ARG_LEN 4096
 #define MAX_ARGV_BYTES (64 * 1024)
+#define MAX_DELAY_SECONDS (366.0 * 86400) /* a year */
 
 static int say(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -187,6 +188,26 @@ static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
                        "number of seconds from 0 to 86400");
         out->retry_backoff = v;
         json_object_del(o, "retry_backoff");
+    }
+    json_t *delay = json_object_get(o, "delay");
+    json_t *at = json_object_get(o, "run_at");
+    if (delay && at)
+        return say(err, errlen, -EINVAL,
+                   "give 'delay' or 'run_at', not both");
+    if (delay) {
+        double v = json_is_number(delay) ? json_number_value(delay) : -1;
+        if (!isfinite(v) || v < 0 || v > MAX_DELAY_SECONDS)
+            return say(err, errlen, -EINVAL, "'delay' must be a number of "
+                       "seconds from 0 to %.0f", MAX_DELAY_SECONDS);
+        out->run_at_ms = jobs_now_ms() + (int64_t)(v * 1000);
+        json_object_del(o, "delay");
+    }
+    if (at) {
+        if (!json_is_string(at) ||
+            jobs_parse_time(json_string_value(at), &out->run_at_ms) < 0)
+            return say(err, errlen, -EINVAL, "'run_at' must be a time in "
+                       "RFC 3339 form, in UTC: \"2026-05-01T12:00:00Z\"");
+        json_object_del(o, "run_at");
     }
     return 0;
 }

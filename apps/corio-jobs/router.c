@@ -207,6 +207,7 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
         return error(resp, 500, "out of memory");
     char id[JOBS_ID_LEN + 1];
     memcpy(id, j->id, sizeof id);
+    int status = j->status; /* created, or scheduled (a delay) */
     rc = api->submit(api->ctx, j); /* takes j */
     if (rc < 0)
         return api_error(resp, rc, "recording the job");
@@ -214,7 +215,7 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
     snprintf(loc, sizeof loc, "%.256s/jobs/%s", api->prefix ? api->prefix : "",
              id);
     json_response(resp, 202, json_pack("{s:s, s:s}", "id", id, "status",
-                                       "created"));
+                                       jobs_status_name(status)));
     corio_http_response_header(resp, "Location", loc);
     return 202;
 }

@@ -146,6 +146,9 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
         s->submitted++;
         jobs__table_remove(s, e);
         jobs__runner_kick(s);
+    } else if (status == 0 && j->status == JOBS_SCHEDULED) {
+        s->submitted++; /* a delay or run_at: queued when due */
+        jobs__sched_add(s, e);
     } else if (status == 0) {
         s->submitted++;
         e->state = E_QUEUED;
