@@ -52,6 +52,15 @@ typedef struct corio_job corio_job;
 typedef int (*corio_jobs_handler)(corio_job *job, const char *spec,
                                   void *arg);
 
+/* A named queue with its own concurrency limit (corio_jobs_opts.queues):
+ * jobs submitted with "queue": name run up to `concurrency` at once, apart
+ * from the `workers` that every other queue shares, so that long jobs in
+ * one queue cannot starve short ones in another. */
+typedef struct corio_jobs_queue {
+    const char *name;   /* 1..64 of [a-z0-9_.-], starting with a letter */
+    int concurrency;    /* 1..100000 */
+} corio_jobs_queue;
+
 /* How a service runs. Zero fields take the defaults. */
 typedef struct corio_jobs_opts {
     int workers;            /* jobs running at once (4) */
@@ -64,6 +73,10 @@ typedef struct corio_jobs_opts {
                                          default */
     size_t nallow_command;
     int no_group_commit;    /* 1: one transaction per write (benchmarks) */
+    const corio_jobs_queue *queues; /* queues with their own limit; on
+                                       PostgreSQL the limits are each
+                                       process's */
+    size_t nqueues;
     /* PostgreSQL only: */
     double lease;           /* seconds a claim lasts unrenewed (30) */
     int max_attempts;       /* starts before a job whose process keeps

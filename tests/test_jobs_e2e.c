@@ -490,14 +490,16 @@ static void test_cli(void **state)
                      0);
     for (const char *const *f = (const char *[]){"--listen", "--db",
                                                  "--workers", "--grace",
-                                                 "--allow-command", NULL};
+                                                 "--allow-command", "--queue",
+                                                 NULL};
          *f; f++)
         assert_non_null(strstr(out, *f));
     static const char *const bad[][3] = {
         {"--bogus", NULL}, {"--workers", "0", NULL}, {"--workers", "x", NULL},
         {"--grace", "-1", NULL}, {"--listen", "nohost", NULL},
         {"--listen", "1.2.3.4:99999", NULL}, {"--workers", NULL},
-        {"stray", NULL},
+        {"stray", NULL}, {"--queue", "slow", NULL}, {"--queue", "slow:0", NULL},
+        {"--queue", ":3", NULL}, {"--queue", "slow:x", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(run_cli(bad[i], out, sizeof out), 64);

@@ -29,6 +29,8 @@ static const struct {
     /* how it runs: not part of the spec */
     {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":3,"
      "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"slow.q-1\","
+     "\"priority\":-100}", 0, "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":2.5}", 0,
      "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,"
@@ -64,6 +66,14 @@ static const struct {
      "'max_attempts'"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":-1}", -EINVAL,
      "'retry_backoff'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"Slow\"}", -EINVAL,
+     "'queue' must be a name"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"\"}", -EINVAL,
+     "'queue'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":101}", -EINVAL,
+     "'priority' must be an integer from -100 to 100"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":1.5}", -EINVAL,
+     "'priority'"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":-1}", -EINVAL,
      "'delay' must be a number of seconds"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":1e10}", -EINVAL,
@@ -221,7 +231,8 @@ static void test_job_json(void **state)
     snprintf(want, sizeof want,
              "{\"attempts\":0,\"created_at\":\"2024-05-01T12:00:00.123Z\","
              "\"error\":null,\"errors\":[],\"finished_at\":null,"
-             "\"id\":\"%s\",\"max_attempts\":1,\"progress\":null,"
+             "\"id\":\"%s\",\"max_attempts\":1,\"priority\":0,"
+             "\"progress\":null,\"queue\":\"default\","
              "\"result\":null,\"retry_backoff\":1.0,\"run_at\":null,"
              "\"spec\":{\"seconds\":1.0},\"started_at\":null,"
              "\"status\":\"created\",\"type\":\"sleep\"}",

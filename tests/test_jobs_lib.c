@@ -488,9 +488,16 @@ static void test_unregistered_type_in_store(void **state)
 
 /* ---- retries (the cases are shared with PostgreSQL) --------------------- */
 
-static corio_jobs *rt_open(void)
+static corio_jobs *rt_open_with(corio_jobs_opts o)
 {
-    return open_jobs(2);
+    corio_jobs *j = NULL;
+    char err[256] = "";
+    o.check_timeout = -1;
+    int rc = corio_jobs_open(&j, path, &o, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "open: %s\n", err);
+    assert_int_equal(rc, 0);
+    return j;
 }
 
 #include "jobs_retry.inc"
@@ -505,6 +512,18 @@ static void test_retry_scheduled_restart(void **state)
 {
     (void)state;
     assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
+}
+
+static void test_priority_order(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_priority, NULL, NULL), 0);
+}
+
+static void test_queue_limits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_queues, NULL, NULL), 0);
 }
 
 static void test_delay_and_run_at(void **state)
@@ -651,6 +670,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delay_and_run_at, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_priority_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migration, setup,

@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <string.h>
 
-static corio_jobs *rt_open(void)
+static corio_jobs *rt_open_with(corio_jobs_opts o)
 {
     corio_jobs *j = NULL;
     char err[256] = "";
-    corio_jobs_opts o = {.workers = 2, .lease = 5};
+    o.lease = 5;
     int rc = corio_jobs_open(&j, jpg_url, &o, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "open: %s\n", err);
@@ -48,6 +48,20 @@ static void test_retry_scheduled_restart(void **state)
     (void)state;
     assert_int_equal(tu_run(fresh, NULL, NULL), 0);
     assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
+}
+
+static void test_priority_order(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_priority, NULL, NULL), 0);
+}
+
+static void test_queue_limits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_queues, NULL, NULL), 0);
 }
 
 static void test_delay_and_run_at(void **state)
@@ -93,6 +107,8 @@ int main(void)
         cmocka_unit_test(test_retries),
         cmocka_unit_test(test_retry_scheduled_restart),
         cmocka_unit_test(test_delay_and_run_at),
+        cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_queue_limits),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

@@ -29,6 +29,7 @@ jobs_job *jobs_job_new(int type, const char *spec)
     j->created_ms = jobs_now_ms();
     j->max_attempts = 1;
     j->retry_backoff = 1;
+    strcpy(j->queue, "default");
     return j;
 }
 

@@ -72,6 +72,9 @@ typedef struct jobs_job {
     int64_t run_at_ms; /* scheduled: when it may run; else 0 */
     char *errors;      /* JSON array [{attempt, at, error}] of every failed
                           attempt, or NULL (none) */
+    char queue[JOBS_TYPE_NAME_MAX + 1]; /* its named queue ("default") */
+    int priority;      /* -100..100: within a queue, higher runs first,
+                          equal ones oldest first */
     int prev_status;   /* not stored: the status this change leaves (-1
                           for a new job), so a commit hook can keep
                           per-status counts */
@@ -153,6 +156,8 @@ typedef struct jobs_submission {
     int max_attempts;     /* the "max_attempts" field, or 0: the type's */
     double retry_backoff; /* "retry_backoff", or < 0: the type's */
     int64_t run_at_ms;    /* from "delay" or "run_at", or 0: at once */
+    char queue[JOBS_TYPE_NAME_MAX + 1]; /* "queue", or "" (default) */
+    int priority;         /* "priority", or 0 */
     char *spec; /* the parameters as compact JSON object text */
     char *prog; /* command jobs: argv[0] (for --allow-command); else NULL */
 } jobs_submission;
@@ -222,6 +227,15 @@ typedef struct jobs_held {
     int cancel; /* a DELETE asked for it */
 } jobs_held;
 
+/* Which jobs a claim may take (NULL: any): those of one queue, or of every
+ * queue but the `exclude` ones (the queues with their own limits). Highest
+ * priority first, then oldest. */
+typedef struct jobs_claim_filter {
+    const char *queue;           /* NULL: any queue not excluded */
+    const char *const *exclude;  /* queue names */
+    size_t nexclude;
+} jobs_claim_filter;
+
 typedef struct jobs_store_ops {
     const char *name; /* "sqlite" */
     /* Applies all n writes in ONE transaction: all or none (group commit).
@@ -254,10 +268,12 @@ typedef struct jobs_store_ops {
      * and attempt number): they change nothing once the job has been
      * claimed again, by another process or by this one. */
 
-    /* Takes up to max created jobs for this process, oldest first: each
+    /* Takes up to max created jobs for this process (those f allows; f may
+     * be NULL), highest priority first, then oldest: each
      * becomes running with attempts + 1 and started_ms = now under a fresh
      * lease. *out gets a malloc'ed array of new jobs, in id order. */
-    int (*claim)(jobs_store *s, size_t max, jobs_job ***out, size_t *n);
+    int (*claim)(jobs_store *s, const struct jobs_claim_filter *f,
+                 size_t max, jobs_job ***out, size_t *n);
     /* Extends the lease of every job this process holds (expired or not:
      * it is alive), then reaps every process's expired leases: a job goes
      * back to created, or to interrupted after max_attempts starts, or to

@@ -189,6 +189,24 @@ static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
         out->retry_backoff = v;
         json_object_del(o, "retry_backoff");
     }
+    json_t *q = json_object_get(o, "queue");
+    if (q) {
+        if (!json_is_string(q) || !jobs_type_name_valid(json_string_value(q)))
+            return say(err, errlen, -EINVAL, "'queue' must be a name: 1 to "
+                       "64 of a-z, 0-9, '_', '.', '-', starting with a "
+                       "letter");
+        snprintf(out->queue, sizeof out->queue, "%s", json_string_value(q));
+        json_object_del(o, "queue");
+    }
+    json_t *pr = json_object_get(o, "priority");
+    if (pr) {
+        if (!json_is_integer(pr) || json_integer_value(pr) < -100 ||
+            json_integer_value(pr) > 100)
+            return say(err, errlen, -EINVAL,
+                       "'priority' must be an integer from -100 to 100");
+        out->priority = (int)json_integer_value(pr);
+        json_object_del(o, "priority");
+    }
     json_t *delay = json_object_get(o, "delay");
     json_t *at = json_object_get(o, "run_at");
     if (delay && at)
@@ -408,7 +426,9 @@ json_t *jobs_job_json(const jobs_job *j)
     if (o) {
         json_t *errs = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
         json_t *extra = json_pack(
-            "{s:i, s:f, s:o, s:o}", "max_attempts", j->max_attempts,
+            "{s:s, s:i, s:i, s:f, s:o, s:o}", "queue",
+            j->queue[0] ? j->queue : "default", "priority", j->priority,
+            "max_attempts", j->max_attempts,
             "retry_backoff", j->retry_backoff, "run_at",
             time_or_null(j->run_at_ms), "errors",
             json_is_array(errs) ? json_incref(errs) : json_array());

@@ -80,6 +80,33 @@ int corio_jobs_open(corio_jobs **out, const char *url,
             free(j);
             return say(err, errlen, -ENOMEM, "out of memory");
         }
+    int *limits = calloc(o.nqueues + 1, sizeof *limits);
+    const char **names = calloc(o.nqueues + 1, sizeof *names);
+    if (!limits || !names) {
+        free(limits);
+        free(names);
+        free_allow(j->allow);
+        free(j);
+        return say(err, errlen, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < o.nqueues; i++) {
+        const corio_jobs_queue *q = &o.queues[i];
+        int dup = 0;
+        for (size_t k = 0; k < i; k++)
+            dup |= q->name && strcmp(q->name, names[k]) == 0;
+        if (!q->name || !jobs_type_name_valid(q->name) || dup ||
+            q->concurrency < 1 || q->concurrency > 100000) {
+            free(limits);
+            free(names);
+            free_allow(j->allow);
+            free(j);
+            return say(err, errlen, -EINVAL, "a queue needs a name (1 to 64 "
+                       "of a-z, 0-9, '_', '.', '-', starting with a letter; "
+                       "each once) and a concurrency from 1 to 100000");
+        }
+        names[i] = q->name;
+        limits[i] = q->concurrency;
+    }
     jobs_store_opts sto = {.lease = o.lease,
                            .max_attempts = o.max_attempts,
                            .check_timeout = o.check_timeout};
@@ -94,13 +121,20 @@ int corio_jobs_open(corio_jobs **out, const char *url,
                                          : JOBS_RECOVER_INTERRUPT,
         .max_batch = o.no_group_commit ? 1 : 0,
         .lease = o.lease,
+        .queue_names = names,
+        .queue_limits = limits,
+        .nqueues = o.nqueues,
     };
     rc = jobs_service_open(&j->svc, j->store, &so, err, errlen);
     if (rc < 0)
         goto fail;
+    free(limits);
+    free(names);
     *out = j;
     return 0;
 fail:
+    free(limits);
+    free(names);
     jobs_store_close(j->store);
     free_allow(j->allow);
     free(j);

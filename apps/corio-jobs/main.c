@@ -25,6 +25,7 @@
 static const char usage[] =
     "usage: corio-jobs [--listen HOST:PORT] [--db PATH|URL] [--workers N]\n"
     "                  [--grace SECONDS] [--allow-command PROGRAM]...\n"
+    "                  [--queue NAME:CONCURRENCY]...\n"
     "\n"
     "An HTTP server that accepts batch jobs, answers 202 as soon as a job is\n"
     "durably recorded, and runs it in the background.\n"
@@ -44,6 +45,11 @@ static const char usage[] =
     "                       the others wait, queued\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
     "                       finish before they are interrupted (default 10)\n"
+    "  --queue NAME:CONCURRENCY\n"
+    "                       a named queue with its own limit: jobs with\n"
+    "                       \"queue\": NAME run up to CONCURRENCY at once,\n"
+    "                       apart from --workers (which every other queue\n"
+    "                       shares); repeat for several\n"
     "  --allow-command PROGRAM\n"
     "                       let command jobs run PROGRAM (exactly as given\n"
     "                       as argv[0]); repeat for several; none by default\n"
@@ -71,6 +77,9 @@ typedef struct config {
     double grace;
     const char **allow;
     size_t nallow;
+    corio_jobs_queue *queues;
+    size_t nqueues;
+    char **queue_names; /* malloc'ed copies, freed at exit */
     int recover;
     int no_group_commit;
     double lease;
@@ -132,6 +141,7 @@ static int parse_args(int argc, char **argv, config *c)
         {"workers", required_argument, NULL, 'w'},
         {"grace", required_argument, NULL, 'g'},
         {"allow-command", required_argument, NULL, 'a'},
+        {"queue", required_argument, NULL, 'q'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
         {"no-group-commit", no_argument, NULL, 'n'},
         {"lease", required_argument, NULL, 'L'},
@@ -146,7 +156,9 @@ static int parse_args(int argc, char **argv, config *c)
     c->workers = 4;
     c->grace = 10;
     c->allow = calloc((size_t)argc + 1, sizeof *c->allow);
-    if (!c->allow)
+    c->queues = calloc((size_t)argc + 1, sizeof *c->queues);
+    c->queue_names = calloc((size_t)argc + 1, sizeof *c->queue_names);
+    if (!c->allow || !c->queues || !c->queue_names)
         return EX_USAGE;
     opterr = 0; /* our own messages */
     int o;
@@ -187,6 +199,21 @@ static int parse_args(int argc, char **argv, config *c)
         case 'r':
             c->recover = 1;
             break;
+        case 'q': {
+            const char *colon = strrchr(optarg, ':');
+            long v = colon ? strtol(colon + 1, &e, 10) : 0;
+            char *name = colon ? strndup(optarg, (size_t)(colon - optarg))
+                               : NULL;
+            if (name)
+                c->queue_names[c->nqueues] = name; /* freed at exit */
+            if (!colon || !name || !colon[1] || *e || v < 1 || v > 100000 ||
+                !*name)
+                return bad("--queue wants NAME:CONCURRENCY (a concurrency "
+                           "from 1 to 100000), not '%s'", optarg);
+            c->queues[c->nqueues].name = name;
+            c->queues[c->nqueues++].concurrency = (int)v;
+            break;
+        }
         case 'L': {
             double v = strtod(optarg, &e);
             if (!*optarg || *e || !isfinite(v) || v < 0.3 || v > 86400)
@@ -260,6 +287,8 @@ static void *main_task(void *arg)
         .requeue_interrupted = c->recover,
         .allow_command = c->allow,
         .nallow_command = c->nallow,
+        .queues = c->queues,
+        .nqueues = c->nqueues,
         .no_group_commit = c->no_group_commit,
         .lease = c->lease,
         .max_attempts = c->max_attempts,
@@ -329,17 +358,26 @@ drain:;
     return NULL;
 }
 
+static void free_config(config *c)
+{
+    for (size_t i = 0; c->queue_names && c->queue_names[i]; i++)
+        free(c->queue_names[i]);
+    free(c->queue_names);
+    free(c->queues);
+    free(c->allow);
+}
+
 int main(int argc, char **argv)
 {
     config c;
     memset(&c, 0, sizeof c);
     int rc = parse_args(argc, argv, &c);
     if (rc) {
-        free(c.allow);
+        free_config(&c);
         return rc < 0 ? 0 : rc;
     }
     rc = corio_run(main_task, &c, NULL);
-    free(c.allow);
+    free_config(&c);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: %s\n", corio_strerror(rc));
         return 1;

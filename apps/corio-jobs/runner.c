@@ -538,7 +538,7 @@ static void *job_main(void *arg)
         jobs__sched_add(s, e);
     if (--s->nrunning == 0)
         corio_event_set(s->idle);
-    corio_sem_release(s->slots);
+    corio_sem_release(e->rq->slots);
     jobs__entry_unref(e);
     return NULL;
 }
@@ -556,7 +556,7 @@ int jobs__runner_launch(jobs_service *s, entry *e)
     int rc = corio_spawn_ex(&e->task, job_main, e, &so);
     if (rc < 0) {
         e->refs--;
-        corio_sem_release(s->slots);
+        corio_sem_release(e->rq->slots);
         jobs__finish(e, JOBS_FAILED, NULL, "could not start a task");
         return rc;
     }
@@ -569,25 +569,67 @@ int jobs__runner_launch(jobs_service *s, entry *e)
 
 static void *dispatcher_main(void *arg)
 {
-    jobs_service *s = arg;
+    jobs_runq *q = arg;
+    jobs_service *s = q->svc;
     for (;;) {
-        if (s->queue.next == &s->queue) {
-            if (corio_chan_recv(s->bell, NULL) < 0)
+        if (q->head->next == q->head) {
+            if (corio_chan_recv(q->bell, NULL) < 0)
                 break; /* cancelled: drain */
             continue;
         }
-        if (corio_sem_acquire(s->slots) < 0)
+        if (corio_sem_acquire(q->slots) < 0)
             break;
-        if (s->queue.next == &s->queue) { /* cancelled while we waited */
-            corio_sem_release(s->slots);
+        if (q->head->next == q->head) { /* cancelled while we waited */
+            corio_sem_release(q->slots);
             continue;
         }
-        entry *e = s->queue.next;
-        jobs__list_remove(e);
-        s->nqueued--;
+        entry *e = q->head->next;
+        jobs__dequeue(s, e);
         jobs__runner_launch(s, e);
     }
     return NULL;
+}
+
+jobs_runq *jobs__runq_of(jobs_service *s, const char *queue)
+{
+    for (size_t i = 1; queue && i < s->nrqs; i++)
+        if (strcmp(s->rqs[i].name, queue) == 0)
+            return &s->rqs[i];
+    return &s->rqs[0];
+}
+
+/* a runs before b: higher priority, then older (smaller id). */
+static int before(const jobs_job *a, const jobs_job *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return strcmp(a->id, b->id) < 0;
+}
+
+void jobs__enqueue(jobs_service *s, entry *e)
+{
+    jobs_runq *q = jobs__runq_of(s, e->job->queue);
+    e->rq = q;
+    e->state = E_QUEUED;
+    /* From the tail: a new job of the usual priority goes last at once. */
+    entry *p = q->head->prev;
+    while (p != q->head && before(e->job, p->job))
+        p = p->prev;
+    e->prev = p;
+    e->next = p->next;
+    p->next->prev = e;
+    p->next = e;
+    q->n++;
+    s->nqueued++;
+    if (q->bell)
+        corio_chan_try_send(q->bell, NULL);
+}
+
+void jobs__dequeue(jobs_service *s, entry *e)
+{
+    jobs__list_remove(e);
+    e->rq->n--;
+    s->nqueued--;
 }
 
 /* ---- the scheduler (a store this process owns) ---------------------------------- */
@@ -615,10 +657,7 @@ static void *sched_main(void *arg)
             if (e->job->run_at_ms <= now) {
                 jobs__list_remove(e);
                 s->nsched--;
-                e->state = E_QUEUED;
-                jobs__list_push(&s->queue, e);
-                s->nqueued++;
-                jobs__runner_kick(s);
+                jobs__enqueue(s, e);
             } else if (e->job->run_at_ms < next) {
                 next = e->job->run_at_ms;
             }
@@ -637,25 +676,28 @@ static void *sched_main(void *arg)
 
 void jobs__runner_kick(jobs_service *s)
 {
-    if (s->bell)
-        corio_chan_try_send(s->bell, NULL);
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++)
+        if (s->rqs[i].bell)
+            corio_chan_try_send(s->rqs[i].bell, NULL);
 }
 
 int jobs__runner_start(jobs_service *s)
 {
-    int rc = corio_sem_create(&s->slots, (size_t)s->opts.workers);
-    if (rc == 0)
-        rc = corio_chan_create(&s->bell, 1);
-    if (rc == 0)
-        rc = corio_event_create(&s->idle);
+    int rc = corio_event_create(&s->idle);
     if (rc == 0)
         corio_event_set(s->idle);
-    corio_spawn_opts so = {.name = "jobs-dispatcher"};
-    if (rc == 0)
-        rc = corio_spawn_ex(&s->dispatcher,
-                            s->shared ? jobs__shared_dispatcher
-                                      : dispatcher_main,
-                            s, &so);
+    for (size_t i = 0; rc == 0 && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        rc = corio_sem_create(&q->slots, (size_t)q->limit);
+        if (rc == 0)
+            rc = corio_chan_create(&q->bell, 1);
+        corio_spawn_opts so = {.name = "jobs-dispatcher"};
+        if (rc == 0)
+            rc = corio_spawn_ex(&q->dispatcher,
+                                s->shared ? jobs__shared_dispatcher
+                                          : dispatcher_main,
+                                q, &so);
+    }
     corio_spawn_opts lo = {.name = "jobs-leases"};
     if (rc == 0 && s->shared)
         rc = corio_spawn_ex(&s->lease_task, jobs__lease_main, s, &lo);
@@ -664,7 +706,7 @@ int jobs__runner_start(jobs_service *s)
     corio_spawn_opts sco = {.name = "jobs-scheduler"};
     if (rc == 0 && !s->shared)
         rc = corio_spawn_ex(&s->sched_task, sched_main, s, &sco);
-    if (rc == 0 && s->queue.next != &s->queue)
+    if (rc == 0)
         jobs__runner_kick(s);
     return rc;
 }
@@ -673,10 +715,13 @@ int jobs__runner_stop(jobs_service *s, double grace)
 {
     corio_scope shield;
     corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
-    if (s->dispatcher) {
-        corio_cancel(s->dispatcher);
-        corio_await(s->dispatcher, NULL);
-        s->dispatcher = NULL;
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        if (q->dispatcher) {
+            corio_cancel(q->dispatcher);
+            corio_await(q->dispatcher, NULL);
+            q->dispatcher = NULL;
+        }
     }
     if (s->sched_task) { /* scheduled jobs stay so, for the next start */
         corio_cancel(s->sched_task);
@@ -707,13 +752,16 @@ int jobs__runner_stop(jobs_service *s, double grace)
         s->lease_task = NULL;
     }
     corio_scope_exit(&shield);
-    if (s->bell) {
-        corio_chan_destroy(s->bell);
-        s->bell = NULL;
-    }
-    if (s->slots) {
-        corio_sem_destroy(s->slots);
-        s->slots = NULL;
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        if (q->bell) {
+            corio_chan_destroy(q->bell);
+            q->bell = NULL;
+        }
+        if (q->slots) {
+            corio_sem_destroy(q->slots);
+            q->slots = NULL;
+        }
     }
     if (s->idle) {
         corio_event_destroy(s->idle);

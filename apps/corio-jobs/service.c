@@ -151,10 +151,7 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
         jobs__sched_add(s, e);
     } else if (status == 0) {
         s->submitted++;
-        e->state = E_QUEUED;
-        jobs__list_push(&s->queue, e);
-        s->nqueued++;
-        jobs__runner_kick(s);
+        jobs__enqueue(s, e);
     } else {
         jobs__table_remove(s, e);
     }
@@ -319,11 +316,12 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
     e->refs++;
     int rc = 0;
     if (e->state == E_QUEUED || e->state == E_SCHEDULED) {
-        jobs__list_remove(e);
-        if (e->state == E_QUEUED)
-            s->nqueued--;
-        else
+        if (e->state == E_QUEUED) {
+            jobs__dequeue(s, e);
+        } else {
+            jobs__list_remove(e);
             s->nsched--;
+        }
         e->cancel = 1;
         jobs__finish(e, JOBS_CANCELLED, NULL,
                      e->job->attempts ? "cancelled by DELETE while waiting "
@@ -507,9 +505,7 @@ static int load_queue(jobs_service *s, int status)
                 jobs__sched_add(s, e);
                 continue;
             }
-            e->state = E_QUEUED;
-            jobs__list_push(&s->queue, e);
-            s->nqueued++;
+            jobs__enqueue(s, e);
         }
         free(v);
         if (n < 1000)
@@ -537,13 +533,32 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     if (s->opts.poll <= 0)
         s->opts.poll = 0.25;
     s->shared = jobs_store_shared(store);
-    s->queue.next = s->queue.prev = &s->queue;
     s->running.next = s->running.prev = &s->running;
     s->sched.next = s->sched.prev = &s->sched;
     s->nbuckets = 1024;
     s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    /* Run queues: the default, then one per queue with its own limit. */
+    s->nrqs = 1 + s->opts.nqueues;
+    s->rqs = calloc(s->nrqs, sizeof *s->rqs);
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        q->svc = s;
+        q->limit = i ? s->opts.queue_limits[i - 1] : s->opts.workers;
+        if (i)
+            snprintf(q->name, sizeof q->name, "%s",
+                     s->opts.queue_names[i - 1]);
+        q->head = calloc(1, sizeof *q->head);
+        if (!q->head) {
+            free(s->rqs); /* the heads so far leak only on ENOMEM */
+            s->rqs = NULL;
+            break;
+        }
+        q->head->next = q->head->prev = q->head;
+    }
+    s->opts.queue_names = NULL;
+    s->opts.queue_limits = NULL;
     s->allow = calloc(s->opts.nallow + 1, sizeof *s->allow);
-    int rc = s->buckets && s->allow ? 0 : -ENOMEM;
+    int rc = s->buckets && s->allow && s->rqs ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < s->opts.nallow; i++)
         if (!(s->allow[i] = strdup(s->opts.allow[i])))
             rc = -ENOMEM;
@@ -632,11 +647,16 @@ void jobs_service_close(jobs_service *s)
         jobs_committer_close(s->commit);
     /* Jobs still queued stay created in the store: the next start runs
      * them. Only the memory goes. */
-    while (s->queue.next != &s->queue) {
-        entry *e = s->queue.next;
-        jobs__list_remove(e);
-        jobs__table_remove(s, e);
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        entry *h = s->rqs[i].head;
+        while (h->next != h) {
+            entry *e = h->next;
+            jobs__list_remove(e);
+            jobs__table_remove(s, e);
+        }
+        free(h);
     }
+    free(s->rqs);
     while (s->sched.next != &s->sched) { /* they stay scheduled */
         entry *e = s->sched.next;
         jobs__list_remove(e);

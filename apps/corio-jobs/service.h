@@ -125,6 +125,13 @@ typedef struct jobs_service_opts {
     int recover;                /* JOBS_RECOVER_*: jobs found running */
     size_t max_batch;           /* committer: 1 turns group commit off */
     double lag_interval;        /* loop-lag probe period; default 0.1 s */
+    /* Named queues with their own concurrency limit (--queue NAME:N): each
+     * runs up to its limit of jobs, apart from `workers`, which every
+     * other queue shares. On a shared store the limits are this
+     * process's. */
+    const char *const *queue_names;
+    const int *queue_limits;
+    size_t nqueues;
     /* Shared stores (PostgreSQL) only: */
     double lease;               /* the store's lease, seconds (default 30):
                                    renewed every third of it */

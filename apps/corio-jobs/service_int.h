@@ -10,6 +10,21 @@
 
 #include "service.h"
 
+/* A run queue: jobs waiting for a worker slot, highest priority first,
+ * then oldest (id order); its dispatcher starts them while its semaphore
+ * has a unit. rqs[0] is the default one, for every queue without its own
+ * limit, with `workers` slots. Allocated with the service. */
+typedef struct jobs_runq {
+    char name[JOBS_TYPE_NAME_MAX + 1]; /* "" for the default */
+    struct entry *head;          /* list sentinel (heap: entry is below) */
+    size_t n;
+    int limit;
+    corio_sem *slots;
+    corio_chan *bell;            /* capacity 1: the queue grew */
+    corio_task *dispatcher;
+    struct jobs_service *svc;
+} jobs_runq;
+
 /* Where an active job is. */
 enum {
     E_PENDING = 0, /* its insert is not committed yet: invisible */
@@ -43,6 +58,7 @@ typedef struct entry {
     int lost;                    /* shared store: another process took it
                                     over (this one's lease expired) */
     int noretry;                 /* the handler said CORIO_JOB_NORETRY */
+    jobs_runq *rq;               /* queued or running: its run queue */
     unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;
@@ -56,23 +72,22 @@ struct jobs_service {
     jobs_api api;
     entry **buckets;             /* id -> entry, chained */
     size_t nbuckets, nentries;
-    entry queue;                 /* run queue sentinel, FIFO */
-    size_t nqueued;
+    jobs_runq *rqs;              /* run queues, [0] the default */
+    size_t nrqs;
+    size_t nqueued;              /* in every run queue */
     entry running;               /* running list sentinel */
     size_t nrunning;
     entry sched;                 /* scheduled list sentinel (unordered) */
     size_t nsched;
     corio_task *sched_task;      /* moves due jobs to the run queue */
     corio_event *sched_bell;     /* the scheduled list changed */
-    corio_sem *slots;            /* `workers` units */
-    corio_chan *bell;            /* capacity 1: the queue grew */
-    corio_task *dispatcher;
     corio_event *idle;           /* set while nothing runs */
     corio_task *lag_task;
     int shared;                  /* the store is shared (PostgreSQL) */
     corio_task *lease_task;      /* shared: renews the leases */
     unsigned renew_gen;          /* shared: renewals begun */
-    unsigned claims;             /* shared: claims begun (odd: one runs) */
+    unsigned claims;             /* shared: claims begun and ended */
+    unsigned claims_running;     /* shared: claims under way */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;
@@ -107,6 +122,13 @@ struct corio_job {
 /* Puts e (its job durably scheduled) on the scheduled list; the scheduler
  * queues it at its run_at. */
 void jobs__sched_add(jobs_service *s, entry *e);
+/* The run queue of a queue name (the default one if it has no limit). */
+jobs_runq *jobs__runq_of(jobs_service *s, const char *queue);
+/* Puts e on its run queue (E_QUEUED), in priority-then-id order, and
+ * wakes its dispatcher. */
+void jobs__enqueue(jobs_service *s, entry *e);
+/* Takes a queued e off its run queue. */
+void jobs__dequeue(jobs_service *s, entry *e);
 
 /* runner.c */
 int jobs__runner_start(jobs_service *s);
@@ -122,7 +144,7 @@ int jobs__runner_launch(jobs_service *s, entry *e);
  * from the store instead of taking them off the in-memory queue; a lease
  * task renews what this process holds and acts on cancellation requests
  * and lost leases; DELETE of a job held elsewhere goes through the store. */
-void *jobs__shared_dispatcher(void *arg);
+void *jobs__shared_dispatcher(void *arg); /* arg: its jobs_runq */
 void *jobs__lease_main(void *arg);
 int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out);
 /* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative

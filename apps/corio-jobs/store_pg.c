@@ -88,14 +88,21 @@ static const char *const schema[] = {
      "ADD COLUMN IF NOT EXISTS max_attempts integer NOT NULL DEFAULT 1, "
      "ADD COLUMN IF NOT EXISTS retry_backoff float8 NOT NULL DEFAULT 1, "
      "ADD COLUMN IF NOT EXISTS run_at bigint, "   /* Unix ms: scheduled */
-     "ADD COLUMN IF NOT EXISTS errors text"),     /* JSON array */
+     "ADD COLUMN IF NOT EXISTS errors text, "     /* JSON array */
+     "ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT 'default', "
+     "ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0"),
+    /* Claims: the next jobs by priority, of every queue or of one. */
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_claim "
+     "ON corio_jobs(status, priority DESC, id)"),
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_claim_queue "
+     "ON corio_jobs(status, queue, priority DESC, id)"),
     "COMMIT",
 };
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors"
-#define NCOLS 15 /* parameters of an inserted row: COLS and updated_at */
+             "errors, queue, priority"
+#define NCOLS 17 /* parameters of an inserted row: COLS and updated_at */
 
 /* ---- plumbing ------------------------------------------------------------ */
 
@@ -220,7 +227,13 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     j->max_attempts = atoi(PQgetvalue(r, row, 10));
     j->retry_backoff = strtod(PQgetvalue(r, row, 11), NULL);
     j->run_at_ms = col_ms(r, row, 12);
-    rc = j->max_attempts < 1 ? JOBS_ECORRUPT : col_str(r, row, 13, &j->errors);
+    const char *q = PQgetvalue(r, row, 14);
+    j->priority = atoi(PQgetvalue(r, row, 15));
+    if (strlen(q) < sizeof j->queue)
+        strcpy(j->queue, q);
+    rc = j->max_attempts < 1 || !j->queue[0]
+             ? JOBS_ECORRUPT
+             : col_str(r, row, 13, &j->errors);
     if (rc < 0) {
         jobs_job_free(j);
         return rc;
@@ -263,7 +276,7 @@ static int by_id(const void *a, const void *b)
 typedef struct wparams {
     const char *v[11];
     char attempts[16], created[24], started[24], finished[24], now[24];
-    char max_attempts[16], backoff[32], run_at[24];
+    char max_attempts[16], backoff[32], run_at[24], priority[16];
 } wparams;
 
 static const char insert_head[] =
@@ -272,7 +285,8 @@ static const char insert_head[] =
  * records how it ended. */
 static const char update_sql[] =
     "UPDATE corio_jobs SET status=$2, result=$3, error=$4, "
-    "started_at=$6, finished_at=$7, updated_at=$8, run_at=$10, errors=$11, "
+    "started_at=$6, finished_at=$7, updated_at=$8, run_at=$10, "
+    "errors=COALESCE($11, errors), "
     "owner=NULL, "
     "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
     "status='running'";
@@ -328,6 +342,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         snprintf(q->max_attempts, sizeof q->max_attempts, "%d",
                  j->max_attempts > 0 ? j->max_attempts : 1);
         snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
+        snprintf(q->priority, sizeof q->priority, "%d", j->priority);
         if (w[i].kind == JOBS_W_INSERT) {
             /* The order of COLS, then updated_at. */
             const char *v[NCOLS] = {
@@ -336,7 +351,8 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                 ms_text(q->created, j->created_ms),
                 ms_text(q->started, j->started_ms),
                 ms_text(q->finished, j->finished_ms), q->max_attempts,
-                q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors, now};
+                q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors,
+                j->queue[0] ? j->queue : "default", q->priority, now};
             memcpy(&iv[ins++ * NCOLS], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
             const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
@@ -456,21 +472,29 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
 /* Takes the oldest created jobs. Only created ones: the index on (status,
  * id) makes this a short index scan however long the queue is. Expired
  * leases come back as created through the reaping in pg_renew. */
-static const char claim_sql[] =
-    "UPDATE corio_jobs j SET status='running', owner=$1, "
-    "lease_until=clock_timestamp() + make_interval(secs => "
-    "$2::float8), attempts=j.attempts + 1, "
-    "started_at=$3::bigint, updated_at=$3::bigint, "
-    "finished_at=NULL, result=NULL, error=NULL, "
-    "cancel_requested=false FROM (SELECT id FROM corio_jobs "
-    "WHERE status='created' ORDER BY id LIMIT $4::int "
-    "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
-    "RETURNING j.id, j.type, j.status, j.spec, j.result, "
-    "j.error, j.attempts, j.created_at, j.started_at, "
-    "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "
-    "j.errors";
+#define CLAIM_HEAD                                                          \
+    "UPDATE corio_jobs j SET status='running', owner=$1, "                  \
+    "lease_until=clock_timestamp() + make_interval(secs => "                \
+    "$2::float8), attempts=j.attempts + 1, "                                \
+    "started_at=$3::bigint, updated_at=$3::bigint, "                        \
+    "finished_at=NULL, result=NULL, error=NULL, "                           \
+    "cancel_requested=false FROM (SELECT id FROM corio_jobs "               \
+    "WHERE status='created' "
+#define CLAIM_TAIL                                                          \
+    "ORDER BY priority DESC, id LIMIT $4::int "                             \
+    "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "                          \
+    "RETURNING j.id, j.type, j.status, j.spec, j.result, "                  \
+    "j.error, j.attempts, j.created_at, j.started_at, "                     \
+    "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "            \
+    "j.errors, j.queue, j.priority"
+/* Any queue; one queue ($5); every queue but some ($5, a text array). */
+static const char claim_sql[] = CLAIM_HEAD CLAIM_TAIL;
+static const char claim_queue_sql[] = CLAIM_HEAD "AND queue = $5 " CLAIM_TAIL;
+static const char claim_others_sql[] =
+    CLAIM_HEAD "AND NOT (queue = ANY($5::text[])) " CLAIM_TAIL;
 
-static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
+static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
+                    jobs_job ***out, size_t *n)
 {
     pg_store *s = (pg_store *)base;
     *out = NULL;
@@ -478,7 +502,34 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     char now[24], lim[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     snprintf(lim, sizeof lim, "%zu", max);
-    const char *v[4] = {s->owner, s->lease, now, lim};
+    /* Queue names are [a-z0-9_.-]: an array literal needs no quoting. */
+    char *arr = NULL;
+    const char *sql = claim_sql;
+    const char *fv = NULL;
+    if (f && f->queue) {
+        sql = claim_queue_sql;
+        fv = f->queue;
+    } else if (f && f->nexclude) {
+        size_t len = 3;
+        for (size_t i = 0; i < f->nexclude; i++)
+            len += strlen(f->exclude[i]) + 1;
+        if (!(arr = malloc(len)))
+            return -ENOMEM;
+        size_t k = 0;
+        arr[k++] = '{';
+        for (size_t i = 0; i < f->nexclude; i++) {
+            size_t l = strlen(f->exclude[i]);
+            if (i)
+                arr[k++] = ',';
+            memcpy(arr + k, f->exclude[i], l);
+            k += l;
+        }
+        arr[k++] = '}';
+        arr[k] = '\0';
+        sql = claim_others_sql;
+        fv = arr;
+    }
+    const char *v[5] = {s->owner, s->lease, now, lim, fv};
     PGresult *r = NULL, *due = NULL;
     /* Scheduled jobs whose time has come (a retry's backoff over) go back
      * to created first, in the same round trip: the claim itself stays a
@@ -487,7 +538,7 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     corio_pg_stmt st[2] = {
         {"UPDATE corio_jobs SET status='created', updated_at=$1::bigint "
          "WHERE status='scheduled' AND run_at <= $1::bigint", 1, &v[2]},
-        {claim_sql, 4, v},
+        {sql, fv ? 5 : 4, v},
     };
     PGresult *rr[2] = {NULL, NULL};
     int rc = run(s, 2, st, rr, 0);
@@ -499,6 +550,7 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
         qsort(*out, *n, sizeof **out, by_id);
     PQclear(due);
     PQclear(r);
+    free(arr);
     return rc;
 }
 

@@ -75,11 +75,13 @@ static const char schema_v2[] =
     "ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;"
     "ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 1;"
     "ALTER TABLE jobs ADD COLUMN run_at INTEGER;"   /* Unix ms: scheduled */
-    "ALTER TABLE jobs ADD COLUMN errors TEXT;";     /* JSON array */
+    "ALTER TABLE jobs ADD COLUMN errors TEXT;"      /* JSON array */
+    "ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;";
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors"
+             "errors, queue, priority"
 
 /* A connection and its prepared statements. Allocated by conn_open, freed
  * by conn_close. */
@@ -317,12 +319,13 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         rc = prep(c, &c->insert,
                   "INSERT INTO jobs(" COLS ", updated_at) "
                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?12,?13,?14,?15,"
-                  "?11)");
+                  "?16,?17,?11)");
         if (rc == SQLITE_OK)
             rc = prep(c, &c->update,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
                       "attempts=?5, started_at=?6, finished_at=?7, "
-                      "updated_at=?8, run_at=?9, errors=?10 WHERE id=?1");
+                      "updated_at=?8, run_at=?9, errors=COALESCE(?10, errors) "
+                      "WHERE id=?1");
     } else {
         rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     }
@@ -412,7 +415,12 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
     j->max_attempts = sqlite3_column_int(st, 10);
     j->retry_backoff = sqlite3_column_double(st, 11);
     j->run_at_ms = col_ms(st, 12);
-    rc = j->max_attempts < 1 ? JOBS_ECORRUPT : col_str(st, 13, &j->errors);
+    const char *q = (const char *)sqlite3_column_text(st, 14);
+    j->priority = sqlite3_column_int(st, 15);
+    if (q && strlen(q) < sizeof j->queue)
+        strcpy(j->queue, q);
+    rc = j->max_attempts < 1 || !j->queue[0] ? JOBS_ECORRUPT
+                                             : col_str(st, 13, &j->errors);
     if (rc < 0) {
         jobs_job_free(j);
         return rc;
@@ -486,6 +494,8 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         sqlite3_bind_double(st, 13, j->retry_backoff);
         bind_ms(st, 14, j->run_at_ms);
         bind_text(st, 15, j->errors);
+        bind_text(st, 16, j->queue[0] ? j->queue : "default");
+        sqlite3_bind_int(st, 17, j->priority);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);

@@ -154,6 +154,9 @@ void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub)
     jobs_type_defaults(sub->type, &m, &b);
     j->max_attempts = sub->max_attempts > 0 ? sub->max_attempts : m;
     j->retry_backoff = sub->retry_backoff >= 0 ? sub->retry_backoff : b;
+    if (sub->queue[0])
+        memcpy(j->queue, sub->queue, sizeof j->queue);
+    j->priority = sub->priority;
     if (sub->run_at_ms > jobs_now_ms()) {
         j->status = JOBS_SCHEDULED;
         j->run_at_ms = sub->run_at_ms;
