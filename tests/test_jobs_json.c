@@ -31,6 +31,8 @@ static const struct {
      "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"slow.q-1\","
      "\"priority\":-100}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":2.5}", 0,
+     "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":2.5}", 0,
      "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,"
@@ -70,6 +72,10 @@ static const struct {
      "'queue' must be a name"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"\"}", -EINVAL,
      "'queue'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":0}", -EINVAL,
+     "'timeout' must be a number of seconds"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":\"5\"}", -EINVAL,
+     "'timeout'"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":101}", -EINVAL,
      "'priority' must be an integer from -100 to 100"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":1.5}", -EINVAL,
@@ -235,7 +241,8 @@ static void test_job_json(void **state)
              "\"progress\":null,\"queue\":\"default\","
              "\"result\":null,\"retry_backoff\":1.0,\"run_at\":null,"
              "\"spec\":{\"seconds\":1.0},\"started_at\":null,"
-             "\"status\":\"created\",\"type\":\"sleep\"}",
+             "\"status\":\"created\",\"timeout\":null,"
+             "\"type\":\"sleep\"}",
              j->id);
     assert_string_equal(t, want);
     free(t);

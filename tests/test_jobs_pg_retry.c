@@ -64,6 +64,13 @@ static void test_queue_limits(void **state)
     assert_int_equal(tu_run(rt_case_queues, NULL, NULL), 0);
 }
 
+static void test_timeout(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_timeout, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -109,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_delay_and_run_at),
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_queue_limits),
+        cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

@@ -75,6 +75,7 @@ typedef struct jobs_job {
     char queue[JOBS_TYPE_NAME_MAX + 1]; /* its named queue ("default") */
     int priority;      /* -100..100: within a queue, higher runs first,
                           equal ones oldest first */
+    double timeout;    /* seconds an attempt may run; 0: no limit */
     int prev_status;   /* not stored: the status this change leaves (-1
                           for a new job), so a commit hook can keep
                           per-status counts */
@@ -158,6 +159,7 @@ typedef struct jobs_submission {
     int64_t run_at_ms;    /* from "delay" or "run_at", or 0: at once */
     char queue[JOBS_TYPE_NAME_MAX + 1]; /* "queue", or "" (default) */
     int priority;         /* "priority", or 0 */
+    double timeout;       /* "timeout", or 0: none */
     char *spec; /* the parameters as compact JSON object text */
     char *prog; /* command jobs: argv[0] (for --allow-command); else NULL */
 } jobs_submission;

@@ -207,6 +207,15 @@ static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
         out->priority = (int)json_integer_value(pr);
         json_object_del(o, "priority");
     }
+    json_t *to = json_object_get(o, "timeout");
+    if (to) {
+        double v = json_is_number(to) ? json_number_value(to) : -1;
+        if (!isfinite(v) || v <= 0 || v > 86400)
+            return say(err, errlen, -EINVAL, "'timeout' must be a number of "
+                       "seconds, more than 0 and at most 86400");
+        out->timeout = v;
+        json_object_del(o, "timeout");
+    }
     json_t *delay = json_object_get(o, "delay");
     json_t *at = json_object_get(o, "run_at");
     if (delay && at)
@@ -426,8 +435,9 @@ json_t *jobs_job_json(const jobs_job *j)
     if (o) {
         json_t *errs = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
         json_t *extra = json_pack(
-            "{s:s, s:i, s:i, s:f, s:o, s:o}", "queue",
+            "{s:s, s:i, s:o, s:i, s:f, s:o, s:o}", "queue",
             j->queue[0] ? j->queue : "default", "priority", j->priority,
+            "timeout", j->timeout > 0 ? json_real(j->timeout) : json_null(),
             "max_attempts", j->max_attempts,
             "retry_backoff", j->retry_backoff, "run_at",
             time_or_null(j->run_at_ms), "errors",

@@ -113,6 +113,8 @@ static void *hash_progress(void *arg)
 {
     hash_watch *w = arg;
     while (corio_sleep(0.1) == 0) {
+        if (w->e->deadline > 0 && corio_now() >= w->e->deadline)
+            atomic_store(&w->e->stop, 1); /* the attempt's timeout */
         jobs_job *j = w->e->job;
         uint64_t d = atomic_load_explicit(&w->h->done, memory_order_relaxed);
         j->has_progress = 1;
@@ -484,9 +486,25 @@ static void *job_main(void *arg)
         rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
     }
     char *result = NULL, *error = NULL;
-    if (rc == 0)
+    int timed_out = 0;
+    if (rc == 0) {
+        /* The attempt's timeout is a scope around the work: its suspending
+         * calls fail with -ETIMEDOUT when it passes (corio's own
+         * cancellation); pool work (hashing) sees the stop flag, which the
+         * hash watcher raises at e->deadline. */
+        corio_scope sc;
+        e->deadline = j->timeout > 0 ? corio_now() + j->timeout : 0;
+        corio_scope_enter(&sc, j->timeout > 0 ? j->timeout : -1, 0);
         rc = jobs__execute(e, &result, &error);
-    else if (rc != -ECANCELED)
+        timed_out = corio_scope_exit(&sc) == 1 && rc != 0;
+        e->deadline = 0;
+        if (timed_out && !e->cancel && !e->interrupt && !e->lost) {
+            free(error);
+            error = dupf("timed out after %g s", j->timeout);
+            rc = -ETIMEDOUT;
+            atomic_store(&e->stop, 0);
+        }
+    } else if (rc != -ECANCELED)
         error = dupf("could not record the start: %s", jobs_strerror(rc));
 
     int status;

@@ -59,6 +59,8 @@ typedef struct entry {
                                     over (this one's lease expired) */
     int noretry;                 /* the handler said CORIO_JOB_NORETRY */
     jobs_runq *rq;               /* queued or running: its run queue */
+    double deadline;             /* running: corio_now() when the attempt
+                                    times out, or 0 */
     unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;

@@ -90,7 +90,8 @@ static const char *const schema[] = {
      "ADD COLUMN IF NOT EXISTS run_at bigint, "   /* Unix ms: scheduled */
      "ADD COLUMN IF NOT EXISTS errors text, "     /* JSON array */
      "ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT 'default', "
-     "ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0"),
+     "ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS timeout float8 NOT NULL DEFAULT 0"),
     /* Claims: the next jobs by priority, of every queue or of one. */
     ("CREATE INDEX IF NOT EXISTS corio_jobs_claim "
      "ON corio_jobs(status, priority DESC, id)"),
@@ -101,8 +102,8 @@ static const char *const schema[] = {
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors, queue, priority"
-#define NCOLS 17 /* parameters of an inserted row: COLS and updated_at */
+             "errors, queue, priority, timeout"
+#define NCOLS 18 /* parameters of an inserted row: COLS and updated_at */
 
 /* ---- plumbing ------------------------------------------------------------ */
 
@@ -229,6 +230,7 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     j->run_at_ms = col_ms(r, row, 12);
     const char *q = PQgetvalue(r, row, 14);
     j->priority = atoi(PQgetvalue(r, row, 15));
+    j->timeout = strtod(PQgetvalue(r, row, 16), NULL);
     if (strlen(q) < sizeof j->queue)
         strcpy(j->queue, q);
     rc = j->max_attempts < 1 || !j->queue[0]
@@ -277,6 +279,7 @@ typedef struct wparams {
     const char *v[11];
     char attempts[16], created[24], started[24], finished[24], now[24];
     char max_attempts[16], backoff[32], run_at[24], priority[16];
+    char timeout[32];
 } wparams;
 
 static const char insert_head[] =
@@ -343,6 +346,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                  j->max_attempts > 0 ? j->max_attempts : 1);
         snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
         snprintf(q->priority, sizeof q->priority, "%d", j->priority);
+        snprintf(q->timeout, sizeof q->timeout, "%.17g", j->timeout);
         if (w[i].kind == JOBS_W_INSERT) {
             /* The order of COLS, then updated_at. */
             const char *v[NCOLS] = {
@@ -352,7 +356,8 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                 ms_text(q->started, j->started_ms),
                 ms_text(q->finished, j->finished_ms), q->max_attempts,
                 q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors,
-                j->queue[0] ? j->queue : "default", q->priority, now};
+                j->queue[0] ? j->queue : "default", q->priority, q->timeout,
+                now};
             memcpy(&iv[ins++ * NCOLS], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
             const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
@@ -486,7 +491,7 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
     "RETURNING j.id, j.type, j.status, j.spec, j.result, "                  \
     "j.error, j.attempts, j.created_at, j.started_at, "                     \
     "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "            \
-    "j.errors, j.queue, j.priority"
+    "j.errors, j.queue, j.priority, j.timeout"
 /* Any queue; one queue ($5); every queue but some ($5, a text array). */
 static const char claim_sql[] = CLAIM_HEAD CLAIM_TAIL;
 static const char claim_queue_sql[] = CLAIM_HEAD "AND queue = $5 " CLAIM_TAIL;

@@ -77,11 +77,12 @@ static const char schema_v2[] =
     "ALTER TABLE jobs ADD COLUMN run_at INTEGER;"   /* Unix ms: scheduled */
     "ALTER TABLE jobs ADD COLUMN errors TEXT;"      /* JSON array */
     "ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';"
-    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;";
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN timeout REAL NOT NULL DEFAULT 0;";
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors, queue, priority"
+             "errors, queue, priority, timeout"
 
 /* A connection and its prepared statements. Allocated by conn_open, freed
  * by conn_close. */
@@ -319,7 +320,7 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         rc = prep(c, &c->insert,
                   "INSERT INTO jobs(" COLS ", updated_at) "
                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?12,?13,?14,?15,"
-                  "?16,?17,?11)");
+                  "?16,?17,?18,?11)");
         if (rc == SQLITE_OK)
             rc = prep(c, &c->update,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
@@ -417,6 +418,7 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
     j->run_at_ms = col_ms(st, 12);
     const char *q = (const char *)sqlite3_column_text(st, 14);
     j->priority = sqlite3_column_int(st, 15);
+    j->timeout = sqlite3_column_double(st, 16);
     if (q && strlen(q) < sizeof j->queue)
         strcpy(j->queue, q);
     rc = j->max_attempts < 1 || !j->queue[0] ? JOBS_ECORRUPT
@@ -496,6 +498,7 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_text(st, 15, j->errors);
         bind_text(st, 16, j->queue[0] ? j->queue : "default");
         sqlite3_bind_int(st, 17, j->priority);
+        sqlite3_bind_double(st, 18, j->timeout);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);

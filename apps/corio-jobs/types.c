@@ -157,6 +157,7 @@ void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub)
     if (sub->queue[0])
         memcpy(j->queue, sub->queue, sizeof j->queue);
     j->priority = sub->priority;
+    j->timeout = sub->timeout;
     if (sub->run_at_ms > jobs_now_ms()) {
         j->status = JOBS_SCHEDULED;
         j->run_at_ms = sub->run_at_ms;
