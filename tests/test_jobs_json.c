@@ -31,6 +31,8 @@ static const struct {
      "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"slow.q-1\","
      "\"priority\":-100}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"order-42\"}", 0,
+     "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":2.5}", 0,
      "{\"seconds\":1.0}"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":2.5}", 0,
@@ -72,6 +74,10 @@ static const struct {
      "'queue' must be a name"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"\"}", -EINVAL,
      "'queue'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"a b\"}", -EINVAL,
+     "'unique_key' must be 1 to 255 printable ASCII"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"\"}", -EINVAL,
+     "'unique_key'"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":0}", -EINVAL,
      "'timeout' must be a number of seconds"},
     {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":\"5\"}", -EINVAL,
@@ -242,7 +248,7 @@ static void test_job_json(void **state)
              "\"result\":null,\"retry_backoff\":1.0,\"run_at\":null,"
              "\"spec\":{\"seconds\":1.0},\"started_at\":null,"
              "\"status\":\"created\",\"timeout\":null,"
-             "\"type\":\"sleep\"}",
+             "\"type\":\"sleep\",\"unique_key\":null}",
              j->id);
     assert_string_equal(t, want);
     free(t);

@@ -532,6 +532,12 @@ static void test_timeout(void **state)
     assert_int_equal(tu_run(rt_case_timeout, NULL, NULL), 0);
 }
 
+static void test_idempotency(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_idempotency, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -679,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_priority_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migration, setup,

@@ -71,6 +71,27 @@ static void test_timeout(void **state)
     assert_int_equal(tu_run(rt_case_timeout, NULL, NULL), 0);
 }
 
+static void test_idempotency(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_idempotency, NULL, NULL), 0);
+}
+
+static void *rt_case_idempotency_3(void *arg)
+{
+    (void)arg;
+    return rt_case_idempotency_n(3);
+}
+
+/* Three services on one PostgreSQL queue, as three processes would be. */
+static void test_idempotency_services(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_idempotency_3, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -117,6 +138,8 @@ int main(void)
         cmocka_unit_test(test_priority_order),
         cmocka_unit_test(test_queue_limits),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_idempotency_services),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

@@ -48,10 +48,12 @@ jobs_job *jobs_job_clone(const jobs_job *j)
         return NULL;
     *c = *j;
     c->spec = c->result = c->error = c->progress_msg = c->errors = NULL;
+    c->unique_key = NULL;
     if (dup_opt(&c->spec, j->spec) < 0 || dup_opt(&c->result, j->result) < 0 ||
         dup_opt(&c->error, j->error) < 0 ||
         dup_opt(&c->progress_msg, j->progress_msg) < 0 ||
-        dup_opt(&c->errors, j->errors) < 0) {
+        dup_opt(&c->errors, j->errors) < 0 ||
+        dup_opt(&c->unique_key, j->unique_key) < 0) {
         jobs_job_free(c);
         return NULL;
     }
@@ -67,6 +69,7 @@ void jobs_job_free(jobs_job *j)
     free(j->error);
     free(j->progress_msg);
     free(j->errors);
+    free(j->unique_key);
     free(j);
 }
 

@@ -33,6 +33,7 @@ enum jobs_type {
      * job of a type this program has not registered: see types.c. */
 };
 
+#define JOBS_KEY_MAX 255 /* bytes of an idempotency key */
 #define JOBS_MAX_TYPES 256 /* built-in + registered + met in the store */
 #define JOBS_TYPE_NAME_MAX 64
 
@@ -76,6 +77,8 @@ typedef struct jobs_job {
     int priority;      /* -100..100: within a queue, higher runs first,
                           equal ones oldest first */
     double timeout;    /* seconds an attempt may run; 0: no limit */
+    char *unique_key;  /* Idempotency-Key / unique_key, or NULL: no two
+                          jobs in the store have the same one */
     int prev_status;   /* not stored: the status this change leaves (-1
                           for a new job), so a commit hook can keep
                           per-status counts */
@@ -160,6 +163,7 @@ typedef struct jobs_submission {
     char queue[JOBS_TYPE_NAME_MAX + 1]; /* "queue", or "" (default) */
     int priority;         /* "priority", or 0 */
     double timeout;       /* "timeout", or 0: none */
+    char *unique_key;     /* "unique_key" (malloc'ed), or NULL */
     char *spec; /* the parameters as compact JSON object text */
     char *prog; /* command jobs: argv[0] (for --allow-command); else NULL */
 } jobs_submission;
@@ -171,6 +175,9 @@ typedef struct jobs_submission {
 int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                           char *err, size_t errlen);
 void jobs_submission_free(jobs_submission *s);
+/* 1 if k is a usable idempotency key: 1..255 of printable ASCII (no
+ * space). */
+int jobs_key_valid(const char *k);
 /* Fills a new job's max_attempts / retry_backoff from a submission and
  * its type's defaults, and makes it scheduled if it has a run_at in the
  * future (types.c). */
@@ -251,6 +258,13 @@ typedef struct jobs_store_ops {
      * a malloc'ed array of new jobs (free with jobs_job_free_array). */
     int (*list)(jobs_store *s, int status, const char *after, size_t limit,
                 jobs_job ***out, size_t *n);
+    /* The job whose unique_key is key: 0 (*out a new job) or -ENOENT. */
+    int (*find_key)(jobs_store *s, const char *key, jobs_job **out);
+    /* Shared stores: inserts *j (which has a unique_key) on its own,
+     * unless a job with that key exists: then -EEXIST and *existing gets
+     * it. Atomic against other processes doing the same. */
+    int (*insert_unique)(jobs_store *s, const jobs_job *j,
+                         jobs_job **existing);
     /* counts[status] = number of jobs with it. */
     int (*counts)(jobs_store *s, uint64_t counts[JOBS_NSTATUS]);
     /* Startup: applies policy to every job left running; *n gets how many. */

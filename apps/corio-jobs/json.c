@@ -216,6 +216,16 @@ static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
         out->timeout = v;
         json_object_del(o, "timeout");
     }
+    json_t *uk = json_object_get(o, "unique_key");
+    if (uk) {
+        if (!json_is_string(uk) || !jobs_key_valid(json_string_value(uk)))
+            return say(err, errlen, -EINVAL, "'unique_key' must be 1 to %d "
+                       "printable ASCII characters, without spaces",
+                       JOBS_KEY_MAX);
+        if (!(out->unique_key = strdup(json_string_value(uk))))
+            return -ENOMEM;
+        json_object_del(o, "unique_key");
+    }
     json_t *delay = json_object_get(o, "delay");
     json_t *at = json_object_get(o, "run_at");
     if (delay && at)
@@ -339,7 +349,19 @@ void jobs_submission_free(jobs_submission *s)
 {
     free(s->spec);
     free(s->prog);
-    s->spec = s->prog = NULL;
+    free(s->unique_key);
+    s->spec = s->prog = s->unique_key = NULL;
+}
+
+int jobs_key_valid(const char *k)
+{
+    size_t n = k ? strlen(k) : 0;
+    if (n == 0 || n > JOBS_KEY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 0x21 || k[i] > 0x7e)
+            return 0;
+    return 1;
 }
 
 int jobs_params_parse(int type, const char *spec, jobs_params *out)
@@ -435,7 +457,8 @@ json_t *jobs_job_json(const jobs_job *j)
     if (o) {
         json_t *errs = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
         json_t *extra = json_pack(
-            "{s:s, s:i, s:o, s:i, s:f, s:o, s:o}", "queue",
+            "{s:s?, s:s, s:i, s:o, s:i, s:f, s:o, s:o}", "unique_key",
+            j->unique_key, "queue",
             j->queue[0] ? j->queue : "default", "priority", j->priority,
             "timeout", j->timeout > 0 ? json_real(j->timeout) : json_null(),
             "max_attempts", j->max_attempts,

@@ -181,17 +181,20 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
     jobs_job *j = jobs_job_new(sub.type, sub.spec);
     if (j)
         jobs_job_apply_submission(j, &sub);
+    int nomem = j && sub.unique_key && !j->unique_key;
     jobs_submission_free(&sub);
-    if (!j)
+    if (!j || nomem) {
+        jobs_job_free(j);
         return say(err, errlen, -ENOMEM, "out of memory");
-    char jid[JOBS_ID_LEN + 1];
+    }
+    char jid[JOBS_ID_LEN + 1], existing[JOBS_ID_LEN + 1] = "";
     memcpy(jid, j->id, sizeof jid);
-    rc = api->submit(api->ctx, j); /* takes j */
+    rc = api->submit(api->ctx, j, existing); /* takes j */
     if (rc < 0)
         return say(err, errlen, rc, jobs_strerror(rc));
     if (id)
-        memcpy(id, jid, sizeof jid);
-    return 0;
+        memcpy(id, rc == 1 ? existing : jid, sizeof jid);
+    return rc;
 }
 
 int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,

@@ -199,18 +199,54 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
         jobs_submission_free(&sub);
         return error(resp, 403, err);
     }
+    /* The Idempotency-Key header, or the body's unique_key: the same key
+     * twice is one job. */
+    const char *hk = corio_http_request_header(req, "Idempotency-Key");
+    if (hk && !jobs_key_valid(hk)) {
+        jobs_submission_free(&sub);
+        return error(resp, 400, "the Idempotency-Key header must be 1 to 255 "
+                     "printable ASCII characters, without spaces");
+    }
+    if (hk && sub.unique_key && strcmp(hk, sub.unique_key) != 0) {
+        jobs_submission_free(&sub);
+        return error(resp, 422, "the Idempotency-Key header and the "
+                     "'unique_key' field differ");
+    }
+    if (hk && !sub.unique_key && !(sub.unique_key = strdup(hk))) {
+        jobs_submission_free(&sub);
+        return error(resp, 500, "out of memory");
+    }
     jobs_job *j = jobs_job_new(sub.type, sub.spec);
     if (j)
         jobs_job_apply_submission(j, &sub);
+    int nomem = j && sub.unique_key && !j->unique_key;
     jobs_submission_free(&sub);
-    if (!j)
+    if (!j || nomem) {
+        jobs_job_free(j);
         return error(resp, 500, "out of memory");
+    }
     char id[JOBS_ID_LEN + 1];
     memcpy(id, j->id, sizeof id);
     int status = j->status; /* created, or scheduled (a delay) */
-    rc = api->submit(api->ctx, j); /* takes j */
+    char existing[JOBS_ID_LEN + 1] = "";
+    rc = api->submit(api->ctx, j, existing); /* takes j */
     if (rc < 0)
         return api_error(resp, rc, "recording the job");
+    if (rc == 1) {
+        /* A repeat: the first job, as it is now. */
+        jobs_job *e = NULL;
+        json_t *o = json_pack("{s:s}", "id", existing);
+        if (o && api->get(api->ctx, existing, &e) == 0)
+            json_object_set_new(o, "status",
+                                json_string(jobs_status_name(e->status)));
+        jobs_job_free(e);
+        char loc[300 + JOBS_ID_LEN];
+        snprintf(loc, sizeof loc, "%.256s/jobs/%s",
+                 api->prefix ? api->prefix : "", existing);
+        json_response(resp, 200, o);
+        corio_http_response_header(resp, "Location", loc);
+        return 200;
+    }
     char loc[300 + JOBS_ID_LEN];
     snprintf(loc, sizeof loc, "%.256s/jobs/%s", api->prefix ? api->prefix : "",
              id);

@@ -203,9 +203,19 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
 
 /* ---- the API ------------------------------------------------------------------ */
 
-static int api_submit(void *ctx, jobs_job *j)
+static int submit_plain(jobs_service *s, jobs_job *j);
+static int submit_keyed(jobs_service *s, jobs_job *j, char *existing);
+
+static int api_submit(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1])
 {
     jobs_service *s = ctx;
+    if (j->unique_key && !s->draining && !s->store->damaged)
+        return submit_keyed(s, j, existing);
+    return submit_plain(s, j);
+}
+
+static int submit_plain(jobs_service *s, jobs_job *j)
+{
     if (s->draining) {
         jobs_job_free(j);
         return CORIO_ESHUTDOWN;
@@ -224,6 +234,118 @@ static int api_submit(void *ctx, jobs_job *j)
     if (rc == 0)
         rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j, 1);
     jobs__entry_unref(e);
+    return rc;
+}
+
+/* ---- idempotency keys ------------------------------------------------------------
+ * One job per key: the store's unique index is the rule (across processes
+ * on PostgreSQL), and within this process a key being recorded makes the
+ * next submissions with it wait for the outcome instead of racing it. */
+
+typedef struct keycall {
+    jobs_store *store;
+    const char *key;
+    const jobs_job *job;
+    jobs_job *found;
+} keycall;
+
+static int kc_find(void *arg)
+{
+    keycall *k = arg;
+    return k->store->ops->find_key(k->store, k->key, &k->found);
+}
+
+static int kc_insert(void *arg)
+{
+    keycall *k = arg;
+    return k->store->ops->insert_unique(k->store, k->job, &k->found);
+}
+
+static void keywait_unref(keywait *w)
+{
+    if (--w->refs > 0)
+        return;
+    corio_event_destroy(w->ev);
+    free(w->key);
+    free(w);
+}
+
+static int submit_keyed(jobs_service *s, jobs_job *j, char *existing)
+{
+    for (keywait *w = s->keys; w; w = w->next) {
+        if (strcmp(w->key, j->unique_key) != 0)
+            continue;
+        jobs_job_free(j); /* a repeat: never a second job */
+        w->refs++;
+        int rc = w->done ? 0 : corio_event_wait(w->ev);
+        if (rc == 0)
+            rc = w->rc;
+        if (rc == 0 || rc == 1) {
+            memcpy(existing, w->id, JOBS_ID_LEN + 1);
+            rc = 1;
+        }
+        keywait_unref(w);
+        return rc;
+    }
+    keywait *w = calloc(1, sizeof *w);
+    keycall *k = calloc(1, sizeof *k);
+    if (!w || !k || !(w->key = strdup(j->unique_key)) ||
+        corio_event_create(&w->ev) < 0) {
+        if (w)
+            free(w->key);
+        free(w);
+        free(k);
+        jobs_job_free(j);
+        return -ENOMEM;
+    }
+    w->refs = 1;
+    w->next = s->keys;
+    s->keys = w;
+    k->store = s->store;
+    k->key = w->key;
+    /* Shielded: the waiters depend on this outcome. */
+    corio_scope sc;
+    corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    int rc = jobs_store_call(s->store, kc_find, k);
+    if (rc == 0) {
+        memcpy(w->id, k->found->id, sizeof w->id);
+        jobs_job_free(j);
+        rc = 1;
+    } else if (rc == -ENOENT && s->store->ops->insert_unique) {
+        /* Shared: another process may insert the key at the same moment;
+         * the unique index picks one, atomically. */
+        memcpy(w->id, j->id, sizeof w->id);
+        k->job = j;
+        rc = jobs_store_call(s->store, kc_insert, k);
+        if (rc == -EEXIST && k->found) {
+            memcpy(w->id, k->found->id, sizeof w->id);
+            rc = 1;
+        } else if (rc == 0) {
+            s->submitted++;
+            s->by_status[j->status]++;
+            jobs__runner_kick(s);
+        }
+        jobs_job_free(j);
+    } else if (rc == -ENOENT) {
+        memcpy(w->id, j->id, sizeof w->id);
+        rc = submit_plain(s, j); /* takes j */
+    } else {
+        jobs_job_free(j);
+    }
+    corio_scope_exit(&sc);
+    jobs_job_free(k->found);
+    free(k);
+    w->rc = rc;
+    w->done = 1;
+    corio_event_set(w->ev);
+    for (keywait **p = &s->keys; *p; p = &(*p)->next)
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    if (rc == 1)
+        memcpy(existing, w->id, JOBS_ID_LEN + 1);
+    keywait_unref(w);
     return rc;
 }
 

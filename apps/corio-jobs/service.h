@@ -83,9 +83,11 @@ int jobs_committer_close(jobs_committer *c);
 typedef struct jobs_api {
     void *ctx;
     /* Records a new job durably and queues it. Takes ownership of j
-     * (whatever the result). 0: durable; CORIO_ESHUTDOWN: draining (503);
-     * JOBS_ECORRUPT: the store is damaged (503); other negative: 500. */
-    int (*submit)(void *ctx, jobs_job *j);
+     * (whatever the result). 0: durable; 1: j has a unique_key that a job
+     * already holds (j was dropped; existing gets that job's id);
+     * CORIO_ESHUTDOWN: draining (503); JOBS_ECORRUPT: the store is damaged
+     * (503); other negative: 500. */
+    int (*submit)(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1]);
     /* *out gets a new copy. 0 or -ENOENT, or another error (500). */
     int (*get)(void *ctx, const char *id, jobs_job **out);
     int (*list)(void *ctx, int status, const char *after, size_t limit,

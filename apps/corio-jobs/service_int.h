@@ -65,6 +65,20 @@ typedef struct entry {
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;
 
+/* A submission with an idempotency key whose outcome is not known yet:
+ * later ones with the same key wait for it instead of racing it.
+ * Allocated by the first submitter, on s->keys while it works; freed by
+ * the last to let go (refs). */
+typedef struct keywait {
+    char *key;
+    char id[JOBS_ID_LEN + 1]; /* the job holding the key, once known */
+    int rc;                   /* once done: 0/1 (id valid) or an error */
+    int done;
+    int refs;
+    corio_event *ev;          /* set when done */
+    struct keywait *next;
+} keywait;
+
 /* Allocated by jobs_service_open, freed by jobs_service_close. */
 struct jobs_service {
     jobs_store *store;           /* the caller's */
@@ -90,6 +104,7 @@ struct jobs_service {
     unsigned renew_gen;          /* shared: renewals begun */
     unsigned claims;             /* shared: claims begun and ended */
     unsigned claims_running;     /* shared: claims under way */
+    keywait *keys;               /* idempotency keys being recorded */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;

@@ -91,7 +91,10 @@ static const char *const schema[] = {
      "ADD COLUMN IF NOT EXISTS errors text, "     /* JSON array */
      "ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT 'default', "
      "ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0, "
-     "ADD COLUMN IF NOT EXISTS timeout float8 NOT NULL DEFAULT 0"),
+     "ADD COLUMN IF NOT EXISTS timeout float8 NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS unique_key text"),
+    ("CREATE UNIQUE INDEX IF NOT EXISTS corio_jobs_by_key "
+     "ON corio_jobs(unique_key) WHERE unique_key IS NOT NULL"),
     /* Claims: the next jobs by priority, of every queue or of one. */
     ("CREATE INDEX IF NOT EXISTS corio_jobs_claim "
      "ON corio_jobs(status, priority DESC, id)"),
@@ -102,8 +105,8 @@ static const char *const schema[] = {
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors, queue, priority, timeout"
-#define NCOLS 18 /* parameters of an inserted row: COLS and updated_at */
+             "errors, queue, priority, timeout, unique_key"
+#define NCOLS 19 /* parameters of an inserted row: COLS and updated_at */
 
 /* ---- plumbing ------------------------------------------------------------ */
 
@@ -236,6 +239,8 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     rc = j->max_attempts < 1 || !j->queue[0]
              ? JOBS_ECORRUPT
              : col_str(r, row, 13, &j->errors);
+    if (rc == 0)
+        rc = col_str(r, row, 17, &j->unique_key);
     if (rc < 0) {
         jobs_job_free(j);
         return rc;
@@ -357,7 +362,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                 ms_text(q->finished, j->finished_ms), q->max_attempts,
                 q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors,
                 j->queue[0] ? j->queue : "default", q->priority, q->timeout,
-                now};
+                j->unique_key, now};
             memcpy(&iv[ins++ * NCOLS], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
             const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
@@ -419,6 +424,75 @@ static int pg_get(jobs_store *base, const char *id, jobs_job **out)
     if (rc == 0)
         rc = PQntuples(r) == 0 ? -ENOENT : row_job(r, 0, out);
     PQclear(r);
+    return rc;
+}
+
+static int pg_find_key(jobs_store *base, const char *key, jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    PGresult *r = NULL;
+    const char *v[1] = {key};
+    int rc = run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE unique_key=$1",
+                  1, v);
+    if (rc == 0)
+        rc = PQntuples(r) == 0 ? -ENOENT : row_job(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+/* One INSERT ... ON CONFLICT DO NOTHING, then (if it inserted nothing) the
+ * job that holds the key, in one round trip. The unique index decides
+ * between processes. */
+static int pg_insert_unique(jobs_store *base, const jobs_job *j,
+                            jobs_job **existing)
+{
+    pg_store *s = (pg_store *)base;
+    *existing = NULL;
+    char *sql = insert_text(1);
+    if (!sql)
+        return -ENOMEM;
+    char *full = NULL;
+    if (asprintf(&full, "%s ON CONFLICT (unique_key) WHERE unique_key IS "
+                 "NOT NULL DO NOTHING RETURNING id", sql) < 0)
+        full = NULL;
+    free(sql);
+    if (!full)
+        return -ENOMEM;
+    wparams q;
+    memset(&q, 0, sizeof q);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    snprintf(q.attempts, sizeof q.attempts, "%d", j->attempts);
+    snprintf(q.max_attempts, sizeof q.max_attempts, "%d",
+             j->max_attempts > 0 ? j->max_attempts : 1);
+    snprintf(q.backoff, sizeof q.backoff, "%.17g", j->retry_backoff);
+    snprintf(q.priority, sizeof q.priority, "%d", j->priority);
+    snprintf(q.timeout, sizeof q.timeout, "%.17g", j->timeout);
+    const char *v[NCOLS] = {
+        j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+        j->spec ? j->spec : "{}", j->result, j->error, q.attempts,
+        ms_text(q.created, j->created_ms), ms_text(q.started, j->started_ms),
+        ms_text(q.finished, j->finished_ms), q.max_attempts, q.backoff,
+        ms_text(q.run_at, j->run_at_ms), j->errors,
+        j->queue[0] ? j->queue : "default", q.priority, q.timeout,
+        j->unique_key, now};
+    const char *kv[1] = {j->unique_key};
+    corio_pg_stmt st[2] = {
+        {full, NCOLS, v},
+        /* Sees the other process's row once its insert has committed: the
+         * conflict waited for that. */
+        {"SELECT " COLS " FROM corio_jobs WHERE unique_key=$1", 1, kv},
+    };
+    PGresult *r[2] = {NULL, NULL};
+    int rc = run(s, 2, st, r, 0);
+    if (rc == 0 && PQntuples(r[0]) == 0)
+        rc = PQntuples(r[1]) == 1 ? row_job(r[1], 0, existing) : -EIO;
+    if (rc == 0 && *existing)
+        rc = -EEXIST;
+    PQclear(r[0]);
+    PQclear(r[1]);
+    free(full);
     return rc;
 }
 
@@ -491,7 +565,7 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
     "RETURNING j.id, j.type, j.status, j.spec, j.result, "                  \
     "j.error, j.attempts, j.created_at, j.started_at, "                     \
     "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "            \
-    "j.errors, j.queue, j.priority, j.timeout"
+    "j.errors, j.queue, j.priority, j.timeout, j.unique_key"
 /* Any queue; one queue ($5); every queue but some ($5, a text array). */
 static const char claim_sql[] = CLAIM_HEAD CLAIM_TAIL;
 static const char claim_queue_sql[] = CLAIM_HEAD "AND queue = $5 " CLAIM_TAIL;
@@ -660,6 +734,8 @@ static const jobs_store_ops pg_ops = {
     .name = "postgresql",
     .write = pg_write,
     .get = pg_get,
+    .find_key = pg_find_key,
+    .insert_unique = pg_insert_unique,
     .list = pg_list,
     .counts = pg_counts,
     .recover = pg_recover,

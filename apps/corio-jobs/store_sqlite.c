@@ -78,17 +78,20 @@ static const char schema_v2[] =
     "ALTER TABLE jobs ADD COLUMN errors TEXT;"      /* JSON array */
     "ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';"
     "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE jobs ADD COLUMN timeout REAL NOT NULL DEFAULT 0;";
+    "ALTER TABLE jobs ADD COLUMN timeout REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN unique_key TEXT;"  /* Idempotency-Key */
+    "CREATE UNIQUE INDEX jobs_by_key ON jobs(unique_key) "
+    "WHERE unique_key IS NOT NULL;";
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
-             "errors, queue, priority, timeout"
+             "errors, queue, priority, timeout, unique_key"
 
 /* A connection and its prepared statements. Allocated by conn_open, freed
  * by conn_close. */
 typedef struct conn {
     sqlite3 *db;
-    sqlite3_stmt *get, *list_any, *list_status, *counts;
+    sqlite3_stmt *get, *list_any, *list_status, *counts, *by_key;
     sqlite3_stmt *insert, *update;  /* writer only */
     struct conn *next;              /* reader free list */
 } conn;
@@ -129,6 +132,7 @@ static void conn_close(conn *c)
     sqlite3_finalize(c->list_any);
     sqlite3_finalize(c->list_status);
     sqlite3_finalize(c->counts);
+    sqlite3_finalize(c->by_key);
     sqlite3_finalize(c->insert);
     sqlite3_finalize(c->update);
     sqlite3_close(c->db);
@@ -320,7 +324,7 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         rc = prep(c, &c->insert,
                   "INSERT INTO jobs(" COLS ", updated_at) "
                   "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?12,?13,?14,?15,"
-                  "?16,?17,?18,?11)");
+                  "?16,?17,?18,?19,?11)");
         if (rc == SQLITE_OK)
             rc = prep(c, &c->update,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
@@ -332,6 +336,9 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
     }
     if (rc == SQLITE_OK)
         rc = prep(c, &c->get, "SELECT " COLS " FROM jobs WHERE id=?1");
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->by_key,
+                  "SELECT " COLS " FROM jobs WHERE unique_key=?1");
     if (rc == SQLITE_OK)
         rc = prep(c, &c->list_any, "SELECT " COLS " FROM jobs WHERE id > ?1 "
                                    "ORDER BY id LIMIT ?2");
@@ -423,6 +430,8 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
         strcpy(j->queue, q);
     rc = j->max_attempts < 1 || !j->queue[0] ? JOBS_ECORRUPT
                                              : col_str(st, 13, &j->errors);
+    if (rc == 0)
+        rc = col_str(st, 17, &j->unique_key);
     if (rc < 0) {
         jobs_job_free(j);
         return rc;
@@ -499,6 +508,7 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_text(st, 16, j->queue[0] ? j->queue : "default");
         sqlite3_bind_int(st, 17, j->priority);
         sqlite3_bind_double(st, 18, j->timeout);
+        bind_text(st, 19, j->unique_key);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -561,6 +571,26 @@ static int sq_get(jobs_store *base, const char *id, jobs_job **out)
         rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
     sqlite3_reset(c->get);
     sqlite3_clear_bindings(c->get);
+    reader_put(s, c);
+    return rc;
+}
+
+static int sq_find_key(jobs_store *base, const char *key, jobs_job **out)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(c->by_key, 1, key, -1, SQLITE_STATIC);
+    int st = sqlite3_step(c->by_key);
+    if (st == SQLITE_ROW)
+        rc = row_job(c->by_key, out);
+    else
+        rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
+    sqlite3_reset(c->by_key);
+    sqlite3_clear_bindings(c->by_key);
     reader_put(s, c);
     return rc;
 }
@@ -683,6 +713,7 @@ static const jobs_store_ops sqlite_ops = {
     .name = "sqlite",
     .write = sq_write,
     .get = sq_get,
+    .find_key = sq_find_key,
     .list = sq_list,
     .counts = sq_counts,
     .recover = sq_recover,

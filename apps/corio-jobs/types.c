@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct type_ent {
@@ -158,6 +159,9 @@ void jobs_job_apply_submission(jobs_job *j, const jobs_submission *sub)
         memcpy(j->queue, sub->queue, sizeof j->queue);
     j->priority = sub->priority;
     j->timeout = sub->timeout;
+    if (sub->unique_key && !j->unique_key)
+        j->unique_key = strdup(sub->unique_key); /* NULL on ENOMEM: the
+                                                    caller checks */
     if (sub->run_at_ms > jobs_now_ms()) {
         j->status = JOBS_SCHEDULED;
         j->run_at_ms = sub->run_at_ms;
