@@ -121,7 +121,10 @@ int corio_jobs_open(corio_jobs **out, const char *url,
 
 /* Records a job of type with spec (a JSON object as text; NULL: {}) and
  * queues it; returns once the record is durable. id (27 bytes, may be
- * NULL) gets its id. Returns 0, -EINVAL (unknown type, or a spec the type
+ * NULL) gets its id. The spec may hold the fields of POST /jobs that say
+ * how a job runs (max_attempts, retry_backoff, queue, priority, timeout,
+ * delay, run_at, unique_key). Returns 0, 1 (a job with that unique_key
+ * exists already: nothing recorded, id gets that job's), -EINVAL (unknown type, or a spec the type
  * refuses; err says why), -EPERM (a command the service may not run),
  * CORIO_ESHUTDOWN (draining), -EUCLEAN (store damaged), or a store error.
  * Suspending; an interruption of the caller (-ECANCELED) leaves the job
