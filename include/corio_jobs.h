@@ -73,6 +73,9 @@ typedef struct corio_jobs_opts {
                                          default */
     size_t nallow_command;
     int no_group_commit;    /* 1: one transaction per write (benchmarks) */
+    double retention;       /* seconds an ended job is kept after it
+                               finished, then deleted (with its
+                               idempotency key); 0: kept forever */
     const corio_jobs_queue *queues; /* queues with their own limit; on
                                        PostgreSQL the limits are each
                                        process's */

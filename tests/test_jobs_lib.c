@@ -538,6 +538,12 @@ static void test_idempotency(void **state)
     assert_int_equal(tu_run(rt_case_idempotency, NULL, NULL), 0);
 }
 
+static void test_retention(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_retention, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -686,6 +692,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migration, setup,

@@ -265,6 +265,11 @@ typedef struct jobs_store_ops {
      * it. Atomic against other processes doing the same. */
     int (*insert_unique)(jobs_store *s, const jobs_job *j,
                          jobs_job **existing);
+    /* Deletes up to max ended jobs (succeeded, failed, cancelled,
+     * interrupted) that finished before before_ms, in one short
+     * transaction; removed[status] gets how many of each it deleted. */
+    int (*prune)(jobs_store *s, int64_t before_ms, size_t max,
+                 uint64_t removed[JOBS_NSTATUS]);
     /* counts[status] = number of jobs with it. */
     int (*counts)(jobs_store *s, uint64_t counts[JOBS_NSTATUS]);
     /* Startup: applies policy to every job left running; *n gets how many. */

@@ -67,6 +67,7 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         o = *opts;
     *out = NULL;
     if (!url || !*url || o.workers < 0 || o.lease < 0 || o.max_attempts < 0 ||
+        !(o.retention >= 0) ||
         (o.nallow_command && !o.allow_command))
         return say(err, errlen, -EINVAL, "invalid arguments");
     corio_jobs *j = calloc(1, sizeof *j);
@@ -121,6 +122,7 @@ int corio_jobs_open(corio_jobs **out, const char *url,
                                          : JOBS_RECOVER_INTERRUPT,
         .max_batch = o.no_group_commit ? 1 : 0,
         .lease = o.lease,
+        .retention = o.retention,
         .queue_names = names,
         .queue_limits = limits,
         .nqueues = o.nqueues,

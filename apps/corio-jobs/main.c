@@ -45,6 +45,9 @@ static const char usage[] =
     "                       the others wait, queued\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
     "                       finish before they are interrupted (default 10)\n"
+    "  --retention SECONDS  delete ended jobs (and their idempotency keys)\n"
+    "                       this long after they finished, in small\n"
+    "                       batches (default: keep them)\n"
     "  --queue NAME:CONCURRENCY\n"
     "                       a named queue with its own limit: jobs with\n"
     "                       \"queue\": NAME run up to CONCURRENCY at once,\n"
@@ -85,6 +88,7 @@ typedef struct config {
     double lease;
     int max_attempts;
     double check_timeout; /* < 0: skip the check */
+    double retention;     /* 0: keep ended jobs */
     int status; /* exit status of the main task */
 } config;
 
@@ -142,6 +146,7 @@ static int parse_args(int argc, char **argv, config *c)
         {"grace", required_argument, NULL, 'g'},
         {"allow-command", required_argument, NULL, 'a'},
         {"queue", required_argument, NULL, 'q'},
+        {"retention", required_argument, NULL, 'R'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
         {"no-group-commit", no_argument, NULL, 'n'},
         {"lease", required_argument, NULL, 'L'},
@@ -199,6 +204,14 @@ static int parse_args(int argc, char **argv, config *c)
         case 'r':
             c->recover = 1;
             break;
+        case 'R': {
+            double v = strtod(optarg, &e);
+            if (!*optarg || *e || !isfinite(v) || v <= 0 || v > 1e9)
+                return bad("--retention wants seconds (more than 0), not "
+                           "'%s'", optarg);
+            c->retention = v;
+            break;
+        }
         case 'q': {
             const char *colon = strrchr(optarg, ':');
             long v = colon ? strtol(colon + 1, &e, 10) : 0;
@@ -287,6 +300,7 @@ static void *main_task(void *arg)
         .requeue_interrupted = c->recover,
         .allow_command = c->allow,
         .nallow_command = c->nallow,
+        .retention = c->retention,
         .queues = c->queues,
         .nqueues = c->nqueues,
         .no_group_commit = c->no_group_commit,

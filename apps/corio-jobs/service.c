@@ -525,7 +525,10 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         "corio_jobs_commit_writes_total %llu\n"
         "# HELP corio_jobs_commit_failures_total Failed transactions.\n"
         "# TYPE corio_jobs_commit_failures_total counter\n"
-        "corio_jobs_commit_failures_total %llu\n",
+        "corio_jobs_commit_failures_total %llu\n"
+        "# HELP corio_jobs_pruned_total Ended jobs deleted by retention.\n"
+        "# TYPE corio_jobs_pruned_total counter\n"
+        "corio_jobs_pruned_total %llu\n",
         (unsigned long long)s->submitted,
         /* Shared: the queue is the store's, every process's (recounted
          * every 15 s, this process's own changes added in between). */
@@ -533,7 +536,7 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         s->nrunning,
         s->opts.workers, corio_task_count(NULL), s->lag, s->lag_max,
         (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
-        (unsigned long long)cs.failed);
+        (unsigned long long)cs.failed, (unsigned long long)s->pruned);
     if (s->http) {
         corio_http_server_stats hs;
         corio_http_server_stats_get(s->http, &hs);
@@ -583,6 +586,60 @@ static void *lag_main(void *arg)
         if (s->lag > s->lag_max)
             s->lag_max = s->lag;
     }
+    return NULL;
+}
+
+/* ---- retention ------------------------------------------------------------------ */
+
+#define PRUNE_BATCH 500 /* rows per transaction: a short one, so that
+                           submissions' commits never wait long for it */
+
+typedef struct prune_call {
+    jobs_store *store;
+    int64_t before;
+    uint64_t removed[JOBS_NSTATUS];
+} prune_call;
+
+static int do_prune(void *arg)
+{
+    prune_call *p = arg;
+    return p->store->ops->prune(p->store, p->before, PRUNE_BATCH, p->removed);
+}
+
+/* Deletes ended jobs older than the retention, a batch at a time, letting
+ * the loop (and the committer) run between batches; then sleeps a tenth
+ * of the retention (at most a minute). */
+static void *prune_main(void *arg)
+{
+    jobs_service *s = arg;
+    double iv = s->opts.retention / 10;
+    if (iv > 60)
+        iv = 60;
+    if (iv < 0.05)
+        iv = 0.05;
+    prune_call *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->store = s->store;
+    for (;;) {
+        p->before = jobs_now_ms() - (int64_t)(s->opts.retention * 1000);
+        int rc = jobs_store_call(s->store, do_prune, p);
+        uint64_t n = 0;
+        for (int k = 0; rc == 0 && k < JOBS_NSTATUS; k++) {
+            n += p->removed[k];
+            s->by_status[k] -= p->removed[k] < s->by_status[k]
+                                   ? p->removed[k]
+                                   : s->by_status[k];
+        }
+        s->pruned += n;
+        if (rc < 0)
+            fprintf(stderr, "corio-jobs: pruning old jobs failed: %s\n",
+                    jobs_strerror(rc));
+        /* A full batch: there may be more; a short pause, then go on. */
+        if (corio_sleep(rc == 0 && n == PRUNE_BATCH ? 0.01 : iv) < 0)
+            break;
+    }
+    free(p);
     return NULL;
 }
 
@@ -725,6 +782,10 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
         corio_spawn_opts lo = {.name = "jobs-lag-probe", .stack_size = 64 << 10};
         rc = corio_spawn_ex(&s->lag_task, lag_main, s, &lo);
     }
+    if (rc == 0 && s->opts.retention > 0) {
+        corio_spawn_opts po = {.name = "jobs-retention"};
+        rc = corio_spawn_ex(&s->prune_task, prune_main, s, &po);
+    }
     if (rc < 0) {
         if (!err[0])
             snprintf(err, errlen, "starting the service: %s",
@@ -758,6 +819,10 @@ void jobs_service_close(jobs_service *s)
 {
     if (!s)
         return;
+    if (s->prune_task) {
+        corio_cancel(s->prune_task);
+        corio_await(s->prune_task, NULL);
+    }
     if (s->lag_task) {
         corio_cancel(s->lag_task);
         corio_await(s->lag_task, NULL);

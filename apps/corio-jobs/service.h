@@ -131,6 +131,8 @@ typedef struct jobs_service_opts {
      * runs up to its limit of jobs, apart from `workers`, which every
      * other queue shares. On a shared store the limits are this
      * process's. */
+    double retention;           /* prune ended jobs this many seconds after
+                                   they finished; 0: keep them */
     const char *const *queue_names;
     const int *queue_limits;
     size_t nqueues;

@@ -105,6 +105,8 @@ struct jobs_service {
     unsigned claims;             /* shared: claims begun and ended */
     unsigned claims_running;     /* shared: claims under way */
     keywait *keys;               /* idempotency keys being recorded */
+    corio_task *prune_task;      /* retention, or NULL */
+    uint64_t pruned;             /* jobs pruned since start */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;

@@ -95,6 +95,8 @@ static const char *const schema[] = {
      "ADD COLUMN IF NOT EXISTS unique_key text"),
     ("CREATE UNIQUE INDEX IF NOT EXISTS corio_jobs_by_key "
      "ON corio_jobs(unique_key) WHERE unique_key IS NOT NULL"),
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_by_finished "
+     "ON corio_jobs(finished_at) WHERE finished_at IS NOT NULL"),
     /* Claims: the next jobs by priority, of every queue or of one. */
     ("CREATE INDEX IF NOT EXISTS corio_jobs_claim "
      "ON corio_jobs(status, priority DESC, id)"),
@@ -427,6 +429,33 @@ static int pg_get(jobs_store *base, const char *id, jobs_job **out)
     return rc;
 }
 
+static int pg_prune(jobs_store *base, int64_t before_ms, size_t max,
+                    uint64_t removed[JOBS_NSTATUS])
+{
+    pg_store *s = (pg_store *)base;
+    memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    char before[24], lim[24];
+    snprintf(before, sizeof before, "%" PRId64, before_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    const char *v[2] = {before, lim};
+    PGresult *r = NULL;
+    /* SKIP LOCKED: two processes pruning at once share the work. */
+    int rc = run1(s, &r,
+                  "DELETE FROM corio_jobs WHERE id IN (SELECT id FROM "
+                  "corio_jobs WHERE finished_at IS NOT NULL AND finished_at "
+                  "< $1::bigint AND status IN ('succeeded', 'failed', "
+                  "'cancelled', 'interrupted') ORDER BY finished_at LIMIT "
+                  "$2::int FOR UPDATE SKIP LOCKED) RETURNING status",
+                  2, v);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int k = jobs_status_parse(PQgetvalue(r, i, 0));
+        if (k >= 0)
+            removed[k]++;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int pg_find_key(jobs_store *base, const char *key, jobs_job **out)
 {
     pg_store *s = (pg_store *)base;
@@ -735,6 +764,7 @@ static const jobs_store_ops pg_ops = {
     .write = pg_write,
     .get = pg_get,
     .find_key = pg_find_key,
+    .prune = pg_prune,
     .insert_unique = pg_insert_unique,
     .list = pg_list,
     .counts = pg_counts,

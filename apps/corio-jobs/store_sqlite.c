@@ -81,7 +81,11 @@ static const char schema_v2[] =
     "ALTER TABLE jobs ADD COLUMN timeout REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE jobs ADD COLUMN unique_key TEXT;"  /* Idempotency-Key */
     "CREATE UNIQUE INDEX jobs_by_key ON jobs(unique_key) "
-    "WHERE unique_key IS NOT NULL;";
+    "WHERE unique_key IS NOT NULL;"
+    /* Retention: the oldest ended jobs first (finished_at is set on the
+     * ended statuses only). */
+    "CREATE INDEX jobs_by_finished ON jobs(finished_at) "
+    "WHERE finished_at IS NOT NULL;";
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
              "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
@@ -555,6 +559,47 @@ static int sq_write(jobs_store *base, const jobs_write *w, size_t n)
     return rc;
 }
 
+static int sq_prune(jobs_store *base, int64_t before_ms, size_t max,
+                    uint64_t removed[JOBS_NSTATUS])
+{
+    sq_store *s = (sq_store *)base;
+    memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    pthread_mutex_lock(&s->wlock);
+    conn *c = s->w;
+    sqlite3_stmt *st = NULL;
+    int rc = map_rc(sqlite3_prepare_v2(
+        c->db,
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE "
+        "finished_at IS NOT NULL AND finished_at < ?1 AND status IN "
+        "('succeeded', 'failed', 'cancelled', 'interrupted') "
+        "ORDER BY finished_at LIMIT ?2) RETURNING status",
+        -1, &st, NULL));
+    if (rc == 0)
+        rc = map_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, before_ms);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int k = jobs_status_parse((const char *)sqlite3_column_text(st, 0));
+            if (k >= 0)
+                removed[k]++;
+        }
+        rc = r == SQLITE_DONE ? 0 : map_rc(r);
+        sqlite3_reset(st);
+        if (rc == 0)
+            rc = map_rc(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+        if (rc < 0) {
+            if (!sqlite3_get_autocommit(c->db))
+                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}
+
 static int sq_get(jobs_store *base, const char *id, jobs_job **out)
 {
     sq_store *s = (sq_store *)base;
@@ -714,6 +759,7 @@ static const jobs_store_ops sqlite_ops = {
     .write = sq_write,
     .get = sq_get,
     .find_key = sq_find_key,
+    .prune = sq_prune,
     .list = sq_list,
     .counts = sq_counts,
     .recover = sq_recover,
