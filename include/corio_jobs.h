@@ -73,6 +73,9 @@ typedef struct corio_jobs_opts {
                                          default */
     size_t nallow_command;
     int no_group_commit;    /* 1: one transaction per write (benchmarks) */
+    const char *admin_token; /* if set, DELETE and POST /jobs/<id>/retry
+                                need "Authorization: Bearer <token>"
+                                (copied) */
     double retention;       /* seconds an ended job is kept after it
                                finished, then deleted (with its
                                idempotency key); 0: kept forever */

@@ -491,6 +491,7 @@ static void test_cli(void **state)
     for (const char *const *f = (const char *[]){"--listen", "--db",
                                                  "--workers", "--grace",
                                                  "--allow-command", "--queue",
+                                                 "--admin-token", "--retention",
                                                  NULL};
          *f; f++)
         assert_non_null(strstr(out, *f));
@@ -500,6 +501,7 @@ static void test_cli(void **state)
         {"--listen", "1.2.3.4:99999", NULL}, {"--workers", NULL},
         {"stray", NULL}, {"--queue", "slow", NULL}, {"--queue", "slow:0", NULL},
         {"--queue", ":3", NULL}, {"--queue", "slow:x", NULL},
+        {"--admin-token", "short", NULL}, {"--retention", "0", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(run_cli(bad[i], out, sizeof out), 64);

@@ -544,6 +544,12 @@ static void test_retention(void **state)
     assert_int_equal(tu_run(rt_case_retention, NULL, NULL), 0);
 }
 
+static void test_retry_endpoint(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(rt_case_retry_endpoint, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -693,6 +699,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idempotency, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_command_exit_retried, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_sqlite_migration, setup,

@@ -99,6 +99,13 @@ static void test_retention(void **state)
     assert_int_equal(tu_run(rt_case_retention, NULL, NULL), 0);
 }
 
+static void test_retry_endpoint(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_retry_endpoint, NULL, NULL), 0);
+}
+
 static void test_delay_and_run_at(void **state)
 {
     (void)state;
@@ -148,6 +155,7 @@ int main(void)
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_idempotency_services),
         cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retry_endpoint),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

@@ -108,7 +108,7 @@ static int f_metrics(void *ctx, corio_http_buf *out)
 
 static fake F;
 static jobs_api api = {&F, f_submit, f_get, f_list, f_cancel, f_allowed,
-                       f_health, f_metrics, NULL};
+                       f_health, f_metrics, NULL, NULL, NULL};
 
 static int setup(void **state)
 {

@@ -270,6 +270,12 @@ typedef struct jobs_store_ops {
      * transaction; removed[status] gets how many of each it deleted. */
     int (*prune)(jobs_store *s, int64_t before_ms, size_t max,
                  uint64_t removed[JOBS_NSTATUS]);
+    /* POST /jobs/<id>/retry: a failed, cancelled or interrupted job
+     * becomes created again (error, result and end time cleared; one more
+     * attempt allowed if it had used them all), atomically. 0 (*out the
+     * job now), -ENOENT, -EBUSY (another status: *out the job). */
+    int (*retry)(jobs_store *s, const char *id, int64_t now_ms,
+                 jobs_job **out);
     /* counts[status] = number of jobs with it. */
     int (*counts)(jobs_store *s, uint64_t counts[JOBS_NSTATUS]);
     /* Startup: applies policy to every job left running; *n gets how many. */

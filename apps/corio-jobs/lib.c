@@ -20,6 +20,7 @@ struct corio_jobs {
     jobs_store *store;   /* owned */
     jobs_service *svc;   /* owned */
     char **allow;        /* copy of opts.allow_command, NULL-terminated */
+    char *admin_token;   /* copy, or NULL */
     int drained;
 };
 
@@ -81,12 +82,20 @@ int corio_jobs_open(corio_jobs **out, const char *url,
             free(j);
             return say(err, errlen, -ENOMEM, "out of memory");
         }
+    if (o.admin_token && *o.admin_token &&
+        !(j->admin_token = strdup(o.admin_token))) {
+        free_allow(j->allow);
+        free(j->admin_token);
+        free(j);
+        return say(err, errlen, -ENOMEM, "out of memory");
+    }
     int *limits = calloc(o.nqueues + 1, sizeof *limits);
     const char **names = calloc(o.nqueues + 1, sizeof *names);
     if (!limits || !names) {
         free(limits);
         free(names);
         free_allow(j->allow);
+        free(j->admin_token);
         free(j);
         return say(err, errlen, -ENOMEM, "out of memory");
     }
@@ -123,6 +132,7 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         .max_batch = o.no_group_commit ? 1 : 0,
         .lease = o.lease,
         .retention = o.retention,
+        .admin_token = j->admin_token,
         .queue_names = names,
         .queue_limits = limits,
         .nqueues = o.nqueues,
@@ -139,6 +149,7 @@ fail:
     free(names);
     jobs_store_close(j->store);
     free_allow(j->allow);
+    free(j->admin_token);
     free(j);
     return rc;
 }
@@ -264,6 +275,7 @@ void corio_jobs_close(corio_jobs *jobs)
     jobs_service_close(jobs->svc);
     jobs_store_close(jobs->store);
     free_allow(jobs->allow);
+    free(jobs->admin_token);
     free(jobs);
 }
 

@@ -45,6 +45,9 @@ static const char usage[] =
     "                       the others wait, queued\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
     "                       finish before they are interrupted (default 10)\n"
+    "  --admin-token TOKEN  DELETE and POST /jobs/<id>/retry need\n"
+    "                       \"Authorization: Bearer TOKEN\" (at least 8\n"
+    "                       characters; default: anyone may)\n"
     "  --retention SECONDS  delete ended jobs (and their idempotency keys)\n"
     "                       this long after they finished, in small\n"
     "                       batches (default: keep them)\n"
@@ -89,6 +92,7 @@ typedef struct config {
     int max_attempts;
     double check_timeout; /* < 0: skip the check */
     double retention;     /* 0: keep ended jobs */
+    const char *admin_token;
     int status; /* exit status of the main task */
 } config;
 
@@ -147,6 +151,7 @@ static int parse_args(int argc, char **argv, config *c)
         {"allow-command", required_argument, NULL, 'a'},
         {"queue", required_argument, NULL, 'q'},
         {"retention", required_argument, NULL, 'R'},
+        {"admin-token", required_argument, NULL, 'T'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
         {"no-group-commit", no_argument, NULL, 'n'},
         {"lease", required_argument, NULL, 'L'},
@@ -203,6 +208,11 @@ static int parse_args(int argc, char **argv, config *c)
             break;
         case 'r':
             c->recover = 1;
+            break;
+        case 'T':
+            if (strlen(optarg) < 8)
+                return bad("--admin-token wants at least 8 characters%s", "");
+            c->admin_token = optarg;
             break;
         case 'R': {
             double v = strtod(optarg, &e);
@@ -301,6 +311,7 @@ static void *main_task(void *arg)
         .allow_command = c->allow,
         .nallow_command = c->nallow,
         .retention = c->retention,
+        .admin_token = c->admin_token,
         .queues = c->queues,
         .nqueues = c->nqueues,
         .no_group_commit = c->no_group_commit,

@@ -353,6 +353,60 @@ static int one_job(const jobs_api *api, const corio_http_request *req,
     return json_response(resp, 200, o);
 }
 
+/* 1 if the request may change jobs: no admin token is configured, or it
+ * carries "Authorization: Bearer <token>" (compared in constant time). */
+static int authorized(const jobs_api *api, const corio_http_request *req)
+{
+    if (!api->admin_token || !*api->admin_token)
+        return 1;
+    const char *h = corio_http_request_header(req, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *t = h + 7, *want = api->admin_token;
+    size_t n = strlen(t), m = strlen(want);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(want[i] ^ (i < n ? t[i] : 0));
+    return diff == 0;
+}
+
+static int unauthorized(corio_http_response *resp)
+{
+    error(resp, 401, "this needs the admin token: send \"Authorization: "
+          "Bearer <token>\" (the server's --admin-token)");
+    corio_http_response_header(resp, "WWW-Authenticate", "Bearer");
+    return 401;
+}
+
+/* POST /jobs/<id>/retry */
+static int retry_job(const jobs_api *api, const char *id,
+                     corio_http_response *resp)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "no job with id '%.40s'", id);
+    if (!jobs_id_valid(id))
+        return error(resp, 404, msg);
+    jobs_job *j = NULL;
+    int rc = api->retry(api->ctx, id, &j);
+    if (rc == -ENOENT)
+        return error(resp, 404, msg);
+    if (rc == -EBUSY) {
+        char m[128];
+        snprintf(m, sizeof m, "only a failed, cancelled or interrupted job "
+                 "can be retried; this one is %s",
+                 j ? jobs_status_name(j->status) : "active");
+        json_t *o = json_pack("{s:s, s:o*}", "error", m, "job",
+                              j ? jobs_job_json(j) : NULL);
+        jobs_job_free(j);
+        return json_response(resp, 409, o);
+    }
+    if (rc < 0)
+        return api_error(resp, rc, "retrying the job");
+    json_t *o = jobs_job_json(j);
+    jobs_job_free(j);
+    return json_response(resp, 200, o);
+}
+
 int jobs_route(const jobs_api *api, const corio_http_request *req,
                corio_http_response *resp)
 {
@@ -375,10 +429,21 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
     if (plen > 6 && memcmp(path, "/jobs/", 6) == 0) {
         char id[64];
         size_t idlen = plen - 6;
+        int retry = api->retry && idlen > 6 &&
+                    memcmp(path + plen - 6, "/retry", 6) == 0;
+        if (retry)
+            idlen -= 6;
         if (idlen >= sizeof id || memchr(path + 6, '/', idlen))
             return error(resp, 404, "no such resource");
         memcpy(id, path + 6, idlen);
         id[idlen] = '\0';
+        if (retry && strcmp(m, "POST") != 0)
+            return not_allowed(resp, "POST");
+        if (retry)
+            return authorized(api, req) ? retry_job(api, id, resp)
+                                        : unauthorized(resp);
+        if (strcmp(m, "DELETE") == 0 && !authorized(api, req))
+            return unauthorized(resp);
         if (get || strcmp(m, "DELETE") == 0)
             return one_job(api, req, id, get, resp);
         return not_allowed(resp, "GET, HEAD, DELETE");

@@ -349,6 +349,85 @@ static int submit_keyed(jobs_service *s, jobs_job *j, char *existing)
     return rc;
 }
 
+/* ---- POST /jobs/<id>/retry ---------------------------------------------------- */
+
+static int store_get(jobs_service *s, const char *id, jobs_job **out);
+
+typedef struct retry_call {
+    jobs_store *store;
+    char id[JOBS_ID_LEN + 1];
+    int64_t now;
+    jobs_job *out;
+} retry_call;
+
+static int do_retry(void *arg)
+{
+    retry_call *r = arg;
+    return r->store->ops->retry(r->store, r->id, r->now, &r->out);
+}
+
+static int api_retry(void *ctx, const char *id, jobs_job **out)
+{
+    jobs_service *s = ctx;
+    *out = NULL;
+    if (s->draining)
+        return CORIO_ESHUTDOWN;
+    /* A job whose end is being recorded shows it already (GET reads the
+     * entry): let the record land first. */
+    entry *e = jobs__entry_find(s, id);
+    for (int i = 0; i < 5000 && e && e->state == E_FINISHING; i++) {
+        corio_sleep(0.001);
+        e = jobs__entry_find(s, id);
+    }
+    if (e && e->state != E_PENDING) { /* active here: not ended */
+        *out = jobs_job_clone(e->job);
+        return *out ? -EBUSY : -ENOMEM;
+    }
+    jobs_job *before = NULL; /* for the per-status counts */
+    store_get(s, id, &before);
+    int prev = before ? before->status : -1;
+    jobs_job_free(before);
+    retry_call *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    r->store = s->store;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->now = jobs_now_ms();
+    int rc = jobs_store_call(s->store, do_retry, r);
+    jobs_job *j = r->out;
+    free(r);
+    if (rc < 0) {
+        *out = j;
+        return rc;
+    }
+    *out = jobs_job_clone(j);
+    if (!*out) {
+        jobs_job_free(j);
+        return -ENOMEM; /* recorded: it runs at the next start */
+    }
+    if (prev >= 0 && s->by_status[prev])
+        s->by_status[prev]--;
+    if (s->shared) {
+        s->by_status[JOBS_CREATED]++;
+        jobs__runner_kick(s);
+        jobs_job_free(j);
+        return 0;
+    }
+    /* The entry of its last run may still be leaving the table (its end
+     * was committed, the retry's update came right after). */
+    for (int i = 0; i < 1000 && jobs__entry_find(s, id); i++)
+        corio_sleep(0.001);
+    e = jobs__entry_new(s, j);
+    if (!e || jobs__table_add(s, e) < 0) {
+        free(e);
+        jobs_job_free(j);
+        return 0; /* recorded: it runs at the next start */
+    }
+    s->by_status[JOBS_CREATED]++;
+    jobs__enqueue(s, e);
+    return 0;
+}
+
 /* A store read on the pool. Heap-allocated: the worker reads it. */
 typedef struct rd {
     jobs_store *store;
@@ -460,6 +539,12 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
             rc = corio_future_create(NULL, &e->done);
         if (rc == 0 && e->state != E_DONE)
             rc = corio_future_await(e->done, NULL);
+    }
+    if (rc == 0 && s->shared && e->job->status == JOBS_SCHEDULED) {
+        /* It ended its attempt as this DELETE came, failed with attempts
+         * left: now it waits in the store, where DELETE cancels it. */
+        jobs__entry_unref(e);
+        return jobs__shared_cancel(s, id, out);
     }
     if (rc == 0) {
         *out = jobs_job_clone(e->job);
@@ -743,7 +828,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
             rc = -ENOMEM;
     s->opts.allow = NULL;
     s->api = (jobs_api){s, api_submit, api_get, api_list, api_cancel,
-                        api_allowed, api_health, api_metrics, NULL};
+                        api_allowed, api_health, api_metrics, NULL,
+                        api_retry, s->opts.admin_token};
 
     startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
     if (rc == 0 && !u)

@@ -107,6 +107,13 @@ typedef struct jobs_api {
      * Location of a new job starts with it. The router sees paths with it
      * already stripped (corio_jobs_http_handle). */
     const char *prefix;
+    /* Runs a failed, cancelled or interrupted job again; *out gets it.
+     * -ENOENT; -EBUSY in another status (*out gets it). NULL: no such
+     * route. */
+    int (*retry)(void *ctx, const char *id, jobs_job **out);
+    /* If set, DELETE and POST .../retry need "Authorization: Bearer
+     * <admin_token>" (401 otherwise). */
+    const char *admin_token;
 } jobs_api;
 
 /* ---- the service ---------------------------------------------------------------
@@ -131,6 +138,8 @@ typedef struct jobs_service_opts {
      * runs up to its limit of jobs, apart from `workers`, which every
      * other queue shares. On a shared store the limits are this
      * process's. */
+    const char *admin_token;    /* DELETE and retry need it (the caller
+                                   keeps the string alive); NULL: none */
     double retention;           /* prune ended jobs this many seconds after
                                    they finished; 0: keep them */
     const char *const *queue_names;

@@ -456,6 +456,37 @@ static int pg_prune(jobs_store *base, int64_t before_ms, size_t max,
     return rc;
 }
 
+static int pg_retry(jobs_store *base, const char *id, int64_t now_ms,
+                    jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *v[2] = {id, now};
+    corio_pg_stmt st[2] = {
+        {"UPDATE corio_jobs SET status='created', error=NULL, result=NULL, "
+         "finished_at=NULL, run_at=NULL, updated_at=$2::bigint, owner=NULL, "
+         "lease_until=NULL, cancel_requested=false, max_attempts="
+         "greatest(max_attempts, attempts + 1) WHERE id=$1 AND status IN "
+         "('failed', 'cancelled', 'interrupted') RETURNING " COLS, 2, v},
+        {"SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v},
+    };
+    PGresult *r[2] = {NULL, NULL};
+    int rc = run(s, 2, st, r, 0);
+    if (rc == 0) {
+        if (PQntuples(r[0]) == 1)
+            rc = row_job(r[0], 0, out);
+        else if (PQntuples(r[1]) == 1)
+            rc = (rc = row_job(r[1], 0, out)) < 0 ? rc : -EBUSY;
+        else
+            rc = -ENOENT;
+    }
+    PQclear(r[0]);
+    PQclear(r[1]);
+    return rc;
+}
+
 static int pg_find_key(jobs_store *base, const char *key, jobs_job **out)
 {
     pg_store *s = (pg_store *)base;
@@ -765,6 +796,7 @@ static const jobs_store_ops pg_ops = {
     .get = pg_get,
     .find_key = pg_find_key,
     .prune = pg_prune,
+    .retry = pg_retry,
     .insert_unique = pg_insert_unique,
     .list = pg_list,
     .counts = pg_counts,

@@ -600,6 +600,46 @@ static int sq_prune(jobs_store *base, int64_t before_ms, size_t max,
     return rc;
 }
 
+static int sq_retry(jobs_store *base, const char *id, int64_t now_ms,
+                    jobs_job **out)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    pthread_mutex_lock(&s->wlock);
+    conn *c = s->w;
+    sqlite3_stmt *up = NULL;
+    int rc = map_rc(sqlite3_prepare_v2(
+        c->db,
+        "UPDATE jobs SET status='created', error=NULL, result=NULL, "
+        "finished_at=NULL, run_at=NULL, updated_at=?2, max_attempts="
+        "max(max_attempts, attempts + 1) WHERE id=?1 AND status IN "
+        "('failed', 'cancelled', 'interrupted')",
+        -1, &up, NULL));
+    int changed = 0;
+    if (rc == 0) {
+        sqlite3_bind_text(up, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 2, now_ms);
+        int r = sqlite3_step(up);
+        rc = r == SQLITE_DONE ? 0 : map_rc(r);
+        changed = sqlite3_changes(c->db);
+    }
+    sqlite3_finalize(up);
+    if (rc == 0) {
+        sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+        int st = sqlite3_step(c->get);
+        if (st == SQLITE_ROW)
+            rc = row_job(c->get, out);
+        else
+            rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
+        sqlite3_reset(c->get);
+        sqlite3_clear_bindings(c->get);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    if (rc == 0 && !changed)
+        rc = -EBUSY;
+    return rc;
+}
+
 static int sq_get(jobs_store *base, const char *id, jobs_job **out)
 {
     sq_store *s = (sq_store *)base;
@@ -760,6 +800,7 @@ static const jobs_store_ops sqlite_ops = {
     .get = sq_get,
     .find_key = sq_find_key,
     .prune = sq_prune,
+    .retry = sq_retry,
     .list = sq_list,
     .counts = sq_counts,
     .recover = sq_recover,
