@@ -99,8 +99,8 @@ typedef struct corio_jobs_opts {
  * fetch, command) are always there. Returns 0, -EINVAL (bad name or NULL
  * handler), -EEXIST (registered already, or built-in), -ENOSPC (256 types).
  * Not suspending; thread-safe. */
-int corio_jobs_register(const char *name, corio_jobs_handler handler,
-                        void *arg);
+CORIO_API int corio_jobs_register(const char *name, corio_jobs_handler handler,
+                                  void *arg);
 
 /* A type's retry policy (corio_jobs_register_ex). Zero fields take the
  * defaults; a job's own "max_attempts" / "retry_backoff" fields override
@@ -112,8 +112,8 @@ typedef struct corio_jobs_type_opts {
 } corio_jobs_type_opts;
 
 /* corio_jobs_register() with a retry policy (opts may be NULL). */
-int corio_jobs_register_ex(const char *name, corio_jobs_handler handler,
-                           void *arg, const corio_jobs_type_opts *opts);
+CORIO_API int corio_jobs_register_ex(const char *name, corio_jobs_handler handler,
+                                     void *arg, const corio_jobs_type_opts *opts);
 
 /* Opens the store named by url ("postgresql://..." or "postgres://...",
  * "sqlite:PATH", or a plain file path), recovers the jobs a dead process
@@ -122,8 +122,8 @@ int corio_jobs_register_ex(const char *name, corio_jobs_handler handler,
  * Returns 0, -EINVAL, -EIO, -ENOMEM, -ECONNREFUSED, -EPROTONOSUPPORT (built
  * without PostgreSQL), -EUCLEAN (the store is damaged; err says how to
  * repair it), -EBUSY (another process uses the SQLite file). Suspending. */
-int corio_jobs_open(corio_jobs **out, const char *url,
-                    const corio_jobs_opts *opts, char *err, size_t errlen);
+CORIO_API int corio_jobs_open(corio_jobs **out, const char *url,
+                              const corio_jobs_opts *opts, char *err, size_t errlen);
 
 /* Records a job of type with spec (a JSON object as text; NULL: {}) and
  * queues it; returns once the record is durable. id (27 bytes, may be
@@ -135,8 +135,8 @@ int corio_jobs_open(corio_jobs **out, const char *url,
  * CORIO_ESHUTDOWN (draining), -EUCLEAN (store damaged), or a store error.
  * Suspending; an interruption of the caller (-ECANCELED) leaves the job
  * recorded or not, as the commit goes. */
-int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
-                       char id[27], char *err, size_t errlen);
+CORIO_API int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
+                                 char id[27], char *err, size_t errlen);
 
 /* Serves the HTTP API (POST /jobs, GET /jobs/<id>, GET /jobs, DELETE
  * /jobs/<id>, GET /healthz, GET /metrics; docs/jobs.md) under prefix, from
@@ -144,44 +144,44 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
  * it, fills resp and returns 1; otherwise returns 0 and leaves resp alone.
  * prefix: "" (the root) or "/path" without a trailing slash; the Location
  * of a new job includes it. Suspending (a POST waits for its commit). */
-int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
-                           const corio_http_request *req,
-                           corio_http_response *resp);
+CORIO_API int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
+                                     const corio_http_request *req,
+                                     corio_http_response *resp);
 
 /* Fills resp with a JSON error {"error": message}, as the API answers
  * every failure: for a corio_http_server_opts.error_response hook, so
  * that malformed requests get JSON too. */
-void corio_jobs_error_response(corio_http_response *resp, int status,
-                               const char *message);
+CORIO_API void corio_jobs_error_response(corio_http_response *resp, int status,
+                                         const char *message);
 
 /* Lets GET /metrics include srv's counters (NULL: no longer). */
-void corio_jobs_set_http_server(corio_jobs *jobs, corio_http_server *srv);
+CORIO_API void corio_jobs_set_http_server(corio_jobs *jobs, corio_http_server *srv);
 
 /* Stops taking jobs (enqueue and POST answer "draining") and starting
  * queued ones (they stay queued for the next start); waits up to grace
  * seconds for the running ones, then cancels the rest (recorded
  * interrupted, or handed back on PostgreSQL). Returns how many had to be
  * cancelled. Suspending; shielded. */
-int corio_jobs_drain(corio_jobs *jobs, double grace);
+CORIO_API int corio_jobs_drain(corio_jobs *jobs, double grace);
 
 /* Drains with no grace if corio_jobs_drain() was not called, frees the
  * service and closes its store. NULL: no-op. Suspending. */
-void corio_jobs_close(corio_jobs *jobs);
+CORIO_API void corio_jobs_close(corio_jobs *jobs);
 
 /* 1 if the store is shared by several processes (PostgreSQL). */
-int corio_jobs_shared(const corio_jobs *jobs);
+CORIO_API int corio_jobs_shared(const corio_jobs *jobs);
 
 /* ---- inside a handler ------------------------------------------------- */
 
-const char *corio_job_id(const corio_job *job);   /* 26 characters */
-const char *corio_job_type(const corio_job *job);
+CORIO_API const char *corio_job_id(const corio_job *job);   /* 26 characters */
+CORIO_API const char *corio_job_type(const corio_job *job);
 /* 1 for the first run, 2 for the second (a retry, or a requeue)... */
-int corio_job_attempt(const corio_job *job);
+CORIO_API int corio_job_attempt(const corio_job *job);
 
 /* Sets the job's result: a JSON value as text (copied), stored and shown
  * by GET as "result". A failed job keeps its result too. Returns 0,
  * -EINVAL (not JSON), -ENOMEM. */
-int corio_job_set_result(corio_job *job, const char *json);
+CORIO_API int corio_job_set_result(corio_job *job, const char *json);
 
 /* Flags of corio_job_fail(). */
 #define CORIO_JOB_NORETRY 1 /* do not retry this failure: the job ends
@@ -190,13 +190,13 @@ int corio_job_set_result(corio_job *job, const char *json);
 /* Sets the error message (copied) the job fails with when the handler
  * returns a negative value; returns -EIO so that a handler can write
  * `return corio_job_fail(job, "...", 0);`. flags: CORIO_JOB_*. */
-int corio_job_fail(corio_job *job, const char *message, int flags);
+CORIO_API int corio_job_fail(corio_job *job, const char *message, int flags);
 
 /* Reports progress: fraction 0..1 (clamped) and a message (copied, may be
  * NULL). GET shows it as "progress": {"fraction", "message"} while the job
  * is active in this process. Returns 0, -EINVAL (fraction not a number),
  * -ENOMEM. */
-int corio_job_progress(corio_job *job, double fraction, const char *message);
+CORIO_API int corio_job_progress(corio_job *job, double fraction, const char *message);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@
 
 #include <corio_jobs.h>
 
-#include "jobs/jobs.h"
+#include "jobs.h"
 
 #include <errno.h>
 #include <jansson.h>
