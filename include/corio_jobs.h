@@ -30,6 +30,8 @@
 extern "C" {
 #endif
 
+struct corio_pg; /* corio_pg.h */
+
 /* The service. Allocated by corio_jobs_open(); corio_jobs_drain() then
  * corio_jobs_close() end it (close frees it and closes its store). */
 typedef struct corio_jobs corio_jobs;
@@ -137,6 +139,26 @@ CORIO_API int corio_jobs_open(corio_jobs **out, const char *url,
  * recorded or not, as the commit goes. */
 CORIO_API int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
                                  char id[27], char *err, size_t errlen);
+
+/* Enqueues inside the caller's own PostgreSQL transaction (River's point:
+ * the job is recorded atomically with the data it is about). conn is the
+ * caller's connection to the database of a PostgreSQL service (any
+ * process's), in a transaction it began; the job is inserted there,
+ * validated as corio_jobs_enqueue does (a command's program is checked
+ * when it runs), and exists once, and only if, the caller commits; a
+ * rollback leaves nothing. A service claims it at its next poll (0.25 s),
+ * or at once after corio_jobs_kick(). The store's schema must exist (a
+ * service opened it once). Returns 0, 1 (a job holds its unique_key: id
+ * gets that job's), -EINVAL, -EPROTONOSUPPORT (built without PostgreSQL),
+ * -EIO (the statement failed: the caller's transaction is aborted), or the
+ * connection's errors. Suspending. */
+CORIO_API int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
+                                    const char *spec, char id[27], char *err,
+                                    size_t errlen);
+
+/* Tells the service to look for new work at once (after the caller's
+ * transaction holding corio_jobs_enqueue_pg jobs has committed). */
+CORIO_API void corio_jobs_kick(corio_jobs *jobs);
 
 /* Serves the HTTP API (POST /jobs, GET /jobs/<id>, GET /jobs, DELETE
  * /jobs/<id>, GET /healthz, GET /metrics; docs/jobs.md) under prefix, from

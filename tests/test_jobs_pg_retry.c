@@ -10,6 +10,7 @@
 #include "jobs_pg_db.h"
 
 #include <corio_jobs.h>
+#include <corio_pg.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +114,59 @@ static void test_delay_and_run_at(void **state)
     assert_int_equal(tu_run(rt_case_delay, NULL, NULL), 0);
 }
 
+/* Enqueue inside the caller's own transaction: rolled back, the job never
+ * was; committed, it runs; a unique_key already held gives that job. */
+static void *in_txn(void *arg)
+{
+    (void)arg;
+    rt_register();
+    memset(&RT, 0, sizeof RT);
+    corio_jobs *j = rt_open();
+    corio_pg *c = NULL;
+    char *why = NULL;
+    assert_int_equal(corio_pg_connect(&c, jpg_conninfo, &why), 0);
+    PGresult *r = NULL;
+    char gone[27], kept[27], again[27];
+    assert_int_equal(corio_pg_query(c, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky", "{}", gone, NULL,
+                                           0),
+                     0);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "nope", "{}", gone, NULL, 0),
+                     -EINVAL);
+    assert_int_equal(corio_pg_query(c, &r, "ROLLBACK", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_pg_query(c, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky",
+                                           "{\"unique_key\": \"txn-1\"}",
+                                           kept, NULL, 0),
+                     0);
+    /* Not visible before the commit. */
+    assert_int_equal(rp_http_status(j, kept), 404);
+    assert_int_equal(corio_pg_query(c, &r, "COMMIT", 0, NULL), 0);
+    PQclear(r);
+    corio_jobs_kick(j);
+    json_decref(rt_wait(j, kept, "succeeded"));
+    assert_int_equal(rp_http_status(j, gone), 404);
+    assert_int_equal(RT.calls, 1);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky",
+                                           "{\"unique_key\": \"txn-1\"}",
+                                           again, NULL, 0),
+                     1);
+    assert_string_equal(again, kept);
+    corio_pg_close(c);
+    corio_jobs_close(j);
+    return NULL;
+}
+
+static void test_enqueue_in_transaction(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(in_txn, NULL, NULL), 0);
+}
+
 /* The table as the first PostgreSQL store created it, with a job in it. */
 static void *old_table(void *arg)
 {
@@ -156,6 +210,7 @@ int main(void)
         cmocka_unit_test(test_idempotency_services),
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_retry_endpoint),
+        cmocka_unit_test(test_enqueue_in_transaction),
         cmocka_unit_test(test_old_table_migrates),
     };
     int rc = jpg_start();

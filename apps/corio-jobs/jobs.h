@@ -365,6 +365,12 @@ int jobs_store_open_sqlite(const char *path, const jobs_store_opts *opts,
 int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
                        jobs_store **out, char *err, size_t errlen);
 
+/* Inserts j on conn, a corio_pg connection of the caller's (inside its
+ * own transaction, if it began one), as the store's schema has it; with
+ * a unique_key a job already holds: -EEXIST, *existing gets that job.
+ * -EPROTONOSUPPORT when built without PostgreSQL. Suspending. */
+int jobs_pg_insert_on(void *conn, const jobs_job *j, jobs_job **existing);
+
 /* 1 if several processes share s (it has claim/renew/cancel). */
 static inline int jobs_store_shared(const jobs_store *s)
 {

@@ -159,9 +159,14 @@ int corio_jobs_shared(const corio_jobs *jobs)
     return jobs_store_shared(jobs->store);
 }
 
-int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
-                       char id[27], char *err, size_t errlen)
+/* A new job of type with spec, validated exactly as a POST. *prog gets a
+ * command's argv[0] (malloc'ed) or NULL. 0, -EINVAL (err says why),
+ * -ENOMEM. */
+static int build_job(const char *type, const char *spec, jobs_job **out,
+                     char **prog, char *err, size_t errlen)
 {
+    *out = NULL;
+    *prog = NULL;
     if (!type)
         return say(err, errlen, -EINVAL, "no type");
     /* The same validation as a POST: the spec with its "type" added. */
@@ -186,20 +191,38 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
     free(body);
     if (rc < 0)
         return say(err, errlen, rc == -ENOMEM ? rc : -EINVAL, msg);
-    const jobs_api *api = jobs_service_api(jobs->svc);
-    if (sub.type == JOBS_COMMAND && !api->allowed(api->ctx, sub.prog)) {
-        jobs_submission_free(&sub);
-        return say(err, errlen, -EPERM, "the program is not allowed");
-    }
     jobs_job *j = jobs_job_new(sub.type, sub.spec);
     if (j)
         jobs_job_apply_submission(j, &sub);
-    int nomem = j && sub.unique_key && !j->unique_key;
+    int nomem = !j || (sub.unique_key && !j->unique_key);
+    *prog = sub.prog;
+    sub.prog = NULL;
     jobs_submission_free(&sub);
-    if (!j || nomem) {
+    if (nomem) {
         jobs_job_free(j);
+        free(*prog);
+        *prog = NULL;
         return say(err, errlen, -ENOMEM, "out of memory");
     }
+    *out = j;
+    return 0;
+}
+
+int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
+                       char id[27], char *err, size_t errlen)
+{
+    jobs_job *j;
+    char *prog;
+    int rc = build_job(type, spec, &j, &prog, err, errlen);
+    if (rc < 0)
+        return rc;
+    const jobs_api *api = jobs_service_api(jobs->svc);
+    if (j->type == JOBS_COMMAND && !api->allowed(api->ctx, prog)) {
+        free(prog);
+        jobs_job_free(j);
+        return say(err, errlen, -EPERM, "the program is not allowed");
+    }
+    free(prog);
     char jid[JOBS_ID_LEN + 1], existing[JOBS_ID_LEN + 1] = "";
     memcpy(jid, j->id, sizeof jid);
     rc = api->submit(api->ctx, j, existing); /* takes j */
@@ -208,6 +231,39 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
     if (id)
         memcpy(id, rc == 1 ? existing : jid, sizeof jid);
     return rc;
+}
+
+int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
+                          const char *spec, char id[27], char *err,
+                          size_t errlen)
+{
+    jobs_job *j;
+    char *prog;
+    int rc = build_job(type, spec, &j, &prog, err, errlen);
+    if (rc < 0)
+        return rc;
+    free(prog); /* a command is checked when it runs (--allow-command) */
+    jobs_job *existing = NULL;
+    rc = jobs_pg_insert_on(conn, j, &existing);
+    if (rc == 0 && id)
+        memcpy(id, j->id, JOBS_ID_LEN + 1);
+    if (rc == -EEXIST && existing) {
+        if (id)
+            memcpy(id, existing->id, JOBS_ID_LEN + 1);
+        rc = 1;
+    }
+    jobs_job_free(existing);
+    jobs_job_free(j);
+    if (rc < 0)
+        say(err, errlen, rc, rc == -EPROTONOSUPPORT
+                                 ? "built without PostgreSQL"
+                                 : corio_strerror(rc));
+    return rc;
+}
+
+void corio_jobs_kick(corio_jobs *jobs)
+{
+    jobs__runner_kick(jobs->svc);
 }
 
 int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,

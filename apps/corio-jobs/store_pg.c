@@ -556,6 +556,55 @@ static int pg_insert_unique(jobs_store *base, const jobs_job *j,
     return rc;
 }
 
+int jobs_pg_insert_on(void *conn, const jobs_job *j, jobs_job **existing)
+{
+    corio_pg *c = conn;
+    *existing = NULL;
+    char *sql = insert_text(1);
+    char *full = NULL;
+    if (sql && asprintf(&full, "%s ON CONFLICT (unique_key) WHERE "
+                        "unique_key IS NOT NULL DO NOTHING RETURNING id",
+                        sql) < 0)
+        full = NULL;
+    free(sql);
+    if (!full)
+        return -ENOMEM;
+    wparams q;
+    memset(&q, 0, sizeof q);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    snprintf(q.attempts, sizeof q.attempts, "%d", j->attempts);
+    snprintf(q.max_attempts, sizeof q.max_attempts, "%d",
+             j->max_attempts > 0 ? j->max_attempts : 1);
+    snprintf(q.backoff, sizeof q.backoff, "%.17g", j->retry_backoff);
+    snprintf(q.priority, sizeof q.priority, "%d", j->priority);
+    snprintf(q.timeout, sizeof q.timeout, "%.17g", j->timeout);
+    const char *v[NCOLS] = {
+        j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+        j->spec ? j->spec : "{}", j->result, j->error, q.attempts,
+        ms_text(q.created, j->created_ms), ms_text(q.started, j->started_ms),
+        ms_text(q.finished, j->finished_ms), q.max_attempts, q.backoff,
+        ms_text(q.run_at, j->run_at_ms), j->errors,
+        j->queue[0] ? j->queue : "default", q.priority, q.timeout,
+        j->unique_key, now};
+    PGresult *r = NULL;
+    int rc = corio_pg_query(c, &r, full, NCOLS, v);
+    free(full);
+    if (rc == 0 && PQntuples(r) == 0 && j->unique_key) {
+        PQclear(r);
+        r = NULL;
+        const char *kv[1] = {j->unique_key};
+        rc = corio_pg_query(c, &r, "SELECT " COLS " FROM corio_jobs WHERE "
+                            "unique_key=$1", 1, kv);
+        if (rc == 0)
+            rc = PQntuples(r) == 1 ? row_job(r, 0, existing) : -EIO;
+        if (rc == 0)
+            rc = -EEXIST;
+    }
+    PQclear(r);
+    return rc;
+}
+
 static int pg_list(jobs_store *base, int status, const char *after,
                    size_t limit, jobs_job ***out, size_t *n)
 {
