@@ -149,6 +149,19 @@ void jobs__enqueue(jobs_service *s, entry *e);
 /* Takes a queued e off its run queue. */
 void jobs__dequeue(jobs_service *s, entry *e);
 
+/* service.c: records j (insert, group commit) and queues it once durable.
+ * Takes j. */
+int jobs__submit_plain(jobs_service *s, jobs_job *j);
+/* service.c: the job from the store (not the table). */
+int jobs__store_get(jobs_service *s, const char *id, jobs_job **out);
+
+/* service_more.c */
+/* Submits j, which has a unique_key: 0 recorded, 1 a job holds the key
+ * (existing gets its id), or an error. Takes j. */
+int jobs__submit_keyed(jobs_service *s, jobs_job *j, char *existing);
+int jobs__api_retry(void *ctx, const char *id, jobs_job **out);
+void *jobs__prune_main(void *arg); /* the retention task; arg: s */
+
 /* runner.c */
 int jobs__runner_start(jobs_service *s);
 /* Stops the dispatcher; waits for running jobs, interrupting them after
