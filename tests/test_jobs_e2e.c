@@ -351,6 +351,52 @@ static void test_kill9_restart(void **state)
     assert_int_equal(tu_run(kill9_main, NULL, NULL), 0);
 }
 
+/* Waits scheduled across kill -9: a delayed job and a command waiting for
+ * its retry (it exits non-zero: a failed, retryable attempt) are both
+ * recorded scheduled before the wait; after kill -9 and a restart, each
+ * runs at its run_at, not before. */
+static void *kill9_scheduled_main(void *arg)
+{
+    jp_server s;
+    start_server(&s, (const char *[]){"--allow-command", "false", NULL});
+    char delayed[64], retried[64];
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0,"
+                               "\"delay\":1.5}", delayed), 202);
+    assert_int_equal(jp_submit(s.port, "{\"type\":\"command\",\"argv\":"
+                               "[\"false\"],\"max_attempts\":2,"
+                               "\"retry_backoff\":3}", retried), 202);
+    assert_int_equal(wait_status(s.port, retried, "scheduled", 10), 0);
+    json_t *d = jp_get_job(s.port, delayed);
+    json_t *r = jp_get_job(s.port, retried);
+    assert_string_equal(jp_str(d, "status"), "scheduled");
+    char d_at[32], r_at[32];
+    snprintf(d_at, sizeof d_at, "%s", jp_str(d, "run_at"));
+    snprintf(r_at, sizeof r_at, "%s", jp_str(r, "run_at"));
+    json_decref(d);
+    json_decref(r);
+    jp_kill9(&s);
+
+    start_server(&s, (const char *[]){"--allow-command", "false", NULL});
+    assert_int_equal(wait_status(s.port, delayed, "succeeded", 30), 0);
+    assert_int_equal(wait_status(s.port, retried, "failed", 30), 0);
+    d = jp_get_job(s.port, delayed);
+    r = jp_get_job(s.port, retried);
+    assert_true(strcmp(jp_str(d, "started_at"), d_at) >= 0);
+    assert_true(strcmp(jp_str(r, "started_at"), r_at) >= 0);
+    assert_int_equal(json_integer_value(json_object_get(r, "attempts")), 2);
+    assert_int_equal(json_array_size(json_object_get(r, "errors")), 2);
+    json_decref(d);
+    json_decref(r);
+    kill(s.pid, SIGTERM);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_kill9_scheduled(void **state)
+{
+    assert_int_equal(tu_run(kill9_scheduled_main, NULL, NULL), 0);
+}
+
 /* SIGTERM: a job that fits in the grace period finishes; one that does not
  * is interrupted; exit status 0 either way; new submissions during the
  * drain are refused... and the queued job waits for the next start. */
@@ -444,14 +490,18 @@ static void test_cli(void **state)
                      0);
     for (const char *const *f = (const char *[]){"--listen", "--db",
                                                  "--workers", "--grace",
-                                                 "--allow-command", NULL};
+                                                 "--allow-command", "--queue",
+                                                 "--admin-token", "--retention",
+                                                 NULL};
          *f; f++)
         assert_non_null(strstr(out, *f));
     static const char *const bad[][3] = {
         {"--bogus", NULL}, {"--workers", "0", NULL}, {"--workers", "x", NULL},
         {"--grace", "-1", NULL}, {"--listen", "nohost", NULL},
         {"--listen", "1.2.3.4:99999", NULL}, {"--workers", NULL},
-        {"stray", NULL},
+        {"stray", NULL}, {"--queue", "slow", NULL}, {"--queue", "slow:0", NULL},
+        {"--queue", ":3", NULL}, {"--queue", "slow:x", NULL},
+        {"--admin-token", "short", NULL}, {"--retention", "0", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(run_cli(bad[i], out, sizeof out), 64);
@@ -556,6 +606,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thousand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_scheduled, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fetch_and_command, setup,
                                         teardown),

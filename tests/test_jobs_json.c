@@ -26,6 +26,19 @@ static const struct {
      "{\"urls\":[\"http://a/\",\"https://b/x?y=1\"]}"},
     {"{\"type\":\"command\",\"argv\":[\"echo\",\"hi there\"]}", 0,
      "{\"argv\":[\"echo\",\"hi there\"]}"},
+    /* how it runs: not part of the spec */
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":3,"
+     "\"retry_backoff\":0.5}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"slow.q-1\","
+     "\"priority\":-100}", 0, "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"order-42\"}", 0,
+     "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":2.5}", 0,
+     "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":2.5}", 0,
+     "{\"seconds\":1.0}"},
+    {"{\"type\":\"sleep\",\"seconds\":1,"
+     "\"run_at\":\"2030-01-01T00:00:00.25Z\"}", 0, "{\"seconds\":1.0}"},
     /* malformed: 400 */
     {"", -EBADMSG, "empty"},
     {"{", -EBADMSG, "malformed JSON"},
@@ -51,6 +64,43 @@ static const struct {
     {"{\"type\":\"sleep\",\"seconds\":1,\"second\":2}", -EINVAL,
      "unknown field 'second'"},
     {"{\"type\":\"sleep\",\"bytes\":1}", -EINVAL, "unknown field 'bytes'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":0}", -EINVAL,
+     "'max_attempts' must be an integer from 1 to 1000"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"max_attempts\":2.5}", -EINVAL,
+     "'max_attempts'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":-1}", -EINVAL,
+     "'retry_backoff'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"Slow\"}", -EINVAL,
+     "'queue' must be a name"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"queue\":\"\"}", -EINVAL,
+     "'queue'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"a b\"}", -EINVAL,
+     "'unique_key' must be 1 to 255 printable ASCII"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"unique_key\":\"\"}", -EINVAL,
+     "'unique_key'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":0}", -EINVAL,
+     "'timeout' must be a number of seconds"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"timeout\":\"5\"}", -EINVAL,
+     "'timeout'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":101}", -EINVAL,
+     "'priority' must be an integer from -100 to 100"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"priority\":1.5}", -EINVAL,
+     "'priority'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":-1}", -EINVAL,
+     "'delay' must be a number of seconds"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":1e10}", -EINVAL,
+     "'delay'"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"delay\":1,"
+     "\"run_at\":\"2030-01-01T00:00:00Z\"}", -EINVAL, "not both"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-01-01 00:00\"}",
+     -EINVAL, "RFC 3339"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-01-01T00:00:00+02:00\"}",
+     -EINVAL, "in UTC"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":\"2030-02-30T00:00:00Z\"}",
+     -EINVAL, "RFC 3339"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"run_at\":5}", -EINVAL, "RFC 3339"},
+    {"{\"type\":\"sleep\",\"seconds\":1,\"retry_backoff\":\"1\"}", -EINVAL,
+     "'retry_backoff'"},
     {"{\"type\":\"hash\",\"bytes\":1.5}", -EINVAL, "must be an integer"},
     {"{\"type\":\"hash\",\"bytes\":-5}", -EINVAL, "between 0 and"},
     {"{\"type\":\"hash\",\"bytes\":1099511627776}", -EINVAL, "between 0 and"},
@@ -161,6 +211,28 @@ static void test_params(void **state)
     assert_int_equal(jobs_params_parse(JOBS_SLEEP, NULL, &p), -EINVAL);
 }
 
+static void test_parse_time(void **state)
+{
+    int64_t ms = 0;
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.123Z", &ms), 0);
+    assert_int_equal(ms, 1714564800123LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1714564800000LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.5+00:00", &ms), 0);
+    assert_int_equal(ms, 1714564800500LL);
+    assert_int_equal(jobs_parse_time("2024-05-01T12:00:00.123456Z", &ms), 0);
+    assert_int_equal(ms, 1714564800123LL);
+    char buf[32];
+    assert_string_equal(jobs_format_time(buf, 1714564800123LL),
+                        "2024-05-01T12:00:00.123Z");
+    const char *bad[] = {"", "2024-05-01", "2024-05-01T12:00:00",
+                         "2024-05-01T12:00:00.Z", "2024-13-01T12:00:00Z",
+                         "2024-04-31T12:00:00Z", "2024-05-01T12:00:00-01:00",
+                         "1969-12-31T23:59:59Z", "2024-05-01T12:00:00Zjunk"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(jobs_parse_time(bad[i], &ms), -EINVAL);
+}
+
 static void test_job_json(void **state)
 {
     jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":1.0}");
@@ -170,9 +242,13 @@ static void test_job_json(void **state)
     char want[512];
     snprintf(want, sizeof want,
              "{\"attempts\":0,\"created_at\":\"2024-05-01T12:00:00.123Z\","
-             "\"error\":null,\"finished_at\":null,\"id\":\"%s\","
-             "\"result\":null,\"spec\":{\"seconds\":1.0},\"started_at\":null,"
-             "\"status\":\"created\",\"type\":\"sleep\"}",
+             "\"error\":null,\"errors\":[],\"finished_at\":null,"
+             "\"id\":\"%s\",\"max_attempts\":1,\"priority\":0,"
+             "\"progress\":null,\"queue\":\"default\","
+             "\"result\":null,\"retry_backoff\":1.0,\"run_at\":null,"
+             "\"spec\":{\"seconds\":1.0},\"started_at\":null,"
+             "\"status\":\"created\",\"timeout\":null,"
+             "\"type\":\"sleep\",\"unique_key\":null}",
              j->id);
     assert_string_equal(t, want);
     free(t);
@@ -191,9 +267,22 @@ static void test_job_json(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "finished_at")),
                         "2024-05-01T12:00:01.123Z");
     json_decref(o);
+    /* Progress, as a handler reports it (not stored). */
+    j->has_progress = 1;
+    j->progress = 0.5;
+    j->progress_msg = strdup("half");
+    o = jobs_job_json(j);
+    json_t *p = json_object_get(o, "progress");
+    tu_assert_near(json_number_value(json_object_get(p, "fraction")), 0.5,
+                   1e-9);
+    assert_string_equal(json_string_value(json_object_get(p, "message")),
+                        "half");
+    json_decref(o);
     jobs_job *c = jobs_job_clone(j);
     assert_string_equal(c->error, j->error);
     assert_true(c->error != j->error);
+    assert_string_equal(c->progress_msg, "half");
+    assert_true(c->progress_msg != j->progress_msg);
     jobs_job_free(c);
     jobs_job_free(j);
 }
@@ -205,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_params),
         cmocka_unit_test(test_job_json),
+        cmocka_unit_test(test_parse_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

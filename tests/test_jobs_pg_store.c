@@ -60,7 +60,7 @@ static jobs_job *get(jobs_store *s, const char *id)
 static int claim(jobs_store *s, size_t max, jobs_job ***v)
 {
     size_t n = 0;
-    assert_int_equal(s->ops->claim(s, max, v, &n), 0);
+    assert_int_equal(s->ops->claim(s, NULL, max, v, &n), 0);
     return (int)n;
 }
 

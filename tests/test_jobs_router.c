@@ -25,9 +25,17 @@ typedef struct fake {
     size_t last_limit;
 } fake;
 
-static int f_submit(void *ctx, jobs_job *j)
+static int f_submit(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1])
 {
     fake *f = ctx;
+    for (size_t i = 0; j->unique_key && i < f->n; i++) {
+        if (f->jobs[i]->unique_key &&
+            strcmp(f->jobs[i]->unique_key, j->unique_key) == 0) {
+            memcpy(existing, f->jobs[i]->id, JOBS_ID_LEN + 1);
+            jobs_job_free(j);
+            return 1;
+        }
+    }
     if (f->submit_rc) {
         jobs_job_free(j);
         return f->submit_rc;
@@ -100,7 +108,7 @@ static int f_metrics(void *ctx, corio_http_buf *out)
 
 static fake F;
 static jobs_api api = {&F, f_submit, f_get, f_list, f_cancel, f_allowed,
-                       f_health, f_metrics};
+                       f_health, f_metrics, NULL, NULL, NULL};
 
 static int setup(void **state)
 {

@@ -3,6 +3,8 @@
  */
 #include "jobs.h"
 
+#include <math.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,9 @@ jobs_job *jobs_job_new(int type, const char *spec)
     j->status = JOBS_CREATED;
     j->prev_status = -1;
     j->created_ms = jobs_now_ms();
+    j->max_attempts = 1;
+    j->retry_backoff = 1;
+    strcpy(j->queue, "default");
     return j;
 }
 
@@ -42,9 +47,13 @@ jobs_job *jobs_job_clone(const jobs_job *j)
     if (!c)
         return NULL;
     *c = *j;
-    c->spec = c->result = c->error = NULL;
+    c->spec = c->result = c->error = c->progress_msg = c->errors = NULL;
+    c->unique_key = NULL;
     if (dup_opt(&c->spec, j->spec) < 0 || dup_opt(&c->result, j->result) < 0 ||
-        dup_opt(&c->error, j->error) < 0) {
+        dup_opt(&c->error, j->error) < 0 ||
+        dup_opt(&c->progress_msg, j->progress_msg) < 0 ||
+        dup_opt(&c->errors, j->errors) < 0 ||
+        dup_opt(&c->unique_key, j->unique_key) < 0) {
         jobs_job_free(c);
         return NULL;
     }
@@ -58,6 +67,9 @@ void jobs_job_free(jobs_job *j)
     free(j->spec);
     free(j->result);
     free(j->error);
+    free(j->progress_msg);
+    free(j->errors);
+    free(j->unique_key);
     free(j);
 }
 
@@ -158,23 +170,9 @@ int jobs_id_valid(const char *s)
 
 /* ---- names ---------------------------------------------------------------- */
 
-static const char *const type_names[] = {NULL, "sleep", "hash", "fetch",
-                                         "command"};
 static const char *const status_names[JOBS_NSTATUS] = {
-    "created", "running", "succeeded", "failed", "cancelled", "interrupted"};
-
-const char *jobs_type_name(int type)
-{
-    return type >= JOBS_SLEEP && type <= JOBS_COMMAND ? type_names[type] : "?";
-}
-
-int jobs_type_parse(const char *s)
-{
-    for (int t = JOBS_SLEEP; t <= JOBS_COMMAND; t++)
-        if (strcmp(s, type_names[t]) == 0)
-            return t;
-    return -EINVAL;
-}
+    "created", "running", "succeeded", "failed", "cancelled", "interrupted",
+    "scheduled"};
 
 const char *jobs_status_name(int status)
 {
@@ -191,7 +189,7 @@ int jobs_status_parse(const char *s)
 
 int jobs_status_terminal(int status)
 {
-    return status >= JOBS_SUCCEEDED && status < JOBS_NSTATUS;
+    return status >= JOBS_SUCCEEDED && status <= JOBS_INTERRUPTED;
 }
 
 /* ---- time ------------------------------------------------------------------ */
@@ -211,4 +209,79 @@ char *jobs_format_time(char out[32], int64_t ms)
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
     return out;
+}
+
+/* ---- retries ----------------------------------------------------------------- */
+
+int jobs_job_add_error(jobs_job *j, const char *msg, int64_t now_ms)
+{
+    json_t *a = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
+    if (!json_is_array(a)) { /* none yet (or unreadable: start afresh) */
+        json_decref(a);
+        a = json_array();
+    }
+    char at[32];
+    json_t *one = json_pack("{s:i, s:s, s:s}", "attempt", j->attempts, "at",
+                            jobs_format_time(at, now_ms), "error",
+                            msg ? msg : "failed");
+    char *text = NULL;
+    if (a && one && json_array_append_new(a, one) == 0) {
+        one = NULL;
+        text = json_dumps(a, JSON_COMPACT);
+    }
+    json_decref(one);
+    json_decref(a);
+    if (!text)
+        return -ENOMEM;
+    free(j->errors);
+    j->errors = text;
+    return 0;
+}
+
+int64_t jobs_backoff_ms(double b, int attempt)
+{
+    if (!(b > 0))
+        return 0;
+    double d = b * ldexp(1.0, attempt > 1 ? (attempt - 1 > 40 ? 40
+                                                              : attempt - 1)
+                                          : 0);
+    if (d > 86400)
+        d = 86400;
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (uint32_t)jobs_now_ms();
+    d = d / 2 + d / 2 * ((double)r / 4294967296.0);
+    return (int64_t)(d * 1000);
+}
+
+int jobs_parse_time(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
+                     &sec, &n) != 6 || n != 19)
+        return -EINVAL;
+    const char *p = s + n;
+    int frac_ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+            if (digits < 3)
+                frac_ms = frac_ms * 10 + (*p - '0');
+        if (digits == 0)
+            return -EINVAL;
+        for (; digits < 3; digits++)
+            frac_ms *= 10;
+    }
+    if (strcmp(p, "Z") != 0 && strcmp(p, "+00:00") != 0)
+        return -EINVAL; /* UTC only */
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 60)
+        return -EINVAL;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                    .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != d) /* 31 April, 30 February */
+        return -EINVAL;
+    *ms = (int64_t)t * 1000 + frac_ms;
+    return 0;
 }

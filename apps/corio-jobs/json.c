@@ -26,6 +26,7 @@
 #define MAX_ARGV 256
 #define MAX_ARG_LEN 4096
 #define MAX_ARGV_BYTES (64 * 1024)
+#define MAX_DELAY_SECONDS (366.0 * 86400) /* a year */
 
 static int say(char *err, size_t errlen, int rc, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -164,6 +165,90 @@ static int check_command(json_t *o, json_t *spec, char *err, size_t errlen)
                       errlen);
 }
 
+/* The fields every job takes whatever its type (how it runs, not what it
+ * does): validated into out, then removed from o so that the type's own
+ * validation sees only its parameters. */
+static int envelope(json_t *o, jobs_submission *out, char *err, size_t errlen)
+{
+    out->retry_backoff = -1;
+    json_t *m = json_object_get(o, "max_attempts");
+    if (m) {
+        if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+            json_integer_value(m) > 1000)
+            return say(err, errlen, -EINVAL,
+                       "'max_attempts' must be an integer from 1 to 1000");
+        out->max_attempts = (int)json_integer_value(m);
+        json_object_del(o, "max_attempts");
+    }
+    json_t *b = json_object_get(o, "retry_backoff");
+    if (b) {
+        double v = json_is_number(b) ? json_number_value(b) : -1;
+        if (!isfinite(v) || v < 0 || v > 86400)
+            return say(err, errlen, -EINVAL, "'retry_backoff' must be a "
+                       "number of seconds from 0 to 86400");
+        out->retry_backoff = v;
+        json_object_del(o, "retry_backoff");
+    }
+    json_t *q = json_object_get(o, "queue");
+    if (q) {
+        if (!json_is_string(q) || !jobs_type_name_valid(json_string_value(q)))
+            return say(err, errlen, -EINVAL, "'queue' must be a name: 1 to "
+                       "64 of a-z, 0-9, '_', '.', '-', starting with a "
+                       "letter");
+        snprintf(out->queue, sizeof out->queue, "%s", json_string_value(q));
+        json_object_del(o, "queue");
+    }
+    json_t *pr = json_object_get(o, "priority");
+    if (pr) {
+        if (!json_is_integer(pr) || json_integer_value(pr) < -100 ||
+            json_integer_value(pr) > 100)
+            return say(err, errlen, -EINVAL,
+                       "'priority' must be an integer from -100 to 100");
+        out->priority = (int)json_integer_value(pr);
+        json_object_del(o, "priority");
+    }
+    json_t *to = json_object_get(o, "timeout");
+    if (to) {
+        double v = json_is_number(to) ? json_number_value(to) : -1;
+        if (!isfinite(v) || v <= 0 || v > 86400)
+            return say(err, errlen, -EINVAL, "'timeout' must be a number of "
+                       "seconds, more than 0 and at most 86400");
+        out->timeout = v;
+        json_object_del(o, "timeout");
+    }
+    json_t *uk = json_object_get(o, "unique_key");
+    if (uk) {
+        if (!json_is_string(uk) || !jobs_key_valid(json_string_value(uk)))
+            return say(err, errlen, -EINVAL, "'unique_key' must be 1 to %d "
+                       "printable ASCII characters, without spaces",
+                       JOBS_KEY_MAX);
+        if (!(out->unique_key = strdup(json_string_value(uk))))
+            return -ENOMEM;
+        json_object_del(o, "unique_key");
+    }
+    json_t *delay = json_object_get(o, "delay");
+    json_t *at = json_object_get(o, "run_at");
+    if (delay && at)
+        return say(err, errlen, -EINVAL,
+                   "give 'delay' or 'run_at', not both");
+    if (delay) {
+        double v = json_is_number(delay) ? json_number_value(delay) : -1;
+        if (!isfinite(v) || v < 0 || v > MAX_DELAY_SECONDS)
+            return say(err, errlen, -EINVAL, "'delay' must be a number of "
+                       "seconds from 0 to %.0f", MAX_DELAY_SECONDS);
+        out->run_at_ms = jobs_now_ms() + (int64_t)(v * 1000);
+        json_object_del(o, "delay");
+    }
+    if (at) {
+        if (!json_is_string(at) ||
+            jobs_parse_time(json_string_value(at), &out->run_at_ms) < 0)
+            return say(err, errlen, -EINVAL, "'run_at' must be a time in "
+                       "RFC 3339 form, in UTC: \"2026-05-01T12:00:00Z\"");
+        json_object_del(o, "run_at");
+    }
+    return 0;
+}
+
 static const char *const field_of[] = {NULL, "seconds", "bytes", "urls",
                                        "argv"};
 
@@ -171,6 +256,7 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
                           char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    out->retry_backoff = -1;
     if (len == 0)
         return say(err, errlen, -EBADMSG,
                    "the request body is empty; send a JSON object such as "
@@ -197,10 +283,31 @@ int jobs_parse_submission(const char *body, size_t len, jobs_submission *out,
         rc = say(err, errlen, -EINVAL, "'type' must be a string");
         goto out;
     }
+    rc = envelope(o, out, err, errlen);
+    if (rc < 0)
+        goto out;
     int type = jobs_type_parse(json_string_value(t));
+    jobs_handler_fn fn;
+    void *fnarg;
+    if (type > JOBS_BUILTIN_MAX && jobs_type_handler(type, &fn, &fnarg) < 0)
+        type = -EINVAL; /* met in the store, not registered here */
     if (type < 0 || strlen(json_string_value(t)) != json_string_length(t)) {
         rc = say(err, errlen, -EINVAL, "unknown job type '%.64s' (expected "
-                 "sleep, hash, fetch or command)", json_string_value(t));
+                 "sleep, hash, fetch, command or a type the program "
+                 "registers)", json_string_value(t));
+        goto out;
+    }
+    if (type > JOBS_BUILTIN_MAX) {
+        /* A registered type: its spec is the body without "type", any
+         * JSON object; the handler validates it. */
+        json_object_del(o, "type");
+        out->spec = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!out->spec) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        out->type = type;
+        rc = 0;
         goto out;
     }
     rc = only_fields(o, field_of[type], jobs_type_name(type), err, errlen);
@@ -242,7 +349,19 @@ void jobs_submission_free(jobs_submission *s)
 {
     free(s->spec);
     free(s->prog);
-    s->spec = s->prog = NULL;
+    free(s->unique_key);
+    s->spec = s->prog = s->unique_key = NULL;
+}
+
+int jobs_key_valid(const char *k)
+{
+    size_t n = k ? strlen(k) : 0;
+    if (n == 0 || n > JOBS_KEY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] < 0x21 || k[i] > 0x7e)
+            return 0;
+    return 1;
 }
 
 int jobs_params_parse(int type, const char *spec, jobs_params *out)
@@ -335,5 +454,34 @@ json_t *jobs_job_json(const jobs_job *j)
                           "result", result,
                           "error", j->error,
                           "attempts", j->attempts);
+    if (o) {
+        json_t *errs = j->errors ? json_loads(j->errors, 0, NULL) : NULL;
+        json_t *extra = json_pack(
+            "{s:s?, s:s, s:i, s:o, s:i, s:f, s:o, s:o}", "unique_key",
+            j->unique_key, "queue",
+            j->queue[0] ? j->queue : "default", "priority", j->priority,
+            "timeout", j->timeout > 0 ? json_real(j->timeout) : json_null(),
+            "max_attempts", j->max_attempts,
+            "retry_backoff", j->retry_backoff, "run_at",
+            time_or_null(j->run_at_ms), "errors",
+            json_is_array(errs) ? json_incref(errs) : json_array());
+        json_decref(errs);
+        if (!extra || json_object_update(o, extra) < 0) {
+            json_decref(extra);
+            json_decref(o);
+            return NULL;
+        }
+        json_decref(extra);
+    }
+    if (o) {
+        json_t *p = j->has_progress
+                        ? json_pack("{s:f, s:s?}", "fraction", j->progress,
+                                    "message", j->progress_msg)
+                        : json_null();
+        if (!p || json_object_set_new(o, "progress", p) < 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
     return o;
 }

@@ -8,9 +8,8 @@
  */
 #include <corio.h>
 #include <corio_http.h>
+#include <corio_jobs.h>
 
-#include "jobs.h"
-#include "service.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +25,7 @@
 static const char usage[] =
     "usage: corio-jobs [--listen HOST:PORT] [--db PATH|URL] [--workers N]\n"
     "                  [--grace SECONDS] [--allow-command PROGRAM]...\n"
+    "                  [--queue NAME:CONCURRENCY]...\n"
     "\n"
     "An HTTP server that accepts batch jobs, answers 202 as soon as a job is\n"
     "durably recorded, and runs it in the background.\n"
@@ -45,6 +45,17 @@ static const char usage[] =
     "                       the others wait, queued\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
     "                       finish before they are interrupted (default 10)\n"
+    "  --admin-token TOKEN  DELETE and POST /jobs/<id>/retry need\n"
+    "                       \"Authorization: Bearer TOKEN\" (at least 8\n"
+    "                       characters; default: anyone may)\n"
+    "  --retention SECONDS  delete ended jobs (and their idempotency keys)\n"
+    "                       this long after they finished, in small\n"
+    "                       batches (default: keep them)\n"
+    "  --queue NAME:CONCURRENCY\n"
+    "                       a named queue with its own limit: jobs with\n"
+    "                       \"queue\": NAME run up to CONCURRENCY at once,\n"
+    "                       apart from --workers (which every other queue\n"
+    "                       shares); repeat for several\n"
     "  --allow-command PROGRAM\n"
     "                       let command jobs run PROGRAM (exactly as given\n"
     "                       as argv[0]); repeat for several; none by default\n"
@@ -72,11 +83,16 @@ typedef struct config {
     double grace;
     const char **allow;
     size_t nallow;
+    corio_jobs_queue *queues;
+    size_t nqueues;
+    char **queue_names; /* malloc'ed copies, freed at exit */
     int recover;
     int no_group_commit;
     double lease;
     int max_attempts;
     double check_timeout; /* < 0: skip the check */
+    double retention;     /* 0: keep ended jobs */
+    const char *admin_token;
     int status; /* exit status of the main task */
 } config;
 
@@ -133,6 +149,9 @@ static int parse_args(int argc, char **argv, config *c)
         {"workers", required_argument, NULL, 'w'},
         {"grace", required_argument, NULL, 'g'},
         {"allow-command", required_argument, NULL, 'a'},
+        {"queue", required_argument, NULL, 'q'},
+        {"retention", required_argument, NULL, 'R'},
+        {"admin-token", required_argument, NULL, 'T'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
         {"no-group-commit", no_argument, NULL, 'n'},
         {"lease", required_argument, NULL, 'L'},
@@ -146,9 +165,10 @@ static int parse_args(int argc, char **argv, config *c)
     c->db = "./corio-jobs.db";
     c->workers = 4;
     c->grace = 10;
-    c->recover = JOBS_RECOVER_INTERRUPT;
     c->allow = calloc((size_t)argc + 1, sizeof *c->allow);
-    if (!c->allow)
+    c->queues = calloc((size_t)argc + 1, sizeof *c->queues);
+    c->queue_names = calloc((size_t)argc + 1, sizeof *c->queue_names);
+    if (!c->allow || !c->queues || !c->queue_names)
         return EX_USAGE;
     opterr = 0; /* our own messages */
     int o;
@@ -187,8 +207,36 @@ static int parse_args(int argc, char **argv, config *c)
             c->allow[c->nallow++] = optarg;
             break;
         case 'r':
-            c->recover = JOBS_RECOVER_REQUEUE;
+            c->recover = 1;
             break;
+        case 'T':
+            if (strlen(optarg) < 8)
+                return bad("--admin-token wants at least 8 characters%s", "");
+            c->admin_token = optarg;
+            break;
+        case 'R': {
+            double v = strtod(optarg, &e);
+            if (!*optarg || *e || !isfinite(v) || v <= 0 || v > 1e9)
+                return bad("--retention wants seconds (more than 0), not "
+                           "'%s'", optarg);
+            c->retention = v;
+            break;
+        }
+        case 'q': {
+            const char *colon = strrchr(optarg, ':');
+            long v = colon ? strtol(colon + 1, &e, 10) : 0;
+            char *name = colon ? strndup(optarg, (size_t)(colon - optarg))
+                               : NULL;
+            if (name)
+                c->queue_names[c->nqueues] = name; /* freed at exit */
+            if (!colon || !name || !colon[1] || *e || v < 1 || v > 100000 ||
+                !*name)
+                return bad("--queue wants NAME:CONCURRENCY (a concurrency "
+                           "from 1 to 100000), not '%s'", optarg);
+            c->queues[c->nqueues].name = name;
+            c->queues[c->nqueues++].concurrency = (int)v;
+            break;
+        }
         case 'L': {
             double v = strtod(optarg, &e);
             if (!*optarg || *e || !isfinite(v) || v < 0.3 || v > 86400)
@@ -235,7 +283,7 @@ static int parse_args(int argc, char **argv, config *c)
 static int handle(const corio_http_request *req, corio_http_response *resp,
                   void *arg)
 {
-    jobs_route(arg, req, resp);
+    corio_jobs_http_handle(arg, "", req, resp);
     return 0;
 }
 
@@ -243,40 +291,39 @@ static void json_error(corio_http_response *resp, int status,
                        const char *reason, void *arg)
 {
     (void)arg;
-    jobs_error_response(resp, status, reason);
+    corio_jobs_error_response(resp, status, reason);
 }
 
 static void *main_task(void *arg)
 {
     config *c = arg;
     char err[1024] = "";
-    jobs_store *store = NULL;
-    jobs_service *svc = NULL;
+    corio_jobs *jobs = NULL;
     corio_signal *sig = NULL;
     corio_http_server *http = NULL;
     c->status = 1;
 
-    jobs_store_opts sto = {.lease = c->lease,
-                           .max_attempts = c->max_attempts,
-                           .check_timeout = c->check_timeout};
-    int rc = jobs_store_open_ex(c->db, &sto, &store, err, sizeof err);
+    /* The server is the library (include/corio_jobs.h) with its built-in
+     * types and a command line. */
+    corio_jobs_opts jo = {
+        .workers = c->workers,
+        .requeue_interrupted = c->recover,
+        .allow_command = c->allow,
+        .nallow_command = c->nallow,
+        .retention = c->retention,
+        .admin_token = c->admin_token,
+        .queues = c->queues,
+        .nqueues = c->nqueues,
+        .no_group_commit = c->no_group_commit,
+        .lease = c->lease,
+        .max_attempts = c->max_attempts,
+        .check_timeout = c->check_timeout,
+    };
+    int rc = corio_jobs_open(&jobs, c->db, &jo, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot open the store: %s\n",
                 err[0] ? err : corio_strerror(rc));
         return NULL;
-    }
-    jobs_service_opts so = {
-        .workers = c->workers,
-        .allow = c->allow,
-        .nallow = c->nallow,
-        .recover = c->recover,
-        .max_batch = c->no_group_commit ? 1 : 0,
-        .lease = c->lease,
-    };
-    rc = jobs_service_open(&svc, store, &so, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "corio-jobs: %s\n", err);
-        goto out;
     }
     /* Signals first: a SIGTERM right after startup must drain, not kill. */
     rc = corio_signal_open(&sig, (int[]){SIGTERM, SIGINT}, 2);
@@ -288,14 +335,13 @@ static void *main_task(void *arg)
         .limits = {.max_body = 1 << 20},
         .error_response = json_error,
     };
-    rc = corio_http_server_start(&http, c->host, c->port, handle,
-                                 (void *)jobs_service_api(svc), &ho);
+    rc = corio_http_server_start(&http, c->host, c->port, handle, jobs, &ho);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot listen on %s:%d: %s\n", c->host,
                 c->port, corio_strerror(rc));
         goto drain;
     }
-    jobs_service_set_http(svc, http);
+    corio_jobs_set_http_server(jobs, http);
     int port = corio_http_server_port(http);
     const char *h = strchr(c->host, ':') ? "[%s]" : "%s";
     char hostfmt[80];
@@ -308,37 +354,42 @@ static void *main_task(void *arg)
            "  curl 'http://%s:%d/jobs?status=running'\n",
            hostfmt, port,
            /* A PostgreSQL URL may hold a password: never print it. */
-           jobs_store_shared(store) ? "PostgreSQL, shared queue" : c->db,
+           corio_jobs_shared(jobs) ? "PostgreSQL, shared queue" : c->db,
            c->workers, hostfmt, port, hostfmt, port,
            hostfmt, port);
     fflush(stdout);
-
     rc = corio_signal_wait(sig);
     fprintf(stderr, "corio-jobs: %s: draining (grace %.1f s)\n",
             rc > 0 ? strsignal(rc) : corio_strerror(rc), c->grace);
     c->status = 0;
-
 drain:;
     /* Stop accepting, finish requests in flight, then let the running jobs
      * finish within what is left of the grace period. */
     double deadline = corio_now() + c->grace;
     if (http) {
-        jobs_service_set_http(svc, NULL);
+        corio_jobs_set_http_server(jobs, NULL);
         corio_http_server_close(http, c->grace < 5 ? c->grace : 5);
     }
     double left = deadline - corio_now();
-    int n = jobs_service_drain(svc, left > 0 ? left : 0);
+    int n = corio_jobs_drain(jobs, left > 0 ? left : 0);
     if (n > 0)
         fprintf(stderr, "corio-jobs: %d job(s) did not finish in time and "
                 "were %s\n", n,
-                jobs_store_shared(store)
+                corio_jobs_shared(jobs)
                     ? "handed back to the queue, to run again"
                     : "recorded as interrupted");
-    jobs_service_close(svc);
+    corio_jobs_close(jobs);
     corio_signal_close(sig);
-out:
-    jobs_store_close(store);
     return NULL;
+}
+
+static void free_config(config *c)
+{
+    for (size_t i = 0; c->queue_names && c->queue_names[i]; i++)
+        free(c->queue_names[i]);
+    free(c->queue_names);
+    free(c->queues);
+    free(c->allow);
 }
 
 int main(int argc, char **argv)
@@ -347,11 +398,11 @@ int main(int argc, char **argv)
     memset(&c, 0, sizeof c);
     int rc = parse_args(argc, argv, &c);
     if (rc) {
-        free(c.allow);
+        free_config(&c);
         return rc < 0 ? 0 : rc;
     }
     rc = corio_run(main_task, &c, NULL);
-    free(c.allow);
+    free_config(&c);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: %s\n", corio_strerror(rc));
         return 1;

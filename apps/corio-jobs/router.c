@@ -199,19 +199,59 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
         jobs_submission_free(&sub);
         return error(resp, 403, err);
     }
-    jobs_job *j = jobs_job_new(sub.type, sub.spec);
-    jobs_submission_free(&sub);
-    if (!j)
+    /* The Idempotency-Key header, or the body's unique_key: the same key
+     * twice is one job. */
+    const char *hk = corio_http_request_header(req, "Idempotency-Key");
+    if (hk && !jobs_key_valid(hk)) {
+        jobs_submission_free(&sub);
+        return error(resp, 400, "the Idempotency-Key header must be 1 to 255 "
+                     "printable ASCII characters, without spaces");
+    }
+    if (hk && sub.unique_key && strcmp(hk, sub.unique_key) != 0) {
+        jobs_submission_free(&sub);
+        return error(resp, 422, "the Idempotency-Key header and the "
+                     "'unique_key' field differ");
+    }
+    if (hk && !sub.unique_key && !(sub.unique_key = strdup(hk))) {
+        jobs_submission_free(&sub);
         return error(resp, 500, "out of memory");
+    }
+    jobs_job *j = jobs_job_new(sub.type, sub.spec);
+    if (j)
+        jobs_job_apply_submission(j, &sub);
+    int nomem = j && sub.unique_key && !j->unique_key;
+    jobs_submission_free(&sub);
+    if (!j || nomem) {
+        jobs_job_free(j);
+        return error(resp, 500, "out of memory");
+    }
     char id[JOBS_ID_LEN + 1];
     memcpy(id, j->id, sizeof id);
-    rc = api->submit(api->ctx, j); /* takes j */
+    int status = j->status; /* created, or scheduled (a delay) */
+    char existing[JOBS_ID_LEN + 1] = "";
+    rc = api->submit(api->ctx, j, existing); /* takes j */
     if (rc < 0)
         return api_error(resp, rc, "recording the job");
-    char loc[16 + JOBS_ID_LEN];
-    snprintf(loc, sizeof loc, "/jobs/%s", id);
+    if (rc == 1) {
+        /* A repeat: the first job, as it is now. */
+        jobs_job *e = NULL;
+        json_t *o = json_pack("{s:s}", "id", existing);
+        if (o && api->get(api->ctx, existing, &e) == 0)
+            json_object_set_new(o, "status",
+                                json_string(jobs_status_name(e->status)));
+        jobs_job_free(e);
+        char loc[300 + JOBS_ID_LEN];
+        snprintf(loc, sizeof loc, "%.256s/jobs/%s",
+                 api->prefix ? api->prefix : "", existing);
+        json_response(resp, 200, o);
+        corio_http_response_header(resp, "Location", loc);
+        return 200;
+    }
+    char loc[300 + JOBS_ID_LEN];
+    snprintf(loc, sizeof loc, "%.256s/jobs/%s", api->prefix ? api->prefix : "",
+             id);
     json_response(resp, 202, json_pack("{s:s, s:s}", "id", id, "status",
-                                       "created"));
+                                       jobs_status_name(status)));
     corio_http_response_header(resp, "Location", loc);
     return 202;
 }
@@ -313,6 +353,60 @@ static int one_job(const jobs_api *api, const corio_http_request *req,
     return json_response(resp, 200, o);
 }
 
+/* 1 if the request may change jobs: no admin token is configured, or it
+ * carries "Authorization: Bearer <token>" (compared in constant time). */
+static int authorized(const jobs_api *api, const corio_http_request *req)
+{
+    if (!api->admin_token || !*api->admin_token)
+        return 1;
+    const char *h = corio_http_request_header(req, "Authorization");
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return 0;
+    const char *t = h + 7, *want = api->admin_token;
+    size_t n = strlen(t), m = strlen(want);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < m; i++)
+        diff |= (unsigned char)(want[i] ^ (i < n ? t[i] : 0));
+    return diff == 0;
+}
+
+static int unauthorized(corio_http_response *resp)
+{
+    error(resp, 401, "this needs the admin token: send \"Authorization: "
+          "Bearer <token>\" (the server's --admin-token)");
+    corio_http_response_header(resp, "WWW-Authenticate", "Bearer");
+    return 401;
+}
+
+/* POST /jobs/<id>/retry */
+static int retry_job(const jobs_api *api, const char *id,
+                     corio_http_response *resp)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "no job with id '%.40s'", id);
+    if (!jobs_id_valid(id))
+        return error(resp, 404, msg);
+    jobs_job *j = NULL;
+    int rc = api->retry(api->ctx, id, &j);
+    if (rc == -ENOENT)
+        return error(resp, 404, msg);
+    if (rc == -EBUSY) {
+        char m[128];
+        snprintf(m, sizeof m, "only a failed, cancelled or interrupted job "
+                 "can be retried; this one is %s",
+                 j ? jobs_status_name(j->status) : "active");
+        json_t *o = json_pack("{s:s, s:o*}", "error", m, "job",
+                              j ? jobs_job_json(j) : NULL);
+        jobs_job_free(j);
+        return json_response(resp, 409, o);
+    }
+    if (rc < 0)
+        return api_error(resp, rc, "retrying the job");
+    json_t *o = jobs_job_json(j);
+    jobs_job_free(j);
+    return json_response(resp, 200, o);
+}
+
 int jobs_route(const jobs_api *api, const corio_http_request *req,
                corio_http_response *resp)
 {
@@ -335,10 +429,21 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
     if (plen > 6 && memcmp(path, "/jobs/", 6) == 0) {
         char id[64];
         size_t idlen = plen - 6;
+        int retry = api->retry && idlen > 6 &&
+                    memcmp(path + plen - 6, "/retry", 6) == 0;
+        if (retry)
+            idlen -= 6;
         if (idlen >= sizeof id || memchr(path + 6, '/', idlen))
             return error(resp, 404, "no such resource");
         memcpy(id, path + 6, idlen);
         id[idlen] = '\0';
+        if (retry && strcmp(m, "POST") != 0)
+            return not_allowed(resp, "POST");
+        if (retry)
+            return authorized(api, req) ? retry_job(api, id, resp)
+                                        : unauthorized(resp);
+        if (strcmp(m, "DELETE") == 0 && !authorized(api, req))
+            return unauthorized(resp);
         if (get || strcmp(m, "DELETE") == 0)
             return one_job(api, req, id, get, resp);
         return not_allowed(resp, "GET, HEAD, DELETE");

@@ -12,6 +12,8 @@
  */
 #include "service_int.h"
 
+#include <corio_jobs.h> /* CORIO_JOB_NORETRY */
+
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -51,6 +53,7 @@ static int do_sleep(const jobs_params *p, char **result, char **error)
 /* Hashing on the pool. Heap-allocated: the worker thread uses it. */
 typedef struct hash_call {
     uint64_t bytes;
+    atomic_uint_least64_t done; /* bytes hashed so far: progress */
     atomic_int *stop;
     unsigned char digest[32];
 } hash_call;
@@ -88,6 +91,7 @@ static int hash_work(void *arg)
         size_t k = left < HASH_BLOCK ? (size_t)left : HASH_BLOCK;
         EVP_DigestUpdate(ctx, pattern, k);
         left -= k;
+        atomic_fetch_add_explicit(&h->done, k, memory_order_relaxed);
     }
     unsigned len = 0;
     if (rc == 0)
@@ -99,6 +103,28 @@ static int hash_work(void *arg)
     return rc;
 }
 
+/* While a hash runs on the pool: its progress on the job, every 100 ms. */
+typedef struct hash_watch {
+    entry *e;
+    hash_call *h;
+} hash_watch;
+
+static void *hash_progress(void *arg)
+{
+    hash_watch *w = arg;
+    while (corio_sleep(0.1) == 0) {
+        if (w->e->deadline > 0 && corio_now() >= w->e->deadline)
+            atomic_store(&w->e->stop, 1); /* the attempt's timeout */
+        jobs_job *j = w->e->job;
+        uint64_t d = atomic_load_explicit(&w->h->done, memory_order_relaxed);
+        j->has_progress = 1;
+        j->progress = w->h->bytes ? (double)d / (double)w->h->bytes : 1.0;
+        if (!j->progress_msg)
+            j->progress_msg = strdup("hashing");
+    }
+    return NULL;
+}
+
 static int do_hash(entry *e, const jobs_params *p, char **result,
                    char **error)
 {
@@ -108,7 +134,20 @@ static int do_hash(entry *e, const jobs_params *p, char **result,
     h->bytes = p->bytes;
     h->stop = &e->stop;
     double t0 = corio_now();
+    hash_watch w = {e, h};
+    corio_task *watch = NULL;
+    corio_spawn_opts wo = {.name = "hash-progress"};
+    if (corio_spawn_ex(&watch, hash_progress, &w, &wo) < 0)
+        watch = NULL; /* no progress reports; the hash runs all the same */
     int rc = jobs_offload_slow(hash_work, h);
+    if (watch) {
+        /* Shielded: the watcher reads w and h, which end with this call. */
+        corio_scope sc;
+        corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+        corio_cancel(watch);
+        corio_await(watch, NULL);
+        corio_scope_exit(&sc);
+    }
     if (rc == 0 && corio_cancelled())
         rc = -ECANCELED;
     if (rc == 0) {
@@ -342,10 +381,38 @@ static int do_command(jobs_service *s, const jobs_params *p, char **result,
     return rc;
 }
 
+/* A registered type: its handler, in this task. */
+static int do_registered(entry *e, char **result, char **error)
+{
+    jobs_handler_fn fn;
+    void *arg;
+    if (jobs_type_handler(e->job->type, &fn, &arg) < 0) {
+        *error = dupf("no handler is registered for the type '%s' in this "
+                      "program", jobs_type_name(e->job->type));
+        return -ENOSYS;
+    }
+    struct corio_job cj = {.e = e, .result = result, .error = error};
+    int rc = ((corio_jobs_handler)fn)(&cj, e->job->spec, arg);
+    e->noretry = rc < 0 && (cj.flags & CORIO_JOB_NORETRY);
+    if (rc > 0)
+        rc = 0;
+    if (rc == 0 && !*result)
+        *result = strdup("null");
+    if (rc < 0 && rc != -ECANCELED && !*error)
+        *error = dupf("%s", corio_strerror(rc));
+    return rc;
+}
+
 int jobs__execute(entry *e, char **result, char **error)
 {
     jobs_params p;
     *result = *error = NULL;
+    if (e->job->type > JOBS_BUILTIN_MAX) {
+        int rc = do_registered(e, result, error);
+        if (rc == 0 && !*result)
+            rc = -ENOMEM;
+        return rc;
+    }
     int rc = jobs_params_parse(e->job->type, e->job->spec, &p);
     if (rc < 0) {
         *error = dupf("the stored parameters are invalid: %s",
@@ -366,6 +433,41 @@ int jobs__execute(entry *e, char **result, char **error)
 
 /* ---- job tasks ------------------------------------------------------------------ */
 
+/* A failed attempt with attempts left, on a store this process owns: its
+ * scheduled state committed (shielded, like jobs__finish), the entry
+ * waits on the scheduled list. A DELETE that came meanwhile (it waits on
+ * e->done) cancels it. Returns 1 if e is to go on the scheduled list. */
+static int reschedule(entry *e, const char *result, const char *error)
+{
+    jobs_service *s = e->svc;
+    jobs_job *j = e->job;
+    e->state = E_FINISHING;
+    j->prev_status = j->status;
+    j->status = JOBS_SCHEDULED;
+    jobs_job_set_result(j, result);
+    jobs_job_set_error(j, error);
+    j->has_progress = 0;
+    free(j->progress_msg);
+    j->progress_msg = NULL;
+    corio_scope sc;
+    corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+    corio_scope_exit(&sc);
+    if (rc < 0) {
+        /* Not recorded: the store still says running, which a restart
+         * turns into interrupted (or requeued). Give up here alike. */
+        jobs__finish(e, JOBS_FAILED, result, error);
+    } else if (e->done || e->cancel) {
+        e->cancel = 1;
+        jobs__finish(e, JOBS_CANCELLED, NULL,
+                     "cancelled by DELETE while waiting to be retried");
+    } else {
+        return 1; /* the caller puts it on the scheduled list, once it is
+                     off the running list (the same links) */
+    }
+    return 0;
+}
+
 static void *job_main(void *arg)
 {
     entry *e = arg;
@@ -384,9 +486,25 @@ static void *job_main(void *arg)
         rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
     }
     char *result = NULL, *error = NULL;
-    if (rc == 0)
+    int timed_out = 0;
+    if (rc == 0) {
+        /* The attempt's timeout is a scope around the work: its suspending
+         * calls fail with -ETIMEDOUT when it passes (corio's own
+         * cancellation); pool work (hashing) sees the stop flag, which the
+         * hash watcher raises at e->deadline. */
+        corio_scope sc;
+        e->deadline = j->timeout > 0 ? corio_now() + j->timeout : 0;
+        corio_scope_enter(&sc, j->timeout > 0 ? j->timeout : -1, 0);
         rc = jobs__execute(e, &result, &error);
-    else if (rc != -ECANCELED)
+        timed_out = corio_scope_exit(&sc) == 1 && rc != 0;
+        e->deadline = 0;
+        if (timed_out && !e->cancel && !e->interrupt && !e->lost) {
+            free(error);
+            error = dupf("timed out after %g s", j->timeout);
+            rc = -ETIMEDOUT;
+            atomic_store(&e->stop, 0);
+        }
+    } else if (rc != -ECANCELED)
         error = dupf("could not record the start: %s", jobs_strerror(rc));
 
     int status;
@@ -413,17 +531,32 @@ static void *job_main(void *arg)
         status = JOBS_FAILED;
         if (!why)
             why = corio_strerror(rc);
+        /* Every failed attempt is in the history; one with attempts left
+         * waits its backoff, durably, as scheduled. */
+        int64_t now = jobs_now_ms();
+        jobs_job_add_error(j, why, now);
+        if (!e->noretry && j->attempts < j->max_attempts) {
+            status = JOBS_SCHEDULED;
+            j->run_at_ms = now + jobs_backoff_ms(j->retry_backoff,
+                                                 j->attempts);
+        }
     }
     /* A failed fetch or command keeps its result too (per-URL outcomes,
      * output): it says what went wrong. */
-    jobs__finish(e, status, result, why);
+    int sched = 0;
+    if (status == JOBS_SCHEDULED && !s->shared)
+        sched = reschedule(e, result, why);
+    else /* a shared store's claims take the scheduled job when due */
+        jobs__finish(e, status, result, why);
     free(result);
     free(error);
 
     jobs__list_remove(e);
+    if (sched)
+        jobs__sched_add(s, e);
     if (--s->nrunning == 0)
         corio_event_set(s->idle);
-    corio_sem_release(s->slots);
+    corio_sem_release(e->rq->slots);
     jobs__entry_unref(e);
     return NULL;
 }
@@ -441,7 +574,7 @@ int jobs__runner_launch(jobs_service *s, entry *e)
     int rc = corio_spawn_ex(&e->task, job_main, e, &so);
     if (rc < 0) {
         e->refs--;
-        corio_sem_release(s->slots);
+        corio_sem_release(e->rq->slots);
         jobs__finish(e, JOBS_FAILED, NULL, "could not start a task");
         return rc;
     }
@@ -454,52 +587,144 @@ int jobs__runner_launch(jobs_service *s, entry *e)
 
 static void *dispatcher_main(void *arg)
 {
-    jobs_service *s = arg;
+    jobs_runq *q = arg;
+    jobs_service *s = q->svc;
     for (;;) {
-        if (s->queue.next == &s->queue) {
-            if (corio_chan_recv(s->bell, NULL) < 0)
+        if (q->head->next == q->head) {
+            if (corio_chan_recv(q->bell, NULL) < 0)
                 break; /* cancelled: drain */
             continue;
         }
-        if (corio_sem_acquire(s->slots) < 0)
+        if (corio_sem_acquire(q->slots) < 0)
             break;
-        if (s->queue.next == &s->queue) { /* cancelled while we waited */
-            corio_sem_release(s->slots);
+        if (q->head->next == q->head) { /* cancelled while we waited */
+            corio_sem_release(q->slots);
             continue;
         }
-        entry *e = s->queue.next;
-        jobs__list_remove(e);
-        s->nqueued--;
+        entry *e = q->head->next;
+        jobs__dequeue(s, e);
         jobs__runner_launch(s, e);
+    }
+    return NULL;
+}
+
+jobs_runq *jobs__runq_of(jobs_service *s, const char *queue)
+{
+    for (size_t i = 1; queue && i < s->nrqs; i++)
+        if (strcmp(s->rqs[i].name, queue) == 0)
+            return &s->rqs[i];
+    return &s->rqs[0];
+}
+
+/* a runs before b: higher priority, then older (smaller id). */
+static int before(const jobs_job *a, const jobs_job *b)
+{
+    if (a->priority != b->priority)
+        return a->priority > b->priority;
+    return strcmp(a->id, b->id) < 0;
+}
+
+void jobs__enqueue(jobs_service *s, entry *e)
+{
+    jobs_runq *q = jobs__runq_of(s, e->job->queue);
+    e->rq = q;
+    e->state = E_QUEUED;
+    /* From the tail: a new job of the usual priority goes last at once. */
+    entry *p = q->head->prev;
+    while (p != q->head && before(e->job, p->job))
+        p = p->prev;
+    e->prev = p;
+    e->next = p->next;
+    p->next->prev = e;
+    p->next = e;
+    q->n++;
+    s->nqueued++;
+    if (q->bell)
+        corio_chan_try_send(q->bell, NULL);
+}
+
+void jobs__dequeue(jobs_service *s, entry *e)
+{
+    jobs__list_remove(e);
+    e->rq->n--;
+    s->nqueued--;
+}
+
+/* ---- the scheduler (a store this process owns) ---------------------------------- */
+
+void jobs__sched_add(jobs_service *s, entry *e)
+{
+    e->state = E_SCHEDULED;
+    jobs__list_push(&s->sched, e);
+    s->nsched++;
+    if (s->sched_bell)
+        corio_event_set(s->sched_bell);
+}
+
+/* Sleeps until the earliest run_at (or a change of the list), then moves
+ * every due job to the run queue. A linear scan per wake: the list holds
+ * the jobs waiting for a retry, few next to the queue. */
+static void *sched_main(void *arg)
+{
+    jobs_service *s = arg;
+    for (;;) {
+        corio_event_clear(s->sched_bell);
+        int64_t now = jobs_now_ms(), next = INT64_MAX;
+        for (entry *e = s->sched.next, *nx; e != &s->sched; e = nx) {
+            nx = e->next;
+            if (e->job->run_at_ms <= now) {
+                jobs__list_remove(e);
+                s->nsched--;
+                jobs__enqueue(s, e);
+            } else if (e->job->run_at_ms < next) {
+                next = e->job->run_at_ms;
+            }
+        }
+        corio_scope sc;
+        corio_scope_enter(&sc, next == INT64_MAX ? -1
+                                                 : (double)(next - now) / 1e3,
+                          0);
+        int rc = corio_event_wait(s->sched_bell);
+        corio_scope_exit(&sc);
+        if (rc == -ECANCELED && corio_cancelled())
+            break; /* drain */
     }
     return NULL;
 }
 
 void jobs__runner_kick(jobs_service *s)
 {
-    if (s->bell)
-        corio_chan_try_send(s->bell, NULL);
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++)
+        if (s->rqs[i].bell)
+            corio_chan_try_send(s->rqs[i].bell, NULL);
 }
 
 int jobs__runner_start(jobs_service *s)
 {
-    int rc = corio_sem_create(&s->slots, (size_t)s->opts.workers);
-    if (rc == 0)
-        rc = corio_chan_create(&s->bell, 1);
-    if (rc == 0)
-        rc = corio_event_create(&s->idle);
+    int rc = corio_event_create(&s->idle);
     if (rc == 0)
         corio_event_set(s->idle);
-    corio_spawn_opts so = {.name = "jobs-dispatcher"};
-    if (rc == 0)
-        rc = corio_spawn_ex(&s->dispatcher,
-                            s->shared ? jobs__shared_dispatcher
-                                      : dispatcher_main,
-                            s, &so);
+    for (size_t i = 0; rc == 0 && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        rc = corio_sem_create(&q->slots, (size_t)q->limit);
+        if (rc == 0)
+            rc = corio_chan_create(&q->bell, 1);
+        corio_spawn_opts so = {.name = "jobs-dispatcher"};
+        if (rc == 0)
+            rc = corio_spawn_ex(&q->dispatcher,
+                                s->shared ? jobs__shared_dispatcher
+                                          : dispatcher_main,
+                                q, &so);
+    }
     corio_spawn_opts lo = {.name = "jobs-leases"};
     if (rc == 0 && s->shared)
         rc = corio_spawn_ex(&s->lease_task, jobs__lease_main, s, &lo);
-    if (rc == 0 && s->queue.next != &s->queue)
+    if (rc == 0 && !s->shared)
+        rc = corio_event_create(&s->sched_bell);
+    corio_spawn_opts sco = {.name = "jobs-scheduler"};
+    if (rc == 0 && !s->shared)
+        rc = corio_spawn_ex(&s->sched_task, sched_main, s, &sco);
+    if (rc == 0)
         jobs__runner_kick(s);
     return rc;
 }
@@ -508,10 +733,18 @@ int jobs__runner_stop(jobs_service *s, double grace)
 {
     corio_scope shield;
     corio_scope_enter(&shield, -1, CORIO_SCOPE_SHIELD);
-    if (s->dispatcher) {
-        corio_cancel(s->dispatcher);
-        corio_await(s->dispatcher, NULL);
-        s->dispatcher = NULL;
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        if (q->dispatcher) {
+            corio_cancel(q->dispatcher);
+            corio_await(q->dispatcher, NULL);
+            q->dispatcher = NULL;
+        }
+    }
+    if (s->sched_task) { /* scheduled jobs stay so, for the next start */
+        corio_cancel(s->sched_task);
+        corio_await(s->sched_task, NULL);
+        s->sched_task = NULL;
     }
     int interrupted = 0;
     if (s->idle && s->nrunning) {
@@ -537,17 +770,24 @@ int jobs__runner_stop(jobs_service *s, double grace)
         s->lease_task = NULL;
     }
     corio_scope_exit(&shield);
-    if (s->bell) {
-        corio_chan_destroy(s->bell);
-        s->bell = NULL;
-    }
-    if (s->slots) {
-        corio_sem_destroy(s->slots);
-        s->slots = NULL;
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        if (q->bell) {
+            corio_chan_destroy(q->bell);
+            q->bell = NULL;
+        }
+        if (q->slots) {
+            corio_sem_destroy(q->slots);
+            q->slots = NULL;
+        }
     }
     if (s->idle) {
         corio_event_destroy(s->idle);
         s->idle = NULL;
+    }
+    if (s->sched_bell) {
+        corio_event_destroy(s->sched_bell);
+        s->sched_bell = NULL;
     }
     return interrupted;
 }

@@ -146,12 +146,12 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
         s->submitted++;
         jobs__table_remove(s, e);
         jobs__runner_kick(s);
+    } else if (status == 0 && j->status == JOBS_SCHEDULED) {
+        s->submitted++; /* a delay or run_at: queued when due */
+        jobs__sched_add(s, e);
     } else if (status == 0) {
         s->submitted++;
-        e->state = E_QUEUED;
-        jobs__list_push(&s->queue, e);
-        s->nqueued++;
-        jobs__runner_kick(s);
+        jobs__enqueue(s, e);
     } else {
         jobs__table_remove(s, e);
     }
@@ -169,6 +169,11 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
     j->finished_ms = jobs_status_terminal(status) ? jobs_now_ms() : 0;
     jobs_job_set_result(j, result);
     jobs_job_set_error(j, error);
+    /* Progress is not stored: an ended job shows none, from memory as
+     * from the store. */
+    j->has_progress = 0;
+    free(j->progress_msg);
+    j->progress_msg = NULL;
     corio_scope sc;
     corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
     int rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
@@ -198,9 +203,17 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
 
 /* ---- the API ------------------------------------------------------------------ */
 
-static int api_submit(void *ctx, jobs_job *j)
+
+static int api_submit(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1])
 {
     jobs_service *s = ctx;
+    if (j->unique_key && !s->draining && !s->store->damaged)
+        return jobs__submit_keyed(s, j, existing);
+    return jobs__submit_plain(s, j);
+}
+
+int jobs__submit_plain(jobs_service *s, jobs_job *j)
+{
     if (s->draining) {
         jobs_job_free(j);
         return CORIO_ESHUTDOWN;
@@ -248,7 +261,7 @@ static int rd_list(void *arg)
                                &r->many, &r->n);
 }
 
-static int store_get(jobs_service *s, const char *id, jobs_job **out)
+int jobs__store_get(jobs_service *s, const char *id, jobs_job **out)
 {
     *out = NULL;
     rd *r = calloc(1, sizeof *r);
@@ -270,7 +283,7 @@ static int api_get(void *ctx, const char *id, jobs_job **out)
         *out = jobs_job_clone(e->job);
         return *out ? 0 : -ENOMEM;
     }
-    return store_get(s, id, out);
+    return jobs__store_get(s, id, out);
 }
 
 static int api_list(void *ctx, int status, const char *after, size_t limit,
@@ -303,19 +316,26 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
         return jobs__shared_cancel(s, id, out); /* held elsewhere, or none */
     if (!e || e->state == E_PENDING) {
         /* Not active here: finished already (or unknown). */
-        int rc = store_get(s, id, out);
+        int rc = jobs__store_get(s, id, out);
         if (rc < 0)
             return rc;
         return -EALREADY;
     }
     e->refs++;
     int rc = 0;
-    if (e->state == E_QUEUED) {
-        jobs__list_remove(e);
-        s->nqueued--;
+    if (e->state == E_QUEUED || e->state == E_SCHEDULED) {
+        if (e->state == E_QUEUED) {
+            jobs__dequeue(s, e);
+        } else {
+            jobs__list_remove(e);
+            s->nsched--;
+        }
         e->cancel = 1;
         jobs__finish(e, JOBS_CANCELLED, NULL,
-                     "cancelled by DELETE before it started");
+                     e->job->attempts ? "cancelled by DELETE while waiting "
+                                        "to be retried"
+                                      : "cancelled by DELETE before it "
+                                        "started");
     } else {
         if (e->state == E_RUNNING && !e->cancel) {
             e->cancel = 1;
@@ -326,6 +346,12 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
             rc = corio_future_create(NULL, &e->done);
         if (rc == 0 && e->state != E_DONE)
             rc = corio_future_await(e->done, NULL);
+    }
+    if (rc == 0 && s->shared && e->job->status == JOBS_SCHEDULED) {
+        /* It ended its attempt as this DELETE came, failed with attempts
+         * left: now it waits in the store, where DELETE cancels it. */
+        jobs__entry_unref(e);
+        return jobs__shared_cancel(s, id, out);
     }
     if (rc == 0) {
         *out = jobs_job_clone(e->job);
@@ -391,7 +417,10 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         "corio_jobs_commit_writes_total %llu\n"
         "# HELP corio_jobs_commit_failures_total Failed transactions.\n"
         "# TYPE corio_jobs_commit_failures_total counter\n"
-        "corio_jobs_commit_failures_total %llu\n",
+        "corio_jobs_commit_failures_total %llu\n"
+        "# HELP corio_jobs_pruned_total Ended jobs deleted by retention.\n"
+        "# TYPE corio_jobs_pruned_total counter\n"
+        "corio_jobs_pruned_total %llu\n",
         (unsigned long long)s->submitted,
         /* Shared: the queue is the store's, every process's (recounted
          * every 15 s, this process's own changes added in between). */
@@ -399,7 +428,7 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         s->nrunning,
         s->opts.workers, corio_task_count(NULL), s->lag, s->lag_max,
         (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
-        (unsigned long long)cs.failed);
+        (unsigned long long)cs.failed, (unsigned long long)s->pruned);
     if (s->http) {
         corio_http_server_stats hs;
         corio_http_server_stats_get(s->http, &hs);
@@ -469,15 +498,15 @@ static int st_recover(void *arg)
     return rc;
 }
 
-/* Queues every created job, in id (creation) order, a page at a time. */
-static int load_queue(jobs_service *s)
+/* Queues every job of `status` (created: on the run queue, in id
+ * (creation) order; scheduled: on the scheduled list), a page at a time. */
+static int load_queue(jobs_service *s, int status)
 {
     char after[JOBS_ID_LEN + 1] = "";
     for (;;) {
         jobs_job **v;
         size_t n;
-        int rc = api_list(s, JOBS_CREATED, after[0] ? after : NULL, 1000, &v,
-                          &n);
+        int rc = api_list(s, status, after[0] ? after : NULL, 1000, &v, &n);
         if (rc < 0)
             return rc;
         for (size_t i = 0; i < n; i++) {
@@ -488,10 +517,12 @@ static int load_queue(jobs_service *s)
                 return -ENOMEM;
             }
             v[i] = NULL;
-            e->state = E_QUEUED;
-            jobs__list_push(&s->queue, e);
-            s->nqueued++;
             memcpy(after, e->job->id, sizeof after);
+            if (status == JOBS_SCHEDULED) {
+                jobs__sched_add(s, e);
+                continue;
+            }
+            jobs__enqueue(s, e);
         }
         free(v);
         if (n < 1000)
@@ -519,18 +550,39 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     if (s->opts.poll <= 0)
         s->opts.poll = 0.25;
     s->shared = jobs_store_shared(store);
-    s->queue.next = s->queue.prev = &s->queue;
     s->running.next = s->running.prev = &s->running;
+    s->sched.next = s->sched.prev = &s->sched;
     s->nbuckets = 1024;
     s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    /* Run queues: the default, then one per queue with its own limit. */
+    s->nrqs = 1 + s->opts.nqueues;
+    s->rqs = calloc(s->nrqs, sizeof *s->rqs);
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        jobs_runq *q = &s->rqs[i];
+        q->svc = s;
+        q->limit = i ? s->opts.queue_limits[i - 1] : s->opts.workers;
+        if (i)
+            snprintf(q->name, sizeof q->name, "%s",
+                     s->opts.queue_names[i - 1]);
+        q->head = calloc(1, sizeof *q->head);
+        if (!q->head) {
+            free(s->rqs); /* the heads so far leak only on ENOMEM */
+            s->rqs = NULL;
+            break;
+        }
+        q->head->next = q->head->prev = q->head;
+    }
+    s->opts.queue_names = NULL;
+    s->opts.queue_limits = NULL;
     s->allow = calloc(s->opts.nallow + 1, sizeof *s->allow);
-    int rc = s->buckets && s->allow ? 0 : -ENOMEM;
+    int rc = s->buckets && s->allow && s->rqs ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < s->opts.nallow; i++)
         if (!(s->allow[i] = strdup(s->opts.allow[i])))
             rc = -ENOMEM;
     s->opts.allow = NULL;
     s->api = (jobs_api){s, api_submit, api_get, api_list, api_cancel,
-                        api_allowed, api_health, api_metrics};
+                        api_allowed, api_health, api_metrics, NULL,
+                        jobs__api_retry, s->opts.admin_token};
 
     startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
     if (rc == 0 && !u)
@@ -552,7 +604,9 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
                         : "marked interrupted");
         free(u);
     }
-    if (rc == 0 && !s->shared && (rc = load_queue(s)) < 0)
+    if (rc == 0 && !s->shared &&
+        ((rc = load_queue(s, JOBS_CREATED)) < 0 ||
+         (rc = load_queue(s, JOBS_SCHEDULED)) < 0))
         snprintf(err, errlen, "loading queued jobs from %s: %s",
                  store->name ? store->name : "the store", jobs_strerror(rc));
     jobs_committer_opts co = {.max_batch = s->opts.max_batch,
@@ -566,6 +620,10 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     if (rc == 0) {
         corio_spawn_opts lo = {.name = "jobs-lag-probe", .stack_size = 64 << 10};
         rc = corio_spawn_ex(&s->lag_task, lag_main, s, &lo);
+    }
+    if (rc == 0 && s->opts.retention > 0) {
+        corio_spawn_opts po = {.name = "jobs-retention"};
+        rc = corio_spawn_ex(&s->prune_task, jobs__prune_main, s, &po);
     }
     if (rc < 0) {
         if (!err[0])
@@ -600,6 +658,10 @@ void jobs_service_close(jobs_service *s)
 {
     if (!s)
         return;
+    if (s->prune_task) {
+        corio_cancel(s->prune_task);
+        corio_await(s->prune_task, NULL);
+    }
     if (s->lag_task) {
         corio_cancel(s->lag_task);
         corio_await(s->lag_task, NULL);
@@ -611,8 +673,18 @@ void jobs_service_close(jobs_service *s)
         jobs_committer_close(s->commit);
     /* Jobs still queued stay created in the store: the next start runs
      * them. Only the memory goes. */
-    while (s->queue.next != &s->queue) {
-        entry *e = s->queue.next;
+    for (size_t i = 0; s->rqs && i < s->nrqs; i++) {
+        entry *h = s->rqs[i].head;
+        while (h->next != h) {
+            entry *e = h->next;
+            jobs__list_remove(e);
+            jobs__table_remove(s, e);
+        }
+        free(h);
+    }
+    free(s->rqs);
+    while (s->sched.next != &s->sched) { /* they stay scheduled */
+        entry *e = s->sched.next;
         jobs__list_remove(e);
         jobs__table_remove(s, e);
     }

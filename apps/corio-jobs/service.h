@@ -83,9 +83,11 @@ int jobs_committer_close(jobs_committer *c);
 typedef struct jobs_api {
     void *ctx;
     /* Records a new job durably and queues it. Takes ownership of j
-     * (whatever the result). 0: durable; CORIO_ESHUTDOWN: draining (503);
-     * JOBS_ECORRUPT: the store is damaged (503); other negative: 500. */
-    int (*submit)(void *ctx, jobs_job *j);
+     * (whatever the result). 0: durable; 1: j has a unique_key that a job
+     * already holds (j was dropped; existing gets that job's id);
+     * CORIO_ESHUTDOWN: draining (503); JOBS_ECORRUPT: the store is damaged
+     * (503); other negative: 500. */
+    int (*submit)(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1]);
     /* *out gets a new copy. 0 or -ENOENT, or another error (500). */
     int (*get)(void *ctx, const char *id, jobs_job **out);
     int (*list)(void *ctx, int status, const char *after, size_t limit,
@@ -101,6 +103,17 @@ typedef struct jobs_api {
     int (*health)(void *ctx);
     /* Appends the Prometheus text. */
     int (*metrics)(void *ctx, corio_http_buf *out);
+    /* Where the routes are mounted ("/api", or NULL / "": the root): the
+     * Location of a new job starts with it. The router sees paths with it
+     * already stripped (corio_jobs_http_handle). */
+    const char *prefix;
+    /* Runs a failed, cancelled or interrupted job again; *out gets it.
+     * -ENOENT; -EBUSY in another status (*out gets it). NULL: no such
+     * route. */
+    int (*retry)(void *ctx, const char *id, jobs_job **out);
+    /* If set, DELETE and POST .../retry need "Authorization: Bearer
+     * <admin_token>" (401 otherwise). */
+    const char *admin_token;
 } jobs_api;
 
 /* ---- the service ---------------------------------------------------------------
@@ -121,6 +134,17 @@ typedef struct jobs_service_opts {
     int recover;                /* JOBS_RECOVER_*: jobs found running */
     size_t max_batch;           /* committer: 1 turns group commit off */
     double lag_interval;        /* loop-lag probe period; default 0.1 s */
+    /* Named queues with their own concurrency limit (--queue NAME:N): each
+     * runs up to its limit of jobs, apart from `workers`, which every
+     * other queue shares. On a shared store the limits are this
+     * process's. */
+    const char *admin_token;    /* DELETE and retry need it (the caller
+                                   keeps the string alive); NULL: none */
+    double retention;           /* prune ended jobs this many seconds after
+                                   they finished; 0: keep them */
+    const char *const *queue_names;
+    const int *queue_limits;
+    size_t nqueues;
     /* Shared stores (PostgreSQL) only: */
     double lease;               /* the store's lease, seconds (default 30):
                                    renewed every third of it */

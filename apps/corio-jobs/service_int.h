@@ -10,13 +10,31 @@
 
 #include "service.h"
 
+/* A run queue: jobs waiting for a worker slot, highest priority first,
+ * then oldest (id order); its dispatcher starts them while its semaphore
+ * has a unit. rqs[0] is the default one, for every queue without its own
+ * limit, with `workers` slots. Allocated with the service. */
+typedef struct jobs_runq {
+    char name[JOBS_TYPE_NAME_MAX + 1]; /* "" for the default */
+    struct entry *head;          /* list sentinel (heap: entry is below) */
+    size_t n;
+    int limit;
+    corio_sem *slots;
+    corio_chan *bell;            /* capacity 1: the queue grew */
+    corio_task *dispatcher;
+    struct jobs_service *svc;
+} jobs_runq;
+
 /* Where an active job is. */
 enum {
     E_PENDING = 0, /* its insert is not committed yet: invisible */
     E_QUEUED,      /* durable, on the run queue */
     E_RUNNING,     /* its task runs it */
     E_FINISHING,   /* its final state is being committed */
-    E_DONE         /* final state committed; off the table */
+    E_DONE,        /* final state committed; off the table */
+    E_SCHEDULED    /* durable as scheduled, on the scheduled list, waiting
+                      for its run_at (not a shared store's: the store holds
+                      those) */
 };
 
 /* A job this process has accepted and not yet finished. Allocated by
@@ -39,9 +57,27 @@ typedef struct entry {
     int interrupt;               /* drain ran out of grace */
     int lost;                    /* shared store: another process took it
                                     over (this one's lease expired) */
+    int noretry;                 /* the handler said CORIO_JOB_NORETRY */
+    jobs_runq *rq;               /* queued or running: its run queue */
+    double deadline;             /* running: corio_now() when the attempt
+                                    times out, or 0 */
     unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
 } entry;
+
+/* A submission with an idempotency key whose outcome is not known yet:
+ * later ones with the same key wait for it instead of racing it.
+ * Allocated by the first submitter, on s->keys while it works; freed by
+ * the last to let go (refs). */
+typedef struct keywait {
+    char *key;
+    char id[JOBS_ID_LEN + 1]; /* the job holding the key, once known */
+    int rc;                   /* once done: 0/1 (id valid) or an error */
+    int done;
+    int refs;
+    corio_event *ev;          /* set when done */
+    struct keywait *next;
+} keywait;
 
 /* Allocated by jobs_service_open, freed by jobs_service_close. */
 struct jobs_service {
@@ -52,19 +88,25 @@ struct jobs_service {
     jobs_api api;
     entry **buckets;             /* id -> entry, chained */
     size_t nbuckets, nentries;
-    entry queue;                 /* run queue sentinel, FIFO */
-    size_t nqueued;
+    jobs_runq *rqs;              /* run queues, [0] the default */
+    size_t nrqs;
+    size_t nqueued;              /* in every run queue */
     entry running;               /* running list sentinel */
     size_t nrunning;
-    corio_sem *slots;            /* `workers` units */
-    corio_chan *bell;            /* capacity 1: the queue grew */
-    corio_task *dispatcher;
+    entry sched;                 /* scheduled list sentinel (unordered) */
+    size_t nsched;
+    corio_task *sched_task;      /* moves due jobs to the run queue */
+    corio_event *sched_bell;     /* the scheduled list changed */
     corio_event *idle;           /* set while nothing runs */
     corio_task *lag_task;
     int shared;                  /* the store is shared (PostgreSQL) */
     corio_task *lease_task;      /* shared: renews the leases */
     unsigned renew_gen;          /* shared: renewals begun */
-    unsigned claims;             /* shared: claims begun (odd: one runs) */
+    unsigned claims;             /* shared: claims begun and ended */
+    unsigned claims_running;     /* shared: claims under way */
+    keywait *keys;               /* idempotency keys being recorded */
+    corio_task *prune_task;      /* retention, or NULL */
+    uint64_t pruned;             /* jobs pruned since start */
     corio_http_server *http;     /* for /metrics, or NULL */
     corio_http_client *http_client; /* fetch jobs */
     int draining;
@@ -88,6 +130,38 @@ void jobs__list_remove(entry *e);
  * the table and wakes whoever waits for it. Suspending. */
 int jobs__finish(entry *e, int status, const char *result, const char *error);
 
+/* A running job of a registered type, as its handler sees it
+ * (corio_jobs.h): on the job task's stack for the handler call. */
+struct corio_job {
+    entry *e;
+    char **result, **error; /* jobs__execute's outputs */
+    int flags;              /* CORIO_JOB_* of the last corio_job_fail */
+};
+
+/* Puts e (its job durably scheduled) on the scheduled list; the scheduler
+ * queues it at its run_at. */
+void jobs__sched_add(jobs_service *s, entry *e);
+/* The run queue of a queue name (the default one if it has no limit). */
+jobs_runq *jobs__runq_of(jobs_service *s, const char *queue);
+/* Puts e on its run queue (E_QUEUED), in priority-then-id order, and
+ * wakes its dispatcher. */
+void jobs__enqueue(jobs_service *s, entry *e);
+/* Takes a queued e off its run queue. */
+void jobs__dequeue(jobs_service *s, entry *e);
+
+/* service.c: records j (insert, group commit) and queues it once durable.
+ * Takes j. */
+int jobs__submit_plain(jobs_service *s, jobs_job *j);
+/* service.c: the job from the store (not the table). */
+int jobs__store_get(jobs_service *s, const char *id, jobs_job **out);
+
+/* service_more.c */
+/* Submits j, which has a unique_key: 0 recorded, 1 a job holds the key
+ * (existing gets its id), or an error. Takes j. */
+int jobs__submit_keyed(jobs_service *s, jobs_job *j, char *existing);
+int jobs__api_retry(void *ctx, const char *id, jobs_job **out);
+void *jobs__prune_main(void *arg); /* the retention task; arg: s */
+
 /* runner.c */
 int jobs__runner_start(jobs_service *s);
 /* Stops the dispatcher; waits for running jobs, interrupting them after
@@ -102,7 +176,7 @@ int jobs__runner_launch(jobs_service *s, entry *e);
  * from the store instead of taking them off the in-memory queue; a lease
  * task renews what this process holds and acts on cancellation requests
  * and lost leases; DELETE of a job held elsewhere goes through the store. */
-void *jobs__shared_dispatcher(void *arg);
+void *jobs__shared_dispatcher(void *arg); /* arg: its jobs_runq */
 void *jobs__lease_main(void *arg);
 int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out);
 /* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative

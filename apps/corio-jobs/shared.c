@@ -36,6 +36,7 @@ typedef struct call {
     jobs_store *store;
     size_t max;
     const char *id;
+    const jobs_claim_filter *filter; /* claim */
     jobs_job **v;                  /* claim */
     jobs_job *one;                 /* cancel, get */
     jobs_held *held;               /* renew */
@@ -46,7 +47,7 @@ typedef struct call {
 static int do_claim(void *arg)
 {
     call *c = arg;
-    return c->store->ops->claim(c->store, c->max, &c->v, &c->n);
+    return c->store->ops->claim(c->store, c->filter, c->max, &c->v, &c->n);
 }
 
 static int do_renew(void *arg)
@@ -83,14 +84,17 @@ static void stop_entry(entry *e)
 
 /* Claims up to k jobs and starts them; returns how many it started, or a
  * store error. */
-static int claim_and_start(jobs_service *s, size_t k)
+static int claim_and_start(jobs_service *s, jobs_runq *q,
+                           const jobs_claim_filter *f, size_t k)
 {
     call *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
     c->store = s->store;
     c->max = k;
-    s->claims++; /* odd while the claim runs: see hand_back_orphans */
+    c->filter = f;
+    s->claims++; /* see hand_back_orphans */
+    s->claims_running++;
     int rc = jobs_store_call(s->store, do_claim, c);
     /* After the claim has committed: a renewal that began before this
      * point may not see these jobs, and must not take them for lost. */
@@ -117,10 +121,12 @@ static int claim_and_start(jobs_service *s, size_t k)
                 stop_entry(o);
             }
         }
+        e->rq = q;
         jobs__runner_launch(s, e); /* on failure it gives the slot back */
         started++;
     }
     s->claims++;
+    s->claims_running--;
     free(c->v);
     free(c);
     return rc < 0 ? rc : (int)started;
@@ -128,17 +134,27 @@ static int claim_and_start(jobs_service *s, size_t k)
 
 void *jobs__shared_dispatcher(void *arg)
 {
-    jobs_service *s = arg;
+    jobs_runq *q = arg;
+    jobs_service *s = q->svc;
+    /* A queue with its own limit claims its own jobs; the default one
+     * every other queue's. */
+    const char **names = calloc(s->nrqs, sizeof *names);
+    if (!names)
+        return NULL;
+    jobs_claim_filter f = {.queue = q->name[0] ? q->name : NULL,
+                           .exclude = names};
+    for (size_t i = 1; !q->name[0] && i < s->nrqs; i++)
+        names[f.nexclude++] = s->rqs[i].name;
     int failing = 0;
     for (;;) {
-        if (corio_sem_acquire(s->slots) < 0)
+        if (corio_sem_acquire(q->slots) < 0)
             break; /* cancelled: drain */
         size_t k = 1;
-        while (k < CLAIM_MAX && corio_sem_try_acquire(s->slots) == 0)
+        while (k < CLAIM_MAX && corio_sem_try_acquire(q->slots) == 0)
             k++;
-        int n = claim_and_start(s, k);
+        int n = claim_and_start(s, q, &f, k);
         for (size_t i = n > 0 ? (size_t)n : 0; i < k; i++)
-            corio_sem_release(s->slots);
+            corio_sem_release(q->slots);
         if (n < 0) {
             if (!failing)
                 fprintf(stderr, "corio-jobs: claiming jobs failed: %s (will "
@@ -154,11 +170,12 @@ void *jobs__shared_dispatcher(void *arg)
         /* Nothing (more) to claim: wait for a job queued here, or poll. */
         corio_scope sc;
         corio_scope_enter(&sc, s->opts.poll, 0);
-        corio_chan_recv(s->bell, NULL);
+        corio_chan_recv(q->bell, NULL);
         corio_scope_exit(&sc);
         if (corio_cancelled())
             break;
     }
+    free(names);
     return NULL;
 }
 
@@ -222,7 +239,7 @@ void *jobs__lease_main(void *arg)
         unsigned gen = ++s->renew_gen;
         unsigned claims = s->claims;
         int rc = jobs_store_call(s->store, do_renew, c);
-        if (rc == 0 && claims == s->claims && claims % 2 == 0)
+        if (rc == 0 && claims == s->claims && s->claims_running == 0)
             hand_back_orphans(s, c->held, c->n);
         if (rc < 0) {
             /* The jobs go on; if the store stays away past the lease,

@@ -73,6 +73,14 @@ int jobs_store_call(jobs_store *s, int (*fn)(void *arg), void *arg)
 }
 
 #ifndef CORIO_JOBS_PG
+int jobs_pg_insert_on(void *conn, const jobs_job *j, jobs_job **existing)
+{
+    (void)conn;
+    (void)j;
+    *existing = NULL;
+    return -EPROTONOSUPPORT;
+}
+
 int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
                        jobs_store **out, char *err, size_t errlen)
 {

@@ -83,11 +83,32 @@ static const char *const schema[] = {
     "  cancel_requested boolean NOT NULL DEFAULT false)"),
     ("CREATE INDEX IF NOT EXISTS corio_jobs_by_status "
      "ON corio_jobs(status, id)"),
+    /* Retries (added to an older table in place). */
+    ("ALTER TABLE corio_jobs "
+     "ADD COLUMN IF NOT EXISTS max_attempts integer NOT NULL DEFAULT 1, "
+     "ADD COLUMN IF NOT EXISTS retry_backoff float8 NOT NULL DEFAULT 1, "
+     "ADD COLUMN IF NOT EXISTS run_at bigint, "   /* Unix ms: scheduled */
+     "ADD COLUMN IF NOT EXISTS errors text, "     /* JSON array */
+     "ADD COLUMN IF NOT EXISTS queue text NOT NULL DEFAULT 'default', "
+     "ADD COLUMN IF NOT EXISTS priority integer NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS timeout float8 NOT NULL DEFAULT 0, "
+     "ADD COLUMN IF NOT EXISTS unique_key text"),
+    ("CREATE UNIQUE INDEX IF NOT EXISTS corio_jobs_by_key "
+     "ON corio_jobs(unique_key) WHERE unique_key IS NOT NULL"),
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_by_finished "
+     "ON corio_jobs(finished_at) WHERE finished_at IS NOT NULL"),
+    /* Claims: the next jobs by priority, of every queue or of one. */
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_claim "
+     "ON corio_jobs(status, priority DESC, id)"),
+    ("CREATE INDEX IF NOT EXISTS corio_jobs_claim_queue "
+     "ON corio_jobs(status, queue, priority DESC, id)"),
     "COMMIT",
 };
 
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
-             "started_at, finished_at"
+             "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
+             "errors, queue, priority, timeout, unique_key"
+#define NCOLS 19 /* parameters of an inserted row: COLS and updated_at */
 
 /* ---- plumbing ------------------------------------------------------------ */
 
@@ -190,7 +211,7 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
         rc = JOBS_ECORRUPT; /* not a row this program wrote */
     } else {
         memcpy(j->id, id, strlen(id) + 1);
-        j->type = jobs_type_parse(PQgetvalue(r, row, 1));
+        j->type = jobs_type_intern(PQgetvalue(r, row, 1));
         j->status = jobs_status_parse(PQgetvalue(r, row, 2));
         if (j->type < 0 || j->status < 0)
             rc = JOBS_ECORRUPT;
@@ -209,6 +230,23 @@ static int row_job(const PGresult *r, int row, jobs_job **out)
     j->created_ms = col_ms(r, row, 7);
     j->started_ms = col_ms(r, row, 8);
     j->finished_ms = col_ms(r, row, 9);
+    j->max_attempts = atoi(PQgetvalue(r, row, 10));
+    j->retry_backoff = strtod(PQgetvalue(r, row, 11), NULL);
+    j->run_at_ms = col_ms(r, row, 12);
+    const char *q = PQgetvalue(r, row, 14);
+    j->priority = atoi(PQgetvalue(r, row, 15));
+    j->timeout = strtod(PQgetvalue(r, row, 16), NULL);
+    if (strlen(q) < sizeof j->queue)
+        strcpy(j->queue, q);
+    rc = j->max_attempts < 1 || !j->queue[0]
+             ? JOBS_ECORRUPT
+             : col_str(r, row, 13, &j->errors);
+    if (rc == 0)
+        rc = col_str(r, row, 17, &j->unique_key);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
     *out = j;
     return 0;
 }
@@ -247,6 +285,8 @@ static int by_id(const void *a, const void *b)
 typedef struct wparams {
     const char *v[11];
     char attempts[16], created[24], started[24], finished[24], now[24];
+    char max_attempts[16], backoff[32], run_at[24], priority[16];
+    char timeout[32];
 } wparams;
 
 static const char insert_head[] =
@@ -255,26 +295,29 @@ static const char insert_head[] =
  * records how it ended. */
 static const char update_sql[] =
     "UPDATE corio_jobs SET status=$2, result=$3, error=$4, "
-    "started_at=$6, finished_at=$7, updated_at=$8, owner=NULL, "
+    "started_at=$6, finished_at=$7, updated_at=$8, run_at=$10, "
+    "errors=COALESCE($11, errors), "
+    "owner=NULL, "
     "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
     "status='running'";
 
-#define INSERT_ROWS 500 /* rows per INSERT statement: 5,500 parameters */
+#define INSERT_ROWS 500 /* rows per INSERT statement: 7,500 parameters */
 
-/* "INSERT ... VALUES ($1,..,$11),($12,..)" for rows rows: bound parameters
+/* "INSERT ... VALUES ($1,..,$15),($16,..)" for rows rows: bound parameters
  * only; the text depends on nothing but the count. malloc'ed. */
 static char *insert_text(size_t rows)
 {
-    size_t cap = sizeof insert_head + rows * 11 * 8 + 16;
+    size_t cap = sizeof insert_head + rows * NCOLS * 8 + 16;
     char *sql = malloc(cap);
     if (!sql)
         return NULL;
     size_t len = (size_t)snprintf(sql, cap, "%s", insert_head);
     for (size_t r = 0; r < rows; r++)
-        for (int c = 0; c < 11; c++)
+        for (int c = 0; c < NCOLS; c++)
             len += (size_t)snprintf(sql + len, cap - len, "%s$%zu%s",
-                                    c ? "," : r ? ",(" : "(", r * 11 + c + 1,
-                                    c == 10 ? ")" : "");
+                                    c ? "," : r ? ",(" : "(",
+                                    r * NCOLS + (size_t)c + 1,
+                                    c == NCOLS - 1 ? ")" : "");
     return sql;
 }
 
@@ -296,7 +339,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
     corio_pg_stmt *st = calloc(nst, sizeof *st);
     wparams *p = calloc(n, sizeof *p);
     PGresult **res = calloc(nst, sizeof *res);
-    const char **iv = calloc(ni * 11 + 1, sizeof *iv);
+    const char **iv = calloc(ni * NCOLS + 1, sizeof *iv);
     char **sqls = calloc(nchunks + 1, sizeof *sqls);
     int rc = st && p && res && iv && sqls ? 0 : -ENOMEM;
     char now[24];
@@ -306,22 +349,32 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         const jobs_job *j = w[i].job;
         wparams *q = &p[i];
         snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
+        snprintf(q->max_attempts, sizeof q->max_attempts, "%d",
+                 j->max_attempts > 0 ? j->max_attempts : 1);
+        snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
+        snprintf(q->priority, sizeof q->priority, "%d", j->priority);
+        snprintf(q->timeout, sizeof q->timeout, "%.17g", j->timeout);
         if (w[i].kind == JOBS_W_INSERT) {
-            const char *v[11] = {j->id, jobs_type_name(j->type),
-                                 jobs_status_name(j->status),
-                                 j->spec ? j->spec : "{}", j->result, j->error,
-                                 q->attempts, ms_text(q->created, j->created_ms),
-                                 ms_text(q->started, j->started_ms),
-                                 ms_text(q->finished, j->finished_ms), now};
-            memcpy(&iv[ins++ * 11], v, sizeof v);
+            /* The order of COLS, then updated_at. */
+            const char *v[NCOLS] = {
+                j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+                j->spec ? j->spec : "{}", j->result, j->error, q->attempts,
+                ms_text(q->created, j->created_ms),
+                ms_text(q->started, j->started_ms),
+                ms_text(q->finished, j->finished_ms), q->max_attempts,
+                q->backoff, ms_text(q->run_at, j->run_at_ms), j->errors,
+                j->queue[0] ? j->queue : "default", q->priority, q->timeout,
+                j->unique_key, now};
+            memcpy(&iv[ins++ * NCOLS], v, sizeof v);
         } else if (w[i].kind == JOBS_W_UPDATE) {
-            const char *v[9] = {j->id, jobs_status_name(j->status), j->result,
-                                j->error, q->attempts,
-                                ms_text(q->started, j->started_ms),
-                                ms_text(q->finished, j->finished_ms), now,
-                                s->owner};
+            const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
+                                 j->error, q->attempts,
+                                 ms_text(q->started, j->started_ms),
+                                 ms_text(q->finished, j->finished_ms), now,
+                                 s->owner, ms_text(q->run_at, j->run_at_ms),
+                                 j->errors};
             memcpy(q->v, v, sizeof v);
-            st[k++] = (corio_pg_stmt){update_sql, 9, q->v};
+            st[k++] = (corio_pg_stmt){update_sql, 11, q->v};
         } else {
             rc = -EINVAL;
         }
@@ -332,8 +385,8 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         if (!(sqls[c] = insert_text(rows)))
             rc = -ENOMEM;
         else
-            st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * 11),
-                                        &iv[c * INSERT_ROWS * 11]};
+            st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * NCOLS),
+                                        &iv[c * INSERT_ROWS * NCOLS]};
     }
     if (rc == 0) {
         st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
@@ -372,6 +425,182 @@ static int pg_get(jobs_store *base, const char *id, jobs_job **out)
     int rc = run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v);
     if (rc == 0)
         rc = PQntuples(r) == 0 ? -ENOENT : row_job(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_prune(jobs_store *base, int64_t before_ms, size_t max,
+                    uint64_t removed[JOBS_NSTATUS])
+{
+    pg_store *s = (pg_store *)base;
+    memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    char before[24], lim[24];
+    snprintf(before, sizeof before, "%" PRId64, before_ms);
+    snprintf(lim, sizeof lim, "%zu", max);
+    const char *v[2] = {before, lim};
+    PGresult *r = NULL;
+    /* SKIP LOCKED: two processes pruning at once share the work. */
+    int rc = run1(s, &r,
+                  "DELETE FROM corio_jobs WHERE id IN (SELECT id FROM "
+                  "corio_jobs WHERE finished_at IS NOT NULL AND finished_at "
+                  "< $1::bigint AND status IN ('succeeded', 'failed', "
+                  "'cancelled', 'interrupted') ORDER BY finished_at LIMIT "
+                  "$2::int FOR UPDATE SKIP LOCKED) RETURNING status",
+                  2, v);
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        int k = jobs_status_parse(PQgetvalue(r, i, 0));
+        if (k >= 0)
+            removed[k]++;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_retry(jobs_store *base, const char *id, int64_t now_ms,
+                    jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *v[2] = {id, now};
+    corio_pg_stmt st[2] = {
+        {"UPDATE corio_jobs SET status='created', error=NULL, result=NULL, "
+         "finished_at=NULL, run_at=NULL, updated_at=$2::bigint, owner=NULL, "
+         "lease_until=NULL, cancel_requested=false, max_attempts="
+         "greatest(max_attempts, attempts + 1) WHERE id=$1 AND status IN "
+         "('failed', 'cancelled', 'interrupted') RETURNING " COLS, 2, v},
+        {"SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v},
+    };
+    PGresult *r[2] = {NULL, NULL};
+    int rc = run(s, 2, st, r, 0);
+    if (rc == 0) {
+        if (PQntuples(r[0]) == 1)
+            rc = row_job(r[0], 0, out);
+        else if (PQntuples(r[1]) == 1)
+            rc = (rc = row_job(r[1], 0, out)) < 0 ? rc : -EBUSY;
+        else
+            rc = -ENOENT;
+    }
+    PQclear(r[0]);
+    PQclear(r[1]);
+    return rc;
+}
+
+static int pg_find_key(jobs_store *base, const char *key, jobs_job **out)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    PGresult *r = NULL;
+    const char *v[1] = {key};
+    int rc = run1(s, &r, "SELECT " COLS " FROM corio_jobs WHERE unique_key=$1",
+                  1, v);
+    if (rc == 0)
+        rc = PQntuples(r) == 0 ? -ENOENT : row_job(r, 0, out);
+    PQclear(r);
+    return rc;
+}
+
+/* One INSERT ... ON CONFLICT DO NOTHING, then (if it inserted nothing) the
+ * job that holds the key, in one round trip. The unique index decides
+ * between processes. */
+static int pg_insert_unique(jobs_store *base, const jobs_job *j,
+                            jobs_job **existing)
+{
+    pg_store *s = (pg_store *)base;
+    *existing = NULL;
+    char *sql = insert_text(1);
+    if (!sql)
+        return -ENOMEM;
+    char *full = NULL;
+    if (asprintf(&full, "%s ON CONFLICT (unique_key) WHERE unique_key IS "
+                 "NOT NULL DO NOTHING RETURNING id", sql) < 0)
+        full = NULL;
+    free(sql);
+    if (!full)
+        return -ENOMEM;
+    wparams q;
+    memset(&q, 0, sizeof q);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    snprintf(q.attempts, sizeof q.attempts, "%d", j->attempts);
+    snprintf(q.max_attempts, sizeof q.max_attempts, "%d",
+             j->max_attempts > 0 ? j->max_attempts : 1);
+    snprintf(q.backoff, sizeof q.backoff, "%.17g", j->retry_backoff);
+    snprintf(q.priority, sizeof q.priority, "%d", j->priority);
+    snprintf(q.timeout, sizeof q.timeout, "%.17g", j->timeout);
+    const char *v[NCOLS] = {
+        j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+        j->spec ? j->spec : "{}", j->result, j->error, q.attempts,
+        ms_text(q.created, j->created_ms), ms_text(q.started, j->started_ms),
+        ms_text(q.finished, j->finished_ms), q.max_attempts, q.backoff,
+        ms_text(q.run_at, j->run_at_ms), j->errors,
+        j->queue[0] ? j->queue : "default", q.priority, q.timeout,
+        j->unique_key, now};
+    const char *kv[1] = {j->unique_key};
+    corio_pg_stmt st[2] = {
+        {full, NCOLS, v},
+        /* Sees the other process's row once its insert has committed: the
+         * conflict waited for that. */
+        {"SELECT " COLS " FROM corio_jobs WHERE unique_key=$1", 1, kv},
+    };
+    PGresult *r[2] = {NULL, NULL};
+    int rc = run(s, 2, st, r, 0);
+    if (rc == 0 && PQntuples(r[0]) == 0)
+        rc = PQntuples(r[1]) == 1 ? row_job(r[1], 0, existing) : -EIO;
+    if (rc == 0 && *existing)
+        rc = -EEXIST;
+    PQclear(r[0]);
+    PQclear(r[1]);
+    free(full);
+    return rc;
+}
+
+int jobs_pg_insert_on(void *conn, const jobs_job *j, jobs_job **existing)
+{
+    corio_pg *c = conn;
+    *existing = NULL;
+    char *sql = insert_text(1);
+    char *full = NULL;
+    if (sql && asprintf(&full, "%s ON CONFLICT (unique_key) WHERE "
+                        "unique_key IS NOT NULL DO NOTHING RETURNING id",
+                        sql) < 0)
+        full = NULL;
+    free(sql);
+    if (!full)
+        return -ENOMEM;
+    wparams q;
+    memset(&q, 0, sizeof q);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
+    snprintf(q.attempts, sizeof q.attempts, "%d", j->attempts);
+    snprintf(q.max_attempts, sizeof q.max_attempts, "%d",
+             j->max_attempts > 0 ? j->max_attempts : 1);
+    snprintf(q.backoff, sizeof q.backoff, "%.17g", j->retry_backoff);
+    snprintf(q.priority, sizeof q.priority, "%d", j->priority);
+    snprintf(q.timeout, sizeof q.timeout, "%.17g", j->timeout);
+    const char *v[NCOLS] = {
+        j->id, jobs_type_name(j->type), jobs_status_name(j->status),
+        j->spec ? j->spec : "{}", j->result, j->error, q.attempts,
+        ms_text(q.created, j->created_ms), ms_text(q.started, j->started_ms),
+        ms_text(q.finished, j->finished_ms), q.max_attempts, q.backoff,
+        ms_text(q.run_at, j->run_at_ms), j->errors,
+        j->queue[0] ? j->queue : "default", q.priority, q.timeout,
+        j->unique_key, now};
+    PGresult *r = NULL;
+    int rc = corio_pg_query(c, &r, full, NCOLS, v);
+    free(full);
+    if (rc == 0 && PQntuples(r) == 0 && j->unique_key) {
+        PQclear(r);
+        r = NULL;
+        const char *kv[1] = {j->unique_key};
+        rc = corio_pg_query(c, &r, "SELECT " COLS " FROM corio_jobs WHERE "
+                            "unique_key=$1", 1, kv);
+        if (rc == 0)
+            rc = PQntuples(r) == 1 ? row_job(r, 0, existing) : -EIO;
+        if (rc == 0)
+            rc = -EEXIST;
+    }
     PQclear(r);
     return rc;
 }
@@ -431,7 +660,29 @@ static int pg_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
 /* Takes the oldest created jobs. Only created ones: the index on (status,
  * id) makes this a short index scan however long the queue is. Expired
  * leases come back as created through the reaping in pg_renew. */
-static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
+#define CLAIM_HEAD                                                          \
+    "UPDATE corio_jobs j SET status='running', owner=$1, "                  \
+    "lease_until=clock_timestamp() + make_interval(secs => "                \
+    "$2::float8), attempts=j.attempts + 1, "                                \
+    "started_at=$3::bigint, updated_at=$3::bigint, "                        \
+    "finished_at=NULL, result=NULL, error=NULL, "                           \
+    "cancel_requested=false FROM (SELECT id FROM corio_jobs "               \
+    "WHERE status='created' "
+#define CLAIM_TAIL                                                          \
+    "ORDER BY priority DESC, id LIMIT $4::int "                             \
+    "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "                          \
+    "RETURNING j.id, j.type, j.status, j.spec, j.result, "                  \
+    "j.error, j.attempts, j.created_at, j.started_at, "                     \
+    "j.finished_at, j.max_attempts, j.retry_backoff, j.run_at, "            \
+    "j.errors, j.queue, j.priority, j.timeout, j.unique_key"
+/* Any queue; one queue ($5); every queue but some ($5, a text array). */
+static const char claim_sql[] = CLAIM_HEAD CLAIM_TAIL;
+static const char claim_queue_sql[] = CLAIM_HEAD "AND queue = $5 " CLAIM_TAIL;
+static const char claim_others_sql[] =
+    CLAIM_HEAD "AND NOT (queue = ANY($5::text[])) " CLAIM_TAIL;
+
+static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
+                    jobs_job ***out, size_t *n)
 {
     pg_store *s = (pg_store *)base;
     *out = NULL;
@@ -439,25 +690,55 @@ static int pg_claim(jobs_store *base, size_t max, jobs_job ***out, size_t *n)
     char now[24], lim[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     snprintf(lim, sizeof lim, "%zu", max);
-    const char *v[4] = {s->owner, s->lease, now, lim};
-    PGresult *r = NULL;
-    int rc = run1(s, &r,
-                  "UPDATE corio_jobs j SET status='running', owner=$1, "
-                  "lease_until=clock_timestamp() + make_interval(secs => "
-                  "$2::float8), attempts=j.attempts + 1, "
-                  "started_at=$3::bigint, updated_at=$3::bigint, "
-                  "finished_at=NULL, result=NULL, error=NULL, "
-                  "cancel_requested=false FROM (SELECT id FROM corio_jobs "
-                  "WHERE status='created' ORDER BY id LIMIT $4::int "
-                  "FOR UPDATE SKIP LOCKED) c WHERE j.id = c.id "
-                  "RETURNING j.id, j.type, j.status, j.spec, j.result, "
-                  "j.error, j.attempts, j.created_at, j.started_at, "
-                  "j.finished_at", 4, v);
+    /* Queue names are [a-z0-9_.-]: an array literal needs no quoting. */
+    char *arr = NULL;
+    const char *sql = claim_sql;
+    const char *fv = NULL;
+    if (f && f->queue) {
+        sql = claim_queue_sql;
+        fv = f->queue;
+    } else if (f && f->nexclude) {
+        size_t len = 3;
+        for (size_t i = 0; i < f->nexclude; i++)
+            len += strlen(f->exclude[i]) + 1;
+        if (!(arr = malloc(len)))
+            return -ENOMEM;
+        size_t k = 0;
+        arr[k++] = '{';
+        for (size_t i = 0; i < f->nexclude; i++) {
+            size_t l = strlen(f->exclude[i]);
+            if (i)
+                arr[k++] = ',';
+            memcpy(arr + k, f->exclude[i], l);
+            k += l;
+        }
+        arr[k++] = '}';
+        arr[k] = '\0';
+        sql = claim_others_sql;
+        fv = arr;
+    }
+    const char *v[5] = {s->owner, s->lease, now, lim, fv};
+    PGresult *r = NULL, *due = NULL;
+    /* Scheduled jobs whose time has come (a retry's backoff over) go back
+     * to created first, in the same round trip: the claim itself stays a
+     * short scan of the (status, id) index. Their old ids put them at the
+     * head of the queue. */
+    corio_pg_stmt st[2] = {
+        {"UPDATE corio_jobs SET status='created', updated_at=$1::bigint "
+         "WHERE status='scheduled' AND run_at <= $1::bigint", 1, &v[2]},
+        {sql, fv ? 5 : 4, v},
+    };
+    PGresult *rr[2] = {NULL, NULL};
+    int rc = run(s, 2, st, rr, 0);
+    due = rr[0];
+    r = rr[1];
     if (rc == 0)
         rc = rows_jobs(r, out, n);
     if (rc == 0 && *n > 1)
         qsort(*out, *n, sizeof **out, by_id);
+    PQclear(due);
     PQclear(r);
+    free(arr);
     return rc;
 }
 
@@ -528,7 +809,8 @@ static int pg_cancel(jobs_store *base, const char *id, jobs_job **out)
     corio_pg_stmt st[3] = {
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$2::bigint, "
          "updated_at=$2::bigint, error='cancelled by DELETE before it "
-         "started' WHERE id=$1 AND status='created' RETURNING " COLS, 2, v},
+         "started' WHERE id=$1 AND status IN ('created', 'scheduled') "
+         "RETURNING " COLS, 2, v},
         {"UPDATE corio_jobs SET cancel_requested=true, updated_at=$2::bigint "
          "WHERE id=$1 AND status='running' RETURNING " COLS, 2, v},
         {"SELECT " COLS " FROM corio_jobs WHERE id=$1", 1, v},
@@ -561,6 +843,10 @@ static const jobs_store_ops pg_ops = {
     .name = "postgresql",
     .write = pg_write,
     .get = pg_get,
+    .find_key = pg_find_key,
+    .prune = pg_prune,
+    .retry = pg_retry,
+    .insert_unique = pg_insert_unique,
     .list = pg_list,
     .counts = pg_counts,
     .recover = pg_recover,

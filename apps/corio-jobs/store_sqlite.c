@@ -49,7 +49,7 @@
 
 #include <sqlite3.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define DEF_CHECK_TIMEOUT 10.0 /* seconds for the startup quick_check */
 
 static const char schema[] =
@@ -68,14 +68,34 @@ static const char schema[] =
     ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, id);";
 
+/* Version 2 (retries): added to a version-1 file by ALTER TABLE, in the
+ * same transaction that sets user_version, so an old file opens fine and a
+ * crash mid-migration leaves it at version 1. */
+static const char schema_v2[] =
+    "ALTER TABLE jobs ADD COLUMN max_attempts INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN retry_backoff REAL NOT NULL DEFAULT 1;"
+    "ALTER TABLE jobs ADD COLUMN run_at INTEGER;"   /* Unix ms: scheduled */
+    "ALTER TABLE jobs ADD COLUMN errors TEXT;"      /* JSON array */
+    "ALTER TABLE jobs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';"
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN timeout REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN unique_key TEXT;"  /* Idempotency-Key */
+    "CREATE UNIQUE INDEX jobs_by_key ON jobs(unique_key) "
+    "WHERE unique_key IS NOT NULL;"
+    /* Retention: the oldest ended jobs first (finished_at is set on the
+     * ended statuses only). */
+    "CREATE INDEX jobs_by_finished ON jobs(finished_at) "
+    "WHERE finished_at IS NOT NULL;";
+
 #define COLS "id, type, status, spec, result, error, attempts, created_at, " \
-             "started_at, finished_at"
+             "started_at, finished_at, max_attempts, retry_backoff, run_at, " \
+             "errors, queue, priority, timeout, unique_key"
 
 /* A connection and its prepared statements. Allocated by conn_open, freed
  * by conn_close. */
 typedef struct conn {
     sqlite3 *db;
-    sqlite3_stmt *get, *list_any, *list_status, *counts;
+    sqlite3_stmt *get, *list_any, *list_status, *counts, *by_key;
     sqlite3_stmt *insert, *update;  /* writer only */
     struct conn *next;              /* reader free list */
 } conn;
@@ -116,6 +136,7 @@ static void conn_close(conn *c)
     sqlite3_finalize(c->list_any);
     sqlite3_finalize(c->list_status);
     sqlite3_finalize(c->counts);
+    sqlite3_finalize(c->by_key);
     sqlite3_finalize(c->insert);
     sqlite3_finalize(c->update);
     sqlite3_close(c->db);
@@ -292,10 +313,12 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         }
         if (version < SCHEMA_VERSION) {
             rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-            if (rc == SQLITE_OK)
+            if (rc == SQLITE_OK && version < 1)
                 rc = sqlite3_exec(c->db, schema, NULL, NULL, NULL);
+            if (rc == SQLITE_OK && version < 2)
+                rc = sqlite3_exec(c->db, schema_v2, NULL, NULL, NULL);
             if (rc == SQLITE_OK)
-                rc = sqlite3_exec(c->db, "PRAGMA user_version = 1; COMMIT",
+                rc = sqlite3_exec(c->db, "PRAGMA user_version = 2; COMMIT",
                                   NULL, NULL, NULL);
             if (rc != SQLITE_OK) {
                 sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
@@ -304,17 +327,22 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         }
         rc = prep(c, &c->insert,
                   "INSERT INTO jobs(" COLS ", updated_at) "
-                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)");
+                  "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?12,?13,?14,?15,"
+                  "?16,?17,?18,?19,?11)");
         if (rc == SQLITE_OK)
             rc = prep(c, &c->update,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
                       "attempts=?5, started_at=?6, finished_at=?7, "
-                      "updated_at=?8 WHERE id=?1");
+                      "updated_at=?8, run_at=?9, errors=COALESCE(?10, errors) "
+                      "WHERE id=?1");
     } else {
         rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK)
         rc = prep(c, &c->get, "SELECT " COLS " FROM jobs WHERE id=?1");
+    if (rc == SQLITE_OK)
+        rc = prep(c, &c->by_key,
+                  "SELECT " COLS " FROM jobs WHERE unique_key=?1");
     if (rc == SQLITE_OK)
         rc = prep(c, &c->list_any, "SELECT " COLS " FROM jobs WHERE id > ?1 "
                                    "ORDER BY id LIMIT ?2");
@@ -375,7 +403,7 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
         rc = JOBS_ECORRUPT; /* not a row this program wrote */
     } else {
         memcpy(j->id, id, strlen(id) + 1);
-        j->type = jobs_type_parse(type);
+        j->type = jobs_type_intern(type);
         j->status = jobs_status_parse(status);
         if (j->type < 0 || j->status < 0)
             rc = JOBS_ECORRUPT;
@@ -396,6 +424,22 @@ static int row_job(sqlite3_stmt *st, jobs_job **out)
     j->created_ms = col_ms(st, 7);
     j->started_ms = col_ms(st, 8);
     j->finished_ms = col_ms(st, 9);
+    j->max_attempts = sqlite3_column_int(st, 10);
+    j->retry_backoff = sqlite3_column_double(st, 11);
+    j->run_at_ms = col_ms(st, 12);
+    const char *q = (const char *)sqlite3_column_text(st, 14);
+    j->priority = sqlite3_column_int(st, 15);
+    j->timeout = sqlite3_column_double(st, 16);
+    if (q && strlen(q) < sizeof j->queue)
+        strcpy(j->queue, q);
+    rc = j->max_attempts < 1 || !j->queue[0] ? JOBS_ECORRUPT
+                                             : col_str(st, 13, &j->errors);
+    if (rc == 0)
+        rc = col_str(st, 17, &j->unique_key);
+    if (rc < 0) {
+        jobs_job_free(j);
+        return rc;
+    }
     *out = j;
     return 0;
 }
@@ -461,6 +505,14 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_ms(st, 9, j->started_ms);
         bind_ms(st, 10, j->finished_ms);
         sqlite3_bind_int64(st, 11, now);
+        sqlite3_bind_int(st, 12, j->max_attempts > 0 ? j->max_attempts : 1);
+        sqlite3_bind_double(st, 13, j->retry_backoff);
+        bind_ms(st, 14, j->run_at_ms);
+        bind_text(st, 15, j->errors);
+        bind_text(st, 16, j->queue[0] ? j->queue : "default");
+        sqlite3_bind_int(st, 17, j->priority);
+        sqlite3_bind_double(st, 18, j->timeout);
+        bind_text(st, 19, j->unique_key);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -472,6 +524,8 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         bind_ms(st, 6, j->started_ms);
         bind_ms(st, 7, j->finished_ms);
         sqlite3_bind_int64(st, 8, now);
+        bind_ms(st, 9, j->run_at_ms);
+        bind_text(st, 10, j->errors);
     } else {
         return -EINVAL;
     }
@@ -505,6 +559,87 @@ static int sq_write(jobs_store *base, const jobs_write *w, size_t n)
     return rc;
 }
 
+static int sq_prune(jobs_store *base, int64_t before_ms, size_t max,
+                    uint64_t removed[JOBS_NSTATUS])
+{
+    sq_store *s = (sq_store *)base;
+    memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+    pthread_mutex_lock(&s->wlock);
+    conn *c = s->w;
+    sqlite3_stmt *st = NULL;
+    int rc = map_rc(sqlite3_prepare_v2(
+        c->db,
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE "
+        "finished_at IS NOT NULL AND finished_at < ?1 AND status IN "
+        "('succeeded', 'failed', 'cancelled', 'interrupted') "
+        "ORDER BY finished_at LIMIT ?2) RETURNING status",
+        -1, &st, NULL));
+    if (rc == 0)
+        rc = map_rc(sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL));
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, before_ms);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+        int r;
+        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+            int k = jobs_status_parse((const char *)sqlite3_column_text(st, 0));
+            if (k >= 0)
+                removed[k]++;
+        }
+        rc = r == SQLITE_DONE ? 0 : map_rc(r);
+        sqlite3_reset(st);
+        if (rc == 0)
+            rc = map_rc(sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL));
+        if (rc < 0) {
+            if (!sqlite3_get_autocommit(c->db))
+                sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+            memset(removed, 0, sizeof(uint64_t) * JOBS_NSTATUS);
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->wlock);
+    return rc;
+}
+
+static int sq_retry(jobs_store *base, const char *id, int64_t now_ms,
+                    jobs_job **out)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    pthread_mutex_lock(&s->wlock);
+    conn *c = s->w;
+    sqlite3_stmt *up = NULL;
+    int rc = map_rc(sqlite3_prepare_v2(
+        c->db,
+        "UPDATE jobs SET status='created', error=NULL, result=NULL, "
+        "finished_at=NULL, run_at=NULL, updated_at=?2, max_attempts="
+        "max(max_attempts, attempts + 1) WHERE id=?1 AND status IN "
+        "('failed', 'cancelled', 'interrupted')",
+        -1, &up, NULL));
+    int changed = 0;
+    if (rc == 0) {
+        sqlite3_bind_text(up, 1, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(up, 2, now_ms);
+        int r = sqlite3_step(up);
+        rc = r == SQLITE_DONE ? 0 : map_rc(r);
+        changed = sqlite3_changes(c->db);
+    }
+    sqlite3_finalize(up);
+    if (rc == 0) {
+        sqlite3_bind_text(c->get, 1, id, -1, SQLITE_STATIC);
+        int st = sqlite3_step(c->get);
+        if (st == SQLITE_ROW)
+            rc = row_job(c->get, out);
+        else
+            rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
+        sqlite3_reset(c->get);
+        sqlite3_clear_bindings(c->get);
+    }
+    pthread_mutex_unlock(&s->wlock);
+    if (rc == 0 && !changed)
+        rc = -EBUSY;
+    return rc;
+}
+
 static int sq_get(jobs_store *base, const char *id, jobs_job **out)
 {
     sq_store *s = (sq_store *)base;
@@ -521,6 +656,26 @@ static int sq_get(jobs_store *base, const char *id, jobs_job **out)
         rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
     sqlite3_reset(c->get);
     sqlite3_clear_bindings(c->get);
+    reader_put(s, c);
+    return rc;
+}
+
+static int sq_find_key(jobs_store *base, const char *key, jobs_job **out)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(c->by_key, 1, key, -1, SQLITE_STATIC);
+    int st = sqlite3_step(c->by_key);
+    if (st == SQLITE_ROW)
+        rc = row_job(c->by_key, out);
+    else
+        rc = st == SQLITE_DONE ? -ENOENT : map_rc(st);
+    sqlite3_reset(c->by_key);
+    sqlite3_clear_bindings(c->by_key);
     reader_put(s, c);
     return rc;
 }
@@ -643,6 +798,9 @@ static const jobs_store_ops sqlite_ops = {
     .name = "sqlite",
     .write = sq_write,
     .get = sq_get,
+    .find_key = sq_find_key,
+    .prune = sq_prune,
+    .retry = sq_retry,
     .list = sq_list,
     .counts = sq_counts,
     .recover = sq_recover,

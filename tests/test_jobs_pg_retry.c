@@ -1,0 +1,222 @@
+/*
+ * Retries on PostgreSQL, through the public library (the cases are
+ * tests/jobs_retry.inc, shared with SQLite's test_jobs_lib): the history,
+ * the backoff, not-retryable failures, a job's own max_attempts, the
+ * scheduled status, DELETE of a scheduled job, a restart mid-backoff. And
+ * a table created before retries existed gains their columns in place.
+ */
+#include "testutil.h"
+#include "db_server.h"
+#include "jobs_pg_db.h"
+
+#include <corio_jobs.h>
+#include <corio_pg.h>
+
+#include <stdio.h>
+#include <string.h>
+
+static corio_jobs *rt_open_with(corio_jobs_opts o)
+{
+    corio_jobs *j = NULL;
+    char err[256] = "";
+    o.lease = 5;
+    int rc = corio_jobs_open(&j, jpg_url, &o, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "open: %s\n", err);
+    assert_int_equal(rc, 0);
+    assert_int_equal(corio_jobs_shared(j), 1);
+    return j;
+}
+
+#include "jobs_retry.inc"
+
+static void *fresh(void *arg)
+{
+    (void)arg;
+    jpg_fresh_table();
+    return NULL;
+}
+
+static void test_retries(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_retries, NULL, NULL), 0);
+}
+
+static void test_retry_scheduled_restart(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
+}
+
+static void test_priority_order(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_priority, NULL, NULL), 0);
+}
+
+static void test_queue_limits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_queues, NULL, NULL), 0);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_timeout, NULL, NULL), 0);
+}
+
+static void test_idempotency(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_idempotency, NULL, NULL), 0);
+}
+
+static void *rt_case_idempotency_3(void *arg)
+{
+    (void)arg;
+    return rt_case_idempotency_n(3);
+}
+
+/* Three services on one PostgreSQL queue, as three processes would be. */
+static void test_idempotency_services(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_idempotency_3, NULL, NULL), 0);
+}
+
+static void test_retention(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_retention, NULL, NULL), 0);
+}
+
+static void test_retry_endpoint(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_retry_endpoint, NULL, NULL), 0);
+}
+
+static void test_delay_and_run_at(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(rt_case_delay, NULL, NULL), 0);
+}
+
+/* Enqueue inside the caller's own transaction: rolled back, the job never
+ * was; committed, it runs; a unique_key already held gives that job. */
+static void *in_txn(void *arg)
+{
+    (void)arg;
+    rt_register();
+    memset(&RT, 0, sizeof RT);
+    corio_jobs *j = rt_open();
+    corio_pg *c = NULL;
+    char *why = NULL;
+    assert_int_equal(corio_pg_connect(&c, jpg_conninfo, &why), 0);
+    PGresult *r = NULL;
+    char gone[27], kept[27], again[27];
+    assert_int_equal(corio_pg_query(c, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky", "{}", gone, NULL,
+                                           0),
+                     0);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "nope", "{}", gone, NULL, 0),
+                     -EINVAL);
+    assert_int_equal(corio_pg_query(c, &r, "ROLLBACK", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_pg_query(c, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky",
+                                           "{\"unique_key\": \"txn-1\"}",
+                                           kept, NULL, 0),
+                     0);
+    /* Not visible before the commit. */
+    assert_int_equal(rp_http_status(j, kept), 404);
+    assert_int_equal(corio_pg_query(c, &r, "COMMIT", 0, NULL), 0);
+    PQclear(r);
+    corio_jobs_kick(j);
+    json_decref(rt_wait(j, kept, "succeeded"));
+    assert_int_equal(rp_http_status(j, gone), 404);
+    assert_int_equal(RT.calls, 1);
+    assert_int_equal(corio_jobs_enqueue_pg(c, "rt_flaky",
+                                           "{\"unique_key\": \"txn-1\"}",
+                                           again, NULL, 0),
+                     1);
+    assert_string_equal(again, kept);
+    corio_pg_close(c);
+    corio_jobs_close(j);
+    return NULL;
+}
+
+static void test_enqueue_in_transaction(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(in_txn, NULL, NULL), 0);
+}
+
+/* The table as the first PostgreSQL store created it, with a job in it. */
+static void *old_table(void *arg)
+{
+    (void)arg;
+    jpg_fresh_table();
+    jpg_sql("CREATE TABLE corio_jobs (id text PRIMARY KEY, type text NOT "
+            "NULL, status text NOT NULL, spec text NOT NULL, result text, "
+            "error text, attempts integer NOT NULL DEFAULT 0, created_at "
+            "bigint NOT NULL, started_at bigint, finished_at bigint, "
+            "updated_at bigint NOT NULL, owner text, lease_until timestamptz, "
+            "cancel_requested boolean NOT NULL DEFAULT false)");
+    jpg_sql("INSERT INTO corio_jobs(id, type, status, spec, attempts, "
+            "created_at, updated_at) VALUES ('01J9Z3W7K6T8Y2V4B5N6M7P8Q9', "
+            "'sleep', 'created', '{\"seconds\":0.0}', 0, 1, 1)");
+    corio_jobs *j = rt_open();
+    json_t *o = rt_wait(j, "01J9Z3W7K6T8Y2V4B5N6M7P8Q9", "succeeded");
+    assert_int_equal(json_integer_value(json_object_get(o, "max_attempts")),
+                     1);
+    assert_int_equal(json_array_size(json_object_get(o, "errors")), 0);
+    json_decref(o);
+    corio_jobs_close(j);
+    return NULL;
+}
+
+static void test_old_table_migrates(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(old_table, NULL, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_retries),
+        cmocka_unit_test(test_retry_scheduled_restart),
+        cmocka_unit_test(test_delay_and_run_at),
+        cmocka_unit_test(test_priority_order),
+        cmocka_unit_test(test_queue_limits),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_idempotency),
+        cmocka_unit_test(test_idempotency_services),
+        cmocka_unit_test(test_retention),
+        cmocka_unit_test(test_retry_endpoint),
+        cmocka_unit_test(test_enqueue_in_transaction),
+        cmocka_unit_test(test_old_table_migrates),
+    };
+    int rc = jpg_start();
+    if (rc)
+        return rc;
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    dbs_stop_all();
+    return rc;
+}
