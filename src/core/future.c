@@ -94,7 +94,7 @@ int corio__future_complete(corio_future *f, int status, void *value)
 /* Debug builds: the public completions are for the loop's thread (the
  * _threadsafe variants are for others). Not in corio__future_complete:
  * every task's end goes through that. */
-#define FUT_THREAD_CHECK(f, fn) CORIO__ASSERT_LOOP_THREAD((f)->loop)
+#define FUT_THREAD_CHECK(f, fn) CORIO__CHECK_LOOP_THREAD((f)->loop)
 
 int corio_future_set_result(corio_future *f, void *value)
 {

@@ -545,18 +545,26 @@ _Static_assert(offsetof(corio__callback, run) == 0,
                "corio__callback: run must be first");
 
 /* A loop's tasks, queues and timers are touched only by the thread running
- * it (or by anyone while it is not running). Checked at every entry point
- * that is not thread-safe: in debug mode (CORIO_DEBUG=1 or
- * CORIO_LOOP_DEBUG, any build) a call from another thread is reported with
- * the function's name and aborts, as asyncio's debug mode raises; debug and
- * sanitizer builds assert it always. Release builds without debug mode pay
- * one predictable branch on loop->debug. */
+ * it (or by anyone while it is not running).
+ *
+ * CORIO__ASSERT_LOOP_THREAD states it on internal paths (wake, ready,
+ * dispatch, timers): debug and sanitizer builds only, so the hot path of a
+ * release build pays nothing.
+ *
+ * CORIO__CHECK_LOOP_THREAD guards the public entry points that are not
+ * thread-safe (call_soon, future completions, timers, detach): it asserts
+ * the same, and in debug mode (CORIO_DEBUG=1 or CORIO_LOOP_DEBUG, any
+ * build) reports a call from another thread by the function's name and
+ * aborts, as asyncio's debug mode raises. Outside debug mode it costs one
+ * predictable branch on loop->debug. (spawn, cancel and await refuse such
+ * calls in every build: corio__foreign_thread.) */
 #define CORIO__ASSERT_LOOP_THREAD(loop)                                       \
+    CORIO__ASSERT(!(loop)->running || pthread_equal((loop)->thread, pthread_self()))
+#define CORIO__CHECK_LOOP_THREAD(loop)                                        \
     do {                                                                      \
         if (CORIO__UNLIKELY((loop)->debug))                                   \
             corio__debug_thread_check((loop), __func__);                      \
-        CORIO__ASSERT(!(loop)->running ||                                     \
-                      pthread_equal((loop)->thread, pthread_self()));         \
+        CORIO__ASSERT_LOOP_THREAD(loop);                                      \
     } while (0)
 void corio__debug_thread_check(corio_loop *loop, const char *fn);
 

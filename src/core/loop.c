@@ -72,7 +72,7 @@ int corio_call_soon(corio_loop *loop, corio_cb cb, void *arg)
         return -EPERM;
     if (!cb)
         return -EINVAL;
-    CORIO__ASSERT_LOOP_THREAD(loop); /* names corio_call_soon in the report */
+    CORIO__CHECK_LOOP_THREAD(loop); /* names corio_call_soon in the report */
     return corio__callback_queue(loop, cb, arg, 0);
 }
 

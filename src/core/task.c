@@ -495,7 +495,7 @@ void corio_detach(corio_task *t)
         corio__misuse_stale(t, "corio_detach");
         return;
     }
-    CORIO__ASSERT_LOOP_THREAD(corio__task_loop(t));
+    CORIO__CHECK_LOOP_THREAD(corio__task_loop(t));
     if (t->state == CORIO_TASK_DONE && !corio__task_body_of(t)) {
         corio__task_free(corio__task_loop(t), t);
         return;

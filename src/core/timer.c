@@ -311,6 +311,7 @@ static int timer_start_ns(corio_loop *loop, corio_timer *t, int64_t deadline,
         return -EPERM;
     if (!cb)
         return -EINVAL;
+    CORIO__CHECK_LOOP_THREAD(loop);
     /* The caller need not initialise t: a timer that is not (or is no
      * longer) ours is treated as idle. */
     if (t->corio__loop != loop)
@@ -341,7 +342,7 @@ int corio_timer_stop(corio_timer *t)
 {
     if (!t->corio__loop)
         return 0;
-    CORIO__ASSERT_LOOP_THREAD(t->corio__loop);
+    CORIO__CHECK_LOOP_THREAD(t->corio__loop);
     return corio__timer_disarm(t);
 }
 
