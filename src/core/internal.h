@@ -694,11 +694,13 @@ void corio__stack_check_canary(corio_task *t, corio__stack *s);
 
 /* ---- simulation hooks (src/sim/sim.c) -------------------------------------
  * Called only when loop->sim is set. */
-/* The virtual clock, in ns (what corio__clock_ns returns in simulation). */
-static inline int64_t corio__sim_now(const struct corio__sim *s)
-{
-    return *(const int64_t *)s; /* struct corio__sim starts with `now` */
-}
+/* The virtual clock (ns) of the simulation running on this thread, or
+ * NULL: corio__clock_ns returns *it when set. Set by corio_sim_run for the
+ * life of its loop (a simulated loop is the only loop running on its
+ * thread). A thread-local pointer rather than tls_loop->sim: one load and
+ * a branch on the clock read of every normal loop. */
+extern __thread int64_t *corio__tls_sim_clock
+    __attribute__((tls_model("initial-exec")));
 /* Start of an iteration: marks what is already ready. */
 void corio__sim_iteration(corio_loop *loop);
 /* Nothing is ready: polls real fds without blocking, then moves the virtual

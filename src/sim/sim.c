@@ -38,7 +38,7 @@
 #define SIM_DAY_NS (86400LL * 1000000000LL)
 
 struct corio__sim {
-    int64_t now;            /* virtual ns; must stay first (corio__sim_now) */
+    int64_t now;            /* virtual ns (corio__tls_sim_clock points here) */
     int64_t limit;          /* virtual ns after which the run fails */
     uint64_t seed;
     uint64_t rng_sched;     /* the scheduler's stream */
@@ -313,6 +313,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     /* The loop was made on the real clock; nothing is armed yet, so its
      * wheel restarts at the virtual epoch. */
     loop->sim = s;
+    corio__tls_sim_clock = &s->now;
     loop->now_ns = s->now;
     corio__wheel_init(&loop->wheel, s->now);
 
@@ -322,6 +323,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     rc = corio_spawn_ex(&main_task, main_fn, arg, &o);
     if (rc < 0) {
         corio_loop_close(loop);
+        corio__tls_sim_clock = NULL;
         free(s);
         return rc;
     }
@@ -360,6 +362,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
         status = -ETIMEDOUT; /* whatever main returned once cancelled */
     s->st.iterations = loop->n_iterations;
     corio_loop_close(loop);
+    corio__tls_sim_clock = NULL;
 
     mix(s, (uint64_t)(int64_t)status);
     mix(s, (uint64_t)s->now);
