@@ -289,6 +289,27 @@ static void *nested_main(void *arg)
     return (void *)(intptr_t)corio_sim_run(1, forever, NULL, NULL, NULL, NULL);
 }
 
+/* Compact stacks (where the build has them) under simulation: the same
+ * run, the same trace as with default stacks. */
+static void compact_stacks_replay_the_same(void **state)
+{
+    corio_loop_config lc;
+    corio_sim_config cfg;
+    corio_sim_stats a, b;
+    (void)state;
+    if (!tu_compact_supported()) {
+        print_message("compact stacks unsupported in this build: skipped\n");
+        return;
+    }
+    memset(&lc, 0, sizeof lc);
+    lc.stack_mode = CORIO_STACK_COMPACT;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.loop = &lc;
+    assert_int_equal(corio_sim_run(7, now_main, NULL, NULL, &cfg, &a), 0);
+    assert_int_equal(corio_sim_run(7, now_main, NULL, NULL, NULL, &b), 0);
+    assert_true(a.trace_hash == b.trace_hash);
+}
+
 static void not_inside_a_running_loop(void **state)
 {
     void *res = NULL;
@@ -309,6 +330,7 @@ int main(void)
         cmocka_unit_test(every_program_here_is_deterministic),
         cmocka_unit_test(a_hang_fails_at_the_time_limit),
         cmocka_unit_test(a_deadlock_is_reported_not_waited_out),
+        cmocka_unit_test(compact_stacks_replay_the_same),
         cmocka_unit_test(not_inside_a_running_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
