@@ -310,10 +310,26 @@ static void compact_stacks_replay_the_same(void **state)
     assert_true(a.trace_hash == b.trace_hash);
 }
 
+static void *quick(void *arg)
+{
+    (void)arg;
+    return corio_sleep(1e6) == 0 ? NULL : corio_fail(-EIO);
+}
+
 static void not_inside_a_running_loop(void **state)
 {
     void *res = NULL;
+    corio_loop *l;
+    corio_sim_config cfg;
     (void)state;
+    /* An infinite time limit saturates (no overflow), and a loop that was
+     * current before the simulation is current after it. */
+    memset(&cfg, 0, sizeof cfg);
+    cfg.time_limit = INFINITY;
+    assert_int_equal(corio_loop_create(&l, NULL), 0);
+    assert_int_equal(corio_sim_run(2, quick, NULL, NULL, &cfg, NULL), 0);
+    assert_ptr_equal(corio_loop_current(), l);
+    assert_int_equal(corio_loop_close(l), 0);
     assert_int_equal(tu_run(nested_main, NULL, &res), 0);
     assert_int_equal((int)(intptr_t)res, -EBUSY);
     assert_int_equal(corio_sim_active(), 0);

@@ -269,7 +269,7 @@ static int env_flag(const char *name)
 int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
                   const corio_sim_config *cfg, corio_sim_stats *stats)
 {
-    corio_loop *loop;
+    corio_loop *loop, *prev;
     corio_task *main_task;
     corio_spawn_opts o;
     struct corio__sim *s;
@@ -299,12 +299,12 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     s->hash = 0xcbf29ce484222325ULL ^ seed;
     s->flags = c.flags;
     s->now = SIM_EPOCH_NS;
-    s->limit = SIM_EPOCH_NS + (c.time_limit > 0 ? corio__seconds_to_ns(c.time_limit) : SIM_DAY_NS);
-    if (s->limit < SIM_EPOCH_NS) /* saturated */
-        s->limit = CORIO__NEVER;
+    extra = c.time_limit > 0 ? corio__seconds_to_ns(c.time_limit) : SIM_DAY_NS;
+    s->limit = extra > CORIO__NEVER - SIM_EPOCH_NS ? CORIO__NEVER : SIM_EPOCH_NS + extra;
     s->trace = env_flag("CORIO_SIM_TRACE") ? stderr : NULL;
     s->st.seed = seed;
 
+    prev = corio__tls_loop; /* current again when the simulation is over */
     rc = corio_loop_create(&loop, c.loop);
     if (rc < 0) {
         free(s);
@@ -324,6 +324,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     if (rc < 0) {
         corio_loop_close(loop);
         corio__tls_sim_clock = NULL;
+        corio__tls_loop = prev;
         free(s);
         return rc;
     }
@@ -363,6 +364,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     s->st.iterations = loop->n_iterations;
     corio_loop_close(loop);
     corio__tls_sim_clock = NULL;
+    corio__tls_loop = prev;
 
     mix(s, (uint64_t)(int64_t)status);
     mix(s, (uint64_t)s->now);
