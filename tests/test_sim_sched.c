@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -476,6 +477,59 @@ static void random_stream_is_the_seeds(void **state)
     assert_true(seen_rand[0] != r0);
 }
 
+/* ---- simulations on several threads at once ------------------------------------
+ * Each replays: the trace does not depend on what other threads spawn. The
+ * program keeps no shared state (thread-locals only). */
+static __thread int tl_done;
+
+static void *tree(void *arg)
+{
+    int depth = (int)(intptr_t)arg, i;
+    corio_task *t[3];
+    corio_sleep((double)(corio_sim_random() % 50) / 1000.0);
+    if (depth == 0) {
+        tl_done++;
+        return NULL;
+    }
+    for (i = 0; i < 3; i++)
+        t[i] = corio_spawn(tree, (void *)(intptr_t)(depth - 1));
+    for (i = 0; i < 3; i++)
+        corio_await(t[i], NULL);
+    return NULL;
+}
+
+static void *tree_main(void *arg)
+{
+    (void)arg;
+    tl_done = 0;
+    tree((void *)(intptr_t)4);
+    return tl_done == 81 ? NULL : corio_fail(-EPROTO);
+}
+
+static void *sim_thread(void *arg)
+{
+    corio_sim_config cfg;
+    (void)arg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flags = CORIO_SIM_CHECK;
+    return (void *)(intptr_t)corio_sim_run_seeds(0, tu_slow() ? 10 : 40, tree_main, NULL,
+                                                 &cfg, NULL);
+}
+
+static void simulations_on_several_threads_each_replay(void **state)
+{
+    pthread_t th[3];
+    void *rc;
+    int i;
+    (void)state;
+    for (i = 0; i < 3; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, sim_thread, NULL), 0);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(pthread_join(th[i], &rc), 0);
+        assert_int_equal((int)(intptr_t)rc, 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +539,7 @@ int main(void)
         cmocka_unit_test(check_mode_catches_nondeterminism),
         cmocka_unit_test(a_failing_seed_prints_its_replay_command),
         cmocka_unit_test(random_stream_is_the_seeds),
+        cmocka_unit_test(simulations_on_several_threads_each_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,7 +47,11 @@ struct corio__sim {
     size_t mark_old;        /* ready entries at the start of the iteration */
     size_t io_lo, io_hi;    /* what the fd poll made ready: [io_lo, io_hi) */
     int io_marked;
-    uint64_t id_base;       /* task ids are process-wide: hashed relative */
+    /* Task ids are process-wide (other threads' loops take ids too), so
+     * the trace numbers tasks itself, in the order it first sees them. */
+    uint64_t *id_keys;
+    uint32_t *id_vals;
+    size_t id_cap, id_n;
     int timed_out;
     unsigned flags;
     corio__list **buf;      /* scratch for reordering */
@@ -76,6 +80,44 @@ static void mix(struct corio__sim *s, uint64_t v)
     uint64_t h = s->hash ^ v;
     h *= 0x9E3779B97F4A7C15ULL;
     s->hash = h ^ (h >> 29);
+}
+
+/* The simulation's own number for task id `id` (1, 2, ... in the order of
+ * first sight, which is deterministic); 0 if out of memory. */
+static uint64_t task_number(struct corio__sim *s, uint64_t id)
+{
+    size_t i;
+    if (2 * (s->id_n + 1) > s->id_cap) {
+        size_t cap = s->id_cap ? 2 * s->id_cap : 256, j;
+        uint64_t *k = calloc(cap, sizeof *k);
+        uint32_t *v = calloc(cap, sizeof *v);
+        if (!k || !v) {
+            free(k);
+            free(v);
+            return 0;
+        }
+        for (j = 0; j < s->id_cap; j++) {
+            if (!s->id_keys[j])
+                continue;
+            for (i = (size_t)((s->id_keys[j] * 0x9E3779B97F4A7C15ULL) & (cap - 1)); k[i];
+                 i = (i + 1) & (cap - 1))
+                ;
+            k[i] = s->id_keys[j];
+            v[i] = s->id_vals[j];
+        }
+        free(s->id_keys);
+        free(s->id_vals);
+        s->id_keys = k;
+        s->id_vals = v;
+        s->id_cap = cap;
+    }
+    for (i = (size_t)((id * 0x9E3779B97F4A7C15ULL) & (s->id_cap - 1)); s->id_keys[i];
+         i = (i + 1) & (s->id_cap - 1))
+        if (s->id_keys[i] == id)
+            return s->id_vals[i];
+    s->id_keys[i] = id;
+    s->id_vals[i] = (uint32_t)++s->id_n;
+    return s->id_n;
 }
 
 static size_t ready_len(const corio_loop *loop)
@@ -241,7 +283,7 @@ void corio__sim_dispatch(corio_loop *loop)
     for (p = loop->ready.next; p != &loop->ready; p = p->next) {
         corio__runnable *r = (corio__runnable *)p;
         if (r->kind == CORIO__RUN_TASK)
-            mix(s, ((corio_task *)r)->id - s->id_base);
+            mix(s, task_number(s, ((corio_task *)r)->id));
         else
             mix(s, 0xCA11BAC000000000ULL | r->kind);
     }
@@ -329,7 +371,6 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
         return rc;
     }
     main_task->flags |= CORIO__TF_ROOT;
-    s->id_base = main_task->id;
     /* As corio_run_ex. */
     status = corio_loop_run_until(loop, &main_task->fut);
     hung = s->timed_out;
@@ -374,6 +415,8 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     if (stats)
         *stats = s->st;
     free(s->buf);
+    free(s->id_keys);
+    free(s->id_vals);
     free(s);
     return status;
 }
