@@ -523,8 +523,9 @@ struct corio_loop {
      * NULL for a standalone loop, which then pays one test per iteration. */
     struct corio__remote *remote;
     /* Simulation (src/sim): virtual clock, seeded order, trace hash. NULL
-     * unless the loop runs under corio_sim_run(); every hook below tests
-     * it once, so a normal loop pays one predictable branch. */
+     * unless the loop runs under corio_sim_run(); loop.c and pool.c test
+     * it where a simulated loop behaves differently (one predictable
+     * branch each on a normal loop). */
     struct corio__sim *sim;
 #ifdef CORIO__ASAN
     const void *asan_stack_lo; /* the thread stack, as ASan saw it */
@@ -714,8 +715,8 @@ void corio__sim_poll(corio_loop *loop);
 void corio__sim_dispatch(corio_loop *loop);
 
 /* ---- misc -------------------------------------------------------------------*/
-/* The loop's clock: CLOCK_MONOTONIC, or the virtual clock of the calling
- * thread's loop when that loop is simulated. */
+/* The loop's clock: CLOCK_MONOTONIC, or the virtual clock of the
+ * simulation running on this thread (corio__tls_sim_clock). */
 int64_t corio__clock_ns(void);
 int64_t corio__seconds_to_ns(double s); /* saturating; NaN/inf -> NEVER */
 void corio__loop_wakeup(corio_loop *loop); /* from another thread */
