@@ -477,6 +477,86 @@ static void random_stream_is_the_seeds(void **state)
     assert_true(seen_rand[0] != r0);
 }
 
+/* ---- real loopback TCP inside a simulation ----------------------------------------
+ * Not simulated (no latency or faults yet), but Linux delivers loopback
+ * data within the sending call, so it is already readable when the loop
+ * polls: a client/server pair over 127.0.0.1 replays, and a timeout racing
+ * a reply never fires early in virtual time. */
+static int lb_port;
+static corio_socket *lb_listener;
+
+static void *lb_server(void *arg)
+{
+    corio_socket *c;
+    char buf[64];
+    ssize_t n;
+    (void)arg;
+    if (corio_socket_accept(lb_listener, &c, NULL) < 0)
+        return corio_fail(-EIO);
+    while ((n = corio_socket_recv(c, buf, sizeof buf, 0)) > 0) {
+        corio_sleep(0.01 * (double)(corio_sim_random() % 5)); /* think */
+        if (corio_socket_sendall(c, buf, (size_t)n) < 0)
+            break;
+    }
+    corio_socket_close(c);
+    return NULL;
+}
+
+static void *lb_client(void *arg)
+{
+    corio_socket *s;
+    char buf[8];
+    int i;
+    (void)arg;
+    if (corio_tcp_connect(&s, "127.0.0.1", lb_port) < 0)
+        return corio_fail(-ECONNREFUSED);
+    for (i = 0; i < 30; i++) {
+        corio_scope sc;
+        ssize_t n;
+        corio_socket_sendall(s, "ping", 4);
+        corio_scope_enter(&sc, 1.0, 0); /* the server answers within 0.04 s */
+        n = corio_socket_recv(s, buf, 4, 0);
+        corio_scope_exit(&sc);
+        if (n != 4) {
+            corio_socket_close(s);
+            return corio_fail(n < 0 ? (int)n : -EIO);
+        }
+        corio_sim_trace(&i, sizeof i);
+    }
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *loopback_main(void *arg)
+{
+    corio_addr a;
+    corio_task *srv, *cli;
+    int rs, rc;
+    (void)arg;
+    if (corio_tcp_listen(&lb_listener, "127.0.0.1", 0, 16, 0) < 0)
+        return corio_fail(-EIO);
+    corio_socket_local_addr(lb_listener, &a);
+    lb_port = corio_addr_port(&a);
+    srv = corio_spawn(lb_server, NULL);
+    cli = corio_spawn(lb_client, NULL);
+    rc = corio_await(cli, NULL);
+    rs = corio_await(srv, NULL);
+    corio_socket_close(lb_listener);
+    return rc < 0 ? corio_fail(rc) : rs < 0 ? corio_fail(rs) : NULL;
+}
+
+static void real_loopback_tcp_replays(void **state)
+{
+    corio_sim_config cfg;
+    corio_sim_stats st;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flags = CORIO_SIM_CHECK;
+    assert_int_equal(corio_sim_run_seeds(0, tu_slow() ? 10 : 40, loopback_main, NULL, &cfg, &st),
+                     0);
+    assert_true(st.virtual_seconds > 0);
+}
+
 /* ---- simulations on several threads at once ------------------------------------
  * Each replays: the trace does not depend on what other threads spawn. The
  * program keeps no shared state (thread-locals only). */
@@ -539,6 +619,7 @@ int main(void)
         cmocka_unit_test(check_mode_catches_nondeterminism),
         cmocka_unit_test(a_failing_seed_prints_its_replay_command),
         cmocka_unit_test(random_stream_is_the_seeds),
+        cmocka_unit_test(real_loopback_tcp_replays),
         cmocka_unit_test(simulations_on_several_threads_each_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
