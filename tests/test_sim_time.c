@@ -228,6 +228,36 @@ static void cancelled_pool_wait_and_files(void **state)
         assert_int_equal(corio_sim_check((uint64_t)seed, cancel_main, NULL, NULL, NULL), 0);
 }
 
+/* io_uring would complete file operations on the kernel's time: a
+ * simulation uses epoll (or poll, asked for by name) whatever is asked. */
+static const char *sim_backend;
+static void *backend_main(void *arg)
+{
+    (void)arg;
+    sim_backend = corio_loop_backend(corio_loop_current());
+    return cancel_main(NULL);
+}
+
+static void simulations_use_a_readiness_backend(void **state)
+{
+    corio_loop_config lc;
+    corio_sim_config cfg;
+    (void)state;
+    memset(&lc, 0, sizeof lc);
+    memset(&cfg, 0, sizeof cfg);
+    cfg.loop = &lc;
+    lc.backend = CORIO_BACKEND_IO_URING;
+    assert_int_equal(corio_sim_check(4, backend_main, NULL, &cfg, NULL), 0);
+    assert_string_equal(sim_backend, "epoll");
+    lc.backend = CORIO_BACKEND_POLL;
+    assert_int_equal(corio_sim_check(4, backend_main, NULL, &cfg, NULL), 0);
+    assert_string_equal(sim_backend, "poll");
+    setenv("CORIO_BACKEND", "io_uring", 1);
+    assert_int_equal(corio_sim_check(4, backend_main, NULL, NULL, NULL), 0);
+    unsetenv("CORIO_BACKEND");
+    assert_string_equal(sim_backend, "epoll");
+}
+
 /* Every program above replays: same seed, same trace. */
 static void every_program_here_is_deterministic(void **state)
 {
@@ -343,6 +373,7 @@ int main(void)
         cmocka_unit_test(now_scopes_and_wait_for_follow_virtual_time),
         cmocka_unit_test(pool_jobs_run_in_the_loop),
         cmocka_unit_test(cancelled_pool_wait_and_files),
+        cmocka_unit_test(simulations_use_a_readiness_backend),
         cmocka_unit_test(every_program_here_is_deterministic),
         cmocka_unit_test(a_hang_fails_at_the_time_limit),
         cmocka_unit_test(a_deadlock_is_reported_not_waited_out),

@@ -316,6 +316,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     corio_spawn_opts o;
     struct corio__sim *s;
     corio_sim_config c;
+    corio_loop_config lc;
     double t0 = wall_seconds();
     int64_t extra;
     int rc, status, deadlocked, hung;
@@ -346,8 +347,18 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     s->trace = env_flag("CORIO_SIM_TRACE") ? stderr : NULL;
     s->st.seed = seed;
 
+    /* A readiness backend: io_uring completes socket and file operations on
+     * the kernel's time, which the virtual clock would overtake (a file
+     * read would lose a race against a timeout that is virtual). epoll
+     * unless poll is asked for by name; $CORIO_BACKEND is not consulted. */
+    if (c.loop)
+        lc = *c.loop;
+    else
+        memset(&lc, 0, sizeof lc);
+    if (lc.backend != CORIO_BACKEND_POLL)
+        lc.backend = CORIO_BACKEND_EPOLL;
     prev = corio__tls_loop; /* current again when the simulation is over */
-    rc = corio_loop_create(&loop, c.loop);
+    rc = corio_loop_create(&loop, &lc);
     if (rc < 0) {
         free(s);
         return rc;
