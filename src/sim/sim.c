@@ -3,10 +3,11 @@
  * virtual, whose unordered choices come from a seed, and whose iterations
  * are hashed into a trace.
  *
- * The core knows a simulated loop only by loop->sim != NULL, tested in four
- * places: corio__clock_ns (timer.c) returns sim->now; corio_loop_run
- * (loop.c) calls corio__sim_iteration at the start of an iteration,
- * corio__sim_idle instead of blocking in the poller, and
+ * The core knows a simulation by corio__tls_sim_clock (corio__clock_ns in
+ * timer.c returns *it: the virtual clock) and by loop->sim != NULL:
+ * corio_loop_run (loop.c) calls corio__sim_iteration at the start of an
+ * iteration, corio__sim_idle (in wait_for_work) instead of blocking in the
+ * poller, corio__sim_poll instead of the non-blocking poll, and
  * corio__sim_dispatch before dispatching; corio_pool_submit (os/pool.c)
  * runs jobs as ready-queue callbacks instead of on worker threads.
  *
