@@ -35,10 +35,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef CORIO_API
-#define CORIO_API
-#endif
-
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -8,7 +8,7 @@
  * corio_loop_run (loop.c) calls corio__sim_iteration at the start of an
  * iteration, corio__sim_idle (in wait_for_work) instead of blocking in the
  * poller, corio__sim_poll instead of the non-blocking poll, and
- * corio__sim_dispatch before dispatching; corio_pool_submit (os/pool.c)
+ * corio__sim_dispatch before dispatching; corio_work_submit (os/pool.c)
  * runs jobs as ready-queue callbacks instead of on worker threads.
  *
  * Seeded order. The ready queue before a dispatch is made of segments, each
