@@ -384,7 +384,10 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     }
     main_task->flags |= CORIO__TF_ROOT;
     /* As corio_run_ex. */
-    status = corio_loop_run_until(loop, &main_task->fut);
+    {
+        corio_future *f = corio_task_future(main_task);
+        status = f ? corio_loop_run_until(loop, f) : -ENOMEM;
+    }
     hung = s->timed_out;
     deadlocked = status == -EDEADLK && main_task->state != CORIO_TASK_DONE;
     if (deadlocked)
@@ -403,9 +406,9 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
         ;
     if (main_task->state == CORIO_TASK_DONE) {
         if (!hung)
-            status = main_task->fut.status;
+            status = corio__task_status(main_task);
         if (result)
-            *result = main_task->fut.value;
+            *result = main_task->value;
         corio__task_free(loop, main_task);
     } else if (status >= 0) {
         status = -EDEADLK;
