@@ -92,7 +92,10 @@ extern "C" {
     X(ETLS, -4103, "TLS handshake or protocol error",                       \
       "TLS: the handshake or the protocol failed")                          \
     X(ECERT, -4104, "Certificate verification failed",                     \
-      "TLS: the peer's certificate failed verification")
+      "TLS: the peer's certificate failed verification")                    \
+    X(ENONDET, -4105,                                                       \
+      "Simulation not deterministic (two runs of one seed differed)",      \
+      "corio_sim_check: two runs of one seed differed (corio_sim.h)")
 
 enum corio_errno {
 #define CORIO__ERRNO_ENUM(name, value, text, when) CORIO_##name = (value),

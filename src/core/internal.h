@@ -522,6 +522,11 @@ struct corio_loop {
      * cross-loop messages and its place among the loops (core/remote.h).
      * NULL for a standalone loop, which then pays one test per iteration. */
     struct corio__remote *remote;
+    /* Simulation (src/sim): virtual clock, seeded order, trace hash. NULL
+     * unless the loop runs under corio_sim_run(); loop.c and pool.c test
+     * it where a simulated loop behaves differently (one predictable
+     * branch each on a normal loop). */
+    struct corio__sim *sim;
 #ifdef CORIO__ASAN
     const void *asan_stack_lo; /* the thread stack, as ASan saw it */
     size_t asan_stack_size;
@@ -696,7 +701,30 @@ int corio__overflow_handler_install(corio_loop *loop);
 void corio__overflow_handler_remove(corio_loop *loop);
 void corio__stack_check_canary(corio_task *t, corio__stack *s);
 
+/* ---- simulation hooks (src/sim/sim.c) -------------------------------------
+ * Called only when loop->sim is set. */
+/* The virtual clock (ns) of the simulation running on this thread, or
+ * NULL: corio__clock_ns returns *it when set. Set by corio_sim_run for the
+ * life of its loop (a simulated loop is the only loop running on its
+ * thread). A thread-local pointer rather than tls_loop->sim: one load and
+ * a branch on the clock read of every normal loop. */
+extern __thread int64_t *corio__tls_sim_clock
+    __attribute__((tls_model("initial-exec")));
+/* Start of an iteration: marks what is already ready. */
+void corio__sim_iteration(corio_loop *loop);
+/* Nothing is ready: polls real fds without blocking, then moves the virtual
+ * clock to the next timer (next_ns from now; -1: none). Returns what the
+ * poll returned (callbacks made), as poll_io does. */
+int corio__sim_idle(corio_loop *loop, int64_t next_ns);
+/* Ready entries are queued: polls real fds without blocking (marks what
+ * they made ready). */
+void corio__sim_poll(corio_loop *loop);
+/* Before dispatch: seeded order of what became ready, trace hash. */
+void corio__sim_dispatch(corio_loop *loop);
+
 /* ---- misc -------------------------------------------------------------------*/
+/* The loop's clock: CLOCK_MONOTONIC, or the virtual clock of the
+ * simulation running on this thread (corio__tls_sim_clock). */
 int64_t corio__clock_ns(void);
 int64_t corio__seconds_to_ns(double s); /* saturating; NaN/inf -> NEVER */
 void corio__loop_wakeup(corio_loop *loop); /* from another thread */

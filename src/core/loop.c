@@ -486,7 +486,10 @@ static int wait_for_work(corio_loop *loop, int mode)
         if (!loop_alive(loop))
             return out_of_work(loop);
         next = mode == CORIO_RUN_NOWAIT ? 0 : corio__wheel_next_ns(&loop->wheel, loop->now_ns);
-        io = poll_io(loop, next);
+        if (CORIO__UNLIKELY(loop->sim != NULL))
+            io = corio__sim_idle(loop, next); /* virtual time jumps */
+        else
+            io = poll_io(loop, next);
         loop->now_ns = corio__clock_ns();
         if (loop->wheel.count)
             fired = corio__wheel_run(loop, loop->now_ns);
@@ -522,6 +525,8 @@ int corio_loop_run(corio_loop *loop, int mode)
         size_t fired = 0;
         loop->now_ns = corio__clock_ns();
         loop->n_iterations++;
+        if (CORIO__UNLIKELY(loop->sim != NULL))
+            corio__sim_iteration(loop);
         if (CORIO__OBS_ON(loop, CORIO__EV_ITERATION))
             loop->obs->iteration(loop);
         if (loop->wheel.count)
@@ -542,8 +547,13 @@ int corio_loop_run(corio_loop *loop, int mode)
             if (rc <= 0)
                 break;
         } else if (loop->io_waiters) {
-            poll_io(loop, 0);
+            if (CORIO__UNLIKELY(loop->sim != NULL))
+                corio__sim_poll(loop);
+            else
+                poll_io(loop, 0);
         }
+        if (CORIO__UNLIKELY(loop->sim != NULL))
+            corio__sim_dispatch(loop);
         corio__dispatch(loop);
         if (run_should_return(loop)) {
             rc = 1;

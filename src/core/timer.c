@@ -29,9 +29,14 @@
 #define SLOTS CORIO__WHEEL_SLOTS
 #define MAX_SPAN ((1LL << (6 * LEVELS)) - 1)
 
+__thread int64_t *corio__tls_sim_clock __attribute__((tls_model("initial-exec")));
+
 int64_t corio__clock_ns(void)
 {
     struct timespec ts;
+    const int64_t *v = corio__tls_sim_clock;
+    if (CORIO__UNLIKELY(v != NULL))
+        return *v;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
@@ -253,16 +258,35 @@ size_t corio__wheel_run(corio_loop *loop, int64_t now_ns)
             break;
         w->elapsed = at;
         if (level > 0) {
-            /* Cascade: take the whole slot and file each timer again. */
+            /* Cascade: take the whole slot and file each timer again. A
+             * timer due at `at` itself goes to level 0's slot for `at`
+             * (empty: it lies in the window already processed) and fires
+             * below, now; file_timer would push it to at + 1, 1 ms late
+             * (visible in virtual time, where nothing else is late). */
+            int s0 = (int)((uint64_t)at & (SLOTS - 1));
             t = w->head[level][slot];
             w->head[level][slot] = w->tail[level][slot] = NULL;
             w->occupied[level] &= ~(1ULL << slot);
             while (t) {
                 corio_timer *next = t->corio__next;
-                file_timer(w, t);
+                if (tick_of(t->corio__deadline) <= at) {
+                    t->corio__slot = (uint32_t)s0;
+                    t->corio__next = NULL;
+                    t->corio__prev = w->tail[0][s0];
+                    if (t->corio__prev)
+                        t->corio__prev->corio__next = t;
+                    else
+                        w->head[0][s0] = t;
+                    w->tail[0][s0] = t;
+                    w->occupied[0] |= 1ULL << s0;
+                } else {
+                    file_timer(w, t);
+                }
                 t = next;
             }
-            continue;
+            if (!w->head[0][s0])
+                continue;
+            slot = s0;
         }
         sort_slot(w, slot);
         /* Fire from the head: a callback may stop any timer (it unlinks

@@ -471,6 +471,22 @@ static int unqueue(corio_work *w, int status)
     return removed;
 }
 
+/* Simulation (src/sim): there are no worker threads. The job runs on the
+ * loop's own stack as a ready-queue callback, so it runs in the order the
+ * scheduler gives it, takes no virtual time, and the run stays replayable.
+ * It goes through the same phases and notes as a threaded job. */
+static void sim_run_job(void *arg)
+{
+    corio_work *w = arg;
+    w->result = w->fn(w->arg);
+    pthread_mutex_lock(&w->pool->lock);
+    w->phase = CORIO__JOB_FINISHED;
+    w->pool->completed++;
+    pthread_mutex_unlock(&w->pool->lock);
+    atomic_store_explicit(&w->fin, 1, memory_order_release);
+    on_done(w);
+}
+
 int corio_work_submit(corio_pool *p, corio_fn fn, void *arg,
                       const corio_work_opts *opts, corio_work **wp)
 {
@@ -513,6 +529,19 @@ int corio_work_submit(corio_pool *p, corio_fn fn, void *arg,
         pthread_mutex_unlock(&p->lock);
         free(w);
         return CORIO_ESHUTDOWN;
+    }
+    if (CORIO__UNLIKELY(loop->sim != NULL)) {
+        w->phase = CORIO__JOB_RUNNING; /* never on a queue: cannot be unqueued */
+        w->notes = 1;
+        pthread_mutex_unlock(&p->lock);
+        rc = corio__callback_queue(loop, sim_run_job, w, 0);
+        if (rc < 0) {
+            free(w);
+            return rc;
+        }
+        loop->keepalive++;
+        *wp = w;
+        return 0;
     }
     if (p->nqueued < p->limit && corio__list_empty(&p->overflow)) {
         w->phase = CORIO__JOB_QUEUED;
@@ -568,7 +597,7 @@ static int spin_await(corio_work *w)
     corio_pool *p = w->pool;
     int64_t until;
     int fin;
-    if (p->spin_ns <= 0 || !corio__list_empty(&loop->ready) || loop->io_waiters ||
+    if (p->spin_ns <= 0 || loop->sim || !corio__list_empty(&loop->ready) || loop->io_waiters ||
         atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
         return 0;
     pthread_mutex_lock(&p->lock);
