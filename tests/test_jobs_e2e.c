@@ -421,7 +421,10 @@ static void *drain_main(void *arg)
     /* Ignoring the grace period would wait for the 30 s job. */
     assert_true(dt >= 0.5 && dt < 5.0);
 
-    start_server(&s, (const char *[]){"--workers", "2", NULL});
+    /* --grace 2: this server's own SIGINT below must end well inside
+     * jp_wait_exit's 10 s, whatever it still runs (with the default
+     * 10 s grace the two bounds raced: seen once under TSan). */
+    start_server(&s, (const char *[]){"--workers", "2", "--grace", "2", NULL});
     char st[32];
     assert_string_equal(job_status(s.port, quick, st), "succeeded");
     assert_string_equal(job_status(s.port, slow, st), "interrupted");
