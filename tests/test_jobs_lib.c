@@ -502,59 +502,24 @@ static corio_jobs *rt_open_with(corio_jobs_opts o)
 
 #include "jobs_retry.inc"
 
-static void test_retries(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_retries, NULL, NULL), 0);
-}
+/* A case of tests/jobs_retry.inc, shared with test_jobs_pg_retry, as a
+ * cmocka test on this file's SQLite store. */
+#define RT_TEST(test, rt_case)                                                \
+    static void test(void **state)                                            \
+    {                                                                         \
+        (void)state;                                                          \
+        assert_int_equal(tu_run(rt_case, NULL, NULL), 0);                     \
+    }
 
-static void test_retry_scheduled_restart(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_scheduled, NULL, NULL), 0);
-}
-
-static void test_priority_order(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_priority, NULL, NULL), 0);
-}
-
-static void test_queue_limits(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_queues, NULL, NULL), 0);
-}
-
-static void test_timeout(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_timeout, NULL, NULL), 0);
-}
-
-static void test_idempotency(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_idempotency, NULL, NULL), 0);
-}
-
-static void test_retention(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_retention, NULL, NULL), 0);
-}
-
-static void test_retry_endpoint(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_retry_endpoint, NULL, NULL), 0);
-}
-
-static void test_delay_and_run_at(void **state)
-{
-    (void)state;
-    assert_int_equal(tu_run(rt_case_delay, NULL, NULL), 0);
-}
+RT_TEST(test_retries, rt_case_retries)
+RT_TEST(test_retry_scheduled_restart, rt_case_scheduled)
+RT_TEST(test_priority_order, rt_case_priority)
+RT_TEST(test_queue_limits, rt_case_queues)
+RT_TEST(test_timeout, rt_case_timeout)
+RT_TEST(test_idempotency, rt_case_idempotency)
+RT_TEST(test_retention, rt_case_retention)
+RT_TEST(test_retry_endpoint, rt_case_retry_endpoint)
+RT_TEST(test_delay_and_run_at, rt_case_delay)
 
 /* A command that exits non-zero has failed, and is retried. */
 static void *t_command_retry_main(void *arg)
