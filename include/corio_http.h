@@ -35,6 +35,8 @@
 extern "C" {
 #endif
 
+struct sockaddr; /* <sys/socket.h> */
+
 /* ======================================================================
  * Byte buffers
  *
@@ -121,6 +123,12 @@ typedef struct corio_http_request {
     int keep_alive;      /* 1: the connection may carry another request */
     int expect_continue; /* 1: the client sent "Expect: 100-continue" */
     int chunked;         /* 1: the body came chunked */
+    /* The client's address, as the kernel gave it (a struct sockaddr_in,
+     * sockaddr_in6 or sockaddr_un): set by corio_http_server for the
+     * handler, valid as long as the request; NULL when unknown (a request
+     * parsed by hand). Read it with corio_http_request_peer(). */
+    const struct sockaddr *peer;
+    size_t peer_len;     /* bytes of *peer */
 } corio_http_request;
 
 /* What corio_http_parser_feed() found. */
@@ -181,6 +189,14 @@ CORIO_API int corio_http_parser_busy(const corio_http_parser *p);
 /* The value of the first header called name (case-insensitive), or NULL. */
 CORIO_API const char *corio_http_request_header(const corio_http_request *r,
                                                 const char *name);
+
+/* The address of the client that sent r (a struct sockaddr_in, _in6 or
+ * _un; *len, which may be NULL, gets its size), or NULL if unknown: the
+ * requests a corio_http_server hands to its handler carry it, a request
+ * from corio_http_parser_request() does not. Valid as long as r. For
+ * access decisions such as "loopback only". */
+CORIO_API const struct sockaddr *corio_http_request_peer(const corio_http_request *r,
+                                                         size_t *len);
 
 /* The HTTP status for one of the parser's errors (-EBADMSG → 400, ...);
  * 500 for anything else. */

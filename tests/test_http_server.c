@@ -8,14 +8,18 @@
 
 #include <corio_http.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- the server side ---------------------------------------------------------
  * Routes: /echo answers the body; /sleep?S sleeps S seconds first; /close
- * asks for the connection to close; anything else says "hello <target>". */
+ * asks for the connection to close; /peer answers the client's address
+ * ("none" if the request carries none); anything else says "hello
+ * <target>". */
 static int handler(const corio_http_request *req, corio_http_response *resp,
                    void *arg)
 {
@@ -34,6 +38,24 @@ static int handler(const corio_http_request *req, corio_http_response *resp,
                                        req->body, req->body_len);
     if (strcmp(req->target, "/close") == 0)
         return -1;
+    if (strcmp(req->target, "/peer") == 0) {
+        size_t len = 123;
+        const struct sockaddr *a = corio_http_request_peer(req, &len);
+        char ip[INET6_ADDRSTRLEN] = "none";
+        int port = 0;
+        if (a && a->sa_family == AF_INET && len == sizeof(struct sockaddr_in)) {
+            const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+            port = ntohs(in->sin_port);
+        } else if (a) {
+            snprintf(ip, sizeof ip, "family %d len %zu", a->sa_family, len);
+        } else {
+            assert_int_equal(len, 0);
+        }
+        corio_http_response_set(resp, 200, "text/plain", NULL, 0);
+        corio_http_buf_printf(&resp->body, "%s %d", ip, port);
+        return 0;
+    }
     corio_http_response_set(resp, 200, "text/plain", NULL, 0);
     corio_http_buf_printf(&resp->body, "hello %s", req->target);
     return 0;
@@ -157,6 +179,42 @@ static void *basic_main(void *arg)
 static void test_basic(void **state)
 {
     assert_int_equal(tu_run(basic_main, NULL, NULL), 0);
+}
+
+/* corio_http_request_peer(): the handler sees the client's address (the
+ * port of this very connection), and a request parsed by hand has none. */
+static void *peer_main(void *arg)
+{
+    fixture f = {0};
+    start(&f);
+    corio_stream *s = dial(&f);
+    corio_addr local;
+    assert_int_equal(corio_socket_local_addr(corio_stream_socket(s), &local), 0);
+    char want[64];
+    snprintf(want, sizeof want, "127.0.0.1 %d", corio_addr_port(&local));
+    reply r;
+    send_str(s, "GET /peer HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(read_reply(s, &r), 0);
+    assert_string_equal(r.body, want);
+    corio_stream_close(s);
+    assert_int_equal(corio_http_server_close(f.srv, 1), 0);
+
+    corio_http_parser *p;
+    assert_int_equal(corio_http_parser_create(&p, NULL), 0);
+    const char *raw = "GET /peer HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t used;
+    assert_int_equal(corio_http_parser_feed(p, raw, strlen(raw), &used),
+                     CORIO_HTTP_REQUEST);
+    size_t len = 99;
+    assert_null(corio_http_request_peer(corio_http_parser_request(p), &len));
+    assert_int_equal(len, 0);
+    corio_http_parser_destroy(p);
+    return NULL;
+}
+
+static void test_peer(void **state)
+{
+    assert_int_equal(tu_run(peer_main, NULL, NULL), 0);
 }
 
 static void *pipeline_main(void *arg)
@@ -577,6 +635,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_peer),
         cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_errors),

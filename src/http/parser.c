@@ -622,6 +622,15 @@ const char *corio_http_request_header(const corio_http_request *r,
     return NULL;
 }
 
+const struct sockaddr *corio_http_request_peer(const corio_http_request *r,
+                                              size_t *len)
+{
+    const struct sockaddr *a = r->peer_len ? r->peer : NULL;
+    if (len)
+        *len = a ? r->peer_len : 0;
+    return a;
+}
+
 int corio_http_error_status(int err)
 {
     switch (err) {

@@ -206,6 +206,14 @@ static void conn_main(corio_stream *st, void *arg)
     s->stats.connections++;
     s->stats.open++;
 
+    /* The client's address, for corio_http_request_peer(): one
+     * getpeername per connection (none is known for a stream that is not
+     * a socket, or whose peer has already gone). */
+    corio_addr peer;
+    corio_socket *sock = corio_stream_socket(st);
+    if (!sock || corio_socket_peer_addr(sock, &peer) < 0)
+        peer.len = 0;
+
     corio_http_response resp;
     corio_http_response_init(&resp);
     corio_http_buf out = CORIO_HTTP_BUF_INIT;
@@ -220,7 +228,10 @@ static void conn_main(corio_stream *st, void *arg)
             corio_stream_consume(st, used);
         }
         if (ev == CORIO_HTTP_REQUEST) {
-            const corio_http_request *req = corio_http_parser_request(p);
+            corio_http_request r = *corio_http_parser_request(p);
+            const corio_http_request *req = &r;
+            r.peer = (const struct sockaddr *)&peer.ss;
+            r.peer_len = peer.len;
             head_deadline = body_deadline = 0;
             s->stats.requests++;
             corio_http_response_clear(&resp);
