@@ -113,7 +113,7 @@ int jp_request(int port, const char *method, const char *target,
     if (rc < 0)
         return rc;
     corio_http_buf req = CORIO_HTTP_BUF_INIT;
-    corio_http_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: t\r\n"
+    corio_http_buf_printf(&req, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                           "Connection: close\r\n", method, target);
     if (body)
         corio_http_buf_printf(&req, "Content-Length: %zu\r\n\r\n%s",

@@ -126,6 +126,7 @@ static int request(corio_jobs *j, const char *prefix, const char *method,
     req.version_minor = 1;
     req.body = body ? body : "";
     req.body_len = strlen(req.body);
+    req.peer = tu_loopback_peer(&req.peer_len); /* a local client */
     corio_http_response resp;
     corio_http_response_init(&resp);
     int rc = corio_jobs_http_handle(j, prefix, &req, &resp);
@@ -317,7 +318,6 @@ static void *t_prefix_main(void *arg)
     snprintf(want, sizeof want, "/api/jobs/%s", id);
     assert_string_equal(loc, want);
     json_t *done = wait_status(j, id, "succeeded");
-    json_decref(done);
     json_decref(o);
     /* GET through the prefix, with a query (the list reads the store,
      * which the final state reaches a commit after GET shows it). */
@@ -342,6 +342,44 @@ static void *t_prefix_main(void *arg)
                              0),
                      1);
     assert_int_equal(st, 404);
+    /* ... but a browser gets the dashboard there, at "/api" and "/api/"
+     * (the page makes its URLs relative to its own path), and the read
+     * endpoints it polls answer under the prefix. */
+    const char *pages[] = {"/api", "/api/", "/api/?x=1"};
+    for (size_t i = 0; i < 3; i++) {
+        corio_http_header acc = {"Accept", 6, "text/html", 9};
+        corio_http_request req;
+        memset(&req, 0, sizeof req);
+        req.method = "GET";
+        req.target = pages[i];
+        req.target_len = strlen(pages[i]);
+        req.version_major = req.version_minor = 1;
+        req.headers = &acc;
+        req.nheaders = 1;
+        req.body = "";
+        corio_http_response resp;
+        corio_http_response_init(&resp);
+        assert_int_equal(corio_jobs_http_handle(j, "/api", &req, &resp), 1);
+        assert_int_equal(resp.status, 200);
+        assert_non_null(strstr(resp.body.data, "<title>corio-jobs</title>"));
+        corio_http_response_free(&resp);
+    }
+    assert_int_equal(request(j, "/api", "GET", "/api/counts", NULL, &st, &o,
+                             NULL, 0),
+                     1);
+    assert_int_equal(st, 200);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_object_get(o, "by_status"), "succeeded")), 1);
+    assert_int_equal(json_array_size(json_object_get(o, "queues")), 0);
+    json_decref(o);
+    assert_int_equal(request(j, "/api", "GET", "/api/jobs?order=desc", NULL,
+                             &st, &o, NULL, 0),
+                     1);
+    assert_int_equal(st, 200);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(o, "jobs"), 0), "id")),
+                        json_string_value(json_object_get(done, "id")));
+    json_decref(o);
     /* Outside the prefix: not handled, resp untouched. */
     assert_int_equal(request(j, "/api", "GET", "/jobs", NULL, &st, NULL, NULL,
                              0),
@@ -352,6 +390,7 @@ static void *t_prefix_main(void *arg)
     assert_int_equal(request(j, "/api", "GET", "/ap", NULL, &st, NULL, NULL,
                              0),
                      0);
+    json_decref(done);
     corio_jobs_close(j);
     return NULL;
 }

@@ -1,6 +1,8 @@
 #include "testutil.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,4 +355,15 @@ double tu_ticker_stop(tu_ticker *t)
     double worst = t->worst;
     free(t);
     return worst;
+}
+
+const struct sockaddr *tu_loopback_peer(size_t *len)
+{
+    static struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons(40000);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    *len = sizeof a;
+    return (const struct sockaddr *)&a;
 }

@@ -108,4 +108,9 @@ void tu_log_add(tu_log *l, int v);
 /* Asserts the log holds exactly the n values of want, in order. */
 void tu_log_expect(const tu_log *l, const int *want, int n);
 
+/* 127.0.0.1:40000 as a struct sockaddr_in (static storage), *len its size:
+ * the peer of a hand-built HTTP request that comes "from this machine"
+ * (corio-jobs lets such a request cancel and retry without a token). */
+const struct sockaddr *tu_loopback_peer(size_t *len);
+
 #endif

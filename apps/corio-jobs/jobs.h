@@ -245,6 +245,13 @@ typedef struct jobs_claim_filter {
     size_t nexclude;
 } jobs_claim_filter;
 
+/* One queue's waiting and running jobs (jobs_store_ops.queue_counts, GET
+ * /counts). */
+typedef struct jobs_queue_count {
+    char queue[JOBS_TYPE_NAME_MAX + 1]; /* queue names have a type's form */
+    uint64_t created, scheduled, running;
+} jobs_queue_count;
+
 typedef struct jobs_store_ops {
     const char *name; /* "sqlite" */
     /* Applies all n writes in ONE transaction: all or none (group commit).
@@ -278,6 +285,15 @@ typedef struct jobs_store_ops {
                  jobs_job **out);
     /* counts[status] = number of jobs with it. */
     int (*counts)(jobs_store *s, uint64_t counts[JOBS_NSTATUS]);
+    /* list() newest first: up to limit jobs with that status (-1: any)
+     * whose id is less than before (NULL: from the newest). The dashboard's
+     * live list. */
+    int (*list_desc)(jobs_store *s, int status, const char *before,
+                     size_t limit, jobs_job ***out, size_t *n);
+    /* Per queue that has any, its created, scheduled and running jobs,
+     * by queue name (the ended ones are not counted: that would read the
+     * whole table). *out gets a malloc'ed array (free()). */
+    int (*queue_counts)(jobs_store *s, jobs_queue_count **out, size_t *n);
     /* Startup: applies policy to every job left running; *n gets how many. */
     int (*recover)(jobs_store *s, int policy, int64_t now_ms, size_t *n);
     void (*close)(jobs_store *s);

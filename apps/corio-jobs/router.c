@@ -35,7 +35,7 @@ void jobs_error_response(corio_http_response *resp, int status,
 }
 
 /* Sets a 2xx/4xx JSON response from o (stolen). */
-static int json_response(corio_http_response *resp, int status, json_t *o)
+int jobs_json_response(corio_http_response *resp, int status, json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(o);
@@ -243,14 +243,14 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
         char loc[300 + JOBS_ID_LEN];
         snprintf(loc, sizeof loc, "%.256s/jobs/%s",
                  api->prefix ? api->prefix : "", existing);
-        json_response(resp, 200, o);
+        jobs_json_response(resp, 200, o);
         corio_http_response_header(resp, "Location", loc);
         return 200;
     }
     char loc[300 + JOBS_ID_LEN];
     snprintf(loc, sizeof loc, "%.256s/jobs/%s", api->prefix ? api->prefix : "",
              id);
-    json_response(resp, 202, json_pack("{s:s, s:s}", "id", id, "status",
+    jobs_json_response(resp, 202, json_pack("{s:s, s:s}", "id", id, "status",
                                        jobs_status_name(status)));
     corio_http_response_header(resp, "Location", loc);
     return 202;
@@ -259,7 +259,7 @@ static int post_job(const jobs_api *api, const corio_http_request *req,
 static int list_jobs(const jobs_api *api, const char *q, size_t qlen,
                      corio_http_response *resp)
 {
-    int status = -1;
+    int status = -1, desc = 0;
     size_t limit = JOBS_LIST_DEFAULT;
     char after[JOBS_ID_LEN + 1] = "";
     const char *end = q ? q + qlen : NULL;
@@ -294,20 +294,30 @@ static int list_jobs(const jobs_api *api, const char *q, size_t qlen,
                 return error(resp, 400, msg);
             }
             limit = v;
+        } else if (strcmp(key, "order") == 0 &&
+                   (strcmp(val, "asc") == 0 ||
+                    (strcmp(val, "desc") == 0 && api->list_desc))) {
+            desc = val[0] == 'd';
+        } else if (strcmp(key, "order") == 0) {
+            return error(resp, 400, "order must be asc (oldest first) or "
+                         "desc (newest first)");
         } else if (strcmp(key, "after") == 0) {
             if (!jobs_id_valid(val))
                 return error(resp, 400, "after must be a job id");
             memcpy(after, val, sizeof after);
         } else {
             snprintf(msg, sizeof msg, "unknown query parameter '%.32s' (use "
-                     "status, limit, after)", key);
+                     "status, limit, after, order)", key);
             return error(resp, 400, msg);
         }
         q = amp ? amp + 1 : end;
     }
     jobs_job **v;
     size_t n;
-    int rc = api->list(api->ctx, status, after[0] ? after : NULL, limit, &v, &n);
+    int rc = desc ? api->list_desc(api->ctx, status, after[0] ? after : NULL,
+                                   limit, &v, &n)
+                  : api->list(api->ctx, status, after[0] ? after : NULL,
+                              limit, &v, &n);
     if (rc < 0)
         return api_error(resp, rc, "listing jobs");
     json_t *arr = json_array();
@@ -321,7 +331,7 @@ static int list_jobs(const jobs_api *api, const char *q, size_t qlen,
                                 n == limit && n ? v[n - 1]->id : NULL)
                     : NULL;
     jobs_job_free_array(v, n);
-    return json_response(resp, 200, o);
+    return jobs_json_response(resp, 200, o);
 }
 
 static int one_job(const jobs_api *api, const corio_http_request *req,
@@ -343,39 +353,14 @@ static int one_job(const jobs_api *api, const corio_http_request *req,
         json_t *o = json_pack("{s:s, s:o*}", "error", m, "job",
                               j ? jobs_job_json(j) : NULL);
         jobs_job_free(j);
-        return json_response(resp, 409, o);
+        return jobs_json_response(resp, 409, o);
     }
     if (rc < 0)
         return api_error(resp, rc, is_get ? "reading the job"
                                           : "cancelling the job");
     json_t *o = jobs_job_json(j);
     jobs_job_free(j);
-    return json_response(resp, 200, o);
-}
-
-/* 1 if the request may change jobs: no admin token is configured, or it
- * carries "Authorization: Bearer <token>" (compared in constant time). */
-static int authorized(const jobs_api *api, const corio_http_request *req)
-{
-    if (!api->admin_token || !*api->admin_token)
-        return 1;
-    const char *h = corio_http_request_header(req, "Authorization");
-    if (!h || strncmp(h, "Bearer ", 7) != 0)
-        return 0;
-    const char *t = h + 7, *want = api->admin_token;
-    size_t n = strlen(t), m = strlen(want);
-    unsigned char diff = n != m;
-    for (size_t i = 0; i < m; i++)
-        diff |= (unsigned char)(want[i] ^ (i < n ? t[i] : 0));
-    return diff == 0;
-}
-
-static int unauthorized(corio_http_response *resp)
-{
-    error(resp, 401, "this needs the admin token: send \"Authorization: "
-          "Bearer <token>\" (the server's --admin-token)");
-    corio_http_response_header(resp, "WWW-Authenticate", "Bearer");
-    return 401;
+    return jobs_json_response(resp, 200, o);
 }
 
 /* POST /jobs/<id>/retry */
@@ -398,13 +383,13 @@ static int retry_job(const jobs_api *api, const char *id,
         json_t *o = json_pack("{s:s, s:o*}", "error", m, "job",
                               j ? jobs_job_json(j) : NULL);
         jobs_job_free(j);
-        return json_response(resp, 409, o);
+        return jobs_json_response(resp, 409, o);
     }
     if (rc < 0)
         return api_error(resp, rc, "retrying the job");
     json_t *o = jobs_job_json(j);
     jobs_job_free(j);
-    return json_response(resp, 200, o);
+    return jobs_json_response(resp, 200, o);
 }
 
 int jobs_route(const jobs_api *api, const corio_http_request *req,
@@ -439,20 +424,28 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
         id[idlen] = '\0';
         if (retry && strcmp(m, "POST") != 0)
             return not_allowed(resp, "POST");
+        int rc;
+        if ((retry || strcmp(m, "DELETE") == 0) &&
+            (rc = jobs_authorize(api, req, resp)) != 0)
+            return rc;
         if (retry)
-            return authorized(api, req) ? retry_job(api, id, resp)
-                                        : unauthorized(resp);
-        if (strcmp(m, "DELETE") == 0 && !authorized(api, req))
-            return unauthorized(resp);
+            return retry_job(api, id, resp);
         if (get || strcmp(m, "DELETE") == 0)
             return one_job(api, req, id, get, resp);
         return not_allowed(resp, "GET, HEAD, DELETE");
     }
+    if (path_is(path, plen, "/counts") && api->counts) {
+        if (!get)
+            return not_allowed(resp, "GET, HEAD");
+        return jobs_route_counts(api, resp);
+    }
+    if (path_is(path, plen, "/") && get && jobs_wants_html(req))
+        return jobs_route_dashboard(resp);
     if (path_is(path, plen, "/healthz")) {
         if (!get)
             return not_allowed(resp, "GET, HEAD");
         int h = api->health(api->ctx);
-        return json_response(resp, h == 0 ? 200 : 503,
+        return jobs_json_response(resp, h == 0 ? 200 : 503,
                              json_pack("{s:s}", "status",
                                        h == 0 ? "ok"
                                        : h == JOBS_ECORRUPT ? "store damaged"
@@ -471,6 +464,7 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
         return 200;
     }
     return error(resp, 404, "no such resource (try POST /jobs, GET /jobs, "
-                            "GET /jobs/<id>, DELETE /jobs/<id>, GET /healthz, "
-                            "GET /metrics)");
+                            "GET /jobs/<id>, DELETE /jobs/<id>, GET /counts, "
+                            "GET /healthz, GET /metrics; the dashboard is "
+                            "GET / from a browser)");
 }

@@ -582,7 +582,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     s->opts.allow = NULL;
     s->api = (jobs_api){s, api_submit, api_get, api_list, api_cancel,
                         api_allowed, api_health, api_metrics, NULL,
-                        jobs__api_retry, s->opts.admin_token};
+                        jobs__api_retry, s->opts.admin_token, NULL, NULL};
+    jobs__dashboard_api(s, &s->api);
 
     startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
     if (rc == 0 && !u)

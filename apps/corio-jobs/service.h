@@ -10,6 +10,8 @@
 
 #include "jobs.h"
 
+struct sockaddr; /* <sys/socket.h> */
+
 /* ---- the blocking seam -------------------------------------------------------
  * Runs fn(arg), a blocking call (SQLite, hashing), on corio's thread pool
  * while the calling task is suspended, and returns fn's result. The wait is
@@ -114,6 +116,16 @@ typedef struct jobs_api {
     /* If set, DELETE and POST .../retry need "Authorization: Bearer
      * <admin_token>" (401 otherwise). */
     const char *admin_token;
+    /* list() newest first: ids less than before (NULL: from the newest).
+     * NULL: GET /jobs?order=desc is refused. */
+    int (*list_desc)(void *ctx, int status, const char *before, size_t limit,
+                     jobs_job ***out, size_t *n);
+    /* GET /counts: by_status[] gets the jobs in the store by status (as
+     * /metrics counts them), *q (malloc'ed, the caller free()s it) the
+     * created, scheduled and running jobs of each queue. NULL: no such
+     * route. */
+    int (*counts)(void *ctx, uint64_t by_status[JOBS_NSTATUS],
+                  jobs_queue_count **q, size_t *nq);
 } jobs_api;
 
 /* ---- the service ---------------------------------------------------------------
@@ -201,6 +213,40 @@ int jobs_route(const jobs_api *api, const corio_http_request *req,
  * send for every failure. */
 void jobs_error_response(corio_http_response *resp, int status,
                          const char *msg);
+/* A JSON response from o (stolen; NULL: 500 out of memory). Returns the
+ * status sent. */
+int jobs_json_response(corio_http_response *resp, int status, json_t *o);
+
+/* ---- authorization (auth.c) ------------------------------------------------
+ * May a request change jobs (DELETE, retry)? With a token configured:
+ * only with "Authorization: Bearer <token>". Without: only from this
+ * machine: a loopback or Unix-socket peer, a loopback Host (when sent), and
+ * no Origin of another site. authz, host, origin: the header values or
+ * NULL; peer: NULL if unknown (then not local). */
+enum {
+    JOBS_AUTH_OK = 0,
+    JOBS_AUTH_TOKEN = 1, /* 401: the token is missing or wrong */
+    JOBS_AUTH_LOCAL = 2  /* 403: no token configured, not from here */
+};
+int jobs_auth_decide(const char *token, const char *authz,
+                     const struct sockaddr *peer, size_t peer_len,
+                     const char *host, const char *origin);
+/* jobs_auth_decide() on req with api's token: 0 if allowed, else fills
+ * resp with the 401 or 403 and returns it. */
+int jobs_authorize(const jobs_api *api, const corio_http_request *req,
+                   corio_http_response *resp);
+
+/* ---- the dashboard (dashboard.c) -------------------------------------------
+ * GET / from a browser: one self-contained HTML page (dashboard.html,
+ * compiled in) that polls the JSON API with URLs relative to where it is
+ * mounted. */
+int jobs_wants_html(const corio_http_request *req); /* Accept: text/html */
+int jobs_route_dashboard(corio_http_response *resp);
+/* GET /counts: {"by_status": {...}, "queues": [{"queue", "created",
+ * "scheduled", "running"}...]}. */
+int jobs_route_counts(const jobs_api *api, corio_http_response *resp);
+/* Fills in the service's list_desc and counts. */
+void jobs__dashboard_api(jobs_service *s, jobs_api *api);
 
 #define JOBS_LIST_DEFAULT 100
 #define JOBS_LIST_MAX 1000

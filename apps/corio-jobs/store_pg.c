@@ -629,6 +629,85 @@ static int pg_list(jobs_store *base, int status, const char *after,
     return rc;
 }
 
+static int pg_list_desc(jobs_store *base, int status, const char *before,
+                        size_t limit, jobs_job ***out, size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    if (status >= JOBS_NSTATUS)
+        return -EINVAL;
+    char lim[24];
+    snprintf(lim, sizeof lim, "%zu", limit > 100000 ? (size_t)100000 : limit);
+    /* $1 is always sent, so that every variant takes the same values. */
+    const char *v[3] = {before ? before : "", lim,
+                        status >= 0 ? jobs_status_name(status) : NULL};
+    static const char *const sql[2][2] = {
+        {"SELECT " COLS " FROM corio_jobs WHERE $1 = '' "
+         "ORDER BY id DESC LIMIT $2",
+         "SELECT " COLS " FROM corio_jobs WHERE $1 = '' AND status=$3 "
+         "ORDER BY id DESC LIMIT $2"},
+        {"SELECT " COLS " FROM corio_jobs WHERE id < $1 "
+         "ORDER BY id DESC LIMIT $2",
+         "SELECT " COLS " FROM corio_jobs WHERE id < $1 AND status=$3 "
+         "ORDER BY id DESC LIMIT $2"}};
+    PGresult *r = NULL;
+    int rc = run1(s, &r, sql[before != NULL][status >= 0], status >= 0 ? 3 : 2,
+                  v);
+    if (rc == 0)
+        rc = rows_jobs(r, out, n);
+    PQclear(r);
+    return rc;
+}
+
+static int pg_queue_counts(jobs_store *base, jobs_queue_count **out,
+                           size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    PGresult *r = NULL;
+    int rc = run1(s, &r, "SELECT queue, status, count(*) FROM corio_jobs "
+                  "WHERE status IN ('created', 'scheduled', 'running') "
+                  "GROUP BY queue, status ORDER BY queue", 0, NULL);
+    jobs_queue_count *v = NULL;
+    size_t cnt = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
+        const char *q = PQgetvalue(r, i, 0);
+        int status = jobs_status_parse(PQgetvalue(r, i, 1));
+        uint64_t k = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+        if (strlen(q) > JOBS_TYPE_NAME_MAX || status < 0) {
+            rc = JOBS_ECORRUPT; /* corio-jobs writes no such row */
+            break;
+        }
+        if (!cnt || strcmp(v[cnt - 1].queue, q) != 0) {
+            jobs_queue_count *nv = realloc(v, (cnt + 1) * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+            memset(&v[cnt], 0, sizeof v[cnt]);
+            strcpy(v[cnt++].queue, q);
+        }
+        jobs_queue_count *e = &v[cnt - 1];
+        if (status == JOBS_CREATED)
+            e->created = k;
+        else if (status == JOBS_SCHEDULED)
+            e->scheduled = k;
+        else
+            e->running = k;
+    }
+    PQclear(r);
+    if (rc < 0) {
+        free(v);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
 static int pg_counts(jobs_store *base, uint64_t counts[JOBS_NSTATUS])
 {
     pg_store *s = (pg_store *)base;
@@ -849,6 +928,8 @@ static const jobs_store_ops pg_ops = {
     .insert_unique = pg_insert_unique,
     .list = pg_list,
     .counts = pg_counts,
+    .list_desc = pg_list_desc,
+    .queue_counts = pg_queue_counts,
     .recover = pg_recover,
     .close = pg_close,
     .on_loop = 1,

@@ -680,26 +680,12 @@ static int sq_find_key(jobs_store *base, const char *key, jobs_job **out)
     return rc;
 }
 
-static int sq_list(jobs_store *base, int status, const char *after,
-                   size_t limit, jobs_job ***out, size_t *n)
+/* Steps st (bound) to its end, collecting its rows as jobs; resets it. */
+static int collect(sqlite3_stmt *st, jobs_job ***out, size_t *n)
 {
-    sq_store *s = (sq_store *)base;
-    *out = NULL;
-    *n = 0;
-    if (status >= JOBS_NSTATUS)
-        return -EINVAL;
-    conn *c;
-    int rc = reader_get(s, &c);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st = status < 0 ? c->list_any : c->list_status;
-    sqlite3_bind_text(st, 1, after ? after : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    if (status >= 0)
-        sqlite3_bind_text(st, 3, jobs_status_name(status), -1, SQLITE_STATIC);
     jobs_job **v = NULL;
     size_t cnt = 0, cap = 0;
-    int step;
+    int step, rc = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (cnt == cap) {
             size_t ncap = cap ? cap * 2 : 16;
@@ -720,9 +706,126 @@ static int sq_list(jobs_store *base, int status, const char *after,
         rc = map_rc(step);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    reader_put(s, c);
     if (rc < 0) {
         jobs_job_free_array(v, cnt);
+        return rc;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+static void bind_list(sqlite3_stmt *st, int status, const char *from,
+                      size_t limit)
+{
+    sqlite3_bind_text(st, 1, from, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    if (status >= 0)
+        sqlite3_bind_text(st, 3, jobs_status_name(status), -1, SQLITE_STATIC);
+}
+
+static int sq_list(jobs_store *base, int status, const char *after,
+                   size_t limit, jobs_job ***out, size_t *n)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    *n = 0;
+    if (status >= JOBS_NSTATUS)
+        return -EINVAL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = status < 0 ? c->list_any : c->list_status;
+    bind_list(st, status, after ? after : "", limit);
+    rc = collect(st, out, n);
+    reader_put(s, c);
+    return rc;
+}
+
+/* The dashboard's reads (a few a second at most) prepare their statements
+ * each time rather than keep them on every reader connection. */
+static int sq_list_desc(jobs_store *base, int status, const char *before,
+                        size_t limit, jobs_job ***out, size_t *n)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    *n = 0;
+    if (status >= JOBS_NSTATUS)
+        return -EINVAL;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(c->db, status < 0
+                ? "SELECT " COLS " FROM jobs WHERE id < ?1 "
+                  "ORDER BY id DESC LIMIT ?2"
+                : "SELECT " COLS " FROM jobs WHERE status = ?3 AND id < ?1 "
+                  "ORDER BY id DESC LIMIT ?2", -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        bind_list(st, status, before ? before : "~", limit); /* ids < "~" */
+        rc = collect(st, out, n);
+    } else {
+        rc = map_rc(rc);
+    }
+    sqlite3_finalize(st);
+    reader_put(s, c);
+    return rc;
+}
+
+static int sq_queue_counts(jobs_store *base, jobs_queue_count **out,
+                           size_t *n)
+{
+    sq_store *s = (sq_store *)base;
+    *out = NULL;
+    *n = 0;
+    conn *c;
+    int rc = reader_get(s, &c);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(c->db,
+        "SELECT queue, status, count(*) FROM jobs WHERE status IN "
+        "('created', 'scheduled', 'running') GROUP BY queue, status "
+        "ORDER BY queue", -1, &st, NULL);
+    rc = rc == SQLITE_OK ? 0 : map_rc(rc);
+    jobs_queue_count *v = NULL;
+    size_t cnt = 0;
+    int step = SQLITE_DONE;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *q = (const char *)sqlite3_column_text(st, 0);
+        const char *sname = (const char *)sqlite3_column_text(st, 1);
+        int status = sname ? jobs_status_parse(sname) : -1;
+        uint64_t k = (uint64_t)sqlite3_column_int64(st, 2);
+        if (!q || strlen(q) > JOBS_TYPE_NAME_MAX || status < 0) {
+            rc = JOBS_ECORRUPT; /* corio-jobs writes no such row */
+            break;
+        }
+        if (!cnt || strcmp(v[cnt - 1].queue, q) != 0) {
+            jobs_queue_count *nv = realloc(v, (cnt + 1) * sizeof *nv);
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+            memset(&v[cnt], 0, sizeof v[cnt]);
+            strcpy(v[cnt++].queue, q);
+        }
+        jobs_queue_count *e = &v[cnt - 1];
+        if (status == JOBS_CREATED)
+            e->created = k;
+        else if (status == JOBS_SCHEDULED)
+            e->scheduled = k;
+        else
+            e->running = k;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = map_rc(step);
+    sqlite3_finalize(st);
+    reader_put(s, c);
+    if (rc < 0) {
+        free(v);
         return rc;
     }
     *out = v;
@@ -803,6 +906,8 @@ static const jobs_store_ops sqlite_ops = {
     .retry = sq_retry,
     .list = sq_list,
     .counts = sq_counts,
+    .list_desc = sq_list_desc,
+    .queue_counts = sq_queue_counts,
     .recover = sq_recover,
     .close = sq_close,
 };
