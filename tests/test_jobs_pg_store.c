@@ -386,6 +386,31 @@ TU_TASK_TEST(batch_all_or_nothing)
     assert_int_equal(a->ops->list(a, JOBS_CREATED, NULL, 10, &v, &n), 0);
     assert_int_equal(n, 2);
     jobs_job_free_array(v, n);
+    /* The dashboard's reads: newest first, and the counts per queue. */
+    assert_int_equal(a->ops->list_desc(a, JOBS_CREATED, NULL, 10, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(strcmp(v[0]->id, v[1]->id) > 0);
+    char older[JOBS_ID_LEN + 1];
+    strcpy(older, v[1]->id);
+    jobs_job **v2;
+    size_t n2;
+    assert_int_equal(a->ops->list_desc(a, -1, v[0]->id, 10, &v2, &n2), 0);
+    assert_true(n2 >= 1);
+    assert_string_equal(v2[0]->id, older);
+    jobs_job_free_array(v2, n2);
+    jobs_job_free_array(v, n);
+    uint64_t c[JOBS_NSTATUS];
+    assert_int_equal(a->ops->counts(a, c), 0);
+    jobs_queue_count *q;
+    assert_int_equal(a->ops->queue_counts(a, &q, &n), 0);
+    uint64_t created = 0, running = 0;
+    for (size_t i = 0; i < n; i++) {
+        created += q[i].created;
+        running += q[i].running;
+    }
+    free(q);
+    assert_int_equal(created, c[JOBS_CREATED]);
+    assert_int_equal(running, c[JOBS_RUNNING]);
     jobs_job_free(fresh);
     jobs_job_free(dup);
     jobs_store_close(a);

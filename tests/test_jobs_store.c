@@ -173,6 +173,49 @@ static void test_list_and_counts(void **state)
     assert_int_equal(c[JOBS_RUNNING], 7);
     assert_int_equal(c[JOBS_CREATED], 13);
     assert_int_equal(c[JOBS_SUCCEEDED], 0);
+
+    /* Newest first (the dashboard's list): filter, limit, cursor. */
+    assert_int_equal(s->ops->list_desc(s, -1, NULL, 5, &out, &n), 0);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(out[i]->id, v[19 - i]->id);
+    jobs_job_free_array(out, n);
+    assert_int_equal(s->ops->list_desc(s, JOBS_RUNNING, v[9]->id, 100, &out,
+                                       &n), 0);
+    assert_int_equal(n, 3); /* 6, 3, 0 */
+    assert_string_equal(out[0]->id, v[6]->id);
+    assert_string_equal(out[2]->id, v[0]->id);
+    jobs_job_free_array(out, n);
+    assert_int_equal(s->ops->list_desc(s, JOBS_NSTATUS, NULL, 1, &out, &n),
+                     -EINVAL);
+
+    /* Per queue, the waiting and running jobs only. */
+    jobs_queue_count *q;
+    assert_int_equal(s->ops->queue_counts(s, &q, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(q[0].queue, "default");
+    assert_int_equal(q[0].created, 13);
+    assert_int_equal(q[0].running, 7);
+    assert_int_equal(q[0].scheduled, 0);
+    free(q);
+    jobs_job *w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = mk(JOBS_SLEEP, "{}");
+        strcpy(w[i]->queue, i ? "mail" : "bulk");
+    }
+    w[0]->status = JOBS_SUCCEEDED; /* ended: not counted */
+    w[1]->status = JOBS_SCHEDULED;
+    assert_int_equal(insert(s, w, 3), 0);
+    assert_int_equal(s->ops->queue_counts(s, &q, &n), 0);
+    assert_int_equal(n, 2); /* by name; no "bulk" */
+    assert_string_equal(q[0].queue, "default");
+    assert_string_equal(q[1].queue, "mail");
+    assert_int_equal(q[1].created, 1);
+    assert_int_equal(q[1].scheduled, 1);
+    assert_int_equal(q[1].running, 0);
+    free(q);
+    for (int i = 0; i < 3; i++)
+        jobs_job_free(w[i]);
     for (int i = 0; i < 20; i++)
         jobs_job_free(v[i]);
     jobs_store_close(s);
