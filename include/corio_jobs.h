@@ -77,7 +77,9 @@ typedef struct corio_jobs_opts {
     int no_group_commit;    /* 1: one transaction per write (benchmarks) */
     const char *admin_token; /* if set, DELETE and POST /jobs/<id>/retry
                                 need "Authorization: Bearer <token>"
-                                (copied) */
+                                (copied); if not, they are allowed only
+                                from this machine (docs/jobs.md, "The
+                                dashboard") */
     double retention;       /* seconds an ended job is kept after it
                                finished, then deleted (with its
                                idempotency key); 0: kept forever */
@@ -161,7 +163,8 @@ CORIO_API int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
 CORIO_API void corio_jobs_kick(corio_jobs *jobs);
 
 /* Serves the HTTP API (POST /jobs, GET /jobs/<id>, GET /jobs, DELETE
- * /jobs/<id>, GET /healthz, GET /metrics; docs/jobs.md) under prefix, from
+ * /jobs/<id>, GET /counts, GET /healthz, GET /metrics, and the dashboard
+ * at GET / for browsers; docs/jobs.md) under prefix, from
  * the program's own corio_http handler: if req's path is prefix or under
  * it, fills resp and returns 1; otherwise returns 0 and leaves resp alone.
  * prefix: "" (the root) or "/path" without a trailing slash; the Location

@@ -5,7 +5,9 @@
 #
 #   core   compilers, CMake, pkg-config, cmocka, Valgrind, clang's sanitizer
 #          runtimes (ThreadSanitizer builds use clang); llhttp's sources,
-#          jansson, SQLite and libcurl for corio_http and corio-jobs
+#          jansson, SQLite and libcurl for corio_http and corio-jobs;
+#          chromium and python3 for the corio-jobs dashboard's browser test
+#          (jobs_dashboard_browser, skipped without them)
 #   cross  aarch64 cross compilers, qemu-user, and cmocka for arm64 (this one
 #          needs dpkg's foreign architecture arm64, which it adds)
 #   bench  Boost.Context (the baseline in bench/), hyperfine, Go and Python
@@ -23,7 +25,8 @@ CORE_PKGS=(build-essential cmake pkg-config clang libclang-rt-dev
            libcmocka-dev valgrind libdw-dev
            node-llhttp libjansson-dev libsqlite3-dev libcurl4-openssl-dev
            libpq-dev libhiredis-dev postgresql redis-server
-           libc-ares-dev libssl-dev liburing-dev)
+           libc-ares-dev libssl-dev liburing-dev
+           chromium python3) # tests/jobs_dashboard_browser.py
 CROSS_PKGS=(gcc-aarch64-linux-gnu g++-aarch64-linux-gnu libc6-dev-arm64-cross
             qemu-user libcmocka-dev:arm64)
 BENCH_PKGS=(libboost-context-dev hyperfine golang-go python3 python3-asyncpg) # go, python3: bench/run_process_bench.sh

@@ -47,7 +47,8 @@ static const char usage[] =
     "                       finish before they are interrupted (default 10)\n"
     "  --admin-token TOKEN  DELETE and POST /jobs/<id>/retry need\n"
     "                       \"Authorization: Bearer TOKEN\" (at least 8\n"
-    "                       characters; default: anyone may)\n"
+    "                       characters; default: only clients on this\n"
+    "                       machine may)\n"
     "  --retention SECONDS  delete ended jobs (and their idempotency keys)\n"
     "                       this long after they finished, in small\n"
     "                       batches (default: keep them)\n"
@@ -73,7 +74,8 @@ static const char usage[] =
     "  --help               this text\n"
     "\n"
     "API: POST /jobs, GET /jobs/<id>, GET /jobs?status=&limit=&after=,\n"
-    "DELETE /jobs/<id>, GET /healthz, GET /metrics. See docs/jobs.md.\n";
+    "DELETE /jobs/<id>, GET /counts, GET /healthz, GET /metrics; a browser\n"
+    "at / gets the dashboard. See docs/jobs.md.\n";
 
 typedef struct config {
     char host[64];
@@ -351,11 +353,12 @@ static void *main_task(void *arg)
            "  curl -i -X POST http://%s:%d/jobs -d '{\"type\": \"sleep\", "
            "\"seconds\": 5}'\n"
            "  curl http://%s:%d/jobs/<id from the Location header>\n"
-           "  curl 'http://%s:%d/jobs?status=running'\n",
+           "  curl 'http://%s:%d/jobs?status=running'\n"
+           "  the dashboard: http://%s:%d/ in a browser\n",
            hostfmt, port,
            /* A PostgreSQL URL may hold a password: never print it. */
            corio_jobs_shared(jobs) ? "PostgreSQL, shared queue" : c->db,
-           c->workers, hostfmt, port, hostfmt, port,
+           c->workers, hostfmt, port, hostfmt, port, hostfmt, port,
            hostfmt, port);
     fflush(stdout);
     rc = corio_signal_wait(sig);
