@@ -97,6 +97,33 @@ int jobs_route_counts(const jobs_api *api, corio_http_response *resp)
     return jobs_json_response(resp, 200, o);
 }
 
+/* ---- the stores' side ---------------------------------------------------------- */
+
+int jobs_queue_counts_add(jobs_queue_count **v, size_t *n, const char *queue,
+                          int status, uint64_t count)
+{
+    if (!queue || strlen(queue) > JOBS_TYPE_NAME_MAX ||
+        (status != JOBS_CREATED && status != JOBS_SCHEDULED &&
+         status != JOBS_RUNNING))
+        return JOBS_ECORRUPT; /* corio-jobs writes no such row */
+    if (!*n || strcmp((*v)[*n - 1].queue, queue) != 0) {
+        jobs_queue_count *nv = realloc(*v, (*n + 1) * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        *v = nv;
+        memset(&nv[*n], 0, sizeof nv[*n]);
+        strcpy(nv[(*n)++].queue, queue);
+    }
+    jobs_queue_count *e = &(*v)[*n - 1];
+    if (status == JOBS_CREATED)
+        e->created = count;
+    else if (status == JOBS_SCHEDULED)
+        e->scheduled = count;
+    else
+        e->running = count;
+    return 0;
+}
+
 /* ---- the service's side ------------------------------------------------------ */
 
 /* A store read on the pool. Heap-allocated: the worker reads it. */

@@ -251,6 +251,11 @@ typedef struct jobs_queue_count {
     char queue[JOBS_TYPE_NAME_MAX + 1]; /* queue names have a type's form */
     uint64_t created, scheduled, running;
 } jobs_queue_count;
+/* For the stores' queue_counts: adds the row (queue, status, count) of a
+ * query grouped and ordered by queue to *v (n entries, realloc'ed).
+ * Returns 0, -ENOMEM, or JOBS_ECORRUPT (not a row corio-jobs writes). */
+int jobs_queue_counts_add(jobs_queue_count **v, size_t *n, const char *queue,
+                          int status, uint64_t count);
 
 typedef struct jobs_store_ops {
     const char *name; /* "sqlite" */

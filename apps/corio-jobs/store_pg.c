@@ -673,30 +673,9 @@ static int pg_queue_counts(jobs_store *base, jobs_queue_count **out,
     jobs_queue_count *v = NULL;
     size_t cnt = 0;
     for (int i = 0; rc == 0 && i < PQntuples(r); i++) {
-        const char *q = PQgetvalue(r, i, 0);
-        int status = jobs_status_parse(PQgetvalue(r, i, 1));
-        uint64_t k = strtoull(PQgetvalue(r, i, 2), NULL, 10);
-        if (strlen(q) > JOBS_TYPE_NAME_MAX || status < 0) {
-            rc = JOBS_ECORRUPT; /* corio-jobs writes no such row */
-            break;
-        }
-        if (!cnt || strcmp(v[cnt - 1].queue, q) != 0) {
-            jobs_queue_count *nv = realloc(v, (cnt + 1) * sizeof *nv);
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
-            memset(&v[cnt], 0, sizeof v[cnt]);
-            strcpy(v[cnt++].queue, q);
-        }
-        jobs_queue_count *e = &v[cnt - 1];
-        if (status == JOBS_CREATED)
-            e->created = k;
-        else if (status == JOBS_SCHEDULED)
-            e->scheduled = k;
-        else
-            e->running = k;
+        rc = jobs_queue_counts_add(&v, &cnt, PQgetvalue(r, i, 0),
+                                   jobs_status_parse(PQgetvalue(r, i, 1)),
+                                   strtoull(PQgetvalue(r, i, 2), NULL, 10));
     }
     PQclear(r);
     if (rc < 0) {

@@ -794,31 +794,11 @@ static int sq_queue_counts(jobs_store *base, jobs_queue_count **out,
     size_t cnt = 0;
     int step = SQLITE_DONE;
     while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *q = (const char *)sqlite3_column_text(st, 0);
         const char *sname = (const char *)sqlite3_column_text(st, 1);
-        int status = sname ? jobs_status_parse(sname) : -1;
-        uint64_t k = (uint64_t)sqlite3_column_int64(st, 2);
-        if (!q || strlen(q) > JOBS_TYPE_NAME_MAX || status < 0) {
-            rc = JOBS_ECORRUPT; /* corio-jobs writes no such row */
-            break;
-        }
-        if (!cnt || strcmp(v[cnt - 1].queue, q) != 0) {
-            jobs_queue_count *nv = realloc(v, (cnt + 1) * sizeof *nv);
-            if (!nv) {
-                rc = -ENOMEM;
-                break;
-            }
-            v = nv;
-            memset(&v[cnt], 0, sizeof v[cnt]);
-            strcpy(v[cnt++].queue, q);
-        }
-        jobs_queue_count *e = &v[cnt - 1];
-        if (status == JOBS_CREATED)
-            e->created = k;
-        else if (status == JOBS_SCHEDULED)
-            e->scheduled = k;
-        else
-            e->running = k;
+        rc = jobs_queue_counts_add(&v, &cnt,
+                                   (const char *)sqlite3_column_text(st, 0),
+                                   sname ? jobs_status_parse(sname) : -1,
+                                   (uint64_t)sqlite3_column_int64(st, 2));
     }
     if (rc == 0 && step != SQLITE_DONE)
         rc = map_rc(step);
