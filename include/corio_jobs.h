@@ -61,6 +61,10 @@ typedef int (*corio_jobs_handler)(corio_job *job, const char *spec,
 typedef struct corio_jobs_queue {
     const char *name;   /* 1..64 of [a-z0-9_.-], starting with a letter */
     int concurrency;    /* 1..100000 */
+    int rate_limit;     /* 0: none; else at most this many of its jobs
+                           start in any rate_period seconds (1..1000000;
+                           on PostgreSQL, in each process) */
+    double rate_period; /* seconds, > 0 and at most a day, with rate_limit */
 } corio_jobs_queue;
 
 /* How a service runs. Zero fields take the defaults. */
@@ -158,9 +162,47 @@ CORIO_API int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
                                     const char *spec, char id[27], char *err,
                                     size_t errlen);
 
+struct sqlite3; /* sqlite3.h */
+
+/* Enqueues inside the caller's own SQLite transaction: db is the caller's
+ * connection to the file of a SQLite service (opened with sqlite3_open*;
+ * give it a busy timeout, since the service writes to the file too, and
+ * keep the transaction short: it holds the file's write lock). The job is
+ * inserted under a savepoint, validated as corio_jobs_enqueue does (a
+ * command's program is checked when it runs), and exists once, and only
+ * if, the caller's transaction commits (outside a transaction: at once).
+ * The service queues it at its next poll (0.25 s), or at once after
+ * corio_jobs_kick(). The store's tables must exist (a service opened the
+ * file once). Returns 0, 1 (a job holds its unique_key: id gets that
+ * job's), -EINVAL, -EBUSY (the file is locked past the busy timeout),
+ * -EIO (err says why; the caller's transaction is intact: roll it back or
+ * go on), -ENOMEM. Blocking, like the caller's own SQLite calls; any
+ * thread that may use db. */
+CORIO_API int corio_jobs_enqueue_sqlite(struct sqlite3 *db, const char *type,
+                                        const char *spec, char id[27], char *err,
+                                        size_t errlen);
+
 /* Tells the service to look for new work at once (after the caller's
- * transaction holding corio_jobs_enqueue_pg jobs has committed). */
+ * transaction holding corio_jobs_enqueue_pg or corio_jobs_enqueue_sqlite
+ * jobs has committed). */
 CORIO_API void corio_jobs_kick(corio_jobs *jobs);
+
+/* Makes type a periodic job: at every tick of schedule, one job of type
+ * with spec (a JSON object as text, with the fields of POST /jobs; NULL:
+ * {}) is enqueued, exactly once per tick however many processes share a
+ * PostgreSQL store (every process should register the same schedules).
+ * Schedules, in UTC: "every N" with a unit s, m, h or d ("every 30s":
+ * ticks at multiples of N since the epoch); five cron fields "minute hour
+ * day-of-month month day-of-week" of numbers, "*", ranges "A-B", steps
+ * "/S" and lists; "@hourly", "@daily", "@weekly", "@monthly", "@yearly".
+ * A new schedule first runs at its next tick; after a downtime that
+ * missed ticks, one job runs at once for the latest missed tick (the
+ * others are skipped). The job's unique_key is "cron:TYPE:TICK_MS". One
+ * schedule per type. Returns 0, -EINVAL (err says why), -EEXIST (type has
+ * one), -ENOMEM, CORIO_ESHUTDOWN (draining). Not suspending. */
+CORIO_API int corio_jobs_schedule(corio_jobs *jobs, const char *type,
+                                  const char *schedule, const char *spec,
+                                  char *err, size_t errlen);
 
 /* Serves the HTTP API (POST /jobs, GET /jobs/<id>, GET /jobs, DELETE
  * /jobs/<id>, GET /counts, GET /healthz, GET /metrics, and the dashboard
@@ -219,8 +261,9 @@ CORIO_API int corio_job_fail(corio_job *job, const char *message, int flags);
 
 /* Reports progress: fraction 0..1 (clamped) and a message (copied, may be
  * NULL). GET shows it as "progress": {"fraction", "message"} while the job
- * is active in this process. Returns 0, -EINVAL (fraction not a number),
- * -ENOMEM. */
+ * runs; on PostgreSQL, GET in another process shows the last report
+ * written to the store (at most every 0.25 s per job). Returns 0, -EINVAL
+ * (fraction not a number), -ENOMEM. */
 CORIO_API int corio_job_progress(corio_job *job, double fraction, const char *message);
 
 #ifdef __cplusplus

@@ -7,6 +7,7 @@
  */
 #include <corio_jobs.h>
 
+#include "ext.h"
 #include "service_int.h"
 
 #include <errno.h>
@@ -21,6 +22,7 @@ struct corio_jobs {
     jobs_service *svc;   /* owned */
     char **allow;        /* copy of opts.allow_command, NULL-terminated */
     char *admin_token;   /* copy, or NULL */
+    jobs_ext *ext;       /* owned: periodic jobs, adoption, progress */
     int drained;
 };
 
@@ -90,8 +92,12 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         return say(err, errlen, -ENOMEM, "out of memory");
     }
     int *limits = calloc(o.nqueues + 1, sizeof *limits);
+    int *rates = calloc(o.nqueues + 1, sizeof *rates);
+    double *periods = calloc(o.nqueues + 1, sizeof *periods);
     const char **names = calloc(o.nqueues + 1, sizeof *names);
-    if (!limits || !names) {
+    if (!limits || !names || !rates || !periods) {
+        free(rates);
+        free(periods);
         free(limits);
         free(names);
         free_allow(j->allow);
@@ -105,17 +111,26 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         for (size_t k = 0; k < i; k++)
             dup |= q->name && strcmp(q->name, names[k]) == 0;
         if (!q->name || !jobs_type_name_valid(q->name) || dup ||
-            q->concurrency < 1 || q->concurrency > 100000) {
+            q->concurrency < 1 || q->concurrency > 100000 ||
+            q->rate_limit < 0 || q->rate_limit > 1000000 ||
+            (q->rate_limit > 0 &&
+             !(q->rate_period > 0 && q->rate_period <= 86400))) {
+            free(rates);
+            free(periods);
             free(limits);
             free(names);
             free_allow(j->allow);
             free(j);
             return say(err, errlen, -EINVAL, "a queue needs a name (1 to 64 "
                        "of a-z, 0-9, '_', '.', '-', starting with a letter; "
-                       "each once) and a concurrency from 1 to 100000");
+                       "each once), a concurrency from 1 to 100000, and a "
+                       "rate limit from 0 (none) to 1000000 per period of "
+                       "up to a day");
         }
         names[i] = q->name;
         limits[i] = q->concurrency;
+        rates[i] = q->rate_limit;
+        periods[i] = q->rate_period;
     }
     jobs_store_opts sto = {.lease = o.lease,
                            .max_attempts = o.max_attempts,
@@ -135,16 +150,28 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         .admin_token = j->admin_token,
         .queue_names = names,
         .queue_limits = limits,
+        .queue_rates = rates,
+        .queue_periods = periods,
         .nqueues = o.nqueues,
     };
     rc = jobs_service_open(&j->svc, j->store, &so, err, errlen);
     if (rc < 0)
         goto fail;
+    rc = jobs__ext_open(&j->ext, j->svc, j->store, err, errlen);
+    if (rc < 0) {
+        jobs_service_drain(j->svc, 0);
+        jobs_service_close(j->svc);
+        goto fail;
+    }
+    free(rates);
+    free(periods);
     free(limits);
     free(names);
     *out = j;
     return 0;
 fail:
+    free(rates);
+    free(periods);
     free(limits);
     free(names);
     jobs_store_close(j->store);
@@ -162,8 +189,8 @@ int corio_jobs_shared(const corio_jobs *jobs)
 /* A new job of type with spec, validated exactly as a POST. *prog gets a
  * command's argv[0] (malloc'ed) or NULL. 0, -EINVAL (err says why),
  * -ENOMEM. */
-static int build_job(const char *type, const char *spec, jobs_job **out,
-                     char **prog, char *err, size_t errlen)
+int jobs__build_job(const char *type, const char *spec, jobs_job **out,
+                    char **prog, char *err, size_t errlen)
 {
     *out = NULL;
     *prog = NULL;
@@ -213,7 +240,7 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
 {
     jobs_job *j;
     char *prog;
-    int rc = build_job(type, spec, &j, &prog, err, errlen);
+    int rc = jobs__build_job(type, spec, &j, &prog, err, errlen);
     if (rc < 0)
         return rc;
     const jobs_api *api = jobs_service_api(jobs->svc);
@@ -239,7 +266,7 @@ int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
 {
     jobs_job *j;
     char *prog;
-    int rc = build_job(type, spec, &j, &prog, err, errlen);
+    int rc = jobs__build_job(type, spec, &j, &prog, err, errlen);
     if (rc < 0)
         return rc;
     free(prog); /* a command is checked when it runs (--allow-command) */
@@ -264,6 +291,16 @@ int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
 void corio_jobs_kick(corio_jobs *jobs)
 {
     jobs__runner_kick(jobs->svc);
+    jobs__ext_kick(jobs->ext); /* a SQLite store's inbox */
+}
+
+int corio_jobs_schedule(corio_jobs *jobs, const char *type,
+                        const char *schedule, const char *spec, char *err,
+                        size_t errlen)
+{
+    if (jobs->drained)
+        return say(err, errlen, CORIO_ESHUTDOWN, "draining");
+    return jobs__cron_add(jobs->ext, type, schedule, spec, err, errlen);
 }
 
 int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
@@ -319,6 +356,7 @@ void corio_jobs_set_http_server(corio_jobs *jobs, corio_http_server *srv)
 int corio_jobs_drain(corio_jobs *jobs, double grace)
 {
     jobs->drained = 1;
+    jobs__ext_stop(jobs->ext); /* no tick, no adoption from now on */
     return jobs_service_drain(jobs->svc, grace > 0 ? grace : 0);
 }
 
@@ -328,6 +366,7 @@ void corio_jobs_close(corio_jobs *jobs)
         return;
     if (!jobs->drained)
         corio_jobs_drain(jobs, 0);
+    jobs__ext_close(jobs->ext);
     jobs_service_close(jobs->svc);
     jobs_store_close(jobs->store);
     free_allow(jobs->allow);
@@ -389,5 +428,7 @@ int corio_job_progress(corio_job *job, double fraction, const char *message)
     j->progress_msg = m;
     j->progress = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
     j->has_progress = 1;
+    if (job->e->svc->ext && job->e->svc->shared)
+        jobs__pgx_progress_note(job->e->svc->ext, job->e);
     return 0;
 }

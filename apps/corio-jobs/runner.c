@@ -10,6 +10,7 @@
  * which the hash loop polls every MiB. Drain does the same after its grace
  * period, marking the job interrupted rather than cancelled.
  */
+#include "ext.h"
 #include "service_int.h"
 
 #include <corio_jobs.h> /* CORIO_JOB_NORETRY */
@@ -595,6 +596,8 @@ static void *dispatcher_main(void *arg)
                 break; /* cancelled: drain */
             continue;
         }
+        if (q->rate && jobs__rate_take(q, 1) < 0)
+            break; /* ratelimit.c */
         if (corio_sem_acquire(q->slots) < 0)
             break;
         if (q->head->next == q->head) { /* cancelled while we waited */
@@ -603,6 +606,7 @@ static void *dispatcher_main(void *arg)
         }
         entry *e = q->head->next;
         jobs__dequeue(s, e);
+        jobs__rate_note(q, 1);
         jobs__runner_launch(s, e);
     }
     return NULL;

@@ -18,6 +18,7 @@
  * GET of an active job reads the table (no store round trip); anything
  * else goes to the store on the thread pool.
  */
+#include "ext.h"
 #include "service_int.h"
 
 #include <errno.h>
@@ -283,7 +284,10 @@ static int api_get(void *ctx, const char *id, jobs_job **out)
         *out = jobs_job_clone(e->job);
         return *out ? 0 : -ENOMEM;
     }
-    return jobs__store_get(s, id, out);
+    int rc = jobs__store_get(s, id, out);
+    if (rc == 0 && s->shared) /* running elsewhere: its stored progress */
+        jobs__pgx_progress_fill(s, *out);
+    return rc;
 }
 
 static int api_list(void *ctx, int status, const char *after, size_t limit,
@@ -571,9 +575,18 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
             break;
         }
         q->head->next = q->head->prev = q->head;
+        if (i && s->opts.queue_rates &&
+            jobs__rate_init(q, s->opts.queue_rates[i - 1],
+                            s->opts.queue_periods[i - 1]) < 0) {
+            free(s->rqs);
+            s->rqs = NULL;
+            break;
+        }
     }
     s->opts.queue_names = NULL;
     s->opts.queue_limits = NULL;
+    s->opts.queue_rates = NULL;
+    s->opts.queue_periods = NULL;
     s->allow = calloc(s->opts.nallow + 1, sizeof *s->allow);
     int rc = s->buckets && s->allow && s->rqs ? 0 : -ENOMEM;
     for (size_t i = 0; rc == 0 && i < s->opts.nallow; i++)
@@ -682,6 +695,7 @@ void jobs_service_close(jobs_service *s)
             jobs__table_remove(s, e);
         }
         free(h);
+        jobs__rate_free(&s->rqs[i]);
     }
     free(s->rqs);
     while (s->sched.next != &s->sched) { /* they stay scheduled */

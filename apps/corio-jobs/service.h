@@ -156,6 +156,10 @@ typedef struct jobs_service_opts {
                                    they finished; 0: keep them */
     const char *const *queue_names;
     const int *queue_limits;
+    const int *queue_rates;     /* per queue: at most this many starts per
+                                   queue_periods seconds (0: no limit);
+                                   both NULL: none (ratelimit.c) */
+    const double *queue_periods;
     size_t nqueues;
     /* Shared stores (PostgreSQL) only: */
     double lease;               /* the store's lease, seconds (default 30):

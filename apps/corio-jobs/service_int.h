@@ -23,6 +23,7 @@ typedef struct jobs_runq {
     corio_chan *bell;            /* capacity 1: the queue grew */
     corio_task *dispatcher;
     struct jobs_service *svc;
+    struct jobs_rate *rate;      /* a rate limit (ratelimit.c), or NULL */
 } jobs_runq;
 
 /* Where an active job is. */
@@ -113,6 +114,7 @@ struct jobs_service {
     uint64_t by_status[JOBS_NSTATUS];
     uint64_t submitted;
     double lag, lag_max;
+    struct jobs_ext *ext;        /* the library's extras (ext.h), or NULL */
 };
 
 /* service.c */

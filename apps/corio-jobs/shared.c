@@ -20,6 +20,7 @@
  * may read them while the task's stack is copied away); entries are the
  * service's (service_int.h).
  */
+#include "ext.h"
 #include "service_int.h"
 
 #include <errno.h>
@@ -152,7 +153,16 @@ void *jobs__shared_dispatcher(void *arg)
         size_t k = 1;
         while (k < CLAIM_MAX && corio_sem_try_acquire(q->slots) == 0)
             k++;
+        if (q->rate) { /* ratelimit.c: claim no more than it allows */
+            int a = jobs__rate_take(q, k);
+            for (size_t i = a > 0 ? (size_t)a : 0; i < k; i++)
+                corio_sem_release(q->slots);
+            if (a < 0)
+                break;
+            k = (size_t)a;
+        }
         int n = claim_and_start(s, q, &f, k);
+        jobs__rate_note(q, n > 0 ? (size_t)n : 0);
         for (size_t i = n > 0 ? (size_t)n : 0; i < k; i++)
             corio_sem_release(q->slots);
         if (n < 0) {

@@ -897,6 +897,13 @@ static void pg_close(jobs_store *base)
     free(s);
 }
 
+/* For the library's extras (store_pg_ext.c): their own statements. */
+corio_pg_pool *jobs_pg_pool(jobs_store *base);
+corio_pg_pool *jobs_pg_pool(jobs_store *base)
+{
+    return ((pg_store *)base)->pool;
+}
+
 static const jobs_store_ops pg_ops = {
     .name = "postgresql",
     .write = pg_write,
