@@ -47,5 +47,5 @@ void jpg_sql(const char *q)
 
 void jpg_fresh_table(void)
 {
-    jpg_sql("DROP TABLE IF EXISTS corio_jobs");
+    jpg_sql("DROP TABLE IF EXISTS corio_jobs, corio_jobs_cron");
 }

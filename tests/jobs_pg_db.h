@@ -13,7 +13,7 @@ int jpg_start(void);
 /* Runs one statement on a fresh connection; asserts it succeeded. From a
  * task. */
 void jpg_sql(const char *q);
-/* Drops corio-jobs' table, so that a test starts from an empty queue. */
+/* Drops corio-jobs' tables, so that a test starts from an empty queue. */
 void jpg_fresh_table(void);
 
 #endif
