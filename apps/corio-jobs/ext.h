@@ -81,7 +81,7 @@ int64_t jobs__sched_prev(const jobs_sched_spec *sp, int64_t t_ms);
 /* The first tick after t_ms, or INT64_MAX. */
 int64_t jobs__sched_next(const jobs_sched_spec *sp, int64_t t_ms);
 
-/* store_sqlite_ext.c (blocking: call on the pool) */
+/* store_sqlite_ext.c (the blocking ones: call them on the pool) */
 /* Inserts j on db (the caller's connection, in its transaction) and
  * notes it in jobs_inbox for the service to adopt. 0; 1 with existing
  * (JOBS_ID_LEN + 1) filled when j's unique_key is held; -EIO (err says
@@ -96,6 +96,10 @@ void jobs__sqx_close(jobs_ext *x);
  * a new row starts at). 1 inserted, 0 not this process's to run, < 0. */
 int jobs__sqx_tick(jobs_ext *x, const char *name, int64_t first,
                    int64_t tick_ms, const jobs_job *j);
+/* The entry of job id: the service's, or (a SQLite store) a new one for a
+ * job another connection inserted that is still created or scheduled,
+ * now queued. NULL: neither. Suspending. */
+entry *jobs__sqx_adopt(jobs_service *s, const char *id);
 /* The task adopting jobs_inbox's jobs (arg: x). */
 void *jobs__sqx_inbox_main(void *arg);
 

@@ -318,6 +318,8 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
     entry *e = jobs__entry_find(s, id);
     if (s->shared && (!e || e->state == E_PENDING))
         return jobs__shared_cancel(s, id, out); /* held elsewhere, or none */
+    if (!e && s->ext) /* inserted by another connection, not queued yet */
+        e = jobs__sqx_adopt(s, id);
     if (!e || e->state == E_PENDING) {
         /* Not active here: finished already (or unknown). */
         int rc = jobs__store_get(s, id, out);

@@ -309,24 +309,24 @@ static int inbox_delete(void *arg)
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-/* Queues the job of id if the service does not know it and it waits. */
-static void adopt(jobs_service *s, const char *id)
+entry *jobs__sqx_adopt(jobs_service *s, const char *id)
 {
-    if (jobs__entry_find(s, id))
-        return;
+    entry *e = jobs__entry_find(s, id);
+    if (e || !s->ext || !s->ext->sqlite)
+        return e;
     jobs_job *j = NULL;
     if (jobs__store_get(s, id, &j) < 0 || !j)
-        return;
+        return NULL;
     if ((j->status != JOBS_CREATED && j->status != JOBS_SCHEDULED) ||
-        jobs__entry_find(s, id) || s->draining) {
+        (e = jobs__entry_find(s, id)) || s->draining) {
         jobs_job_free(j);
-        return;
+        return e;
     }
-    entry *e = jobs__entry_new(s, j);
+    e = jobs__entry_new(s, j);
     if (!e || jobs__table_add(s, e) < 0) {
         free(e); /* out of memory: the next start queues it */
         jobs_job_free(j);
-        return;
+        return NULL;
     }
     s->by_status[j->status]++;
     s->submitted++;
@@ -334,6 +334,7 @@ static void adopt(jobs_service *s, const char *id)
         jobs__sched_add(s, e);
     else
         jobs__enqueue(s, e);
+    return e;
 }
 
 void *jobs__sqx_inbox_main(void *arg)
@@ -353,7 +354,7 @@ void *jobs__sqx_inbox_main(void *arg)
         if (jobs_offload(inbox_read, &c) < 0 || c.n == 0)
             continue;
         for (size_t i = 0; i < c.n; i++)
-            adopt(x->svc, c.ids[i]);
+            jobs__sqx_adopt(x->svc, c.ids[i]);
         jobs_offload(inbox_delete, &c);
         if (c.n == INBOX_BATCH)
             corio_event_set(x->inbox_bell); /* there may be more */
