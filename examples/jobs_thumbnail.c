@@ -5,8 +5,10 @@
  * It registers a "thumbnail" job type whose handler "renders" an image in
  * steps (a sleep per step stands in for the work), reporting progress and
  * setting a result; it serves its own page at / and mounts the job API
- * under /api on the same corio_http server; and it enqueues one job from C
- * at startup. Jobs survive a restart: they are in the SQLite file.
+ * under /api on the same corio_http server; it enqueues one job from C
+ * at startup; and a periodic "sweep" job runs every minute (once per tick,
+ * even with several processes on PostgreSQL). Jobs survive a restart:
+ * they are in the SQLite file.
  *
  *   ./jobs_thumbnail [PORT [DB]]          (default 8090, ./thumbnails.db)
  *   curl -i -X POST localhost:8090/api/jobs \
@@ -50,6 +52,13 @@ static int thumbnail(corio_job *job, const char *spec, void *arg)
     return corio_job_set_result(job, result);
 }
 
+/* The periodic job: what a service sweeps every minute (old thumbnails). */
+static int sweep(corio_job *job, const char *spec, void *arg)
+{
+    (void)spec, (void)arg;
+    return corio_job_set_result(job, "{\"removed\": 0}");
+}
+
 static int handle(const corio_http_request *req, corio_http_response *resp,
                   void *arg)
 {
@@ -76,6 +85,10 @@ static void *main_task(void *arg)
         fprintf(stderr, "jobs_thumbnail: %s\n", err);
         return NULL;
     }
+    rc = corio_jobs_schedule(jobs, "sweep", "every 1m", NULL, err,
+                             sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "jobs_thumbnail: schedule: %s\n", err);
     char id[27];
     rc = corio_jobs_enqueue(jobs, "thumbnail", "{\"image\": \"startup.png\"}",
                             id, err, sizeof err);
@@ -109,6 +122,8 @@ int main(int argc, char **argv)
     cfg c = {argc > 1 ? atoi(argv[1]) : 8090,
              argc > 2 ? argv[2] : "./thumbnails.db"};
     int rc = corio_jobs_register("thumbnail", thumbnail, NULL);
+    if (rc == 0)
+        rc = corio_jobs_register("sweep", sweep, NULL);
     if (rc < 0) {
         fprintf(stderr, "jobs_thumbnail: %s\n", corio_strerror(rc));
         return 1;

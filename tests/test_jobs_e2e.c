@@ -495,6 +495,7 @@ static void test_cli(void **state)
                                                  "--workers", "--grace",
                                                  "--allow-command", "--queue",
                                                  "--admin-token", "--retention",
+                                                 "--schedule", "--rate-limit",
                                                  NULL};
          *f; f++)
         assert_non_null(strstr(out, *f));
@@ -505,6 +506,7 @@ static void test_cli(void **state)
         {"stray", NULL}, {"--queue", "slow", NULL}, {"--queue", "slow:0", NULL},
         {"--queue", ":3", NULL}, {"--queue", "slow:x", NULL},
         {"--admin-token", "short", NULL}, {"--retention", "0", NULL},
+        {"--rate-limit", "slow:2/1", NULL}, {"--schedule", "sleep", NULL},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(run_cli(bad[i], out, sizeof out), 64);

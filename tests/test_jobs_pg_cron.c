@@ -3,17 +3,21 @@
  * database as several processes would be: a periodic job runs exactly
  * once per tick whichever service enqueues it; progress reported by a
  * handler in one service shows in a GET from another; a queue's rate
- * limit holds on the claim path. Skips when PostgreSQL is absent.
+ * limit holds on the claim path; and three real corio-jobs processes with
+ * the same --schedule enqueue one job per tick. Skips when PostgreSQL is
+ * absent.
  */
 #include "testutil.h"
 #include "db_server.h"
 #include "jobs_pg_db.h"
+#include "jobs_proc.h"
 
 #include <corio_jobs.h>
 #include <corio_pg.h>
 
 #include <errno.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +187,52 @@ static void test_cron_three_services(void **state)
     assert_int_equal(tu_run(three, NULL, NULL), 0);
 }
 
+/* Three corio-jobs processes, each with --schedule for the built-in sleep
+ * type, on one database. */
+static void *three_procs(void *arg)
+{
+    (void)arg;
+    char bin[512];
+    if (jp_find_bin(bin, sizeof bin) < 0) {
+        fprintf(stderr, "no corio-jobs binary: skipped\n");
+        return NULL;
+    }
+    jpg_fresh_table();
+    jp_server s[3];
+    for (int i = 0; i < 3; i++)
+        jp_start(&s[i], bin,
+                 (const char *[]){"--db", jpg_url, "--grace", "2",
+                                  "--schedule",
+                                  "sleep=every 1s={\"seconds\": 0}", NULL});
+    corio_sleep(3.6);
+    for (int i = 0; i < 3; i++)
+        kill(s[i].pid, SIGTERM);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(jp_wait_exit(&s[i], 15 * tu_slack()), 0);
+    long long n = sql_int("SELECT count(*) FROM corio_jobs WHERE "
+                          "type = 'sleep'");
+    long long keys = sql_int("SELECT count(DISTINCT unique_key) FROM "
+                             "corio_jobs WHERE type = 'sleep'");
+    long long span = sql_int("SELECT (max(substr(unique_key, 12)::bigint) - "
+                             "min(substr(unique_key, 12)::bigint)) / 1000 "
+                             "FROM corio_jobs WHERE type = 'sleep'");
+    long long bad = sql_int("SELECT count(*) FROM corio_jobs WHERE type = "
+                            "'sleep' AND status NOT IN ('succeeded', "
+                            "'created')");
+    fprintf(stderr, "3 processes, every 1s over ~3.6 s: %lld jobs\n", n);
+    assert_true(n >= 2);
+    assert_int_equal(keys, n);
+    assert_int_equal(span + 1, n);
+    assert_int_equal(bad, 0);
+    return NULL;
+}
+
+static void test_cron_three_processes(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(three_procs, NULL, NULL), 0);
+}
+
 /* ---- progress ------------------------------------------------------------------- */
 
 static void *progress(void *arg)
@@ -276,6 +326,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cron_three_services),
+        cmocka_unit_test(test_cron_three_processes),
         cmocka_unit_test(test_progress_across_services),
         cmocka_unit_test(test_rate_limit),
     };

@@ -25,7 +25,8 @@
 static const char usage[] =
     "usage: corio-jobs [--listen HOST:PORT] [--db PATH|URL] [--workers N]\n"
     "                  [--grace SECONDS] [--allow-command PROGRAM]...\n"
-    "                  [--queue NAME:CONCURRENCY]...\n"
+    "                  [--queue NAME:CONCURRENCY]... [--rate-limit NAME:N/SECONDS]...\n"
+    "                  [--schedule TYPE=SCHEDULE[=SPEC]]...\n"
     "\n"
     "An HTTP server that accepts batch jobs, answers 202 as soon as a job is\n"
     "durably recorded, and runs it in the background.\n"
@@ -57,6 +58,14 @@ static const char usage[] =
     "                       \"queue\": NAME run up to CONCURRENCY at once,\n"
     "                       apart from --workers (which every other queue\n"
     "                       shares); repeat for several\n"
+    "  --rate-limit NAME:N/SECONDS\n"
+    "                       at most N jobs of the --queue NAME start in any\n"
+    "                       SECONDS (in this process); repeatable\n"
+    "  --schedule TYPE=SCHEDULE[=SPEC]\n"
+    "                       a periodic job: one job of TYPE with SPEC (JSON)\n"
+    "                       at every tick of SCHEDULE, in UTC: \"every 30s\",\n"
+    "                       five cron fields, or @hourly, @daily...; once per\n"
+    "                       tick across processes; repeatable\n"
     "  --allow-command PROGRAM\n"
     "                       let command jobs run PROGRAM (exactly as given\n"
     "                       as argv[0]); repeat for several; none by default\n"
@@ -95,6 +104,10 @@ typedef struct config {
     double check_timeout; /* < 0: skip the check */
     double retention;     /* 0: keep ended jobs */
     const char *admin_token;
+    const char **schedules; /* --schedule values (argv's) */
+    size_t nschedules;
+    const char **rates;     /* --rate-limit values, until the queues are
+                               known */
     int status; /* exit status of the main task */
 } config;
 
@@ -152,6 +165,8 @@ static int parse_args(int argc, char **argv, config *c)
         {"grace", required_argument, NULL, 'g'},
         {"allow-command", required_argument, NULL, 'a'},
         {"queue", required_argument, NULL, 'q'},
+        {"rate-limit", required_argument, NULL, 'Q'},
+        {"schedule", required_argument, NULL, 'S'},
         {"retention", required_argument, NULL, 'R'},
         {"admin-token", required_argument, NULL, 'T'},
         {"requeue-interrupted", no_argument, NULL, 'r'},
@@ -170,7 +185,11 @@ static int parse_args(int argc, char **argv, config *c)
     c->allow = calloc((size_t)argc + 1, sizeof *c->allow);
     c->queues = calloc((size_t)argc + 1, sizeof *c->queues);
     c->queue_names = calloc((size_t)argc + 1, sizeof *c->queue_names);
-    if (!c->allow || !c->queues || !c->queue_names)
+    c->schedules = calloc((size_t)argc + 1, sizeof *c->schedules);
+    c->rates = calloc((size_t)argc + 1, sizeof *c->rates);
+    size_t nrates = 0;
+    if (!c->allow || !c->queues || !c->queue_names || !c->schedules ||
+        !c->rates)
         return EX_USAGE;
     opterr = 0; /* our own messages */
     int o;
@@ -239,6 +258,16 @@ static int parse_args(int argc, char **argv, config *c)
             c->queues[c->nqueues++].concurrency = (int)v;
             break;
         }
+        case 'Q':
+            c->rates[nrates++] = optarg; /* applied once the queues are
+                                            known */
+            break;
+        case 'S':
+            if (!strchr(optarg, '='))
+                return bad("--schedule wants TYPE=SCHEDULE[=SPEC], not '%s'",
+                           optarg);
+            c->schedules[c->nschedules++] = optarg;
+            break;
         case 'L': {
             double v = strtod(optarg, &e);
             if (!*optarg || *e || !isfinite(v) || v < 0.3 || v > 86400)
@@ -277,6 +306,24 @@ static int parse_args(int argc, char **argv, config *c)
     }
     if (optind < argc)
         return bad("unexpected argument '%s'", argv[optind]);
+    for (size_t i = 0; i < nrates; i++) {
+        const char *r = c->rates[i], *colon = strrchr(r, ':');
+        char *e = NULL;
+        long n = colon ? strtol(colon + 1, &e, 10) : 0;
+        double per = e && *e == '/' ? strtod(e + 1, &e) : 0;
+        corio_jobs_queue *q = NULL;
+        for (size_t k = 0; colon && k < c->nqueues; k++)
+            if (strlen(c->queues[k].name) == (size_t)(colon - r) &&
+                memcmp(c->queues[k].name, r, (size_t)(colon - r)) == 0)
+                q = &c->queues[k];
+        if (!q || !e || *e || n < 1 || n > 1000000 || !(per > 0) ||
+            per > 86400)
+            return bad("--rate-limit wants NAME:N/SECONDS for a --queue "
+                       "NAME (N from 1 to 1000000, up to 86400 seconds), "
+                       "not '%s'", r);
+        q->rate_limit = (int)n;
+        q->rate_period = per;
+    }
     return 0;
 }
 
@@ -344,6 +391,26 @@ static void *main_task(void *arg)
         goto drain;
     }
     corio_jobs_set_http_server(jobs, http);
+    for (size_t i = 0; i < c->nschedules; i++) {
+        /* TYPE=SCHEDULE[=SPEC]: a schedule has no '='; a spec may. */
+        const char *s = c->schedules[i], *eq = strchr(s, '=');
+        const char *eq2 = strchr(eq + 1, '=');
+        char *type = strndup(s, (size_t)(eq - s));
+        char *sched = eq2 ? strndup(eq + 1, (size_t)(eq2 - eq - 1))
+                          : strdup(eq + 1);
+        rc = type && sched ? corio_jobs_schedule(jobs, type, sched,
+                                                 eq2 ? eq2 + 1 : NULL, err,
+                                                 sizeof err)
+                           : -ENOMEM;
+        free(type);
+        free(sched);
+        if (rc < 0) {
+            fprintf(stderr, "corio-jobs: --schedule '%s': %s\n", s,
+                    err[0] ? err : corio_strerror(rc));
+            c->status = EX_USAGE;
+            goto drain;
+        }
+    }
     int port = corio_http_server_port(http);
     const char *h = strchr(c->host, ':') ? "[%s]" : "%s";
     char hostfmt[80];
@@ -393,6 +460,8 @@ static void free_config(config *c)
     free(c->queue_names);
     free(c->queues);
     free(c->allow);
+    free(c->schedules);
+    free(c->rates);
 }
 
 int main(int argc, char **argv)
