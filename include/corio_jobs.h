@@ -167,7 +167,9 @@ struct sqlite3; /* sqlite3.h */
 /* Enqueues inside the caller's own SQLite transaction: db is the caller's
  * connection to the file of a SQLite service (opened with sqlite3_open*;
  * give it a busy timeout, since the service writes to the file too, and
- * keep the transaction short: it holds the file's write lock). The job is
+ * keep the transaction short: it holds the file's write lock; do not wait
+ * for the service's commits, such as corio_jobs_enqueue, inside it). The
+ * job is
  * inserted under a savepoint, validated as corio_jobs_enqueue does (a
  * command's program is checked when it runs), and exists once, and only
  * if, the caller's transaction commits (outside a transaction: at once).
