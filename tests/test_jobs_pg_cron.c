@@ -49,6 +49,26 @@ static int h_progress(corio_job *job, const char *spec, void *arg)
     return rc < 0 ? rc : 0;
 }
 
+/* 200 reports, 5 ms apart: far more than the store is meant to get. */
+static struct {
+    double t0, t1;
+} M;
+
+static int h_many(corio_job *job, const char *spec, void *arg)
+{
+    (void)spec, (void)arg;
+    M.t0 = corio_now();
+    for (int i = 0; i < 200; i++) {
+        char msg[32];
+        snprintf(msg, sizeof msg, "step %d", i);
+        assert_int_equal(corio_job_progress(job, i / 200.0, msg), 0);
+        if (corio_sleep(0.005) < 0)
+            return -ECANCELED;
+    }
+    M.t1 = corio_now();
+    return 0;
+}
+
 static void reg(void)
 {
     static int done;
@@ -58,6 +78,7 @@ static void reg(void)
     assert_int_equal(corio_jobs_register("pgc_tick", h_count, NULL), 0);
     assert_int_equal(corio_jobs_register("pgc_rate", h_count, NULL), 0);
     assert_int_equal(corio_jobs_register("pgc_prog", h_progress, NULL), 0);
+    assert_int_equal(corio_jobs_register("pgc_many", h_many, NULL), 0);
 }
 
 static corio_jobs *open_with(corio_jobs_opts o)
@@ -287,6 +308,45 @@ static void test_progress_across_services(void **state)
     assert_int_equal(tu_run(progress, NULL, NULL), 0);
 }
 
+/* The store gets at most one progress write per job per 0.25 s, however
+ * often the handler reports: a trigger counts the writes that change it. */
+static void *throttle(void *arg)
+{
+    (void)arg;
+    reg();
+    corio_jobs *j = open_with((corio_jobs_opts){.workers = 1});
+    jpg_sql("DROP TABLE IF EXISTS progress_writes");
+    jpg_sql("CREATE TABLE progress_writes (n int)");
+    jpg_sql("CREATE OR REPLACE FUNCTION count_progress() RETURNS trigger "
+            "AS $$ BEGIN IF NEW.progress_msg IS DISTINCT FROM "
+            "OLD.progress_msg THEN INSERT INTO progress_writes VALUES (1); "
+            "END IF; RETURN NEW; END $$ LANGUAGE plpgsql");
+    jpg_sql("CREATE TRIGGER count_progress BEFORE UPDATE ON corio_jobs FOR "
+            "EACH ROW EXECUTE FUNCTION count_progress()");
+    memset(&M, 0, sizeof M);
+    char id[27], err[256];
+    assert_int_equal(corio_jobs_enqueue(j, "pgc_many", NULL, id, err,
+                                        sizeof err),
+                     0);
+    wait_status(j, id, "succeeded");
+    corio_jobs_close(j);
+    long long writes = sql_int("SELECT count(*) FROM progress_writes");
+    double took = M.t1 - M.t0;
+    fprintf(stderr, "200 progress reports in %.2f s: %lld writes\n", took,
+            writes);
+    assert_true(writes >= 1);
+    assert_true(writes <= (long long)(took / 0.25) + 2);
+    jpg_sql("DROP TABLE progress_writes");
+    return NULL;
+}
+
+static void test_progress_throttled(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(throttle, NULL, NULL), 0);
+}
+
 /* ---- rate limits ------------------------------------------------------------------ */
 
 static void *rate(void *arg)
@@ -328,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_cron_three_services),
         cmocka_unit_test(test_cron_three_processes),
         cmocka_unit_test(test_progress_across_services),
+        cmocka_unit_test(test_progress_throttled),
         cmocka_unit_test(test_rate_limit),
     };
     int rc = jpg_start();
