@@ -184,6 +184,7 @@ static int http_delete(corio_jobs *j, const char *id)
     req.target_len = strlen(target);
     req.version_major = req.version_minor = 1;
     req.body = "";
+    req.peer = tu_loopback_peer(&req.peer_len); /* a local client */
     corio_http_response resp;
     corio_http_response_init(&resp);
     assert_int_equal(corio_jobs_http_handle(j, "", &req, &resp), 1);
