@@ -20,10 +20,8 @@
  *    if the hashes differ (a wall-clock read, unseeded randomness, real I/O
  *    or threads leaking into the run).
  *
- * Not simulated yet (issue 17): the network and the disk. Real sockets and
- * files still work inside a simulation, but they are real: their timing is
- * not virtual, so a run that depends on them may not replay (the check
- * mode says so).
+ * The network is simulated (below). Not simulated yet (issue 17): the
+ * disk. Files still work inside a simulation, but they are real.
  *
  * Compiles as C11 and as C++.
  */
@@ -120,6 +118,82 @@ CORIO_API uint64_t corio_sim_random(void);
  * acknowledged"), so the check mode compares what the program did, not
  * only what the scheduler did. No-op outside a simulation. */
 CORIO_API void corio_sim_trace(const void *data, size_t len);
+
+
+/* ---- the simulated network -------------------------------------------------
+ *
+ * Inside a simulation every socket corio_socket_open() makes is simulated:
+ * TCP, UDP and Unix sockets connect simulated hosts, named hosts with
+ * addresses of their own, all in this process; the real network is never
+ * touched. The socket, stream, TLS, server and HTTP APIs are unchanged.
+ * Bytes take a seeded one-way latency (and, if set, a bandwidth) between
+ * two different hosts; UDP datagrams can be lost and arrive out of order;
+ * TCP stays ordered. corio_resolve() and corio_tcp_connect() resolve host
+ * names to simulated hosts ("localhost" and 127.0.0.1 / ::1 are the
+ * calling task's own host). Network events go into the trace hash.
+ *
+ * Host 0 ("localhost", loopback addresses only) exists in every
+ * simulation; the main task and whatever it spawns live there. A task
+ * lives on the host of the task that spawned it, or the one
+ * corio_sim_spawn_on() names. Every function here works only inside a
+ * simulation (-EPERM outside, or from outside a task where one is said).
+ */
+
+/* The network's behaviour; all-zero means: latency 0.5-1 ms, unlimited
+ * bandwidth, no loss. Owned by the caller, copied. */
+typedef struct corio_sim_net_config {
+    double latency_min;  /* one-way seconds between two different hosts */
+    double latency_max;  /* each segment/datagram: uniform in [min, max] */
+    double bandwidth;    /* bytes per second per direction; 0: unlimited */
+    double udp_loss;     /* probability that a datagram is lost, 0..1 */
+} corio_sim_net_config;
+
+/* Sets the network's behaviour from now on (segments in flight keep their
+ * times). Returns 0, -EINVAL (negative or max < min, loss outside 0..1),
+ * -EPERM (not in a simulation), -ENOMEM. */
+CORIO_API int corio_sim_net_configure(const corio_sim_net_config *cfg);
+
+/* Adds a host named name (up to 63 bytes, unique) with one numeric
+ * address (IPv4 or IPv6, unique among hosts; NULL: none yet). Returns the
+ * host's number (> 0), -EEXIST (name or address taken), -EINVAL, -EPERM,
+ * -ENOMEM. */
+CORIO_API int corio_sim_host_add(const char *name, const char *addr);
+
+/* Gives host one more numeric address (at most 4). 0, -EEXIST, -EINVAL
+ * (bad address, unknown host, too many), -EPERM. */
+CORIO_API int corio_sim_host_add_addr(int host, const char *addr);
+
+/* The host of the calling task (0 outside a task or a simulation). */
+CORIO_API int corio_sim_host_current(void);
+
+/* corio_spawn_ex(taskp, fn, arg, NULL), the new task living on host (and
+ * so everything it spawns). Returns corio_spawn_ex's result, -EINVAL
+ * (unknown host), -EPERM. */
+CORIO_API int corio_sim_spawn_on(int host, corio_task **taskp, corio_fn fn, void *arg);
+
+/* Cuts the link between hosts a and b in both directions: TCP segments
+ * wait (each side sees nothing: its own timeouts fire), a connect's SYNs
+ * are lost (it fails with -ETIMEDOUT after 127 virtual seconds unless
+ * healed), datagrams are lost. 0, -EINVAL (a == b, unknown host), -EPERM,
+ * -ENOMEM. Cutting a cut link is a no-op. */
+CORIO_API int corio_sim_partition(int a, int b);
+
+/* Restores the link between a and b; what waited is delivered one
+ * latency later, in order. 0, -EINVAL, -EPERM. */
+CORIO_API int corio_sim_heal(int a, int b);
+
+/* Resets s's TCP connection, as an RST would: s's own next read fails
+ * with -ECONNRESET and writes with -EPIPE; the peer sees the same one
+ * latency later (never, if the link is cut: it is half-open then). 0,
+ * -ENOTCONN (not a connected simulated stream), -EPERM. */
+CORIO_API int corio_sim_reset(corio_socket *s);
+
+/* The host loses every TCP connection without telling anyone (it crashed
+ * and came back, or vanished): its own sockets see -ECONNRESET, the peers
+ * see nothing until they send, which is answered by a reset one round
+ * trip later: half-open connections. Returns how many connections were
+ * dropped, -EINVAL, -EPERM. */
+CORIO_API int corio_sim_host_drop_connections(int host);
 
 #ifdef __cplusplus
 }

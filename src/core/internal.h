@@ -721,6 +721,11 @@ int corio__sim_idle(corio_loop *loop, int64_t next_ns);
 void corio__sim_poll(corio_loop *loop);
 /* Before dispatch: seeded order of what became ready, trace hash. */
 void corio__sim_dispatch(corio_loop *loop);
+/* The simulated network (src/sim/host.c): a task spawned in a simulation
+ * lives on its parent's host; the network's state is freed before the
+ * simulated loop closes. */
+void corio__simnet_spawned(corio_task *parent, corio_task *child);
+void corio__simnet_end(void);
 
 /* ---- misc -------------------------------------------------------------------*/
 /* The loop's clock: CLOCK_MONOTONIC, or the virtual clock of the

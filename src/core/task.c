@@ -205,6 +205,8 @@ spawn_at(corio_task **taskp, corio_fn fn, void *arg,
     loop->ntasks++;
     loop->nlive++;
     corio__obs_spawned(loop, t, site);
+    if (CORIO__UNLIKELY(loop->sim != NULL))
+        corio__simnet_spawned(loop->current, t); /* same host as its parent */
     if (taskp && !(flags & CORIO_SPAWN_DETACHED))
         *taskp = t;
 

@@ -167,6 +167,8 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
 
     if (!t)
         return -EPERM;
+    if (CORIO__UNLIKELY(corio__task_loop(t)->sim != NULL))
+        return corio__simnet_resolve(host, port, family, addrs, max); /* hosts */
     if (!host || !addrs || max == 0 || port < 0 || port > 65535)
         return -EINVAL;
     if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
@@ -273,8 +275,12 @@ int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
 int corio_resolve_ex(const char *host, int port, int family, corio_addr *addrs,
                      size_t max, const corio_resolve_opts *o)
 {
-    (void)host, (void)port, (void)family, (void)addrs, (void)max, (void)o;
-    return corio_current() ? -ENOTSUP : -EPERM;
+    corio_task *t = corio_current();
+    (void)o;
+    if (t && corio__task_loop(t)->sim != NULL)
+        return corio__simnet_resolve(host, port, family, addrs, max);
+    (void)host, (void)port, (void)family, (void)addrs, (void)max;
+    return t ? -ENOTSUP : -EPERM;
 }
 
 #endif

@@ -28,6 +28,9 @@ struct corio_socket {
     int users;       /* tasks inside a suspending call on this socket */
     int closed;      /* closed: free when users drops to 0 */
     corio_stream *stream; /* the stream built on it, or NULL */
+    /* In a simulation: the simulated network's side of it (src/sim/net.c,
+     * freed with the simulation); NULL for every real socket. */
+    struct sn_sock *sim;
 };
 
 /* Opens the socket wrapper around fd (already non-blocking) and registers
@@ -37,6 +40,29 @@ int corio__socket_new(corio_socket **sp, int fd, int is_socket, int type);
 /* Entry/exit bookkeeping of a suspending call (see users above). */
 static inline void corio__socket_enter(corio_socket *s) { s->users++; }
 void corio__socket_leave(corio_socket *s);
+
+/* The simulated network (src/sim/net.c, net_io.c, host.c): socket.c
+ * calls these instead of the system calls when s->sim is set (open: when
+ * the loop is simulated), already inside its entry checks for the
+ * suspending ones. */
+int corio__simnet_open(corio_socket **sp, int domain, int type, int protocol);
+int corio__simnet_bind(corio_socket *s, const corio_addr *a);
+int corio__simnet_listen(corio_socket *s, int backlog);
+int corio__simnet_connect(corio_socket *s, const corio_addr *a);
+int corio__simnet_accept(corio_socket *s, corio_socket **connp, corio_addr *peer);
+ssize_t corio__simnet_sendto(corio_socket *s, const void *buf, size_t len, int flags,
+                             const corio_addr *to);
+ssize_t corio__simnet_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
+                               corio_addr *from);
+int corio__simnet_addr(corio_socket *s, corio_addr *a, int peer);
+int corio__simnet_setopt(corio_socket *s, int level, int name, const void *val,
+                         socklen_t len);
+void corio__simnet_closed(corio_socket *s);
+/* At end of stream on a simulated socket: -ECONNRESET once if the
+ * connection was reset, else 0. */
+ssize_t corio__simnet_eof(corio_socket *s);
+int corio__simnet_resolve(const char *name, int port, int family, corio_addr *addrs,
+                          size_t max);
 
 /* Makes fd non-blocking. 0 or -errno. */
 int corio__fd_nonblock(int fd);

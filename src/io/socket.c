@@ -77,8 +77,11 @@ static int enter(corio_socket *s)
 int corio_socket_open(corio_socket **sp, int domain, int type, int protocol)
 {
     int fd, rc;
-    if (!corio_loop_current())
+    corio_loop *loop = corio_loop_current();
+    if (!loop)
         return -EPERM;
+    if (CORIO__UNLIKELY(loop->sim != NULL))
+        return corio__simnet_open(sp, domain, type, protocol);
     fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
     if (fd < 0)
         return -errno;
@@ -108,6 +111,8 @@ static void socket_shut(corio_socket *s, int keep_fd)
 {
     if (s->closed)
         return;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        corio__simnet_closed(s);
     corio__obs_resource_close(s->f.loop, s);
     s->closed = 1;
     corio__fd_close(&s->f);
@@ -146,6 +151,8 @@ int corio_socket_bind(corio_socket *s, const corio_addr *a)
         return -EBADF;
     if (!a || !a->len)
         return -EINVAL;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        return corio__simnet_bind(s, a);
     return bind(s->fd, (const struct sockaddr *)&a->ss, a->len) < 0 ? -errno : 0;
 }
 
@@ -155,6 +162,8 @@ int corio_socket_listen(corio_socket *s, int backlog)
         return -EBADF;
     if (backlog <= 0)
         backlog = SOMAXCONN;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        return corio__simnet_listen(s, backlog);
     return listen(s->fd, backlog) < 0 ? -errno : 0;
 }
 
@@ -167,6 +176,10 @@ int corio_socket_connect(corio_socket *s, const corio_addr *a)
     rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL)) {
+        rc = corio__simnet_connect(s, a);
+        goto out;
+    }
     rc = connect(s->fd, (const struct sockaddr *)&a->ss, a->len);
     if (rc == 0)
         goto out;
@@ -224,6 +237,10 @@ int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer)
     rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL)) {
+        rc = corio__simnet_accept(s, connp, peer);
+        goto out;
+    }
     for (;;) {
         len = sizeof ss;
         if (s->f.io.ready & CORIO__IO_IN) {
@@ -284,6 +301,11 @@ ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags)
     int rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL) && s->type == SOCK_DGRAM) {
+        n = corio__simnet_recvfrom(s, buf, len, flags, NULL);
+        corio__socket_leave(s);
+        return n;
+    }
     if (use_ring(s, flags)) {
         n = ring_op(s, CORIO__OP_RECV, buf, len, flags);
         corio__socket_leave(s);
@@ -298,6 +320,8 @@ ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags)
                 if (s->short_drains && (size_t)n < len && n > 0 &&
                     !(s->f.io.ready & (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)))
                     s->f.io.ready &= ~CORIO__IO_IN;
+                if (n == 0 && CORIO__UNLIKELY(s->sim != NULL))
+                    n = corio__simnet_eof(s);
                 break;
             }
             n = -errno;
@@ -320,6 +344,11 @@ ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flag
     int rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL) && s->type == SOCK_DGRAM) {
+        n = corio__simnet_sendto(s, buf, len, flags, NULL);
+        corio__socket_leave(s);
+        return n;
+    }
     if (use_ring(s, flags)) {
         n = ring_op(s, CORIO__OP_SEND, (void *)buf, len, flags);
         corio__socket_leave(s);
@@ -378,6 +407,11 @@ ssize_t corio_socket_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
     int rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL) && s->type == SOCK_DGRAM) {
+        n = corio__simnet_recvfrom(s, buf, len, flags, from);
+        corio__socket_leave(s);
+        return n;
+    }
     for (;;) {
         sl = sizeof ss;
         n = recvfrom(s->fd, buf, len, flags | MSG_DONTWAIT,
@@ -409,6 +443,11 @@ ssize_t corio_socket_sendto(corio_socket *s, const void *buf, size_t len,
     int rc = enter(s);
     if (rc)
         return rc;
+    if (CORIO__UNLIKELY(s->sim != NULL) && s->type == SOCK_DGRAM) {
+        n = corio__simnet_sendto(s, buf, len, flags, to);
+        corio__socket_leave(s);
+        return n;
+    }
     for (;;) {
         n = sendto(s->fd, buf, len, flags | MSG_NOSIGNAL | MSG_DONTWAIT,
                    to ? (const struct sockaddr *)&to->ss : NULL,
@@ -440,6 +479,8 @@ int corio_socket_setopt(corio_socket *s, int level, int name, const void *val,
 {
     if (!s || s->closed)
         return -EBADF;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        return corio__simnet_setopt(s, level, name, val, len);
     return setsockopt(s->fd, level, name, val, len) < 0 ? -errno : 0;
 }
 
@@ -467,6 +508,8 @@ int corio_socket_local_addr(corio_socket *s, corio_addr *a)
     socklen_t len = sizeof a->ss;
     if (!s || s->closed)
         return -EBADF;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        return corio__simnet_addr(s, a, 0);
     if (getsockname(s->fd, (struct sockaddr *)&a->ss, &len) < 0)
         return -errno;
     a->len = len;
@@ -478,6 +521,8 @@ int corio_socket_peer_addr(corio_socket *s, corio_addr *a)
     socklen_t len = sizeof a->ss;
     if (!s || s->closed)
         return -EBADF;
+    if (CORIO__UNLIKELY(s->sim != NULL))
+        return corio__simnet_addr(s, a, 1);
     if (getpeername(s->fd, (struct sockaddr *)&a->ss, &len) < 0)
         return -errno;
     a->len = len;

@@ -46,6 +46,8 @@ static ssize_t fd_read(corio_stream *s, void *buf, size_t len, unsigned *want)
         return -EAGAIN;
     for (;;) {
         n = k->is_socket ? recv(k->fd, buf, len, 0) : read(k->fd, buf, len);
+        if (n == 0 && CORIO__UNLIKELY(k->sim != NULL))
+            return corio__simnet_eof(k); /* a reset reads as one */
         if (n >= 0) {
             if (n > 0 && (size_t)n < len && k->short_drains &&
                 !(k->f.io.ready & HANGUP))

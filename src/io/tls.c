@@ -144,6 +144,8 @@ static ssize_t tls_pull(corio_stream *s)
         if (BIO_write(c->rbio, buf, (int)n) != (int)n)
             return -ENOMEM;
     } else {
+        if (CORIO__UNLIKELY(k->sim != NULL) && (n = corio__simnet_eof(k)) < 0)
+            return n; /* a reset, in a simulation */
         c->raw_eof = 1;
     }
     return n;

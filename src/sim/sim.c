@@ -418,6 +418,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     if (hung)
         status = -ETIMEDOUT; /* whatever main returned once cancelled */
     s->st.iterations = loop->n_iterations;
+    corio__simnet_end(); /* its wires are registered with the loop */
     corio_loop_close(loop);
     corio__tls_sim_clock = NULL;
     corio__tls_loop = prev;
