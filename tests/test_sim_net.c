@@ -162,10 +162,481 @@ static void round_trips_take_twice_the_latency_each(void **state)
                   connect_took, ROUNDS, rounds_took, st.real_seconds);
 }
 
+/* ---- failures to connect ------------------------------------------------------------*/
+
+static int connect_rc[4];
+
+static void *unix_listener(void *arg)
+{
+    corio_socket *l, *c;
+    int rc;
+    (void)arg;
+    rc = corio_unix_listen(&l, "/sim/app.sock", 0);
+    if (rc)
+        return corio_fail(rc);
+    rc = corio_socket_accept(l, &c, NULL);
+    if (rc == 0) {
+        corio_socket_sendall(c, "hi", 2);
+        corio_socket_close(c);
+    }
+    corio_socket_close(l);
+    return rc ? corio_fail(rc) : NULL;
+}
+
+static void *refused_client(void *arg)
+{
+    corio_socket *s;
+    (void)arg;
+    /* srv exists but nothing listens on the port. */
+    connect_rc[0] = corio_tcp_connect(&s, "10.0.0.2", 9);
+    /* No host has this address. */
+    connect_rc[1] = corio_tcp_connect(&s, "10.9.9.9", PORT);
+    /* Unix paths belong to a host: srv's socket is not on cli. */
+    connect_rc[2] = corio_unix_connect(&s, "/sim/app.sock");
+    return NULL;
+}
+
+static void *unix_same_host(void *arg)
+{
+    corio_socket *s;
+    char b[8];
+    ssize_t n;
+    (void)arg;
+    connect_rc[3] = corio_unix_connect(&s, "/sim/app.sock");
+    if (connect_rc[3])
+        return NULL;
+    n = corio_socket_recv(s, b, sizeof b, 0);
+    corio_socket_close(s);
+    return n == 2 && memcmp(b, "hi", 2) == 0 ? NULL : corio_fail(-EPROTO);
+}
+
+static void *refused_main(void *arg)
+{
+    corio_task *l, *c, *u;
+    (void)arg;
+    if (two_hosts(0.005, 0.005) < 0)
+        return corio_fail(-EIO);
+    corio_sim_spawn_on(h_srv, &l, unix_listener, NULL);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &c, refused_client, NULL);
+    corio_sim_spawn_on(h_srv, &u, unix_same_host, NULL);
+    if (corio_await(c, NULL) || corio_await(u, NULL) || corio_await(l, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void refused_unreachable_and_unix_paths(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(3, refused_main, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(connect_rc[0], -ECONNREFUSED);
+    assert_int_equal(connect_rc[1], -EHOSTUNREACH);
+    assert_int_equal(connect_rc[2], -ENOENT);
+    assert_int_equal(connect_rc[3], 0);
+}
+
+/* ---- partitions ------------------------------------------------------------------------*/
+
+static int part_rc[6];
+static double part_t[2];
+
+static void *partition_client(void *arg)
+{
+    corio_socket *s;
+    corio_scope sc;
+    char b[16];
+    ssize_t n;
+    double t0;
+    (void)arg;
+    corio_sim_partition(h_cli, h_srv);
+    /* A connect across a cut times out (the caller's deadline here)... */
+    corio_scope_enter(&sc, 5.0, 0);
+    part_rc[0] = corio_tcp_connect(&s, "srv", PORT);
+    corio_scope_exit(&sc);
+    /* ...or, with no deadline, when its SYNs run out (127 s). */
+    t0 = corio_now();
+    part_rc[1] = corio_tcp_connect(&s, "srv", PORT);
+    part_t[0] = corio_now() - t0;
+    corio_sim_heal(h_cli, h_srv);
+    part_rc[2] = corio_tcp_connect(&s, "srv", PORT);
+    if (part_rc[2])
+        return NULL;
+    /* Established, then cut: what is sent waits; the reader's deadline
+     * fires; after the heal it arrives, in order. */
+    corio_sim_partition(h_srv, h_cli);
+    corio_socket_sendall(s, "abc", 3);
+    corio_socket_sendall(s, "def", 3);
+    corio_scope_enter(&sc, 2.0, 0);
+    n = corio_socket_recv(s, b, sizeof b, 0);
+    corio_scope_exit(&sc);
+    part_rc[3] = (int)n;
+    corio_sim_heal(h_srv, h_cli);
+    t0 = corio_now();
+    {
+        size_t got = 0;
+        while (got < 6 && (n = corio_socket_recv(s, b + got, sizeof b - got, 0)) > 0)
+            got += (size_t)n;
+        part_rc[4] = got == 6 && memcmp(b, "abcdef", 6) == 0;
+    }
+    part_t[1] = corio_now() - t0;
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *partition_main(void *arg)
+{
+    corio_task *srv, *cli;
+    (void)arg;
+    if (two_hosts(0.010, 0.010) < 0)
+        return corio_fail(-EIO);
+    corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)1);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, partition_client, NULL);
+    if (corio_await(cli, NULL) || corio_await(srv, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void partition_times_out_and_heal_delivers(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(4, partition_main, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(part_rc[0], -ETIMEDOUT);
+    assert_int_equal(part_rc[1], -ETIMEDOUT);
+    tu_assert_near(part_t[0], 127.0, 1.0);
+    assert_int_equal(part_rc[2], 0);
+    assert_int_equal(part_rc[3], -ETIMEDOUT);
+    assert_int_equal(part_rc[4], 1);
+    /* Retransmitted one latency after the heal, echoed back: 2 L. */
+    print_message("simnet: after the heal the echo took %.4f s\n", part_t[1]);
+    tu_assert_near(part_t[1], 0.020, 0.005);
+}
+
+/* ---- resets and half-open connections ----------------------------------------------*/
+
+static int reset_rc[6];
+
+static void *reset_server(void *arg)
+{
+    corio_socket *l, *c;
+    char b[16];
+    corio_scope sc;
+    int rc;
+    (void)arg;
+    rc = corio_tcp_listen(&l, "0.0.0.0", PORT, 0, 0);
+    if (rc)
+        return corio_fail(rc);
+    rc = corio_socket_accept(l, &c, NULL);
+    corio_socket_close(l);
+    if (rc)
+        return corio_fail(rc);
+    /* The client resets: the server's read says so one latency later. */
+    reset_rc[1] = (int)corio_socket_recv(c, b, sizeof b, 0);
+    reset_rc[2] = (int)corio_socket_send(c, "x", 1, 0);
+    corio_socket_close(c);
+    /* Second connection: this host drops it silently (half-open). */
+    rc = corio_tcp_listen(&l, "0.0.0.0", PORT, 0, 0);
+    if (rc)
+        return corio_fail(rc);
+    rc = corio_socket_accept(l, &c, NULL);
+    corio_socket_close(l);
+    if (rc)
+        return corio_fail(rc);
+    corio_scope_enter(&sc, 10.0, 0);
+    while (corio_socket_recv(c, b, sizeof b, 0) > 0)
+        ;
+    corio_scope_exit(&sc);
+    corio_socket_close(c);
+    return NULL;
+}
+
+static void *reset_client(void *arg)
+{
+    corio_socket *s;
+    corio_scope sc;
+    char b[16];
+    (void)arg;
+    if (corio_tcp_connect(&s, "srv", PORT))
+        return corio_fail(-EIO);
+    corio_sleep(0.1);
+    corio_sim_reset(s);
+    reset_rc[0] = (int)corio_socket_recv(s, b, sizeof b, 0);
+    corio_socket_close(s);
+    corio_sleep(1.0);
+    if (corio_tcp_connect(&s, "srv", PORT))
+        return corio_fail(-EIO);
+    corio_sleep(0.1);
+    corio_sim_host_drop_connections(h_srv);
+    /* Half-open: nothing comes, the read times out... */
+    corio_scope_enter(&sc, 1.0, 0);
+    reset_rc[3] = (int)corio_socket_recv(s, b, sizeof b, 0);
+    corio_scope_exit(&sc);
+    /* ...until this side writes: the other host answers with a reset. */
+    reset_rc[4] = (int)corio_socket_send(s, "ping", 4, 0);
+    reset_rc[5] = (int)corio_socket_recv(s, b, sizeof b, 0);
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *reset_main(void *arg)
+{
+    corio_task *srv, *cli;
+    (void)arg;
+    if (two_hosts(0.010, 0.010) < 0)
+        return corio_fail(-EIO);
+    corio_sim_spawn_on(h_srv, &srv, reset_server, NULL);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, reset_client, NULL);
+    if (corio_await(cli, NULL) || corio_await(srv, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void reset_and_half_open(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(5, reset_main, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(reset_rc[0], -ECONNRESET);
+    assert_int_equal(reset_rc[1], -ECONNRESET);
+    assert_int_equal(reset_rc[2], -EPIPE);
+    assert_int_equal(reset_rc[3], -ETIMEDOUT);
+    assert_int_equal(reset_rc[4], 4);
+    assert_int_equal(reset_rc[5], -ECONNRESET);
+}
+
+/* ---- UDP: loss and reordering ---------------------------------------------------------*/
+
+#define DGRAMS 1000
+static int udp_got, udp_reordered, udp_from_ok;
+
+static void *udp_receiver(void *arg)
+{
+    corio_socket *s;
+    corio_addr from;
+    int rc, idx, last = -1;
+    (void)arg;
+    rc = corio_udp_bind(&s, "0.0.0.0", 5000);
+    if (rc)
+        return corio_fail(rc);
+    udp_got = udp_reordered = 0;
+    udp_from_ok = 1;
+    for (;;) {
+        corio_scope sc;
+        char ip[64];
+        ssize_t n;
+        corio_scope_enter(&sc, 1.0, 0);
+        n = corio_socket_recvfrom(s, &idx, sizeof idx, 0, &from);
+        corio_scope_exit(&sc);
+        if (n < 0)
+            break;
+        udp_got++;
+        if (idx < last)
+            udp_reordered++;
+        last = idx;
+        corio_addr_format(&from, ip, sizeof ip);
+        if (strncmp(ip, "10.0.0.3:", 9) != 0)
+            udp_from_ok = 0;
+    }
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *udp_sender(void *arg)
+{
+    corio_socket *s;
+    corio_addr to;
+    int i, rc;
+    (void)arg;
+    rc = corio_udp_bind(&s, "0.0.0.0", 0);
+    if (rc)
+        return corio_fail(rc);
+    corio_addr_ip(&to, "10.0.0.2", 5000);
+    for (i = 0; i < DGRAMS; i++) {
+        if (corio_socket_sendto(s, &i, sizeof i, 0, &to) != sizeof i)
+            return corio_fail(-EIO);
+        corio_sleep(0.0005);
+    }
+    corio_socket_close(s);
+    return NULL;
+}
+
+static double udp_loss;
+
+static void *udp_main(void *arg)
+{
+    corio_task *r, *w;
+    corio_sim_net_config nc;
+    int jitter = (int)(intptr_t)arg;
+    if (two_hosts(0.001, jitter ? 0.020 : 0.001) < 0)
+        return corio_fail(-EIO);
+    memset(&nc, 0, sizeof nc);
+    nc.latency_min = 0.001;
+    nc.latency_max = jitter ? 0.020 : 0.001;
+    nc.udp_loss = udp_loss;
+    corio_sim_net_configure(&nc);
+    corio_sim_spawn_on(h_srv, &r, udp_receiver, NULL);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &w, udp_sender, NULL);
+    if (corio_await(w, NULL) || corio_await(r, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void udp_loss_and_reordering_within_bounds(void **state)
+{
+    uint64_t seed;
+    (void)state;
+    for (seed = 1; seed <= 5; seed++) {
+        /* 20% loss, 1-20 ms latency for datagrams 0.5 ms apart. */
+        udp_loss = 0.2;
+        assert_int_equal(corio_sim_run(seed, udp_main, (void *)1, NULL, NULL, NULL), 0);
+        print_message("simnet: seed %llu: %d of %d datagrams arrived, %d out of order\n",
+                      (unsigned long long)seed, udp_got, DGRAMS, udp_reordered);
+        assert_in_range(udp_got, DGRAMS * 7 / 10, DGRAMS * 9 / 10);
+        assert_true(udp_reordered > DGRAMS / 20);
+        assert_int_equal(udp_from_ok, 1);
+        /* No loss and a fixed latency: all of them, in order. */
+        udp_loss = 0;
+        assert_int_equal(corio_sim_run(seed, udp_main, (void *)0, NULL, NULL, NULL), 0);
+        assert_int_equal(udp_got, DGRAMS);
+        assert_int_equal(udp_reordered, 0);
+    }
+}
+
+/* ---- determinism, and many seeds -----------------------------------------------------*/
+
+#define BULK (64 * 1024)
+
+static void *bulk_client(void *arg)
+{
+    corio_socket *s;
+    unsigned char *out = malloc(BULK), *in = malloc(BULK);
+    size_t got = 0, i;
+    int rc, ok = 0;
+    corio_scope sc;
+    (void)arg;
+    if (!out || !in) {
+        free(out);
+        free(in);
+        return corio_fail(-ENOMEM);
+    }
+    for (i = 0; i < BULK; i++)
+        out[i] = (unsigned char)(i * 7 + i / 251);
+    corio_scope_enter(&sc, 600.0, 0);
+    rc = corio_tcp_connect(&s, "srv", PORT);
+    if (rc == 0) {
+        corio_stream *st;
+        rc = corio_stream_open_socket(&st, s);
+        if (rc == 0) {
+            rc = corio_stream_write(st, out, BULK);
+            if (rc == 0)
+                rc = corio_stream_shutdown_write(st);
+            while (rc == 0 && got < BULK) {
+                ssize_t n = corio_stream_read(st, in + got, BULK - got);
+                if (n <= 0)
+                    rc = n < 0 ? (int)n : -EPIPE;
+                else
+                    got += (size_t)n;
+            }
+            ok = rc == 0 && memcmp(in, out, BULK) == 0;
+            corio_stream_close(st);
+        } else {
+            corio_socket_close(s);
+        }
+    }
+    corio_scope_exit(&sc);
+    corio_sim_trace(&got, sizeof got);
+    free(out);
+    free(in);
+    if (rc)
+        return corio_fail(rc);
+    return ok ? NULL : corio_fail(-EPROTO);
+}
+
+/* Cuts and heals the link at seeded times while the transfer runs. */
+static void *chaos(void *arg)
+{
+    int i;
+    (void)arg;
+    for (i = 0; i < 4; i++) {
+        if (corio_sleep(0.001 * (double)(corio_sim_random() % 50)) < 0)
+            return NULL;
+        corio_sim_partition(h_srv, h_cli);
+        if (corio_sleep(0.001 * (double)(corio_sim_random() % 200)) < 0) {
+            corio_sim_heal(h_srv, h_cli);
+            return NULL;
+        }
+        corio_sim_heal(h_srv, h_cli);
+    }
+    return NULL;
+}
+
+static void *bulk_main(void *arg)
+{
+    corio_task *srv, *cli, *ch;
+    corio_sim_net_config nc;
+    int rc;
+    (void)arg;
+    if (two_hosts(0.001, 0.030) < 0)
+        return corio_fail(-EIO);
+    memset(&nc, 0, sizeof nc);
+    nc.latency_min = 0.001;
+    nc.latency_max = 0.030;
+    nc.bandwidth = 1e6; /* 1 MB/s: the 64 KB take about 65 ms each way */
+    corio_sim_net_configure(&nc);
+    corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)1);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, bulk_client, NULL);
+    ch = corio_spawn(chaos, NULL);
+    rc = corio_await(cli, NULL);
+    corio_cancel(ch);
+    corio_await(ch, NULL);
+    if (corio_await(srv, NULL) || rc)
+        return corio_fail(rc ? rc : -EIO);
+    return NULL;
+}
+
+static void same_seed_same_trace_other_seeds_differ(void **state)
+{
+    uint64_t hashes[10];
+    corio_sim_stats st;
+    int i, j, same = 0;
+    (void)state;
+    for (i = 0; i < 10; i++) {
+        assert_int_equal(corio_sim_check((uint64_t)i + 100, bulk_main, NULL, NULL, &st), 0);
+        hashes[i] = st.trace_hash;
+    }
+    for (i = 0; i < 10; i++)
+        for (j = i + 1; j < 10; j++)
+            same += hashes[i] == hashes[j];
+    assert_int_equal(same, 0);
+}
+
+static void a_property_over_many_seeds(void **state)
+{
+    corio_sim_config cfg;
+    corio_sim_stats st;
+    (void)state;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.flags = CORIO_SIM_CHECK;
+    cfg.time_limit = 3600;
+    /* 64 KB through a link cut and healed at random, every seed run
+     * twice: the bytes arrive intact and in order, and the run replays. */
+    assert_int_equal(corio_sim_run_seeds(1, 100, bulk_main, NULL, &cfg, &st), 0);
+    print_message("simnet: %llu seeds (checked) in %.2f s real, %.1f s virtual\n",
+                  (unsigned long long)st.seeds_run, st.real_seconds, st.virtual_seconds);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trips_take_twice_the_latency_each),
+        cmocka_unit_test(refused_unreachable_and_unix_paths),
+        cmocka_unit_test(partition_times_out_and_heal_delivers),
+        cmocka_unit_test(reset_and_half_open),
+        cmocka_unit_test(udp_loss_and_reordering_within_bounds),
+        cmocka_unit_test(same_seed_same_trace_other_seeds_differ),
+        cmocka_unit_test(a_property_over_many_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

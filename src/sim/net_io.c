@@ -111,11 +111,11 @@ int corio__simnet_connect(corio_socket *s, const corio_addr *a)
             /* The SYN is lost; retried after 1, 2, 4... s, as Linux does. */
             corio__sn_event(n, "syn-lost", x->id, (uint64_t)waited, 0);
             waited += rto;
-            if (waited >= SN_SYN_GIVEUP_NS)
-                return -ETIMEDOUT;
             rc = sleep_ns(rto - lat > 0 ? rto - lat : 0);
             if (rc)
                 return rc;
+            if (waited >= SN_SYN_GIVEUP_NS)
+                return -ETIMEDOUT;
             rto *= 2;
             continue;
         }
@@ -284,6 +284,19 @@ ssize_t corio__simnet_sendto(corio_socket *s, const void *buf, size_t len, int f
     g->src_host = x->host;
     g->dst_host = dst;
     g->from = x->local;
+    if (corio__sn_is_any(&g->from)) {
+        /* Bound to any address: the source is the one toward `to`. */
+        int i, port = corio_addr_port(&x->local);
+        sn_host *h = &n->hosts[x->host];
+        if (corio__sn_is_loopback(to) || dst == x->host)
+            corio_addr_ip(&g->from, x->family == AF_INET ? "127.0.0.1" : "::1", port);
+        for (i = 0; i < h->naddr && !corio__sn_is_loopback(to); i++)
+            if (h->addr[i].ss.ss_family == x->family) {
+                g->from = h->addr[i];
+                corio__sn_set_port(&g->from, port);
+                break;
+            }
+    }
     g->to = *to;
     if (len)
         memcpy(g->data, buf, len);
