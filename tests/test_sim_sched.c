@@ -477,11 +477,12 @@ static void random_stream_is_the_seeds(void **state)
     assert_true(seen_rand[0] != r0);
 }
 
-/* ---- real loopback TCP inside a simulation ----------------------------------------
- * Not simulated (no latency or faults yet), but Linux delivers loopback
- * data within the sending call, so it is already readable when the loop
- * polls: a client/server pair over 127.0.0.1 replays, and a timeout racing
- * a reply never fires early in virtual time. */
+/* ---- loopback TCP inside a simulation ---------------------------------------------
+ * 127.0.0.1 is the simulated network's loopback (the main task's host,
+ * no latency): a client/server pair over it replays under every seed, and
+ * a timeout racing a reply never fires early in virtual time. (Before the
+ * simulated network this ran on the real loopback; test_sim_net.c covers
+ * the network itself.) */
 static int lb_port;
 static corio_socket *lb_listener;
 
@@ -545,7 +546,7 @@ static void *loopback_main(void *arg)
     return rc < 0 ? corio_fail(rc) : rs < 0 ? corio_fail(rs) : NULL;
 }
 
-static void real_loopback_tcp_replays(void **state)
+static void loopback_tcp_replays(void **state)
 {
     corio_sim_config cfg;
     corio_sim_stats st;
@@ -619,7 +620,7 @@ int main(void)
         cmocka_unit_test(check_mode_catches_nondeterminism),
         cmocka_unit_test(a_failing_seed_prints_its_replay_command),
         cmocka_unit_test(random_stream_is_the_seeds),
-        cmocka_unit_test(real_loopback_tcp_replays),
+        cmocka_unit_test(loopback_tcp_replays),
         cmocka_unit_test(simulations_on_several_threads_each_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

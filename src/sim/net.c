@@ -389,6 +389,11 @@ int corio__simnet_open(corio_socket **sp, int domain, int type, int protocol)
     (void)protocol;
     if (!n)
         return -ENOMEM;
+    /* The relay relies on edge-triggered readiness (a wire it has stopped
+     * reading, or whose app hung up, must not be reported again and
+     * again, or virtual time would never move): epoll only. */
+    if (strcmp(n->loop->pops->name, "epoll") != 0)
+        return -ENOTSUP;
     type &= ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (domain != AF_INET && domain != AF_INET6 && domain != AF_UNIX)
         return -EAFNOSUPPORT;
@@ -466,6 +471,9 @@ int corio__sn_addr_match(sn_net *n, const sn_sock *x, const corio_addr *to)
 {
     if (to->ss.ss_family == AF_UNIX)
         return unix_eq(&x->local, to);
+    if (x->local.ss.ss_family == AF_INET6 && to->ss.ss_family == AF_INET &&
+        corio__sn_is_any(&x->local))
+        return corio_addr_port(&x->local) == corio_addr_port(to); /* dual stack */
     if (x->local.ss.ss_family != to->ss.ss_family ||
         corio_addr_port(&x->local) != corio_addr_port(to))
         return 0;
