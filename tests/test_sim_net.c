@@ -404,6 +404,73 @@ static void reset_and_half_open(void **state)
     assert_int_equal(reset_rc[5], -ECONNRESET);
 }
 
+/* A connection reset while it waits in the listener's queue is skipped by
+ * accept, and the next one is still accepted (the queue's tail used to
+ * keep pointing at the dead entry: every later connection was lost; found
+ * by examples/sim_net seed 534). */
+static int queued_rc[3];
+
+static void *late_acceptor(void *arg)
+{
+    corio_socket *l, *c;
+    corio_scope sc;
+    int rc;
+    (void)arg;
+    rc = corio_tcp_listen(&l, "0.0.0.0", PORT, 0, 0);
+    if (rc)
+        return corio_fail(rc);
+    corio_sleep(1.0); /* a connection arrives and is dropped meanwhile */
+    corio_scope_enter(&sc, 5.0, 0);
+    queued_rc[2] = corio_socket_accept(l, &c, NULL);
+    corio_scope_exit(&sc);
+    if (queued_rc[2] == 0)
+        corio_socket_close(c);
+    corio_socket_close(l);
+    return NULL;
+}
+
+static void *queued_client(void *arg)
+{
+    corio_socket *s;
+    char b[4];
+    (void)arg;
+    queued_rc[0] = corio_tcp_connect(&s, "srv", PORT);
+    if (queued_rc[0])
+        return NULL;
+    corio_sim_host_drop_connections(h_srv); /* the queued one goes */
+    corio_socket_send(s, "x", 1, 0);
+    queued_rc[1] = (int)corio_socket_recv(s, b, sizeof b, 0); /* the reset */
+    corio_socket_close(s);
+    corio_sleep(2.0);
+    /* The listener accepts this one only after its queue emptied. */
+    if (corio_tcp_connect(&s, "srv", PORT) == 0)
+        corio_socket_close(s);
+    return NULL;
+}
+
+static void *queued_main(void *arg)
+{
+    corio_task *srv, *cli;
+    (void)arg;
+    if (two_hosts(0.010, 0.010) < 0)
+        return corio_fail(-EIO);
+    corio_sim_spawn_on(h_srv, &srv, late_acceptor, NULL);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, queued_client, NULL);
+    if (corio_await(cli, NULL) || corio_await(srv, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void reset_while_queued_then_accept(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(6, queued_main, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(queued_rc[0], 0);
+    assert_int_equal(queued_rc[1], -ECONNRESET);
+    assert_int_equal(queued_rc[2], 0);
+}
+
 /* ---- UDP: loss and reordering ---------------------------------------------------------*/
 
 #define DGRAMS 1000
@@ -634,6 +701,7 @@ int main(void)
         cmocka_unit_test(refused_unreachable_and_unix_paths),
         cmocka_unit_test(partition_times_out_and_heal_delivers),
         cmocka_unit_test(reset_and_half_open),
+        cmocka_unit_test(reset_while_queued_then_accept),
         cmocka_unit_test(udp_loss_and_reordering_within_bounds),
         cmocka_unit_test(same_seed_same_trace_other_seeds_differ),
         cmocka_unit_test(a_property_over_many_seeds),

@@ -157,6 +157,8 @@ int corio__simnet_accept(corio_socket *s, corio_socket **connp, corio_addr *peer
     for (;;) {
         while ((y = l->acc_head) && y->dead) {
             l->acc_head = y->acc_next; /* reset before it was accepted */
+            if (!l->acc_head)
+                l->acc_tail = NULL;
             recv(s->fd, &token, 1, MSG_DONTWAIT);
         }
         if (y)
