@@ -13,6 +13,7 @@
 #include <corio.h>
 #include <corio_sim.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -471,6 +472,66 @@ static void reset_while_queued_then_accept(void **state)
     assert_int_equal(queued_rc[2], 0);
 }
 
+/* Finished connections give their fds back during the run, not only at
+ * its end: a long simulation does not run out of them. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (!d)
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static int fds_after[2];
+
+static void *many_conns_client(void *arg)
+{
+    int i;
+    (void)arg;
+    for (i = 0; i < 300; i++) {
+        corio_socket *s;
+        char b[4];
+        if (corio_tcp_connect(&s, "srv", PORT))
+            return corio_fail(-EIO);
+        corio_socket_sendall(s, "ping", 4);
+        if (corio_socket_recv(s, b, sizeof b, 0) != 4)
+            return corio_fail(-EIO);
+        corio_socket_close(s);
+        corio_sleep(0.1); /* the FINs travel */
+        if (i == 9)
+            fds_after[0] = open_fds();
+    }
+    fds_after[1] = open_fds();
+    return NULL;
+}
+
+static void *many_conns_main(void *arg)
+{
+    corio_task *srv, *cli;
+    (void)arg;
+    if (two_hosts(0.005, 0.010) < 0)
+        return corio_fail(-EIO);
+    corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)300);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, many_conns_client, NULL);
+    if (corio_await(cli, NULL) || corio_await(srv, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void finished_connections_release_their_fds(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(8, many_conns_main, NULL, NULL, NULL, NULL), 0);
+    print_message("simnet: %d fds open after 10 connections, %d after 300\n", fds_after[0],
+                  fds_after[1]);
+    assert_true(fds_after[1] - fds_after[0] < 20);
+}
+
 /* ---- UDP: loss and reordering ---------------------------------------------------------*/
 
 #define DGRAMS 1000
@@ -704,6 +765,7 @@ int main(void)
         cmocka_unit_test(partition_times_out_and_heal_delivers),
         cmocka_unit_test(reset_and_half_open),
         cmocka_unit_test(reset_while_queued_then_accept),
+        cmocka_unit_test(finished_connections_release_their_fds),
         cmocka_unit_test(udp_loss_and_reordering_within_bounds),
         cmocka_unit_test(same_seed_same_trace_other_seeds_differ),
         cmocka_unit_test(a_property_over_many_seeds),

@@ -229,6 +229,18 @@ static void block_on(sn_net *n, sn_sock *x, sn_sock *y)
     want(n, y, CORIO__IO_IN | CORIO__IO_OUT);
 }
 
+/* A connection's end whose app has shut its side (or closed), whose bytes
+ * are all delivered and whose peer has finished too is done: its wire is
+ * closed now, not at the end of the simulation, so a long run does not
+ * pile up fds. What the app has not read stays readable. */
+static void maybe_done(sn_net *n, sn_sock *x)
+{
+    if (!x->dead && x->rd_eof && !x->q && x->fin_in) {
+        corio__sn_event(n, "done", x->id, 0, 0);
+        corio__sn_kill(n, x);
+    }
+}
+
 /* Delivers x's due segments into its peer's wire. */
 static void deliver(sn_net *n, sn_sock *x)
 {
@@ -275,6 +287,7 @@ static void deliver(sn_net *n, sn_sock *x)
             corio__sn_event(n, "seg-in", y->id, g->len, (uint64_t)now);
         } else {
             shutdown(y->wire, SHUT_WR);
+            y->fin_in = 1;
             corio__sn_event(n, "fin-in", y->id, 0, (uint64_t)now);
         }
         x->q = g->next;
@@ -283,6 +296,10 @@ static void deliver(sn_net *n, sn_sock *x)
         x->qbytes -= g->len;
         free(g);
         corio__sn_pump(n, x);
+        maybe_done(n, y);
+        maybe_done(n, x);
+        if (x->dead)
+            return;
     }
     if (x->q && !x->dead && !x->held && !x->blocked)
         arm(n, x, x->q->due);

@@ -57,7 +57,7 @@ struct sn_sock {
     corio_addr local, peer;
     unsigned bound : 1, listening : 1, connected : 1, dead : 1, reset : 1,
         vanished : 1, app_closed : 1, wire_in : 1, rd_eof : 1, held : 1,
-        blocked : 1, reset_seen : 1;
+        blocked : 1, reset_seen : 1, fin_in : 1;
     sn_sock *peer_ep;     /* stream: the other end of the connection */
     sn_sock *acc_head, *acc_tail, *acc_next; /* listener: not yet accepted */
     sn_sock *feeder;      /* whose delivery waits for this wire to drain */
