@@ -532,6 +532,71 @@ static void finished_connections_release_their_fds(void **state)
     assert_true(fds_after[1] - fds_after[0] < 20);
 }
 
+/* Bandwidth: 100 KB at 100 KB/s take about a second (plus one latency). */
+static double bw_took, bw_start;
+static size_t bw_got;
+
+static void *bw_sink(void *arg)
+{
+    corio_socket *l, *c;
+    char buf[8192];
+    ssize_t n;
+    (void)arg;
+    if (corio_tcp_listen(&l, "0.0.0.0", PORT, 0, 0) || corio_socket_accept(l, &c, NULL))
+        return corio_fail(-EIO);
+    corio_socket_close(l);
+    bw_got = 0;
+    while ((n = corio_socket_recv(c, buf, sizeof buf, 0)) > 0)
+        bw_got += (size_t)n;
+    bw_took = corio_now() - bw_start;
+    corio_socket_close(c);
+    return NULL;
+}
+
+static void *bw_source(void *arg)
+{
+    corio_socket *s;
+    static char data[100 * 1000];
+    (void)arg;
+    if (corio_tcp_connect(&s, "srv", PORT))
+        return corio_fail(-EIO);
+    bw_start = corio_now();
+    if (corio_socket_sendall(s, data, sizeof data) < 0)
+        return corio_fail(-EIO);
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *bw_main(void *arg)
+{
+    corio_task *srv, *cli;
+    corio_sim_net_config nc;
+    (void)arg;
+    if (two_hosts(0.010, 0.010) < 0)
+        return corio_fail(-EIO);
+    memset(&nc, 0, sizeof nc);
+    nc.latency_min = nc.latency_max = 0.010;
+    nc.bandwidth = 100e3;
+    corio_sim_net_configure(&nc);
+    corio_sim_spawn_on(h_srv, &srv, bw_sink, NULL);
+    corio_sleep(0.001);
+    corio_sim_spawn_on(h_cli, &cli, bw_source, NULL);
+    if (corio_await(cli, NULL) || corio_await(srv, NULL))
+        return corio_fail(-EIO);
+    return NULL;
+}
+
+static void bandwidth_spreads_a_transfer(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sim_run(9, bw_main, NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(bw_got, 100 * 1000);
+    /* From the first write to the end of stream: a second, plus one
+     * latency. */
+    print_message("simnet: 100 KB at 100 KB/s: %.3f s\n", bw_took);
+    tu_assert_near(bw_took, 1.010, 0.02);
+}
+
 /* ---- UDP: loss and reordering ---------------------------------------------------------*/
 
 #define DGRAMS 1000
@@ -766,6 +831,7 @@ int main(void)
         cmocka_unit_test(reset_and_half_open),
         cmocka_unit_test(reset_while_queued_then_accept),
         cmocka_unit_test(finished_connections_release_their_fds),
+        cmocka_unit_test(bandwidth_spreads_a_transfer),
         cmocka_unit_test(udp_loss_and_reordering_within_bounds),
         cmocka_unit_test(same_seed_same_trace_other_seeds_differ),
         cmocka_unit_test(a_property_over_many_seeds),

@@ -423,7 +423,7 @@ int corio__simnet_resolve(const char *name, int port, int family, corio_addr *ad
     int h, i;
     if (!n)
         return -ENOMEM;
-    if (!name || !addrs || max == 0 || port < 0 || port > 65535)
+    if (!name || !*name || !addrs || max == 0 || port < 0 || port > 65535)
         return -EINVAL;
     if (corio_addr_ip(&addrs[0], name, port) == 0)
         return family == AF_UNSPEC || family == addrs[0].ss.ss_family ? 1 : CORIO_ENOTFOUND;
