@@ -30,7 +30,7 @@ struct corio_socket {
     corio_stream *stream; /* the stream built on it, or NULL */
     /* In a simulation: the simulated network's side of it (src/sim/net.c,
      * freed with the simulation); NULL for every real socket. */
-    struct sn_sock *sim;
+    struct corio__simsock *sim;
 };
 
 /* Opens the socket wrapper around fd (already non-blocking) and registers

@@ -41,13 +41,13 @@ typedef struct sn_seg {
     char data[];
 } sn_seg;
 
-typedef struct sn_sock sn_sock;
+typedef struct corio__simsock sn_sock;
 
 /* Allocated by corio_socket_open (or a connect, for the accepting side)
  * in a simulation; freed by corio__simnet_end. The app's fd is one end of
  * a socketpair, `wire` the other: what the app writes the relay reads from
  * the wire, and what the relay delivers it writes into the wire. */
-struct sn_sock {
+struct corio__simsock {
     sn_sock *all_next;
     uint32_t id;          /* 1, 2, ... in creation order (the trace) */
     int host, type, family;
