@@ -166,6 +166,9 @@ typedef struct jobs_service_opts {
                                    renewed every third of it */
     double poll;                /* how often to look for work that other
                                    processes queued (default 0.25 s) */
+    /* Every core: run jobs on loops 0..loops-1 of the corio_run_multi
+     * runtime (0, 1: only the service's own loop). multi.c. */
+    unsigned loops;
 } jobs_service_opts;
 
 /* Recovers the store (running -> interrupted or created, per opts), queues
