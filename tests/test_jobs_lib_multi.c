@@ -64,6 +64,7 @@ static void *req_main(void *arg)
     hr.version_minor = 1;
     hr.body = r->body ? r->body : "";
     hr.body_len = strlen(hr.body);
+    hr.peer = tu_loopback_peer(&hr.peer_len); /* a local client */
     corio_http_response resp;
     corio_http_response_init(&resp);
     r->handled = corio_jobs_http_handle(r->j, "/api", &hr, &resp);

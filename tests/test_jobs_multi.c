@@ -178,6 +178,20 @@ static void *spread_main(void *arg)
     assert_true(a0 > 0 && a1 > 0);
     assert_true(r0 > 0 && r1 > 0); /* the kernel spread the connections */
     assert_int_equal(metric(s.port, "corio_jobs_loops"), 2);
+    /* The dashboard's reads, on fresh connections (so on both loops). */
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(jp_request(s.port, "GET", "/counts", NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        json_t *bs = json_object_get(r.json, "by_status");
+        assert_int_equal(json_integer_value(json_object_get(bs, "succeeded")),
+                         n);
+        jp_reply_free(&r);
+        assert_int_equal(jp_request(s.port, "GET", "/jobs?order=desc&limit=2",
+                                    NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(json_array_size(json_object_get(r.json, "jobs")), 2);
+        jp_reply_free(&r);
+    }
     free(b.ids);
     kill(s.pid, SIGTERM);
     assert_int_equal(jp_wait_exit(&s, 10), 0);

@@ -252,7 +252,8 @@ int jobs__run_attempt(entry *e, char **result, char **error, int *timed_out)
 
 /* ---- calls forwarded to the home loop -------------------------------------- */
 
-enum { X_SUBMIT, X_GET, X_LIST, X_CANCEL, X_RETRY, X_HEALTH, X_METRICS };
+enum { X_SUBMIT, X_GET, X_LIST, X_LIST_DESC, X_CANCEL, X_RETRY, X_HEALTH,
+       X_METRICS, X_COUNTS };
 
 /* One forwarded call. Allocated by the calling loop, run by a task on the
  * home loop; two references (the caller's, the home task's): the last to
@@ -271,6 +272,9 @@ typedef struct xcall {
     jobs_job **many;
     size_t n;
     corio_http_buf buf;
+    uint64_t by_status[JOBS_NSTATUS];   /* counts */
+    jobs_queue_count *q;
+    size_t nq;
     int rc;
 } xcall;
 
@@ -282,6 +286,7 @@ static void xc_put(xcall *c)
     jobs_job_free(c->one);
     jobs_job_free_array(c->many, c->n);
     corio_http_buf_free(&c->buf);
+    free(c->q);
     free(c);
 }
 
@@ -303,6 +308,11 @@ static void *xcall_main(void *arg)
         c->rc = a->list(a->ctx, c->status, c->after[0] ? c->after : NULL,
                         c->limit, &c->many, &c->n);
         break;
+    case X_LIST_DESC:
+        c->rc = a->list_desc(a->ctx, c->status, c->after[0] ? c->after : NULL,
+                             c->limit, &c->many, &c->n);
+        break;
+    case X_COUNTS: c->rc = a->counts(a->ctx, c->by_status, &c->q, &c->nq); break;
     case X_CANCEL: c->rc = a->cancel(a->ctx, c->id, &c->one); break;
     case X_RETRY: c->rc = a->retry(a->ctx, c->id, &c->one); break;
     case X_HEALTH: c->rc = a->health(a->ctx); break;
@@ -397,12 +407,12 @@ static int px_retry(void *ctx, const char *id, jobs_job **out)
     return px_one(ctx, X_RETRY, id, out);
 }
 
-static int px_list(void *ctx, int status, const char *after, size_t limit,
-                   jobs_job ***out, size_t *n)
+static int px_list_op(void *ctx, int op, int status, const char *after,
+                      size_t limit, jobs_job ***out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    xcall *c = xc_new(X_LIST);
+    xcall *c = xc_new(op);
     if (!c)
         return -ENOMEM;
     c->status = status;
@@ -417,6 +427,38 @@ static int px_list(void *ctx, int status, const char *after, size_t limit,
     *n = c->n;
     c->many = NULL;
     c->n = 0;
+    xc_put(c);
+    return rc;
+}
+
+static int px_list(void *ctx, int status, const char *after, size_t limit,
+                   jobs_job ***out, size_t *n)
+{
+    return px_list_op(ctx, X_LIST, status, after, limit, out, n);
+}
+
+static int px_list_desc(void *ctx, int status, const char *before,
+                        size_t limit, jobs_job ***out, size_t *n)
+{
+    return px_list_op(ctx, X_LIST_DESC, status, before, limit, out, n);
+}
+
+static int px_counts(void *ctx, uint64_t by_status[JOBS_NSTATUS],
+                     jobs_queue_count **q, size_t *nq)
+{
+    *q = NULL;
+    *nq = 0;
+    xcall *c = xc_new(X_COUNTS);
+    if (!c)
+        return -ENOMEM;
+    int rc = forward(ctx, c);
+    if (rc < 0)
+        return rc;
+    rc = c->rc;
+    memcpy(by_status, c->by_status, sizeof c->by_status);
+    *q = c->q;
+    *nq = c->nq;
+    c->q = NULL;
     xc_put(c);
     return rc;
 }
@@ -622,6 +664,8 @@ int jobs__multi_open(jobs_service *s, unsigned loops)
     m->proxy.health = px_health;
     m->proxy.metrics = px_metrics;
     m->proxy.retry = s->api.retry ? px_retry : NULL;
+    m->proxy.list_desc = s->api.list_desc ? px_list_desc : NULL;
+    m->proxy.counts = s->api.counts ? px_counts : NULL;
     s->multi = m;
     return 0;
 }
