@@ -15,8 +15,12 @@
  * Link with pkg-config corio_jobs. Names: corio_jobs_* (the service),
  * corio_job_* (a running job, for its handler).
  *
- * Threading: a service lives on the loop of the task that opened it; call
- * every function from a task on that loop.
+ * Threading: a service lives on the loop of the task that opened it (its
+ * home loop); call every function from a task on that loop, except
+ * corio_jobs_http_handle() and corio_jobs_set_http_server(), which a task
+ * on any loop of the same corio_run_multi runtime may call (a server on
+ * every loop: each call is forwarded to the home loop). With
+ * corio_jobs_opts.loops, handlers run on other loops too.
  */
 #ifndef CORIO_JOBS_PUBLIC_H
 #define CORIO_JOBS_PUBLIC_H
@@ -41,7 +45,8 @@ typedef struct corio_jobs corio_jobs;
 typedef struct corio_job corio_job;
 
 /* A job type's handler. Runs in the job's own corio task, on the service's
- * loop; spec is the job's parameters, a JSON object as compact text (the
+ * loop (or, with corio_jobs_opts.loops, on any loop of its runtime: keep
+ * what it shares thread-safe); spec is the job's parameters, a JSON object as compact text (the
  * submission without "type"), valid during the call. It may suspend (I/O,
  * corio_sleep, corio_work_submit...) and should return promptly once
  * cancelled (a DELETE, or a drain past its grace period): every suspending
@@ -98,6 +103,12 @@ typedef struct corio_jobs_opts {
     /* SQLite only: */
     double check_timeout;   /* seconds the startup integrity check may run
                                (10); < 0: no check */
+    /* Every core (a service opened inside corio_run_multi): each job's
+     * attempt runs on one of loops 0..loops-1 of the runtime, round robin
+     * (the handler then runs on that loop's thread; the home loop still
+     * records every change). 0 or 1: every job on the home loop, as
+     * before. More than the runtime has: all of them. */
+    int loops;
 } corio_jobs_opts;
 
 /* Registers a job type for every service of this process: jobs whose
@@ -212,7 +223,10 @@ CORIO_API int corio_jobs_schedule(corio_jobs *jobs, const char *type,
  * the program's own corio_http handler: if req's path is prefix or under
  * it, fills resp and returns 1; otherwise returns 0 and leaves resp alone.
  * prefix: "" (the root) or "/path" without a trailing slash; the Location
- * of a new job includes it. Suspending (a POST waits for its commit). */
+ * of a new job includes it. Suspending (a POST waits for its commit). From
+ * a task on any loop of the service's runtime: on another loop than the
+ * home loop, the request is parsed there and each call to the service is
+ * forwarded to the home loop; close such servers before corio_jobs_close. */
 CORIO_API int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
                                      const corio_http_request *req,
                                      corio_http_response *resp);
@@ -223,7 +237,8 @@ CORIO_API int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
 CORIO_API void corio_jobs_error_response(corio_http_response *resp, int status,
                                          const char *message);
 
-/* Lets GET /metrics include srv's counters (NULL: no longer). */
+/* Lets GET /metrics include srv's counters (NULL: no longer). Called on the
+ * loop srv serves on, for a server on each loop: /metrics sums them. */
 CORIO_API void corio_jobs_set_http_server(corio_jobs *jobs, corio_http_server *srv);
 
 /* Stops taking jobs (enqueue and POST answer "draining") and starting

@@ -34,6 +34,7 @@ static char dir[64], logpath[128];
 
 typedef struct proc_test {
     int nproc, njobs;
+    const char *threads; /* --threads of every process */
 } proc_test;
 
 /* Counts the log's lines "<what> <token> <pid>" for token, split into
@@ -82,7 +83,7 @@ static void *procs_main(void *arg)
         jp_start(&s[i], bin,
                  (const char *[]){"--db", jpg_url, "--lease", "2", "--workers",
                                   "4", "--grace", "2", "--allow-command",
-                                  "/bin/sh", NULL});
+                                  "/bin/sh", "--threads", pt->threads, NULL});
     /* Each job logs its start and end with the pid of the corio-jobs that
      * runs it ($PPID of the shell); every eighth runs past two leases, so
      * it survives only if its process renews. The lease (2 s, renewed every
@@ -502,13 +503,21 @@ static int teardown(void **state)
 
 static void two_processes_one_killed(void **state)
 {
-    proc_test pt = {2, 24};
+    proc_test pt = {2, 24, "1"};
+    assert_int_equal(tu_run(procs_main, &pt, NULL), 0);
+}
+
+/* The same with every process on two loops (issue 14): jobs run on both,
+ * their outcomes recorded by each process's home loop. */
+static void two_processes_one_killed_two_threads(void **state)
+{
+    proc_test pt = {2, 24, "2"};
     assert_int_equal(tu_run(procs_main, &pt, NULL), 0);
 }
 
 static void three_processes_one_killed(void **state)
 {
-    proc_test pt = {3, 48};
+    proc_test pt = {3, 48, "2"};
     assert_int_equal(tu_run(procs_main, &pt, NULL), 0);
 }
 
@@ -519,6 +528,8 @@ int main(void)
         cmocka_unit_test(delete_from_another_process),
         cmocka_unit_test_setup_teardown(two_processes_one_killed, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(two_processes_one_killed_two_threads,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(three_processes_one_killed, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(postgresql_restarts_under_load,

@@ -108,12 +108,16 @@ int jobs_job_set_error(jobs_job *j, const char *msg)
  * primary key appends at the end of its B-tree and "list in creation order"
  * is "order by id"; and they are unique without coordination, which several
  * processes sharing one PostgreSQL queue will need. Within one millisecond
- * the random part is incremented, keeping ids of one process strictly
- * increasing. */
+ * the random part is incremented, keeping the ids of one thread strictly
+ * increasing. The state is per thread: with --threads, every loop makes
+ * ids (the router builds the job where the request arrived), and a shared
+ * "last id" would be a data race that hands two jobs one id. Two threads
+ * in one millisecond draw their own 80 random bits: as unique as two
+ * processes' ids. */
 
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-static struct {
+static _Thread_local struct {
     int64_t ms;        /* time part of the last id */
     uint8_t rnd[10];   /* random part of the last id */
 } last_id;

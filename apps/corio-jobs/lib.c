@@ -70,6 +70,7 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         o = *opts;
     *out = NULL;
     if (!url || !*url || o.workers < 0 || o.lease < 0 || o.max_attempts < 0 ||
+        o.loops < 0 ||
         !(o.retention >= 0) ||
         (o.nallow_command && !o.allow_command))
         return say(err, errlen, -EINVAL, "invalid arguments");
@@ -153,6 +154,7 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         .queue_rates = rates,
         .queue_periods = periods,
         .nqueues = o.nqueues,
+        .loops = o.loops,
     };
     rc = jobs_service_open(&j->svc, j->store, &so, err, errlen);
     if (rc < 0)
@@ -316,7 +318,8 @@ int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
             (tlen > plen && t[plen] != '/' && t[plen] != '?'))
             return 0;
     }
-    jobs_api api = *jobs_service_api(jobs->svc);
+    /* On another loop of the runtime: calls forwarded to the home loop. */
+    jobs_api api = *jobs__api_here(jobs->svc);
     api.prefix = prefix;
     if (!plen) {
         jobs_route(&api, req, resp);
@@ -428,7 +431,9 @@ int corio_job_progress(corio_job *job, double fraction, const char *message)
     j->progress_msg = m;
     j->progress = fraction < 0 ? 0 : fraction > 1 ? 1 : fraction;
     j->has_progress = 1;
-    if (job->e->svc->ext && job->e->svc->shared)
+    if (job->e->home)
+        jobs__progress_post(job->e); /* a job running on another loop */
+    else if (job->e->svc->ext && job->e->svc->shared)
         jobs__pgx_progress_note(job->e->svc->ext, job->e);
     return 0;
 }

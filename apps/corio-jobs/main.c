@@ -15,6 +15,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,8 @@
 
 static const char usage[] =
     "usage: corio-jobs [--listen HOST:PORT] [--db PATH|URL] [--workers N]\n"
-    "                  [--grace SECONDS] [--allow-command PROGRAM]...\n"
+    "                  [--threads N] [--grace SECONDS]\n"
+    "                  [--allow-command PROGRAM]...\n"
     "                  [--queue NAME:CONCURRENCY]... [--rate-limit NAME:N/SECONDS]...\n"
     "                  [--schedule TYPE=SCHEDULE[=SPEC]]...\n"
     "\n"
@@ -44,6 +46,10 @@ static const char usage[] =
     "                       keeps dying is recorded interrupted (default 3)\n"
     "  --workers N          jobs running at once, 1..100000 (default 4);\n"
     "                       the others wait, queued\n"
+    "  --threads N          loops (threads) to serve HTTP and run jobs on,\n"
+    "                       1..1024 (default: the CPUs this process may\n"
+    "                       use); the store keeps one writer, on the\n"
+    "                       first; 1: everything on one thread\n"
     "  --grace SECONDS      on SIGTERM/SIGINT, how long running jobs may\n"
     "                       finish before they are interrupted (default 10)\n"
     "  --admin-token TOKEN  DELETE and POST /jobs/<id>/retry need\n"
@@ -108,6 +114,7 @@ typedef struct config {
     size_t nschedules;
     const char **rates;     /* --rate-limit values, until the queues are
                                known */
+    unsigned threads;     /* loops; 0: the CPUs of the affinity mask */
     int status; /* exit status of the main task */
 } config;
 
@@ -174,6 +181,7 @@ static int parse_args(int argc, char **argv, config *c)
         {"lease", required_argument, NULL, 'L'},
         {"max-attempts", required_argument, NULL, 'M'},
         {"check-timeout", required_argument, NULL, 'C'},
+        {"threads", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -295,6 +303,14 @@ static int parse_args(int argc, char **argv, config *c)
         case 'n':
             c->no_group_commit = 1;
             break;
+        case 't': {
+            long v = strtol(optarg, &e, 10);
+            if (!*optarg || *e || v < 1 || v > 1024)
+                return bad("--threads wants a number from 1 to 1024, not "
+                           "'%s'", optarg);
+            c->threads = (unsigned)v;
+            break;
+        }
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -343,6 +359,90 @@ static void json_error(corio_http_response *resp, int status,
     corio_jobs_error_response(resp, status, reason);
 }
 
+/* ---- an HTTP server on every loop ------------------------------------------------ */
+
+/* The server of loop i > 0 (SO_REUSEPORT on the port loop 0 bound). The
+ * array of them is allocated by main_task; each server is started and
+ * closed by a task on its own loop. */
+typedef struct loop_srv {
+    config *c;
+    corio_jobs *jobs;
+    int port;
+    int rc;
+    corio_http_server *http;
+} loop_srv;
+
+static int serve(corio_http_server **http, config *c, int port,
+                 corio_jobs *jobs, unsigned flags)
+{
+    corio_http_server_opts ho = {
+        .limits = {.max_body = 1 << 20},
+        .error_response = json_error,
+        .flags = flags,
+    };
+    int rc = corio_http_server_start(http, c->host, port, handle, jobs, &ho);
+    if (rc == 0)
+        corio_jobs_set_http_server(jobs, *http); /* this loop's, for /metrics */
+    return rc;
+}
+
+static void *loop_srv_start(void *arg)
+{
+    loop_srv *l = arg;
+    l->rc = serve(&l->http, l->c, l->port, l->jobs,
+                  CORIO_HTTP_SERVER_REUSEPORT);
+    return NULL;
+}
+
+static void *loop_srv_stop(void *arg)
+{
+    loop_srv *l = arg;
+    corio_jobs_set_http_server(l->jobs, NULL);
+    corio_http_server_close(l->http, l->c->grace < 5 ? l->c->grace : 5);
+    return NULL;
+}
+
+/* Starts the servers of loops 1.. (0, or the first error); *lp gets the
+ * array (for stop_loops) even on failure. */
+static int start_loops(config *c, corio_jobs *jobs, int port, loop_srv **lp)
+{
+    unsigned n = corio_loop_count();
+    *lp = n > 1 ? calloc(n, sizeof **lp) : NULL;
+    if (n > 1 && !*lp)
+        return -ENOMEM;
+    for (unsigned i = 1; i < n; i++) {
+        loop_srv *l = &(*lp)[i];
+        *l = (loop_srv){.c = c, .jobs = jobs, .port = port};
+        corio_xtask *h;
+        int rc = corio_spawn_on(&h, corio_loop_get(i), loop_srv_start, l);
+        if (rc == 0)
+            rc = corio_xtask_await(h, NULL, 0);
+        if (rc == 0)
+            rc = l->rc;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Stops every loop's server at once (each waits for its requests). */
+static void stop_loops(loop_srv *ls, corio_http_server *http, double grace)
+{
+    unsigned n = corio_loop_count();
+    corio_xtask **h = ls ? calloc(n, sizeof *h) : NULL;
+    for (unsigned i = 1; h && i < n; i++)
+        if (ls[i].http &&
+            corio_spawn_on(&h[i], corio_loop_get(i), loop_srv_stop, &ls[i]) < 0)
+            loop_srv_stop(&ls[i]); /* no memory: here, one by one */
+    if (http)
+        corio_http_server_close(http, grace < 5 ? grace : 5);
+    for (unsigned i = 1; h && i < n; i++)
+        if (h[i])
+            corio_xtask_await(h[i], NULL, 0);
+    free(h);
+    free(ls);
+}
+
 static void *main_task(void *arg)
 {
     config *c = arg;
@@ -350,6 +450,8 @@ static void *main_task(void *arg)
     corio_jobs *jobs = NULL;
     corio_signal *sig = NULL;
     corio_http_server *http = NULL;
+    loop_srv *loops = NULL;
+    unsigned nloops = corio_loop_count() ? corio_loop_count() : 1;
     c->status = 1;
 
     /* The server is the library (include/corio_jobs.h) with its built-in
@@ -367,6 +469,7 @@ static void *main_task(void *arg)
         .lease = c->lease,
         .max_attempts = c->max_attempts,
         .check_timeout = c->check_timeout,
+        .loops = (int)nloops, /* jobs run on every loop */
     };
     int rc = corio_jobs_open(&jobs, c->db, &jo, err, sizeof err);
     if (rc < 0) {
@@ -380,17 +483,18 @@ static void *main_task(void *arg)
         fprintf(stderr, "corio-jobs: signals: %s\n", corio_strerror(rc));
         goto drain;
     }
-    corio_http_server_opts ho = {
-        .limits = {.max_body = 1 << 20},
-        .error_response = json_error,
-    };
-    rc = corio_http_server_start(&http, c->host, c->port, handle, jobs, &ho);
+    /* Loop 0 binds (port 0 picks one); the other loops listen on the same
+     * port with SO_REUSEPORT, and the kernel spreads connections. */
+    rc = serve(&http, c, c->port, jobs,
+               nloops > 1 ? CORIO_HTTP_SERVER_REUSEPORT : 0);
+    int port = rc == 0 ? corio_http_server_port(http) : c->port;
+    if (rc == 0)
+        rc = start_loops(c, jobs, port, &loops);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: cannot listen on %s:%d: %s\n", c->host,
-                c->port, corio_strerror(rc));
+                port, corio_strerror(rc));
         goto drain;
     }
-    corio_jobs_set_http_server(jobs, http);
     for (size_t i = 0; i < c->nschedules; i++) {
         /* TYPE=SCHEDULE[=SPEC]: a schedule has no '='; a spec may. */
         const char *s = c->schedules[i], *eq = strchr(s, '=');
@@ -411,11 +515,11 @@ static void *main_task(void *arg)
             goto drain;
         }
     }
-    int port = corio_http_server_port(http);
     const char *h = strchr(c->host, ':') ? "[%s]" : "%s";
     char hostfmt[80];
     snprintf(hostfmt, sizeof hostfmt, h, c->host);
-    printf("corio-jobs: listening on http://%s:%d (store %s, %d workers)\n"
+    printf("corio-jobs: listening on http://%s:%d (store %s, %d workers, "
+           "%u thread%s)\n"
            "Try:\n"
            "  curl -i -X POST http://%s:%d/jobs -d '{\"type\": \"sleep\", "
            "\"seconds\": 5}'\n"
@@ -425,7 +529,8 @@ static void *main_task(void *arg)
            hostfmt, port,
            /* A PostgreSQL URL may hold a password: never print it. */
            corio_jobs_shared(jobs) ? "PostgreSQL, shared queue" : c->db,
-           c->workers, hostfmt, port, hostfmt, port, hostfmt, port,
+           c->workers, nloops, nloops > 1 ? "s" : "", hostfmt, port,
+           hostfmt, port, hostfmt, port,
            hostfmt, port);
     fflush(stdout);
     rc = corio_signal_wait(sig);
@@ -436,10 +541,9 @@ drain:;
     /* Stop accepting, finish requests in flight, then let the running jobs
      * finish within what is left of the grace period. */
     double deadline = corio_now() + c->grace;
-    if (http) {
+    if (http)
         corio_jobs_set_http_server(jobs, NULL);
-        corio_http_server_close(http, c->grace < 5 ? c->grace : 5);
-    }
+    stop_loops(loops, http, c->grace);
     double left = deadline - corio_now();
     int n = corio_jobs_drain(jobs, left > 0 ? left : 0);
     if (n > 0)
@@ -473,7 +577,19 @@ int main(int argc, char **argv)
         free_config(&c);
         return rc < 0 ? 0 : rc;
     }
-    rc = corio_run(main_task, &c, NULL);
+    unsigned threads = c.threads;
+    if (threads == 0) { /* the CPUs this process may run on */
+        cpu_set_t set;
+        threads = sched_getaffinity(0, sizeof set, &set) == 0
+                      ? (unsigned)CPU_COUNT(&set)
+                      : 1;
+    }
+    if (threads <= 1) {
+        rc = corio_run(main_task, &c, NULL); /* one loop, as always */
+    } else {
+        corio_multi_config mc = {.threads = threads};
+        rc = corio_run_multi(main_task, &c, NULL, &mc);
+    }
     free_config(&c);
     if (rc < 0) {
         fprintf(stderr, "corio-jobs: %s\n", corio_strerror(rc));

@@ -115,13 +115,14 @@ static void *hash_progress(void *arg)
     hash_watch *w = arg;
     while (corio_sleep(0.1) == 0) {
         if (w->e->deadline > 0 && corio_now() >= w->e->deadline)
-            atomic_store(&w->e->stop, 1); /* the attempt's timeout */
+            atomic_store(jobs__stop_flag(w->e), 1); /* the attempt's timeout */
         jobs_job *j = w->e->job;
         uint64_t d = atomic_load_explicit(&w->h->done, memory_order_relaxed);
         j->has_progress = 1;
         j->progress = w->h->bytes ? (double)d / (double)w->h->bytes : 1.0;
         if (!j->progress_msg)
             j->progress_msg = strdup("hashing");
+        jobs__progress_post(w->e);
     }
     return NULL;
 }
@@ -133,7 +134,7 @@ static int do_hash(entry *e, const jobs_params *p, char **result,
     if (!h)
         return -ENOMEM;
     h->bytes = p->bytes;
-    h->stop = &e->stop;
+    h->stop = jobs__stop_flag(e);
     double t0 = corio_now();
     hash_watch w = {e, h};
     corio_task *watch = NULL;
@@ -198,13 +199,13 @@ static void *fetch_task(void *arg)
  * all started before any is awaited. Each URL's HTTP status and size is
  * recorded; the job succeeds when every URL got an HTTP response (of any
  * status) and fails, with the same per-URL result, when any did not. */
-static int do_fetch(jobs_service *s, const jobs_params *p, char **result,
-                    char **error)
+static int do_fetch(corio_http_client *client, const jobs_params *p,
+                    char **result, char **error)
 {
     size_t n = p->nstr;
     fetch_one *f = calloc(n, sizeof *f);
     corio_task **t = calloc(n, sizeof *t);
-    if (!f || !t) {
+    if (!f || !t || !client) {
         free(f);
         free(t);
         return -ENOMEM;
@@ -212,7 +213,7 @@ static int do_fetch(jobs_service *s, const jobs_params *p, char **result,
     int rc = 0;
     size_t started = 0;
     for (; started < n; started++) {
-        f[started].client = s->http_client;
+        f[started].client = client;
         f[started].url = p->strv[started];
         corio_spawn_opts so = {.name = "fetch"};
         rc = corio_spawn_ex(&t[started], fetch_task, &f[started], &so);
@@ -423,7 +424,9 @@ int jobs__execute(entry *e, char **result, char **error)
     switch (e->job->type) {
     case JOBS_SLEEP: rc = do_sleep(&p, result, error); break;
     case JOBS_HASH: rc = do_hash(e, &p, result, error); break;
-    case JOBS_FETCH: rc = do_fetch(e->svc, &p, result, error); break;
+    case JOBS_FETCH:
+        rc = do_fetch(jobs__http_client(e), &p, result, error);
+        break;
     default: rc = do_command(e->svc, &p, result, error); break;
     }
     jobs_params_free(&p);
@@ -492,13 +495,9 @@ static void *job_main(void *arg)
         /* The attempt's timeout is a scope around the work: its suspending
          * calls fail with -ETIMEDOUT when it passes (corio's own
          * cancellation); pool work (hashing) sees the stop flag, which the
-         * hash watcher raises at e->deadline. */
-        corio_scope sc;
-        e->deadline = j->timeout > 0 ? corio_now() + j->timeout : 0;
-        corio_scope_enter(&sc, j->timeout > 0 ? j->timeout : -1, 0);
-        rc = jobs__execute(e, &result, &error);
-        timed_out = corio_scope_exit(&sc) == 1 && rc != 0;
-        e->deadline = 0;
+         * hash watcher raises at the deadline. The attempt may run on
+         * another loop (multi.c); this task waits for it either way. */
+        rc = jobs__run_attempt(e, &result, &error, &timed_out);
         if (timed_out && !e->cancel && !e->interrupt && !e->lost) {
             free(error);
             error = dupf("timed out after %g s", j->timeout);

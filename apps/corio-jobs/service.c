@@ -281,6 +281,7 @@ static int api_get(void *ctx, const char *id, jobs_job **out)
     jobs_service *s = ctx;
     entry *e = jobs__entry_find(s, id);
     if (e && e->state != E_PENDING) {
+        jobs__progress_pull(e); /* an attempt on another loop */
         *out = jobs_job_clone(e->job);
         return *out ? 0 : -ENOMEM;
     }
@@ -432,12 +433,13 @@ static int api_metrics(void *ctx, corio_http_buf *b)
          * every 15 s, this process's own changes added in between). */
         s->shared ? (size_t)s->by_status[JOBS_CREATED] : s->nqueued,
         s->nrunning,
-        s->opts.workers, corio_task_count(NULL), s->lag, s->lag_max,
+        s->opts.workers, jobs__multi_tasks_alive(s), s->lag, s->lag_max,
         (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
         (unsigned long long)cs.failed, (unsigned long long)s->pruned);
-    if (s->http) {
-        corio_http_server_stats hs;
-        corio_http_server_stats_get(s->http, &hs);
+    corio_http_server_stats hs; /* every loop's server, summed */
+    int have_http = jobs__multi_http_stats(s, &hs);
+    jobs__multi_metrics(s, b);
+    if (have_http) {
         corio_http_buf_puts(b, "# HELP corio_http_requests_total HTTP "
                                "requests handled.\n# TYPE "
                                "corio_http_requests_total counter\n");
@@ -599,6 +601,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
                         api_allowed, api_health, api_metrics, NULL,
                         jobs__api_retry, s->opts.admin_token, NULL, NULL};
     jobs__dashboard_api(s, &s->api);
+    if (rc == 0)
+        rc = jobs__multi_open(s, s->opts.loops);
 
     startup *u = rc == 0 ? calloc(1, sizeof *u) : NULL;
     if (rc == 0 && !u)
@@ -661,7 +665,7 @@ const jobs_api *jobs_service_api(jobs_service *s)
 
 void jobs_service_set_http(jobs_service *s, corio_http_server *srv)
 {
-    s->http = srv;
+    jobs__multi_set_http(s, srv);
 }
 
 int jobs_service_drain(jobs_service *s, double grace)
@@ -674,6 +678,7 @@ void jobs_service_close(jobs_service *s)
 {
     if (!s)
         return;
+    jobs__multi_close(s); /* calls from other loops end first */
     if (s->prune_task) {
         corio_cancel(s->prune_task);
         corio_await(s->prune_task, NULL);

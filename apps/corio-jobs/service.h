@@ -82,6 +82,9 @@ int jobs_committer_close(jobs_committer *c);
  * What the router needs from the server. The real implementation is the
  * service (service.c); tests give the router a fake. Suspending calls may be
  * made (submit waits for the commit). */
+/* Every function here is forwarded to the service's home loop when called
+ * from another loop (multi.c, jobs__api_here): a new one needs its
+ * forwarder there. */
 typedef struct jobs_api {
     void *ctx;
     /* Records a new job durably and queues it. Takes ownership of j
@@ -166,6 +169,9 @@ typedef struct jobs_service_opts {
                                    renewed every third of it */
     double poll;                /* how often to look for work that other
                                    processes queued (default 0.25 s) */
+    /* Every core: run jobs on loops 0..loops-1 of the corio_run_multi
+     * runtime (0, 1: only the service's own loop). multi.c. */
+    unsigned loops;
 } jobs_service_opts;
 
 /* Recovers the store (running -> interrupted or created, per opts), queues

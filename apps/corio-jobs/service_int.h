@@ -64,6 +64,12 @@ typedef struct entry {
                                     times out, or 0 */
     unsigned claim_gen;          /* shared store: s->renew_gen when claimed */
     atomic_int stop;             /* cancel or interrupt: pool work stops */
+    /* Every core (multi.c): */
+    struct entry *home;          /* a shadow (an attempt on another loop):
+                                    the home loop's entry, whose stop flag
+                                    it polls; NULL otherwise */
+    struct jobs_xrun *xrun;      /* home: the attempt on another loop, while
+                                    it runs (its progress mailbox) */
 } entry;
 
 /* A submission with an idempotency key whose outcome is not known yet:
@@ -79,6 +85,10 @@ typedef struct keywait {
     corio_event *ev;          /* set when done */
     struct keywait *next;
 } keywait;
+
+/* The service on every core (multi.c): the loops it spreads jobs over,
+ * the calls other loops forward to the home loop. */
+typedef struct jobs_multi jobs_multi;
 
 /* Allocated by jobs_service_open, freed by jobs_service_close. */
 struct jobs_service {
@@ -109,7 +119,8 @@ struct jobs_service {
     corio_task *prune_task;      /* retention, or NULL */
     uint64_t pruned;             /* jobs pruned since start */
     corio_http_server *http;     /* for /metrics, or NULL */
-    corio_http_client *http_client; /* fetch jobs */
+    corio_http_client *http_client; /* fetch jobs (on the home loop) */
+    jobs_multi *multi;           /* every core (multi.c) */
     int draining;
     uint64_t by_status[JOBS_NSTATUS];
     uint64_t submitted;
@@ -184,5 +195,41 @@ int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out);
 /* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative
  * error with *error (malloc'ed sentence, may be NULL). */
 int jobs__execute(entry *e, char **result, char **error);
+
+/* multi.c: the service on every loop of a corio_run_multi runtime. */
+/* Sets up s->multi on the current (home) loop, after s->api: jobs run on
+ * loops 0..loops-1 of the runtime (0, 1: the home loop only). */
+int jobs__multi_open(jobs_service *s, unsigned loops);
+/* Waits for the calls forwarded from other loops, closes the per-loop
+ * fetch clients, frees s->multi. Suspending; shielded. */
+void jobs__multi_close(jobs_service *s);
+/* One attempt of e's job, under its timeout, on the next loop round
+ * robin (the home loop's turn, or one loop: here); returns when it has
+ * ended, even if the caller is interrupted (then it is cancelled first).
+ * As jobs__execute; *timed_out: the job's timeout ended it. */
+int jobs__run_attempt(entry *e, char **result, char **error, int *timed_out);
+/* The API for a task on the current loop: the service's own on the home
+ * loop, elsewhere one that forwards each call to it. */
+const jobs_api *jobs__api_here(jobs_service *s);
+/* A handler's progress (in e->job) reaches the home loop's copy: for a
+ * shadow entry, posts it; no-op otherwise. */
+void jobs__progress_post(entry *e);
+/* Home loop: takes the newest progress of e's attempt running elsewhere. */
+void jobs__progress_pull(entry *e);
+/* The stop flag that pool work of e's attempt polls. */
+atomic_int *jobs__stop_flag(entry *e);
+/* The HTTP client for fetch jobs on the current loop. */
+corio_http_client *jobs__http_client(entry *e);
+/* The current loop's HTTP server for /metrics (NULL: none). */
+void jobs__multi_set_http(jobs_service *s, corio_http_server *srv);
+/* The HTTP servers' counters summed over loops. Suspending. 1 if any
+ * server was seen. */
+int jobs__multi_http_stats(jobs_service *s, corio_http_server_stats *sum);
+/* Appends the per-loop metrics (requests: as jobs__multi_http_stats last
+ * read them). Tasks alive on every loop. Loops of the
+ * runtime (1 outside one). */
+void jobs__multi_metrics(jobs_service *s, corio_http_buf *b);
+size_t jobs__multi_tasks_alive(jobs_service *s);
+unsigned jobs__multi_slots(const jobs_service *s);
 
 #endif
