@@ -88,7 +88,7 @@ int bench_fanout_mc(const bench_opts *o)
     s.iters = work_us * 600;
     fanout_iters = s.iters;
     c.threads = (unsigned)o->threads; /* 0: the CPUs we may use */
-    c.spin_us = (unsigned)o->spin_us;
+    c.spin_us = (int)o->spin_us; /* 0: the runtime's default */
     check("fanout-mc", "run_multi", corio_run_multi(fanout_main, &s, NULL, &c));
     if (!c.threads) {
         /* Report the count the runtime used (SPEC.md: the runner checks it). */
@@ -162,8 +162,8 @@ int bench_pingpong_xcore(const bench_opts *o)
     memset(&c, 0, sizeof c);
     s.m = o->m ? o->m : 100000;
     c.threads = 2;
-    c.spin_us = (unsigned)o->spin_us;
-    s.spin_ns = (unsigned)o->spin_us * 1000u;
+    c.spin_us = (int)o->spin_us; /* 0: the runtime's default, -1: none */
+    s.spin_ns = o->spin_us > 0 ? (unsigned)o->spin_us * 1000u : 0;
     check("pingpong-xcore", "run_multi", corio_run_multi(xcore_main, &s, NULL, &c));
     if (s.token != s.m) {
         fprintf(stderr, "pingpong-xcore: token is %ld, expected %ld\n", s.token, s.m);

@@ -10,8 +10,11 @@
  *                                                  (default B = 4096, K = 200000, C = 32)
  *   corio-bench fanout-mc [--n N] [--work-us W] [--threads T] [--spin-us S]
  *                                                  (default N = 100000, W = 20,
- *                                                   T = CPUs we may use, S = 0)
- *   corio-bench pingpong-xcore [--m M] [--spin-us S] (default M = 100000, S = 0)
+ *                                                   T = CPUs we may use)
+ *   corio-bench pingpong-xcore [--m M] [--spin-us S] (default M = 100000)
+ *     --spin-us S: the loops spin S µs before they sleep (default: the
+ *     runtime's, CORIO_MULTI_SPIN_US_DEFAULT; -1: never) and, if S > 0, the
+ *     channels' senders and receivers spin S µs before they park.
  *
  * Exit status (SPEC.md section 1): 0 success, 1 failure, 64 usage error, 77
  * for a benchmark this program does not implement (yet). The name is checked
@@ -154,7 +157,10 @@ static int parse_flags(int argc, char **argv, bench_opts *o)
                 return -1;
             }
         } else if (strcmp(flag, "--spin-us") == 0) {
-            if (parse_long(flag, v, &o->spin_us) < 0 || o->spin_us > 1000000) {
+            /* -1: never spin (the runtime's default is to spin a little). */
+            if (strcmp(v, "-1") == 0)
+                o->spin_us = -1;
+            else if (parse_long(flag, v, &o->spin_us) < 0 || o->spin_us > 1000000) {
                 fprintf(stderr, "corio-bench: bad spin '%s'\n", v);
                 return -1;
             }

@@ -1671,12 +1671,19 @@ CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
  * runtime unless they say otherwise.
  * ====================================================================== */
 
+#define CORIO_MULTI_SPIN_US_DEFAULT 50
+
 typedef struct corio_multi_config {
     unsigned threads;  /* loops; 0: the CPUs in the process's affinity mask */
     int pin;           /* 1: pin loop i to the i-th CPU of the mask */
-    /* A loop with nothing to do spins this long (microseconds) watching
-     * its inbox before it sleeps: lower cross-loop latency, for CPU. 0: none. */
-    unsigned spin_us;
+    /* Spin-then-park: a loop with nothing to do polls its inbox (and its
+     * fds, without blocking) this long, in microseconds, before it sleeps,
+     * so a message from another loop costs no system call. 0: the default,
+     * CORIO_MULTI_SPIN_US_DEFAULT (50); -1: never spin; at most 1000000.
+     * Bounded: at most this much per time the loop runs out of work, and a
+     * loop whose last 8 spins found nothing stops spinning until a message
+     * arrives within spin_us of its going to sleep. */
+    int spin_us;
     const corio_loop_config *loop; /* every loop's config; NULL: defaults.
                                       CORIO_STACK_COMPACT is refused. */
 } corio_multi_config;

@@ -27,7 +27,9 @@ static atomic_int failures;
         }                                                                    \
     } while (0)
 
-static int run(corio_fn fn, void *arg, unsigned threads, unsigned spin_us)
+/* spin_us: -1 never (every cross-loop wake is an eventfd write), 0 the
+ * runtime's default spin-then-park, > 0 that long. */
+static int run(corio_fn fn, void *arg, unsigned threads, int spin_us)
 {
     corio_multi_config c;
     memset(&c, 0, sizeof c);
@@ -83,6 +85,8 @@ static void *pingpong_main(void *arg)
 static void test_pingpong(void **state)
 {
     (void)state;
+    assert_int_equal(run(pingpong_main, (void *)(uintptr_t)0, 2, -1), 0);
+    assert_int_equal(atomic_load(&failures), 0);
     assert_int_equal(run(pingpong_main, (void *)(uintptr_t)0, 2, 0), 0);
     assert_int_equal(atomic_load(&failures), 0);
     /* Spinning channels and spinning loops. */
@@ -317,6 +321,9 @@ static void *race_main(void *arg)
 static void test_handoff_races(void **state)
 {
     (void)state;
+    /* Both wake paths: loops that sleep (eventfd) and loops that spin. */
+    assert_int_equal(run(race_main, NULL, 3, -1), 0);
+    assert_int_equal(atomic_load(&failures), 0);
     assert_int_equal(run(race_main, NULL, 3, 0), 0);
     assert_int_equal(atomic_load(&failures), 0);
 }

@@ -761,9 +761,11 @@ void corio__report(corio_loop *loop, const char *fmt, ...)
 /* ---- cross-loop messages (remote.c; core/remote.h has the rest) ---------
  * Hooks of the loop iteration, called only when loop->remote is set. */
 void corio__remote_drain(corio_loop *loop);   /* once per iteration */
-/* About to block: spins for a message first if the runtime asks to
- * (corio_multi_config.spin_us); 1 if one arrived (then it does not block). */
-int corio__remote_spin(corio_loop *loop);
+/* About to block for at most timeout_ns (-1: no limit): polls for a
+ * message first (corio_multi_config.spin_us, remote.c). Returns -1 if
+ * something arrived (then the loop does not block), else the number of I/O
+ * callbacks its own zero-timeout polls made (the loop then blocks). */
+int corio__remote_spin(corio_loop *loop, int64_t timeout_ns);
 /* After setting loop->sleeping, about to block for ms (-1: no limit): 0
  * if a message is waiting (do not block). Publishes whether the loop is
  * idle or stuck (multi.c: shutdown and cross-loop deadlock detection). */

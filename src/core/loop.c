@@ -433,14 +433,15 @@ static int out_of_work(const corio_loop *loop)
  * I/O callbacks it made besides the wake-up eventfd's. */
 static int poll_io(corio_loop *loop, int64_t timeout_ns)
 {
-    int ms, rc;
-    uint64_t wakeups = loop->n_wakeups;
+    int ms, rc, spun = 0;
+    uint64_t wakeups;
     if (timeout_ns < 0)
         ms = -1;
     else
         ms = (int)((timeout_ns + CORIO__NS_PER_MS - 1) / CORIO__NS_PER_MS);
-    if (ms != 0 && loop->remote && corio__remote_spin(loop))
-        ms = 0;
+    if (ms != 0 && loop->remote && (spun = corio__remote_spin(loop, timeout_ns)) != 0)
+        ms = 0; /* a message, or I/O it already dispatched */
+    wakeups = loop->n_wakeups; /* after the spin: it counts its own */
     if (ms != 0) {
         atomic_store(&loop->sleeping, 1);
         if (atomic_load(&loop->ts_pending) ||
@@ -463,7 +464,7 @@ static int poll_io(corio_loop *loop, int64_t timeout_ns)
         corio__remote_woke(loop);
     if (rc < 0)
         return rc;
-    return rc - (int)(loop->n_wakeups - wakeups);
+    return rc - (int)(loop->n_wakeups - wakeups) + (spun > 0 ? spun : 0);
 }
 
 static inline bool run_should_return(const corio_loop *loop)

@@ -265,7 +265,7 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
         c.threads = cpus_allowed(&set);
     if (!c.threads)
         c.threads = 1;
-    if (c.threads > 4096)
+    if (c.threads > 4096 || c.spin_us < -1 || c.spin_us > 1000000)
         return -EINVAL;
     rt = calloc(1, sizeof *rt);
     if (!rt)
@@ -282,7 +282,8 @@ int corio_run_multi(corio_fn main_fn, void *arg, void **result,
     }
     memset(rt->rem, 0, c.threads * sizeof *rt->rem);
     rt->n = c.threads;
-    rt->spin_ns = c.spin_us > 4000000u ? 4000000000u : c.spin_us * 1000u;
+    rt->spin_ns = c.spin_us < 0 ? 0
+                  : (int64_t)(c.spin_us ? c.spin_us : CORIO_MULTI_SPIN_US_DEFAULT) * 1000;
     rt->pin = c.pin;
     rt->loop_cfg = c.loop;
     rt->main_fn = main_fn;

@@ -44,6 +44,9 @@ typedef struct corio__remote {
     struct corio__multi *rt;
     unsigned index;
     unsigned rr;                 /* round-robin placement cursor */
+    unsigned spin_misses;        /* spins in a row that found nothing */
+    int64_t sleep_ns;            /* when the loop last went to sleep */
+    int64_t spin_off_until;      /* preempted while spinning: not before */
     corio__rmsg shutdown_msg;    /* posted once by the main task's end */
     corio__rmsg stop_msg;        /* posted once by the coordinator */
     corio__rmsg report_msg;      /* runtime deadlock: report this loop's part */
@@ -58,7 +61,8 @@ typedef struct corio__remote {
 typedef struct corio__multi {
     unsigned n;
     corio__remote *rem;          /* n slots */
-    unsigned spin_ns;            /* spin before blocking (0: none) */
+    int64_t spin_ns;             /* an idle loop polls this long before it
+                                    sleeps (0: never) */
     int pin;
     const corio_loop_config *loop_cfg;
     corio_fn main_fn;
