@@ -773,6 +773,9 @@ typedef struct corio_chan_case {
                        * (NULL if the channel was closed) */
     int status;       /* set for the chosen case: 0, or CORIO_ECLOSED (a
                        * SEND's value then stays with the caller) */
+    struct corio_xchan *xchan; /* instead of chan: a channel between loops
+                                * (corio_xchan, "Every core"); set at most
+                                * one of the two */
 } corio_chan_case;
 
 /* Go's select / libdill's choose: waits until one of the n cases can
@@ -784,8 +787,11 @@ typedef struct corio_chan_case {
  * suspends (usable outside a task, ignores cancellation) and returns -EAGAIN
  * if no case is ready. Suspending otherwise. Returns the index, or
  * -ETIMEDOUT (timeout or an expired scope; no case completed), -ECANCELED,
- * -EAGAIN, -ENOMEM, -EPERM, -EINVAL (bad op, cases NULL with n > 0). With no
- * enabled case it waits for the timeout (or forever). */
+ * -EAGAIN, -ENOMEM, -EPERM, -EINVAL (bad op, cases NULL with n > 0, both
+ * chan and xchan set). With no enabled case it waits for the timeout (or
+ * forever). Cases on cross-loop channels (xchan) may be mixed with local
+ * ones, from a task on a loop of a corio_run_multi runtime (else -EPERM,
+ * even when polling): still exactly one case completes. */
 CORIO_API int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
 
 /* A queue of void * items (asyncio's Queue, LifoQueue, PriorityQueue).

@@ -25,59 +25,16 @@
  * loop may wake it, so its loop must neither finish nor call it a deadlock.
  * Nodes on task stacks are why corio_run_multi refuses COMPACT stacks.
  */
-#include "core/remote.h"
+#include "sync/xchan.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax() __builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax() __asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax() ((void)0)
-#endif
 
 /* What a task parked on a corio_xchan waits on, for dumps and reports. */
 static const corio__waitable xchan_waitable = {"cross-loop channel",
                                                CORIO_WAIT_CHANNEL, NULL};
-
-/* A parked sender or receiver; on its task's stack. */
-typedef struct xwait {
-    corio__list node;   /* in recvq/sendq, under the lock */
-    corio__rmsg msg;    /* the wake-up, to the waiter's loop */
-    corio_task *task;
-    corio_loop *loop;
-    void *value;        /* to send, or received */
-    int status;         /* 0 or CORIO_ECLOSED, set by the claimer */
-    int claimed;        /* under the lock: a peer took this wait */
-    int delivered;      /* waiter's thread only: the wake-up arrived */
-} xwait;
-
-/* Allocated by corio_xchan_create, freed by corio_xchan_destroy. */
-struct corio_xchan {
-    _Alignas(CORIO__CACHELINE) atomic_int lock;
-    atomic_size_t alen;     /* len, for spinners to watch without the lock */
-    atomic_int aclosed;
-    void **buf;             /* cap slots */
-    size_t cap, head, len;
-    corio__list recvq, sendq;
-    int closed;
-    unsigned spin_ns;
-};
-
-static inline void xlock(corio_xchan *c)
-{
-    while (atomic_exchange_explicit(&c->lock, 1, memory_order_acquire))
-        while (atomic_load_explicit(&c->lock, memory_order_relaxed))
-            cpu_relax();
-}
-
-static inline void xunlock(corio_xchan *c)
-{
-    atomic_store_explicit(&c->lock, 0, memory_order_release);
-}
 
 static int64_t mono_ns(void)
 {
@@ -126,7 +83,7 @@ void corio_xchan_destroy(corio_xchan *c)
 
 static void deliver_handler(corio_loop *loop, corio__rmsg *m)
 {
-    xwait *w = corio__container_of(m, xwait, msg);
+    corio__xwait *w = corio__container_of(m, corio__xwait, msg);
     (void)loop;
     w->delivered = 1;
     corio__wake(w->task, 0); /* 0 if it was interrupted meanwhile */
@@ -136,8 +93,8 @@ static void deliver_handler(corio_loop *loop, corio__rmsg *m)
  * wake-up, to hold that window open. NULL outside those tests. */
 void (*corio__xchan_after_claim)(void);
 
-/* After the lock is released: wakes the claimed waiter w. */
-static void notify(corio_loop *self, xwait *w)
+/* After the lock is released: wakes the claimed or poked waiter w. */
+void corio__xchan_notify(corio_loop *self, corio__xwait *w)
 {
     if (CORIO__UNLIKELY(corio__xchan_after_claim != NULL))
         corio__xchan_after_claim();
@@ -149,17 +106,49 @@ static void notify(corio_loop *self, xwait *w)
     w->msg.fn = deliver_handler;
     corio__remote_post(w->loop, &w->msg, self);
 }
+#define notify corio__xchan_notify
 
-static xwait *claim_first(corio__list *q, int status)
+/* The first plain wait of q (selects' waits are skipped: they are poked,
+ * never claimed), unlinked and claimed with status; NULL if none. */
+static corio__xwait *claim_first(corio__list *q, int status)
 {
-    corio__list *n = corio__list_pop_front(q);
-    xwait *w;
-    if (!n)
-        return NULL;
-    w = corio__container_of(n, xwait, node);
-    w->claimed = 1;
-    w->status = status;
-    return w;
+    corio__list *n;
+    corio__xwait *w;
+    for (n = q->next; n != q; n = n->next) {
+        w = corio__container_of(n, corio__xwait, node);
+        if (CORIO__UNLIKELY(w->poke))
+            continue;
+        corio__list_remove(n);
+        w->claimed = 1;
+        w->status = status;
+        return w;
+    }
+    return NULL;
+}
+
+/* The channel became ready in q's direction for whoever comes: every
+ * select waiting there is unlinked onto out, to be notified after the
+ * lock is released; each retries its cases on its own loop. */
+static void poke_all(corio__list *q, corio__list *out)
+{
+    corio__list *n = q->next, *next;
+    for (; n != q; n = next) {
+        corio__xwait *w = corio__container_of(n, corio__xwait, node);
+        next = n->next;
+        if (!w->poke)
+            continue;
+        corio__list_remove(n);
+        w->poked = 1;
+        corio__list_push_back(out, n);
+    }
+}
+
+/* After the lock is released: notifies what poke_all collected. */
+static void notify_pokes(corio_loop *self, corio__list *pokes)
+{
+    corio__list *n;
+    while ((n = corio__list_pop_front(pokes)))
+        notify(self, corio__container_of(n, corio__xwait, node));
 }
 
 /* Entry check: the caller must be a task on a loop of a runtime. */
@@ -177,10 +166,10 @@ static int enter(corio_loop **loopp, corio_task **selfp)
 /* Called with the lock held and w linked: unlocks, parks until claimed or
  * interrupted. Returns 0 (claimed: w->status holds the outcome) or the
  * interruption (w unlinked, nothing handed over). */
-static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
+static int park(corio_xchan *c, corio_loop *loop, corio_task *self, corio__xwait *w)
 {
     int rc;
-    xunlock(c);
+    corio__xunlock(c);
     corio__xwait_begin(loop);
     for (;;) {
         rc = corio__park(self, &xchan_waitable, c);
@@ -188,14 +177,14 @@ static int park(corio_xchan *c, corio_loop *loop, corio_task *self, xwait *w)
             break;
         if (rc == 0)
             continue; /* not ours (nothing does that): keep waiting */
-        xlock(c);
+        corio__xlock(c);
         if (!w->claimed) {
             corio__list_remove(&w->node);
-            xunlock(c);
+            corio__xunlock(c);
             corio__xwait_end(loop);
             return rc;
         }
-        xunlock(c);
+        corio__xunlock(c);
         /* Claimed on another loop: the wake-up is on its way and points at
          * w, which lives on this stack. Wait for it, whatever else comes:
          * a shield hides our cancellation and deadlines from this wait
@@ -224,17 +213,18 @@ static void spin_until(corio_xchan *c, int sending)
             if (atomic_load_explicit(&c->aclosed, memory_order_relaxed) ||
                 (sending ? len < c->cap : len > 0))
                 return;
-            cpu_relax();
+            corio__cpu_relax();
         }
         if (mono_ns() >= end)
             return;
     }
 }
 
-/* Lock held. 0 done (*wp: a receiver to notify, or NULL), -EAGAIN, closed. */
-static int send_locked(corio_xchan *c, void *value, xwait **wp)
+/* Lock held. 0 done (*wp: a receiver to notify, or NULL; pokes: selects
+ * to notify), -EAGAIN, closed. */
+static int send_locked(corio_xchan *c, void *value, corio__xwait **wp, corio__list *pokes)
 {
-    xwait *w;
+    corio__xwait *w;
     *wp = NULL;
     if (c->closed)
         return CORIO_ECLOSED;
@@ -251,15 +241,18 @@ static int send_locked(corio_xchan *c, void *value, xwait **wp)
         c->buf[i] = value;
         c->len++;
         atomic_store_explicit(&c->alen, c->len, memory_order_relaxed);
+        if (CORIO__UNLIKELY(!corio__list_empty(&c->recvq)))
+            poke_all(&c->recvq, pokes); /* only selects wait there now */
         return 0;
     }
     return -EAGAIN;
 }
 
-/* Lock held. 0 done (*wp: a sender to notify, or NULL), -EAGAIN, closed. */
-static int recv_locked(corio_xchan *c, void **value, xwait **wp)
+/* Lock held. 0 done (*wp: a sender to notify, or NULL; pokes: selects to
+ * notify), -EAGAIN, closed. */
+static int recv_locked(corio_xchan *c, void **value, corio__xwait **wp, corio__list *pokes)
 {
-    xwait *w;
+    corio__xwait *w;
     *wp = NULL;
     if (c->len) {
         *value = c->buf[c->head];
@@ -271,6 +264,8 @@ static int recv_locked(corio_xchan *c, void **value, xwait **wp)
         } else {
             c->len--;
             atomic_store_explicit(&c->alen, c->len, memory_order_relaxed);
+            if (CORIO__UNLIKELY(!corio__list_empty(&c->sendq)))
+                poke_all(&c->sendq, pokes); /* room, and only selects wait */
         }
         if (++c->head == c->cap)
             c->head = 0;
@@ -283,7 +278,8 @@ int corio_xchan_send(corio_xchan *c, void *value)
 {
     corio_loop *loop;
     corio_task *self;
-    xwait w, *peer;
+    corio__xwait w, *peer;
+    corio__list pokes;
     int rc = enter(&loop, &self);
     if (rc)
         return rc;
@@ -291,12 +287,14 @@ int corio_xchan_send(corio_xchan *c, void *value)
         return -EINVAL;
     if (c->spin_ns && atomic_load_explicit(&c->alen, memory_order_relaxed) >= c->cap)
         spin_until(c, 1);
-    xlock(c);
-    rc = send_locked(c, value, &peer);
+    corio__xlock(c);
+    corio__list_init(&pokes);
+    rc = send_locked(c, value, &peer, &pokes);
     if (rc != -EAGAIN) {
-        xunlock(c);
+        corio__xunlock(c);
         if (peer)
             notify(loop, peer);
+        notify_pokes(loop, &pokes);
         return rc;
     }
     w.task = self;
@@ -305,6 +303,8 @@ int corio_xchan_send(corio_xchan *c, void *value)
     w.status = 0;
     w.claimed = 0;
     w.delivered = 0;
+    w.poke = 0;
+    w.poked = 0;
     corio__list_push_back(&c->sendq, &w.node);
     rc = park(c, loop, self, &w);
     return rc ? rc : w.status;
@@ -314,7 +314,8 @@ int corio_xchan_recv(corio_xchan *c, void **value)
 {
     corio_loop *loop;
     corio_task *self;
-    xwait w, *peer;
+    corio__xwait w, *peer;
+    corio__list pokes;
     void *v = NULL;
     int rc = enter(&loop, &self);
     if (value)
@@ -325,12 +326,14 @@ int corio_xchan_recv(corio_xchan *c, void **value)
         return -EINVAL;
     if (c->spin_ns && atomic_load_explicit(&c->alen, memory_order_relaxed) == 0)
         spin_until(c, 0);
-    xlock(c);
-    rc = recv_locked(c, &v, &peer);
+    corio__xlock(c);
+    corio__list_init(&pokes);
+    rc = recv_locked(c, &v, &peer, &pokes);
     if (rc != -EAGAIN) {
-        xunlock(c);
+        corio__xunlock(c);
         if (peer)
             notify(loop, peer);
+        notify_pokes(loop, &pokes);
         if (value)
             *value = v;
         return rc;
@@ -341,6 +344,8 @@ int corio_xchan_recv(corio_xchan *c, void **value)
     w.status = 0;
     w.claimed = 0;
     w.delivered = 0;
+    w.poke = 0;
+    w.poked = 0;
     corio__list_push_back(&c->recvq, &w.node);
     rc = park(c, loop, self, &w);
     if (rc)
@@ -353,24 +358,28 @@ int corio_xchan_recv(corio_xchan *c, void **value)
 int corio_xchan_try_send(corio_xchan *c, void *value)
 {
     corio_loop *loop = corio__remote_self();
-    xwait *peer;
+    corio__xwait *peer;
+    corio__list pokes;
     int rc;
     if (!c)
         return -EINVAL;
     if (!loop)
         return -EPERM;
-    xlock(c);
-    rc = send_locked(c, value, &peer);
-    xunlock(c);
+    corio__list_init(&pokes);
+    corio__xlock(c);
+    rc = send_locked(c, value, &peer, &pokes);
+    corio__xunlock(c);
     if (peer)
         notify(loop, peer);
+    notify_pokes(loop, &pokes);
     return rc;
 }
 
 int corio_xchan_try_recv(corio_xchan *c, void **value)
 {
     corio_loop *loop = corio__remote_self();
-    xwait *peer;
+    corio__xwait *peer;
+    corio__list pokes;
     void *v = NULL;
     int rc;
     if (value)
@@ -379,11 +388,13 @@ int corio_xchan_try_recv(corio_xchan *c, void **value)
         return -EINVAL;
     if (!loop)
         return -EPERM;
-    xlock(c);
-    rc = recv_locked(c, &v, &peer);
-    xunlock(c);
+    corio__list_init(&pokes);
+    corio__xlock(c);
+    rc = recv_locked(c, &v, &peer, &pokes);
+    corio__xunlock(c);
     if (peer)
         notify(loop, peer);
+    notify_pokes(loop, &pokes);
     if (rc == 0 && value)
         *value = v;
     return rc;
@@ -394,15 +405,15 @@ int corio_xchan_close(corio_xchan *c)
     corio_loop *loop = corio__remote_self();
     corio__list woken;
     corio__list *n;
-    xwait *w;
+    corio__xwait *w;
     if (!c)
         return -EINVAL;
     if (!loop)
         return -EPERM;
     corio__list_init(&woken);
-    xlock(c);
+    corio__xlock(c);
     if (c->closed) {
-        xunlock(c);
+        corio__xunlock(c);
         return -EALREADY;
     }
     c->closed = 1;
@@ -411,9 +422,11 @@ int corio_xchan_close(corio_xchan *c)
         corio__list_push_back(&woken, &w->node);
     while ((w = claim_first(&c->sendq, CORIO_ECLOSED)))
         corio__list_push_back(&woken, &w->node);
-    xunlock(c);
+    poke_all(&c->recvq, &woken); /* selects: a closed channel is ready */
+    poke_all(&c->sendq, &woken);
+    corio__xunlock(c);
     /* The nodes are ours now (claimed): a private list, then notified. */
     while ((n = corio__list_pop_front(&woken)))
-        notify(loop, corio__container_of(n, xwait, node));
+        notify(loop, corio__container_of(n, corio__xwait, node));
     return 0;
 }
