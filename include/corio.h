@@ -765,17 +765,23 @@ CORIO_API size_t corio_chan_cap(const corio_chan *c);
 CORIO_API int corio_chan_closed(const corio_chan *c); /* 1 once closed */
 
 /* One case of corio_chan_select(). */
-enum corio_chan_op { CORIO_CHAN_SEND = 1, CORIO_CHAN_RECV = 2 };
+enum corio_chan_op {
+    CORIO_CHAN_SEND = 1,
+    CORIO_CHAN_RECV = 2,
+    CORIO_CHAN_CROSS = 0x10 /* or'ed into op: the case is on xchan, a
+                             * channel between loops (corio_xchan) */
+};
 typedef struct corio_chan_case {
-    corio_chan *chan; /* NULL: the case is disabled (Go's nil channel) */
+    union {
+        corio_chan *chan;          /* NULL: the case is disabled (Go's nil
+                                    * channel) */
+        struct corio_xchan *xchan; /* with op | CORIO_CHAN_CROSS */
+    };
     int op;           /* enum corio_chan_op */
     void *value;      /* SEND: what to send. RECV: set to what was received
                        * (NULL if the channel was closed) */
     int status;       /* set for the chosen case: 0, or CORIO_ECLOSED (a
                        * SEND's value then stays with the caller) */
-    struct corio_xchan *xchan; /* instead of chan: a channel between loops
-                                * (corio_xchan, "Every core"); set at most
-                                * one of the two */
 } corio_chan_case;
 
 /* Go's select / libdill's choose: waits until one of the n cases can
@@ -787,11 +793,11 @@ typedef struct corio_chan_case {
  * suspends (usable outside a task, ignores cancellation) and returns -EAGAIN
  * if no case is ready. Suspending otherwise. Returns the index, or
  * -ETIMEDOUT (timeout or an expired scope; no case completed), -ECANCELED,
- * -EAGAIN, -ENOMEM, -EPERM, -EINVAL (bad op, cases NULL with n > 0, both
- * chan and xchan set). With no enabled case it waits for the timeout (or
- * forever). Cases on cross-loop channels (xchan) may be mixed with local
- * ones, from a task on a loop of a corio_run_multi runtime (else -EPERM,
- * even when polling): still exactly one case completes. */
+ * -EAGAIN, -ENOMEM, -EPERM, -EINVAL (bad op, cases NULL with n > 0). With no
+ * enabled case it waits for the timeout (or forever). Cases on cross-loop
+ * channels (xchan, op | CORIO_CHAN_CROSS) may be mixed with local ones,
+ * from a task on a loop of a corio_run_multi runtime (else -EPERM, even
+ * when polling): still exactly one case completes. */
 CORIO_API int corio_chan_select(corio_chan_case *cases, size_t n, double timeout);
 
 /* A queue of void * items (asyncio's Queue, LifoQueue, PriorityQueue).

@@ -89,12 +89,12 @@ static void *fanin_main(void *arg)
         int rc;
         memset(cs, 0, sizeof cs);
         cs[0].xchan = xa;
-        cs[0].op = CORIO_CHAN_RECV;
+        cs[0].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
         cs[1].chan = lc;
         cs[1].op = CORIO_CHAN_RECV;
         /* cs[2] disabled */
         cs[3].xchan = xb;
-        cs[3].op = CORIO_CHAN_RECV;
+        cs[3].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
         rc = corio_chan_select(cs, 4, -1);
         CHECK(rc == 0 || rc == 1 || rc == 3);
         if (rc < 0)
@@ -116,9 +116,9 @@ static void *fanin_main(void *arg)
         corio_chan_case cs[2];
         memset(cs, 0, sizeof cs);
         cs[0].xchan = xa;
-        cs[0].op = CORIO_CHAN_RECV;
+        cs[0].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
         cs[1].xchan = xb;
-        cs[1].op = CORIO_CHAN_RECV;
+        cs[1].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
         CHECK(corio_chan_select(cs, 2, 0) == -EAGAIN);
         CHECK(corio_chan_select(cs, 2, 0.001) == -ETIMEDOUT);
     }
@@ -172,7 +172,7 @@ static void *send_main(void *arg)
         cs[0].chan = lc; /* nobody sends here: never ready */
         cs[0].op = CORIO_CHAN_RECV;
         cs[1].xchan = out;
-        cs[1].op = CORIO_CHAN_SEND;
+        cs[1].op = CORIO_CHAN_SEND | CORIO_CHAN_CROSS;
         cs[1].value = (void *)(intptr_t)i;
         rc = corio_chan_select(cs, 2, -1);
         CHECK(rc == 1 && cs[1].status == 0);
@@ -237,7 +237,7 @@ static void *race_selector(void *arg)
         cs[0].chan = never;
         cs[0].op = CORIO_CHAN_RECV;
         cs[1].xchan = rx;
-        cs[1].op = CORIO_CHAN_RECV;
+        cs[1].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
         /* Timeouts of 0 (poll), 0.1-0.3 ms, and now and then none. */
         rc = corio_chan_select(cs, 2, k % 8 == 7 ? -1 : (double)(k % 4) * 0.0001);
         k++;
@@ -321,13 +321,13 @@ static void *close_main(void *arg)
     cs[0].chan = never;
     cs[0].op = CORIO_CHAN_RECV;
     cs[1].xchan = cx;
-    cs[1].op = CORIO_CHAN_RECV;
+    cs[1].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
     CHECK(corio_spawn_on(&h, corio_loop_get(1), closer, NULL) == 0);
     rc = corio_chan_select(cs, 2, -1);
     CHECK(rc == 1 && cs[1].status == CORIO_ECLOSED && cs[1].value == NULL);
     CHECK(corio_xtask_await(h, NULL, 0) == 0);
-    /* Both chan and xchan in one case. */
-    cs[0].xchan = cx;
+    /* A bad op. */
+    cs[0].op = CORIO_CHAN_CROSS;
     CHECK(corio_chan_select(cs, 2, 0) == -EINVAL);
     corio_chan_destroy(never);
     corio_xchan_destroy(cx);
@@ -345,7 +345,7 @@ static void test_close_and_misuse(void **state)
     assert_int_equal(corio_xchan_create(&c, 1, 0), 0);
     memset(cs, 0, sizeof cs);
     cs[0].xchan = c;
-    cs[0].op = CORIO_CHAN_RECV;
+    cs[0].op = CORIO_CHAN_RECV | CORIO_CHAN_CROSS;
     assert_int_equal(corio_chan_select(cs, 1, 0), -EPERM);
     corio_xchan_destroy(c);
 }

@@ -233,6 +233,68 @@ static void test_wake_races_cancel(void **state)
     assert_int_equal(atomic_load(&failures), 0);
 }
 
+
+/* ---- a timer callback posts cross-loop work during the shutdown -----------------
+ * main ends at once; a callback armed on loop 1 fires afterwards, while
+ * the runtime shuts down, and spawns a task on loop 0 and cancels another
+ * one there. The runtime must not call the loops finished while the timer
+ * is pending (then loop 0 could be closed under the message), and the
+ * late tasks are cancelled or run, never leaked. */
+
+static atomic_int late_ran, late_fired;
+
+static void *late_task(void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&late_ran, 1);
+    corio_sleep(10); /* cancelled by the shutdown */
+    return NULL;
+}
+
+static void late_cb(void *arg)
+{
+    corio_xtask *h = NULL;
+    (void)arg;
+    atomic_fetch_add(&late_fired, 1);
+    CHECK(corio_spawn_on(NULL, corio_loop_get(0), late_task, NULL) == 0);
+    CHECK(corio_spawn_on(&h, corio_loop_get(0), late_task, NULL) == 0);
+    if (h) {
+        corio_xtask_cancel(h);
+        corio_xtask_detach(h);
+    }
+}
+
+static void *arm_timer(void *arg)
+{
+    CHECK(corio_call_later(NULL, *(double *)arg, late_cb, NULL) == 0);
+    return NULL;
+}
+
+static void *late_main(void *arg)
+{
+    corio_xtask *h;
+    CHECK(corio_spawn_on(&h, corio_loop_get(1), arm_timer, arg) == 0);
+    CHECK(corio_xtask_await(h, NULL, 0) == 0);
+    return NULL; /* the timer is still pending on loop 1 */
+}
+
+static void test_timer_posts_during_shutdown(void **state)
+{
+    static const double delays[] = {0.0, 0.0005, 0.002, 0.02};
+    int spin, i, r;
+    (void)state;
+    for (spin = -1; spin <= 0; spin++)
+        for (r = 0; r < 10; r++)
+            for (i = 0; i < 4; i++) {
+                double d = delays[i];
+                atomic_store(&late_fired, 0);
+                assert_int_equal(run(late_main, &d, 2, spin), 0);
+                assert_int_equal(atomic_load(&failures), 0);
+                /* The pending timer kept the runtime up until it fired. */
+                assert_int_equal(atomic_load(&late_fired), 1);
+            }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_fds_while_spinning),
         cmocka_unit_test(test_timers_while_spinning),
         cmocka_unit_test(test_wake_races_cancel),
+        cmocka_unit_test(test_timer_posts_during_shutdown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

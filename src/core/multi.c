@@ -9,8 +9,10 @@
  * Shutdown. When the main task ends, every loop is told (a message) to
  * cancel its tasks, as corio_run does on one loop; tasks spawned on a loop
  * after that are cancelled before they run. The runtime is finished when
- * every loop is passive (no live task, nothing pending but the runtime's
- * reference, blocked in its poller) and no message is in flight. Each loop
+ * every loop is passive (no live task, no timer, nothing pending but the
+ * runtime's reference, blocked in its poller) and no message is in
+ * flight. (A pending timer callback may post to another loop when it
+ * fires: a loop with one is not passive.) Each loop
  * counts the messages it posted (`sent`) and handled (`recvd`), written by
  * that loop only. The coordinator reads every loop's (recvd, passive, sent)
  * twice; if every loop was passive both times, no counter moved in between

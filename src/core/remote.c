@@ -182,10 +182,13 @@ int corio__remote_may_block(corio_loop *loop, int ms)
     if (atomic_load(&r->inbox) != NULL)
         return 0;
     /* Idle: nothing alive and nothing pending but the runtime's own
-     * reference. Stuck: blocked for good (no timer, no fd) with nothing
+     * reference: no task, no timer (a callback armed with corio_call_later
+     * may post cross-loop work when it fires, even during the shutdown),
+     * no fd waiter. Stuck: blocked for good (no timer, no fd) with nothing
      * pending but cross-loop waits. Only a message can change either
      * (multi.c). */
-    if (loop->nlive == 0 && loop->keepalive == 1)
+    if (loop->nlive == 0 && loop->keepalive == 1 && loop->wheel.count == 0 &&
+        loop->io_waiters == 0)
         atomic_store(&r->passive, CORIO__IDLE);
     else if (ms < 0 && loop->io_waiters == 0 && loop->keepalive == 1 + r->xwaits)
         atomic_store(&r->passive, CORIO__STUCK);

@@ -53,10 +53,10 @@ int corio_chan_select(corio_chan_case *cases, size_t n, double timeout)
     if (n > (size_t)INT32_MAX)
         return -EINVAL;
     for (i = 0; i < n; i++) {
-        if (CORIO__UNLIKELY(cases[i].xchan != NULL))
-            return corio__chan_select_x(cases, n, timeout); /* xselect.c */
         if (!cases[i].chan)
             continue;
+        if (CORIO__UNLIKELY(cases[i].op & CORIO_CHAN_CROSS))
+            return corio__chan_select_x(cases, n, timeout); /* xselect.c */
         if (cases[i].op != CORIO_CHAN_SEND && cases[i].op != CORIO_CHAN_RECV)
             return -EINVAL;
         nenabled++;

@@ -29,21 +29,24 @@
 static const corio__waitable wait_xselect = {"channel select (cross-loop)",
                                              CORIO_WAIT_CHANNEL, NULL};
 
+#define IS_X(cs) (((cs)->op & CORIO_CHAN_CROSS) != 0)
+#define OP(cs) ((cs)->op & ~CORIO_CHAN_CROSS)
+
 /* Tries case cs without waiting: 1 if it completed (result in *cs). */
 static int try_case(corio_chan_case *cs)
 {
     void *v = NULL;
     int rc;
-    if (cs->xchan) {
-        rc = cs->op == CORIO_CHAN_SEND ? corio_xchan_try_send(cs->xchan, cs->value)
+    if (IS_X(cs)) {
+        rc = OP(cs) == CORIO_CHAN_SEND ? corio_xchan_try_send(cs->xchan, cs->value)
                                        : corio_xchan_try_recv(cs->xchan, &v);
     } else {
-        rc = cs->op == CORIO_CHAN_SEND ? corio__chan_try_send(cs->chan, cs->value)
+        rc = OP(cs) == CORIO_CHAN_SEND ? corio__chan_try_send(cs->chan, cs->value)
                                        : corio__chan_try_recv(cs->chan, &v);
     }
     if (rc == -EAGAIN)
         return 0;
-    if (cs->op == CORIO_CHAN_RECV)
+    if (OP(cs) == CORIO_CHAN_RECV)
         cs->value = v;
     cs->status = rc;
     return 1;
@@ -53,7 +56,7 @@ static int try_all(corio_chan_case *cases, size_t n)
 {
     size_t i;
     for (i = 0; i < n; i++)
-        if ((cases[i].chan || cases[i].xchan) && try_case(&cases[i]))
+        if (cases[i].chan && try_case(&cases[i]))
             return (int)i;
     return -1;
 }
@@ -101,16 +104,14 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
     int rc, scoped = 0, chosen = -1, ready;
 
     for (i = 0; i < n; i++) {
-        if (cases[i].chan && cases[i].xchan)
-            return -EINVAL;
-        if (!cases[i].chan && !cases[i].xchan)
+        if (!cases[i].chan)
             continue;
-        if (cases[i].op != CORIO_CHAN_SEND && cases[i].op != CORIO_CHAN_RECV)
+        if (OP(&cases[i]) != CORIO_CHAN_SEND && OP(&cases[i]) != CORIO_CHAN_RECV)
             return -EINVAL;
-        if (cases[i].chan)
-            nl++;
-        else
+        if (IS_X(&cases[i]))
             nx++;
+        else
+            nl++;
     }
     if (nx && !loop)
         return -EPERM; /* cross-loop channels: a loop of a runtime only */
@@ -137,7 +138,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
         /* Link: local nodes as select.c does, then the poke nodes. */
         for (i = 0, k = 0; i < n; i++) {
             corio_chan *c = cases[i].chan;
-            if (!c)
+            if (!c || IS_X(&cases[i]))
                 continue;
             w = &nodes[k++];
             w->task = self;
@@ -151,7 +152,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
         ready = 0;
         for (i = 0, armedx = 0; i < n && !ready; i++) {
             corio__xwait *x;
-            if (!cases[i].xchan)
+            if (!cases[i].chan || !IS_X(&cases[i]))
                 continue;
             x = &xn[armedx];
             x->task = self;
@@ -160,7 +161,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
             x->status = 0;
             x->claimed = 0;
             x->poke = 1;
-            if (arm(cases[i].xchan, cases[i].op, x))
+            if (arm(cases[i].xchan, OP(&cases[i]), x))
                 ready = 1;
             else
                 armedx++;
@@ -169,9 +170,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
         if (!ready) {
             corio__xwait_begin(loop);
             for (;;) {
-                rc = corio__park(self, &wait_xselect, cases[0].chan
-                                                          ? (void *)cases[0].chan
-                                                          : (void *)cases[0].xchan);
+                rc = corio__park(self, &wait_xselect, (void *)cases[0].chan);
                 if (rc != 0)
                     break;
                 for (k = 0; k < nl && !nodes[k].fired; k++)
@@ -194,7 +193,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
                 corio__list_remove(&w->node);
         }
         for (i = 0, k = 0; i < n && k < armedx; i++) {
-            if (!cases[i].xchan)
+            if (!cases[i].chan || !IS_X(&cases[i]))
                 continue;
             if (disarm(cases[i].xchan, &xn[k]) && !xn[k].delivered) {
                 corio_scope sh;
@@ -215,7 +214,7 @@ int corio__chan_select_x(corio_chan_case *cases, size_t n, double timeout)
                 if (nodes[k].fired)
                     break;
             cs->status = nodes[k].status;
-            if (cs->op == CORIO_CHAN_RECV)
+            if (OP(cs) == CORIO_CHAN_RECV)
                 cs->value = cs->status == 0 ? nodes[k].value : NULL;
             rc = chosen;
             break;
