@@ -1676,11 +1676,26 @@ CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
  * loop is woken (an eventfd write) at most once per iteration, and not at
  * all while it is awake. docs/design.md ("Every core") explains how.
  *
- * Shared services: the default thread pool serves every loop (it is
- * thread-safe); everything else (timers, sockets, DNS lookups, TLS
- * contexts made with corio_tls_*, metrics) belongs to the loop that made
- * it. The calls below are for tasks (and callbacks) on a loop of the
- * runtime unless they say otherwise.
+ * Shared services, and which are shared:
+ *  - Thread pool: shared. The default pool (corio_to_thread,
+ *    corio_work_*) serves every loop; it is thread-safe, and each job's
+ *    completion goes back to the loop that submitted it.
+ *  - DNS: per loop. Each lookup (corio_resolve*) runs on, and belongs to,
+ *    the loop of the task that made it (its own c-ares channel, or a pool
+ *    job); nothing is cached across loops.
+ *  - TLS contexts: per loop. A corio_tls_ctx counts the streams using it
+ *    without atomics: make one per loop (same certificate files), do not
+ *    pass one loop's context to another loop's streams.
+ *  - Metrics: per loop. corio_loop_metrics_get reads one loop;
+ *    corio_loop_metrics_all gives every loop's and their sum.
+ *  - Debugging: per loop. The stall detector watches one loop each (a
+ *    report names the loop: "corio: stall on loop 1: ..."; CORIO_STALL_MS
+ *    arms one on every loop); corio_dump_all shows every loop's tasks.
+ *  - Everything else (timers, sockets, streams, channels, locks, tasks)
+ *    belongs to the loop that made it; corio_xchan and corio_xtask are the
+ *    objects made to cross.
+ * The calls below are for tasks (and callbacks) on a loop of the runtime
+ * unless they say otherwise.
  * ====================================================================== */
 
 #define CORIO_MULTI_SPIN_US_DEFAULT 50

@@ -14,6 +14,7 @@
  * it did not ask for to the handler installed before it.
  */
 #include "debug/debug.h"
+#include "core/remote.h"
 
 #include <errno.h>
 #include <semaphore.h>
@@ -228,18 +229,22 @@ static void capture(struct corio__stall *st, int64_t stalled_ns, int64_t thresho
      * else, so say nothing. */
     if (atomic_load_explicit(&d->progress, memory_order_acquire) != progress_seen)
         return;
+    if (st->loop->remote) /* a loop of a corio_run_multi runtime: which */
+        fprintf(f, "corio: stall on loop %u: ", st->loop->remote->index);
+    else
+        fprintf(f, "corio: stall: ");
     if (st->task_id) {
         char name[80];
         if (st->task_name[0])
             snprintf(name, sizeof name, "%s", st->task_name);
         else
             snprintf(name, sizeof name, "task-%llu", (unsigned long long)st->task_id);
-        fprintf(f, "corio: stall: task #%llu '%s' has run for %.3fs without "
+        fprintf(f, "task #%llu '%s' has run for %.3fs without "
                    "suspending (threshold %.3fs)",
                 (unsigned long long)st->task_id, name, (double)stalled_ns / 1e9,
                 (double)threshold / 1e9);
     } else {
-        fprintf(f, "corio: stall: the loop has been busy outside any task (a "
+        fprintf(f, "the loop has been busy outside any task (a "
                    "callback?) for %.3fs (threshold %.3fs)",
                 (double)stalled_ns / 1e9, (double)threshold / 1e9);
     }

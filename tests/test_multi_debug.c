@@ -1,0 +1,139 @@
+/*
+ * Debugging across the loops of a corio_run_multi runtime: the stall
+ * detector works per loop (a task hogging loop 1 is reported, naming loop
+ * 1, while loop 0 keeps running its timers), and CORIO_STALL_MS arms a
+ * detector on every loop.
+ *
+ * Tasks record failures with CHECK (cmocka is not thread-safe).
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static atomic_int failures;
+
+#define CHECK(cond)                                                          \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            atomic_fetch_add(&failures, 1);                                  \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                  \
+        }                                                                    \
+    } while (0)
+
+/* Runs fn on a runtime of 2 loops whose reports go to a temporary file;
+ * returns the reports (free them). */
+static char *run_report(corio_fn fn, void *arg)
+{
+    corio_multi_config c;
+    corio_loop_config lc;
+    FILE *f = tmpfile();
+    long n;
+    char *s;
+    assert_non_null(f);
+    memset(&c, 0, sizeof c);
+    memset(&lc, 0, sizeof lc);
+    lc.report_file = f;
+    c.threads = 2;
+    c.loop = &lc;
+    atomic_store(&failures, 0);
+    assert_int_equal(corio_run_multi(fn, arg, NULL, &c), 0);
+    assert_int_equal(atomic_load(&failures), 0);
+    fflush(f);
+    n = ftell(f);
+    s = calloc(1, (size_t)n + 1);
+    assert_non_null(s);
+    rewind(f);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return s;
+}
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void hog(double seconds)
+{
+    volatile unsigned x = 1;
+    double end = wall() + seconds;
+    while (wall() < end)
+        x = x * 1664525u + 1013904223u;
+}
+
+static atomic_int hog_started, hog_done;
+
+static void *hogger(void *arg)
+{
+    int enable = *(int *)arg;
+    if (enable)
+        CHECK(corio_debug_stall_detector(NULL, 0.05) == 0);
+    atomic_store(&hog_started, 1);
+    hog(tu_slow() ? 0.6 : 0.3);
+    atomic_store(&hog_done, 1);
+    return NULL;
+}
+
+/* main on loop 0 ticks every 10 ms while loop 1 is hogged. */
+static void *stall_main(void *arg)
+{
+    corio_xtask *h;
+    int ticks = 0;
+    atomic_store(&hog_started, 0);
+    atomic_store(&hog_done, 0);
+    CHECK(corio_spawn_on(&h, corio_loop_get(1), hogger, arg) == 0);
+    while (!atomic_load(&hog_started))
+        CHECK(corio_sleep(0.001) == 0);
+    while (!atomic_load(&hog_done)) {
+        CHECK(corio_sleep(0.01) == 0);
+        ticks++;
+    }
+    CHECK(corio_xtask_await(h, NULL, 0) == 0);
+    /* Loop 0 was not held up by loop 1's stall (structure, not timing:
+     * 300 ms of hogging leaves room for far more than 3 ticks). */
+    CHECK(ticks >= 3);
+    return NULL;
+}
+
+static void test_stall_per_loop(void **state)
+{
+    int enable = 1;
+    char *r;
+    (void)state;
+    r = run_report(stall_main, &enable);
+    assert_non_null(strstr(r, "corio: stall on loop 1: task #"));
+    assert_non_null(strstr(r, "has run for"));
+    assert_null(strstr(r, "stall on loop 0"));
+    free(r);
+}
+
+static void test_stall_env_every_loop(void **state)
+{
+    int enable = 0;
+    char *r;
+    (void)state;
+    setenv("CORIO_STALL_MS", "50", 1);
+    r = run_report(stall_main, &enable);
+    unsetenv("CORIO_STALL_MS");
+    assert_non_null(strstr(r, "corio: stall on loop 1: task #"));
+    assert_null(strstr(r, "stall on loop 0"));
+    free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stall_per_loop),
+        cmocka_unit_test(test_stall_env_every_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
