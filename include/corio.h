@@ -1280,6 +1280,11 @@ typedef void (*corio_server_handler)(corio_stream *s, void *arg);
 
 #define CORIO_SERVER_NODELAY   0x1u /* TCP_NODELAY on accepted sockets */
 #define CORIO_SERVER_REUSEPORT 0x2u
+/* corio_server_start_all only: one listener, on the calling loop, whose
+ * accept task hands each connection to a loop round-robin ... */
+#define CORIO_SERVER_ONE_ACCEPTOR 0x4u
+/* ... or, with this too, to the loop with the fewest live tasks. */
+#define CORIO_SERVER_LEAST_BUSY   0x8u
 
 typedef struct corio_server_opts {
     int backlog;              /* listen backlog; 0: SOMAXCONN */
@@ -1325,13 +1330,21 @@ CORIO_API int corio_server_close(corio_server *srv, double grace);
  * runtime. Allocated by corio_server_start_all, freed by
  * corio_mserver_close, which closes every loop's server with grace seconds
  * for its handlers and returns how many had to be cancelled (-EPERM outside
- * a task). Start returns 0, -EPERM, -EINVAL, -ENOMEM or the first failure. */
+ * a task). Start returns 0, -EPERM, -EINVAL, -ENOMEM or the first failure.
+ * With CORIO_SERVER_ONE_ACCEPTOR in opts->flags: one listener instead, on
+ * the calling loop, whose accept task hands each connection to a loop
+ * round-robin (with CORIO_SERVER_LEAST_BUSY too: the loop with the fewest
+ * live tasks, as corio_loop_pick); the handler runs on that loop. LEAST_BUSY
+ * without ONE_ACCEPTOR is -EINVAL. docs/benchmarks.md compares the spread. */
 typedef struct corio_mserver corio_mserver;
 CORIO_API int corio_server_start_all(corio_mserver **msp, const char *host, int port,
                            corio_server_handler handler, void *arg,
                            const corio_server_opts *opts);
 CORIO_API int corio_mserver_port(const corio_mserver *ms);
 CORIO_API int corio_mserver_close(corio_mserver *ms, double grace);
+/* How many connections loop index has served so far (handlers started
+ * there), or -EINVAL. Any loop of the runtime; a relaxed read. */
+CORIO_API long corio_mserver_served(const corio_mserver *ms, unsigned index);
 
 /* ======================================================================
  * DNS and TLS

@@ -2,7 +2,11 @@
  * Servers on every loop (corio_server_start_all): one SO_REUSEPORT listener
  * per loop; every connection is answered by the loop that accepted it, and
  * the kernel spreads connections over all loops. Clients run on every loop
- * too. Tasks record failures with CHECK (cmocka is not thread-safe).
+ * too. The same with one acceptor handing connections out round-robin
+ * (an exact even split) or to the least busy loop, corio_mserver_served's
+ * counts, and a close whose grace period ends with handlers still running
+ * on other loops. Tasks record failures with CHECK (cmocka is not
+ * thread-safe).
  */
 #include "testutil.h"
 
@@ -61,13 +65,18 @@ static void *client(void *arg)
     return NULL;
 }
 
+static long served[4];
+
 static void *server_main(void *arg)
 {
     corio_mserver *ms;
     corio_xtask *c[CLIENTS];
+    corio_server_opts o;
     int i, port;
-    (void)arg;
-    CHECK(corio_server_start_all(&ms, "127.0.0.1", 0, handler, NULL, NULL) == 0);
+    memset(&o, 0, sizeof o);
+    o.flags = arg ? *(unsigned *)arg : 0;
+    o.flags |= CORIO_SERVER_NODELAY;
+    CHECK(corio_server_start_all(&ms, "127.0.0.1", 0, handler, NULL, &o) == 0);
     port = corio_mserver_port(ms);
     CHECK(port > 0);
     for (i = 0; i < CLIENTS; i++)
@@ -75,33 +84,116 @@ static void *server_main(void *arg)
                              (void *)(intptr_t)port) == 0);
     for (i = 0; i < CLIENTS; i++)
         CHECK(corio_xtask_await(c[i], NULL, 0) == 0);
+    for (i = 0; i < 4; i++)
+        served[i] = corio_mserver_served(ms, (unsigned)i);
+    CHECK(corio_mserver_served(ms, 2) == -EINVAL);
     CHECK(corio_mserver_close(ms, 1.0) == 0);
     return NULL;
 }
 
-static void test_every_loop_serves(void **state)
+static void run_server(unsigned flags)
 {
     corio_multi_config c;
     int i, sum = 0;
-    (void)state;
     memset(&c, 0, sizeof c);
     c.threads = 2;
     atomic_store(&failures, 0);
     atomic_store(&answered, 0);
+    memset(served, 0, sizeof served);
     for (i = 0; i < 4; i++)
         atomic_store(&per_loop[i], 0);
-    assert_int_equal(corio_run_multi(server_main, NULL, NULL, &c), 0);
+    assert_int_equal(corio_run_multi(server_main, &flags, NULL, &c), 0);
     assert_int_equal(atomic_load(&failures), 0);
     assert_int_equal(atomic_load(&answered), CLIENTS);
     for (i = 0; i < 2; i++) {
         int n = atomic_load(&per_loop[i]);
-        fprintf(stderr, "loop %d served %d connections\n", i, n);
-        /* 64 connections hashed over 2 listeners: both get some (an empty
-         * one has probability 2^-63). */
-        assert_true(n > 0);
+        fprintf(stderr, "flags %#x: loop %d served %d connections\n", flags, i, n);
+        assert_int_equal(served[i], n);
+        if (!(flags & CORIO_SERVER_LEAST_BUSY)) {
+            /* REUSEPORT: 64 connections hashed over 2 listeners: both get
+             * some (an empty one has probability 2^-63). */
+            assert_true(n > 0);
+        }
+        if ((flags & CORIO_SERVER_ONE_ACCEPTOR) && !(flags & CORIO_SERVER_LEAST_BUSY))
+            assert_int_equal(n, CLIENTS / 2); /* round-robin: exact */
         sum += n;
     }
     assert_int_equal(sum, CLIENTS);
+}
+
+static void test_every_loop_serves(void **state)
+{
+    (void)state;
+    run_server(0);
+}
+
+static void test_one_acceptor(void **state)
+{
+    (void)state;
+    run_server(CORIO_SERVER_ONE_ACCEPTOR);
+    run_server(CORIO_SERVER_ONE_ACCEPTOR | CORIO_SERVER_LEAST_BUSY);
+}
+
+/* ---- close with handlers still running on other loops -----------------------*/
+
+static atomic_int stuck_started;
+
+static void stuck_handler(corio_stream *s, void *arg)
+{
+    (void)s;
+    (void)arg;
+    atomic_fetch_add(&stuck_started, 1);
+    corio_sleep(60); /* until the close cancels it */
+}
+
+static void *stuck_client(void *arg)
+{
+    corio_stream *s;
+    int rc = corio_stream_connect_tcp(&s, "127.0.0.1", (int)(intptr_t)arg);
+    char b;
+    size_t len = 0;
+    CHECK(rc == 0);
+    if (rc)
+        return NULL;
+    /* The server closes the connection when its handler is cancelled. */
+    (void)corio_stream_readexactly(s, &b, 1, &len);
+    corio_stream_close(s);
+    return NULL;
+}
+
+static void *grace_main(void *arg)
+{
+    corio_mserver *ms;
+    corio_server_opts o;
+    corio_xtask *c[4];
+    int i, port;
+    (void)arg;
+    memset(&o, 0, sizeof o);
+    o.flags = CORIO_SERVER_ONE_ACCEPTOR;
+    atomic_store(&stuck_started, 0);
+    CHECK(corio_server_start_all(&ms, "127.0.0.1", 0, stuck_handler, NULL, &o) == 0);
+    port = corio_mserver_port(ms);
+    for (i = 0; i < 4; i++)
+        CHECK(corio_spawn_on(&c[i], corio_loop_get((unsigned)i % 2), stuck_client,
+                             (void *)(intptr_t)port) == 0);
+    while (atomic_load(&stuck_started) < 4)
+        corio_sleep(0.001);
+    CHECK(corio_mserver_served(ms, 0) == 2 && corio_mserver_served(ms, 1) == 2);
+    CHECK(corio_mserver_close(ms, 0.05) == 4); /* all four cancelled */
+    for (i = 0; i < 4; i++)
+        CHECK(corio_xtask_await(c[i], NULL, 0) == 0);
+    return NULL;
+}
+
+static void test_one_acceptor_grace(void **state)
+{
+    corio_multi_config c;
+    (void)state;
+    memset(&c, 0, sizeof c);
+    c.threads = 2;
+    atomic_store(&failures, 0);
+    assert_int_equal(corio_run_multi(grace_main, NULL, NULL, &c), 0);
+    assert_int_equal(atomic_load(&failures), 0);
 }
 
 static void test_misuse(void **state)
@@ -110,13 +202,39 @@ static void test_misuse(void **state)
     (void)state;
     assert_int_equal(corio_server_start_all(&ms, NULL, 0, handler, NULL, NULL), -EPERM);
     assert_int_equal(corio_mserver_port(NULL), -EINVAL);
+    assert_int_equal(corio_mserver_served(NULL, 0), -EINVAL);
+}
+
+static void *least_busy_alone_main(void *arg)
+{
+    corio_mserver *ms;
+    corio_server_opts o;
+    (void)arg;
+    memset(&o, 0, sizeof o);
+    o.flags = CORIO_SERVER_LEAST_BUSY;
+    CHECK(corio_server_start_all(&ms, "127.0.0.1", 0, handler, NULL, &o) == -EINVAL);
+    return NULL;
+}
+
+static void test_least_busy_needs_one_acceptor(void **state)
+{
+    corio_multi_config c;
+    (void)state;
+    memset(&c, 0, sizeof c);
+    c.threads = 2;
+    atomic_store(&failures, 0);
+    assert_int_equal(corio_run_multi(least_busy_alone_main, NULL, NULL, &c), 0);
+    assert_int_equal(atomic_load(&failures), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_loop_serves),
+        cmocka_unit_test(test_one_acceptor),
+        cmocka_unit_test(test_one_acceptor_grace),
         cmocka_unit_test(test_misuse),
+        cmocka_unit_test(test_least_busy_needs_one_acceptor),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,12 +10,40 @@
  * sleeps until cancelled, and then closes it with the caller's grace
  * period. The first listener is bound first, so port 0 picks one port that
  * every other loop then binds too.
+ *
+ * CORIO_SERVER_ONE_ACCEPTOR: one listener instead, on the calling loop,
+ * whose accept task hands each connection's fd to a loop chosen
+ * round-robin (or, with CORIO_SERVER_LEAST_BUSY, the loop with the fewest
+ * live tasks) through that loop's feed channel. A feeder task on every
+ * loop receives fds and runs one handler task per connection there; it
+ * tracks them (a list, as corio_server does) so that the close can wait
+ * for them within the grace period and cancel the rest. The fd crosses as
+ * a plain int: nothing of one loop's (no corio_socket) moves to another.
+ *
+ * Both modes count the connections each loop served (corio_mserver_served),
+ * in a slot per loop written only by that loop.
  */
 #include "core/internal.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FEED_CAPACITY 1024
+#define TLS_HANDSHAKE_TIMEOUT 10.0
+
+static const corio__waitable wait_feed = {"server feeder", CORIO_WAIT_OTHER, NULL};
+
+/* One loop's part: its connection count, on a line of its own. */
+typedef struct ms_slot {
+    _Alignas(64) atomic_size_t served; /* written by that loop only */
+    corio_xchan *feed;                 /* ONE_ACCEPTOR: fds for this loop */
+} ms_slot;
 
 /* Allocated by corio_server_start_all, freed by corio_mserver_close. */
 struct corio_mserver {
@@ -28,14 +56,34 @@ struct corio_mserver {
     void *arg;
     corio_server_opts opts;
     double grace;          /* written before the cancels that read it */
+    unsigned nloops;
+    ms_slot *slots;        /* nloops, cache-line aligned */
+    int one;               /* ONE_ACCEPTOR */
+    corio_xtask *acceptor; /* ONE_ACCEPTOR: the accept task (caller's loop) */
+    corio_socket *lsock;   /* ONE_ACCEPTOR: the listener, owned by acceptor */
 };
+
+/* Every connection passes here, on the loop that serves it. */
+static void count_served(corio_mserver *ms)
+{
+    atomic_size_t *c = &ms->slots[corio_loop_index(NULL)].served;
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+static void counting_handler(corio_stream *s, void *arg)
+{
+    corio_mserver *ms = arg;
+    count_served(ms);
+    ms->handler(s, ms->arg);
+}
 
 static void *serve_here(void *arg)
 {
     corio_mserver *ms = arg;
     corio_server *srv;
     corio_scope sh;
-    int rc = corio_server_start(&srv, ms->host, ms->port, ms->handler, ms->arg,
+    int rc = corio_server_start(&srv, ms->host, ms->port, counting_handler, ms,
                                 &ms->opts);
     if (rc < 0) {
         corio_xchan_send(ms->ready, (void *)(intptr_t)rc);
@@ -51,6 +99,186 @@ static void *serve_here(void *arg)
     rc = corio_server_close(srv, ms->grace);
     corio_scope_exit(&sh);
     return (void *)(intptr_t)(rc > 0 ? rc : 0);
+}
+
+/* ---- one acceptor ----------------------------------------------------------*/
+
+/* A feeder's connections, on its stack. */
+typedef struct feeder {
+    corio_mserver *ms;
+    corio__list conns;
+    size_t nconns;
+    corio_task *closer;   /* parked until nconns == 0, or NULL */
+} feeder;
+
+/* One connection on a feeder's loop; freed by its handler task. */
+typedef struct fconn {
+    corio__list node;
+    feeder *fd_owner;
+    corio_stream *stream;
+    corio_task *task;
+} fconn;
+
+static void *fconn_main(void *arg)
+{
+    fconn *c = arg;
+    feeder *fe = c->fd_owner;
+    corio_mserver *ms = fe->ms;
+    int rc = 0;
+    if (ms->opts.tls) {
+        corio_scope sc;
+        corio_scope_enter(&sc, TLS_HANDSHAKE_TIMEOUT, 0);
+        rc = corio_stream_starttls(c->stream, ms->opts.tls, NULL);
+        corio_scope_exit(&sc);
+    }
+    if (rc == 0) {
+        count_served(ms);
+        ms->handler(c->stream, ms->arg);
+        corio_stream_close(c->stream);
+    } else {
+        corio_stream_abort(c->stream);
+    }
+    corio__list_remove(&c->node);
+    if (--fe->nconns == 0 && fe->closer)
+        corio__wake(fe->closer, 0);
+    free(c);
+    return NULL;
+}
+
+/* Starts a handler task for fd on this loop; closes fd on failure. */
+static void feed_one(feeder *fe, int fd)
+{
+    corio_spawn_opts o;
+    corio_socket *k = NULL;
+    fconn *c = calloc(1, sizeof *c);
+    if (!c || corio_socket_wrap(&k, fd) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    if (corio_stream_open_socket(&c->stream, k) != 0) {
+        corio_socket_close(k);
+        free(c);
+        return;
+    }
+    memset(&o, 0, sizeof o);
+    o.name = "conn";
+    o.stack_size = fe->ms->opts.stack_size;
+    c->fd_owner = fe;
+    if (corio_spawn_ex(&c->task, fconn_main, c, &o) != 0) {
+        corio_stream_abort(c->stream);
+        free(c);
+        return;
+    }
+    corio__list_push_back(&fe->conns, &c->node);
+    fe->nconns++;
+    corio_detach(c->task);
+}
+
+/* Waits (uninterruptibly: the caller is shielded) until every connection
+ * of fe has ended. */
+static void feeder_drain(feeder *fe)
+{
+    corio_task *t = corio_current();
+    while (fe->nconns) {
+        fe->closer = t;
+        (void)corio__park(t, &wait_feed, fe);
+        fe->closer = NULL;
+    }
+}
+
+/* The feeder of one loop: handler tasks for the fds the acceptor sends,
+ * until corio_mserver_close cancels it; then the grace period. */
+static void *feed_here(void *arg)
+{
+    corio_mserver *ms = arg;
+    ms_slot *sl = &ms->slots[corio_loop_index(NULL)];
+    feeder fe;
+    corio_scope sh, sc;
+    corio__list *n;
+    int cancelled = 0;
+    void *v;
+    memset(&fe, 0, sizeof fe);
+    fe.ms = ms;
+    corio__list_init(&fe.conns);
+    while (corio_xchan_recv(sl->feed, &v) == 0)
+        feed_one(&fe, (int)(intptr_t)v);
+    /* Closing: fds still in the channel are not served. */
+    while (corio_xchan_try_recv(sl->feed, &v) == 0)
+        close((int)(intptr_t)v);
+    corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
+    if (fe.nconns && ms->grace != 0) {
+        int rc;
+        corio_task *t = corio_current();
+        corio_scope_enter(&sc, ms->grace, 0);
+        while (fe.nconns) {
+            fe.closer = t;
+            rc = corio__park(t, &wait_feed, &fe);
+            fe.closer = NULL;
+            if (rc)
+                break; /* the grace period ended */
+        }
+        corio_scope_exit(&sc);
+    }
+    for (n = fe.conns.next; n != &fe.conns; n = n->next) {
+        corio_cancel(corio__container_of(n, fconn, node)->task);
+        cancelled++;
+    }
+    feeder_drain(&fe);
+    corio_scope_exit(&sh);
+    return (void *)(intptr_t)cancelled;
+}
+
+/* The one accept loop, on the calling loop: hands every connection's fd
+ * to a loop's feeder. */
+static void *accept_here(void *arg)
+{
+    corio_mserver *ms = arg;
+    int how = (ms->opts.flags & CORIO_SERVER_LEAST_BUSY) ? CORIO_PICK_LEAST_BUSY
+                                                        : CORIO_PICK_ROUND_ROBIN;
+    for (;;) {
+        corio_socket *k;
+        int fd, rc = corio_socket_accept(ms->lsock, &k, NULL);
+        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+            if (corio_sleep(0.1) != 0)
+                break;
+            continue;
+        }
+        if (rc)
+            break; /* cancelled (close), or the listener failed */
+        if (ms->opts.flags & CORIO_SERVER_NODELAY)
+            corio_socket_setopt_int(k, IPPROTO_TCP, TCP_NODELAY, 1);
+        fd = corio_socket_detach(k);
+        if (fd < 0)
+            continue;
+        /* Backpressure: a full feed parks the acceptor. */
+        if (corio_xchan_send(ms->slots[corio_loop_index(corio_loop_pick(how))].feed,
+                             (void *)(intptr_t)fd) != 0) {
+            close(fd);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static int start_one_acceptor(corio_mserver *ms)
+{
+    unsigned i;
+    corio_addr a;
+    int rc = corio_tcp_listen(&ms->lsock, ms->host, ms->port, ms->opts.backlog, 0);
+    if (rc < 0)
+        return rc;
+    rc = corio_socket_local_addr(ms->lsock, &a);
+    if (rc < 0)
+        return rc;
+    ms->port = corio_addr_port(&a);
+    for (i = 0; i < ms->nloops; i++) {
+        rc = corio_spawn_on(&ms->tasks[i], corio_loop_get(i), feed_here, ms);
+        if (rc < 0)
+            return rc;
+        ms->n++;
+    }
+    return corio_spawn_on(&ms->acceptor, corio_loop_current(), accept_here, ms);
 }
 
 /* Starts the listener of loop i and waits for its result. */
@@ -81,23 +309,46 @@ int corio_server_start_all(corio_mserver **msp, const char *host, int port,
         return -EPERM;
     if (!handler || port < 0 || port > 65535)
         return -EINVAL;
+    if (opts && (opts->flags & CORIO_SERVER_LEAST_BUSY) &&
+        !(opts->flags & CORIO_SERVER_ONE_ACCEPTOR))
+        return -EINVAL;
     ms = calloc(1, sizeof *ms);
     if (!ms)
         return -ENOMEM;
     ms->tasks = calloc(n, sizeof *ms->tasks);
-    if (!ms->tasks || (host && !(ms->host = strdup(host))) ||
+    ms->slots = aligned_alloc(64, n * sizeof *ms->slots);
+    if (!ms->tasks || !ms->slots || (host && !(ms->host = strdup(host))) ||
         corio_xchan_create(&ms->ready, 1, 0) < 0) {
         free(ms->tasks);
+        free(ms->slots);
         free(ms->host);
         free(ms);
         return -ENOMEM;
     }
+    memset(ms->slots, 0, n * sizeof *ms->slots);
+    ms->nloops = n;
     if (opts)
         ms->opts = *opts;
-    ms->opts.flags |= CORIO_SERVER_REUSEPORT;
+    ms->one = (ms->opts.flags & CORIO_SERVER_ONE_ACCEPTOR) != 0;
+    if (!ms->one)
+        ms->opts.flags |= CORIO_SERVER_REUSEPORT;
     ms->port = port;
     ms->handler = handler;
     ms->arg = arg;
+    if (ms->one) {
+        for (i = 0; i < n; i++)
+            if (corio_xchan_create(&ms->slots[i].feed, FEED_CAPACITY, 0) < 0) {
+                corio_mserver_close(ms, 0);
+                return -ENOMEM;
+            }
+        rc = start_one_acceptor(ms);
+        if (rc < 0) {
+            corio_mserver_close(ms, 0);
+            return rc;
+        }
+        *msp = ms;
+        return 0;
+    }
     for (i = 0; i < n; i++) {
         rc = start_one(ms, i);
         if (rc < 0) {
@@ -115,6 +366,14 @@ int corio_mserver_port(const corio_mserver *ms)
     return ms ? ms->port : -EINVAL;
 }
 
+long corio_mserver_served(const corio_mserver *ms, unsigned index)
+{
+    if (!ms || index >= ms->nloops)
+        return -EINVAL;
+    return (long)atomic_load_explicit(&((corio_mserver *)ms)->slots[index].served,
+                                      memory_order_relaxed);
+}
+
 int corio_mserver_close(corio_mserver *ms, double grace)
 {
     unsigned i;
@@ -124,6 +383,16 @@ int corio_mserver_close(corio_mserver *ms, double grace)
     if (!corio_current())
         return -EPERM;
     ms->grace = grace;
+    if (ms->acceptor) {
+        /* One acceptor: stop accepting first, then the feeders. */
+        corio_scope sh;
+        corio_xtask_cancel(ms->acceptor);
+        corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
+        (void)corio_xtask_await(ms->acceptor, NULL, 0);
+        corio_scope_exit(&sh);
+    }
+    if (ms->lsock)
+        corio_socket_close(ms->lsock);
     for (i = 0; i < ms->n; i++)
         corio_xtask_cancel(ms->tasks[i]);
     for (i = 0; i < ms->n; i++) {
@@ -135,6 +404,9 @@ int corio_mserver_close(corio_mserver *ms, double grace)
             total += (int)(intptr_t)v;
         corio_scope_exit(&sh);
     }
+    for (i = 0; i < ms->nloops; i++)
+        corio_xchan_destroy(ms->slots[i].feed);
+    free(ms->slots);
     corio_xchan_destroy(ms->ready);
     free(ms->tasks);
     free(ms->host);
