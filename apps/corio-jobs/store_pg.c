@@ -279,6 +279,12 @@ static int by_id(const void *a, const void *b)
     return strcmp((*(jobs_job *const *)a)->id, (*(jobs_job *const *)b)->id);
 }
 
+static int write_by_id(const void *a, const void *b)
+{
+    return strcmp((*(const jobs_write *const *)a)->job->id,
+                  (*(const jobs_write *const *)b)->job->id);
+}
+
 /* ---- operations ------------------------------------------------------------ */
 
 /* Text parameters of one write, kept alive until the pipeline returns. */
@@ -325,15 +331,24 @@ static char *insert_text(size_t rows)
  * (PostgreSQL parses and plans one statement per 500 jobs, not one per
  * job), one fenced UPDATE per outcome, COMMIT. Inserts and updates of one
  * batch never concern the same job (the service changes a job only after
- * its previous change has committed), so their order does not matter. */
+ * its previous change has committed), so their order does not matter to
+ * the result; the updates go in id order, the order in which pg_renew
+ * locks the same rows, so that the two never deadlock (a batch locking
+ * job 3 then job 1 while a renewal holds 1 and waits for 3). */
 static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
 {
     pg_store *s = (pg_store *)base;
     if (n == 0)
         return 0;
+    const jobs_write **ow = malloc(n * sizeof *ow);
+    if (!ow)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ow[i] = &w[i];
+    qsort(ow, n, sizeof *ow, write_by_id);
     size_t ni = 0;
     for (size_t i = 0; i < n; i++)
-        ni += w[i].kind == JOBS_W_INSERT;
+        ni += ow[i]->kind == JOBS_W_INSERT;
     size_t nchunks = (ni + INSERT_ROWS - 1) / INSERT_ROWS;
     size_t nst = 2 + nchunks + (n - ni);
     corio_pg_stmt *st = calloc(nst, sizeof *st);
@@ -346,7 +361,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     size_t k = 1 + nchunks, ins = 0; /* next update statement, next row */
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const jobs_job *j = w[i].job;
+        const jobs_job *j = ow[i]->job;
         wparams *q = &p[i];
         snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
         snprintf(q->max_attempts, sizeof q->max_attempts, "%d",
@@ -354,7 +369,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
         snprintf(q->priority, sizeof q->priority, "%d", j->priority);
         snprintf(q->timeout, sizeof q->timeout, "%.17g", j->timeout);
-        if (w[i].kind == JOBS_W_INSERT) {
+        if (ow[i]->kind == JOBS_W_INSERT) {
             /* The order of COLS, then updated_at. */
             const char *v[NCOLS] = {
                 j->id, jobs_type_name(j->type), jobs_status_name(j->status),
@@ -366,7 +381,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                 j->queue[0] ? j->queue : "default", q->priority, q->timeout,
                 j->unique_key, now};
             memcpy(&iv[ins++ * NCOLS], v, sizeof v);
-        } else if (w[i].kind == JOBS_W_UPDATE) {
+        } else if (ow[i]->kind == JOBS_W_UPDATE) {
             const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
                                  j->error, q->attempts,
                                  ms_text(q->started, j->started_ms),
@@ -397,12 +412,12 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
      * lease expired). Its outcome is the new claim's to record. */
     k = 1 + nchunks;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (w[i].kind != JOBS_W_UPDATE)
+        if (ow[i]->kind != JOBS_W_UPDATE)
             continue;
         if (strcmp(PQcmdTuples(res[k++]), "0") == 0)
             fprintf(stderr, "corio-jobs: job %s: not recorded as %s: this "
                     "process no longer holds it (its lease expired)\n",
-                    w[i].job->id, jobs_status_name(w[i].job->status));
+                    ow[i]->job->id, jobs_status_name(ow[i]->job->status));
     }
     for (size_t i = 0; res && i < nst; i++)
         PQclear(res[i]);
@@ -413,6 +428,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
     free(res);
     free(p);
     free(st);
+    free(ow);
     return rc;
 }
 
@@ -813,11 +829,15 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
     corio_pg_stmt st[4] = {
         /* Renew first: after an outage of the database longer than the
          * lease, a live process keeps the jobs it still runs instead of
-         * reaping them itself. */
-        {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
-         "make_interval(secs => $2::float8) WHERE owner=$1 AND "
-         "status='running' RETURNING id, cancel_requested, attempts", 2,
-         renew_v},
+         * reaping them itself. The rows are locked in id order, as
+         * pg_write updates them: in another order a renewal and a batch
+         * of outcomes each held a row the other waited for (deadlock:
+         * one of them failed after deadlock_timeout). */
+        {"UPDATE corio_jobs j SET lease_until=clock_timestamp() + "
+         "make_interval(secs => $2::float8) FROM (SELECT id FROM corio_jobs "
+         "WHERE owner=$1 AND status='running' ORDER BY id FOR UPDATE) c "
+         "WHERE j.id = c.id RETURNING j.id, j.cancel_requested, j.attempts",
+         2, renew_v},
         /* A DELETE asked for it and its holder died: it ends cancelled. */
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$1::bigint, "
          "updated_at=$1::bigint, error='cancelled by DELETE /jobs/<id>', "
