@@ -167,6 +167,87 @@ static void test_enqueue_in_transaction(void **state)
     assert_int_equal(tu_run(in_txn, NULL, NULL), 0);
 }
 
+/* A job whose work is over gives its worker to the next job at once, not
+ * once its outcome has committed: the next claim then shares a commit
+ * with that outcome instead of queueing behind it (a burn-down of no-op
+ * jobs does twice the work per commit latency). Staged with one worker:
+ * job A ends while another connection holds A's row, so its outcome
+ * cannot commit; B must still start. Before the change B waited for A's
+ * outcome (the test's wait ran out). */
+static struct {
+    int a_in, b_started;
+    corio_event *gate;
+} SF;
+
+static int sf_a(corio_job *job, const char *spec, void *arg)
+{
+    (void)spec;
+    (void)arg;
+    SF.a_in = 1;
+    corio_event_wait(SF.gate);
+    return corio_job_set_result(job, "{}");
+}
+
+static int sf_b(corio_job *job, const char *spec, void *arg)
+{
+    (void)spec;
+    (void)arg;
+    SF.b_started = 1;
+    return corio_job_set_result(job, "{}");
+}
+
+static void *slot_free(void *arg)
+{
+    (void)arg;
+    static int registered;
+    if (!registered) {
+        registered = 1;
+        assert_int_equal(corio_jobs_register("sf_a", sf_a, NULL), 0);
+        assert_int_equal(corio_jobs_register("sf_b", sf_b, NULL), 0);
+    }
+    memset(&SF, 0, sizeof SF);
+    assert_int_equal(corio_event_create(&SF.gate), 0);
+    corio_jobs *j = rt_open_with((corio_jobs_opts){.workers = 1});
+    char a[27], b[27];
+    assert_int_equal(corio_jobs_enqueue(j, "sf_a", "{}", a, NULL, 0), 0);
+    double until = corio_now() + 10 * tu_slack();
+    while (!SF.a_in && corio_now() < until)
+        corio_sleep(0.01);
+    assert_true(SF.a_in);
+    corio_pg *x = NULL;
+    char *why = NULL;
+    assert_int_equal(corio_pg_connect(&x, jpg_conninfo, &why), 0);
+    PGresult *r = NULL;
+    assert_int_equal(corio_pg_query(x, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    const char *p[1] = {a};
+    assert_int_equal(corio_pg_query(x, &r, "SELECT 1 FROM corio_jobs WHERE "
+                                    "id=$1 FOR UPDATE", 1, p), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue(j, "sf_b", "{}", b, NULL, 0), 0);
+    corio_event_set(SF.gate); /* A ends; its outcome waits for x */
+    until = corio_now() + 5 * tu_slack();
+    while (!SF.b_started && corio_now() < until)
+        corio_sleep(0.01);
+    int started = SF.b_started;
+    assert_int_equal(corio_pg_query(x, &r, "COMMIT", 0, NULL), 0);
+    PQclear(r);
+    corio_pg_close(x);
+    assert_true(started);
+    json_decref(rt_wait(j, a, "succeeded"));
+    json_decref(rt_wait(j, b, "succeeded"));
+    corio_jobs_close(j);
+    corio_event_destroy(SF.gate);
+    return NULL;
+}
+
+static void test_slot_free_while_outcome_commits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(slot_free, NULL, NULL), 0);
+}
+
 /* The table as the first PostgreSQL store created it, with a job in it. */
 static void *old_table(void *arg)
 {
@@ -212,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_retry_endpoint),
         cmocka_unit_test(test_enqueue_in_transaction),
         cmocka_unit_test(test_old_table_migrates),
+        cmocka_unit_test(test_slot_free_while_outcome_commits),
     };
     int rc = jpg_start();
     if (rc)
