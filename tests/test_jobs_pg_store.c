@@ -427,8 +427,9 @@ TU_TASK_TEST(batch_all_or_nothing)
  * the renewal locks job 1 and waits at 2; the batch (outcomes of 3, then
  * 1) locks 3 and waits at 1; job 2 is let go, and the renewal reaches 3.
  * Before the fix (the batch in submission order, the renewal in scan
- * order) one of the two failed with -EIO; now the batch goes in id order
- * and waits behind the renewal. */
+ * order) one of the two failed with -EIO. Now the batch goes in id order
+ * and the renewal skips locked rows (it extends job 2's lease next time)
+ * but still reports job 2 as held. */
 typedef struct lock_call {
     jobs_store *s;
     jobs_write w[2];
@@ -480,7 +481,8 @@ TU_TASK_TEST(outcomes_and_renewal_lock_in_one_order)
     wr.w[0] = (jobs_write){JOBS_W_UPDATE, v[2]};
     wr.w[1] = (jobs_write){JOBS_W_UPDATE, v[0]};
     corio_task *tr = corio_spawn(renew_task, &rn);
-    corio_sleep(0.3 * tu_slack()); /* the renewal holds 1, waits for 2 */
+    corio_sleep(0.3 * tu_slack()); /* before: the renewal holds 1, waits
+                                      for 2 */
     corio_task *tw = corio_spawn(write_task, &wr);
     corio_sleep(0.3 * tu_slack()); /* the batch waits for 1 (fixed) or
                                       holds 3 and waits for 1 (before) */

@@ -332,9 +332,9 @@ static char *insert_text(size_t rows)
  * job), one fenced UPDATE per outcome, COMMIT. Inserts and updates of one
  * batch never concern the same job (the service changes a job only after
  * its previous change has committed), so their order does not matter to
- * the result; the updates go in id order, the order in which pg_renew
- * locks the same rows, so that the two never deadlock (a batch locking
- * job 3 then job 1 while a renewal holds 1 and waits for 3). */
+ * the result; the updates go in id order, so that two transactions that
+ * lock several of the same rows (a batch and a renewal, once) take them
+ * in one order and cannot deadlock. */
 static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
 {
     pg_store *s = (pg_store *)base;
@@ -826,18 +826,24 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     const char *reap_v[2] = {now, s->max_attempts};
     const char *renew_v[2] = {s->owner, s->lease};
-    corio_pg_stmt st[4] = {
+    corio_pg_stmt st[5] = {
         /* Renew first: after an outage of the database longer than the
          * lease, a live process keeps the jobs it still runs instead of
-         * reaping them itself. The rows are locked in id order, as
-         * pg_write updates them: in another order a renewal and a batch
-         * of outcomes each held a row the other waited for (deadlock:
-         * one of them failed after deadlock_timeout). */
+         * reaping them itself. A row another transaction has locked is
+         * skipped, not waited for: that is nearly always this process's
+         * own outcome being committed (the job has ended), and waiting
+         * for it made every outcome behind it wait for the renewal in
+         * turn (a renewal took about a second under a burn-down) or, in
+         * another lock order, deadlock. A skipped job that still runs is
+         * renewed next time, a third of a lease later. */
         {"UPDATE corio_jobs j SET lease_until=clock_timestamp() + "
          "make_interval(secs => $2::float8) FROM (SELECT id FROM corio_jobs "
-         "WHERE owner=$1 AND status='running' ORDER BY id FOR UPDATE) c "
-         "WHERE j.id = c.id RETURNING j.id, j.cancel_requested, j.attempts",
-         2, renew_v},
+         "WHERE owner=$1 AND status='running' FOR UPDATE SKIP LOCKED) c "
+         "WHERE j.id = c.id", 2, renew_v},
+        /* What this process holds, locked or not: the jobs that are not
+         * here any more were taken over (or cancelled) elsewhere. */
+        {"SELECT id, cancel_requested, attempts FROM corio_jobs WHERE "
+         "owner=$1 AND status='running'", 1, renew_v},
         /* A DELETE asked for it and its holder died: it ends cancelled. */
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$1::bigint, "
          "updated_at=$1::bigint, error='cancelled by DELETE /jobs/<id>', "
@@ -854,23 +860,23 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
          "lease_until=NULL, updated_at=$1::bigint WHERE status='running' AND "
          "attempts < $2::int AND lease_until < clock_timestamp()", 2, reap_v},
     };
-    PGresult *r[4] = {NULL, NULL, NULL, NULL};
-    int rc = run(s, 4, st, r, 0);
-    int rows = rc == 0 ? PQntuples(r[0]) : 0;
+    PGresult *r[5] = {NULL, NULL, NULL, NULL, NULL};
+    int rc = run(s, 5, st, r, 0);
+    int rows = rc == 0 ? PQntuples(r[1]) : 0;
     if (rows > 0) {
         *held = calloc((size_t)rows, sizeof **held);
         if (!*held)
             rc = -ENOMEM;
         for (int i = 0; rc == 0 && i < rows; i++) {
             jobs_held *h = &(*held)[i];
-            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[0], i, 0));
-            h->cancel = PQgetvalue(r[0], i, 1)[0] == 't';
-            h->attempts = atoi(PQgetvalue(r[0], i, 2));
+            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[1], i, 0));
+            h->cancel = PQgetvalue(r[1], i, 1)[0] == 't';
+            h->attempts = atoi(PQgetvalue(r[1], i, 2));
         }
         if (rc == 0)
             *n = (size_t)rows;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         PQclear(r[i]);
     return rc;
 }
