@@ -506,6 +506,53 @@ TU_TASK_TEST(outcomes_and_renewal_lock_in_one_order)
     return NULL;
 }
 
+/* Outcomes go as one UPDATE per batch, each column a text[] literal: text
+ * with quotes, backslashes, braces, commas and the word NULL comes back as
+ * it went, a NULL stays NULL, and a job of the batch taken over by another
+ * process is left as that process has it while the others are recorded. */
+TU_TASK_TEST(outcomes_batched_round_trip)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[3][JOBS_ID_LEN + 1];
+    insert(a, 3, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 3, &v), 3);
+    char q[256];
+    snprintf(q, sizeof q, "UPDATE corio_jobs SET owner = 'elsewhere' WHERE "
+             "id = '%s'", id[1]);
+    jpg_sql(q);
+    const char *odd = "{\"a\": \"q\\\"uote\\\\ {x,y} NULL\", \"b\": null}";
+    const char *why = "bad \"input\" \\ {1,2}";
+    for (int i = 0; i < 3; i++) {
+        v[i]->status = i == 2 ? JOBS_FAILED : JOBS_SUCCEEDED;
+        v[i]->finished_ms = jobs_now_ms();
+    }
+    jobs_job_set_result(v[0], odd);
+    jobs_job_set_error(v[2], why);
+    /* In reverse id order: the store sorts them. */
+    jobs_write w[3] = {{JOBS_W_UPDATE, v[2]}, {JOBS_W_UPDATE, v[1]},
+                       {JOBS_W_UPDATE, v[0]}};
+    assert_int_equal(a->ops->write(a, w, 3), 0);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_string_equal(j->result, odd);
+    assert_null(j->error);
+    jobs_job_free(j);
+    j = get(a, id[1]);
+    assert_int_equal(j->status, JOBS_RUNNING); /* fenced off */
+    jobs_job_free(j);
+    j = get(a, id[2]);
+    assert_int_equal(j->status, JOBS_FAILED);
+    assert_null(j->result);
+    assert_string_equal(j->error, why);
+    assert_true(j->finished_ms > 0);
+    jobs_job_free(j);
+    jobs_job_free_array(v, 3);
+    jobs_store_close(a);
+    return NULL;
+}
+
 /* PostgreSQL's data-corruption errors (SQLSTATE XX001 data_corrupted,
  * XX002 index_corrupted) are JOBS_ECORRUPT, and mark the store damaged,
  * not a generic -EIO. The server's damage is simulated by triggers that
@@ -584,6 +631,7 @@ int main(void)
         cmocka_unit_test(cancel_in_every_state),
         cmocka_unit_test(batch_all_or_nothing),
         cmocka_unit_test(outcomes_and_renewal_lock_in_one_order),
+        cmocka_unit_test(outcomes_batched_round_trip),
         cmocka_unit_test(corruption_reported),
         cmocka_unit_test(open_errors),
     };
