@@ -13,6 +13,7 @@
 #include <corio_pg.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static corio_jobs *rt_open_with(corio_jobs_opts o)
@@ -167,6 +168,107 @@ static void test_enqueue_in_transaction(void **state)
     assert_int_equal(tu_run(in_txn, NULL, NULL), 0);
 }
 
+/* A job whose work is over gives its worker to the next job at once, not
+ * once its outcome has committed: the next claim then shares a commit
+ * with that outcome instead of queueing behind it (a burn-down of no-op
+ * jobs does twice the work per commit latency). But only as many outcomes
+ * as the queue has workers wait off the slots. Staged with one worker and
+ * another connection x holding rows so that outcomes cannot commit: A
+ * ends with its row held; B must still start (before the change it
+ * waited for A's outcome: the test's wait ran out). B ends with its row
+ * held too: one outcome already waits off the slots, so B keeps its
+ * worker and C must not start until x lets go. */
+static struct {
+    int started[3];
+    corio_event *gate[3];
+} SF;
+
+static int sf_job(corio_job *job, const char *spec, void *arg)
+{
+    (void)arg;
+    const char *c = strchr(spec, ':'); /* {"k": N} */
+    assert_non_null(c);
+    int k = atoi(c + 1);
+    assert_true(k >= 0 && k < 3);
+    SF.started[k] = 1;
+    corio_event_wait(SF.gate[k]);
+    return corio_job_set_result(job, "{}");
+}
+
+static void sf_until(int k)
+{
+    double until = corio_now() + 10 * tu_slack();
+    while (!SF.started[k] && corio_now() < until)
+        corio_sleep(0.01);
+}
+
+static void sf_hold(corio_pg *x, const char *id)
+{
+    PGresult *r = NULL;
+    const char *p[1] = {id};
+    assert_int_equal(corio_pg_query(x, &r, "SELECT 1 FROM corio_jobs WHERE "
+                                    "id=$1 FOR UPDATE", 1, p), 0);
+    PQclear(r);
+}
+
+static void *slot_free(void *arg)
+{
+    (void)arg;
+    static int registered;
+    if (!registered) {
+        registered = 1;
+        assert_int_equal(corio_jobs_register("sf_job", sf_job, NULL), 0);
+    }
+    memset(&SF, 0, sizeof SF);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(corio_event_create(&SF.gate[k]), 0);
+    corio_event_set(SF.gate[2]);
+    corio_jobs *j = rt_open_with((corio_jobs_opts){.workers = 1});
+    char id[3][27];
+    corio_pg *x = NULL;
+    char *why = NULL;
+    assert_int_equal(corio_pg_connect(&x, jpg_conninfo, &why), 0);
+    PGresult *r = NULL;
+    assert_int_equal(corio_pg_query(x, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    assert_int_equal(corio_jobs_enqueue(j, "sf_job", "{\"k\": 0}", id[0],
+                                        NULL, 0), 0);
+    sf_until(0);
+    assert_true(SF.started[0]);
+    sf_hold(x, id[0]);
+    assert_int_equal(corio_jobs_enqueue(j, "sf_job", "{\"k\": 1}", id[1],
+                                        NULL, 0), 0);
+    corio_event_set(SF.gate[0]); /* A ends; its outcome waits for x */
+    sf_until(1);
+    int b_started = SF.started[1];
+    if (b_started) {
+        sf_hold(x, id[1]);
+        assert_int_equal(corio_jobs_enqueue(j, "sf_job", "{\"k\": 2}",
+                                            id[2], NULL, 0), 0);
+        corio_event_set(SF.gate[1]); /* B ends, keeps its worker */
+        corio_sleep(0.5);
+    }
+    int c_started = SF.started[2];
+    assert_int_equal(corio_pg_query(x, &r, "COMMIT", 0, NULL), 0);
+    PQclear(r);
+    corio_pg_close(x);
+    assert_true(b_started);
+    assert_false(c_started);
+    for (int k = 0; k < 3; k++)
+        json_decref(rt_wait(j, id[k], "succeeded"));
+    corio_jobs_close(j);
+    for (int k = 0; k < 3; k++)
+        corio_event_destroy(SF.gate[k]);
+    return NULL;
+}
+
+static void test_slot_free_while_outcome_commits(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(fresh, NULL, NULL), 0);
+    assert_int_equal(tu_run(slot_free, NULL, NULL), 0);
+}
+
 /* The table as the first PostgreSQL store created it, with a job in it. */
 static void *old_table(void *arg)
 {
@@ -212,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_retry_endpoint),
         cmocka_unit_test(test_enqueue_in_transaction),
         cmocka_unit_test(test_old_table_migrates),
+        cmocka_unit_test(test_slot_free_while_outcome_commits),
     };
     int rc = jpg_start();
     if (rc)

@@ -17,6 +17,8 @@
 #include "jobs.h"
 #include "service.h"
 
+#include <corio_pg.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +419,140 @@ TU_TASK_TEST(batch_all_or_nothing)
     return NULL;
 }
 
+/* A batch of outcomes and a renewal lock the same rows (this process's
+ * running jobs); they must lock them in the same order, or each can hold
+ * a row the other waits for: PostgreSQL then fails one of them with
+ * "deadlock detected" after deadlock_timeout (1 s), and under load that
+ * stalled the whole queue. Staged with a third connection holding job 2:
+ * the renewal locks job 1 and waits at 2; the batch (outcomes of 3, then
+ * 1) locks 3 and waits at 1; job 2 is let go, and the renewal reaches 3.
+ * Before the fix (the batch in submission order, the renewal in scan
+ * order) one of the two failed with -EIO. Now the batch goes in id order
+ * and the renewal skips locked rows (it extends job 2's lease next time)
+ * but still reports job 2 as held. */
+typedef struct lock_call {
+    jobs_store *s;
+    jobs_write w[2];
+    int rc;
+    jobs_held *held;
+    size_t n;
+} lock_call;
+
+static void *renew_task(void *arg)
+{
+    lock_call *c = arg;
+    c->rc = c->s->ops->renew(c->s, &c->held, &c->n);
+    return NULL;
+}
+
+static void *write_task(void *arg)
+{
+    lock_call *c = arg;
+    c->rc = c->s->ops->write(c->s, c->w, 2);
+    return NULL;
+}
+
+TU_TASK_TEST(outcomes_and_renewal_lock_in_one_order)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[3][JOBS_ID_LEN + 1];
+    insert(a, 3, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 3, &v), 3); /* in id order */
+    corio_pg *x;
+    char *why = NULL;
+    assert_int_equal(corio_pg_connect(&x, jpg_conninfo, &why), 0);
+    PGresult *r = NULL;
+    assert_int_equal(corio_pg_query(x, &r, "BEGIN", 0, NULL), 0);
+    PQclear(r);
+    const char *p[1] = {v[1]->id};
+    assert_int_equal(corio_pg_query(x, &r, "SELECT 1 FROM corio_jobs WHERE "
+                                    "id=$1 FOR UPDATE", 1, p), 0);
+    PQclear(r);
+    static lock_call rn, wr;
+    memset(&rn, 0, sizeof rn);
+    memset(&wr, 0, sizeof wr);
+    rn.s = wr.s = a;
+    for (int i = 0; i < 3; i += 2) {
+        v[i]->status = JOBS_SUCCEEDED;
+        v[i]->finished_ms = jobs_now_ms();
+    }
+    wr.w[0] = (jobs_write){JOBS_W_UPDATE, v[2]};
+    wr.w[1] = (jobs_write){JOBS_W_UPDATE, v[0]};
+    corio_task *tr = corio_spawn(renew_task, &rn);
+    corio_sleep(0.3 * tu_slack()); /* before: the renewal holds 1, waits
+                                      for 2 */
+    corio_task *tw = corio_spawn(write_task, &wr);
+    corio_sleep(0.3 * tu_slack()); /* the batch waits for 1 (fixed) or
+                                      holds 3 and waits for 1 (before) */
+    assert_int_equal(corio_pg_query(x, &r, "COMMIT", 0, NULL), 0);
+    PQclear(r);
+    corio_pg_close(x);
+    assert_int_equal(corio_await(tr, NULL), 0);
+    assert_int_equal(corio_await(tw, NULL), 0);
+    assert_int_equal(rn.rc, 0);
+    assert_int_equal(wr.rc, 0);
+    assert_int_equal(rn.n, 3); /* it renewed all three, then the batch ran */
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    jobs_job_free(j);
+    j = get(a, id[1]);
+    assert_int_equal(j->status, JOBS_RUNNING);
+    jobs_job_free(j);
+    free(rn.held);
+    jobs_job_free_array(v, 3);
+    jobs_store_close(a);
+    return NULL;
+}
+
+/* Outcomes go as one UPDATE per batch, each column a text[] literal: text
+ * with quotes, backslashes, braces, commas and the word NULL comes back as
+ * it went, a NULL stays NULL, and a job of the batch taken over by another
+ * process is left as that process has it while the others are recorded. */
+TU_TASK_TEST(outcomes_batched_round_trip)
+{
+    jpg_fresh_table();
+    jobs_store *a = open_store(30, 3);
+    char id[3][JOBS_ID_LEN + 1];
+    insert(a, 3, id);
+    jobs_job **v;
+    assert_int_equal(claim(a, 3, &v), 3);
+    char q[256];
+    snprintf(q, sizeof q, "UPDATE corio_jobs SET owner = 'elsewhere' WHERE "
+             "id = '%s'", id[1]);
+    jpg_sql(q);
+    const char *odd = "{\"a\": \"q\\\"uote\\\\ {x,y} NULL\", \"b\": null}";
+    const char *why = "bad \"input\" \\ {1,2}";
+    for (int i = 0; i < 3; i++) {
+        v[i]->status = i == 2 ? JOBS_FAILED : JOBS_SUCCEEDED;
+        v[i]->finished_ms = jobs_now_ms();
+    }
+    jobs_job_set_result(v[0], odd);
+    jobs_job_set_error(v[2], why);
+    /* In reverse id order: the store sorts them. */
+    jobs_write w[3] = {{JOBS_W_UPDATE, v[2]}, {JOBS_W_UPDATE, v[1]},
+                       {JOBS_W_UPDATE, v[0]}};
+    assert_int_equal(a->ops->write(a, w, 3), 0);
+    jobs_job *j = get(a, id[0]);
+    assert_int_equal(j->status, JOBS_SUCCEEDED);
+    assert_string_equal(j->result, odd);
+    assert_null(j->error);
+    jobs_job_free(j);
+    j = get(a, id[1]);
+    assert_int_equal(j->status, JOBS_RUNNING); /* fenced off */
+    jobs_job_free(j);
+    j = get(a, id[2]);
+    assert_int_equal(j->status, JOBS_FAILED);
+    assert_null(j->result);
+    assert_string_equal(j->error, why);
+    assert_true(j->finished_ms > 0);
+    jobs_job_free(j);
+    jobs_job_free_array(v, 3);
+    jobs_store_close(a);
+    return NULL;
+}
+
 /* PostgreSQL's data-corruption errors (SQLSTATE XX001 data_corrupted,
  * XX002 index_corrupted) are JOBS_ECORRUPT, and mark the store damaged,
  * not a generic -EIO. The server's damage is simulated by triggers that
@@ -494,6 +630,8 @@ int main(void)
         cmocka_unit_test(max_attempts_then_interrupted),
         cmocka_unit_test(cancel_in_every_state),
         cmocka_unit_test(batch_all_or_nothing),
+        cmocka_unit_test(outcomes_and_renewal_lock_in_one_order),
+        cmocka_unit_test(outcomes_batched_round_trip),
         cmocka_unit_test(corruption_reported),
         cmocka_unit_test(open_errors),
     };

@@ -392,6 +392,11 @@ int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
  * -EPROTONOSUPPORT when built without PostgreSQL. Suspending. */
 int jobs_pg_insert_on(void *conn, const jobs_job *j, jobs_job **existing);
 
+/* The PostgreSQL array literal of v[0..n-1] ("{\"a\",NULL}": every element
+ * quoted, \" and \\ escaped, a NULL pointer NULL), for a text[] parameter.
+ * malloc'ed (the caller frees it), NULL when out of memory. pg_array.c. */
+char *jobs_pg_array(const char *const *v, size_t n);
+
 /* 1 if several processes share s (it has claim/renew/cancel). */
 static inline int jobs_store_shared(const jobs_store *s)
 {

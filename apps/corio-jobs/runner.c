@@ -541,6 +541,22 @@ static void *job_main(void *arg)
                                                  j->attempts);
         }
     }
+    /* The work is over: its worker slot goes to the next job now, not
+     * after the outcome's commit, so that the next job's first write (its
+     * "running", or on a shared store its claim) shares a commit with
+     * this outcome instead of waiting a commit behind it. Each job then
+     * keeps its slot through one commit, not two: with sleep-0 jobs that
+     * doubles what a fixed number of workers can finish per commit
+     * latency. A crash before the outcome commits leaves the job
+     * "running" in the store, the same as a crash during its work.
+     * Outcomes waiting for their commit are bounded (rq->finishing, as
+     * many as the queue has workers): past that the job keeps its slot
+     * until its commit, as before, so a slow store slows the claims
+     * instead of growing its batches without limit (a batch of
+     * thousands of outcomes outlasted the store's operation timeout). */
+    int early = corio_sem_try_acquire(e->rq->finishing) == 0;
+    if (early)
+        corio_sem_release(e->rq->slots);
     /* A failed fetch or command keeps its result too (per-URL outcomes,
      * output): it says what went wrong. */
     int sched = 0;
@@ -556,7 +572,7 @@ static void *job_main(void *arg)
         jobs__sched_add(s, e);
     if (--s->nrunning == 0)
         corio_event_set(s->idle);
-    corio_sem_release(e->rq->slots);
+    corio_sem_release(early ? e->rq->finishing : e->rq->slots);
     jobs__entry_unref(e);
     return NULL;
 }
@@ -711,6 +727,8 @@ int jobs__runner_start(jobs_service *s)
         jobs_runq *q = &s->rqs[i];
         rc = corio_sem_create(&q->slots, (size_t)q->limit);
         if (rc == 0)
+            rc = corio_sem_create(&q->finishing, (size_t)q->limit);
+        if (rc == 0)
             rc = corio_chan_create(&q->bell, 1);
         corio_spawn_opts so = {.name = "jobs-dispatcher"};
         if (rc == 0)
@@ -756,7 +774,7 @@ int jobs__runner_stop(jobs_service *s, double grace)
         corio_event_wait(s->idle);
         corio_scope_exit(&sc);
         for (entry *e = s->running.next; e != &s->running; e = e->next) {
-            if (!e->interrupt && !e->cancel) {
+            if (e->state == E_RUNNING && !e->interrupt && !e->cancel) {
                 e->interrupt = 1;
                 atomic_store(&e->stop, 1);
                 corio_cancel(e->task);
@@ -782,6 +800,10 @@ int jobs__runner_stop(jobs_service *s, double grace)
         if (q->slots) {
             corio_sem_destroy(q->slots);
             q->slots = NULL;
+        }
+        if (q->finishing) {
+            corio_sem_destroy(q->finishing);
+            q->finishing = NULL;
         }
     }
     if (s->idle) {

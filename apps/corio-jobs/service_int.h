@@ -20,6 +20,8 @@ typedef struct jobs_runq {
     size_t n;
     int limit;
     corio_sem *slots;
+    corio_sem *finishing;        /* jobs whose work is over and whose
+                                    outcome is being committed, off slots */
     corio_chan *bell;            /* capacity 1: the queue grew */
     corio_task *dispatcher;
     struct jobs_service *svc;

@@ -279,6 +279,12 @@ static int by_id(const void *a, const void *b)
     return strcmp((*(jobs_job *const *)a)->id, (*(jobs_job *const *)b)->id);
 }
 
+static int write_by_id(const void *a, const void *b)
+{
+    return strcmp((*(const jobs_write *const *)a)->job->id,
+                  (*(const jobs_write *const *)b)->job->id);
+}
+
 /* ---- operations ------------------------------------------------------------ */
 
 /* Text parameters of one write, kept alive until the pipeline returns. */
@@ -292,14 +298,26 @@ typedef struct wparams {
 static const char insert_head[] =
     "INSERT INTO corio_jobs(" COLS ", updated_at) VALUES ";
 /* Fenced: only the claim that runs the job (this owner, this attempt)
- * records how it ended. */
+ * records how it ended. Every outcome of a batch in one statement: $1 now,
+ * $2 this owner, then one array per column (UPD_COLS of wparams.v), so
+ * PostgreSQL parses and plans one UPDATE per batch, not one per job. */
 static const char update_sql[] =
-    "UPDATE corio_jobs SET status=$2, result=$3, error=$4, "
-    "started_at=$6, finished_at=$7, updated_at=$8, run_at=$10, "
-    "errors=COALESCE($11, errors), "
-    "owner=NULL, "
-    "lease_until=NULL WHERE id=$1 AND owner=$9 AND attempts=$5::int AND "
-    "status='running'";
+    "UPDATE corio_jobs j SET status=v.status, result=v.result, "
+    "error=v.error, started_at=v.started_at, finished_at=v.finished_at, "
+    "updated_at=$1::bigint, run_at=v.run_at, "
+    "errors=COALESCE(v.errors, j.errors), owner=NULL, lease_until=NULL "
+    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], "
+    "$7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[]) "
+    "AS v(id, status, result, error, attempts, started_at, finished_at, "
+    "run_at, errors) WHERE j.id = v.id AND j.owner = $2 AND "
+    "j.attempts = v.attempts AND j.status = 'running' RETURNING j.id";
+/* The columns of update_sql's arrays, as indices into wparams.v. */
+static const int upd_cols[9] = {0, 1, 2, 3, 4, 5, 6, 9, 10};
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
 
 #define INSERT_ROWS 500 /* rows per INSERT statement: 7,500 parameters */
 
@@ -323,30 +341,44 @@ static char *insert_text(size_t rows)
 
 /* One transaction, one round trip: BEGIN, the inserts as multi-row INSERTs
  * (PostgreSQL parses and plans one statement per 500 jobs, not one per
- * job), one fenced UPDATE per outcome, COMMIT. Inserts and updates of one
+ * job), one fenced UPDATE for every outcome, COMMIT. Inserts and updates of one
  * batch never concern the same job (the service changes a job only after
- * its previous change has committed), so their order does not matter. */
+ * its previous change has committed), so their order does not matter to
+ * the result; the updates go in id order, so that two transactions that
+ * lock several of the same rows (a batch and a renewal, once) take them
+ * in one order and cannot deadlock. */
 static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
 {
     pg_store *s = (pg_store *)base;
     if (n == 0)
         return 0;
+    const jobs_write **ow = malloc(n * sizeof *ow);
+    if (!ow)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ow[i] = &w[i];
+    qsort(ow, n, sizeof *ow, write_by_id);
     size_t ni = 0;
     for (size_t i = 0; i < n; i++)
-        ni += w[i].kind == JOBS_W_INSERT;
+        ni += ow[i]->kind == JOBS_W_INSERT;
     size_t nchunks = (ni + INSERT_ROWS - 1) / INSERT_ROWS;
-    size_t nst = 2 + nchunks + (n - ni);
+    size_t nu = n - ni, ku = 0; /* updates */
+    size_t nst = 2 + nchunks + (nu ? 1 : 0);
+    const wparams **up = calloc(nu + 1, sizeof *up);
+    const char **col = calloc(nu + 1, sizeof *col);
+    char *arr[9] = {NULL};
+    const char *uv[11];
     corio_pg_stmt *st = calloc(nst, sizeof *st);
     wparams *p = calloc(n, sizeof *p);
     PGresult **res = calloc(nst, sizeof *res);
     const char **iv = calloc(ni * NCOLS + 1, sizeof *iv);
     char **sqls = calloc(nchunks + 1, sizeof *sqls);
-    int rc = st && p && res && iv && sqls ? 0 : -ENOMEM;
+    int rc = st && p && res && iv && sqls && up && col ? 0 : -ENOMEM;
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
-    size_t k = 1 + nchunks, ins = 0; /* next update statement, next row */
+    size_t ins = 0; /* next row */
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        const jobs_job *j = w[i].job;
+        const jobs_job *j = ow[i]->job;
         wparams *q = &p[i];
         snprintf(q->attempts, sizeof q->attempts, "%d", j->attempts);
         snprintf(q->max_attempts, sizeof q->max_attempts, "%d",
@@ -354,7 +386,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
         snprintf(q->backoff, sizeof q->backoff, "%.17g", j->retry_backoff);
         snprintf(q->priority, sizeof q->priority, "%d", j->priority);
         snprintf(q->timeout, sizeof q->timeout, "%.17g", j->timeout);
-        if (w[i].kind == JOBS_W_INSERT) {
+        if (ow[i]->kind == JOBS_W_INSERT) {
             /* The order of COLS, then updated_at. */
             const char *v[NCOLS] = {
                 j->id, jobs_type_name(j->type), jobs_status_name(j->status),
@@ -366,7 +398,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                 j->queue[0] ? j->queue : "default", q->priority, q->timeout,
                 j->unique_key, now};
             memcpy(&iv[ins++ * NCOLS], v, sizeof v);
-        } else if (w[i].kind == JOBS_W_UPDATE) {
+        } else if (ow[i]->kind == JOBS_W_UPDATE) {
             const char *v[11] = {j->id, jobs_status_name(j->status), j->result,
                                  j->error, q->attempts,
                                  ms_text(q->started, j->started_ms),
@@ -374,7 +406,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
                                  s->owner, ms_text(q->run_at, j->run_at_ms),
                                  j->errors};
             memcpy(q->v, v, sizeof v);
-            st[k++] = (corio_pg_stmt){update_sql, 11, q->v};
+            up[ku++] = q;
         } else {
             rc = -EINVAL;
         }
@@ -388,22 +420,49 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
             st[1 + c] = (corio_pg_stmt){sqls[c], (int)(rows * NCOLS),
                                         &iv[c * INSERT_ROWS * NCOLS]};
     }
+    for (size_t c = 0; rc == 0 && nu && c < 9; c++) {
+        for (size_t u = 0; u < nu; u++)
+            col[u] = up[u]->v[upd_cols[c]];
+        if (!(arr[c] = jobs_pg_array(col, nu)))
+            rc = -ENOMEM;
+        uv[2 + c] = arr[c];
+    }
+    if (rc == 0 && nu) {
+        uv[0] = now;
+        uv[1] = s->owner;
+        st[1 + nchunks] = (corio_pg_stmt){update_sql, 11, uv};
+    }
     if (rc == 0) {
         st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
         st[nst - 1] = (corio_pg_stmt){"COMMIT", 0, NULL};
         rc = run(s, nst, st, res, 1);
     }
     /* An update the fence stopped: the job was claimed again (this claim's
-     * lease expired). Its outcome is the new claim's to record. */
-    k = 1 + nchunks;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (w[i].kind != JOBS_W_UPDATE)
-            continue;
-        if (strcmp(PQcmdTuples(res[k++]), "0") == 0)
+     * lease expired). Its outcome is the new claim's to record. The
+     * statement returned the ids it updated; the updates are in id
+     * order, and so is col once sorted. */
+    int got = rc == 0 && nu ? PQntuples(res[1 + nchunks]) : 0;
+    if (rc == 0 && nu && (size_t)got < nu) {
+        for (int r = 0; r < got; r++)
+            col[r] = PQgetvalue(res[1 + nchunks], r, 0);
+        qsort(col, (size_t)got, sizeof *col, str_cmp);
+        size_t r = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ow[i]->kind != JOBS_W_UPDATE)
+                continue;
+            while (r < (size_t)got && strcmp(col[r], ow[i]->job->id) < 0)
+                r++;
+            if (r < (size_t)got && strcmp(col[r], ow[i]->job->id) == 0)
+                continue;
             fprintf(stderr, "corio-jobs: job %s: not recorded as %s: this "
                     "process no longer holds it (its lease expired)\n",
-                    w[i].job->id, jobs_status_name(w[i].job->status));
+                    ow[i]->job->id, jobs_status_name(ow[i]->job->status));
+        }
     }
+    for (int c = 0; c < 9; c++)
+        free(arr[c]);
+    free(col);
+    free(up);
     for (size_t i = 0; res && i < nst; i++)
         PQclear(res[i]);
     for (size_t c = 0; sqls && c < nchunks; c++)
@@ -413,6 +472,7 @@ static int pg_write(jobs_store *base, const jobs_write *w, size_t n)
     free(res);
     free(p);
     free(st);
+    free(ow);
     return rc;
 }
 
@@ -810,14 +870,24 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     const char *reap_v[2] = {now, s->max_attempts};
     const char *renew_v[2] = {s->owner, s->lease};
-    corio_pg_stmt st[4] = {
+    corio_pg_stmt st[5] = {
         /* Renew first: after an outage of the database longer than the
          * lease, a live process keeps the jobs it still runs instead of
-         * reaping them itself. */
-        {"UPDATE corio_jobs SET lease_until=clock_timestamp() + "
-         "make_interval(secs => $2::float8) WHERE owner=$1 AND "
-         "status='running' RETURNING id, cancel_requested, attempts", 2,
-         renew_v},
+         * reaping them itself. A row another transaction has locked is
+         * skipped, not waited for: that is nearly always this process's
+         * own outcome being committed (the job has ended), and waiting
+         * for it made every outcome behind it wait for the renewal in
+         * turn (a renewal took about a second under a burn-down) or, in
+         * another lock order, deadlock. A skipped job that still runs is
+         * renewed next time, a third of a lease later. */
+        {"UPDATE corio_jobs j SET lease_until=clock_timestamp() + "
+         "make_interval(secs => $2::float8) FROM (SELECT id FROM corio_jobs "
+         "WHERE owner=$1 AND status='running' FOR UPDATE SKIP LOCKED) c "
+         "WHERE j.id = c.id", 2, renew_v},
+        /* What this process holds, locked or not: the jobs that are not
+         * here any more were taken over (or cancelled) elsewhere. */
+        {"SELECT id, cancel_requested, attempts FROM corio_jobs WHERE "
+         "owner=$1 AND status='running'", 1, renew_v},
         /* A DELETE asked for it and its holder died: it ends cancelled. */
         {"UPDATE corio_jobs SET status='cancelled', finished_at=$1::bigint, "
          "updated_at=$1::bigint, error='cancelled by DELETE /jobs/<id>', "
@@ -834,23 +904,23 @@ static int pg_renew(jobs_store *base, jobs_held **held, size_t *n)
          "lease_until=NULL, updated_at=$1::bigint WHERE status='running' AND "
          "attempts < $2::int AND lease_until < clock_timestamp()", 2, reap_v},
     };
-    PGresult *r[4] = {NULL, NULL, NULL, NULL};
-    int rc = run(s, 4, st, r, 0);
-    int rows = rc == 0 ? PQntuples(r[0]) : 0;
+    PGresult *r[5] = {NULL, NULL, NULL, NULL, NULL};
+    int rc = run(s, 5, st, r, 0);
+    int rows = rc == 0 ? PQntuples(r[1]) : 0;
     if (rows > 0) {
         *held = calloc((size_t)rows, sizeof **held);
         if (!*held)
             rc = -ENOMEM;
         for (int i = 0; rc == 0 && i < rows; i++) {
             jobs_held *h = &(*held)[i];
-            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[0], i, 0));
-            h->cancel = PQgetvalue(r[0], i, 1)[0] == 't';
-            h->attempts = atoi(PQgetvalue(r[0], i, 2));
+            snprintf(h->id, sizeof h->id, "%s", PQgetvalue(r[1], i, 0));
+            h->cancel = PQgetvalue(r[1], i, 1)[0] == 't';
+            h->attempts = atoi(PQgetvalue(r[1], i, 2));
         }
         if (rc == 0)
             *n = (size_t)rows;
     }
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         PQclear(r[i]);
     return rc;
 }
