@@ -1696,9 +1696,9 @@ CORIO_API int corio_to_thread(corio_fn fn, void *arg, void **result);
  *  - DNS: per loop. Each lookup (corio_resolve*) runs on, and belongs to,
  *    the loop of the task that made it (its own c-ares channel, or a pool
  *    job); nothing is cached across loops.
- *  - TLS contexts: per loop. A corio_tls_ctx counts the streams using it
- *    without atomics: make one per loop (same certificate files), do not
- *    pass one loop's context to another loop's streams.
+ *  - TLS contexts: shared read-only. One corio_tls_ctx may serve streams
+ *    on every loop (its reference count is atomic), once it is configured:
+ *    load certificates and set options before the first stream uses it.
  *  - Metrics: per loop. corio_loop_metrics_get reads one loop;
  *    corio_loop_metrics_all gives every loop's and their sum.
  *  - Debugging: per loop. The stall detector watches one loop each (a

@@ -34,7 +34,9 @@
 #define HANGUP (CORIO__IO_RDHUP | CORIO__IO_HUP | CORIO__IO_ERR)
 
 /* Allocated by corio_tls_ctx_create; freed with the last reference (the
- * creator's, dropped by destroy, and one per stream using it). */
+ * creator's, dropped by destroy, and one per stream using it). Streams on
+ * several loops of a runtime may share one context: refs is atomic, and
+ * OpenSSL's SSL_CTX may be used by several threads once configured. */
 struct corio_tls_ctx {
     SSL_CTX *ssl_ctx;
     int mode;
@@ -285,7 +287,7 @@ int corio_tls_ctx_create(corio_tls_ctx **cp, int mode)
 
 void corio_tls_ctx_destroy(corio_tls_ctx *c)
 {
-    if (c && --c->refs == 0) {
+    if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         SSL_CTX_free(c->ssl_ctx);
         free(c);
     }
@@ -445,7 +447,7 @@ static int setup(corio_stream *s, corio_tls_ctx *ctx, const char *name)
         s->in_len = 0;
         s->in_off = 0;
     }
-    ctx->refs++;
+    __atomic_add_fetch(&ctx->refs, 1, __ATOMIC_RELAXED);
     c->ctx = ctx;
     s->tctx = c;
     s->tr = &tls_transport;
