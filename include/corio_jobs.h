@@ -103,6 +103,11 @@ typedef struct corio_jobs_opts {
     /* SQLite only: */
     double check_timeout;   /* seconds the startup integrity check may run
                                (10); < 0: no check */
+    const char *sqlite_vfs; /* the SQLite VFS to open the file with (a
+                               registered name that outlives the service;
+                               no lock file is then taken), e.g. corio-jobs'
+                               "corio-sim" for a simulated disk; NULL: the
+                               default */
     /* Every core (a service opened inside corio_run_multi): each job's
      * attempt runs on one of loops 0..loops-1 of the runtime, round robin
      * (the handler then runs on that loop's thread; the home loop still

@@ -61,6 +61,10 @@ typedef struct corio_sim_config {
     /* Where failing seeds are reported (corio_sim_run_seeds,
      * corio_sim_check): a FILE*; NULL: stderr. */
     void *report_file;
+    /* Virtual second the clock starts at; 0: 1000. A program restarted
+     * after corio_sim_crash passes the crashed run's end (its stats'
+     * end_time) so time goes on. */
+    double start_time;
 } corio_sim_config;
 
 /* What a run did. Filled by the caller's request (may be NULL). */
@@ -74,6 +78,7 @@ typedef struct corio_sim_stats {
     uint64_t seeds_run;       /* corio_sim_run_seeds: seeds completed */
     double virtual_seconds;   /* virtual time that passed */
     double real_seconds;      /* wall-clock time the run took */
+    double end_time;          /* the virtual clock (s) when the run ended */
 } corio_sim_stats;
 
 /* Runs main_fn(arg) as the main task of a new simulated loop on the calling
@@ -194,6 +199,102 @@ CORIO_API int corio_sim_reset(corio_socket *s);
  * trip later: half-open connections. Returns how many connections were
  * dropped, -EINVAL, -EPERM. */
 CORIO_API int corio_sim_host_drop_connections(int host);
+
+/* ---- The simulated disk -------------------------------------------------------
+ * An in-memory filesystem that keeps, per file, what is durable and what is
+ * not yet, and injects the faults real disks have: an fsync that fails
+ * with -EIO, a write torn by a power cut (a prefix of it persisted), and a
+ * crash that loses every byte and every name change not made durable.
+ *
+ *  - A flat namespace: a path is a name; opening any path with O_DIRECTORY
+ *    gives a directory handle.
+ *  - fsync of a file makes its content durable. Creating, renaming and
+ *    unlinking change the namespace at once, but become durable only with an
+ *    fsync of a directory handle (as on Linux).
+ *  - corio_sim_disk_crash(): each file goes back to its durable content
+ *    (with faults.torn_write, some pending writes leave a prefix), the
+ *    namespace to its durable state, and every open handle dies (-EBADF).
+ *
+ * While a disk is attached to a thread whose loop is simulated,
+ * corio_file_* (open, read, write, pread, pwrite, fsync, stat, close,
+ * corio_read_file, corio_write_file, corio_rename, corio_unlink) use it
+ * instead of the real filesystem; corio_file_fd() then returns a disk handle
+ * number, not a real fd. The calls below are the same operations called
+ * synchronously, for adapters such as a SQLite VFS (see
+ * docs/simulation.md). They return what the system calls would: a count, 0,
+ * or a negative errno.
+ *
+ * A disk is allocated by corio_sim_disk_new() and freed by
+ * corio_sim_disk_free(); it outlives the simulations that use it, which is
+ * what lets a restarted program find what a crashed one left. One thread
+ * uses a disk at a time; the faults draw from the disk's own seeded
+ * generator, so the same calls make the same choices. */
+typedef struct corio_sim_disk corio_sim_disk;
+
+typedef struct corio_sim_disk_faults {
+    double fsync_fail;     /* probability an fsync fails (-EIO, nothing made
+                              durable; the data stays pending) */
+    double torn_write;     /* at a crash, probability that each pending
+                              write persists a prefix (of random length) */
+    uint64_t crash_at_op;  /* the n-th mutating call from now (write, fsync,
+                              truncate, create, rename, unlink) crashes the
+                              disk and fails with -EIO; 0: never */
+    /* Called after every crash (also corio_sim_disk_crash's): a test stops
+     * the crashed program here (corio_sim_crash). May be NULL. */
+    void (*on_crash)(void *arg);
+    void *on_crash_arg;
+} corio_sim_disk_faults;
+
+typedef struct corio_sim_disk_stats {
+    uint64_t reads, writes, fsyncs;
+    uint64_t fsync_failures, torn_writes, crashes;
+} corio_sim_disk_stats;
+
+/* A new, empty disk whose faults draw from seed. Returns 0, -EINVAL, -ENOMEM. */
+CORIO_API int corio_sim_disk_new(corio_sim_disk **out, uint64_t seed);
+/* Frees d, its files and handles; detaches it from the calling thread. */
+CORIO_API void corio_sim_disk_free(corio_sim_disk *d);
+/* Makes d the calling thread's disk (NULL: none); returns the previous one. */
+CORIO_API corio_sim_disk *corio_sim_disk_attach(corio_sim_disk *d);
+/* The calling thread's disk, or NULL. */
+CORIO_API corio_sim_disk *corio_sim_disk_current(void);
+/* Sets the faults (NULL: none) and restarts the count of crash_at_op. */
+CORIO_API void corio_sim_disk_set_faults(corio_sim_disk *d, const corio_sim_disk_faults *f);
+/* A power cut: see above. Calls faults.on_crash. */
+CORIO_API void corio_sim_disk_crash(corio_sim_disk *d);
+CORIO_API void corio_sim_disk_stats_get(const corio_sim_disk *d, corio_sim_disk_stats *out);
+
+/* Synchronous operations (flags: O_CREAT, O_EXCL, O_TRUNC, O_APPEND,
+ * O_RDONLY/O_WRONLY/O_RDWR, O_DIRECTORY; mode is ignored). open returns a
+ * handle number (>= 3) or -ENOENT, -EEXIST, -EIO (a crash), -ENOMEM.
+ * pwrite with off < 0 (or an O_APPEND handle) appends. size returns the
+ * live size. stat gives the size of a named file (0 or -ENOENT). */
+CORIO_API int corio_sim_disk_open(corio_sim_disk *d, const char *path, int flags, int mode);
+CORIO_API int corio_sim_disk_close(corio_sim_disk *d, int h);
+CORIO_API ssize_t corio_sim_disk_pread(corio_sim_disk *d, int h, void *buf, size_t len,
+                                       int64_t off);
+CORIO_API ssize_t corio_sim_disk_pwrite(corio_sim_disk *d, int h, const void *buf, size_t len,
+                                        int64_t off);
+CORIO_API int corio_sim_disk_fsync(corio_sim_disk *d, int h);
+CORIO_API int corio_sim_disk_truncate(corio_sim_disk *d, int h, int64_t size);
+CORIO_API int64_t corio_sim_disk_size(corio_sim_disk *d, int h);
+CORIO_API int corio_sim_disk_stat(corio_sim_disk *d, const char *path, int64_t *size);
+CORIO_API int corio_sim_disk_rename(corio_sim_disk *d, const char *from, const char *to);
+CORIO_API int corio_sim_disk_unlink(corio_sim_disk *d, const char *path);
+
+/* ---- Crashing a simulated program ---------------------------------------------
+ * Inside a simulation: stops it as a power cut or kill -9 would. The loop
+ * is not stepped again: no task runs another instruction (none is
+ * cancelled or unwound, no cleanup runs), and corio_sim_run closes the loop
+ * (freeing the tasks' stacks) and returns CORIO_SIM_CRASHED. Memory the
+ * program had allocated is not freed (a test that crashes programs under
+ * LeakSanitizer disables leak checking for those runs). The caller then
+ * crashes the program's disk, if it has one, and starts the program again
+ * on it with corio_sim_run (config.start_time continues the clock).
+ * Returns 0, or -EPERM outside a simulation. */
+CORIO_API int corio_sim_crash(void);
+/* What corio_sim_run returns for a run stopped by corio_sim_crash. */
+#define CORIO_SIM_CRASHED (-EINTR)
 
 #ifdef __cplusplus
 }

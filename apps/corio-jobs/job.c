@@ -3,6 +3,8 @@
  */
 #include "jobs.h"
 
+#include <corio_sim.h>
+
 #include <math.h>
 
 #include <errno.h>
@@ -133,6 +135,12 @@ void jobs_id_new(char out[JOBS_ID_LEN + 1])
     } else {
         last_id.ms = ms;
         size_t got = 0;
+        if (corio_sim_active()) { /* a simulation: from its seed */
+            uint64_t a = corio_sim_random(), b = corio_sim_random();
+            memcpy(last_id.rnd, &a, 8);
+            memcpy(last_id.rnd + 8, &b, 2);
+            got = sizeof last_id.rnd;
+        }
         while (got < sizeof last_id.rnd) {
             ssize_t r = getrandom(last_id.rnd + got, sizeof last_id.rnd - got, 0);
             if (r <= 0) { /* no entropy source: fall back on time and pid */
@@ -198,8 +206,17 @@ int jobs_status_terminal(int status)
 
 /* ---- time ------------------------------------------------------------------ */
 
+void jobs_id_reset(void)
+{
+    memset(&last_id, 0, sizeof last_id);
+}
+
 int64_t jobs_now_ms(void)
 {
+    /* In a simulation the wall clock is the virtual one, counted from a
+     * fixed date (2023-11-14), so that a seed replays. */
+    if (corio_sim_active())
+        return 1700000000000LL + (int64_t)(corio_now() * 1000.0);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
@@ -252,7 +269,9 @@ int64_t jobs_backoff_ms(double b, int attempt)
     if (d > 86400)
         d = 86400;
     uint32_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+    if (corio_sim_active())
+        r = (uint32_t)corio_sim_random();
+    else if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
         r = (uint32_t)jobs_now_ms();
     d = d / 2 + d / 2 * ((double)r / 4294967296.0);
     return (int64_t)(d * 1000);

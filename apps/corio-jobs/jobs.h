@@ -144,7 +144,11 @@ const char *jobs_status_name(int status); /* "created", ...; "?" if bad */
 int jobs_status_parse(const char *s);     /* enum value, or -EINVAL */
 int jobs_status_terminal(int status);
 
-int64_t jobs_now_ms(void); /* wall clock, Unix milliseconds */
+int64_t jobs_now_ms(void); /* wall clock, Unix milliseconds (in a
+                              simulation: virtual) */
+/* Forgets the last id (ids stay increasing only from there on): a
+ * simulation starts each seed with it, so that the seed replays. */
+void jobs_id_reset(void);
 /* "2024-05-01T12:00:00.123Z" into out (room for 25 bytes). */
 char *jobs_format_time(char out[32], int64_t ms);
 /* An RFC 3339 time in UTC, "2026-05-01T12:00:00Z" with optional fraction
@@ -365,6 +369,11 @@ typedef struct jobs_store_opts {
      * run (10); if it runs out, the store opens unchecked, with a warning
      * on stderr. < 0: no check. */
     double check_timeout;
+    /* SQLite: the VFS to open the file with (sqlite3_vfs_find name), e.g.
+     * "corio-sim" (sim_vfs.c; a string that outlives the store); NULL: the
+     * default. A store on a VFS of its
+     * own takes no lock file: the VFS answers for exclusive use. */
+    const char *vfs;
 } jobs_store_opts;
 
 /* Opens the store named by url: "postgresql://..." / "postgres://..."

@@ -135,7 +135,8 @@ int corio_jobs_open(corio_jobs **out, const char *url,
     }
     jobs_store_opts sto = {.lease = o.lease,
                            .max_attempts = o.max_attempts,
-                           .check_timeout = o.check_timeout};
+                           .check_timeout = o.check_timeout,
+                           .vfs = o.sqlite_vfs};
     int rc = jobs_store_open_ex(url, &sto, &j->store, err, errlen);
     if (rc < 0)
         goto fail;

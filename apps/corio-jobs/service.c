@@ -204,6 +204,8 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
 
 /* ---- the API ------------------------------------------------------------------ */
 
+int jobs_mutant; /* service_int.h */
+
 
 static int api_submit(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1])
 {
@@ -231,7 +233,8 @@ int jobs__submit_plain(jobs_service *s, jobs_job *j)
     e->refs = 1; /* ours, until the commit returns */
     int rc = jobs__table_add(s, e);
     if (rc == 0)
-        rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j, 1);
+        rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j,
+                                   !(jobs_mutant & JOBS_MUTANT_EARLY_ACK));
     jobs__entry_unref(e);
     return rc;
 }

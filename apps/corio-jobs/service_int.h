@@ -234,4 +234,13 @@ void jobs__multi_metrics(jobs_service *s, corio_http_buf *b);
 size_t jobs__multi_tasks_alive(jobs_service *s);
 unsigned jobs__multi_slots(const jobs_service *s);
 
+/* Mutation testing (tests/test_jobs_sim.c): a test sets bits here to put
+ * back, one at a time, a class of bug the simulation must find. 0 in the
+ * program; not part of any public interface. */
+enum {
+    JOBS_MUTANT_EARLY_ACK = 1   /* a submission is acknowledged once
+                                   queued, before its commit */
+};
+extern int jobs_mutant;
+
 #endif

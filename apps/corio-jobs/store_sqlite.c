@@ -107,6 +107,7 @@ typedef struct sq_store {
     char *repair;              /* base.repair's text */
     double check_timeout;      /* < 0: no startup check */
     int lock_fd;               /* flock'ed "<path>.lock" */
+    const char *vfs;           /* opts->vfs (outlives the store), or NULL */
     pthread_mutex_t wlock;     /* guards w */
     conn *w;                   /* the writer connection */
     pthread_mutex_t rlock;     /* guards readers */
@@ -282,7 +283,7 @@ static int conn_open(sq_store *s, int writer, conn **out, char *err,
         return -ENOMEM;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
                 (writer ? SQLITE_OPEN_CREATE : 0);
-    int rc = sqlite3_open_v2(s->path, &c->db, flags, NULL);
+    int rc = sqlite3_open_v2(s->path, &c->db, flags, s->vfs);
     if (rc != SQLITE_OK)
         goto fail;
     sqlite3_busy_timeout(c->db, 10000);
@@ -910,6 +911,7 @@ int jobs_store_open_sqlite(const char *path, const jobs_store_opts *opts,
     s->check_timeout = opts && opts->check_timeout != 0 ? opts->check_timeout
                                                         : DEF_CHECK_TIMEOUT;
     s->lock_fd = -1;
+    s->vfs = opts ? opts->vfs : NULL;
     pthread_mutex_init(&s->wlock, NULL);
     pthread_mutex_init(&s->rlock, NULL);
     static const char fmt[] =
@@ -933,9 +935,11 @@ int jobs_store_open_sqlite(const char *path, const jobs_store_opts *opts,
         return -ENOMEM;
     }
     snprintf(lockpath, ll, "%s.lock", path);
-    s->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    s->lock_fd = s->vfs ? -1 : open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int rc = 0;
-    if (s->lock_fd < 0) {
+    if (s->vfs) {
+        /* no lock file: see jobs_store_opts.vfs */
+    } else if (s->lock_fd < 0) {
         rc = -errno;
         snprintf(err, errlen, "%s: %s", lockpath, strerror(errno));
     } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {

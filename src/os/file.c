@@ -24,6 +24,7 @@
  */
 #include "os/pool.h"
 #include "io/fd.h"
+#include "sim/disk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,8 +82,13 @@ static void fop_discard(void *result, void *arg)
     fop *o = arg;
     (void)result;
     /* An abandoned open still produced a descriptor nobody will see. */
-    if (o->kind == OP_OPEN && o->res >= 0)
-        close((int)o->res);
+    if (o->kind == OP_OPEN && o->res >= 0) {
+        corio_sim_disk *sd = corio__sim_disk_for_files();
+        if (sd)
+            corio_sim_disk_close(sd, (int)o->res);
+        else
+            close((int)o->res);
+    }
     fop_free(o);
 }
 
@@ -204,10 +210,89 @@ static ssize_t do_write_file(fop *o)
     return rc < 0 ? rc : 0;
 }
 
+/* The same operations on a simulated disk (src/sim/disk.c). Runs on the
+ * loop thread: a simulated loop runs pool jobs in the loop. */
+static ssize_t fop_sim(corio_sim_disk *d, fop *o)
+{
+    int64_t size;
+    ssize_t r;
+    int h;
+    switch (o->kind) {
+    case OP_OPEN:
+        return corio_sim_disk_open(d, o->path, o->flags, o->mode);
+    case OP_CLOSE:
+        return corio_sim_disk_close(d, o->fd);
+    case OP_PREAD:
+        return corio_sim_disk_pread(d, o->fd, o->buf, o->len, o->off);
+    case OP_PWRITE:
+    case OP_WRITE_APPEND:
+        return corio_sim_disk_pwrite(d, o->fd, o->buf, o->len,
+                                     o->kind == OP_WRITE_APPEND ? -1 : o->off);
+    case OP_FSYNC:
+        return corio_sim_disk_fsync(d, o->fd);
+    case OP_FSTAT:
+    case OP_STAT:
+        r = o->kind == OP_FSTAT ? (ssize_t)(size = corio_sim_disk_size(d, o->fd))
+                                : corio_sim_disk_stat(d, o->path, &size);
+        if (r < 0)
+            return r;
+        memset(&o->st, 0, sizeof o->st);
+        o->st.st_mode = S_IFREG | 0644;
+        o->st.st_nlink = 1;
+        o->st.st_size = (off_t)size;
+        return 0;
+    case OP_RENAME:
+        return corio_sim_disk_rename(d, o->path, o->path2);
+    case OP_UNLINK:
+        return corio_sim_disk_unlink(d, o->path);
+    case OP_READ_FILE:
+        if ((h = corio_sim_disk_open(d, o->path, O_RDONLY, 0)) < 0)
+            return h;
+        size = corio_sim_disk_size(d, h);
+        r = size > (int64_t)o->limit ? -EFBIG : (o->buf = malloc((size_t)size + 1)) ? 0 : -ENOMEM;
+        if (r == 0 && (r = corio_sim_disk_pread(d, h, o->buf, (size_t)size, 0)) >= 0) {
+            o->buf[r] = '\0';
+            o->len = (size_t)r;
+            r = 0;
+        }
+        corio_sim_disk_close(d, h);
+        return r;
+    case OP_WRITE_FILE: {
+        /* As do_write_file: atomic = a temporary file, fsync, rename. */
+        char tmp[4096];
+        int atomic = (o->wflags & CORIO_WRITE_ATOMIC) != 0;
+        if (atomic && snprintf(tmp, sizeof tmp, "%s.tmp", o->path) >= (int)sizeof tmp)
+            return -ENAMETOOLONG;
+        h = corio_sim_disk_open(d, atomic ? tmp : o->path,
+                                O_WRONLY | O_CREAT |
+                                    (!atomic && (o->wflags & CORIO_WRITE_APPEND) ? O_APPEND : O_TRUNC),
+                                0666);
+        if (h < 0)
+            return h;
+        r = o->len ? corio_sim_disk_pwrite(d, h, o->buf, o->len, -1) : 0;
+        if (r >= 0 && atomic)
+            r = corio_sim_disk_fsync(d, h);
+        corio_sim_disk_close(d, h);
+        if (atomic && r >= 0)
+            r = corio_sim_disk_rename(d, tmp, o->path);
+        if (atomic && r < 0)
+            corio_sim_disk_unlink(d, tmp);
+        return r < 0 ? r : 0;
+    }
+    default:
+        return -EINVAL;
+    }
+}
+
 static void *fop_run(void *arg)
 {
     fop *o = arg;
     ssize_t r;
+    corio_sim_disk *sd = corio__sim_disk_for_files();
+    if (sd) {
+        o->res = fop_sim(sd, o);
+        return NULL;
+    }
     switch (o->kind) {
     case OP_OPEN:
         r = open(o->path, o->flags | O_CLOEXEC, o->mode);

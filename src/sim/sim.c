@@ -54,6 +54,8 @@ struct corio__sim {
     uint32_t *id_vals;
     size_t id_cap, id_n;
     int timed_out;
+    int crashed;            /* corio_sim_crash: stop stepping, close */
+    int64_t start;          /* virtual ns the run started at */
     unsigned flags;
     corio__list **buf;      /* scratch for reordering */
     size_t buf_cap;
@@ -291,7 +293,7 @@ void corio__sim_dispatch(corio_loop *loop)
     if (s->trace)
         fprintf(s->trace, "sim %llu: iter %llu t=%.9f ready=%zu hash=%016llx\n",
                 (unsigned long long)s->seed, (unsigned long long)loop->n_iterations,
-                (double)(s->now - SIM_EPOCH_NS) / 1e9, n, (unsigned long long)s->hash);
+                (double)(s->now - s->start) / 1e9, n, (unsigned long long)s->hash);
 }
 
 /* ---- running --------------------------------------------------------------*/
@@ -342,9 +344,10 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     s->rng_user = seed ^ 0x05E7u;
     s->hash = 0xcbf29ce484222325ULL ^ seed;
     s->flags = c.flags;
-    s->now = SIM_EPOCH_NS;
+    s->now = c.start_time > 0 ? corio__seconds_to_ns(c.start_time) : SIM_EPOCH_NS;
+    s->start = s->now;
     extra = c.time_limit > 0 ? corio__seconds_to_ns(c.time_limit) : SIM_DAY_NS;
-    s->limit = extra > CORIO__NEVER - SIM_EPOCH_NS ? CORIO__NEVER : SIM_EPOCH_NS + extra;
+    s->limit = extra > CORIO__NEVER - s->now ? CORIO__NEVER : s->now + extra;
     s->trace = env_flag("CORIO_SIM_TRACE") ? stderr : NULL;
     s->st.seed = seed;
 
@@ -388,6 +391,19 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
         corio_future *f = corio_task_future(main_task);
         status = f ? corio_loop_run_until(loop, f) : -ENOMEM;
     }
+    if (s->crashed) {
+        /* A crash: no task runs again, nothing is cancelled or unwound;
+         * closing the loop frees the tasks and their stacks as they are. */
+        static __thread FILE *quiet; /* kept open for the thread's life */
+        s->st.iterations = loop->n_iterations;
+        status = CORIO_SIM_CRASHED;
+        /* Every live task is "leaked" by a crash, on purpose: no report. */
+        if (!quiet)
+            quiet = fopen("/dev/null", "w");
+        if (quiet)
+            loop->report = quiet;
+        goto closed;
+    }
     hung = s->timed_out;
     deadlocked = status == -EDEADLK && main_task->state != CORIO_TASK_DONE;
     if (deadlocked)
@@ -399,7 +415,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
      * cleanup sleeping): they get as long again as the run had, then are
      * left (and reported as leaks by the loop's close). */
     s->timed_out = 0;
-    extra = s->limit - SIM_EPOCH_NS;
+    extra = s->limit - s->start;
     s->limit = extra > CORIO__NEVER - s->limit ? CORIO__NEVER : s->limit + extra;
     while ((loop->nlive > 0 || loop->keepalive > 0) && !s->timed_out &&
            corio_loop_run(loop, CORIO_RUN_ONCE) >= 0)
@@ -418,6 +434,7 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     if (hung)
         status = -ETIMEDOUT; /* whatever main returned once cancelled */
     s->st.iterations = loop->n_iterations;
+closed:
     corio__simnet_end(); /* its wires are registered with the loop */
     corio_loop_close(loop);
     corio__tls_sim_clock = NULL;
@@ -426,7 +443,8 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     mix(s, (uint64_t)(int64_t)status);
     mix(s, (uint64_t)s->now);
     s->st.trace_hash = s->hash;
-    s->st.virtual_seconds = (double)(s->now - SIM_EPOCH_NS) / 1e9;
+    s->st.virtual_seconds = (double)(s->now - s->start) / 1e9;
+    s->st.end_time = (double)s->now / 1e9;
     s->st.real_seconds = wall_seconds() - t0;
     if (stats)
         *stats = s->st;
@@ -604,4 +622,21 @@ void corio_sim_trace(const void *data, size_t len)
         h = (h ^ p[i]) * 0x100000001b3ULL;
     mix(s, h);
     mix(s, len);
+}
+
+int corio_sim_crash(void)
+{
+    corio_loop *l = corio__tls_loop;
+    struct corio__sim *s = l ? l->sim : NULL;
+    if (!s)
+        return -EPERM;
+    if (!s->crashed) {
+        s->crashed = 1;
+        mix(s, 0xC4A54ED000000000ULL);
+        corio_loop_stop(l);
+        /* Nothing else runs: the dispatch in progress ends after the
+         * current entry (it stops at an empty budget). */
+        l->budget = 0;
+    }
+    return 0;
 }
