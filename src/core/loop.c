@@ -19,6 +19,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#ifdef CORIO__ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 
 
@@ -332,6 +335,13 @@ static int close_task(corio_task *t, void *arg)
         free(b->saved);
         t->b = NULL;
         t->flags &= (uint8_t)~CORIO__TF_BODY;
+#ifdef CORIO__ASAN
+        /* A task freed mid-run (a simulated crash) left its frames'
+         * scope poisoning on the stack: the next task to get this stack
+         * (or this mapping) must start from clean shadow memory. */
+        if (!loop->compact && t->state != CORIO_TASK_DONE)
+            ASAN_UNPOISON_MEMORY_REGION(b->stack->lo, corio__stack_size(b->stack));
+#endif
         if (!loop->compact)
             corio__stack_put(loop, b->stack); /* and the body on it */
         else
