@@ -48,7 +48,7 @@ typedef struct sd_inode {
     unsigned char *data;   /* live */
     size_t size, cap;
     unsigned char *dur;    /* durable */
-    size_t dur_size;
+    size_t dur_size, dur_cap;
     sd_pend *pend;
     size_t npend, cappend;
     int mark;              /* crash: still named */
@@ -247,34 +247,41 @@ static int dir_copy(sd_dir *dst, const sd_dir *src)
 
 /* ---- crash ------------------------------------------------------------------*/
 
-static void apply(unsigned char **buf, size_t *size, const sd_pend *p, size_t len)
+/* Grows *buf (capacity *cap) to size bytes, zero-filling from *size. */
+static int grow(unsigned char **buf, size_t *size, size_t *cap, size_t size_to)
 {
-    size_t end;
+    if (size_to > *cap) {
+        size_t c = *cap ? *cap : 4096;
+        unsigned char *nb;
+        while (c < size_to)
+            c *= 2;
+        if (!(nb = realloc(*buf, c)))
+            return -ENOMEM;
+        *buf = nb;
+        *cap = c;
+    }
+    if (size_to > *size)
+        memset(*buf + *size, 0, size_to - *size);
+    *size = size_to;
+    return 0;
+}
+
+/* Applies len bytes of p (a truncate: all of it) to a content. */
+static int apply(unsigned char **buf, size_t *size, size_t *cap, const sd_pend *p, size_t len)
+{
     if (p->trunc) {
         if ((size_t)p->off < *size) {
             *size = (size_t)p->off;
-        } else if ((size_t)p->off > *size) {
-            unsigned char *nb = realloc(*buf, (size_t)p->off);
-            if (!nb)
-                return;
-            memset(nb + *size, 0, (size_t)p->off - *size);
-            *buf = nb;
-            *size = (size_t)p->off;
+            return 0;
         }
-        return;
+        return grow(buf, size, cap, (size_t)p->off);
     }
     if (len == 0)
-        return; /* nothing of this write reached the platter */
-    end = (size_t)p->off + len;
-    if (end > *size) {
-        unsigned char *nb = realloc(*buf, end);
-        if (!nb)
-            return;
-        memset(nb + *size, 0, end - *size);
-        *buf = nb;
-        *size = end;
-    }
+        return 0; /* nothing of this write reached the platter */
+    if ((size_t)p->off + len > *size && grow(buf, size, cap, (size_t)p->off + len) < 0)
+        return -ENOMEM;
     memcpy(*buf + p->off, p->data, len);
+    return 0;
 }
 
 void corio_sim_disk_crash(corio_sim_disk *d)
@@ -304,24 +311,25 @@ void corio_sim_disk_crash(corio_sim_disk *d)
             memcpy(i->data, i->dur, i->dur_size);
             i->size = i->cap = i->dur_size;
         }
+        if (!i->data)
+            i->size = 0;
         for (k = 0; k < i->npend; k++) {
             sd_pend *p = &i->pend[k];
             if (chance(d, d->faults.torn_write)) {
                 size_t len = p->trunc ? 0 : (size_t)(rnd(d) % (p->len + 1));
-                apply(&i->data, &i->size, p, len);
+                apply(&i->data, &i->size, &i->cap, p, len);
                 d->st.torn_writes++;
             }
             free(p->data);
         }
         i->npend = 0;
-        i->cap = i->size;
         /* What survived is what is on the platter: durable again. */
         free(i->dur);
         i->dur = NULL;
-        i->dur_size = 0;
+        i->dur_size = i->dur_cap = 0;
         if (i->size && (i->dur = malloc(i->size))) {
             memcpy(i->dur, i->data, i->size);
-            i->dur_size = i->size;
+            i->dur_size = i->dur_cap = i->size;
         }
         pp = &i->next;
     }
@@ -575,15 +583,20 @@ int corio_sim_disk_fsync(corio_sim_disk *d, int h)
     }
     if (!(i = x->ino))
         return dir_copy(&d->dur, &d->live);
-    if (i->size > i->dur_size || !i->dur) {
-        unsigned char *nb = realloc(i->dur, i->size ? i->size : 1);
-        if (!nb)
-            return -ENOMEM;
-        i->dur = nb;
+    /* Durable := live, by replaying what is pending (live is durable plus
+     * every pending record, in order): O(bytes written), not O(file). */
+    for (k = 0; k < i->npend; k++)
+        if (apply(&i->dur, &i->dur_size, &i->dur_cap, &i->pend[k], i->pend[k].len) < 0)
+            break;
+    if (k < i->npend) { /* out of memory: keep the rest pending */
+        size_t done = k;
+        for (k = 0; k < done; k++)
+            free(i->pend[k].data);
+        k = done;
+        memmove(i->pend, i->pend + k, (i->npend - k) * sizeof *i->pend);
+        i->npend -= k;
+        return -ENOMEM;
     }
-    if (i->size)
-        memcpy(i->dur, i->data, i->size);
-    i->dur_size = i->size;
     for (k = 0; k < i->npend; k++)
         free(i->pend[k].data);
     i->npend = 0;
