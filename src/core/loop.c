@@ -22,6 +22,9 @@
 #ifdef CORIO__ASAN
 #include <sanitizer/asan_interface.h>
 #endif
+#ifdef CORIO__TSAN
+void __tsan_destroy_fiber(void *fiber);
+#endif
 
 
 
@@ -332,6 +335,10 @@ static int close_task(corio_task *t, void *arg)
             corio__timer_disarm(&b->timer);
         if (corio__list_linked(&b->wait))
             corio__list_remove(&b->wait);
+#ifdef CORIO__TSAN
+        if (b->tsan_fiber) /* as corio__task_release does */
+            __tsan_destroy_fiber(b->tsan_fiber);
+#endif
         free(b->saved);
         t->b = NULL;
         t->flags &= (uint8_t)~CORIO__TF_BODY;

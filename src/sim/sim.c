@@ -391,19 +391,8 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
         corio_future *f = corio_task_future(main_task);
         status = f ? corio_loop_run_until(loop, f) : -ENOMEM;
     }
-    if (s->crashed) {
-        /* A crash: no task runs again, nothing is cancelled or unwound;
-         * closing the loop frees the tasks and their stacks as they are. */
-        static __thread FILE *quiet; /* kept open for the thread's life */
-        s->st.iterations = loop->n_iterations;
-        status = CORIO_SIM_CRASHED;
-        /* Every live task is "leaked" by a crash, on purpose: no report. */
-        if (!quiet)
-            quiet = fopen("/dev/null", "w");
-        if (quiet)
-            loop->report = quiet;
-        goto closed;
-    }
+    if (s->crashed)
+        goto crashed;
     hung = s->timed_out;
     deadlocked = status == -EDEADLK && main_task->state != CORIO_TASK_DONE;
     if (deadlocked)
@@ -417,9 +406,23 @@ int corio_sim_run(uint64_t seed, corio_fn main_fn, void *arg, void **result,
     s->timed_out = 0;
     extra = s->limit - s->start;
     s->limit = extra > CORIO__NEVER - s->limit ? CORIO__NEVER : s->limit + extra;
-    while ((loop->nlive > 0 || loop->keepalive > 0) && !s->timed_out &&
+    while ((loop->nlive > 0 || loop->keepalive > 0) && !s->timed_out && !s->crashed &&
            corio_loop_run(loop, CORIO_RUN_ONCE) >= 0)
         ;
+    if (s->crashed) {
+        /* A crash: no task runs again, nothing is cancelled or unwound;
+         * closing the loop frees the tasks and their stacks as they are. */
+        static __thread FILE *quiet; /* kept open for the thread's life */
+    crashed:
+        s->st.iterations = loop->n_iterations;
+        status = CORIO_SIM_CRASHED;
+        /* Every live task is "leaked" by a crash, on purpose: no report. */
+        if (!quiet)
+            quiet = fopen("/dev/null", "w");
+        if (quiet)
+            loop->report = quiet;
+        goto closed;
+    }
     if (main_task->state == CORIO_TASK_DONE) {
         if (!hung)
             status = corio__task_status(main_task);
