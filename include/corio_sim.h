@@ -20,8 +20,9 @@
  *    if the hashes differ (a wall-clock read, unseeded randomness, real I/O
  *    or threads leaking into the run).
  *
- * The network is simulated (below). Not simulated yet (issue 17): the
- * disk. Files still work inside a simulation, but they are real.
+ * The network is simulated (below). Files are real unless a simulated
+ * disk is attached ("The simulated disk", below); corio_sim_crash() stops
+ * a simulated program as a power cut would.
  *
  * Compiles as C11 and as C++.
  */
