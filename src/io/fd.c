@@ -14,9 +14,17 @@ static void describe_fd(const corio_task *t, const void *obj, char *buf,
                                                         : NULL;
     (void)owner;
     if (op) { /* an operation in the io_uring ring */
-        snprintf(buf, len, "fd %d, io_uring %s of %zu, in the ring for %.3fs",
-                 op->fd, corio__op_name(op->opcode), op->len,
-                 (double)(corio__task_loop(t)->now_ns - op->since_ns) / 1e9);
+        double secs = (double)(corio__task_loop(t)->now_ns - op->since_ns) / 1e9;
+        if (op->opcode <= CORIO__OP_WRITEV) /* a transfer: say how much */
+            snprintf(buf, len, "fd %d, io_uring %s of %zu, in the ring for %.3fs",
+                     op->fd, corio__op_name(op->opcode), op->len, secs);
+        else if (op->opcode == CORIO__OP_OPENAT ||
+                 (op->opcode == CORIO__OP_STATX && op->fd < 0))
+            snprintf(buf, len, "io_uring %s of \"%s\", in the ring for %.3fs",
+                     corio__op_name(op->opcode), (const char *)op->buf, secs);
+        else
+            snprintf(buf, len, "fd %d, io_uring %s, in the ring for %.3fs",
+                     op->fd, corio__op_name(op->opcode), secs);
         return;
     }
     const char *dir = f->reader == t ? (f->writer == t ? "reading and writing"

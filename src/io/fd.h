@@ -74,6 +74,23 @@ static inline int corio__ring_ok(corio_loop *loop)
     return loop && loop->pops->submit != NULL && !loop->compact;
 }
 
+/* Whether loop (NULL: current) can run this opcode (CORIO__OP_*) on its
+ * ring: corio__ring_ok, and the kernel has the opcode (probed once, see
+ * poller.h has_op). Where it cannot, the caller uses the readiness path
+ * or the thread pool: the per-operation fallback. */
+static inline int corio__ring_has(corio_loop *loop, int opcode)
+{
+    loop = corio__loop_or_current(loop);
+    return loop && loop->pops->submit != NULL && !loop->compact &&
+           (!loop->pops->has_op || loop->pops->has_op(loop->poller, opcode));
+}
+
+/* The same for f's loop. */
+static inline int corio__fd_ring_has(const corio__fd *f, int opcode)
+{
+    return corio__ring_has(f->loop, opcode);
+}
+
 /* Runs op on the loop's ring without an fd registration (files). Same
  * rules as corio__fd_op. -ENOTSUP if the backend has no ring. */
 ssize_t corio__ring_op(corio_loop *loop, corio__op *op);

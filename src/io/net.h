@@ -64,6 +64,17 @@ ssize_t corio__simnet_eof(corio_socket *s);
 int corio__simnet_resolve(const char *name, int port, int family, corio_addr *addrs,
                           size_t max);
 
+/* socket_ring.c: accept and connect in the loop's io_uring ring, where
+ * the _ok functions say it can (the backend, the kernel's opcodes; TCP
+ * only for connect). accept returns the new fd (non-blocking,
+ * close-on-exec) or -errno; connect returns 0 or -errno. See
+ * socket_ring.c for cancellation. */
+int corio__socket_ring_accept_ok(corio_socket *s);
+int corio__socket_ring_connect_ok(corio_socket *s, const corio_addr *a);
+int corio__socket_ring_accept(corio_socket *s, struct sockaddr_storage *ss,
+                              socklen_t *len);
+int corio__socket_ring_connect(corio_socket *s, const corio_addr *a);
+
 /* Makes fd non-blocking. 0 or -errno. */
 int corio__fd_nonblock(int fd);
 

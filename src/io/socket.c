@@ -180,6 +180,10 @@ int corio_socket_connect(corio_socket *s, const corio_addr *a)
         rc = corio__simnet_connect(s, a);
         goto out;
     }
+    if (corio__socket_ring_connect_ok(s, a)) {
+        rc = corio__socket_ring_connect(s, a);
+        goto out;
+    }
     rc = connect(s->fd, (const struct sockaddr *)&a->ss, a->len);
     if (rc == 0)
         goto out;
@@ -241,6 +245,14 @@ int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer)
         rc = corio__simnet_accept(s, connp, peer);
         goto out;
     }
+    if (corio__socket_ring_accept_ok(s)) {
+        fd = corio__socket_ring_accept(s, &ss, &len);
+        if (fd < 0) {
+            rc = fd;
+            goto out;
+        }
+        goto accepted;
+    }
     for (;;) {
         len = sizeof ss;
         if (s->f.io.ready & CORIO__IO_IN) {
@@ -258,6 +270,7 @@ int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_addr *peer)
         if (rc)
             goto out;
     }
+accepted:
     rc = corio__socket_new(connp, fd, 1, s->type);
     if (rc < 0) {
         close(fd);
@@ -276,9 +289,9 @@ out:
  * it saves the system call: the ring submits a whole iteration's
  * operations in one io_uring_enter. MSG_DONTWAIT callers want an answer
  * now, so they keep the direct system call. */
-static int use_ring(corio_socket *s, int flags)
+static int use_ring(corio_socket *s, int opcode, int flags)
 {
-    return corio__fd_ring(&s->f) && !(flags & MSG_DONTWAIT);
+    return corio__fd_ring_has(&s->f, opcode) && !(flags & MSG_DONTWAIT);
 }
 
 static ssize_t ring_op(corio_socket *s, int opcode, void *buf, size_t len, int flags)
@@ -306,7 +319,7 @@ ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags)
         corio__socket_leave(s);
         return n;
     }
-    if (use_ring(s, flags)) {
+    if (use_ring(s, CORIO__OP_RECV, flags)) {
         n = ring_op(s, CORIO__OP_RECV, buf, len, flags);
         corio__socket_leave(s);
         return n;
@@ -349,7 +362,7 @@ ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flag
         corio__socket_leave(s);
         return n;
     }
-    if (use_ring(s, flags)) {
+    if (use_ring(s, CORIO__OP_SEND, flags)) {
         n = ring_op(s, CORIO__OP_SEND, (void *)buf, len, flags);
         corio__socket_leave(s);
         return n;

@@ -117,14 +117,17 @@ ssize_t corio__stream_ring_io(corio_stream *s, unsigned dir, void *buf, size_t l
 
 int corio__stream_ring(const corio_stream *s)
 {
-    return s->tr == &fd_transport && corio__fd_ring(&s->sock->f);
+    return s->tr == &fd_transport &&
+           corio__fd_ring_has(&s->sock->f, s->sock->is_socket ? CORIO__OP_RECV
+                                                               : CORIO__OP_READ);
 }
 
 /* Writes go in the ring for sockets only (MSG_DONTWAIT keeps them from
  * waiting there); a pipe's write keeps the direct system call. */
 int corio__stream_ring_write(const corio_stream *s)
 {
-    return corio__stream_ring(s) && s->sock->is_socket;
+    return s->tr == &fd_transport && s->sock->is_socket &&
+           corio__fd_ring_has(&s->sock->f, CORIO__OP_SEND);
 }
 
 static const corio__transport fd_transport = {
@@ -291,7 +294,7 @@ static ssize_t xread(corio_stream *s, void *buf, size_t len)
         return s->rerr;
     if (s->eof)
         return 0;
-    if (s->tr == &fd_transport && corio__fd_ring(&s->sock->f)) {
+    if (corio__stream_ring(s)) {
         n = corio__stream_ring_io(s, CORIO__IO_IN, buf, len);
         if (n == 0)
             s->eof = 1;

@@ -4,7 +4,10 @@
  * straight from and into the caller's buffer, with no thread hop and no
  * copy, and a call interrupted while its operation is in the ring cancels
  * it and reports -ECANCELED/-ETIMEDOUT only if it did not happen
- * (corio__ring_op). The rest, and every call on other backends, runs on
+ * (corio__ring_op). Open, stat (fd and path) and close go there too
+ * (file_ring.c). An opcode the kernel lacks runs on the pool (the
+ * per-operation fallback, corio__ring_has). The rest (rename, unlink,
+ * whole-file reads and writes), and every call on other backends, runs on
  * the thread pool:
  *
  * Files on the thread pool: each call packs its arguments into a heap
@@ -23,6 +26,7 @@
  * never doubles a big buffer, and a cancelled write stops between chunks.
  */
 #include "os/pool.h"
+#include "os/file_ring.h"
 #include "io/fd.h"
 #include "sim/disk.h"
 
@@ -387,6 +391,15 @@ static ssize_t fop_simple(fop *o)
     return r;
 }
 
+/* A staging buffer for the pool: page-aligned, so that a file opened
+ * with O_DIRECT (which wants aligned memory) works on the pool as on the
+ * ring. Freed with free(). */
+static char *staging(size_t n)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 4096, n ? n : 1) == 0 ? p : NULL;
+}
+
 static int need_task(void)
 {
     return corio_current() ? 0 : -EPERM;
@@ -430,7 +443,12 @@ int corio_file_open(corio_file **fp, const char *path, int flags, int mode)
     }
     o->flags = flags;
     o->mode = mode;
-    r = fop_simple(o);
+    if (corio__ring_has(NULL, CORIO__OP_OPENAT)) {
+        fop_free(o);
+        r = corio__file_ring_open(path, flags, mode);
+    } else {
+        r = fop_simple(o);
+    }
     if (r < 0) {
         free(f);
         return (int)r;
@@ -468,10 +486,10 @@ ssize_t corio_file_pread(corio_file *f, void *buf, size_t len, int64_t off)
         return rc;
     if (len > CHUNK)
         len = CHUNK; /* a short read, as read(2) may give */
-    if (corio__ring_ok(NULL))
+    if (corio__ring_has(NULL, CORIO__OP_READ))
         return ring_file_op(CORIO__OP_READ, f->fd, buf, len, off);
     o = fop_new(OP_PREAD);
-    if (!o || !(o->buf = malloc(len ? len : 1))) {
+    if (!o || !(o->buf = staging(len))) {
         free(o);
         return -ENOMEM;
     }
@@ -512,7 +530,7 @@ static ssize_t write_at(corio_file *f, const void *buf, size_t len, int64_t off,
         size_t n = len - done > CHUNK ? CHUNK : len - done;
         fop *o;
         ssize_t r;
-        if (corio__ring_ok(NULL)) {
+        if (corio__ring_has(NULL, CORIO__OP_WRITE)) {
             /* -1: at the file position, which O_APPEND puts at the end */
             r = ring_file_op(CORIO__OP_WRITE, f->fd, (char *)buf + done, n,
                              append ? -1 : off + (int64_t)done);
@@ -524,7 +542,7 @@ static ssize_t write_at(corio_file *f, const void *buf, size_t len, int64_t off,
             continue;
         }
         o = fop_new(append ? OP_WRITE_APPEND : OP_PWRITE);
-        if (!o || !(o->buf = malloc(n ? n : 1))) {
+        if (!o || !(o->buf = staging(n))) {
             free(o);
             return -ENOMEM;
         }
@@ -579,7 +597,7 @@ static int fd_op(corio_file *f, int kind, struct stat *st)
 
 int corio_file_fsync(corio_file *f)
 {
-    if (f && corio_current() && corio__ring_ok(NULL))
+    if (f && corio_current() && corio__ring_has(NULL, CORIO__OP_FSYNC))
         return (int)ring_file_op(CORIO__OP_FSYNC, f->fd, NULL, 0, 0);
     return fd_op(f, OP_FSYNC, NULL);
 }
@@ -588,6 +606,8 @@ int corio_file_stat(corio_file *f, struct stat *st)
 {
     if (!st)
         return -EINVAL;
+    if (f && corio_current() && corio__ring_has(NULL, CORIO__OP_STATX))
+        return corio__file_ring_stat(f->fd, NULL, st);
     return fd_op(f, OP_FSTAT, st);
 }
 
@@ -599,6 +619,8 @@ int corio_file_close(corio_file *f)
     corio__obs_resource_close(f->loop, f);
     if (!corio_current()) {
         rc = close(f->fd) < 0 ? -errno : 0;
+    } else if (corio__ring_has(NULL, CORIO__OP_CLOSE)) {
+        rc = corio__file_ring_close(f->fd);
     } else {
         rc = fd_op(f, OP_CLOSE, NULL);
         /* When the job surely never ran, close here. (Interrupted, the
@@ -640,6 +662,8 @@ int corio_stat(const char *path, struct stat *st)
 {
     if (!st)
         return -EINVAL;
+    if (path && corio_current() && corio__ring_has(NULL, CORIO__OP_STATX))
+        return corio__file_ring_stat(-1, path, st);
     return path_op(OP_STAT, path, NULL, st);
 }
 

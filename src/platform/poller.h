@@ -93,6 +93,15 @@ enum {
     CORIO__OP_WRITEV,     /* buf = struct iovec *, len = count, off */
     CORIO__OP_FSYNC,      /* flags: 0 or IORING_FSYNC_DATASYNC (1) */
     CORIO__OP_NOP,        /* tests: completes with 0 */
+    CORIO__OP_ACCEPT,     /* buf = struct sockaddr *, aux = socklen_t *,
+                             flags (SOCK_*); res: the new fd */
+    CORIO__OP_CONNECT,    /* buf = const struct sockaddr *, len = its length */
+    CORIO__OP_OPENAT,     /* fd = dir (AT_FDCWD), buf = path, flags, len =
+                             mode; res: the new fd */
+    CORIO__OP_STATX,      /* fd = dir or the file, buf = path ("" with
+                             AT_EMPTY_PATH), flags (AT_*), len = mask,
+                             aux = struct statx * */
+    CORIO__OP_CLOSE,      /* fd */
     CORIO__NOPS
 };
 
@@ -106,6 +115,7 @@ typedef struct corio__op {
     size_t len;
     int64_t off;
     int flags;
+    void *aux;            /* per opcode, above */
     int res;              /* the result (bytes, 0, or -errno), once done */
     int done;             /* the completion arrived */
     int64_t since_ns;     /* when it was submitted (dumps) */
@@ -128,6 +138,14 @@ typedef struct corio__poller_ops {
     /* Optional completion-based operations (NULL for readiness backends). */
     int (*submit)(corio__poller *p, corio__op *op);
     int (*cancel)(corio__poller *p, corio__op *op);
+    /* Optional: whether submit() takes this opcode (io_uring: the
+     * kernel's probe, made once at create). NULL: every opcode. An
+     * opcode it lacks runs on the readiness path (sockets) or the thread
+     * pool (files). */
+    int (*has_op)(corio__poller *p, int opcode);
+    /* Optional: writes the opcodes has_op() refuses, comma-separated, to
+     * buf (empty: none). For the loop's report. */
+    void (*missing_ops)(corio__poller *p, char *buf, size_t len);
 } corio__poller_ops;
 
 extern const corio__poller_ops corio__poller_epoll;

@@ -112,5 +112,5 @@ static int ep_wait(corio__poller *p, int timeout_ms)
 }
 
 const corio__poller_ops corio__poller_epoll = {
-    "epoll", ep_create, ep_destroy, ep_add, ep_del, ep_want, ep_wait, NULL, NULL
+    "epoll", ep_create, ep_destroy, ep_add, ep_del, ep_want, ep_wait, NULL, NULL, NULL, NULL
 };

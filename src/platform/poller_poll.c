@@ -124,6 +124,6 @@ static int pl_wait(corio__poller *p, int timeout_ms)
 }
 
 const corio__poller_ops corio__poller_poll = {
-    "poll", pl_create, pl_destroy, pl_add, pl_del, pl_want, pl_wait, NULL, NULL
+    "poll", pl_create, pl_destroy, pl_add, pl_del, pl_want, pl_wait, NULL, NULL, NULL, NULL
 };
 

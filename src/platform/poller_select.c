@@ -33,6 +33,7 @@ static int from_env(void)
 }
 
 static atomic_int default_fallback_said;
+static atomic_int default_missing_said;
 
 int corio__poller_open(int backend, const corio__poller_ops **opsp,
                        corio__poller **pp, void *report)
@@ -65,6 +66,16 @@ int corio__poller_open(int backend, const corio__poller_ops **opsp,
     }
     if (rc < 0)
         return rc;
+    if (ops->missing_ops) {
+        /* Opcodes this kernel lacks (or a test forbade) run without the
+         * ring; say which, once. */
+        char miss[128];
+        ops->missing_ops(*pp, miss, sizeof miss);
+        if (miss[0] && (explicit || atomic_exchange(&default_missing_said, 1) == 0))
+            fprintf(report ? (FILE *)report : stderr,
+                    "corio: io_uring lacks %s here; those use the readiness "
+                    "path or the thread pool\n", miss);
+    }
     *opsp = ops;
     return 0;
 }
@@ -72,6 +83,7 @@ int corio__poller_open(int backend, const corio__poller_ops **opsp,
 const char *corio__op_name(int opcode)
 {
     static const char *const names[CORIO__NOPS] = {
-        "?", "recv", "send", "read", "write", "readv", "writev", "fsync", "nop"};
+        "?", "recv", "send", "read", "write", "readv", "writev", "fsync", "nop",
+        "accept", "connect", "openat", "statx", "close"};
     return opcode > 0 && opcode < CORIO__NOPS ? names[opcode] : "?";
 }

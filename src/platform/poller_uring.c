@@ -11,7 +11,8 @@
  * is reported and the fd is re-armed at the next want().
  *
  * Completions (submit/cancel, see poller.h): recv, send, read, write,
- * readv, writev, fsync. Both kinds go in the same submission queue; wait()
+ * readv, writev, fsync, accept, connect, openat, statx, close; has_op()
+ * says which of them this kernel takes (probed once at create). Both kinds go in the same submission queue; wait()
  * makes at most one io_uring_enter, which submits everything queued and
  * waits (with IORING_ENTER_EXT_ARG's timeout, no timeout SQE). A wait of 0
  * with nothing queued makes no system call: it only reads the CQ ring.
@@ -34,7 +35,9 @@
  * Test knobs (environment, read at create; for tests only):
  * CORIO__TEST_URING_FAIL=<errno number> makes create fail as io_uring_setup
  * would (the fallback path); CORIO__TEST_URING_ENTRIES=<n> sets the SQ size
- * (small rings: full-SQ and CQ-overflow tests).
+ * (small rings: full-SQ and CQ-overflow tests);
+ * CORIO__TEST_URING_NO_OPS=<names,...|all> makes the probe say those
+ * opcodes are missing (the per-operation fallback).
  */
 #include "platform/poller.h"
 
@@ -44,8 +47,10 @@
 
 #ifdef CORIO_HAVE_URING
 
+#include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -74,6 +79,7 @@ typedef struct ureg {
 struct corio__poller {
     struct io_uring ring;
     unsigned cq_entries;
+    unsigned ops;           /* bit n: submit() takes CORIO__OP n (probe) */
     ureg *free;
     ureg all;               /* list head */
 };
@@ -107,6 +113,63 @@ static unsigned setup_flags(void)
              IORING_SETUP_TASKRUN_FLAG;
     regfd = strstr(e, "regfd") != NULL;
     return f;
+}
+
+/* The kernel opcode behind each CORIO__OP_* (0: none). */
+static const int kernel_op[CORIO__NOPS] = {
+    [CORIO__OP_RECV] = IORING_OP_RECV,       [CORIO__OP_SEND] = IORING_OP_SEND,
+    [CORIO__OP_READ] = IORING_OP_READ,       [CORIO__OP_WRITE] = IORING_OP_WRITE,
+    [CORIO__OP_READV] = IORING_OP_READV,     [CORIO__OP_WRITEV] = IORING_OP_WRITEV,
+    [CORIO__OP_FSYNC] = IORING_OP_FSYNC,     [CORIO__OP_NOP] = IORING_OP_NOP,
+    [CORIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CORIO__OP_CONNECT] = IORING_OP_CONNECT,
+    [CORIO__OP_OPENAT] = IORING_OP_OPENAT,   [CORIO__OP_STATX] = IORING_OP_STATX,
+    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,
+};
+
+/* Which opcodes this kernel takes: io_uring_get_probe_ring, once. A
+ * kernel without the probe (before 5.6) has the 5.1 set only. The test
+ * knob CORIO__TEST_URING_NO_OPS="accept,openat" (or "all") makes those
+ * look missing, as on an older kernel. */
+static unsigned probe_ops(struct io_uring *ring)
+{
+    struct io_uring_probe *pr = io_uring_get_probe_ring(ring);
+    const char *no = getenv("CORIO__TEST_URING_NO_OPS");
+    unsigned ops = 0;
+    int i;
+    for (i = 1; i < CORIO__NOPS; i++) {
+        int ok = pr ? io_uring_opcode_supported(pr, kernel_op[i])
+                    : kernel_op[i] <= IORING_OP_FSYNC;
+        if (ok && no && *no) {
+            const char *name = corio__op_name(i), *hit = strstr(no, name);
+            size_t k = strlen(name);
+            if (strcmp(no, "all") == 0 ||
+                (hit && (hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ',')))
+                ok = 0;
+        }
+        if (ok)
+            ops |= 1u << i;
+    }
+    if (pr)
+        io_uring_free_probe(pr);
+    return ops;
+}
+
+static int ur_has_op(corio__poller *p, int opcode)
+{
+    return opcode > 0 && opcode < CORIO__NOPS && (p->ops >> opcode & 1u);
+}
+
+static void ur_missing_ops(corio__poller *p, char *buf, size_t len)
+{
+    size_t n = 0;
+    int i;
+    buf[0] = 0;
+    for (i = 1; i < CORIO__NOPS; i++)
+        if (i != CORIO__OP_NOP && !(p->ops >> i & 1u) && n < len) {
+            int k = snprintf(buf + n, len - n, "%s%s", n ? ", " : "", corio__op_name(i));
+            if (k > 0)
+                n += (size_t)k;
+        }
 }
 
 static int ur_create(corio__poller **pp)
@@ -151,6 +214,7 @@ static int ur_create(corio__poller **pp)
         return -ENOSYS;
     }
     p->cq_entries = prm.cq_entries;
+    p->ops = probe_ops(&p->ring);
     *pp = p;
     return 0;
 }
@@ -264,7 +328,10 @@ static int ur_want(corio__poller *p, corio__io *io, unsigned events)
 
 static int ur_submit(corio__poller *p, corio__op *op)
 {
-    struct io_uring_sqe *sqe = sqe_get(p);
+    struct io_uring_sqe *sqe;
+    if (!ur_has_op(p, op->opcode))
+        return -EOPNOTSUPP;
+    sqe = sqe_get(p);
     if (!sqe)
         return -EBUSY;
     switch (op->opcode) {
@@ -291,6 +358,21 @@ static int ur_submit(corio__poller *p, corio__op *op)
         break;
     case CORIO__OP_NOP:
         io_uring_prep_nop(sqe);
+        break;
+    case CORIO__OP_ACCEPT:
+        io_uring_prep_accept(sqe, op->fd, op->buf, op->aux, op->flags);
+        break;
+    case CORIO__OP_CONNECT:
+        io_uring_prep_connect(sqe, op->fd, op->buf, (socklen_t)op->len);
+        break;
+    case CORIO__OP_OPENAT:
+        io_uring_prep_openat(sqe, op->fd, op->buf, op->flags, (mode_t)op->len);
+        break;
+    case CORIO__OP_STATX:
+        io_uring_prep_statx(sqe, op->fd, op->buf, op->flags, (unsigned)op->len, op->aux);
+        break;
+    case CORIO__OP_CLOSE:
+        io_uring_prep_close(sqe, op->fd);
         break;
     default:
         /* give the SQE back as a NOP nobody waits for */
@@ -321,10 +403,17 @@ static int ur_cancel(corio__poller *p, corio__op *op)
 static void op_defined(corio__op *op, int res)
 {
 #ifdef CORIO_HAVE_VALGRIND
-    if (res <= 0)
+    if (res < 0 || (res == 0 && op->opcode != CORIO__OP_STATX))
         return;
     if (op->opcode == CORIO__OP_RECV || op->opcode == CORIO__OP_READ) {
         MAKE_DEFINED(op->buf, (size_t)res);
+    } else if (op->opcode == CORIO__OP_ACCEPT) {
+        if (op->aux) {
+            MAKE_DEFINED(op->aux, sizeof(socklen_t));
+            MAKE_DEFINED(op->buf, *(socklen_t *)op->aux);
+        }
+    } else if (op->opcode == CORIO__OP_STATX) {
+        MAKE_DEFINED(op->aux, sizeof(struct statx));
     } else if (op->opcode == CORIO__OP_READV) {
         struct iovec *iov = op->buf;
         size_t i, left = (size_t)res;
@@ -433,10 +522,67 @@ static int ur_wait(corio__poller *p, int timeout_ms)
 
 const corio__poller_ops corio__poller_uring = {
     "io_uring", ur_create, ur_destroy, ur_add, ur_del, ur_want, ur_wait,
-    ur_submit, ur_cancel
+    ur_submit, ur_cancel, ur_has_op, ur_missing_ops
 };
 
 #else /* !CORIO_HAVE_URING: built without liburing; create says ENOSYS */
+
+/* The kernel opcode behind each CORIO__OP_* (0: none). */
+static const int kernel_op[CORIO__NOPS] = {
+    [CORIO__OP_RECV] = IORING_OP_RECV,       [CORIO__OP_SEND] = IORING_OP_SEND,
+    [CORIO__OP_READ] = IORING_OP_READ,       [CORIO__OP_WRITE] = IORING_OP_WRITE,
+    [CORIO__OP_READV] = IORING_OP_READV,     [CORIO__OP_WRITEV] = IORING_OP_WRITEV,
+    [CORIO__OP_FSYNC] = IORING_OP_FSYNC,     [CORIO__OP_NOP] = IORING_OP_NOP,
+    [CORIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CORIO__OP_CONNECT] = IORING_OP_CONNECT,
+    [CORIO__OP_OPENAT] = IORING_OP_OPENAT,   [CORIO__OP_STATX] = IORING_OP_STATX,
+    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,
+};
+
+/* Which opcodes this kernel takes: io_uring_get_probe_ring, once. A
+ * kernel without the probe (before 5.6) has the 5.1 set only. The test
+ * knob CORIO__TEST_URING_NO_OPS="accept,openat" (or "all") makes those
+ * look missing, as on an older kernel. */
+static unsigned probe_ops(struct io_uring *ring)
+{
+    struct io_uring_probe *pr = io_uring_get_probe_ring(ring);
+    const char *no = getenv("CORIO__TEST_URING_NO_OPS");
+    unsigned ops = 0;
+    int i;
+    for (i = 1; i < CORIO__NOPS; i++) {
+        int ok = pr ? io_uring_opcode_supported(pr, kernel_op[i])
+                    : kernel_op[i] <= IORING_OP_FSYNC;
+        if (ok && no && *no) {
+            const char *name = corio__op_name(i), *hit = strstr(no, name);
+            size_t k = strlen(name);
+            if (strcmp(no, "all") == 0 ||
+                (hit && (hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ',')))
+                ok = 0;
+        }
+        if (ok)
+            ops |= 1u << i;
+    }
+    if (pr)
+        io_uring_free_probe(pr);
+    return ops;
+}
+
+static int ur_has_op(corio__poller *p, int opcode)
+{
+    return opcode > 0 && opcode < CORIO__NOPS && (p->ops >> opcode & 1u);
+}
+
+static void ur_missing_ops(corio__poller *p, char *buf, size_t len)
+{
+    size_t n = 0;
+    int i;
+    buf[0] = 0;
+    for (i = 1; i < CORIO__NOPS; i++)
+        if (i != CORIO__OP_NOP && !(p->ops >> i & 1u) && n < len) {
+            int k = snprintf(buf + n, len - n, "%s%s", n ? ", " : "", corio__op_name(i));
+            if (k > 0)
+                n += (size_t)k;
+        }
+}
 
 static int ur_create(corio__poller **pp)
 {
@@ -445,7 +591,7 @@ static int ur_create(corio__poller **pp)
 }
 
 const corio__poller_ops corio__poller_uring = {
-    "io_uring", ur_create, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    "io_uring", ur_create, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 };
 
 #endif
