@@ -477,6 +477,10 @@ struct corio_loop {
     corio__wheel wheel;
     const corio__poller_ops *pops;
     corio__poller *poller;
+    /* Bit n set: CORIO__OP n runs in the backend's ring (io_uring, not in
+     * COMPACT mode, and the kernel has it); set once at create, read by
+     * corio__ring_has (io/fd.h). 0 on readiness backends. */
+    unsigned ring_ops;
     size_t io_waiters;         /* tasks parked on fds */
     size_t keepalive;          /* pending external completions */
     /* Cross-thread hand-off (call_soon_threadsafe). */

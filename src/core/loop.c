@@ -276,6 +276,7 @@ int corio_loop_create(corio_loop **loopp, const corio_loop_config *cfg)
         loop->poller = NULL;
         goto fail;
     }
+    loop->ring_ops = corio__poller_ring_ops(loop->pops, loop->poller, loop->compact);
     loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (loop->wake_fd < 0) {
         rc = -errno;

@@ -81,14 +81,14 @@ static inline int corio__ring_ok(corio_loop *loop)
 static inline int corio__ring_has(corio_loop *loop, int opcode)
 {
     loop = corio__loop_or_current(loop);
-    return loop && loop->pops->submit != NULL && !loop->compact &&
-           (!loop->pops->has_op || loop->pops->has_op(loop->poller, opcode));
+    return loop && (loop->ring_ops >> opcode & 1u);
 }
 
-/* The same for f's loop. */
+/* The same for f's loop (one load and a test: it is on every message's
+ * path). */
 static inline int corio__fd_ring_has(const corio__fd *f, int opcode)
 {
-    return corio__ring_has(f->loop, opcode);
+    return f->loop->ring_ops >> opcode & 1u;
 }
 
 /* Runs op on the loop's ring without an fd registration (files). Same

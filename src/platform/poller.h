@@ -162,4 +162,10 @@ extern const corio__poller_ops corio__poller_uring;
 int corio__poller_open(int backend, const corio__poller_ops **opsp,
                        corio__poller **pp, void *report);
 
+/* The opcodes a loop runs in its ring, as a bit mask (bit n: CORIO__OP
+ * n): none without submit() or in COMPACT mode (the kernel would write
+ * into a shared stack), else those has_op() takes. */
+unsigned corio__poller_ring_ops(const corio__poller_ops *ops,
+                                corio__poller *p, int compact);
+
 #endif

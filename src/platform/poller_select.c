@@ -87,3 +87,16 @@ const char *corio__op_name(int opcode)
         "accept", "connect", "openat", "statx", "close"};
     return opcode > 0 && opcode < CORIO__NOPS ? names[opcode] : "?";
 }
+
+unsigned corio__poller_ring_ops(const corio__poller_ops *ops, corio__poller *p,
+                                int compact)
+{
+    unsigned m = 0;
+    int i;
+    if (!ops->submit || compact)
+        return 0;
+    for (i = 1; i < CORIO__NOPS; i++)
+        if (!ops->has_op || ops->has_op(p, i))
+            m |= 1u << i;
+    return m;
+}
