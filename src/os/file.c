@@ -406,7 +406,7 @@ static int need_task(void)
 }
 
 /* One operation on the loop's ring (io_uring); call only if
- * corio__ring_ok(NULL). */
+ * corio__ring_has(NULL, opcode). */
 static ssize_t ring_file_op(int opcode, int fd, void *buf, size_t len, int64_t off)
 {
     corio__op op;
