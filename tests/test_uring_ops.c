@@ -766,5 +766,7 @@ int main(void)
         cmocka_unit_test(test_storm_connect),
         cmocka_unit_test(test_o_direct),
     };
+    if (getenv("TU_FILTER")) /* one test by name, e.g. under Valgrind */
+        cmocka_set_test_filter(getenv("TU_FILTER"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
