@@ -343,7 +343,11 @@ TU_TASK_TEST(shield_scope_hides_cancellation_until_it_exits)
     corio_task *t;
     memset(&s, 0xff, sizeof s);
     t = corio_spawn(shielded_fn, &s);
-    assert_int_equal(corio_sleep(0.005), 0);
+    /* Yield, not sleep: on a loaded machine a 5 ms sleep can wake after
+     * the child's 30 ms sleep has expired too, leaving the child READY.
+     * One yield runs the child into its shielded sleep. */
+    for (int i = 0; i < 10 && corio_task_state(t) != CORIO_TASK_SUSPENDED; i++)
+        assert_int_equal(corio_yield(), 0);
     assert_int_equal(corio_task_state(t), CORIO_TASK_SUSPENDED);
     assert_int_equal(corio_cancel(t), 1);
     assert_int_equal(corio_task_state(t), CORIO_TASK_SUSPENDED);
