@@ -544,63 +544,6 @@ const corio__poller_ops corio__poller_uring = {
 
 #else /* !CORIO_HAVE_URING: built without liburing; create says ENOSYS */
 
-/* The kernel opcode behind each CORIO__OP_* (0: none). */
-static const int kernel_op[CORIO__NOPS] = {
-    [CORIO__OP_RECV] = IORING_OP_RECV,       [CORIO__OP_SEND] = IORING_OP_SEND,
-    [CORIO__OP_READ] = IORING_OP_READ,       [CORIO__OP_WRITE] = IORING_OP_WRITE,
-    [CORIO__OP_READV] = IORING_OP_READV,     [CORIO__OP_WRITEV] = IORING_OP_WRITEV,
-    [CORIO__OP_FSYNC] = IORING_OP_FSYNC,     [CORIO__OP_NOP] = IORING_OP_NOP,
-    [CORIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CORIO__OP_CONNECT] = IORING_OP_CONNECT,
-    [CORIO__OP_OPENAT] = IORING_OP_OPENAT,   [CORIO__OP_STATX] = IORING_OP_STATX,
-    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,
-};
-
-/* Which opcodes this kernel takes: io_uring_get_probe_ring, once. A
- * kernel without the probe (before 5.6) has the 5.1 set only. The test
- * knob CORIO__TEST_URING_NO_OPS="accept,openat" (or "all") makes those
- * look missing, as on an older kernel. */
-static unsigned probe_ops(struct io_uring *ring)
-{
-    struct io_uring_probe *pr = io_uring_get_probe_ring(ring);
-    const char *no = getenv("CORIO__TEST_URING_NO_OPS");
-    unsigned ops = 0;
-    int i;
-    for (i = 1; i < CORIO__NOPS; i++) {
-        int ok = pr ? io_uring_opcode_supported(pr, kernel_op[i])
-                    : kernel_op[i] <= IORING_OP_FSYNC;
-        if (ok && no && *no) {
-            const char *name = corio__op_name(i), *hit = strstr(no, name);
-            size_t k = strlen(name);
-            if (strcmp(no, "all") == 0 ||
-                (hit && (hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ',')))
-                ok = 0;
-        }
-        if (ok)
-            ops |= 1u << i;
-    }
-    if (pr)
-        io_uring_free_probe(pr);
-    return ops;
-}
-
-static int ur_has_op(corio__poller *p, int opcode)
-{
-    return opcode > 0 && opcode < CORIO__NOPS && (p->ops >> opcode & 1u);
-}
-
-static void ur_missing_ops(corio__poller *p, char *buf, size_t len)
-{
-    size_t n = 0;
-    int i;
-    buf[0] = 0;
-    for (i = 1; i < CORIO__NOPS; i++)
-        if (i != CORIO__OP_NOP && !(p->ops >> i & 1u) && n < len) {
-            int k = snprintf(buf + n, len - n, "%s%s", n ? ", " : "", corio__op_name(i));
-            if (k > 0)
-                n += (size_t)k;
-        }
-}
-
 static int ur_create(corio__poller **pp)
 {
     (void)pp;
