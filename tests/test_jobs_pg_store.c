@@ -608,6 +608,98 @@ TU_TASK_TEST(corruption_reported)
     return NULL;
 }
 
+/* ---- /metrics' counts: a recount in flight loses nothing ------------------------- */
+
+/* The service recounts the table's jobs by status every counts_every
+ * seconds and adds its own changes in between. The recount suspends (a
+ * query): completions recorded while it is in flight must survive it.
+ * The store's counts() is wrapped to hold the recount, after its query,
+ * until the test has finished jobs meanwhile; the next recount's entry
+ * then records what the service counted. */
+static const jobs_store_ops *real_ops;
+static jobs_store_ops slow_ops;
+static jobs_service *cnt_svc;
+static int cnt_armed, cnt_calls, cnt_hold, cnt_held;
+static uint64_t cnt_seen[8]; /* succeeded at the entry of call k */
+
+static int slow_counts(jobs_store *s, uint64_t counts[JOBS_NSTATUS])
+{
+    if (!cnt_armed) /* the service's own opening count */
+        return real_ops->counts(s, counts);
+    jobs_service_stats st;
+    jobs_service_stats_get(cnt_svc, &st);
+    int k = cnt_calls++;
+    if (k < 8)
+        cnt_seen[k] = st.by_status[JOBS_SUCCEEDED];
+    int rc = real_ops->counts(s, counts);
+    if (cnt_hold) {
+        cnt_held = 1;
+        while (cnt_hold) /* the test finishes jobs meanwhile */
+            corio_sleep(0.02);
+        cnt_held = 0;
+    }
+    return rc;
+}
+
+TU_TASK_TEST(counts_recount_in_flight_keeps_completions)
+{
+    jpg_fresh_table();
+    jobs_store *st = open_store(3, 3);
+    real_ops = st->ops;
+    slow_ops = *st->ops;
+    slow_ops.counts = slow_counts;
+    st->ops = &slow_ops;
+    cnt_calls = 0;
+    jobs_service_opts o = {.workers = 4, .lease = 1.5, .poll = 0.05,
+                           .counts_every = 0.01};
+    char err[256] = "";
+    int rc = jobs_service_open(&cnt_svc, st, &o, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "service: %s\n", err);
+    assert_int_equal(rc, 0);
+    const jobs_api *api = jobs_service_api(cnt_svc);
+    cnt_hold = 1;
+    cnt_armed = 1;
+    double deadline = corio_now() + 30 * tu_slack();
+    while (!cnt_held) { /* a recount has read the table and is held */
+        assert_true(corio_now() < deadline);
+        corio_sleep(0.02);
+    }
+    enum { N = 12 };
+    for (int i = 0; i < N; i++) {
+        jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":0}");
+        assert_non_null(j);
+        char existing[JOBS_ID_LEN + 1];
+        assert_int_equal(api->submit(api->ctx, j, existing), 0);
+    }
+    jobs_service_stats ss;
+    for (;;) { /* every job has succeeded, recorded while held */
+        jobs_service_stats_get(cnt_svc, &ss);
+        if (ss.by_status[JOBS_SUCCEEDED] == N)
+            break;
+        assert_true(corio_now() < deadline);
+        corio_sleep(0.02);
+    }
+    int held_call = cnt_calls;
+    cnt_hold = 0;
+    while (cnt_calls <= held_call) { /* the next recount has begun */
+        assert_true(corio_now() < deadline);
+        corio_sleep(0.02);
+    }
+    assert_true(held_call < 8);
+    /* What the service counted once the held recount had returned: before
+     * the fix, the recount's snapshot (no job succeeded) overwrote it. */
+    assert_int_equal(cnt_seen[held_call], N);
+    jobs_service_stats_get(cnt_svc, &ss);
+    assert_int_equal(ss.by_status[JOBS_SUCCEEDED], N);
+    jobs_service_drain(cnt_svc, 5);
+    jobs_service_close(cnt_svc);
+    cnt_armed = 0;
+    st->ops = real_ops;
+    jobs_store_close(st);
+    return NULL;
+}
+
 TU_TASK_TEST(open_errors)
 {
     jobs_store *s;
@@ -634,6 +726,7 @@ int main(void)
         cmocka_unit_test(outcomes_batched_round_trip),
         cmocka_unit_test(corruption_reported),
         cmocka_unit_test(open_errors),
+        cmocka_unit_test(counts_recount_in_flight_keeps_completions),
     };
     int rc = jpg_start();
     if (rc)

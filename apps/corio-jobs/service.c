@@ -560,6 +560,8 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
         s->opts.lease = 30;
     if (s->opts.poll <= 0)
         s->opts.poll = 0.25;
+    if (s->opts.counts_every <= 0)
+        s->opts.counts_every = COUNTS_EVERY;
     s->shared = jobs_store_shared(store);
     s->running.next = s->running.prev = &s->running;
     s->sched.next = s->sched.prev = &s->sched;

@@ -169,6 +169,10 @@ typedef struct jobs_service_opts {
                                    renewed every third of it */
     double poll;                /* how often to look for work that other
                                    processes queued (default 0.25 s) */
+    double counts_every;        /* how often /metrics' job counts are
+                                   recounted from the store (default 15 s;
+                                   this process's changes are added in
+                                   between) */
     /* Every core: run jobs on loops 0..loops-1 of the corio_run_multi
      * runtime (0, 1: only the service's own loop). multi.c. */
     unsigned loops;

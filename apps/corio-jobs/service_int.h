@@ -6,6 +6,9 @@
 #ifndef CORIO_JOBS_SERVICE_INT_H
 #define CORIO_JOBS_SERVICE_INT_H
 
+/* Default seconds between recounts of a shared store (shared.c). */
+#define COUNTS_EVERY 15.0
+
 #include <stdatomic.h>
 
 #include "service.h"

@@ -29,7 +29,6 @@
 #include <string.h>
 
 #define CLAIM_MAX 64     /* jobs one claim may take */
-#define COUNTS_EVERY 15.0 /* seconds between recounts of the whole table */
 
 /* ---- the store calls ------------------------------------------------------ */
 
@@ -261,11 +260,22 @@ void *jobs__lease_main(void *arg)
         } else {
             failing = 0;
             /* The gauges of /metrics count every process's jobs. Counting
-             * reads the whole table: every COUNTS_EVERY seconds, and this
-             * process's own changes are added in between (on_commit). */
-            if (corio_now() - counted >= COUNTS_EVERY &&
+             * reads the whole table: every opts.counts_every seconds, and
+             * this process's own changes are added in between (on_commit).
+             * The recount suspends: what on_commit adds meanwhile is
+             * applied on top of it, not overwritten by it (a change whose
+             * commit the count already saw may be counted twice until
+             * the next recount, where the overwrite lost every one). */
+            uint64_t before[JOBS_NSTATUS];
+            memcpy(before, s->by_status, sizeof before);
+            if (corio_now() - counted >= s->opts.counts_every &&
                 jobs_store_call(s->store, do_counts, c) == 0) {
-                memcpy(s->by_status, c->counts, sizeof s->by_status);
+                for (int k = 0; k < JOBS_NSTATUS; k++) {
+                    int64_t d = (int64_t)(s->by_status[k] - before[k]);
+                    s->by_status[k] = d < 0 && (uint64_t)-d > c->counts[k]
+                                          ? 0
+                                          : c->counts[k] + (uint64_t)d;
+                }
                 counted = corio_now();
             }
             for (entry *e = s->running.next; e != &s->running; e = e->next) {
