@@ -342,6 +342,11 @@ static void test_threads(void **state)
     pthread_t th[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&th[i], NULL, reader, &a), 0);
+    /* The readers must be reading while the batches commit: on a loaded
+     * machine they may not have run at all by the time 40 batches are in,
+     * so wait (bounded) for their first read before writing. */
+    for (int w = 0; w < 3000 && atomic_load(&a.reads) == 0; w++)
+        usleep(10000);
     int batches = tu_slow() ? 10 : 40;
     for (int b = 0; b < batches; b++) {
         jobs_job *v[10];
