@@ -353,7 +353,7 @@ static void *remote_main(void *arg)
     assert_int_equal(metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}"),
                      1);
     for (int i = 0; i < 2; i++) {
-        char target[128];
+        char target[160]; /* "/jobs/" + an id of up to 127 bytes */
         snprintf(target, sizeof target, "/jobs/%s", id[i]);
         jp_reply r;
         double t0 = corio_now();
