@@ -200,6 +200,8 @@ int jobs__shared_cancel(jobs_service *s, const char *id, jobs_job **out);
 /* Runs one job's work: 0 with *result (malloc'ed JSON text), or a negative
  * error with *error (malloc'ed sentence, may be NULL). */
 int jobs__execute(entry *e, char **result, char **error);
+/* A malloc'd formatted string (NULL on failure), for results and errors. */
+char *jobs__dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* multi.c: the service on every loop of a corio_run_multi runtime. */
 /* Sets up s->multi on the current (home) loop, after s->api: jobs run on
