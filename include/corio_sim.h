@@ -173,8 +173,10 @@ CORIO_API int corio_sim_host_add_addr(int host, const char *addr);
 CORIO_API int corio_sim_host_current(void);
 
 /* corio_spawn_ex(taskp, fn, arg, NULL), the new task living on host (and
- * so everything it spawns). Returns corio_spawn_ex's result, -EINVAL
- * (unknown host), -EPERM. */
+ * so everything it spawns), in the host's current incarnation. Returns
+ * corio_spawn_ex's result, -EINVAL (unknown host), -EHOSTDOWN (the host
+ * crashed and was not restarted), -ECANCELED (the caller is a task of a
+ * crashed host), -EPERM. */
 CORIO_API int corio_sim_spawn_on(int host, corio_task **taskp, corio_fn fn, void *arg);
 
 /* Cuts the link between hosts a and b in both directions: TCP segments
@@ -296,6 +298,64 @@ CORIO_API int corio_sim_disk_unlink(corio_sim_disk *d, const char *path);
 CORIO_API int corio_sim_crash(void);
 /* What corio_sim_run returns for a run stopped by corio_sim_crash. */
 #define CORIO_SIM_CRASHED (-EINTR)
+
+/* ---- Crashing one simulated host ----------------------------------------------
+ * corio_sim_crash stops every host at once. corio_sim_host_crash crashes
+ * one host while the others go on: from that instant the host is dead to
+ * the world.
+ *  - Its tasks (those spawned on it, and what they spawn) are cancelled
+ *    with a cancellation that no shield scope hides and nothing clears:
+ *    each parked task wakes with -ECANCELED and every later suspending
+ *    call fails. They unwind (cleanup runs, memory is freed), but what
+ *    they do is fenced: their network calls fail (-ECANCELED), their
+ *    sockets are dead (reads see -ECONNRESET, writes -EPIPE), their
+ *    corio_file_* calls fail with -ECANCELED and the synchronous
+ *    corio_sim_disk_* calls with -EIO, a file operation they started
+ *    before the crash that has not run yet fails with -EIO, and what they
+ *    spawn is born cancelled. Nothing they do after the crash point
+ *    reaches another host or a disk. (Objects in memory that the test
+ *    shares between hosts, a channel or a future, are not fenced: hosts
+ *    should talk over the simulated network.)
+ *  - Its disk (corio_sim_host_set_disk) crashes: corio_sim_disk_crash,
+ *    unless CORIO_SIM_CRASH_KEEP_DISK.
+ *  - Every socket of the host dies. By default (a power cut) the peers are
+ *    not told: the host is cut from every host until it restarts, so what
+ *    peers send waits (their own timeouts fire), connects to it time out,
+ *    datagrams to it are lost; after the restart what waited reaches no
+ *    socket and is answered with a reset. With CORIO_SIM_CRASH_RESET (the
+ *    process died, its kernel did not) each connection's peer sees a
+ *    reset one latency later, and connects to the host are refused.
+ *  - The host is down: corio_sim_spawn_on refuses it (-EHOSTDOWN) until
+ *    corio_sim_host_restart, which brings it up in a new incarnation
+ *    (tasks of the old one stay doomed); the program then spawns the
+ *    host's main task again, on what its disk kept.
+ * Host 0 (the main task's) cannot crash. */
+enum corio_sim_crash_flags {
+    CORIO_SIM_CRASH_RESET = 0x1,     /* peers see resets, not silence */
+    CORIO_SIM_CRASH_KEEP_DISK = 0x2  /* unsynced writes survive (a process crash) */
+};
+
+/* Crashes host (see above) at this instant. Returns how many tasks were
+ * cancelled (0 if the host was already down), -EINVAL (host 0, unknown
+ * host, unknown flags), -EPERM (not in a simulation). Callable from a
+ * task (any host's, the crashed host's own too), a timer, or a disk's
+ * on_crash hook. */
+CORIO_API int corio_sim_host_crash(int host, unsigned flags);
+
+/* Brings a crashed host up again. Returns its new incarnation (> 1),
+ * -EBUSY (it is up), -EINVAL, -EPERM, -ECANCELED (called by a task of a
+ * crashed host). */
+CORIO_API int corio_sim_host_restart(int host);
+
+/* The host's incarnation: 1 until its first crash, then one more per
+ * crash. -EINVAL (unknown host), -EPERM. */
+CORIO_API int corio_sim_host_incarnation(int host);
+
+/* Gives host a disk of its own (NULL: none): its tasks' corio_file_* use d
+ * instead of the thread's attached disk, and a crash of the host crashes
+ * d. d stays the caller's (it outlives the run); the binding lasts for
+ * the run. 0, -EINVAL, -EPERM, -ENOMEM. */
+CORIO_API int corio_sim_host_set_disk(int host, corio_sim_disk *d);
 
 #ifdef __cplusplus
 }

@@ -56,6 +56,10 @@ typedef struct fop {
     int mode;
     char *path, *path2;
     char *buf;           /* staged data (owned) */
+    /* A simulation's disk (sim/disk.h), chosen by the calling task, and
+     * the task's fence: the operation fails if its host crashed since. */
+    corio_sim_disk *sd;
+    uint64_t fence;
     size_t len;
     size_t limit;        /* OP_READ_FILE */
     int64_t off;
@@ -87,9 +91,8 @@ static void fop_discard(void *result, void *arg)
     (void)result;
     /* An abandoned open still produced a descriptor nobody will see. */
     if (o->kind == OP_OPEN && o->res >= 0) {
-        corio_sim_disk *sd = corio__sim_disk_for_files();
-        if (sd)
-            corio_sim_disk_close(sd, (int)o->res);
+        if (o->sd)
+            corio_sim_disk_close(o->sd, (int)o->res);
         else
             close((int)o->res);
     }
@@ -292,9 +295,10 @@ static void *fop_run(void *arg)
 {
     fop *o = arg;
     ssize_t r;
-    corio_sim_disk *sd = corio__sim_disk_for_files();
-    if (sd) {
-        o->res = fop_sim(sd, o);
+    if (o->sd) {
+        /* Started by a task of a simulated host that crashed before it
+         * ran: it must not reach the disk. */
+        o->res = corio__sim_disk_fenced(o->fence) ? -EIO : fop_sim(o->sd, o);
         return NULL;
     }
     switch (o->kind) {
@@ -351,7 +355,15 @@ static int fop_exec(fop *o)
 {
     corio_work_opts opts = {0};
     corio_work *w;
+    corio_task *t = corio_current();
     int rc;
+    /* Interrupted already: corio_work_submit would queue nothing, and the
+     * discard callback that frees o would never run. */
+    if (t && (rc = corio__interrupted(t)) != 0) {
+        fop_free(o);
+        return rc;
+    }
+    o->sd = corio__sim_disk_for_files(&o->fence);
     opts.discard = fop_discard;
     opts.discard_arg = o;
     rc = corio_work_submit(NULL, fop_run, o, &opts, &w);
@@ -619,6 +631,15 @@ int corio_file_close(corio_file *f)
     corio__obs_resource_close(f->loop, f);
     if (!corio_current()) {
         rc = close(f->fd) < 0 ? -errno : 0;
+    } else if ((rc = corio__interrupted(corio_current())) != 0) {
+        /* Interrupted before it started: nothing would close the
+         * descriptor, so close it here (it must not leak), and say so. */
+        uint64_t fence;
+        corio_sim_disk *sd = corio__sim_disk_for_files(&fence);
+        if (sd)
+            corio_sim_disk_close(sd, f->fd);
+        else
+            close(f->fd);
     } else if (corio__ring_has(NULL, CORIO__OP_CLOSE)) {
         rc = corio__file_ring_close(f->fd);
     } else {

@@ -173,10 +173,23 @@ corio_sim_disk *corio_sim_disk_attach(corio_sim_disk *d)
 
 corio_sim_disk *corio_sim_disk_current(void) { return tls_disk; }
 
-corio_sim_disk *corio__sim_disk_for_files(void)
+corio_sim_disk *corio__sim_disk_for_files(uint64_t *fence)
 {
     corio_loop *l = corio__tls_loop;
-    return tls_disk && l && l->sim ? tls_disk : NULL;
+    corio_sim_disk *hd;
+    *fence = 0;
+    if (!l || !l->sim)
+        return NULL;
+    hd = corio__simnet_task_disk(corio_current(), fence);
+    return hd ? hd : tls_disk;
+}
+
+/* A task of a crashed simulated host calls: every call but close fails
+ * with -EIO (the disk is gone for it). */
+static int fenced(void)
+{
+    corio_loop *l = corio__tls_loop;
+    return l && l->sim && l->current && corio__simnet_doomed_current();
 }
 
 void corio_sim_disk_set_faults(corio_sim_disk *d, const corio_sim_disk_faults *f)
@@ -430,6 +443,8 @@ int corio_sim_disk_open(corio_sim_disk *d, const char *path, int flags, int mode
     sd_inode *i;
     int rc;
     (void)mode;
+    if (fenced())
+        return -EIO;
     if (!d || !path || !*path)
         return -EINVAL;
     if (flags & O_DIRECTORY)
@@ -480,6 +495,8 @@ ssize_t corio_sim_disk_pread(corio_sim_disk *d, int h, void *buf, size_t len, in
     sd_handle *x = handle(d, h);
     sd_inode *i;
     size_t n;
+    if (fenced())
+        return -EIO;
     if (!x)
         return -EBADF;
     if (!(i = x->ino))
@@ -503,6 +520,8 @@ ssize_t corio_sim_disk_pwrite(corio_sim_disk *d, int h, const void *buf, size_t 
     sd_handle *x = handle(d, h);
     sd_inode *i;
     int rc;
+    if (fenced())
+        return -EIO;
     if (!x)
         return -EBADF;
     if (!(i = x->ino))
@@ -538,6 +557,8 @@ int corio_sim_disk_truncate(corio_sim_disk *d, int h, int64_t size)
     sd_handle *x = handle(d, h);
     sd_inode *i;
     int rc;
+    if (fenced())
+        return -EIO;
     if (!x)
         return -EBADF;
     if (!(i = x->ino))
@@ -568,6 +589,8 @@ int corio_sim_disk_fsync(corio_sim_disk *d, int h)
     sd_handle *x = handle(d, h);
     sd_inode *i;
     size_t k;
+    if (fenced())
+        return -EIO;
     if (!x)
         return -EBADF;
     if (mutation(d)) {
@@ -606,6 +629,8 @@ int corio_sim_disk_fsync(corio_sim_disk *d, int h)
 int corio_sim_disk_stat(corio_sim_disk *d, const char *path, int64_t *size)
 {
     sd_name *n;
+    if (fenced())
+        return -EIO;
     if (!d || !path)
         return -EINVAL;
     if (!(n = dir_find(&d->live, path)))
@@ -620,6 +645,8 @@ int corio_sim_disk_rename(corio_sim_disk *d, const char *from, const char *to)
     sd_name *n;
     sd_inode *i;
     int rc;
+    if (fenced())
+        return -EIO;
     if (!d || !from || !to || !*to)
         return -EINVAL;
     if (!(n = dir_find(&d->live, from)))
@@ -640,6 +667,8 @@ int corio_sim_disk_rename(corio_sim_disk *d, const char *from, const char *to)
 int corio_sim_disk_unlink(corio_sim_disk *d, const char *path)
 {
     sd_name *n;
+    if (fenced())
+        return -EIO;
     if (!d || !path)
         return -EINVAL;
     if (!(n = dir_find(&d->live, path)))

@@ -6,8 +6,19 @@
 
 #include <corio_sim.h>
 
-/* The disk attached to this thread (corio_sim_disk_attach) if the thread's
- * loop is simulated, else NULL: corio_file_* then use the real filesystem. */
-corio_sim_disk *corio__sim_disk_for_files(void);
+/* For a corio_file_* call of the running task: the disk it uses if the
+ * thread's loop is simulated (its host's, corio_sim_host_set_disk, else the
+ * thread's attached one), else NULL: the real filesystem. *fence (not
+ * NULL) gets the task's host and incarnation, for corio__sim_disk_fenced
+ * when the operation runs (0: never fenced). */
+corio_sim_disk *corio__sim_disk_for_files(uint64_t *fence);
+/* 1 if the host of fence crashed since: the operation must not touch the
+ * disk (fail it with -EIO). src/sim/crash.c. */
+int corio__sim_disk_fenced(uint64_t fence);
+
+/* src/sim/crash.c: the disk of t's host (NULL: none of its own) and t's
+ * fence; 1 if the running task belongs to a crashed host. */
+corio_sim_disk *corio__simnet_task_disk(const corio_task *t, uint64_t *fence);
+int corio__simnet_doomed_current(void);
 
 #endif

@@ -43,6 +43,7 @@ static int add_host(sn_net *n, const char *name)
     memset(&n->hosts[n->nhosts], 0, sizeof n->hosts[0]);
     snprintf(n->hosts[n->nhosts].name, SN_HOST_NAME, "%s", name);
     n->hosts[n->nhosts].next_port = 40000;
+    n->hosts[n->nhosts].inc = 1;
     return n->nhosts++;
 }
 
@@ -69,6 +70,8 @@ sn_net *corio__sn_get(void)
     tls_net = n;
     return n;
 }
+
+sn_net *corio__sn_peek(void) { return tls_net; }
 
 void corio__simnet_end(void)
 {
@@ -111,13 +114,13 @@ int64_t corio__sn_latency(sn_net *n, int a, int b)
 
 /* ---- which host a task lives on ---------------------------------------------*/
 
-static int map_put(sn_net *n, uint64_t id, int host)
+static int map_put(sn_net *n, uint64_t id, sn_where w)
 {
     size_t i;
     if (2 * (n->tn + 1) > n->tcap) {
         size_t cap = n->tcap ? 2 * n->tcap : 64, j;
         uint64_t *k = calloc(cap, sizeof *k);
-        int *v = calloc(cap, sizeof *v);
+        sn_where *v = calloc(cap, sizeof *v);
         if (!k || !v) {
             free(k);
             free(v);
@@ -141,38 +144,58 @@ static int map_put(sn_net *n, uint64_t id, int host)
     for (i = (size_t)((id * 0x9E3779B97F4A7C15ULL) & (n->tcap - 1)); n->tkeys[i];
          i = (i + 1) & (n->tcap - 1))
         if (n->tkeys[i] == id) {
-            n->tvals[i] = host;
+            n->tvals[i] = w;
             return 0;
         }
     n->tkeys[i] = id;
-    n->tvals[i] = host;
+    n->tvals[i] = w;
     n->tn++;
     return 0;
 }
 
-int corio__sn_task_host(sn_net *n, const corio_task *t)
+sn_where corio__sn_where(sn_net *n, const corio_task *t)
 {
+    sn_where none = {0, 0};
     size_t i;
     if (!t || !n->tcap)
-        return 0;
+        return none;
     for (i = (size_t)((t->id * 0x9E3779B97F4A7C15ULL) & (n->tcap - 1)); n->tkeys[i];
          i = (i + 1) & (n->tcap - 1))
         if (n->tkeys[i] == t->id)
             return n->tvals[i];
-    return 0;
+    return none;
+}
+
+int corio__sn_task_host(sn_net *n, const corio_task *t) { return corio__sn_where(n, t).host; }
+
+int corio__sn_task_doomed(sn_net *n, const corio_task *t)
+{
+    sn_where w = corio__sn_where(n, t);
+    return w.host > 0 && w.inc != n->hosts[w.host].inc;
+}
+
+int corio__simnet_doomed(const corio_task *t)
+{
+    return tls_net && corio__sn_task_doomed(tls_net, t);
 }
 
 /* Called by spawn (task.c) in a simulation: the child lives where its
- * parent does. Host 0 is the default and needs no entry. */
+ * parent does, in the parent's incarnation. Host 0 is the default and
+ * needs no entry. A child of a doomed task is doomed too: it is born
+ * cancelled (its first suspending call fails, and the network and the
+ * disk refuse it). */
 void corio__simnet_spawned(corio_task *parent, corio_task *child)
 {
     sn_net *n = tls_net;
-    int h;
+    sn_where w;
     if (!n || !parent)
         return;
-    h = corio__sn_task_host(n, parent);
-    if (h)
-        map_put(n, child->id, h); /* -ENOMEM: the child is on host 0 */
+    w = corio__sn_where(n, parent);
+    if (!w.host)
+        return;
+    map_put(n, child->id, w); /* -ENOMEM: the child is on host 0 */
+    if (w.inc != n->hosts[w.host].inc)
+        child->flags |= CORIO__TF_CANCEL;
 }
 
 /* ---- addresses ----------------------------------------------------------------*/
@@ -243,6 +266,11 @@ void corio__sn_set_port(corio_addr *a, int port)
 int corio__sn_cut(const sn_net *n, int a, int b)
 {
     size_t i;
+    /* A host crashed without a word (a power cut) is cut from everyone
+     * until it restarts. */
+    if ((a >= 0 && a < n->nhosts && n->hosts[a].silent) ||
+        (b >= 0 && b < n->nhosts && n->hosts[b].silent))
+        return 1;
     if (a > b) {
         int t = a;
         a = b;
@@ -396,14 +424,21 @@ int corio_sim_spawn_on(int host, corio_task **taskp, corio_fn fn, void *arg)
 {
     int rc;
     sn_net *n = need_net(&rc);
+    sn_where w;
     if (taskp)
         *taskp = NULL;
     if (!n)
         return rc;
     if (host < 0 || host >= n->nhosts)
         return -EINVAL;
+    if (corio__sn_task_doomed(n, corio_current()))
+        return -ECANCELED; /* a crashed host's task acts for nobody */
+    if (n->hosts[host].down)
+        return -EHOSTDOWN;
+    w.host = host;
+    w.inc = n->hosts[host].inc;
     rc = corio_spawn_ex(taskp, fn, arg, NULL);
-    if (rc == 0 && taskp && *taskp && map_put(n, (*taskp)->id, host) < 0) {
+    if (rc == 0 && taskp && *taskp && map_put(n, (*taskp)->id, w) < 0) {
         corio_cancel(*taskp);
         return -ENOMEM; /* the caller still owns the (cancelled) task */
     }

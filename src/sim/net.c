@@ -249,6 +249,13 @@ static void deliver(sn_net *n, sn_sock *x)
     sn_seg *g;
     x->blocked = 0;
     while ((g = x->q) && g->due <= now && !x->dead) {
+        if (y && n->hosts[y->host].silent) {
+            /* Its host crashed without a word: retransmitted until it
+             * restarts, then answered with a reset (below). */
+            x->held = 1;
+            corio__sn_event(n, "held", x->id, x->qbytes, 1);
+            return;
+        }
         if (!y || y->dead) {
             /* Nobody there any more: the other host answers with a reset. */
             corio__sn_event(n, "seg-to-dead", x->id, g->len, 0);
@@ -406,6 +413,8 @@ int corio__simnet_open(corio_socket **sp, int domain, int type, int protocol)
     (void)protocol;
     if (!n)
         return -ENOMEM;
+    if (corio__sn_task_doomed(n, corio_current()))
+        return -ECANCELED; /* a task of a crashed host opens nothing */
     /* The relay relies on edge-triggered readiness (a wire it has stopped
      * reading, or whose app hung up, must not be reported again and
      * again, or virtual time would never move): epoll only. */
@@ -563,6 +572,8 @@ int corio__simnet_bind(corio_socket *s, const corio_addr *a)
     int port;
     if (!n)
         return -ENOMEM;
+    if (corio__sn_task_doomed(n, corio_current()))
+        return -ECANCELED;
     if (x->bound || x->dead)
         return -EINVAL;
     if (a->ss.ss_family != x->family)
@@ -607,6 +618,8 @@ int corio__simnet_listen(corio_socket *s, int backlog)
     (void)backlog;
     if (!n)
         return -ENOMEM;
+    if (corio__sn_task_doomed(n, corio_current()))
+        return -ECANCELED;
     if (x->type != SOCK_STREAM)
         return -EOPNOTSUPP;
     if (x->connected || x->dead)

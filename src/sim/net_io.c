@@ -264,6 +264,10 @@ ssize_t corio__simnet_sendto(corio_socket *s, const void *buf, size_t len, int f
     (void)flags;
     if (!n)
         return -ENOMEM;
+    if (corio__sn_task_doomed(n, corio_current()))
+        return -ECANCELED; /* a crashed host's task: nothing goes out */
+    if (x->dead)
+        return -ENETDOWN; /* its host crashed */
     if (!to || !to->len) {
         if (!x->connected)
             return -EDESTADDRREQ;
@@ -391,5 +395,33 @@ int corio_sim_host_drop_connections(int host)
         count++;
     }
     corio__sn_event(n, "drop-connections", (uint64_t)host, (uint64_t)count, 0);
+    return count;
+}
+
+/* A crash of host (crash.c): every socket of the host dies. With reset,
+ * each connection's peer gets a reset one latency later (the host's kernel
+ * lived on); without, nobody is told (crash.c makes the host silent).
+ * Connections queued on its listeners die with them. Returns how many
+ * sockets died. */
+int corio__sn_crash_socks(sn_net *n, int host, int reset)
+{
+    sn_sock *x;
+    int count = 0;
+    for (x = n->all; x; x = x->all_next) {
+        if (x->host != host || x->dead)
+            continue;
+        if (x->type == SOCK_STREAM && x->peer_ep) {
+            sn_sock *p = x->peer_ep;
+            x->reset = 1;
+            x->vanished = !reset;
+            corio__sn_kill(n, x);
+            if (reset)
+                corio__sn_send_rst(n, host, p);
+        } else {
+            corio__sn_kill(n, x);
+        }
+        x->listening = 0;
+        count++;
+    }
     return count;
 }

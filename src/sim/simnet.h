@@ -25,7 +25,21 @@ typedef struct sn_host {
     corio_addr addr[SN_MAX_ADDRS]; /* port 0 */
     int naddr;
     unsigned next_port;            /* ephemeral ports, 40000.. */
+    /* Crashes (corio_sim_host_crash): the incarnation (1, +1 per crash)
+     * that the host's live tasks carry; a task of an older one is doomed.
+     * down: crashed, not restarted; silent: down and cut from every host
+     * (a power cut: nothing answers). disk: corio_sim_host_set_disk's,
+     * owned by the caller. */
+    uint32_t inc;
+    unsigned down : 1, silent : 1, crashing : 1;
+    corio_sim_disk *disk;
 } sn_host;
+
+/* Where a task lives: its host and the incarnation it was spawned in. */
+typedef struct sn_where {
+    int host;
+    uint32_t inc;
+} sn_where;
 
 /* A segment in flight: stream data, end of stream, or a datagram. */
 enum { SN_DATA, SN_FIN, SN_DGRAM };
@@ -77,7 +91,7 @@ typedef struct sn_net {
     int *cut;             /* partitioned pairs (a, b), a < b */
     size_t ncut, cut_cap;
     uint64_t *tkeys;      /* task id -> host (open addressing) */
-    int *tvals;
+    sn_where *tvals;
     size_t tcap, tn;
     sn_sock *all;
     uint32_t next_id;
@@ -86,10 +100,14 @@ typedef struct sn_net {
 
 /* host.c */
 sn_net *corio__sn_get(void);    /* NULL outside a simulation or on -ENOMEM */
+sn_net *corio__sn_peek(void);   /* the same, but never makes one: NULL if none yet */
 uint64_t corio__sn_rand(sn_net *n);
 int64_t corio__sn_latency(sn_net *n, int a, int b); /* one way, ns */
 int corio__sn_cut(const sn_net *n, int a, int b);
 int corio__sn_task_host(sn_net *n, const corio_task *t);
+sn_where corio__sn_where(sn_net *n, const corio_task *t); /* {0, 0}: host 0 */
+/* 1 if t belongs to an incarnation of its host that crashed. */
+int corio__sn_task_doomed(sn_net *n, const corio_task *t);
 int corio__sn_host_of_addr(sn_net *n, const corio_addr *a, int from);
 int corio__sn_host_has_ip(sn_net *n, int h, const corio_addr *a);
 int corio__sn_is_loopback(const corio_addr *a);
@@ -111,5 +129,7 @@ int corio__sn_addr_match(sn_net *n, const sn_sock *x, const corio_addr *to);
 int corio__sn_live(const sn_sock *x);
 /* net_io.c */
 void corio__sn_dgram_free(void);
+/* Kills every socket of host (a crash); reset: tell the peers. */
+int corio__sn_crash_socks(sn_net *n, int host, int reset);
 
 #endif
