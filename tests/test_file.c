@@ -156,6 +156,33 @@ static void test_cancel_anywhere(void **state)
     assert_int_equal(tu_run(cancel_main, NULL, NULL), 0);
 }
 
+/* A cancelled task's file calls fail with -ECANCELED, leak nothing (the
+ * operation used to stay allocated: ASan's leak check), and its close still
+ * closes the descriptor (it used to stay open). */
+static void *cancelled_close_main(void *arg)
+{
+    char p[128];
+    corio_file *f;
+    struct stat st;
+    int fd;
+    path_of(p, sizeof p, "c.txt");
+    assert_int_equal(corio_file_open(&f, p, O_RDWR | O_CREAT | O_TRUNC, 0644), 0);
+    fd = corio_file_fd(f);
+    corio_cancel(corio_current());
+    assert_int_equal(corio_file_write(f, "x", 1), -ECANCELED);
+    assert_int_equal(corio_file_stat(f, &st), -ECANCELED);
+    assert_int_equal(corio_stat(p, &st), -ECANCELED);
+    assert_int_equal(corio_file_close(f), -ECANCELED);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+    assert_int_equal(errno, EBADF);
+    return NULL;
+}
+
+static void test_cancelled_close_closes(void **state)
+{
+    assert_int_equal(tu_run(cancelled_close_main, NULL, NULL), -ECANCELED);
+}
+
 static int setup(void **state)
 {
     snprintf(dir, sizeof dir, "/tmp/corio-test-file-XXXXXX");
@@ -177,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_whole_file),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_cancel_anywhere),
+        cmocka_unit_test(test_cancelled_close_closes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
