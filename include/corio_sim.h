@@ -303,19 +303,19 @@ CORIO_API int corio_sim_crash(void);
  * corio_sim_crash stops every host at once. corio_sim_host_crash crashes
  * one host while the others go on: from that instant the host is dead to
  * the world.
- *  - Its tasks (those spawned on it, and what they spawn) are cancelled
- *    with a cancellation that no shield scope hides and nothing clears:
- *    each parked task wakes with -ECANCELED and every later suspending
- *    call fails. They unwind (cleanup runs, memory is freed), but what
- *    they do is fenced: their network calls fail (-ECANCELED), their
- *    sockets are dead (reads see -ECONNRESET, writes -EPIPE), their
- *    corio_file_* calls fail with -ECANCELED and the synchronous
- *    corio_sim_disk_* calls with -EIO, a file operation they started
- *    before the crash that has not run yet fails with -EIO, and what they
- *    spawn is born cancelled. Nothing they do after the crash point
- *    reaches another host or a disk. (Objects in memory that the test
- *    shares between hosts, a channel or a future, are not fenced: hosts
- *    should talk over the simulated network.)
+ *  - Its tasks (those spawned on it, and what they spawn) are cancelled:
+ *    each parked task wakes with -ECANCELED and, as every cancellation in
+ *    corio, it is never cleared: every later suspending call fails. A task
+ *    inside a shield scope finishes that shielded stretch (corio's own
+ *    cleanup relies on shields for memory safety). They unwind (cleanup
+ *    runs, memory is freed), but what they do is fenced: their socket
+ *    calls fail (-ECANCELED), their sockets are dead (reads see
+ *    -ECONNRESET, writes -EPIPE), the synchronous corio_sim_disk_* calls
+ *    fail with -EIO, a corio_file_* operation that runs after the crash
+ *    fails with -EIO, and what they spawn is born cancelled. Nothing they
+ *    do after the crash point reaches another host or a disk. (Objects in
+ *    memory that the test shares between hosts, a channel or a future,
+ *    are not fenced: hosts should talk over the simulated network.)
  *  - Its disk (corio_sim_host_set_disk) crashes: corio_sim_disk_crash,
  *    unless CORIO_SIM_CRASH_KEEP_DISK.
  *  - Every socket of the host dies. By default (a power cut) the peers are

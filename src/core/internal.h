@@ -730,10 +730,6 @@ void corio__sim_dispatch(corio_loop *loop);
  * simulated loop closes. */
 void corio__simnet_spawned(corio_task *parent, corio_task *child);
 void corio__simnet_end(void);
-/* 1 if t is a task of a simulated host that crashed since t was spawned
- * (corio_sim_host_crash): its cancellation is one no shield hides. Only
- * asked in a simulation, on the shielded path of corio__interrupted. */
-int corio__simnet_doomed(const corio_task *t);
 
 /* ---- misc -------------------------------------------------------------------*/
 /* The loop's clock: CLOCK_MONOTONIC, or the virtual clock of the

@@ -509,13 +509,8 @@ int corio__interrupted(corio_task *t)
             s->corio__expired = 1;
         if (s->corio__expired || (s->corio__flags & CORIO__SCOPE_CANCELLED))
             hit = s;
-        if (s->corio__flags & CORIO_SCOPE_SHIELD) {
-            /* A task of a crashed simulated host: no shield hides that. */
-            if (CORIO__UNLIKELY(corio__task_loop(t)->sim != NULL) &&
-                (t->flags & CORIO__TF_CANCEL) && corio__simnet_doomed(t))
-                return -ECANCELED;
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
             goto scopes_only;
-        }
     }
     if (t->flags & CORIO__TF_CANCEL)
         return -ECANCELED;

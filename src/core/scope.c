@@ -145,12 +145,8 @@ double corio_current_effective_deadline(void)
             return -INFINITY;
         if (s->corio__deadline < dl)
             dl = s->corio__deadline;
-        if (s->corio__flags & CORIO_SCOPE_SHIELD) {
-            if (corio__task_loop(t)->sim && (t->flags & CORIO__TF_CANCEL) &&
-                corio__simnet_doomed(t))
-                return -INFINITY; /* a crashed simulated host's task */
+        if (s->corio__flags & CORIO_SCOPE_SHIELD)
             goto shielded;
-        }
     }
     if (t->flags & CORIO__TF_CANCEL)
         return -INFINITY;

@@ -6,13 +6,25 @@
  * incarnation it was spawned in (host.c's task table), so "a task of a
  * crashed host" is a lookup: its incarnation is older than its host's.
  * Such a task is doomed:
- *  - the crash cancels it (corio_cancel), and wakes it even inside a
- *    shield scope; corio__interrupted (sched.c) asks corio__simnet_doomed
- *    on its shielded path, so no shield hides the cancellation later
- *    either, and corio has no way to clear a cancellation. The task
- *    unwinds: its cleanup runs and frees what it holds.
- *  - the network (net.c, net_io.c) and the disk (disk.c, os/file.c) refuse
- *    it, so nothing it does after the crash point reaches another host.
+ *  - the crash cancels it (corio_cancel). corio's cancellation is sticky
+ *    and level-triggered (nothing clears it), so every suspending call it
+ *    makes outside a shield scope fails with -ECANCELED and it unwinds:
+ *    its cleanup runs and frees what it holds.
+ *  - the network (net.c, net_io.c), the disk (disk.c, os/file.c) and
+ *    corio_sim_spawn_on refuse it, and what it spawns is born cancelled
+ *    (host.c), so nothing it does after the crash point reaches another
+ *    host or a disk.
+ *
+ * Shields are kept. corio's own code waits inside shield scopes where
+ * memory safety depends on the wait finishing: corio_server_close for its
+ * handlers, task groups for their children, fd.c for an operation the
+ * kernel still holds, corio-jobs' committer. A doom that broke through
+ * shields made corio_server_close free the server under its running
+ * handlers (found by examples/sim_host_crash.c under ASan). So a doomed
+ * task in a shield finishes that shielded stretch: fenced, it can do no
+ * harm; its shielded waits on sockets end at once (they are dead), on the
+ * disk with -EIO, on other doomed tasks when those end; a shielded sleep
+ * runs out its time.
  *
  * Why unwind rather than vanish. A whole-run crash (corio_sim_crash)
  * frees the stacks unrun because nothing of the run survives. Here the
@@ -52,7 +64,7 @@ static int collect(corio_task *t, void *arg)
 }
 
 /* Cancels every doomed task of host in d (room allocated by the caller),
- * in spawn order (the trace's), even the shielded: the number cancelled. */
+ * in spawn order (the trace's): the number cancelled. */
 static int cancel_host_tasks(doomed_set *d)
 {
     size_t i;
@@ -60,20 +72,8 @@ static int cancel_host_tasks(doomed_set *d)
     /* Collected first: cancelling frees a detached task that never ran,
      * and corio_task_foreach's fn must not free tasks. */
     corio_task_foreach(d->n->loop, collect, d);
-    for (i = 0; i < d->len; i++) {
-        corio_task *t = d->v[i];
-        if (t->state == CORIO_TASK_DONE || (t->flags & CORIO__TF_CANCEL)) {
-            /* Cancelled already (by the program): a shield may hide it. */
-            if (t->state == CORIO_TASK_SUSPENDED && t->b->wake == CORIO__WAKE_NONE)
-                corio__wake(t, -ECANCELED);
-            continue;
-        }
-        corio_cancel(t);
-        count++;
-        /* A shield hid it from corio_cancel: wake it all the same. */
-        if (t->state == CORIO_TASK_SUSPENDED && t->b->wake == CORIO__WAKE_NONE)
-            corio__wake(t, -ECANCELED);
-    }
+    for (i = 0; i < d->len; i++)
+        count += corio_cancel(d->v[i]) == 1;
     return count;
 }
 
@@ -120,7 +120,8 @@ int corio_sim_host_crash(int host, unsigned flags)
     corio__sn_event(n, "host-crash-socks", (uint64_t)host, (uint64_t)count, 0);
     if (!(flags & CORIO_SIM_CRASH_RESET))
         h->silent = 1;
-    if (h->disk && !(flags & CORIO_SIM_CRASH_KEEP_DISK))
+    /* (From the disk's own on_crash hook, the disk has just crashed.) */
+    if (h->disk && !(flags & CORIO_SIM_CRASH_KEEP_DISK) && !corio__sim_disk_crashing(h->disk))
         corio_sim_disk_crash(h->disk);
     count = cancel_host_tasks(&d);
     free(d.v);

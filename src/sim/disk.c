@@ -74,6 +74,7 @@ struct corio_sim_disk {
     uint64_t rng;
     corio_sim_disk_faults faults;
     uint64_t ops;           /* mutating calls since set_faults */
+    int crashing;           /* in corio_sim_disk_crash's on_crash hook */
     sd_dir live, dur;
     sd_inode *inodes;
     sd_handle **h;          /* by handle number; numbers are never reused */
@@ -346,9 +347,14 @@ void corio_sim_disk_crash(corio_sim_disk *d)
         }
         pp = &i->next;
     }
-    if (d->faults.on_crash)
+    if (d->faults.on_crash) {
+        d->crashing++;
         d->faults.on_crash(d->faults.on_crash_arg);
+        d->crashing--;
+    }
 }
+
+int corio__sim_disk_crashing(const corio_sim_disk *d) { return d->crashing > 0; }
 
 /* A mutating call: counts it, and crashes the disk on the configured one.
  * Returns 1 if this call is the one that crashes (it then fails -EIO). */

@@ -15,6 +15,9 @@ corio_sim_disk *corio__sim_disk_for_files(uint64_t *fence);
 /* 1 if the host of fence crashed since: the operation must not touch the
  * disk (fail it with -EIO). src/sim/crash.c. */
 int corio__sim_disk_fenced(uint64_t fence);
+/* 1 while d's on_crash hook runs (a host crash it calls must not crash d
+ * again). */
+int corio__sim_disk_crashing(const corio_sim_disk *d);
 
 /* src/sim/crash.c: the disk of t's host (NULL: none of its own) and t's
  * fence; 1 if the running task belongs to a crashed host. */

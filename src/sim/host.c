@@ -174,11 +174,6 @@ int corio__sn_task_doomed(sn_net *n, const corio_task *t)
     return w.host > 0 && w.inc != n->hosts[w.host].inc;
 }
 
-int corio__simnet_doomed(const corio_task *t)
-{
-    return tls_net && corio__sn_task_doomed(tls_net, t);
-}
-
 /* Called by spawn (task.c) in a simulation: the child lives where its
  * parent does, in the parent's incarnation. Host 0 is the default and
  * needs no entry. A child of a doomed task is doomed too: it is born
@@ -263,14 +258,23 @@ void corio__sn_set_port(corio_addr *a, int port)
 
 /* ---- partitions -----------------------------------------------------------------*/
 
+int corio__sn_silent(const sn_net *n, int h)
+{
+    return h >= 0 && h < n->nhosts && n->hosts[h].silent;
+}
+
 int corio__sn_cut(const sn_net *n, int a, int b)
 {
-    size_t i;
     /* A host crashed without a word (a power cut) is cut from everyone
      * until it restarts. */
-    if ((a >= 0 && a < n->nhosts && n->hosts[a].silent) ||
-        (b >= 0 && b < n->nhosts && n->hosts[b].silent))
+    if (corio__sn_silent(n, a) || corio__sn_silent(n, b))
         return 1;
+    return corio__sn_partitioned(n, a, b);
+}
+
+int corio__sn_partitioned(const sn_net *n, int a, int b)
+{
+    size_t i;
     if (a > b) {
         int t = a;
         a = b;

@@ -222,6 +222,55 @@ void corio__sn_pump(sn_net *n, sn_sock *x)
     }
 }
 
+/* A crash of x's host: its app end and wire close at once (nothing more is
+ * read from the app), but what it wrote before still arrives,
+ * in order, as packets on a wire do when the machine that sent them dies;
+ * with reset, a reset follows them. */
+void corio__sn_crash_stream(sn_net *n, sn_sock *x, int reset)
+{
+    sn_seg *g;
+    if (x->dead)
+        return;
+    /* What the app handed to its kernel before the crash left the host:
+     * a crash in the middle of a disk call that takes no virtual time
+     * here would take milliseconds on a real disk, long enough for it. */
+    x->wire_in = 1;
+    corio__sn_pump(n, x);
+    x->dead = 1;
+    x->reset = 1;
+    x->vanished = !reset;
+    x->rd_eof = 1;
+    if (x->wire >= 0) {
+        corio__fd_close(&x->wf);
+        close(x->wire);
+        x->wire = -1;
+    }
+    if (x->app_fd >= 0) {
+        close(x->app_fd);
+        x->app_fd = -1;
+    }
+    if (x->peer_ep && x->peer_ep->feeder == x)
+        x->peer_ep->feeder = NULL;
+    x->blocked = 0;
+    if (x->feeder) {
+        sn_sock *f = x->feeder;
+        x->feeder = NULL;
+        f->blocked = 0;
+        arm(n, f, now_ns());
+    }
+    if (reset && x->peer_ep && !x->peer_ep->dead && (g = calloc(1, sizeof *g))) {
+        x->drain = 1;
+        enqueue(n, x, g, SN_RST, 0);
+    } else if (x->q && x->peer_ep) {
+        x->drain = 1;
+        if (!x->held && !corio_timer_active(&x->timer))
+            arm(n, x, x->q->due);
+    } else {
+        corio__timer_disarm(&x->timer);
+        free_queue(x);
+    }
+}
+
 static void block_on(sn_net *n, sn_sock *x, sn_sock *y)
 {
     x->blocked = 1;
@@ -248,7 +297,7 @@ static void deliver(sn_net *n, sn_sock *x)
     int64_t now = now_ns();
     sn_seg *g;
     x->blocked = 0;
-    while ((g = x->q) && g->due <= now && !x->dead) {
+    while ((g = x->q) && g->due <= now && (!x->dead || x->drain)) {
         if (y && n->hosts[y->host].silent) {
             /* Its host crashed without a word: retransmitted until it
              * restarts, then answered with a reset (below). */
@@ -263,7 +312,10 @@ static void deliver(sn_net *n, sn_sock *x)
             corio__sn_send_rst(n, y ? y->host : x->host, x);
             return;
         }
-        if (corio__sn_cut(n, x->host, y->host)) {
+        /* What a crashed host sent before it died is on the wire: only a
+         * partition holds it. */
+        if (x->drain ? corio__sn_partitioned(n, x->host, y->host)
+                     : corio__sn_cut(n, x->host, y->host)) {
             x->held = 1; /* retransmitted after the heal */
             corio__sn_event(n, "held", x->id, x->qbytes, 0);
             return;
@@ -292,6 +344,12 @@ static void deliver(sn_net *n, sn_sock *x)
                 return;
             }
             corio__sn_event(n, "seg-in", y->id, g->len, (uint64_t)now);
+        } else if (g->kind == SN_RST) {
+            corio__sn_event(n, "rst-in", y->id, 0, (uint64_t)now);
+            free_queue(x);
+            y->reset = 1;
+            corio__sn_kill(n, y);
+            return;
         } else {
             shutdown(y->wire, SHUT_WR);
             y->fin_in = 1;
@@ -305,10 +363,10 @@ static void deliver(sn_net *n, sn_sock *x)
         corio__sn_pump(n, x);
         maybe_done(n, y);
         maybe_done(n, x);
-        if (x->dead)
+        if (x->dead && !x->drain)
             return;
     }
-    if (x->q && !x->dead && !x->held && !x->blocked)
+    if (x->q && (!x->dead || x->drain) && !x->held && !x->blocked)
         arm(n, x, x->q->due);
 }
 
@@ -349,7 +407,9 @@ void corio__sn_heal_all(sn_net *n)
 {
     sn_sock *x;
     for (x = n->all; x; x = x->all_next) {
-        if (!x->held || x->dead || !x->peer_ep || corio__sn_cut(n, x->host, x->peer_ep->host))
+        if (!x->held || (x->dead && !x->drain) || !x->peer_ep ||
+            (x->drain ? corio__sn_partitioned(n, x->host, x->peer_ep->host)
+                      : corio__sn_cut(n, x->host, x->peer_ep->host)))
             continue;
         x->held = 0;
         arm(n, x, now_ns() + corio__sn_latency(n, x->host, x->peer_ep->host));

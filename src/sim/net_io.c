@@ -229,7 +229,12 @@ static void dgram_fire(void *arg)
     while ((g = tls_dq) && g->due <= now) {
         sn_sock *y;
         tls_dq = g->next;
-        y = corio__sn_cut(n, g->src_host, g->dst_host) ? NULL : find_dgram(n, g->dst_host, &g->to);
+        /* A datagram sent before its host crashed is on the wire: only a
+         * partition or a silent destination loses it. */
+        y = corio__sn_partitioned(n, g->src_host, g->dst_host) ||
+                    corio__sn_silent(n, g->dst_host)
+                ? NULL
+                : find_dgram(n, g->dst_host, &g->to);
         if (!y) {
             corio__sn_event(n, "dgram-dropped", g->seq, g->len, 0);
         } else {
@@ -411,12 +416,7 @@ int corio__sn_crash_socks(sn_net *n, int host, int reset)
         if (x->host != host || x->dead)
             continue;
         if (x->type == SOCK_STREAM && x->peer_ep) {
-            sn_sock *p = x->peer_ep;
-            x->reset = 1;
-            x->vanished = !reset;
-            corio__sn_kill(n, x);
-            if (reset)
-                corio__sn_send_rst(n, host, p);
+            corio__sn_crash_stream(n, x, reset);
         } else {
             corio__sn_kill(n, x);
         }

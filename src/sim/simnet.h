@@ -42,7 +42,7 @@ typedef struct sn_where {
 } sn_where;
 
 /* A segment in flight: stream data, end of stream, or a datagram. */
-enum { SN_DATA, SN_FIN, SN_DGRAM };
+enum { SN_DATA, SN_FIN, SN_DGRAM, SN_RST };
 
 typedef struct sn_seg {
     struct sn_seg *next;
@@ -71,7 +71,8 @@ struct corio__simsock {
     corio_addr local, peer;
     unsigned bound : 1, listening : 1, connected : 1, dead : 1, reset : 1,
         vanished : 1, app_closed : 1, wire_in : 1, rd_eof : 1, held : 1,
-        blocked : 1, reset_seen : 1, fin_in : 1;
+        blocked : 1, reset_seen : 1, fin_in : 1,
+        drain : 1;        /* dead by a host crash; what it sent still goes */
     sn_sock *peer_ep;     /* stream: the other end of the connection */
     sn_sock *acc_head, *acc_tail, *acc_next; /* listener: not yet accepted */
     sn_sock *feeder;      /* whose delivery waits for this wire to drain */
@@ -103,7 +104,10 @@ sn_net *corio__sn_get(void);    /* NULL outside a simulation or on -ENOMEM */
 sn_net *corio__sn_peek(void);   /* the same, but never makes one: NULL if none yet */
 uint64_t corio__sn_rand(sn_net *n);
 int64_t corio__sn_latency(sn_net *n, int a, int b); /* one way, ns */
+/* The link a-b is cut: partitioned, or one of them crashed silently. */
 int corio__sn_cut(const sn_net *n, int a, int b);
+int corio__sn_partitioned(const sn_net *n, int a, int b); /* partitions only */
+int corio__sn_silent(const sn_net *n, int h);
 int corio__sn_task_host(sn_net *n, const corio_task *t);
 sn_where corio__sn_where(sn_net *n, const corio_task *t); /* {0, 0}: host 0 */
 /* 1 if t belongs to an incarnation of its host that crashed. */
@@ -131,5 +135,8 @@ int corio__sn_live(const sn_sock *x);
 void corio__sn_dgram_free(void);
 /* Kills every socket of host (a crash); reset: tell the peers. */
 int corio__sn_crash_socks(sn_net *n, int host, int reset);
+/* net.c: a crash kills connection end x; what it already sent still
+ * arrives, then (reset) a reset. */
+void corio__sn_crash_stream(sn_net *n, sn_sock *x, int reset);
 
 #endif
