@@ -673,6 +673,111 @@ static void crashed_tasks_are_unwound_and_fenced(void **state)
     assert_int_equal(f.u_ping_errs, 0);
 }
 
+/* ---- what the host sent before the crash arrives; a crash inside a disk call ----------*/
+
+typedef struct wire_scen {
+    unsigned flags;
+    corio_sim_disk *d;
+    int got_rc, after_rc, fsync_rc, crashed_inc;
+    char got[8];
+    double after_at, crash_at;
+} wire_scen;
+
+static wire_scen *ws;
+
+static void disk_hook(void *arg)
+{
+    (void)arg;
+    corio_sim_host_crash(h_srv, ws->flags);
+}
+
+/* The server host's task: replies, then fsyncs; the disk crashes in that
+ * fsync (crash_at_op), and its hook crashes the host, in the same instant
+ * as the reply. */
+static void *say_then_sync(void *arg)
+{
+    corio_socket *l, *c;
+    corio_file *f;
+    char b;
+    corio_sim_disk_faults fl = {0};
+    (void)arg;
+    if (corio_tcp_listen(&l, "0.0.0.0", PORT, 0, 0) || corio_socket_accept(l, &c, NULL))
+        return NULL;
+    corio_socket_recv(c, &b, 1, 0);
+    if (corio_file_open(&f, "f", O_WRONLY | O_CREAT, 0644) == 0) {
+        corio_file_write(f, "x", 1);
+        fl.crash_at_op = 1; /* the next mutating call: the fsync */
+        fl.on_crash = disk_hook;
+        corio_sim_disk_set_faults(ws->d, &fl);
+        corio_socket_sendall(c, "bye", 3);
+        ws->crash_at = corio_now();
+        ws->fsync_rc = corio_file_fsync(f);
+        corio_file_close(f);
+    }
+    corio_socket_close(c);
+    corio_socket_close(l);
+    return NULL;
+}
+
+static void *wire_client(void *arg)
+{
+    corio_socket *s;
+    corio_scope sc;
+    char b[8];
+    (void)arg;
+    if (corio_tcp_connect(&s, "srv", PORT))
+        return NULL;
+    corio_socket_sendall(s, "?", 1);
+    ws->got_rc = read_exact(s, ws->got, 3);
+    corio_scope_enter(&sc, 5.0, 0);
+    ws->after_rc = (int)corio_socket_recv(s, b, sizeof b, 0);
+    corio_scope_exit(&sc);
+    ws->after_at = corio_now();
+    corio_socket_close(s);
+    return NULL;
+}
+
+static void *wire_scenario(void *arg)
+{
+    corio_task *a, *b;
+    (void)arg;
+    if (corio_sim_disk_new(&ws->d, 3) || hosts(0.01, 0.01) ||
+        corio_sim_host_set_disk(h_srv, ws->d))
+        return corio_fail(-ENOMEM);
+    corio_sim_spawn_on(h_srv, &a, say_then_sync, NULL);
+    corio_sim_spawn_on(h_cli, &b, wire_client, NULL);
+    corio_await(a, NULL);
+    ws->crashed_inc = corio_sim_host_incarnation(h_srv);
+    corio_await(b, NULL);
+    corio_sim_disk_free(ws->d);
+    return NULL;
+}
+
+static void what_was_sent_before_the_crash_arrives(void **state)
+{
+    wire_scen w;
+    (void)state;
+    ws = &w;
+    memset(&w, 0, sizeof w);
+    w.flags = CORIO_SIM_CRASH_RESET;
+    assert_int_equal(corio_sim_check(1, wire_scenario, NULL, NULL, NULL), 0);
+    /* The disk crashed in the fsync, and its hook crashed the host. */
+    assert_int_equal(w.fsync_rc, -EIO);
+    assert_int_equal(w.crashed_inc, 2);
+    /* The reply written just before arrived, then the reset. */
+    assert_int_equal(w.got_rc, 0);
+    assert_memory_equal(w.got, "bye", 3);
+    assert_int_equal(w.after_rc, -ECONNRESET);
+    assert_true(w.after_at < w.crash_at + 0.1);
+    /* A power cut: the reply arrives all the same, then silence. */
+    memset(&w, 0, sizeof w);
+    assert_int_equal(corio_sim_check(2, wire_scenario, NULL, NULL, NULL), 0);
+    assert_int_equal(w.crashed_inc, 2);
+    assert_int_equal(w.got_rc, 0);
+    assert_memory_equal(w.got, "bye", 3);
+    assert_int_equal(w.after_rc, -ETIMEDOUT);
+}
+
 /* ---- determinism: a crash at a seeded moment replays exactly ------------------------*/
 
 static void seeded_crashes_replay_exactly(void **state)
@@ -757,6 +862,7 @@ int main(void)
         cmocka_unit_test(client_sees_silence_then_reconnects_to_restarted_server),
         cmocka_unit_test(unsynced_writes_of_the_crashed_host_are_lost),
         cmocka_unit_test(crashed_tasks_are_unwound_and_fenced),
+        cmocka_unit_test(what_was_sent_before_the_crash_arrives),
         cmocka_unit_test(seeded_crashes_replay_exactly),
         cmocka_unit_test(host_calls_check_their_arguments),
     };
