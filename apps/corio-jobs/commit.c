@@ -40,10 +40,24 @@ typedef struct op {
     jobs_job *job;  /* the committer's private copy */
 } op;
 
+/* A claim riding on a batch (jobs_committer_claim). Allocated by the
+ * claiming task, which frees it once its wait is over; linked into the
+ * batch until the batch starts or the claimer leaves before it does. */
+typedef struct claim {
+    struct claim *next;
+    jobs_claim_req req;
+    unsigned *begun;       /* bumped when the batch starts (may be NULL) */
+    int urgent;            /* run the batch now, writes or not */
+} claim;
+
 typedef struct batch {
     struct batch *next;    /* c->batches FIFO */
     op *head, **tail;
     size_t n;
+    claim *claims;         /* to run after the writes, in the same
+                              transaction (store->ops->write_claim) */
+    size_t nclaims, nurgent;
+    int started;           /* a committer has taken it */
     corio_future *done;    /* NULL until someone waits */
     int refs;              /* committer (until run) + waiters */
     /* The transaction's arguments, read by the pool thread. */
@@ -81,7 +95,22 @@ static void batch_unref(batch *b)
 static int apply(void *arg)
 {
     batch *b = arg;
-    return jobs_store_write(b->store, b->w, b->n);
+    if (!b->nclaims)
+        return jobs_store_write(b->store, b->w, b->n);
+    /* Copies of the claims' requests, on the heap like everything the
+     * store reads, written back once the transaction has run. */
+    jobs_claim_req *r = calloc(b->nclaims, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    size_t i = 0;
+    for (claim *cl = b->claims; cl; cl = cl->next)
+        r[i++] = cl->req;
+    int rc = b->store->ops->write_claim(b->store, b->w, b->n, r, b->nclaims);
+    i = 0;
+    for (claim *cl = b->claims; cl; cl = cl->next)
+        cl->req = r[i++];
+    free(r);
+    return rc;
 }
 
 static void run_batch(jobs_committer *c, batch *b)
@@ -89,9 +118,12 @@ static void run_batch(jobs_committer *c, batch *b)
     int rc = 0;
     b->store = c->store;
     b->w = b->n ? malloc(b->n * sizeof *b->w) : NULL;
-    if (b->n == 0) {
+    for (claim *cl = b->claims; cl; cl = cl->next)
+        if (cl->begun)
+            (*cl->begun)++;
+    if (b->n == 0 && !b->nclaims) {
         rc = 0; /* every submission into it failed */
-    } else if (!b->w) {
+    } else if (!b->w && b->n) {
         rc = -ENOMEM;
     } else {
         size_t i = 0;
@@ -132,10 +164,14 @@ static void *committer_main(void *arg)
     jobs_committer *c = arg;
     for (;;) {
         batch *b = c->first;
-        if (b) {
+        /* A batch holding only idle claims waits for a write (or for a
+         * claim to become urgent): run alone, such claims would poll the
+         * store in a loop. Only the last batch can be in that state. */
+        if (b && (b->n || b->nurgent || c->closing)) {
             c->first = b->next;
             if (!c->first)
                 c->last = NULL;
+            b->started = 1;
             run_batch(c, b);
             continue;
         }
@@ -182,6 +218,27 @@ int jobs_committer_create(jobs_committer **cp, jobs_store *store,
     return 0;
 }
 
+/* The batch that takes new writes (with_write) or claims: the last one,
+ * unless it is full; a new one otherwise. NULL: out of memory. */
+static batch *open_batch(jobs_committer *c, int with_write)
+{
+    batch *b = c->last;
+    if (b && !(with_write && c->opts.max_batch &&
+               b->n >= c->opts.max_batch))
+        return b;
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->tail = &b->head;
+    b->refs = 1;
+    if (c->last)
+        c->last->next = b;
+    else
+        c->first = b;
+    c->last = b;
+    return b;
+}
+
 int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
                           int wait)
 {
@@ -198,21 +255,11 @@ int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
     o->next = NULL;
     o->kind = kind;
     o->job = copy;
-    batch *b = c->last;
-    if (!b || (c->opts.max_batch && b->n >= c->opts.max_batch)) {
-        b = calloc(1, sizeof *b);
-        if (!b) {
-            jobs_job_free(copy);
-            free(o);
-            return -ENOMEM;
-        }
-        b->tail = &b->head;
-        b->refs = 1;
-        if (c->last)
-            c->last->next = b;
-        else
-            c->first = b;
-        c->last = b;
+    batch *b = open_batch(c, 1);
+    if (!b) {
+        jobs_job_free(copy);
+        free(o);
+        return -ENOMEM;
     }
     int rc = 0;
     if (wait && !b->done)
@@ -235,6 +282,91 @@ int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
     b->refs++;
     rc = corio_future_await(b->done, NULL);
     batch_unref(b);
+    return rc;
+}
+
+int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
+                         size_t max, double idle, unsigned *begun,
+                         int *started, jobs_job ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    *started = 0;
+    if (!c->store->ops->write_claim)
+        return -ENOTSUP;
+    if (c->closing)
+        return CORIO_ESHUTDOWN;
+    if (!corio_current())
+        return -EPERM;
+    claim *cl = calloc(1, sizeof *cl);
+    if (!cl)
+        return -ENOMEM;
+    cl->req.filter = f;
+    cl->req.max = max;
+    cl->begun = begun;
+    batch *b = open_batch(c, 0);
+    int rc = b ? 0 : -ENOMEM;
+    if (rc == 0 && !b->done)
+        rc = corio_future_create(NULL, &b->done);
+    if (rc < 0) {
+        free(cl);
+        return rc;
+    }
+    cl->next = b->claims;
+    b->claims = cl;
+    b->nclaims++;
+    b->refs++;
+    if (idle <= 0) {
+        cl->urgent = 1;
+        b->nurgent++;
+        corio_chan_try_send(c->bell, NULL);
+    }
+    /* Idle: the claim rides on the next batch of writes (a submission:
+     * its job can be claimed in the commit that records it), or after
+     * idle seconds runs alone, for the jobs of other processes. */
+    corio_scope sc;
+    corio_scope_enter(&sc, idle > 0 ? idle : -1, 0);
+    rc = corio_future_await(b->done, NULL);
+    corio_scope_exit(&sc);
+    if (rc < 0 && !b->started && !corio_cancelled()) {
+        cl->urgent = 1; /* idle is over: run it */
+        b->nurgent++;
+        corio_chan_try_send(c->bell, NULL);
+        rc = corio_future_await(b->done, NULL);
+    }
+    if (rc < 0 && !b->started) {
+        /* Cancelled before its batch started: it leaves the batch. */
+        for (claim **pp = &b->claims; *pp; pp = &(*pp)->next) {
+            if (*pp == cl) {
+                *pp = cl->next;
+                b->nclaims--;
+                b->nurgent -= cl->urgent ? 1 : 0;
+                break;
+            }
+        }
+        batch_unref(b);
+        free(cl);
+        return rc;
+    }
+    if (rc < 0) {
+        /* The claim is under way: its jobs are this process's to start,
+         * whatever happens to the caller (shielded, like any store call). */
+        corio_scope sh;
+        corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
+        rc = corio_future_await(b->done, NULL);
+        corio_scope_exit(&sh);
+    }
+    batch_unref(b);
+    *started = 1;
+    if (rc == 0)
+        rc = cl->req.rc;
+    if (rc == 0) {
+        *out = cl->req.v;
+        *n = cl->req.n;
+    } else {
+        jobs_job_free_array(cl->req.v, cl->req.n);
+    }
+    free(cl);
     return rc;
 }
 

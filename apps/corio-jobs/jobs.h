@@ -249,6 +249,17 @@ typedef struct jobs_claim_filter {
     size_t nexclude;
 } jobs_claim_filter;
 
+/* One claim of jobs_store_ops.write_claim: its filter (may be NULL) and
+ * how many it may take; v (a malloc'ed array of new jobs, in id order) and
+ * n get what it took. Allocated by whoever asks for the claim. */
+typedef struct jobs_claim_req {
+    const jobs_claim_filter *filter;
+    size_t max;
+    jobs_job **v;
+    size_t n;
+    int rc; /* after a commit: 0, or why v could not be read (-ENOMEM) */
+} jobs_claim_req;
+
 /* One queue's waiting and running jobs (jobs_store_ops.queue_counts, GET
  * /counts). */
 typedef struct jobs_queue_count {
@@ -339,6 +350,14 @@ typedef struct jobs_store_ops {
      * holder acts on at its next renewal (-EINPROGRESS). Ended: -EALREADY.
      * *out gets the job as it is after the call (except -ENOENT). */
     int (*cancel)(jobs_store *s, const char *id, jobs_job **out);
+    /* Optional: write(w, n) and then each claim of c[0..nc-1] (as claim()
+     * does it, in order) in ONE transaction, so that a batch of outcomes
+     * and the claims of the workers they freed share one round trip and
+     * one commit, and a claim can take jobs the same batch inserts. All or
+     * nothing: on error nothing was written and nothing claimed (every
+     * c[i].v is NULL). NULL: the committer calls claim() on its own. */
+    int (*write_claim)(jobs_store *s, const jobs_write *w, size_t n,
+                       struct jobs_claim_req *c, size_t nc);
 } jobs_store_ops;
 
 /* A damaged store: SQLite's SQLITE_CORRUPT or SQLITE_NOTADB, PostgreSQL's

@@ -67,6 +67,22 @@ int jobs_committer_create(jobs_committer **cp, jobs_store *store,
 int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
                           int wait);
 
+/* A shared store's claim (jobs_store_ops.claim) run in the transaction of
+ * a batch, after its writes (jobs_store_ops.write_claim): the outcomes of
+ * finished jobs and the claim for the workers they freed share one round
+ * trip and one commit, and a claim can take a job in the commit that
+ * inserts it. With idle <= 0 the batch runs now; with idle > 0 the claim
+ * waits for the next batch of writes, or at most idle seconds, then runs.
+ * *begun (if not NULL) is incremented when its transaction starts, and
+ * *started is 1 on return if it did (then the call waited for it). *out
+ * gets a malloc'ed array of the *n jobs claimed. Returns 0, -ENOTSUP (the
+ * store has no write_claim: use claim), CORIO_ESHUTDOWN, -ENOMEM,
+ * -ECANCELED / -ETIMEDOUT (only before the transaction started: once it
+ * has, the call waits for it), or the store's errors. Suspending. */
+int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
+                         size_t max, double idle, unsigned *begun,
+                         int *started, jobs_job ***out, size_t *n);
+
 /* Statistics: transactions run, writes committed, largest batch. */
 typedef struct jobs_commit_stats {
     uint64_t transactions, writes, failed, max_batch;

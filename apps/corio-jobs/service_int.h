@@ -118,8 +118,8 @@ struct jobs_service {
     int shared;                  /* the store is shared (PostgreSQL) */
     corio_task *lease_task;      /* shared: renews the leases */
     unsigned renew_gen;          /* shared: renewals begun */
-    unsigned claims;             /* shared: claims begun and ended */
-    unsigned claims_running;     /* shared: claims under way */
+    unsigned claims_begun;       /* shared: claims whose transaction began */
+    unsigned claims_ended;       /* shared: ... and whose jobs are started */
     keywait *keys;               /* idempotency keys being recorded */
     corio_task *prune_task;      /* retention, or NULL */
     uint64_t pruned;             /* jobs pruned since start */

@@ -83,33 +83,49 @@ static void stop_entry(entry *e)
 }
 
 /* Claims up to k jobs and starts them; returns how many it started, or a
- * store error. */
+ * store error. The claim rides in the committer's next transaction, after
+ * the outcomes of the jobs that freed these workers (one round trip, one
+ * commit for both); idle > 0: it waits for the next batch of writes (a
+ * submission here, which it may claim in the same commit) or idle
+ * seconds. A store without write_claim is asked directly. */
 static int claim_and_start(jobs_service *s, jobs_runq *q,
-                           const jobs_claim_filter *f, size_t k)
+                           const jobs_claim_filter *f, size_t k, double idle)
 {
-    call *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    c->store = s->store;
-    c->max = k;
-    c->filter = f;
-    s->claims++; /* see hand_back_orphans */
-    s->claims_running++;
-    int rc = jobs_store_call(s->store, do_claim, c);
+    jobs_job **v = NULL;
+    size_t nv = 0;
+    int started = 0;
+    int rc = jobs_committer_claim(s->commit, f, k, idle, &s->claims_begun,
+                                  &started, &v, &nv);
+    if (rc == -ENOTSUP) {
+        call *c = calloc(1, sizeof *c);
+        if (!c)
+            return -ENOMEM;
+        c->store = s->store;
+        c->max = k;
+        c->filter = f;
+        s->claims_begun++; /* see hand_back_orphans */
+        started = 1;
+        rc = jobs_store_call(s->store, do_claim, c);
+        v = c->v;
+        nv = c->n;
+        free(c);
+    }
+    if (!started)
+        return rc; /* cancelled before it began, or refused */
     /* After the claim has committed: a renewal that began before this
      * point may not see these jobs, and must not take them for lost. */
     unsigned gen = s->renew_gen;
-    size_t started = 0;
-    for (size_t i = 0; rc == 0 && i < c->n; i++) {
-        entry *e = jobs__entry_new(s, c->v[i]);
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < nv; i++) {
+        entry *e = jobs__entry_new(s, v[i]);
         if (!e || jobs__table_add(s, e) < 0) {
             /* Out of memory: the claimed jobs left are not started; their
              * leases expire and a process with memory takes them. */
             free(e);
-            jobs_job_free_array(c->v + i, c->n - i);
+            jobs_job_free_array(v + i, nv - i);
             break;
         }
-        c->v[i] = NULL;
+        v[i] = NULL;
         e->claim_gen = gen;
         /* This process ran the job under an older claim that it lost (it
          * was paused past the lease) and has claimed it again before its
@@ -123,13 +139,11 @@ static int claim_and_start(jobs_service *s, jobs_runq *q,
         }
         e->rq = q;
         jobs__runner_launch(s, e); /* on failure it gives the slot back */
-        started++;
+        n++;
     }
-    s->claims++;
-    s->claims_running--;
-    free(c->v);
-    free(c);
-    return rc < 0 ? rc : (int)started;
+    s->claims_ended++;
+    free(v);
+    return rc < 0 ? rc : (int)n;
 }
 
 void *jobs__shared_dispatcher(void *arg)
@@ -146,6 +160,7 @@ void *jobs__shared_dispatcher(void *arg)
     for (size_t i = 1; !q->name[0] && i < s->nrqs; i++)
         names[f.nexclude++] = s->rqs[i].name;
     int failing = 0;
+    double idle = 0; /* the last claim took fewer than it asked */
     for (;;) {
         if (corio_sem_acquire(q->slots) < 0)
             break; /* cancelled: drain */
@@ -160,10 +175,13 @@ void *jobs__shared_dispatcher(void *arg)
                 break;
             k = (size_t)a;
         }
-        int n = claim_and_start(s, q, &f, k);
+        int n = claim_and_start(s, q, &f, k, idle);
         jobs__rate_note(q, n > 0 ? (size_t)n : 0);
         for (size_t i = n > 0 ? (size_t)n : 0; i < k; i++)
             corio_sem_release(q->slots);
+        if (n < 0 && (corio_cancelled() || n == CORIO_ESHUTDOWN))
+            break; /* drain (an idle claim leaves its batch) */
+        idle = 0;
         if (n < 0) {
             if (!failing)
                 fprintf(stderr, "corio-jobs: claiming jobs failed: %s (will "
@@ -175,6 +193,10 @@ void *jobs__shared_dispatcher(void *arg)
             failing = 0;
             if ((size_t)n == k)
                 continue; /* there may be more */
+            if (s->store->ops->write_claim) {
+                idle = s->opts.poll; /* the next claim waits for work */
+                continue;
+            }
         }
         /* Nothing (more) to claim: wait for a job queued here, or poll. */
         corio_scope sc;
@@ -246,9 +268,10 @@ void *jobs__lease_main(void *arg)
             continue;
         c->store = s->store;
         unsigned gen = ++s->renew_gen;
-        unsigned claims = s->claims;
+        unsigned begun = s->claims_begun, ended = s->claims_ended;
         int rc = jobs_store_call(s->store, do_renew, c);
-        if (rc == 0 && claims == s->claims && s->claims_running == 0)
+        if (rc == 0 && begun == s->claims_begun && ended == s->claims_ended &&
+            begun == ended)
             hand_back_orphans(s, c->held, c->n);
         if (rc < 0) {
             /* The jobs go on; if the store stays away past the lease,

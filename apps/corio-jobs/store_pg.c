@@ -418,17 +418,21 @@ static const char claim_queue_sql[] = CLAIM_HEAD "AND queue = $5 " CLAIM_TAIL;
 static const char claim_others_sql[] =
     CLAIM_HEAD "AND NOT (queue = ANY($5::text[])) " CLAIM_TAIL;
 
-static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
-                    jobs_job ***out, size_t *n)
+/* Scheduled jobs whose time has come (a retry's backoff over) go back to
+ * created before a claim, in the same round trip: the claim itself stays a
+ * short scan of its index. Their old ids put them at the head of the
+ * queue. $1: now. */
+const char jobs__pg_due_sql[] =
+    "UPDATE corio_jobs SET status='created', updated_at=$1::bigint "
+    "WHERE status='scheduled' AND run_at <= $1::bigint";
+
+int jobs__pg_claim_stmt(pg_store *s, const jobs_claim_filter *f, size_t max,
+                        jobs_pg_claim_args *a, corio_pg_stmt *st)
 {
-    pg_store *s = (pg_store *)base;
-    *out = NULL;
-    *n = 0;
-    char now[24], lim[24];
-    snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
-    snprintf(lim, sizeof lim, "%zu", max);
+    snprintf(a->now, sizeof a->now, "%" PRId64, jobs_now_ms());
+    snprintf(a->lim, sizeof a->lim, "%zu", max);
+    a->arr = NULL;
     /* Queue names are [a-z0-9_.-]: an array literal needs no quoting. */
-    char *arr = NULL;
     const char *sql = claim_sql;
     const char *fv = NULL;
     if (f && f->queue) {
@@ -438,7 +442,8 @@ static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
         size_t len = 3;
         for (size_t i = 0; i < f->nexclude; i++)
             len += strlen(f->exclude[i]) + 1;
-        if (!(arr = malloc(len)))
+        char *arr = malloc(len);
+        if (!arr)
             return -ENOMEM;
         size_t k = 0;
         arr[k++] = '{';
@@ -452,30 +457,44 @@ static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
         arr[k++] = '}';
         arr[k] = '\0';
         sql = claim_others_sql;
-        fv = arr;
+        fv = a->arr = arr;
     }
-    const char *v[5] = {s->owner, s->lease, now, lim, fv};
-    PGresult *r = NULL, *due = NULL;
-    /* Scheduled jobs whose time has come (a retry's backoff over) go back
-     * to created first, in the same round trip: the claim itself stays a
-     * short scan of the (status, id) index. Their old ids put them at the
-     * head of the queue. */
-    corio_pg_stmt st[2] = {
-        {"UPDATE corio_jobs SET status='created', updated_at=$1::bigint "
-         "WHERE status='scheduled' AND run_at <= $1::bigint", 1, &v[2]},
-        {sql, fv ? 5 : 4, v},
-    };
-    PGresult *rr[2] = {NULL, NULL};
-    int rc = jobs__pg_run(s, 2, st, rr, 0);
-    due = rr[0];
-    r = rr[1];
-    if (rc == 0)
-        rc = rows_jobs(r, out, n);
+    a->v[0] = s->owner;
+    a->v[1] = s->lease;
+    a->v[2] = a->now;
+    a->v[3] = a->lim;
+    a->v[4] = fv;
+    *st = (corio_pg_stmt){sql, fv ? 5 : 4, a->v};
+    return 0;
+}
+
+int jobs__pg_claim_rows(const PGresult *r, jobs_job ***out, size_t *n)
+{
+    int rc = rows_jobs(r, out, n);
     if (rc == 0 && *n > 1)
         qsort(*out, *n, sizeof **out, by_id);
-    PQclear(due);
-    PQclear(r);
-    free(arr);
+    return rc;
+}
+
+static int pg_claim(jobs_store *base, const jobs_claim_filter *f, size_t max,
+                    jobs_job ***out, size_t *n)
+{
+    pg_store *s = (pg_store *)base;
+    *out = NULL;
+    *n = 0;
+    jobs_pg_claim_args a;
+    corio_pg_stmt st[2];
+    int rc = jobs__pg_claim_stmt(s, f, max, &a, &st[1]);
+    if (rc < 0)
+        return rc;
+    st[0] = (corio_pg_stmt){jobs__pg_due_sql, 1, &a.v[2]};
+    PGresult *rr[2] = {NULL, NULL};
+    rc = jobs__pg_run(s, 2, st, rr, 0);
+    if (rc == 0)
+        rc = jobs__pg_claim_rows(rr[1], out, n);
+    PQclear(rr[0]);
+    PQclear(rr[1]);
+    free(a.arr);
     return rc;
 }
 
@@ -611,6 +630,7 @@ static const jobs_store_ops pg_ops = {
     .claim = pg_claim,
     .renew = pg_renew,
     .cancel = pg_cancel,
+    .write_claim = jobs__pg_write_claim,
 };
 
 int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,

@@ -46,9 +46,28 @@ int jobs__pg_run1(pg_store *s, PGresult **res, const char *sql, int nparams,
 /* Row `row` of a result whose first columns are COLS, as a new job. */
 int jobs__pg_row_job(const PGresult *r, int row, jobs_job **out);
 
+/* ---- claims (store_pg.c) ------------------------------------------------ */
+
+/* The parameters of one claim statement, kept alive until it has run. */
+typedef struct jobs_pg_claim_args {
+    char now[24], lim[24];
+    char *arr; /* malloc'ed or NULL: the caller frees it */
+    const char *v[5];
+} jobs_pg_claim_args;
+/* Scheduled jobs that are due go back to created; $1 is now (Unix ms). */
+extern const char jobs__pg_due_sql[];
+/* *st gets the claim of up to max jobs that f allows, for this process,
+ * with its parameters in *a. 0 or -ENOMEM. */
+int jobs__pg_claim_stmt(pg_store *s, const jobs_claim_filter *f, size_t max,
+                        jobs_pg_claim_args *a, corio_pg_stmt *st);
+/* The rows a claim returned, as new jobs in id order. */
+int jobs__pg_claim_rows(const PGresult *r, jobs_job ***out, size_t *n);
+
 /* ---- writes (store_pg_write.c): the store's ops ---------------------------- */
 
 int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n);
+int jobs__pg_write_claim(jobs_store *base, const jobs_write *w, size_t n,
+                         jobs_claim_req *c, size_t nc);
 int jobs__pg_prune(jobs_store *base, int64_t before_ms, size_t max,
                    uint64_t removed[JOBS_NSTATUS]);
 int jobs__pg_retry(jobs_store *base, const char *id, int64_t now_ms,

@@ -89,12 +89,18 @@ static char *insert_text(size_t rows)
  * the result; the updates go in id order, so that two transactions that
  * lock several of the same rows (a batch and a renewal, once) take them
  * in one order and cannot deadlock. */
-int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
+int jobs__pg_write_claim(jobs_store *base, const jobs_write *w, size_t n,
+                         jobs_claim_req *cl, size_t nc)
 {
     pg_store *s = (pg_store *)base;
-    if (n == 0)
+    for (size_t i = 0; i < nc; i++) {
+        cl[i].v = NULL;
+        cl[i].n = 0;
+        cl[i].rc = 0;
+    }
+    if (n == 0 && nc == 0)
         return 0;
-    const jobs_write **ow = malloc(n * sizeof *ow);
+    const jobs_write **ow = malloc((n ? n : 1) * sizeof *ow);
     if (!ow)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++)
@@ -105,17 +111,24 @@ int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
         ni += ow[i]->kind == JOBS_W_INSERT;
     size_t nchunks = (ni + INSERT_ROWS - 1) / INSERT_ROWS;
     size_t nu = n - ni, ku = 0; /* updates */
-    size_t nst = 2 + nchunks + (nu ? 1 : 0);
+    /* The claims come last: the outcomes before them have freed the
+     * workers they claim for, and the inserts before them are theirs to
+     * take (a job can start in the commit that records it). */
+    size_t kc = 1 + nchunks + (nu ? 1 : 0); /* the first claim statement */
+    size_t nst = kc + (nc ? 1 + nc : 0) + 1;
+    jobs_pg_claim_args *ca = nc ? calloc(nc, sizeof *ca) : NULL;
     const wparams **up = calloc(nu + 1, sizeof *up);
     const char **col = calloc(nu + 1, sizeof *col);
     char *arr[9] = {NULL};
     const char *uv[11];
     corio_pg_stmt *st = calloc(nst, sizeof *st);
-    wparams *p = calloc(n, sizeof *p);
+    wparams *p = calloc(n ? n : 1, sizeof *p);
     PGresult **res = calloc(nst, sizeof *res);
     const char **iv = calloc(ni * NCOLS + 1, sizeof *iv);
     char **sqls = calloc(nchunks + 1, sizeof *sqls);
-    int rc = st && p && res && iv && sqls && up && col ? 0 : -ENOMEM;
+    int rc = st && p && res && iv && sqls && up && col && (ca || !nc)
+                 ? 0
+                 : -ENOMEM;
     char now[24];
     snprintf(now, sizeof now, "%" PRId64, jobs_now_ms());
     size_t ins = 0; /* next row */
@@ -174,6 +187,11 @@ int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
         uv[1] = s->owner;
         st[1 + nchunks] = (corio_pg_stmt){update_sql, 11, uv};
     }
+    for (size_t i = 0; rc == 0 && i < nc; i++)
+        rc = jobs__pg_claim_stmt(s, cl[i].filter, cl[i].max, &ca[i],
+                                 &st[kc + 1 + i]);
+    if (rc == 0 && nc) /* due scheduled jobs first, as pg_claim does */
+        st[kc] = (corio_pg_stmt){jobs__pg_due_sql, 1, &ca[0].v[2]};
     if (rc == 0) {
         st[0] = (corio_pg_stmt){"BEGIN", 0, NULL};
         st[nst - 1] = (corio_pg_stmt){"COMMIT", 0, NULL};
@@ -201,6 +219,13 @@ int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
                     ow[i]->job->id, jobs_status_name(ow[i]->job->status));
         }
     }
+    /* Committed: a claim whose rows cannot be read (out of memory) leaves
+     * its jobs held here but not running; the renewal hands them back. */
+    for (size_t i = 0; rc == 0 && i < nc; i++)
+        cl[i].rc = jobs__pg_claim_rows(res[kc + 1 + i], &cl[i].v, &cl[i].n);
+    for (size_t i = 0; ca && i < nc; i++)
+        free(ca[i].arr);
+    free(ca);
     for (int c = 0; c < 9; c++)
         free(arr[c]);
     free(col);
@@ -216,6 +241,11 @@ int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
     free(st);
     free(ow);
     return rc;
+}
+
+int jobs__pg_write(jobs_store *base, const jobs_write *w, size_t n)
+{
+    return jobs__pg_write_claim(base, w, n, NULL, 0);
 }
 
 int jobs__pg_prune(jobs_store *base, int64_t before_ms, size_t max,
