@@ -48,6 +48,7 @@ typedef struct claim {
     jobs_claim_req req;
     unsigned *begun;       /* bumped when the batch starts (may be NULL) */
     int urgent;            /* run the batch now, writes or not */
+    unsigned cover;        /* c->inserted that the claim has seen */
 } claim;
 
 typedef struct batch {
@@ -73,6 +74,7 @@ struct jobs_committer {
     corio_task *task[JOBS_COMMITTERS]; /* the committer tasks */
     int closing;           /* no more submissions */
     int last_error;        /* status of the last failed batch */
+    unsigned inserted;     /* batches committed that inserted created jobs */
     jobs_commit_stats stats;
 };
 
@@ -118,9 +120,15 @@ static void run_batch(jobs_committer *c, batch *b)
     int rc = 0;
     b->store = c->store;
     b->w = b->n ? malloc(b->n * sizeof *b->w) : NULL;
-    for (claim *cl = b->claims; cl; cl = cl->next)
+    unsigned seen = c->inserted;
+    int inserts = 0;
+    for (op *o = b->head; o; o = o->next)
+        inserts |= o->kind == JOBS_W_INSERT && o->job->status == JOBS_CREATED;
+    for (claim *cl = b->claims; cl; cl = cl->next) {
+        cl->cover = seen;
         if (cl->begun)
             (*cl->begun)++;
+    }
     if (b->n == 0 && !b->nclaims) {
         rc = 0; /* every submission into it failed */
     } else if (!b->w && b->n) {
@@ -146,6 +154,25 @@ static void run_batch(jobs_committer *c, batch *b)
     } else {
         c->stats.failed++;
         c->last_error = rc;
+    }
+    if (rc == 0 && inserts) {
+        /* Created jobs that no claim may have seen yet: this batch's own
+         * claims did (they ran after its inserts), unless another batch
+         * inserted meanwhile; every other claim must look again, now
+         * rather than at the next write or poll. */
+        int alone = c->inserted == seen;
+        c->inserted++;
+        for (claim *cl = b->claims; alone && cl; cl = cl->next)
+            cl->cover = c->inserted;
+        batch *o = c->last;
+        for (claim *cl = o && !o->started ? o->claims : NULL; cl;
+             cl = cl->next) {
+            if (!cl->urgent) {
+                cl->urgent = 1;
+                o->nurgent++;
+                corio_chan_try_send(c->bell, NULL);
+            }
+        }
     }
     if (b->done) {
         if (rc == 0)
@@ -287,7 +314,8 @@ int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
 
 int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
                          size_t max, double idle, unsigned *begun,
-                         int *started, jobs_job ***out, size_t *n)
+                         unsigned *seen, int *started, jobs_job ***out,
+                         size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -316,6 +344,8 @@ int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
     b->claims = cl;
     b->nclaims++;
     b->refs++;
+    if (seen && *seen != c->inserted)
+        idle = 0; /* jobs were inserted since this caller's last claim */
     if (idle <= 0) {
         cl->urgent = 1;
         b->nurgent++;
@@ -356,6 +386,8 @@ int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
         rc = corio_future_await(b->done, NULL);
         corio_scope_exit(&sh);
     }
+    if (seen)
+        *seen = cl->cover;
     batch_unref(b);
     *started = 1;
     if (rc == 0)

@@ -74,14 +74,19 @@ int jobs_committer_submit(jobs_committer *c, int kind, const jobs_job *job,
  * inserts it. With idle <= 0 the batch runs now; with idle > 0 the claim
  * waits for the next batch of writes, or at most idle seconds, then runs.
  * *begun (if not NULL) is incremented when its transaction starts, and
- * *started is 1 on return if it did (then the call waited for it). *out
+ * *started is 1 on return if it did (then the call waited for it). *seen
+ * (the caller's, may be NULL) tells which committed inserts its claims
+ * have seen: an idle claim runs at once if jobs were inserted since (in
+ * a batch that carried no claim of this caller's), and a batch that
+ * inserts jobs makes the idle claims waiting for the next one run. *out
  * gets a malloc'ed array of the *n jobs claimed. Returns 0, -ENOTSUP (the
  * store has no write_claim: use claim), CORIO_ESHUTDOWN, -ENOMEM,
  * -ECANCELED / -ETIMEDOUT (only before the transaction started: once it
  * has, the call waits for it), or the store's errors. Suspending. */
 int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
                          size_t max, double idle, unsigned *begun,
-                         int *started, jobs_job ***out, size_t *n);
+                         unsigned *seen, int *started, jobs_job ***out,
+                         size_t *n);
 
 /* Statistics: transactions run, writes committed, largest batch. */
 typedef struct jobs_commit_stats {

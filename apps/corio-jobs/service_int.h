@@ -29,6 +29,8 @@ typedef struct jobs_runq {
     corio_task *dispatcher;
     struct jobs_service *svc;
     struct jobs_rate *rate;      /* a rate limit (ratelimit.c), or NULL */
+    unsigned claims_seen;        /* shared: the committed inserts its
+                                    claims have seen (jobs_committer_claim) */
 } jobs_runq;
 
 /* Where an active job is. */

@@ -95,7 +95,7 @@ static int claim_and_start(jobs_service *s, jobs_runq *q,
     size_t nv = 0;
     int started = 0;
     int rc = jobs_committer_claim(s->commit, f, k, idle, &s->claims_begun,
-                                  &started, &v, &nv);
+                                  &q->claims_seen, &started, &v, &nv);
     if (rc == -ENOTSUP) {
         call *c = calloc(1, sizeof *c);
         if (!c)
