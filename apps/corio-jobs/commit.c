@@ -359,8 +359,10 @@ int jobs_committer_claim(jobs_committer *c, const jobs_claim_filter *f,
     rc = corio_future_await(b->done, NULL);
     corio_scope_exit(&sc);
     if (rc < 0 && !b->started && !corio_cancelled()) {
-        cl->urgent = 1; /* idle is over: run it */
-        b->nurgent++;
+        if (!cl->urgent) { /* idle is over: run it */
+            cl->urgent = 1;
+            b->nurgent++;
+        }
         corio_chan_try_send(c->bell, NULL);
         rc = corio_future_await(b->done, NULL);
     }

@@ -122,7 +122,8 @@ static int claim_and_start(jobs_service *s, jobs_runq *q,
             /* Out of memory: the claimed jobs left are not started; their
              * leases expire and a process with memory takes them. */
             free(e);
-            jobs_job_free_array(v + i, nv - i);
+            for (size_t r = i; r < nv; r++)
+                jobs_job_free(v[r]); /* v itself is freed below */
             break;
         }
         v[i] = NULL;
