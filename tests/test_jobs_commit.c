@@ -56,6 +56,29 @@ static void fake_close(jobs_store *s)
 static const jobs_store_ops fake_ops = {.name = "fake", .write = fake_write,
                                         .close = fake_close};
 
+/* A store with write_claim: counts the claims each transaction carried
+ * (claims[call - 1]) and claims nothing. */
+static atomic_int fake_claims[64];
+
+static int fake_write_claim(jobs_store *s, const jobs_write *w, size_t n,
+                            jobs_claim_req *c, size_t nc)
+{
+    fake *f = (fake *)s;
+    int call = atomic_load(&f->calls); /* fake_write counts it */
+    if (call < 64)
+        atomic_store(&fake_claims[call], (int)nc);
+    for (size_t i = 0; i < nc; i++) {
+        c[i].v = NULL;
+        c[i].n = 0;
+        c[i].rc = 0;
+    }
+    return fake_write(s, w, n);
+}
+
+static const jobs_store_ops fake_claim_ops = {
+    .name = "fake", .write = fake_write, .close = fake_close,
+    .write_claim = fake_write_claim};
+
 static void fake_init(fake *f, int delay_us)
 {
     memset(f, 0, sizeof *f);
@@ -259,6 +282,121 @@ static void test_cancelled_writers(void **state)
     assert_int_equal(x.hooked_ok, 5);
 }
 
+/* Claims riding on batches (jobs_committer_claim): an idle claim alone
+ * never runs before its idle time is over (an idle service must not poll
+ * in a loop); it rides on the next batch of writes; cancelled before its
+ * batch starts, it leaves it; a batch that inserts jobs while an idle
+ * claim waits in the next one makes that claim run at once. */
+typedef struct clm {
+    jobs_committer *c;
+    double idle;
+    unsigned seen;
+    int rc, started;
+    double took;
+} clm;
+
+static void *claimer(void *arg)
+{
+    clm *m = arg;
+    jobs_job **v = NULL;
+    size_t n = 0;
+    double t0 = corio_now();
+    m->rc = jobs_committer_claim(m->c, NULL, 8, m->idle, NULL, &m->seen,
+                                 &m->started, &v, &n);
+    m->took = corio_now() - t0;
+    jobs_job_free_array(v, n);
+    return NULL;
+}
+
+static void insert_one(jobs_committer *c)
+{
+    jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":0.0}");
+    assert_int_equal(jobs_committer_submit(c, JOBS_W_INSERT, j, 1), 0);
+    jobs_job_free(j);
+}
+
+static void *claims_insert(void *arg)
+{
+    insert_one(arg);
+    return NULL;
+}
+
+static void *claims_main(void *arg)
+{
+    fake *f = arg;
+    jobs_committer *c = NULL;
+    assert_int_equal(jobs_committer_create(&c, &f->base, NULL), 0);
+
+    /* Alone and idle: nothing runs until its idle time is over. */
+    clm a = {.c = c, .idle = 0.5};
+    corio_task *t = corio_spawn(claimer, &a);
+    for (int i = 0; i < 20; i++)
+        corio_yield();
+    assert_int_equal(atomic_load(&f->calls), 0);
+    corio_await(t, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_true(a.started);
+    assert_true(a.took >= 0.45);
+    assert_int_equal(atomic_load(&f->calls), 1);
+    assert_int_equal(atomic_load(&fake_claims[0]), 1);
+
+    /* Rides on the next write: one transaction for both. */
+    clm b = {.c = c, .idle = 60, .seen = a.seen};
+    t = corio_spawn(claimer, &b);
+    for (int i = 0; i < 5; i++)
+        corio_yield();
+    insert_one(c);
+    corio_await(t, NULL);
+    assert_int_equal(b.rc, 0);
+    assert_true(b.took < 30);
+    assert_int_equal(atomic_load(&f->calls), 2);
+    assert_int_equal(atomic_load(&fake_claims[1]), 1);
+
+    /* Cancelled before its batch starts: it leaves the batch. */
+    clm d = {.c = c, .idle = 60, .seen = b.seen};
+    t = corio_spawn(claimer, &d);
+    for (int i = 0; i < 5; i++)
+        corio_yield();
+    corio_cancel(t);
+    corio_await(t, NULL);
+    assert_int_equal(d.rc, -ECANCELED);
+    assert_false(d.started);
+    insert_one(c);
+    assert_int_equal(atomic_load(&f->calls), 3);
+    assert_int_equal(atomic_load(&fake_claims[2]), 0);
+
+    /* A batch of inserts commits while an idle claim waits in the next
+     * batch: the claim runs then, alone, not 60 s later. */
+    atomic_store(&f->gate, 1);
+    corio_task *w = corio_spawn(claims_insert, c);
+    while (atomic_load(&f->entered) < 4)
+        corio_sleep(0.001);
+    /* As if its caller's claims had seen the two inserting batches so
+     * far (else it would run at once: jobs were inserted since). */
+    clm e = {.c = c, .idle = 60, .seen = 2};
+    t = corio_spawn(claimer, &e);
+    for (int i = 0; i < 5; i++)
+        corio_yield();
+    atomic_store(&f->gate, 0);
+    corio_await(w, NULL);
+    corio_await(t, NULL);
+    assert_int_equal(e.rc, 0);
+    assert_true(e.took < 30);
+    assert_int_equal(atomic_load(&f->calls), 5);
+    assert_int_equal(atomic_load(&fake_claims[4]), 1);
+    assert_int_equal(jobs_committer_close(c), 0);
+    return NULL;
+}
+
+static void test_claims(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f, 0);
+    f.base.ops = &fake_claim_ops;
+    assert_int_equal(tu_run(claims_main, &f, NULL), 0);
+}
+
 /* close flushes writes queued without waiting; later ones are refused. */
 static void *close_main(void *arg)
 {
@@ -374,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_close_flushes),
         cmocka_unit_test(test_close_with_waiter),
         cmocka_unit_test(test_not_in_task),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
