@@ -141,7 +141,13 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
     entry *e = jobs__entry_find(s, j->id);
     if (!e || e->state != E_PENDING)
         return;
-    if (status == 0 && s->shared) {
+    if (e->prestart) {
+        if (status == 0)
+            s->submitted++;
+        jobs__prestart_commit(s, e, status);
+        if (status != 0)
+            jobs__table_remove(s, e);
+    } else if (status == 0 && s->shared) {
         /* Shared: the job is in the store's queue, which any process may
          * claim from; this one is told to look at once. */
         s->submitted++;
@@ -232,6 +238,8 @@ int jobs__submit_plain(jobs_service *s, jobs_job *j)
     }
     e->refs = 1; /* ours, until the commit returns */
     int rc = jobs__table_add(s, e);
+    if (rc == 0)
+        jobs__prestart(s, e); /* an idle queue: it starts at the commit */
     if (rc == 0)
         rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j,
                                    !(jobs_mutant & JOBS_MUTANT_EARLY_ACK));
