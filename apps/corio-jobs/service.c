@@ -13,6 +13,9 @@
  *   3. The 202 goes out.
  *   4. The dispatcher (runner.c) starts a task for it when a worker slot is
  *      free; the task records "running" (durably) before doing anything.
+ *      (A job submitted to an idle queue takes its slot at once and its
+ *      insert records "running": the hook starts its task; runner.c,
+ *      jobs__prestart.)
  *   5. The task records the final state, then the job leaves the table;
  *      from then on GET reads it from the store.
  * GET of an active job reads the table (no store round trip); anything

@@ -8,7 +8,9 @@
  * last ones can be lost with the machine; synchronous=FULL syncs the WAL on
  * every commit. This store uses FULL. The cost of that fsync is paid once
  * per transaction, not per job, because the committer groups concurrent
- * writes into one transaction (commit.c).
+ * writes into one transaction (commit.c). Checkpoints run on a thread of
+ * the store, not inside a commit (store_sqlite_conn.c, "the
+ * checkpointer").
  *
  * Threads. Every operation may be called from any thread (the service
  * calls them on the thread pool). There is one writer connection, guarded
