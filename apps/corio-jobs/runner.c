@@ -246,12 +246,15 @@ void jobs__prestart_commit(jobs_service *s, entry *e, int status)
     }
     e->prestart = 0;
     corio_sem_release(e->rq->slots);
+    j->attempts--;
     if (status == 0) {
         /* No task (no memory; this is the committer's hook, which must
          * not wait for a commit): it waits its turn on the queue, whose
          * dispatcher records its start again, as attempt 1. */
-        j->attempts--;
         jobs__enqueue(s, e);
+    } else { /* not recorded: as it was */
+        j->status = JOBS_CREATED;
+        j->started_ms = 0;
     }
 }
 

@@ -246,6 +246,11 @@ int jobs__submit_plain(jobs_service *s, jobs_job *j)
     if (rc == 0)
         rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j,
                                    !(jobs_mutant & JOBS_MUTANT_EARLY_ACK));
+    /* Refused before it was queued (shutting down, no memory): no hook
+     * will see it. A wait cut short (-ECANCELED, -ETIMEDOUT) leaves it
+     * queued, and a failed commit has been through the hook. */
+    if (rc < 0 && e->prestart && rc != -ECANCELED && rc != -ETIMEDOUT)
+        jobs__prestart_commit(s, e, rc);
     jobs__entry_unref(e);
     return rc;
 }

@@ -199,8 +199,8 @@ int jobs__runner_launch(jobs_service *s, entry *e);
  * insert commits (jobs__prestart_commit). 1 if so, 0 if it waits its
  * turn as usual. */
 int jobs__prestart(jobs_service *s, entry *e);
-/* The hook's side: the insert of a prestarted e committed (status 0:
- * start it) or failed (give the slot back). */
+/* The insert of a prestarted e committed (status 0: start it; the
+ * committer's hook) or failed or was refused (give the slot back). */
 void jobs__prestart_commit(jobs_service *s, entry *e, int status);
 
 /* shared.c: a store several processes share. The dispatcher claims jobs
