@@ -138,6 +138,82 @@ static void test_fast_ack_and_cancel(void **state)
     assert_int_equal(tu_run(fast_ack_main, NULL, NULL), 0);
 }
 
+/* A metric's value from /metrics (an unlabelled one), or -1. */
+static long long metric(int port, const char *name)
+{
+    jp_reply r;
+    if (jp_request(port, "GET", "/metrics", NULL, &r) < 0 || r.status != 200) {
+        jp_reply_free(&r);
+        return -1;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *m = strstr(r.body.data, key);
+    long long v = m ? atoll(m + strlen(key)) : -1;
+    jp_reply_free(&r);
+    return v;
+}
+
+/* A job submitted to an idle queue starts at its insert's commit: its
+ * insert records its start, so it costs two transactions (insert, then
+ * outcome), not three, and waits one commit before it runs. A busy queue
+ * keeps its limit and its order: with the only worker held, later jobs
+ * stay created until it frees, and then run once each (attempts 1). */
+static void *idle_start_main(void *arg)
+{
+    jp_server s;
+    start_server(&s, (const char *[]){"--workers", "1", NULL});
+    char id[64];
+    for (int round = 0; round < 3; round++) {
+        long long c0 = metric(s.port, "corio_jobs_commits_total");
+        assert_true(c0 >= 0);
+        assert_int_equal(
+            jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}", id), 202);
+        assert_int_equal(wait_status(s.port, id, "succeeded", 10), 0);
+        /* The outcome's commit is counted after GET can see it. */
+        long long c1 = c0;
+        for (int i = 0; i < 500 && c1 < c0 + 2; i++) {
+            corio_sleep(0.01);
+            c1 = metric(s.port, "corio_jobs_commits_total");
+        }
+        corio_sleep(0.1); /* a third commit would have come by now */
+        c1 = metric(s.port, "corio_jobs_commits_total");
+        assert_int_equal(c1 - c0, 2);
+    }
+    char longid[64], b[64], c[64];
+    assert_int_equal(
+        jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":1}", longid), 202);
+    assert_int_equal(wait_status(s.port, longid, "running", 5), 0);
+    assert_int_equal(
+        jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}", b), 202);
+    assert_int_equal(
+        jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}", c), 202);
+    char st[32];
+    assert_string_equal(job_status(s.port, b, st), "created");
+    assert_string_equal(job_status(s.port, c, st), "created");
+    assert_int_equal(wait_status(s.port, c, "succeeded", 10), 0);
+    assert_int_equal(wait_status(s.port, b, "succeeded", 10), 0);
+    assert_int_equal(wait_status(s.port, longid, "succeeded", 10), 0);
+    const char *ids[] = {longid, b, c};
+    for (int i = 0; i < 3; i++) {
+        char target[128];
+        snprintf(target, sizeof target, "/jobs/%s", ids[i]);
+        jp_reply r;
+        assert_int_equal(jp_request(s.port, "GET", target, NULL, &r), 0);
+        assert_int_equal(json_integer_value(json_object_get(r.json, "attempts")),
+                         1);
+        jp_reply_free(&r);
+    }
+    kill(s.pid, SIGTERM);
+    assert_int_equal(jp_wait_exit(&s, 10), 0);
+    return NULL;
+}
+
+static void test_idle_start(void **state)
+{
+    assert_int_equal(tu_run(idle_start_main, NULL, NULL), 0);
+}
+
 /* Every bad-input case against the real server: status and a JSON error. */
 static void *bad_input_main(void *arg)
 {
@@ -609,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fast_ack_and_cancel, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_thousand, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_scheduled, setup, teardown),

@@ -306,7 +306,13 @@ static void *kill9_main(void *arg)
     }
     /* Each id once (attempts 1 above); the store may hold more: jobs
      * committed whose 202 the kill cut off. */
+    /* The gauge counts a job at its outcome's commit, which GET (from
+     * memory) may show a moment before: wait for the last ones. */
     long long total = metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
+    for (int i = 0; i < 500 && total < acked; i++) {
+        corio_sleep(0.01);
+        total = metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
+    }
     assert_true(total >= acked);
     kill(s.pid, SIGTERM);
     assert_int_equal(jp_wait_exit(&s, 10), 0);

@@ -66,7 +66,9 @@ static void *job_main(void *arg)
     jobs_job *j = e->job;
 
     int rc = 0;
-    if (!s->shared) {
+    if (e->prestart) {
+        e->prestart = 0; /* its insert recorded the start */
+    } else if (!s->shared) {
         j->prev_status = j->status;
         j->status = JOBS_RUNNING;
         j->started_ms = jobs_now_ms();
@@ -166,9 +168,11 @@ static void *job_main(void *arg)
 
 /* ---- the dispatcher -------------------------------------------------------------- */
 
-int jobs__runner_launch(jobs_service *s, entry *e)
+/* Spawns e's task: 0, or an error with e as it was. */
+static int spawn_job(entry *e)
 {
     corio_spawn_opts so = {.name = "job"};
+    int state = e->state;
     e->state = E_RUNNING;
     e->refs++; /* the task's */
     /* The handle is kept for corio_cancel; detached, the loop frees the
@@ -177,6 +181,15 @@ int jobs__runner_launch(jobs_service *s, entry *e)
     int rc = corio_spawn_ex(&e->task, job_main, e, &so);
     if (rc < 0) {
         e->refs--;
+        e->state = state;
+    }
+    return rc;
+}
+
+int jobs__runner_launch(jobs_service *s, entry *e)
+{
+    int rc = spawn_job(e);
+    if (rc < 0) {
         corio_sem_release(e->rq->slots);
         jobs__finish(e, JOBS_FAILED, NULL, "could not start a task");
         return rc;
@@ -186,6 +199,63 @@ int jobs__runner_launch(jobs_service *s, entry *e)
     s->nrunning++;
     corio_event_clear(s->idle);
     return 0;
+}
+
+/* ---- starting a job at its insert's commit --------------------------------- */
+
+/* A job submitted to an idle queue used to wait for two commits before
+ * it ran: its insert, then its "running". Now, when its run queue is
+ * empty and a worker slot is free, the insert itself records it as
+ * running (attempt 1): one commit, half the enqueue-to-start latency of
+ * an idle server. The promises are those of a job started by the
+ * dispatcher: it runs only once its record (and its start) is durable,
+ * and a crash after that commit finds it running (interrupted at the
+ * next start, or requeued with --requeue-interrupted), as it would a
+ * job that had just recorded its start. Only on a store this process
+ * owns, with no rate limit and nothing queued ahead of it (no job is
+ * overtaken); its slot is held from the submission, so the queue's limit
+ * holds. */
+int jobs__prestart(jobs_service *s, entry *e)
+{
+    jobs_job *j = e->job;
+    if (s->shared || s->draining || j->status != JOBS_CREATED ||
+        j->run_at_ms)
+        return 0;
+    jobs_runq *q = jobs__runq_of(s, j->queue);
+    if (!q->slots || q->rate || q->n || corio_sem_try_acquire(q->slots) < 0)
+        return 0;
+    e->rq = q;
+    e->prestart = 1;
+    s->nprestart++;
+    j->status = JOBS_RUNNING;
+    j->started_ms = jobs_now_ms();
+    j->attempts++;
+    return 1;
+}
+
+void jobs__prestart_commit(jobs_service *s, entry *e, int status)
+{
+    s->nprestart--;
+    jobs_job *j = e->job;
+    if (status == 0 && spawn_job(e) == 0) {
+        corio_detach(e->task);
+        jobs__list_push(&s->running, e);
+        s->nrunning++;
+        corio_event_clear(s->idle);
+        return;
+    }
+    e->prestart = 0;
+    corio_sem_release(e->rq->slots);
+    j->attempts--;
+    if (status == 0) {
+        /* No task (no memory; this is the committer's hook, which must
+         * not wait for a commit): it waits its turn on the queue, whose
+         * dispatcher records its start again, as attempt 1. */
+        jobs__enqueue(s, e);
+    } else { /* not recorded: as it was */
+        j->status = JOBS_CREATED;
+        j->started_ms = 0;
+    }
 }
 
 static void *dispatcher_main(void *arg)
@@ -349,6 +419,12 @@ int jobs__runner_stop(jobs_service *s, double grace)
             q->dispatcher = NULL;
         }
     }
+    /* Jobs whose insert (recording their start) is still in flight start
+     * when it commits: wait for that (a commit's time; new submissions
+     * are refused by now), so that they run, and are interrupted after
+     * the grace period, like the others. */
+    while (s->nprestart)
+        corio_sleep(0.001);
     if (s->sched_task) { /* scheduled jobs stay so, for the next start */
         corio_cancel(s->sched_task);
         corio_await(s->sched_task, NULL);

@@ -13,6 +13,9 @@
  *   3. The 202 goes out.
  *   4. The dispatcher (runner.c) starts a task for it when a worker slot is
  *      free; the task records "running" (durably) before doing anything.
+ *      (A job submitted to an idle queue takes its slot at once and its
+ *      insert records "running": the hook starts its task; runner.c,
+ *      jobs__prestart.)
  *   5. The task records the final state, then the job leaves the table;
  *      from then on GET reads it from the store.
  * GET of an active job reads the table (no store round trip); anything
@@ -141,7 +144,13 @@ static void on_commit(void *arg, int status, int kind, const jobs_job *j)
     entry *e = jobs__entry_find(s, j->id);
     if (!e || e->state != E_PENDING)
         return;
-    if (status == 0 && s->shared) {
+    if (e->prestart) {
+        if (status == 0)
+            s->submitted++;
+        jobs__prestart_commit(s, e, status);
+        if (status != 0)
+            jobs__table_remove(s, e);
+    } else if (status == 0 && s->shared) {
         /* Shared: the job is in the store's queue, which any process may
          * claim from; this one is told to look at once. */
         s->submitted++;
@@ -233,8 +242,15 @@ int jobs__submit_plain(jobs_service *s, jobs_job *j)
     e->refs = 1; /* ours, until the commit returns */
     int rc = jobs__table_add(s, e);
     if (rc == 0)
+        jobs__prestart(s, e); /* an idle queue: it starts at the commit */
+    if (rc == 0)
         rc = jobs_committer_submit(s->commit, JOBS_W_INSERT, j,
                                    !(jobs_mutant & JOBS_MUTANT_EARLY_ACK));
+    /* Refused before it was queued (shutting down, no memory): no hook
+     * will see it. A wait cut short (-ECANCELED, -ETIMEDOUT) leaves it
+     * queued, and a failed commit has been through the hook. */
+    if (rc < 0 && e->prestart && rc != -ECANCELED && rc != -ETIMEDOUT)
+        jobs__prestart_commit(s, e, rc);
     jobs__entry_unref(e);
     return rc;
 }

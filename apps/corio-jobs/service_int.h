@@ -66,6 +66,9 @@ typedef struct entry {
     int lost;                    /* shared store: another process took it
                                     over (this one's lease expired) */
     int noretry;                 /* the handler said CORIO_JOB_NORETRY */
+    int prestart;                /* E_PENDING: inserted as running, with a
+                                    worker slot of rq held; it starts when
+                                    the insert commits (runner.c) */
     jobs_runq *rq;               /* queued or running: its run queue */
     double deadline;             /* running: corio_now() when the attempt
                                     times out, or 0 */
@@ -111,6 +114,7 @@ struct jobs_service {
     size_t nqueued;              /* in every run queue */
     entry running;               /* running list sentinel */
     size_t nrunning;
+    size_t nprestart;            /* entries pending with prestart set */
     entry sched;                 /* scheduled list sentinel (unordered) */
     size_t nsched;
     corio_task *sched_task;      /* moves due jobs to the run queue */
@@ -191,6 +195,15 @@ void jobs__runner_kick(jobs_service *s); /* the queue grew */
 /* Starts a task for e (E_RUNNING, on the running list). 0 or an error
  * (then e is finished as failed). */
 int jobs__runner_launch(jobs_service *s, entry *e);
+/* A new job j (E_PENDING, not committed yet) whose run queue is idle:
+ * takes a worker slot and marks j as started (running, attempt 1), so
+ * that its insert records the start too and it runs the moment the
+ * insert commits (jobs__prestart_commit). 1 if so, 0 if it waits its
+ * turn as usual. */
+int jobs__prestart(jobs_service *s, entry *e);
+/* The insert of a prestarted e committed (status 0: start it; the
+ * committer's hook) or failed or was refused (give the slot back). */
+void jobs__prestart_commit(jobs_service *s, entry *e, int status);
 
 /* shared.c: a store several processes share. The dispatcher claims jobs
  * from the store instead of taking them off the in-memory queue; a lease

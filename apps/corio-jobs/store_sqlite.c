@@ -8,7 +8,9 @@
  * last ones can be lost with the machine; synchronous=FULL syncs the WAL on
  * every commit. This store uses FULL. The cost of that fsync is paid once
  * per transaction, not per job, because the committer groups concurrent
- * writes into one transaction (commit.c).
+ * writes into one transaction (commit.c). Checkpoints run on a thread of
+ * the store, not inside a commit (store_sqlite_conn.c, "the
+ * checkpointer").
  *
  * Threads. Every operation may be called from any thread (the service
  * calls them on the thread pool). There is one writer connection, guarded
@@ -195,6 +197,14 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         sqlite3_bind_int(st, 17, j->priority);
         sqlite3_bind_double(st, 18, j->timeout);
         bind_text(st, 19, j->unique_key);
+    } else if (w->kind == JOBS_W_UPDATE && j->status == JOBS_RUNNING) {
+        /* The start of an attempt (runner.c, the only writer of
+         * "running" on this store): nothing else changes. */
+        st = c->start;
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, j->attempts);
+        bind_ms(st, 3, j->started_ms);
+        sqlite3_bind_int64(st, 4, now);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -544,6 +554,7 @@ static int sq_recover(jobs_store *base, int policy, int64_t now_ms, size_t *n)
 static void sq_close(jobs_store *base)
 {
     sq_store *s = (sq_store *)base;
+    jobs__sq_ckpt_stop(s);
     while (s->readers) {
         conn *c = s->readers;
         s->readers = c->next;
@@ -631,6 +642,8 @@ int jobs_store_open_sqlite(const char *path, const jobs_store_opts *opts,
     free(lockpath);
     if (rc == 0)
         rc = jobs__sq_conn_open(s, 1, &s->w, err, errlen);
+    if (rc == 0)
+        jobs__sq_ckpt_start(s);
     if (rc < 0) {
         sq_close(&s->base);
         return rc;

@@ -54,6 +54,7 @@ void jobs__sq_conn_close(conn *c)
 {
     if (!c)
         return;
+    sqlite3_finalize(c->start);
     sqlite3_finalize(c->get);
     sqlite3_finalize(c->list_any);
     sqlite3_finalize(c->list_status);
@@ -257,6 +258,13 @@ int jobs__sq_conn_open(sq_store *s, int writer, conn **out, char *err,
                       "attempts=?5, started_at=?6, finished_at=?7, "
                       "updated_at=?8, run_at=?9, errors=COALESCE(?10, errors) "
                       "WHERE id=?1");
+        /* A job's start changes only these: the other columns hold what
+         * its last write stored, and leaving them out of the SET spares
+         * the work on them and on the index of finished_at. */
+        if (rc == SQLITE_OK)
+            rc = prep(c, &c->start,
+                      "UPDATE jobs SET status='running', attempts=?2, "
+                      "started_at=?3, updated_at=?4 WHERE id=?1");
     } else {
         rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     }
@@ -289,4 +297,109 @@ fail:
     rc = map_rc(rc ? rc : SQLITE_ERROR);
     jobs__sq_conn_close(c);
     return rc ? rc : -EIO;
+}
+
+/* ---- the checkpointer ------------------------------------------------------ */
+
+/* SQLite's default checkpoint runs inside the COMMIT that takes the WAL
+ * past 1000 pages: that commit (and every writer queued behind it, and
+ * their 202s) waits while ~4 MB are copied into the file and the file is
+ * fsynced — the longest commits of a busy store. Here the commit only
+ * rings a bell and a thread of the store checkpoints on its own
+ * connection, PASSIVE: it copies what is committed without taking the
+ * writer's lock, so commits go on meanwhile, and the WAL starts again
+ * from its beginning at the first commit after a complete checkpoint.
+ * Durability is unchanged: a commit is durable when its WAL frames are
+ * synced (synchronous=FULL); the checkpoint syncs the WAL before it
+ * copies and the file after. Should the thread fall far behind (a reader
+ * holding an old snapshot stops a checkpoint short), the writer
+ * checkpoints itself past CK_FRAMES_MAX, as SQLite would. */
+#define CK_FRAMES 1000      /* SQLite's wal_autocheckpoint default */
+#define CK_FRAMES_MAX 8000  /* ~32 MB of WAL */
+
+static int ck_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    sq_store *s = arg;
+    if (frames < s->ck_rung)
+        s->ck_rung = 0; /* the WAL started again */
+    if (frames >= CK_FRAMES_MAX) {
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                  NULL);
+    } else if (frames >= s->ck_rung + CK_FRAMES) {
+        /* Once per CK_FRAMES new frames: a commit that lands while a
+         * checkpoint runs keeps the WAL from starting again (its frames
+         * are not copied yet), and ringing at every such commit would
+         * checkpoint (two fsyncs) per commit. */
+        s->ck_rung = frames;
+        pthread_mutex_lock(&s->ck_lock);
+        s->ck_due = 1;
+        pthread_cond_signal(&s->ck_cond);
+        pthread_mutex_unlock(&s->ck_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void *ck_main(void *arg)
+{
+    sq_store *s = arg;
+    pthread_mutex_lock(&s->ck_lock);
+    for (;;) {
+        while (!s->ck_due && !s->ck_stop)
+            pthread_cond_wait(&s->ck_cond, &s->ck_lock);
+        if (s->ck_stop)
+            break;
+        s->ck_due = 0;
+        pthread_mutex_unlock(&s->ck_lock);
+        /* SQLITE_BUSY (the writer's own checkpoint runs) is fine: the
+         * next bell tries again. */
+        sqlite3_wal_checkpoint_v2(s->ck_db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                  NULL, NULL);
+        pthread_mutex_lock(&s->ck_lock);
+    }
+    pthread_mutex_unlock(&s->ck_lock);
+    return NULL;
+}
+
+void jobs__sq_ckpt_start(sq_store *s)
+{
+    if (s->vfs) /* the simulation's VFS: one thread, deterministic */
+        return;
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(s->path, &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+        sqlite3_close(db);
+        return;
+    }
+    pthread_mutex_init(&s->ck_lock, NULL);
+    pthread_cond_init(&s->ck_cond, NULL);
+    s->ck_db = db;
+    if (pthread_create(&s->ck_thread, NULL, ck_main, s) != 0) {
+        s->ck_db = NULL;
+        sqlite3_close(db);
+        pthread_mutex_destroy(&s->ck_lock);
+        pthread_cond_destroy(&s->ck_cond);
+        return;
+    }
+    /* Replaces the writer's automatic checkpoint (itself a WAL hook). */
+    sqlite3_wal_hook(s->w->db, ck_hook, s);
+}
+
+void jobs__sq_ckpt_stop(sq_store *s)
+{
+    if (!s->ck_db)
+        return;
+    if (s->w)
+        sqlite3_wal_autocheckpoint(s->w->db, CK_FRAMES); /* unhooks */
+    pthread_mutex_lock(&s->ck_lock);
+    s->ck_stop = 1;
+    pthread_cond_signal(&s->ck_cond);
+    pthread_mutex_unlock(&s->ck_lock);
+    pthread_join(s->ck_thread, NULL);
+    sqlite3_close(s->ck_db);
+    s->ck_db = NULL;
+    pthread_mutex_destroy(&s->ck_lock);
+    pthread_cond_destroy(&s->ck_cond);
 }

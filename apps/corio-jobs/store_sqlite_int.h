@@ -24,7 +24,7 @@
 typedef struct conn {
     sqlite3 *db;
     sqlite3_stmt *get, *list_any, *list_status, *counts, *by_key;
-    sqlite3_stmt *insert, *update;  /* writer only */
+    sqlite3_stmt *insert, *update, *start; /* writer only */
     struct conn *next;              /* reader free list */
 } conn;
 
@@ -40,6 +40,15 @@ typedef struct sq_store {
     conn *w;                   /* the writer connection */
     pthread_mutex_t rlock;     /* guards readers */
     conn *readers;             /* idle reader connections */
+    /* The checkpointer (store_sqlite_conn.c): a thread with its own
+     * connection that copies the WAL into the file, off the commits'
+     * path. ck_lock guards ck_due and ck_stop. */
+    sqlite3 *ck_db;            /* NULL: SQLite's own checkpoints */
+    pthread_t ck_thread;
+    pthread_mutex_t ck_lock;
+    pthread_cond_t ck_cond;
+    int ck_due, ck_stop;
+    int ck_rung;               /* WAL frames at the last bell (writer) */
 } sq_store;
 
 static inline int map_rc(int rc)
@@ -64,5 +73,11 @@ int jobs__sq_conn_open(sq_store *s, int writer, conn **out, char *err,
                        size_t errlen);
 /* Frees c and its statements (NULL: nothing). */
 void jobs__sq_conn_close(conn *c);
+/* Starts the checkpointer for s's writer (s->w open); without it (a
+ * simulated VFS, or no thread) the writer checkpoints as SQLite does by
+ * default. jobs__sq_ckpt_stop joins it and closes its connection; both
+ * are no-ops when it is not running. */
+void jobs__sq_ckpt_start(sq_store *s);
+void jobs__sq_ckpt_stop(sq_store *s);
 
 #endif
