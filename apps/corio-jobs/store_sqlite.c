@@ -208,6 +208,12 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         sqlite3_bind_int64(st, 8, now);
         bind_ms(st, 9, j->run_at_ms);
         bind_text(st, 10, j->errors);
+        if (j->prev_status >= 0 && j->prev_status < JOBS_NSTATUS) {
+            sqlite3_bind_text(st, 11, jobs_status_name(j->prev_status), -1,
+                              SQLITE_STATIC);
+            if (!(jobs_mutant & JOBS_MUTANT_NO_ATTEMPT_FENCE))
+                sqlite3_bind_int(st, 12, jobs_write_fence_attempts(j));
+        }
     } else {
         return -EINVAL;
     }
@@ -217,8 +223,16 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE)
         return map_rc(rc);
-    if (w->kind == JOBS_W_UPDATE && changes == 0)
+    if (w->kind == JOBS_W_UPDATE && changes == 0 && j->prev_status < 0)
         return -ENOENT;
+    if (w->kind == JOBS_W_UPDATE && changes == 0)
+        /* Fenced (or gone): the job moved on since its writer last
+         * recorded it. The rest of the batch is not this write's to fail. */
+        fprintf(stderr, "corio-jobs: job %s: not recorded as %s (attempt "
+                "%d): the store no longer holds it as %s at attempt %d\n",
+                j->id, jobs_status_name(j->status), j->attempts,
+                jobs_status_name(j->prev_status),
+                jobs_write_fence_attempts(j));
     return 0;
 }
 
