@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jobs_sim_store.h"
 #include "service_int.h"
 #include "sim_vfs.h"
 #include "testutil.h"
@@ -72,6 +73,7 @@ typedef struct rec {
     int attempts;
     int runs;      /* handler successes */
     int present;
+    int said_cancelled; /* a DELETE answered "cancelled" (no retry since) */
 } rec;
 
 /* One seed's world. Reset at the start of each seed. */
@@ -85,6 +87,10 @@ static struct {
     jobs_service *svc;
     int type;
     uint64_t hash;
+    double slow;       /* the store's writes take up to this (virtual s) */
+    int meddle;        /* DELETEs and retries: 0 none, 1 a few, 2 many */
+    int64_t audit_seq; /* the last change of the audit already judged */
+    int cancels, retries; /* answered 0 */
 } W;
 
 static uint64_t h_rng(void) /* the harness's own stream, from the seed */
@@ -151,6 +157,20 @@ typedef struct snap {
     char err[300];
 } snap;
 
+/* Judges one durable change of a job (the audit trigger's record). */
+static int judge(const sim_audit_row *a, void *arg)
+{
+    (void)arg;
+    const char *why = sim_audit_illegal(a);
+    if (why)
+        violation("job %s went from %s (attempt %d) to %s (attempt %d): %s", a->id,
+                  jobs_status_name(a->from), a->from_att, jobs_status_name(a->to),
+                  a->to_att, why);
+    W.audit_seq = a->seq;
+    corio_sim_trace(&a->seq, sizeof a->seq);
+    return W.fail[0] != 0;
+}
+
 /* Opens the store on its own (as an operator's tool would), checks what
  * it holds against what was acknowledged and seen before, closes it. On
  * the pool (in the loop, in a simulation): SQLite wants the loop's stack. */
@@ -180,13 +200,18 @@ static int snapshot(void *arg)
             rec *r = find(j->id, 1);
             if (!r)
                 continue;
-            if (r->durable && final_status(r->status) && j->status != r->status)
+            /* (A failed, cancelled or interrupted job may be retried: the
+             * audit judges each of its steps.) */
+            if (r->durable && r->status == JOBS_SUCCEEDED && j->status != r->status)
                 violation("job %s went from %s to %s", j->id, jobs_status_name(r->status),
                           jobs_status_name(j->status));
             if (r->durable && j->attempts < r->attempts)
                 violation("job %s lost attempts: %d then %d", j->id, r->attempts, j->attempts);
             if (sp->final && !final_status(j->status))
                 violation("job %s is still %s at the end", j->id, jobs_status_name(j->status));
+            if (r->said_cancelled && j->status != JOBS_CANCELLED)
+                violation("DELETE answered that job %s was cancelled, but the store has "
+                          "it %s", j->id, jobs_status_name(j->status));
             r->durable = 1;
             r->present = 1;
             r->status = j->status;
@@ -201,6 +226,10 @@ static int snapshot(void *arg)
             break;
     }
     st->ops->close(st);
+    if (rc < 0)
+        return rc;
+    /* Every change the disk kept since the last look, in order. */
+    rc = sim_audit_read(DB, JOBS_SIM_VFS, W.audit_seq, judge, NULL);
     if (rc < 0)
         return rc;
     for (int i = 0; i < W.n; i++) {
@@ -224,6 +253,12 @@ static void *client(void *arg)
         jobs_job *j = jobs_job_new(W.type, "{}");
         if (!j)
             return NULL;
+        /* Half of them time out (the handler sleeps up to 3 s) and some
+         * are tried again: attempts that end by timeout, then retries. */
+        if (corio_sim_random() % 2)
+            j->timeout = 1.5;
+        j->max_attempts = 1 + (int)(corio_sim_random() % 2);
+        j->retry_backoff = 0.2;
         char id[JOBS_ID_LEN + 1], existing[JOBS_ID_LEN + 1];
         memcpy(id, j->id, sizeof id);
         const jobs_api *api = jobs_service_api(W.svc);
@@ -234,6 +269,47 @@ static void *client(void *arg)
                 r->acked = 1;
             corio_sim_trace(id, JOBS_ID_LEN);
         }
+    }
+    return NULL;
+}
+
+/* DELETE and POST /jobs/<id>/retry at random moments on acknowledged jobs,
+ * racing their attempts: queued, starting (the start's commit in flight),
+ * running, timing out, finishing. */
+static void *meddler(void *arg)
+{
+    (void)arg;
+    int n = W.meddle == 2 ? 40 : 10;
+    unsigned pause = W.meddle == 2 ? 100 : 1000; /* ms */
+    const jobs_api *api = jobs_service_api(W.svc);
+    for (int k = 0; k < n; k++) {
+        if (corio_sleep((double)(corio_sim_random() % pause) / 1000.0) < 0)
+            return NULL;
+        int cand[MAXJ], m = 0;
+        for (int i = 0; i < W.n; i++)
+            if (W.jobs[i].acked)
+                cand[m++] = i;
+        if (!m)
+            continue;
+        rec *r = &W.jobs[cand[corio_sim_random() % (uint64_t)m]];
+        char id[JOBS_ID_LEN + 1];
+        memcpy(id, r->id, sizeof id);
+        jobs_job *out = NULL;
+        int rc;
+        if (corio_sim_random() % 2) {
+            rc = api->cancel(api->ctx, id, &out);
+            if (rc == 0) {
+                r->said_cancelled = 1;
+                W.cancels++;
+            }
+        } else {
+            r->said_cancelled = 0; /* from the moment it is asked */
+            rc = api->retry(api->ctx, id, &out);
+            if (rc == 0)
+                W.retries++;
+        }
+        corio_sim_trace(&rc, sizeof rc);
+        jobs_job_free(out);
     }
     return NULL;
 }
@@ -270,18 +346,29 @@ static void *server_run(void *arg)
     rc = jobs_store_open_ex(DB, &so, &store, err, sizeof err);
     if (rc == JOBS_ECORRUPT)
         violation("the store is damaged after a crash: %s", err);
+    if (rc == 0 && W.slow > 0) {
+        jobs_store *slow = sim_slow_store(store, W.slow);
+        if (!slow)
+            store->ops->close(store);
+        store = slow;
+        rc = slow ? 0 : -ENOMEM;
+    }
     if (rc == 0 && (rc = jobs_service_open(&W.svc, store, &vo, err, sizeof err)) < 0)
         store->ops->close(store);
     if (W.fail[0])
         return corio_fail(-EPROTO);
     if (rc < 0)
         return W.final ? corio_fail(rc) : NULL;
-    corio_task *c[CLIENTS];
+    corio_task *c[CLIENTS], *m = NULL;
     for (int i = 0; i < CLIENTS; i++)
         c[i] = corio_spawn(client, NULL);
+    if (W.meddle && !W.final)
+        m = corio_spawn(meddler, NULL);
     for (int i = 0; i < CLIENTS; i++)
         if (c[i])
             corio_await(c[i], NULL);
+    if (m)
+        corio_await(m, NULL);
     if (!W.final) {
         corio_sleep(3600); /* the crash comes first */
         return NULL;
@@ -307,6 +394,26 @@ static void *server_run(void *arg)
 
 /* ---- one seed ------------------------------------------------------------------------ */
 
+static int setup_store(void *arg)
+{
+    (void)arg;
+    jobs_store *st;
+    char err[300];
+    jobs_store_opts o = {.check_timeout = -1, .vfs = JOBS_SIM_VFS};
+    int rc = jobs_store_open_ex(DB, &o, &st, err, sizeof err);
+    if (rc < 0)
+        return rc;
+    st->ops->close(st);
+    return sim_audit_install(DB, JOBS_SIM_VFS);
+}
+
+static void *setup_main(void *arg)
+{
+    (void)arg;
+    int rc = jobs_offload(setup_store, NULL);
+    return rc < 0 ? corio_fail(rc) : NULL;
+}
+
 static void mixh(uint64_t v)
 {
     W.hash = (W.hash ^ v) * 0x9E3779B97F4A7C15ULL;
@@ -316,6 +423,7 @@ static void mixh(uint64_t v)
 typedef struct seed_stats {
     double virt, real;
     int crashes, runs, seeds;
+    int cancels, retries;
     uint64_t fsync_failures, torn_writes;
 } seed_stats;
 
@@ -336,6 +444,15 @@ static int run_seed(uint64_t seed, uint64_t *hash, seed_stats *ss)
     corio_sim_disk_attach(d);
     cfg.time_limit = 3600;
     crashes = (int)(h_rng() % 4);
+    W.slow = h_rng() % 2 ? 0.05 : 0;
+    W.meddle = (int)(h_rng() % 3);
+    /* The store's file and its audit trigger, before any fault. */
+    rc = corio_sim_run(seed * 16 + 15, setup_main, NULL, NULL, &cfg, &st);
+    cfg.start_time = st.end_time;
+    if (rc < 0) {
+        corio_sim_disk_free(d);
+        return rc;
+    }
     for (int run = 0; run <= crashes + 4 && rc == 0; run++) {
         corio_sim_disk_faults f = {0};
         W.final = run >= crashes;
@@ -381,6 +498,8 @@ static int run_seed(uint64_t seed, uint64_t *hash, seed_stats *ss)
         ss->torn_writes += ds.torn_writes;
     }
     corio_sim_disk_free(d);
+    ss->cancels += W.cancels;
+    ss->retries += W.retries;
     if (W.fail[0] && rc == 0)
         rc = -EPROTO;
     *hash = W.hash;
@@ -520,12 +639,16 @@ static void every_seed_keeps_every_acknowledged_job(void **state)
             "%.0f seeds per minute; %.0f virtual s in %.2f s of runs (%.0fx)\n",
             sum.seeds, sum.runs, sum.crashes, real, real > 0 ? sum.seeds * 60 / real : 0,
             sum.virt, sum.real, sum.real > 0 ? sum.virt / sum.real : 0);
-    fprintf(stderr, "corio-jobs sim: faults injected: %llu fsync failures, %llu torn writes\n",
-            (unsigned long long)sum.fsync_failures, (unsigned long long)sum.torn_writes);
+    fprintf(stderr, "corio-jobs sim: faults injected: %llu fsync failures, %llu torn writes; "
+            "%d jobs cancelled and %d retried by the meddlers\n",
+            (unsigned long long)sum.fsync_failures, (unsigned long long)sum.torn_writes,
+            sum.cancels, sum.retries);
     assert_int_equal(failed, 0);
     assert_true(sum.crashes > 0);
     assert_true(sum.fsync_failures > 0);
     assert_true(sum.torn_writes > 0);
+    assert_true(sum.cancels > 0);
+    assert_true(sum.retries > 0);
 }
 
 static void mutant_ack_before_commit_is_found(void **state)
@@ -548,6 +671,36 @@ static void mutant_ack_before_commit_is_found(void **state)
     assert_non_null(strstr(W.fail, "acknowledged"));
 }
 
+/* Runs the seeds with one mutant; returns the failing seed + 1 (0: not
+ * found). */
+static uint64_t find_mutant(int mutant, const char *name, seed_stats *sum)
+{
+    jobs_mutant = mutant;
+    uint64_t failed = run_seeds(0, MUTANT_SEEDS, 0, 1, sum, 0, 0);
+    jobs_mutant = 0;
+    fprintf(stderr, "corio-jobs sim: the %s mutant %s (%s)\n", name,
+            failed ? "was found" : "was NOT found", W.fail);
+    if (failed)
+        fprintf(stderr, "  at seed %llu, after %d runs\n", (unsigned long long)(failed - 1),
+                sum->runs);
+    return failed;
+}
+
+/* A job task that stops waiting for its start's commit when a DELETE
+ * cancels it (runner.c before the wait was shielded): its outcome and its
+ * start race in the two committers. */
+static void mutant_unsequenced_start_is_found(void **state)
+{
+    seed_stats sum = {0};
+    int set;
+    (void)state;
+    env_u64("CORIO_SIM_SEED", &set);
+    if (set)
+        skip();
+    uint64_t failed = find_mutant(JOBS_MUTANT_UNSEQUENCED_START, "unsequenced-start", &sum);
+    assert_true(failed > 0);
+}
+
 static int jobs_sim_setup(void **state)
 {
     (void)state;
@@ -568,6 +721,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_seed_keeps_every_acknowledged_job),
         cmocka_unit_test(mutant_ack_before_commit_is_found),
+        cmocka_unit_test(mutant_unsequenced_start_is_found),
     };
     return cmocka_run_group_tests(tests, jobs_sim_setup, NULL);
 }
