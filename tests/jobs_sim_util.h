@@ -11,8 +11,8 @@
  * transaction, every change of a job's status and attempt number, so that
  * a check can read the job's whole durable history and judge each step.
  */
-#ifndef CORIO_TEST_JOBS_SIM_STORE_H
-#define CORIO_TEST_JOBS_SIM_STORE_H
+#ifndef CORIO_TEST_JOBS_SIM_UTIL_H
+#define CORIO_TEST_JOBS_SIM_UTIL_H
 
 #include "jobs.h"
 
@@ -45,4 +45,25 @@ int sim_audit_read(const char *path, const char *vfs, int64_t after,
  * legal, else a sentence saying why not. */
 const char *sim_audit_illegal(const sim_audit_row *r);
 
+/* ---- running seeds ------------------------------------------------------- */
+/* Prints the command that replays seed (from /proc/self/cmdline). */
+void sim_print_replay(uint64_t seed);
+/* yes: sends stderr to /dev/null, returning what restores it (or -1). */
+int sim_quiet_stderr(int yes);
+void sim_restore_stderr(int saved);
+/* The environment variable name as a number; *set: it is set. */
+uint64_t sim_env_u64(const char *name, int *set);
+/* Wall-clock seconds (CLOCK_MONOTONIC), for budgets and figures. */
+double sim_wall(void);
+
 #endif
+
+/* ---- an HTTP client over the simulated network ----------------------------
+ * POSTs body to http://host:port/jobs with an Idempotency-Key, on a
+ * connection of its own ("Connection: close"), within timeout virtual
+ * seconds. Returns the HTTP status (> 0) with the answer's "id" in id
+ * (JOBS_ID_LEN + 1 bytes, "" if none), or a negative errno (-ETIMEDOUT,
+ * -ECONNRESET, ...: the answer never came; the job may exist). Suspending;
+ * from a task on the client's simulated host. */
+int sim_post_job(const char *host, int port, const char *key, const char *body,
+                 double timeout, char *id);

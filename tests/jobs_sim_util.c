@@ -1,5 +1,5 @@
-/* Helpers of tests/test_jobs_sim.c: see jobs_sim_store.h. */
-#include "jobs_sim_store.h"
+/* Helpers of tests/test_jobs_sim.c: see jobs_sim_util.h. */
+#include "jobs_sim_util.h"
 
 #include "service.h" /* jobs_offload */
 
@@ -11,6 +11,11 @@
 #include <string.h>
 
 #include <sqlite3.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 
 /* ---- the slow store ------------------------------------------------------ */
 
@@ -252,3 +257,136 @@ const char *sim_audit_illegal(const sim_audit_row *r)
         return NULL; /* POST /jobs/<id>/retry */
     return "a change corio-jobs does not make";
 }
+
+/* ---- an HTTP client over the simulated network -------------------------------- */
+
+#include <stdio.h>
+
+static int post(const char *host, int port, const char *key, const char *body, char *id)
+{
+    corio_stream *st;
+    char req[1024], head[2048], resp[4096];
+    size_t len;
+    int rc = corio_stream_connect_tcp(&st, host, port);
+    if (rc < 0)
+        return rc;
+    int n = snprintf(req, sizeof req,
+                     "POST /jobs HTTP/1.1\r\nHost: %s\r\nIdempotency-Key: %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     host, key, strlen(body), body);
+    if (n < 0 || (size_t)n >= sizeof req) {
+        corio_stream_abort(st);
+        return -EINVAL;
+    }
+    rc = corio_stream_write(st, req, (size_t)n);
+    if (rc == 0)
+        rc = corio_stream_readuntil(st, head, sizeof head, "\r\n\r\n", 4, &len);
+    if (rc < 0) {
+        corio_stream_abort(st);
+        return rc == CORIO_EEOF ? -ECONNRESET : rc;
+    }
+    int status = 0;
+    if (len >= sizeof head)
+        len = sizeof head - 1;
+    head[len] = '\0';
+    if (sscanf(head, "HTTP/1.1 %d", &status) != 1 || status < 100) {
+        corio_stream_abort(st);
+        return -EPROTO;
+    }
+    const char *cl = strcasestr(head, "\r\nContent-Length:");
+    size_t blen = cl ? strtoul(cl + 17, NULL, 10) : 0;
+    if (blen >= sizeof resp) {
+        corio_stream_abort(st);
+        return -EPROTO;
+    }
+    rc = corio_stream_readexactly(st, resp, blen, NULL);
+    corio_stream_abort(st);
+    if (rc < 0)
+        return rc == CORIO_EEOF ? -ECONNRESET : rc;
+    resp[blen] = '\0';
+    id[0] = '\0';
+    const char *p = strstr(resp, "\"id\"");
+    if (p && (p = strchr(p + 4, '"'))) {
+        const char *q = strchr(p + 1, '"');
+        if (q && q - p - 1 <= JOBS_ID_LEN) {
+            memcpy(id, p + 1, (size_t)(q - p - 1));
+            id[q - p - 1] = '\0';
+        }
+    }
+    return status;
+}
+
+int sim_post_job(const char *host, int port, const char *key, const char *body,
+                 double timeout, char *id)
+{
+    corio_scope sc;
+    id[0] = '\0';
+    corio_scope_enter(&sc, timeout, 0);
+    int rc = post(host, port, key, body, id);
+    if (corio_scope_exit(&sc) == 1)
+        rc = -ETIMEDOUT;
+    return rc;
+}
+
+/* ---- running seeds ---------------------------------------------------------- */
+
+/* The command that replays seed, from /proc/self/cmdline. */
+void sim_print_replay(uint64_t seed)
+{
+    char buf[4096];
+    size_t n = 0;
+    FILE *c = fopen("/proc/self/cmdline", "rb");
+    if (c) {
+        n = fread(buf, 1, sizeof buf - 1, c);
+        fclose(c);
+    }
+    fprintf(stderr, "  replay: CORIO_SIM_SEED=%llu", (unsigned long long)seed);
+    for (size_t i = 0; i < n; i += strlen(buf + i) + 1)
+        fprintf(stderr, " '%s'", buf + i);
+    fprintf(stderr, "\n");
+}
+
+int sim_quiet_stderr(int yes)
+{
+    int saved, null;
+    if (!yes)
+        return -1;
+    fflush(stderr);
+    saved = dup(2);
+    null = open("/dev/null", O_WRONLY);
+    if (saved < 0 || null < 0) {
+        if (saved >= 0)
+            close(saved);
+        if (null >= 0)
+            close(null);
+        return -1;
+    }
+    dup2(null, 2);
+    close(null);
+    return saved;
+}
+
+void sim_restore_stderr(int saved)
+{
+    if (saved < 0)
+        return;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+}
+
+uint64_t sim_env_u64(const char *name, int *set)
+{
+    const char *e = getenv(name);
+    *set = e && *e;
+    return *set ? strtoull(e, NULL, 0) : 0;
+}
+
+double sim_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
