@@ -217,8 +217,12 @@ TU_TASK_TEST(expired_lease_taken_over_and_fenced)
 
 /* A process paused past its lease claims the job again itself before it
  * notices: the claim is (owner, attempt), so the old run's outcome is
- * fenced off like another process's, and only the new claim's counts. */
-TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
+ * fenced off like another process's, and only the new claim's counts.
+ * With the mutant JOBS_MUTANT_NO_ATTEMPT_FENCE (jobs.h) the fence compares
+ * the owner and status only: attempt 1's outcome lands on attempt 2, which
+ * this test must see (the mutation test of the fence where it carries the
+ * weight: on a SQLite store one process orders its own writes). */
+static void reclaim_by_the_same_process(int mutant)
 {
     jpg_fresh_table();
     jobs_store *a = open_store(0.3, 5), *b = open_store(30, 5);
@@ -235,19 +239,36 @@ TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
     assert_int_equal(renew(a, &h), 1);
     assert_int_equal(h[0].attempts, 2); /* attempt 1 is not held */
     free(h);
-    assert_int_equal(finish(a, v1[0], JOBS_FAILED), 0);
+    jobs_mutant = mutant;
+    int rc = finish(a, v1[0], JOBS_FAILED);
+    jobs_mutant = 0;
+    assert_int_equal(rc, 0);
     jobs_job *j = get(a, id[0]);
-    assert_int_equal(j->status, JOBS_RUNNING);
+    /* The mutant lets attempt 1's outcome through: found. */
+    assert_int_equal(j->status, mutant ? JOBS_FAILED : JOBS_RUNNING);
     jobs_job_free(j);
-    assert_int_equal(finish(a, v2[0], JOBS_SUCCEEDED), 0);
-    j = get(a, id[0]);
-    assert_int_equal(j->status, JOBS_SUCCEEDED);
-    assert_int_equal(j->attempts, 2);
-    jobs_job_free(j);
+    if (!mutant) {
+        assert_int_equal(finish(a, v2[0], JOBS_SUCCEEDED), 0);
+        j = get(a, id[0]);
+        assert_int_equal(j->status, JOBS_SUCCEEDED);
+        assert_int_equal(j->attempts, 2);
+        jobs_job_free(j);
+    }
     jobs_job_free_array(v1, 1);
     jobs_job_free_array(v2, 1);
     jobs_store_close(a);
     jobs_store_close(b);
+}
+
+TU_TASK_TEST(reclaim_by_the_same_process_fences_the_old_claim)
+{
+    reclaim_by_the_same_process(0);
+    return NULL;
+}
+
+TU_TASK_TEST(mutant_attempt_fence_is_found_on_postgresql)
+{
+    reclaim_by_the_same_process(JOBS_MUTANT_NO_ATTEMPT_FENCE);
     return NULL;
 }
 
@@ -718,6 +739,7 @@ int main(void)
         cmocka_unit_test(claims_are_disjoint),
         cmocka_unit_test(expired_lease_taken_over_and_fenced),
         cmocka_unit_test(reclaim_by_the_same_process_fences_the_old_claim),
+        cmocka_unit_test(mutant_attempt_fence_is_found_on_postgresql),
         cmocka_unit_test(late_renewal_keeps_the_job),
         cmocka_unit_test(max_attempts_then_interrupted),
         cmocka_unit_test(cancel_in_every_state),

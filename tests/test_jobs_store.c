@@ -135,6 +135,89 @@ static void test_batch_atomic(void **state)
     jobs_store_close(s);
 }
 
+/* The attempt fence (jobs.h): a write that arrives after the job has moved
+ * on changes nothing, and does not fail the batch it is in. Attempt 1 of a
+ * job is cancelled and the job retried and started again (attempt 2): the
+ * late outcome of attempt 1, or its late start, must not land on attempt
+ * 2, nor a late start on the cancelled job; attempt 2's own outcome does. */
+static void test_attempt_fence(void **state)
+{
+    jobs_store *s = open_store();
+    jobs_job *j = mk(JOBS_SLEEP, "{}"), *other = mk(JOBS_SLEEP, "{}"), *got;
+    jobs_job *v[2] = {j, other};
+    assert_int_equal(insert(s, v, 2), 0);
+    /* Attempt 1 starts (created, 0 -> running, 1). */
+    jobs_job *start1 = jobs_job_clone(j);
+    start1->prev_status = JOBS_CREATED;
+    start1->status = JOBS_RUNNING;
+    start1->attempts = 1;
+    jobs_write w = {JOBS_W_UPDATE, start1};
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    /* It is cancelled (running, 1 -> cancelled, 1), then retried. */
+    jobs_job *cancel1 = jobs_job_clone(start1);
+    cancel1->prev_status = JOBS_RUNNING;
+    cancel1->status = JOBS_CANCELLED;
+    cancel1->finished_ms = cancel1->created_ms + 10;
+    w.job = cancel1;
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    /* A late start of attempt 1 on the cancelled job: nothing. */
+    w.job = start1;
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    assert_int_equal(s->ops->get(s, j->id, &got), 0);
+    assert_int_equal(got->status, JOBS_CANCELLED);
+    jobs_job_free(got);
+    assert_int_equal(s->ops->retry(s, j->id, 1, &got), 0);
+    assert_int_equal(got->status, JOBS_CREATED);
+    assert_int_equal(got->attempts, 1);
+    jobs_job_free(got);
+    /* The late start of attempt 1 again: the job is created, as attempt
+     * 1's start expected, but at attempt 1, not 0: nothing. */
+    w.job = start1;
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    assert_int_equal(s->ops->get(s, j->id, &got), 0);
+    assert_int_equal(got->status, JOBS_CREATED);
+    jobs_job_free(got);
+    /* Attempt 2 starts. */
+    jobs_job *start2 = jobs_job_clone(start1);
+    start2->attempts = 2;
+    w.job = start2;
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    /* Attempt 1's outcome arrives late, in a batch with another job's
+     * (unfenced) update: the other write commits,
+     * attempt 1's changes nothing. */
+    jobs_job *late = jobs_job_clone(start1);
+    late->prev_status = JOBS_RUNNING;
+    late->status = JOBS_SUCCEEDED;
+    late->finished_ms = late->created_ms + 20;
+    assert_int_equal(jobs_job_set_result(late, "{\"attempt\":1}"), 0);
+    other->status = JOBS_CANCELLED;
+    jobs_write two[2] = {{JOBS_W_UPDATE, late}, {JOBS_W_UPDATE, other}};
+    assert_int_equal(s->ops->write(s, two, 2), 0);
+    assert_int_equal(s->ops->get(s, j->id, &got), 0);
+    assert_int_equal(got->status, JOBS_RUNNING);
+    assert_int_equal(got->attempts, 2);
+    assert_null(got->result);
+    jobs_job_free(got);
+    assert_int_equal(s->ops->get(s, other->id, &got), 0);
+    assert_int_equal(got->status, JOBS_CANCELLED);
+    jobs_job_free(got);
+    /* Attempt 2's outcome lands. */
+    jobs_job *end2 = jobs_job_clone(start2);
+    end2->prev_status = JOBS_RUNNING;
+    end2->status = JOBS_SUCCEEDED;
+    end2->finished_ms = end2->created_ms + 30;
+    w.job = end2;
+    assert_int_equal(s->ops->write(s, &w, 1), 0);
+    assert_int_equal(s->ops->get(s, j->id, &got), 0);
+    assert_int_equal(got->status, JOBS_SUCCEEDED);
+    assert_int_equal(got->attempts, 2);
+    jobs_job_free(got);
+    jobs_job *v2[] = {start1, cancel1, start2, late, end2, j, other};
+    for (size_t i = 0; i < sizeof v2 / sizeof *v2; i++)
+        jobs_job_free(v2[i]);
+    jobs_store_close(s);
+}
+
 static void test_list_and_counts(void **state)
 {
     jobs_store *s = open_store();
@@ -396,6 +479,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_atomic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_fence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_and_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover_and_persist, setup,
                                         teardown),

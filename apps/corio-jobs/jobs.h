@@ -225,6 +225,23 @@ typedef struct jobs_write {
                             and the times of job->id */
 } jobs_write;
 
+/* The attempt fence. An UPDATE whose job->prev_status is >= 0 applies only
+ * if the row is still what its writer last recorded: status prev_status,
+ * at the attempt number it had then (attempts - 1 for a start, a change
+ * to running from another status; attempts otherwise). So a write that
+ * arrives late, after the job has moved on (ended, been retried, started
+ * its next attempt), changes nothing: an old attempt's outcome never lands
+ * on a newer attempt. A write the fence stops is not an error: the rest of
+ * its batch commits, and the store says so on stderr. prev_status < 0: no
+ * fence (a writer that knows nothing of the row: tests, tools). On
+ * PostgreSQL an outcome is fenced by its claim too (owner and attempts). */
+static inline int jobs_write_fence_attempts(const jobs_job *j)
+{
+    return j->status == JOBS_RUNNING && j->prev_status != JOBS_RUNNING
+               ? j->attempts - 1
+               : j->attempts;
+}
+
 /* What to do at startup with jobs found running (their process died). */
 enum {
     JOBS_RECOVER_INTERRUPT = 0, /* mark them interrupted (the default) */
@@ -359,6 +376,23 @@ typedef struct jobs_store_ops {
     int (*write_claim)(jobs_store *s, const jobs_write *w, size_t n,
                        struct jobs_claim_req *c, size_t nc);
 } jobs_store_ops;
+
+/* Mutation testing (tests/test_jobs_sim.c): a test sets bits here to put
+ * back, one at a time, a class of bug the simulation must find. 0 in the
+ * program; not part of any public interface. Defined in service.c. */
+enum {
+    JOBS_MUTANT_EARLY_ACK = 1,      /* a submission is acknowledged once
+                                       queued, before its commit */
+    JOBS_MUTANT_NO_ATTEMPT_FENCE = 2, /* an update's fence ignores the
+                                       attempt number (SQLite and
+                                       PostgreSQL): only the status is
+                                       compared */
+    JOBS_MUTANT_UNSEQUENCED_START = 4 /* a job task stops waiting for its
+                                       "running" commit when cancelled
+                                       (the bug before the start's wait
+                                       was shielded, runner.c) */
+};
+extern int jobs_mutant;
 
 /* A damaged store: SQLite's SQLITE_CORRUPT or SQLITE_NOTADB, PostgreSQL's
  * SQLSTATE XX001 (data_corrupted) or XX002 (index_corrupted), or a row this

@@ -46,7 +46,9 @@ static int reschedule(entry *e, const char *result, const char *error)
     corio_scope_exit(&sc);
     if (rc < 0) {
         /* Not recorded: the store still says running, which a restart
-         * turns into interrupted (or requeued). Give up here alike. */
+         * turns into interrupted (or requeued). Give up here alike, from
+         * what the store holds (the fence compares with it). */
+        j->status = j->prev_status;
         jobs__finish(e, JOBS_FAILED, result, error);
     } else if (e->done || e->cancel) {
         e->cancel = 1;
@@ -69,14 +71,37 @@ static void *job_main(void *arg)
     if (e->prestart) {
         e->prestart = 0; /* its insert recorded the start */
     } else if (!s->shared) {
-        j->prev_status = j->status;
+        int was = j->status;
+        j->prev_status = was;
         j->status = JOBS_RUNNING;
         j->started_ms = jobs_now_ms();
         j->attempts++;
         /* Durably "running" before any effect, so that after a crash the
          * job is known to have (maybe) started. A shared store's claim has
-         * already recorded all of this. */
+         * already recorded all of this.
+         * Shielded: a DELETE that comes meanwhile must not let this task
+         * write the job's outcome while its start is still queued. The
+         * two committers' transactions commit in either order, so the
+         * start could land after the outcome ("cancelled" overwritten by
+         * "running", the job run again at the next start after its DELETE
+         * answered "cancelled"); each change of a job is made only after
+         * the previous one has committed (commit.c). The DELETE waits one
+         * commit longer. */
+        corio_scope sc;
+        int seq = !(jobs_mutant & JOBS_MUTANT_UNSEQUENCED_START);
+        if (seq)
+            corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
         rc = jobs_committer_submit(s->commit, JOBS_W_UPDATE, j, 1);
+        if (seq)
+            corio_scope_exit(&sc);
+        if (rc < 0 && rc != -ECANCELED) {
+            /* Not recorded: the store still holds the job as it was, which
+             * is what its outcome's fence (jobs.h) must compare with. */
+            j->status = was;
+            j->attempts--;
+            j->started_ms = 0;
+            e->noretry = 1; /* a store that cannot record starts: no loop */
+        }
     }
     char *result = NULL, *error = NULL;
     int timed_out = 0;

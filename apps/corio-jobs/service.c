@@ -205,6 +205,7 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
         fprintf(stderr, "corio-jobs: could not record job %s as %s: %s\n",
                 j->id, jobs_status_name(status), jobs_strerror(rc));
     e->state = E_DONE;
+    e->finish_rc = rc;
     if (e->done)
         corio_future_set_result(e->done, NULL);
     jobs__table_remove(s, e);
@@ -213,7 +214,7 @@ int jobs__finish(entry *e, int status, const char *result, const char *error)
 
 /* ---- the API ------------------------------------------------------------------ */
 
-int jobs_mutant; /* service_int.h */
+int jobs_mutant; /* jobs.h */
 
 
 static int api_submit(void *ctx, jobs_job *j, char existing[JOBS_ID_LEN + 1])
@@ -357,11 +358,11 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
             s->nsched--;
         }
         e->cancel = 1;
-        jobs__finish(e, JOBS_CANCELLED, NULL,
-                     e->job->attempts ? "cancelled by DELETE while waiting "
-                                        "to be retried"
-                                      : "cancelled by DELETE before it "
-                                        "started");
+        rc = jobs__finish(e, JOBS_CANCELLED, NULL,
+                          e->job->attempts ? "cancelled by DELETE while "
+                                             "waiting to be retried"
+                                           : "cancelled by DELETE before it "
+                                             "started");
     } else {
         if (e->state == E_RUNNING && !e->cancel) {
             e->cancel = 1;
@@ -372,6 +373,11 @@ static int api_cancel(void *ctx, const char *id, jobs_job **out)
             rc = corio_future_create(NULL, &e->done);
         if (rc == 0 && e->state != E_DONE)
             rc = corio_future_await(e->done, NULL);
+        /* "Cancelled" is an answer only once it is recorded: a commit
+         * that failed (the store's error) leaves the job as the store
+         * last had it. */
+        if (rc == 0 && e->state == E_DONE && e->finish_rc < 0)
+            rc = e->finish_rc;
     }
     if (rc == 0 && s->shared && e->job->status == JOBS_SCHEDULED) {
         /* It ended its attempt as this DELETE came, failed with attempts

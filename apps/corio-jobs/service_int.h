@@ -69,6 +69,8 @@ typedef struct entry {
     int prestart;                /* E_PENDING: inserted as running, with a
                                     worker slot of rq held; it starts when
                                     the insert commits (runner.c) */
+    int finish_rc;               /* E_DONE: jobs__finish's commit status
+                                    (< 0: the end was not recorded) */
     jobs_runq *rq;               /* queued or running: its run queue */
     double deadline;             /* running: corio_now() when the attempt
                                     times out, or 0 */
@@ -254,13 +256,7 @@ void jobs__multi_metrics(jobs_service *s, corio_http_buf *b);
 size_t jobs__multi_tasks_alive(jobs_service *s);
 unsigned jobs__multi_slots(const jobs_service *s);
 
-/* Mutation testing (tests/test_jobs_sim.c): a test sets bits here to put
- * back, one at a time, a class of bug the simulation must find. 0 in the
- * program; not part of any public interface. */
-enum {
-    JOBS_MUTANT_EARLY_ACK = 1   /* a submission is acknowledged once
-                                   queued, before its commit */
-};
-extern int jobs_mutant;
+/* Mutation testing: jobs_mutant and its bits are in jobs.h (the stores
+ * read them too). */
 
 #endif

@@ -53,6 +53,18 @@ static const char update_sql[] =
     "AS v(id, status, result, error, attempts, started_at, finished_at, "
     "run_at, errors) WHERE j.id = v.id AND j.owner = $2 AND "
     "j.attempts = v.attempts AND j.status = 'running' RETURNING j.id";
+/* JOBS_MUTANT_NO_ATTEMPT_FENCE (jobs.h): the same without the attempt
+ * number, for the mutation tests. */
+static const char update_sql_no_attempt[] =
+    "UPDATE corio_jobs j SET status=v.status, result=v.result, "
+    "error=v.error, started_at=v.started_at, finished_at=v.finished_at, "
+    "updated_at=$1::bigint, run_at=v.run_at, "
+    "errors=COALESCE(v.errors, j.errors), owner=NULL, lease_until=NULL "
+    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], "
+    "$7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[]) "
+    "AS v(id, status, result, error, attempts, started_at, finished_at, "
+    "run_at, errors) WHERE j.id = v.id AND j.owner = $2 AND "
+    "j.status = 'running' RETURNING j.id";
 /* The columns of update_sql's arrays, as indices into wparams.v. */
 static const int upd_cols[9] = {0, 1, 2, 3, 4, 5, 6, 9, 10};
 
@@ -185,7 +197,10 @@ int jobs__pg_write_claim(jobs_store *base, const jobs_write *w, size_t n,
     if (rc == 0 && nu) {
         uv[0] = now;
         uv[1] = s->owner;
-        st[1 + nchunks] = (corio_pg_stmt){update_sql, 11, uv};
+        st[1 + nchunks] = (corio_pg_stmt){
+            jobs_mutant & JOBS_MUTANT_NO_ATTEMPT_FENCE ? update_sql_no_attempt
+                                                       : update_sql,
+            11, uv};
     }
     for (size_t i = 0; rc == 0 && i < nc; i++)
         rc = jobs__pg_claim_stmt(s, cl[i].filter, cl[i].max, &ca[i],

@@ -171,6 +171,19 @@ static void reader_put(sq_store *s, conn *c)
 
 /* ---- operations ---------------------------------------------------------- */
 
+/* The attempt fence (jobs.h): binds the status and the attempts the
+ * writer last recorded to parameters i and i+1, or leaves them NULL (no
+ * fence) for a writer that recorded none. */
+static void bind_fence(sqlite3_stmt *st, int i, const jobs_job *j)
+{
+    if (j->prev_status < 0 || j->prev_status >= JOBS_NSTATUS)
+        return;
+    sqlite3_bind_text(st, i, jobs_status_name(j->prev_status), -1,
+                      SQLITE_STATIC);
+    if (!(jobs_mutant & JOBS_MUTANT_NO_ATTEMPT_FENCE))
+        sqlite3_bind_int(st, i + 1, jobs_write_fence_attempts(j));
+}
+
 static int one_write(conn *c, const jobs_write *w, int64_t now)
 {
     const jobs_job *j = w->job;
@@ -205,6 +218,7 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         sqlite3_bind_int(st, 2, j->attempts);
         bind_ms(st, 3, j->started_ms);
         sqlite3_bind_int64(st, 4, now);
+        bind_fence(st, 5, j);
     } else if (w->kind == JOBS_W_UPDATE) {
         st = c->update;
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -218,6 +232,7 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
         sqlite3_bind_int64(st, 8, now);
         bind_ms(st, 9, j->run_at_ms);
         bind_text(st, 10, j->errors);
+        bind_fence(st, 11, j);
     } else {
         return -EINVAL;
     }
@@ -227,8 +242,16 @@ static int one_write(conn *c, const jobs_write *w, int64_t now)
     sqlite3_clear_bindings(st);
     if (rc != SQLITE_DONE)
         return map_rc(rc);
-    if (w->kind == JOBS_W_UPDATE && changes == 0)
+    if (w->kind == JOBS_W_UPDATE && changes == 0 && j->prev_status < 0)
         return -ENOENT;
+    if (w->kind == JOBS_W_UPDATE && changes == 0)
+        /* Fenced (or gone): the job moved on since its writer last
+         * recorded it. The rest of the batch is not this write's to fail. */
+        fprintf(stderr, "corio-jobs: job %s: not recorded as %s (attempt "
+                "%d): the store no longer holds it as %s at attempt %d\n",
+                j->id, jobs_status_name(j->status), j->attempts,
+                jobs_status_name(j->prev_status),
+                jobs_write_fence_attempts(j));
     return 0;
 }
 

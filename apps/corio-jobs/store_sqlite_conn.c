@@ -257,14 +257,21 @@ int jobs__sq_conn_open(sq_store *s, int writer, conn **out, char *err,
                       "UPDATE jobs SET status=?2, result=?3, error=?4, "
                       "attempts=?5, started_at=?6, finished_at=?7, "
                       "updated_at=?8, run_at=?9, errors=COALESCE(?10, errors) "
-                      "WHERE id=?1");
+                      /* The attempt fence (jobs.h): ?11 the status and ?12
+                       * the attempts the writer last recorded (NULL: no
+                       * fence). */
+                      "WHERE id=?1 AND (?11 IS NULL OR status=?11) AND "
+                      "(?12 IS NULL OR attempts=?12)");
         /* A job's start changes only these: the other columns hold what
          * its last write stored, and leaving them out of the SET spares
-         * the work on them and on the index of finished_at. */
+         * the work on them and on the index of finished_at. Fenced as
+         * the update is, with ?5 and ?6. */
         if (rc == SQLITE_OK)
             rc = prep(c, &c->start,
                       "UPDATE jobs SET status='running', attempts=?2, "
-                      "started_at=?3, updated_at=?4 WHERE id=?1");
+                      "started_at=?3, updated_at=?4 WHERE id=?1 AND "
+                      "(?5 IS NULL OR status=?5) AND "
+                      "(?6 IS NULL OR attempts=?6)");
     } else {
         rc = sqlite3_exec(c->db, "PRAGMA query_only=1", NULL, NULL, NULL);
     }
