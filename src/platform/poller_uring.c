@@ -11,8 +11,9 @@
  * is reported and the fd is re-armed at the next want().
  *
  * Completions (submit/cancel, see poller.h): recv, send, read, write,
- * readv, writev, fsync, accept, connect, openat, statx, close; has_op()
- * says which of them this kernel takes (probed once at create). Both kinds go in the same submission queue; wait()
+ * readv, writev, fsync, accept, connect, openat, statx, close, recvmsg,
+ * sendmsg; has_op() says which of them this kernel takes (probed once at
+ * create). Both kinds go in the same submission queue; wait()
  * makes at most one io_uring_enter, which submits everything queued and
  * waits (with IORING_ENTER_EXT_ARG's timeout, no timeout SQE). A wait of 0
  * with nothing queued makes no system call: it only reads the CQ ring.
@@ -133,7 +134,8 @@ static const int kernel_op[CORIO__NOPS] = {
     [CORIO__OP_FSYNC] = IORING_OP_FSYNC,     [CORIO__OP_NOP] = IORING_OP_NOP,
     [CORIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CORIO__OP_CONNECT] = IORING_OP_CONNECT,
     [CORIO__OP_OPENAT] = IORING_OP_OPENAT,   [CORIO__OP_STATX] = IORING_OP_STATX,
-    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,
+    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,     [CORIO__OP_RECVMSG] = IORING_OP_RECVMSG,
+    [CORIO__OP_SENDMSG] = IORING_OP_SENDMSG,
 };
 
 /* Which opcodes this kernel takes: io_uring_get_probe_ring, once. A
@@ -150,11 +152,16 @@ static unsigned probe_ops(struct io_uring *ring)
         int ok = pr ? io_uring_opcode_supported(pr, kernel_op[i])
                     : kernel_op[i] <= IORING_OP_FSYNC;
         if (ok && no && *no) {
-            const char *name = corio__op_name(i), *hit = strstr(no, name);
+            const char *name = corio__op_name(i), *hit = no;
             size_t k = strlen(name);
-            if (strcmp(no, "all") == 0 ||
-                (hit && (hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ',')))
+            if (strcmp(no, "all") == 0)
                 ok = 0;
+            /* a whole item of the list: "send" is not "sendmsg" */
+            while (ok && (hit = strstr(hit, name)) != NULL) {
+                if ((hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ','))
+                    ok = 0;
+                hit += k;
+            }
         }
         if (ok)
             ops |= 1u << i;
@@ -385,6 +392,12 @@ static int ur_submit(corio__poller *p, corio__op *op)
     case CORIO__OP_CLOSE:
         io_uring_prep_close(sqe, op->fd);
         break;
+    case CORIO__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+        break;
+    case CORIO__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, op->buf, (unsigned)op->flags | MSG_NOSIGNAL);
+        break;
     default:
         /* give the SQE back as a NOP nobody waits for */
         io_uring_prep_nop(sqe);
@@ -425,10 +438,15 @@ static void op_defined(corio__op *op, int res)
         }
     } else if (op->opcode == CORIO__OP_STATX) {
         MAKE_DEFINED(op->aux, sizeof(struct statx));
-    } else if (op->opcode == CORIO__OP_READV) {
+    } else if (op->opcode == CORIO__OP_READV || op->opcode == CORIO__OP_RECVMSG) {
         struct iovec *iov = op->buf;
-        size_t i, left = (size_t)res;
-        for (i = 0; i < op->len && left; i++) {
+        size_t i, n_iov = op->len, left = (size_t)res;
+        if (op->opcode == CORIO__OP_RECVMSG) {
+            struct msghdr *m = op->buf;
+            iov = m->msg_iov;
+            n_iov = (size_t)m->msg_iovlen;
+        }
+        for (i = 0; i < n_iov && left; i++) {
             size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
             MAKE_DEFINED(iov[i].iov_base, n);
             left -= n;
