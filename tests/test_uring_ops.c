@@ -219,6 +219,43 @@ RING_TEST(test_dump_names_accept)
     return NULL;
 }
 
+/* A readv parked in the ring: the dump says recvmsg, on which fd, and
+ * how many bytes its buffers hold. */
+static corio_socket *vec_rx;
+
+static void *readv_one(void *arg)
+{
+    char a[10], b[22];
+    struct iovec v[2] = {{a, sizeof a}, {b, sizeof b}};
+    (void)arg;
+    return (void *)(intptr_t)corio_socket_readv(vec_rx, v, 2);
+}
+
+RING_TEST(test_dump_names_readv)
+{
+    corio_socket *tx;
+    corio_task *t;
+    FILE *f = tmpfile();
+    char want[80];
+    int sv[2];
+    (void)arg;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(corio_socket_wrap(&tx, sv[0]), 0);
+    assert_int_equal(corio_socket_wrap(&vec_rx, sv[1]), 0);
+    t = corio_spawn(readv_one, NULL);
+    corio_sleep(0.005);
+    assert_true(corio_dump(f) >= 2);
+    snprintf(want, sizeof want, "fd %d, io_uring recvmsg of 32, in the ring for",
+             corio_socket_fd(vec_rx));
+    assert_non_null(strstr(slurp(f), want));
+    fclose(f);
+    corio_cancel(t);
+    assert_int_equal(corio_await(t, NULL), -ECANCELED);
+    corio_socket_close(tx);
+    corio_socket_close(vec_rx);
+    return NULL;
+}
+
 /* ---- per-operation fallback ----------------------------------------------------*/
 
 /* Each opcode forced missing in turn (as on a kernel without it): the
@@ -892,6 +929,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opcodes_on_the_ring),
         cmocka_unit_test(test_dump_names_accept),
+        cmocka_unit_test(test_dump_names_readv),
         cmocka_unit_test(test_fallback_per_opcode),
         cmocka_unit_test(test_fallback_accept_uses_readiness),
         cmocka_unit_test(test_storm_file_write),
