@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <sys/types.h>  /* ssize_t */
 #include <sys/socket.h> /* struct sockaddr_storage, socklen_t */
+#include <sys/uio.h>    /* struct iovec */
 
 #ifdef __cplusplus
 extern "C" {
@@ -1115,6 +1116,18 @@ CORIO_API int corio_socket_accept(corio_socket *s, corio_socket **connp, corio_a
 CORIO_API ssize_t corio_socket_recv(corio_socket *s, void *buf, size_t len, int flags);
 CORIO_API ssize_t corio_socket_send(corio_socket *s, const void *buf, size_t len, int flags);
 CORIO_API ssize_t corio_socket_sendall(corio_socket *s, const void *buf, size_t len);
+/* Suspending vectored I/O, readv(2)/writev(2) on a socket: one call moves
+ * bytes into or out of iovcnt buffers in order (the iovecs and the
+ * buffers are the caller's and must stay valid during the call). readv
+ * returns bytes read (>= 1, filling iov[0] first, may be fewer than the
+ * buffers hold), 0 at end of stream (or when the buffers hold 0 bytes);
+ * writev returns bytes written (>= 1, may be fewer than they hold: send
+ * the rest). -EINVAL for iovcnt < 0 or > IOV_MAX; otherwise as
+ * recv/send (MSG_NOSIGNAL included). On io_uring each is one operation in
+ * the loop's ring; as everywhere, -ECANCELED/-ETIMEDOUT mean no byte
+ * moved. */
+CORIO_API ssize_t corio_socket_readv(corio_socket *s, const struct iovec *iov, int iovcnt);
+CORIO_API ssize_t corio_socket_writev(corio_socket *s, const struct iovec *iov, int iovcnt);
 /* Datagrams: from may be NULL. */
 CORIO_API ssize_t corio_socket_recvfrom(corio_socket *s, void *buf, size_t len, int flags,
                                         corio_addr *from);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static corio_loop_config ring_cfg(void)
@@ -138,6 +139,22 @@ static void *workload(void *arg)
     assert_int_equal(corio_socket_sendall(c, "hello", 5), 5);
     assert_int_equal(corio_socket_recv(c, buf, 5, 0), 5);
     assert_memory_equal(buf, "hello", 5);
+    {   /* vectored: recvmsg/sendmsg on the ring */
+        struct iovec w[2] = {{"wor", 3}, {"ld", 2}};
+        struct iovec r[2] = {{buf, 2}, {buf + 2, 8}};
+        size_t got = 0;
+        assert_int_equal(corio_socket_writev(c, w, 2), 5);
+        while (got < 5) {
+            ssize_t n = corio_socket_readv(c, r, 2);
+            assert_true(n > 0);
+            got += (size_t)n;
+            r[0].iov_len = got < 2 ? 2 - got : 0;
+            r[0].iov_base = buf + got;
+            r[1].iov_base = buf + (got > 2 ? got : 2);
+            r[1].iov_len = 8 - (got > 2 ? got - 2 : 0);
+        }
+        assert_memory_equal(buf, "world", 5);
+    }
     corio_socket_close(c);
     assert_int_equal(corio_await(srv, NULL), 0);
     corio_socket_close(listener);
@@ -202,6 +219,43 @@ RING_TEST(test_dump_names_accept)
     return NULL;
 }
 
+/* A readv parked in the ring: the dump says recvmsg, on which fd, and
+ * how many bytes its buffers hold. */
+static corio_socket *vec_rx;
+
+static void *readv_one(void *arg)
+{
+    char a[10], b[22];
+    struct iovec v[2] = {{a, sizeof a}, {b, sizeof b}};
+    (void)arg;
+    return (void *)(intptr_t)corio_socket_readv(vec_rx, v, 2);
+}
+
+RING_TEST(test_dump_names_readv)
+{
+    corio_socket *tx;
+    corio_task *t;
+    FILE *f = tmpfile();
+    char want[80];
+    int sv[2];
+    (void)arg;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(corio_socket_wrap(&tx, sv[0]), 0);
+    assert_int_equal(corio_socket_wrap(&vec_rx, sv[1]), 0);
+    t = corio_spawn(readv_one, NULL);
+    corio_sleep(0.005);
+    assert_true(corio_dump(f) >= 2);
+    snprintf(want, sizeof want, "fd %d, io_uring recvmsg of 32, in the ring for",
+             corio_socket_fd(vec_rx));
+    assert_non_null(strstr(slurp(f), want));
+    fclose(f);
+    corio_cancel(t);
+    assert_int_equal(corio_await(t, NULL), -ECANCELED);
+    corio_socket_close(tx);
+    corio_socket_close(vec_rx);
+    return NULL;
+}
+
 /* ---- per-operation fallback ----------------------------------------------------*/
 
 /* Each opcode forced missing in turn (as on a kernel without it): the
@@ -211,7 +265,7 @@ static void test_fallback_per_opcode(void **state)
 {
     static const char *const ops[] = {"recv", "send", "read", "write", "fsync",
                                       "accept", "connect", "openat", "statx",
-                                      "close", "all"};
+                                      "close", "recvmsg", "sendmsg", "all"};
     size_t i;
     (void)state;
     if (!ring_works())
@@ -691,6 +745,124 @@ RING_TEST(test_storm_connect)
     return NULL;
 }
 
+/* readv/writev (RECVMSG/SENDMSG): pairs of sockets with small buffers, a
+ * writer sending a byte sequence (i mod 251) in random vectors and a
+ * reader checking it in random vectors, both under deadlines and cancels.
+ * A vectored call said interrupted that moved bytes would break the
+ * sequence (lost or repeated bytes). */
+#define VEC_PAIRS 6
+#define VEC_TOTAL 150000u
+static corio_socket *vec_a[VEC_PAIRS], *vec_b[VEC_PAIRS];
+static int vec_broken;
+
+/* Splits n bytes at p into up to 4 random iovecs (some empty). */
+static int split(struct iovec *v, char *p, size_t n, unsigned *seed)
+{
+    int k = 1 + rand_r(seed) % 4, i;
+    for (i = 0; i < k; i++) {
+        size_t m = i == k - 1 ? n : (size_t)rand_r(seed) % (n + 1);
+        v[i].iov_base = p;
+        v[i].iov_len = m;
+        p += m;
+        n -= m;
+    }
+    return k;
+}
+
+static void *vec_writer(void *arg)
+{
+    worker *w = arg;
+    char buf[4096];
+    while (w->pos < VEC_TOTAL) {
+        struct iovec v[4];
+        size_t n = 1 + (size_t)rand_r(&w->seed) % sizeof buf, i;
+        corio_scope sc;
+        ssize_t r;
+        int k;
+        if (n > VEC_TOTAL - w->pos)
+            n = VEC_TOTAL - w->pos;
+        for (i = 0; i < n; i++)
+            buf[i] = (char)((w->pos + i) % 251);
+        k = split(v, buf, n, &w->seed);
+        corio_scope_enter(&sc, jitter(&w->seed), 0);
+        r = corio_socket_writev(vec_a[w->slot], v, k);
+        corio_scope_exit(&sc);
+        if (INTERRUPTED(r)) {
+            interrupts++;
+            if (r == -ECANCELED)
+                return NULL;
+            continue;
+        }
+        assert_true(r > 0);
+        w->pos += (size_t)r;
+    }
+    w->done = 1;
+    return NULL;
+}
+
+static void *vec_reader(void *arg)
+{
+    worker *w = arg;
+    char buf[3000];
+    while (w->pos < VEC_TOTAL) {
+        struct iovec v[4];
+        size_t n = 1 + (size_t)rand_r(&w->seed) % sizeof buf;
+        corio_scope sc;
+        ssize_t r, i;
+        int k = split(v, buf, n, &w->seed);
+        corio_scope_enter(&sc, jitter(&w->seed), 0);
+        r = corio_socket_readv(vec_b[w->slot], v, k);
+        corio_scope_exit(&sc);
+        if (INTERRUPTED(r)) {
+            interrupts++;
+            if (r == -ECANCELED)
+                return NULL;
+            continue;
+        }
+        assert_true(r > 0);
+        for (i = 0; i < r; i++) /* the iovecs are contiguous in buf */
+            if (buf[i] != (char)((w->pos + (size_t)i) % 251))
+                vec_broken = 1;
+        w->pos += (size_t)r;
+    }
+    w->done = 1;
+    return NULL;
+}
+
+RING_TEST(test_storm_readv_writev)
+{
+    worker w[2 * VEC_PAIRS];
+    int i, small = 4096;
+    (void)arg;
+    interrupts = 0;
+    vec_broken = 0;
+    memset(w, 0, sizeof w);
+    for (i = 0; i < VEC_PAIRS; i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+        /* Small buffers: writes wait in the ring, where deadlines hit them. */
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        assert_int_equal(corio_socket_wrap(&vec_a[i], sv[0]), 0);
+        assert_int_equal(corio_socket_wrap(&vec_b[i], sv[1]), 0);
+        w[2 * i].fn = vec_writer;
+        w[2 * i + 1].fn = vec_reader;
+        w[2 * i].slot = w[2 * i + 1].slot = i;
+        w[2 * i].seed = (unsigned)i + 500;
+        w[2 * i + 1].seed = (unsigned)i + 600;
+    }
+    storm_run(w, 2 * VEC_PAIRS, 20);
+    assert_true(interrupts > 50);
+    assert_int_equal(vec_broken, 0);
+    for (i = 0; i < 2 * VEC_PAIRS; i++)
+        assert_int_equal(w[i].pos, VEC_TOTAL);
+    for (i = 0; i < VEC_PAIRS; i++) {
+        corio_socket_close(vec_a[i]);
+        corio_socket_close(vec_b[i]);
+    }
+    return NULL;
+}
+
 /* ---- O_DIRECT ------------------------------------------------------------------*/
 
 /* Aligned buffers, aligned offsets: a write and a read that bypass the
@@ -757,6 +929,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_opcodes_on_the_ring),
         cmocka_unit_test(test_dump_names_accept),
+        cmocka_unit_test(test_dump_names_readv),
         cmocka_unit_test(test_fallback_per_opcode),
         cmocka_unit_test(test_fallback_accept_uses_readiness),
         cmocka_unit_test(test_storm_file_write),
@@ -764,6 +937,7 @@ int main(void)
         cmocka_unit_test(test_storm_openat_statx_close),
         cmocka_unit_test(test_storm_accept),
         cmocka_unit_test(test_storm_connect),
+        cmocka_unit_test(test_storm_readv_writev),
         cmocka_unit_test(test_o_direct),
     };
     if (getenv("TU_FILTER")) /* one test by name, e.g. under Valgrind */

@@ -15,7 +15,8 @@ static void describe_fd(const corio_task *t, const void *obj, char *buf,
     (void)owner;
     if (op) { /* an operation in the io_uring ring */
         double secs = (double)(corio__task_loop(t)->now_ns - op->since_ns) / 1e9;
-        if (op->opcode <= CORIO__OP_WRITEV) /* a transfer: say how much */
+        if (op->opcode <= CORIO__OP_WRITEV || op->opcode == CORIO__OP_RECVMSG ||
+            op->opcode == CORIO__OP_SENDMSG) /* a transfer: say how much */
             snprintf(buf, len, "fd %d, io_uring %s of %zu, in the ring for %.3fs",
                      op->fd, corio__op_name(op->opcode), op->len, secs);
         else if (op->opcode == CORIO__OP_OPENAT ||

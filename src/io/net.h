@@ -40,6 +40,10 @@ int corio__socket_new(corio_socket **sp, int fd, int is_socket, int type);
 /* Entry/exit bookkeeping of a suspending call (see users above). */
 static inline void corio__socket_enter(corio_socket *s) { s->users++; }
 void corio__socket_leave(corio_socket *s);
+/* The checks every suspending call makes first (in a task: -EPERM; s
+ * open: -EBADF; not interrupted: -ECANCELED/-ETIMEDOUT), then enters s.
+ * 0 or -errno (not entered then). */
+int corio__socket_begin(corio_socket *s);
 
 /* The simulated network (src/sim/net.c, net_io.c, host.c): socket.c
  * calls these instead of the system calls when s->sim is set (open: when

@@ -74,6 +74,11 @@ static int enter(corio_socket *s)
     return 0;
 }
 
+int corio__socket_begin(corio_socket *s)
+{
+    return enter(s);
+}
+
 int corio_socket_open(corio_socket **sp, int domain, int type, int protocol)
 {
     int fd, rc;

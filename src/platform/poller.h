@@ -102,6 +102,9 @@ enum {
                              AT_EMPTY_PATH), flags (AT_*), len = mask,
                              aux = struct statx * */
     CORIO__OP_CLOSE,      /* fd */
+    CORIO__OP_RECVMSG,    /* buf = struct msghdr *, flags (MSG_*); len: the
+                             bytes its iovecs hold (dumps only) */
+    CORIO__OP_SENDMSG,    /* the same; MSG_NOSIGNAL is added */
     CORIO__NOPS
 };
 

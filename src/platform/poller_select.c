@@ -84,7 +84,7 @@ const char *corio__op_name(int opcode)
 {
     static const char *const names[CORIO__NOPS] = {
         "?", "recv", "send", "read", "write", "readv", "writev", "fsync", "nop",
-        "accept", "connect", "openat", "statx", "close"};
+        "accept", "connect", "openat", "statx", "close", "recvmsg", "sendmsg"};
     return opcode > 0 && opcode < CORIO__NOPS ? names[opcode] : "?";
 }
 

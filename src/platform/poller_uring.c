@@ -11,8 +11,9 @@
  * is reported and the fd is re-armed at the next want().
  *
  * Completions (submit/cancel, see poller.h): recv, send, read, write,
- * readv, writev, fsync, accept, connect, openat, statx, close; has_op()
- * says which of them this kernel takes (probed once at create). Both kinds go in the same submission queue; wait()
+ * readv, writev, fsync, accept, connect, openat, statx, close, recvmsg,
+ * sendmsg; has_op() says which of them this kernel takes (probed once at
+ * create). Both kinds go in the same submission queue; wait()
  * makes at most one io_uring_enter, which submits everything queued and
  * waits (with IORING_ENTER_EXT_ARG's timeout, no timeout SQE). A wait of 0
  * with nothing queued makes no system call: it only reads the CQ ring.
@@ -50,10 +51,13 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #ifdef CORIO_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
@@ -90,6 +94,10 @@ struct corio__poller {
     unsigned cq_entries;
     unsigned ops;           /* bit n: submit() takes CORIO__OP n (probe) */
     int valgrind;           /* under Valgrind: sliced waits (see above) */
+    int defer;              /* SINGLE_ISSUER + DEFER_TASKRUN, set up disabled */
+    int regfd;              /* register the ring fd on the owner thread */
+    int owned;              /* owner is set: a thread entered the ring */
+    pthread_t owner;        /* the thread that enters the ring (own()) */
     ureg *free;
     ureg all;               /* list head */
 };
@@ -105,24 +113,28 @@ static int env_int(const char *name, int dflt)
  * IPI each (measured: docs/benchmarks.md, "io_uring"). Other setups, for
  * measuring only: the environment variable CORIO__URING_SETUP = plain (no
  * flag), coop (the default), defer (SINGLE_ISSUER + DEFER_TASKRUN +
- * TASKRUN_FLAG: the loop must then be created and run on one thread), and
- * ",regfd" for a registered ring fd. */
-static int regfd;
+ * TASKRUN_FLAG, the ring created disabled and enabled by the first thread
+ * that enters it, see own()), and ",regfd" for a registered ring fd
+ * (registered by that thread). */
+typedef struct setup {
+    unsigned flags;
+    int regfd;
+} setup;
 
-static unsigned setup_flags(void)
+static setup setup_flags(void)
 {
     const char *e = getenv("CORIO__URING_SETUP");
-    unsigned f = 0;
-    regfd = 0;
+    setup st = {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0};
     if (!e)
-        return IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+        return st;
+    st.flags = 0;
     if (strstr(e, "coop"))
-        f |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+        st.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     if (strstr(e, "defer"))
-        f |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
-             IORING_SETUP_TASKRUN_FLAG;
-    regfd = strstr(e, "regfd") != NULL;
-    return f;
+        st.flags |= IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                    IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_R_DISABLED;
+    st.regfd = strstr(e, "regfd") != NULL;
+    return st;
 }
 
 /* The kernel opcode behind each CORIO__OP_* (0: none). */
@@ -133,7 +145,8 @@ static const int kernel_op[CORIO__NOPS] = {
     [CORIO__OP_FSYNC] = IORING_OP_FSYNC,     [CORIO__OP_NOP] = IORING_OP_NOP,
     [CORIO__OP_ACCEPT] = IORING_OP_ACCEPT,   [CORIO__OP_CONNECT] = IORING_OP_CONNECT,
     [CORIO__OP_OPENAT] = IORING_OP_OPENAT,   [CORIO__OP_STATX] = IORING_OP_STATX,
-    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,
+    [CORIO__OP_CLOSE] = IORING_OP_CLOSE,     [CORIO__OP_RECVMSG] = IORING_OP_RECVMSG,
+    [CORIO__OP_SENDMSG] = IORING_OP_SENDMSG,
 };
 
 /* Which opcodes this kernel takes: io_uring_get_probe_ring, once. A
@@ -150,11 +163,16 @@ static unsigned probe_ops(struct io_uring *ring)
         int ok = pr ? io_uring_opcode_supported(pr, kernel_op[i])
                     : kernel_op[i] <= IORING_OP_FSYNC;
         if (ok && no && *no) {
-            const char *name = corio__op_name(i), *hit = strstr(no, name);
+            const char *name = corio__op_name(i), *hit = no;
             size_t k = strlen(name);
-            if (strcmp(no, "all") == 0 ||
-                (hit && (hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ',')))
+            if (strcmp(no, "all") == 0)
                 ok = 0;
+            /* a whole item of the list: "send" is not "sendmsg" */
+            while (ok && (hit = strstr(hit, name)) != NULL) {
+                if ((hit == no || hit[-1] == ',') && (hit[k] == 0 || hit[k] == ','))
+                    ok = 0;
+                hit += k;
+            }
         }
         if (ok)
             ops |= 1u << i;
@@ -186,7 +204,8 @@ static int ur_create(corio__poller **pp)
 {
     struct io_uring_params prm = {0};
     corio__poller *p;
-    unsigned entries, extra;
+    unsigned entries;
+    setup st;
     int rc;
     rc = env_int("CORIO__TEST_URING_FAIL", 0);
     if (rc > 0)
@@ -198,8 +217,8 @@ static int ur_create(corio__poller **pp)
     if (!p)
         return -ENOMEM;
     p->all.all_next = p->all.all_prev = &p->all;
-    extra = setup_flags();
-    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | extra;
+    st = setup_flags();
+    prm.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | st.flags;
     prm.cq_entries = entries * 16;
     rc = io_uring_queue_init_params(entries, &p->ring, &prm);
     if (rc == -EINVAL) { /* a kernel without SUBMIT_ALL or COOP_TASKRUN (5.19) */
@@ -208,8 +227,8 @@ static int ur_create(corio__poller **pp)
         prm.cq_entries = entries * 16;
         rc = io_uring_queue_init_params(entries, &p->ring, &prm);
     }
-    if (rc == 0 && regfd)
-        io_uring_register_ring_fd(&p->ring);
+    p->defer = rc == 0 && (prm.flags & IORING_SETUP_R_DISABLED) != 0;
+    p->regfd = st.regfd;
     if (rc < 0) {
         free(p);
         return rc;
@@ -246,13 +265,55 @@ static void ur_destroy(corio__poller *p)
     free(p);
 }
 
+/* Called before every io_uring_enter: the first thread to enter the ring
+ * owns it (the thread running the loop, which need not be the one that
+ * created it). A DEFER_TASKRUN ring is enabled then, which makes that
+ * thread its single issuer; a registered ring fd is registered then, in
+ * that thread's io_uring context. A loop run later by another thread
+ * stops using the registered fd (it is that first thread's); a
+ * DEFER_TASKRUN ring cannot change issuer: -EEXIST. */
+static int own(corio__poller *p)
+{
+    pthread_t self = pthread_self();
+    if (p->owned && pthread_equal(p->owner, self))
+        return 0;
+    if (!p->owned) {
+        p->owned = 1;
+        p->owner = self;
+        if (p->defer) {
+            /* liburing 2.3 declares io_uring_enable_rings but lacks it */
+            if (syscall(__NR_io_uring_register, p->ring.ring_fd,
+                        IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+                return -errno;
+        }
+        if (p->regfd)
+            io_uring_register_ring_fd(&p->ring); /* a plain fd otherwise */
+        return 0;
+    }
+    if (p->defer)
+        return -EEXIST;
+    if (p->ring.enter_ring_fd != p->ring.ring_fd) {
+        /* liburing's INT_FLAG_REG_RING (1): enter by the plain fd again */
+        p->ring.enter_ring_fd = p->ring.ring_fd;
+        p->ring.int_flags &= (__u8)~1u;
+    }
+    p->owner = self;
+    return 0;
+}
+
+static int submit_now(corio__poller *p)
+{
+    int rc = own(p);
+    return rc ? rc : io_uring_submit(&p->ring);
+}
+
 /* An SQE, flushing the queue to the kernel first if it is full (more
  * operations queued in one iteration than the SQ has entries). */
 static struct io_uring_sqe *sqe_get(corio__poller *p)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&p->ring);
     if (!sqe) {
-        io_uring_submit(&p->ring);
+        submit_now(p);
         sqe = io_uring_get_sqe(&p->ring);
     }
     return sqe;
@@ -320,7 +381,7 @@ static int ur_del(corio__poller *p, corio__io *io)
             io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)r | TAG_POLL);
             io_uring_sqe_set_data64(sqe, 0);
         }
-        io_uring_submit(&p->ring);
+        submit_now(p);
         /* freed when the poll's last CQE arrives */
     } else {
         reg_free(p, r);
@@ -385,6 +446,12 @@ static int ur_submit(corio__poller *p, corio__op *op)
     case CORIO__OP_CLOSE:
         io_uring_prep_close(sqe, op->fd);
         break;
+    case CORIO__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, op->fd, op->buf, (unsigned)op->flags);
+        break;
+    case CORIO__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, op->fd, op->buf, (unsigned)op->flags | MSG_NOSIGNAL);
+        break;
     default:
         /* give the SQE back as a NOP nobody waits for */
         io_uring_prep_nop(sqe);
@@ -425,10 +492,15 @@ static void op_defined(corio__op *op, int res)
         }
     } else if (op->opcode == CORIO__OP_STATX) {
         MAKE_DEFINED(op->aux, sizeof(struct statx));
-    } else if (op->opcode == CORIO__OP_READV) {
+    } else if (op->opcode == CORIO__OP_READV || op->opcode == CORIO__OP_RECVMSG) {
         struct iovec *iov = op->buf;
-        size_t i, left = (size_t)res;
-        for (i = 0; i < op->len && left; i++) {
+        size_t i, n_iov = op->len, left = (size_t)res;
+        if (op->opcode == CORIO__OP_RECVMSG) {
+            struct msghdr *m = op->buf;
+            iov = m->msg_iov;
+            n_iov = (size_t)m->msg_iovlen;
+        }
+        for (i = 0; i < n_iov && left; i++) {
             size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
             MAKE_DEFINED(iov[i].iov_base, n);
             left -= n;
@@ -499,6 +571,9 @@ static int ur_wait(corio__poller *p, int timeout_ms)
     struct io_uring_cqe *cqe;
     unsigned budget;
     int rc, n = 0;
+    rc = own(p);
+    if (rc)
+        return rc;
     if (p->valgrind && timeout_ms != 0) {
         /* sched_yield is a point where Valgrind hands its lock over. */
         sched_yield();
