@@ -20,7 +20,11 @@
  * corio_jobs_http_handle() and corio_jobs_set_http_server(), which a task
  * on any loop of the same corio_run_multi runtime may call (a server on
  * every loop: each call is forwarded to the home loop). With
- * corio_jobs_opts.loops, handlers run on other loops too.
+ * corio_jobs_opts.loops, handlers run on other loops too; on a PostgreSQL
+ * store opened on loop 0, every one of those loops gets a service of its
+ * own (its own pool), and corio_jobs_http_handle(),
+ * corio_jobs_set_http_server(), corio_jobs_enqueue() and
+ * corio_jobs_kick() use the calling loop's.
  */
 #ifndef CORIO_JOBS_PUBLIC_H
 #define CORIO_JOBS_PUBLIC_H
@@ -112,7 +116,14 @@ typedef struct corio_jobs_opts {
      * attempt runs on one of loops 0..loops-1 of the runtime, round robin
      * (the handler then runs on that loop's thread; the home loop still
      * records every change). 0 or 1: every job on the home loop, as
-     * before. More than the runtime has: all of them. */
+     * before. More than the runtime has: all of them.
+     * PostgreSQL (opened on loop 0): each of these loops is instead a
+     * worker of its own on the shared queue, as a separate process would
+     * be: its own connection pool (8 / loops connections, at least 2),
+     * claims, leases and commits; a job runs on the loop that claimed it.
+     * workers and each queue's concurrency and rate limit are split over
+     * the loops (the shares add up to them); periodic jobs and retention
+     * run on loop 0. */
     int loops;
 } corio_jobs_opts;
 

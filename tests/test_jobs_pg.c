@@ -3,7 +3,9 @@
  * sharing one queue on a private PostgreSQL, one of them killed with
  * SIGKILL in the middle of its jobs; SIGTERM handing jobs back; DELETE
  * through another process; PostgreSQL restarting under a running process;
- * a claim whose answer was lost.
+ * a claim whose answer was lost. With --threads 2 every loop is a
+ * worker of its own (its own pool and owner name); test_jobs_pg_loops.c
+ * checks what that adds.
  *
  * The processes run command jobs that log "start TOKEN PID" and
  * "end TOKEN PID" (PID: the corio-jobs running it). Every job must succeed
@@ -319,7 +321,7 @@ static void post_refused(int port, const char *body)
  * (one start and one end in the log, attempts 1). */
 static void *pg_restart_main(void *arg)
 {
-    (void)arg;
+    const char *threads = arg;
     enum { N = 8, WORKERS = 3 };
     jpg_fresh_table();
     snprintf(logpath, sizeof logpath, "%s/runs.log", dir);
@@ -328,7 +330,7 @@ static void *pg_restart_main(void *arg)
     jp_start(&s, bin,
              (const char *[]){"--db", jpg_url, "--lease", "30", "--workers", "3",
                               "--grace", "5", "--allow-command", "/bin/sh",
-                              NULL});
+                              "--threads", threads, NULL});
     char ids[N + 1][64], tok[N + 1][16], body[N + 1][512];
     for (int i = 0; i <= N; i++) {
         snprintf(tok[i], sizeof tok[i], "r%d", i);
@@ -405,8 +407,8 @@ static void *pg_restart_main(void *arg)
         assert_int_equal(count_any("start", tok[i]), 1);
         assert_int_equal(count_any("end", tok[i]), 1);
     }
-    fprintf(stderr, "# restart: %d jobs ended during the outage, %d POSTs "
-            "refused after it\n", ended, refused);
+    fprintf(stderr, "# restart (%s thread(s)): %d jobs ended during the "
+            "outage, %d POSTs refused after it\n", threads, ended, refused);
     kill(s.pid, SIGTERM);
     assert_int_equal(jp_wait_exit(&s, 15), 0);
     return NULL;
@@ -415,7 +417,15 @@ static void *pg_restart_main(void *arg)
 static void postgresql_restarts_under_load(void **state)
 {
     (void)state;
-    assert_int_equal(tu_run(pg_restart_main, NULL, NULL), 0);
+    assert_int_equal(tu_run(pg_restart_main, "1", NULL), 0);
+}
+
+/* The same with two loops, each with its own pool (issue 14): both pools
+ * lose every connection and both loops recover. */
+static void postgresql_restarts_under_load_two_threads(void **state)
+{
+    (void)state;
+    assert_int_equal(tu_run(pg_restart_main, "2", NULL), 0);
 }
 
 /* A claim whose answer was lost (the connection broke after its commit,
@@ -534,6 +544,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(postgresql_restarts_under_load,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            postgresql_restarts_under_load_two_threads, setup, teardown),
         cmocka_unit_test(lost_claim_answer_is_handed_back),
     };
     if (jp_find_bin(bin, sizeof bin) != 0) {

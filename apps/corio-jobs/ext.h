@@ -48,6 +48,52 @@ typedef struct jobs_ext {
     corio_event *progress_bell;
 } jobs_ext;
 
+/* One loop's service: its store (own pool), service and extras. */
+typedef struct jobs_unit {
+    jobs_store *store;
+    jobs_service *svc;
+    jobs_ext *ext;
+    double grace;        /* jobs__loops_drain's, for the unit's loop */
+} jobs_unit;
+
+/* The library's handle (include/corio_jobs.h). Allocated by
+ * corio_jobs_open, freed by corio_jobs_close. store, svc and ext are the
+ * home loop's; on PostgreSQL over several loops (loops.c) every loop
+ * 0..nunits-1 has a unit of its own, units[0] being the home's. */
+struct corio_jobs {
+    jobs_store *store;   /* owned (units[0].store with units) */
+    jobs_service *svc;   /* owned */
+    char **allow;        /* copy of opts.allow_command, NULL-terminated */
+    char *admin_token;   /* copy, or NULL */
+    jobs_ext *ext;       /* owned: periodic jobs, adoption, progress */
+    int drained;
+    jobs_unit *units;    /* loops.c: [nunits], or NULL */
+    unsigned nunits;
+    jobs_service **peers;/* loops.c: [loop count] units' services (NULL
+                            past nunits), or NULL */
+};
+
+/* loops.c: corio_jobs on PostgreSQL with a service per loop. */
+/* How many loops get a service of their own for url and opts.loops: 0
+ * when one service does (SQLite; one loop; not opened on loop 0). */
+unsigned jobs__loops_count(const char *url, int loops);
+/* Opens a unit on each of loops 0..n-1 (this task is on loop 0), each
+ * with its share of so's workers, queue limits and rates and of the
+ * connections, and fills j's units, peers, store, svc and ext. so's
+ * queue arrays are read during the call. 0 or an error (err says why;
+ * nothing is left open). Suspending. */
+int jobs__loops_open(corio_jobs *j, const char *url,
+                     const jobs_store_opts *sto, const jobs_service_opts *so,
+                     unsigned n, char *err, size_t errlen);
+/* Stops every unit's extras and drains every unit, at once, each on its
+ * loop; the number of jobs interrupted. Suspending. */
+int jobs__loops_drain(corio_jobs *j, double grace);
+/* Closes every unit on its loop and frees the arrays. Suspending. */
+void jobs__loops_close(corio_jobs *j);
+/* The service and extras of the current loop (the home's elsewhere). */
+jobs_service *jobs__svc_here(corio_jobs *j);
+jobs_ext *jobs__ext_here(corio_jobs *j);
+
 /* lib.c: a new job of type with spec, validated as a POST. *prog gets a
  * command's argv[0] (malloc'ed) or NULL. 0, -EINVAL (err says why),
  * -ENOMEM. */

@@ -427,6 +427,10 @@ typedef struct jobs_store_opts {
      * default. A store on a VFS of its
      * own takes no lock file: the VFS answers for exclusive use. */
     const char *vfs;
+    /* PostgreSQL: most connections in the store's pool (0: POOL_MAX, 8).
+     * corio-jobs on several loops opens one store per loop, each with a
+     * share of it (lib.c). */
+    int pool_max;
 } jobs_store_opts;
 
 /* Opens the store named by url: "postgresql://..." / "postgres://..."

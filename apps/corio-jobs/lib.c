@@ -16,16 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Allocated by corio_jobs_open, freed by corio_jobs_close. */
-struct corio_jobs {
-    jobs_store *store;   /* owned */
-    jobs_service *svc;   /* owned */
-    char **allow;        /* copy of opts.allow_command, NULL-terminated */
-    char *admin_token;   /* copy, or NULL */
-    jobs_ext *ext;       /* owned: periodic jobs, adoption, progress */
-    int drained;
-};
-
 static int say(char *err, size_t errlen, int rc, const char *msg)
 {
     if (err && errlen)
@@ -137,7 +127,9 @@ int corio_jobs_open(corio_jobs **out, const char *url,
                            .max_attempts = o.max_attempts,
                            .check_timeout = o.check_timeout,
                            .vfs = o.sqlite_vfs};
-    int rc = jobs_store_open_ex(url, &sto, &j->store, err, errlen);
+    /* PostgreSQL on several loops: a service per loop (loops.c). */
+    unsigned nl = jobs__loops_count(url, o.loops);
+    int rc = nl ? 0 : jobs_store_open_ex(url, &sto, &j->store, err, errlen);
     if (rc < 0)
         goto fail;
     jobs_service_opts so = {
@@ -157,11 +149,14 @@ int corio_jobs_open(corio_jobs **out, const char *url,
         .nqueues = o.nqueues,
         .loops = o.loops,
     };
-    rc = jobs_service_open(&j->svc, j->store, &so, err, errlen);
+    if (nl)
+        rc = jobs__loops_open(j, url, &sto, &so, nl, err, errlen);
+    else
+        rc = jobs_service_open(&j->svc, j->store, &so, err, errlen);
     if (rc < 0)
         goto fail;
-    rc = jobs__ext_open(&j->ext, j->svc, j->store, err, errlen);
-    if (rc < 0) {
+    if (!nl && (rc = jobs__ext_open(&j->ext, j->svc, j->store, err,
+                                    errlen)) < 0) {
         jobs_service_drain(j->svc, 0);
         jobs_service_close(j->svc);
         goto fail;
@@ -246,7 +241,9 @@ int corio_jobs_enqueue(corio_jobs *jobs, const char *type, const char *spec,
     int rc = jobs__build_job(type, spec, &j, &prog, err, errlen);
     if (rc < 0)
         return rc;
-    const jobs_api *api = jobs_service_api(jobs->svc);
+    /* This loop's service (PostgreSQL over loops), or a forwarder to the
+     * home loop's. */
+    const jobs_api *api = jobs__api_here(jobs__svc_here(jobs));
     if (j->type == JOBS_COMMAND && !api->allowed(api->ctx, prog)) {
         free(prog);
         jobs_job_free(j);
@@ -293,8 +290,8 @@ int corio_jobs_enqueue_pg(struct corio_pg *conn, const char *type,
 
 void corio_jobs_kick(corio_jobs *jobs)
 {
-    jobs__runner_kick(jobs->svc);
-    jobs__ext_kick(jobs->ext); /* a SQLite store's inbox */
+    jobs__runner_kick(jobs__svc_here(jobs)); /* this loop's claims */
+    jobs__ext_kick(jobs__ext_here(jobs)); /* a SQLite store's inbox */
 }
 
 int corio_jobs_schedule(corio_jobs *jobs, const char *type,
@@ -319,8 +316,9 @@ int corio_jobs_http_handle(corio_jobs *jobs, const char *prefix,
             (tlen > plen && t[plen] != '/' && t[plen] != '?'))
             return 0;
     }
-    /* On another loop of the runtime: calls forwarded to the home loop. */
-    jobs_api api = *jobs__api_here(jobs->svc);
+    /* On another loop of the runtime: that loop's own service
+     * (PostgreSQL), or calls forwarded to the home loop. */
+    jobs_api api = *jobs__api_here(jobs__svc_here(jobs));
     api.prefix = prefix;
     if (!plen) {
         jobs_route(&api, req, resp);
@@ -354,12 +352,14 @@ void corio_jobs_error_response(corio_http_response *resp, int status,
 
 void corio_jobs_set_http_server(corio_jobs *jobs, corio_http_server *srv)
 {
-    jobs_service_set_http(jobs->svc, srv);
+    jobs_service_set_http(jobs__svc_here(jobs), srv);
 }
 
 int corio_jobs_drain(corio_jobs *jobs, double grace)
 {
     jobs->drained = 1;
+    if (jobs->units) /* every loop's, at once */
+        return jobs__loops_drain(jobs, grace > 0 ? grace : 0);
     jobs__ext_stop(jobs->ext); /* no tick, no adoption from now on */
     return jobs_service_drain(jobs->svc, grace > 0 ? grace : 0);
 }
@@ -370,6 +370,8 @@ void corio_jobs_close(corio_jobs *jobs)
         return;
     if (!jobs->drained)
         corio_jobs_drain(jobs, 0);
+    if (jobs->units)
+        jobs__loops_close(jobs); /* each loop's, on its loop */
     jobs__ext_close(jobs->ext);
     jobs_service_close(jobs->svc);
     jobs_store_close(jobs->store);

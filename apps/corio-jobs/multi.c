@@ -51,6 +51,10 @@ struct jobs_multi {
     corio_http_client **clients; /* [i]: fetch jobs on loop i (loop i) */
     _Atomic(corio_http_server *) *http; /* [i]: loop i's server (set there) */
     jobs_api proxy;          /* the API as other loops call it */
+    /* Every loop its own service (PostgreSQL; lib.c): [i] loop i's, or
+     * NULL. The caller's array; NULL when this service is the only one. */
+    jobs_service *const *peers;
+    uint64_t *seen;          /* peers: attempts per loop, as last read */
 };
 
 /* ---- the attempt on another loop ----------------------------------------- */
@@ -591,16 +595,21 @@ void jobs__multi_metrics(jobs_service *s, corio_http_buf *b)
     jobs_multi *m = s->multi;
     if (!m)
         return;
+    unsigned loops = m->nloops;
+    if (m->peers) /* every loop with a service of its own runs jobs */
+        for (unsigned i = loops = 0; i < m->nslots; i++)
+            loops += m->peers[i] != NULL;
     corio_http_buf_printf(b, "# HELP corio_jobs_loops Loops (threads) the "
                              "service runs jobs on.\n# TYPE corio_jobs_loops "
-                             "gauge\ncorio_jobs_loops %u\n", m->nloops);
+                             "gauge\ncorio_jobs_loops %u\n", loops);
     corio_http_buf_puts(b, "# HELP corio_jobs_loop_attempts_total Job "
                            "attempts run, by loop.\n# TYPE "
                            "corio_jobs_loop_attempts_total counter\n");
     for (unsigned i = 0; i < m->nslots; i++)
         corio_http_buf_printf(b, "corio_jobs_loop_attempts_total{loop=\"%u\"}"
                               " %llu\n", i,
-                              (unsigned long long)m->executed[i]);
+                              (unsigned long long)(m->peers ? m->seen[i]
+                                                            : m->executed[i]));
     if (m->nslots < 2)
         return;
     corio_http_buf_puts(b, "# HELP corio_jobs_loop_http_requests_total HTTP "
@@ -626,6 +635,96 @@ unsigned jobs__multi_slots(const jobs_service *s)
     return s->multi ? s->multi->nslots : 1;
 }
 
+/* ---- every loop its own service (PostgreSQL) ---------------------------------- */
+
+void jobs__multi_set_peers(jobs_service *s, jobs_service *const *peers)
+{
+    if (s->multi)
+        s->multi->peers = peers;
+}
+
+/* One loop's figures, read on that loop. */
+typedef struct peer_read {
+    jobs_service *peer;
+    unsigned i;
+    int have;
+    jobs_msnap snap;
+    uint64_t attempts;
+    corio_http_server_stats hs;
+} peer_read;
+
+static void peer_snap(peer_read *r)
+{
+    jobs_service *p = r->peer;
+    jobs__metrics_snap(p, &r->snap);
+    r->attempts = p->multi ? p->multi->executed[r->i] : 0;
+    /* Set and cleared on this loop, before its server closes. */
+    if (p->http) {
+        corio_http_server_stats_get(p->http, &r->hs);
+        r->have = 1;
+    }
+}
+
+static void *peer_main(void *arg)
+{
+    peer_snap(arg);
+    return NULL;
+}
+
+int jobs__multi_peers_sum(jobs_service *s, jobs_msnap *sum,
+                          corio_http_server_stats *hs, int *have_http)
+{
+    jobs_multi *m = s->multi;
+    if (!m || !m->peers)
+        return 0;
+    memset(sum, 0, sizeof *sum);
+    memset(hs, 0, sizeof *hs);
+    *have_http = 0;
+    peer_read *r = calloc(m->nslots, sizeof *r);
+    corio_group *g = NULL;
+    if (!r || corio_group_create(&g) < 0) {
+        free(r);
+        return 0; /* no memory: this loop's figures only */
+    }
+    int here = corio_loop_index(NULL);
+    for (unsigned i = 0; i < m->nslots; i++) {
+        r[i] = (peer_read){.peer = m->peers[i], .i = i};
+        if (!r[i].peer)
+            continue;
+        if ((int)i == here)
+            peer_snap(&r[i]);
+        else if (corio_group_spawn_on(g, corio_loop_get(i), peer_main,
+                                      &r[i]) < 0)
+            r[i].peer = NULL; /* no memory: left out */
+    }
+    /* Shielded: the readers use r, which must outlive them. */
+    corio_scope sc;
+    corio_scope_enter(&sc, -1, CORIO_SCOPE_SHIELD);
+    corio_group_wait(g);
+    corio_scope_exit(&sc);
+    corio_group_destroy(g);
+    for (unsigned i = 0; i < m->nslots; i++) {
+        m->seen[i] = r[i].peer ? r[i].attempts : 0;
+        m->requests[i] = r[i].have ? r[i].hs.requests : 0;
+        if (!r[i].peer)
+            continue;
+        jobs__metrics_add(sum, &r[i].snap);
+        if (!r[i].have)
+            continue;
+        *have_http = 1;
+        const corio_http_server_stats *h = &r[i].hs;
+        hs->connections += h->connections;
+        hs->open += h->open;
+        hs->requests += h->requests;
+        for (int c = 0; c < 6; c++)
+            hs->responses[c] += h->responses[c];
+        hs->rejected += h->rejected;
+        hs->timeouts += h->timeouts;
+    }
+    free(r);
+    return 1;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 int jobs__multi_open(jobs_service *s, unsigned loops)
@@ -644,7 +743,10 @@ int jobs__multi_open(jobs_service *s, unsigned loops)
     m->requests = calloc(m->nslots, sizeof *m->requests);
     m->clients = calloc(m->nslots, sizeof *m->clients);
     m->http = calloc(m->nslots, sizeof *m->http);
-    if (!m->executed || !m->requests || !m->clients || !m->http) {
+    m->seen = calloc(m->nslots, sizeof *m->seen);
+    if (!m->executed || !m->requests || !m->clients || !m->http ||
+        !m->seen) {
+        free(m->seen);
         free(m->executed);
         free(m->requests);
         free(m->clients);
@@ -696,6 +798,7 @@ void jobs__multi_close(jobs_service *s)
             corio_xtask_await(h, NULL, 0);
     }
     corio_scope_exit(&sc);
+    free(m->seen);
     free(m->executed);
     free(m->requests);
     free(m->clients);

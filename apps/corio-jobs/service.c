@@ -411,11 +411,48 @@ static int api_health(void *ctx)
     return s->draining ? CORIO_ESHUTDOWN : 0;
 }
 
+void jobs__metrics_snap(jobs_service *s, jobs_msnap *m)
+{
+    jobs_commit_stats cs;
+    jobs_committer_stats(s->commit, &cs);
+    memset(m, 0, sizeof *m);
+    m->submitted = s->submitted;
+    m->running = s->nrunning;
+    m->workers = (uint64_t)s->opts.workers;
+    m->lag = s->lag;
+    m->lag_max = s->lag_max;
+    m->transactions = cs.transactions;
+    m->writes = cs.writes;
+    m->failed = cs.failed;
+    m->pruned = s->pruned;
+}
+
+/* Adds b's figures to a's (lag: the worst). */
+void jobs__metrics_add(jobs_msnap *a, const jobs_msnap *b)
+{
+    a->submitted += b->submitted;
+    a->running += b->running;
+    a->workers += b->workers;
+    a->lag = b->lag > a->lag ? b->lag : a->lag;
+    a->lag_max = b->lag_max > a->lag_max ? b->lag_max : a->lag_max;
+    a->transactions += b->transactions;
+    a->writes += b->writes;
+    a->failed += b->failed;
+    a->pruned += b->pruned;
+}
+
 static int api_metrics(void *ctx, corio_http_buf *b)
 {
     jobs_service *s = ctx;
-    jobs_commit_stats cs;
-    jobs_committer_stats(s->commit, &cs);
+    /* This loop's figures, plus, when every loop has a service of its own
+     * (PostgreSQL, lib.c), the others' read on their loops. */
+    jobs_msnap m;
+    corio_http_server_stats hs;
+    int have_http = 0;
+    if (jobs__multi_peers_sum(s, &m, &hs, &have_http) == 0) {
+        jobs__metrics_snap(s, &m);
+        have_http = jobs__multi_http_stats(s, &hs); /* every loop's server */
+    }
     corio_http_buf_puts(b, "# HELP corio_jobs_jobs Jobs in the store, by "
                            "status.\n# TYPE corio_jobs_jobs gauge\n");
     for (int st = 0; st < JOBS_NSTATUS; st++)
@@ -432,7 +469,7 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         "# HELP corio_jobs_running Jobs running now.\n"
         "# TYPE corio_jobs_running gauge\ncorio_jobs_running %zu\n"
         "# HELP corio_jobs_workers Most jobs that may run at once.\n"
-        "# TYPE corio_jobs_workers gauge\ncorio_jobs_workers %d\n"
+        "# TYPE corio_jobs_workers gauge\ncorio_jobs_workers %llu\n"
         "# HELP corio_tasks_alive Tasks alive on the loop.\n"
         "# TYPE corio_tasks_alive gauge\ncorio_tasks_alive %zu\n"
         "# HELP corio_loop_lag_seconds How late a 100 ms timer fired, last "
@@ -453,16 +490,14 @@ static int api_metrics(void *ctx, corio_http_buf *b)
         "# HELP corio_jobs_pruned_total Ended jobs deleted by retention.\n"
         "# TYPE corio_jobs_pruned_total counter\n"
         "corio_jobs_pruned_total %llu\n",
-        (unsigned long long)s->submitted,
+        (unsigned long long)m.submitted,
         /* Shared: the queue is the store's, every process's (recounted
          * every 15 s, this process's own changes added in between). */
         s->shared ? (size_t)s->by_status[JOBS_CREATED] : s->nqueued,
-        s->nrunning,
-        s->opts.workers, jobs__multi_tasks_alive(s), s->lag, s->lag_max,
-        (unsigned long long)cs.transactions, (unsigned long long)cs.writes,
-        (unsigned long long)cs.failed, (unsigned long long)s->pruned);
-    corio_http_server_stats hs; /* every loop's server, summed */
-    int have_http = jobs__multi_http_stats(s, &hs);
+        m.running, (unsigned long long)m.workers,
+        jobs__multi_tasks_alive(s), m.lag, m.lag_max,
+        (unsigned long long)m.transactions, (unsigned long long)m.writes,
+        (unsigned long long)m.failed, (unsigned long long)m.pruned);
     jobs__multi_metrics(s, b);
     if (have_http) {
         corio_http_buf_puts(b, "# HELP corio_http_requests_total HTTP "
@@ -574,8 +609,10 @@ int jobs_service_open(jobs_service **sp, jobs_store *store,
     s->store = store;
     if (opts)
         s->opts = *opts;
-    if (s->opts.workers <= 0)
+    if (s->opts.workers == 0)
         s->opts.workers = 4;
+    else if (s->opts.workers < 0)
+        s->opts.workers = 0; /* a loop with no share of them (lib.c) */
     if (s->opts.lag_interval <= 0)
         s->opts.lag_interval = 0.1;
     if (s->opts.lease <= 0)

@@ -220,6 +220,16 @@ int jobs__execute(entry *e, char **result, char **error);
 /* A malloc'd formatted string (NULL on failure), for results and errors. */
 char *jobs__dupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* service.c: the figures of /metrics that add up over loops. */
+typedef struct jobs_msnap {
+    uint64_t submitted, workers, transactions, writes, failed, pruned;
+    size_t running;
+    double lag, lag_max;      /* summed: the worst loop's */
+} jobs_msnap;
+/* s's own figures. On s's loop. */
+void jobs__metrics_snap(jobs_service *s, jobs_msnap *m);
+void jobs__metrics_add(jobs_msnap *a, const jobs_msnap *b);
+
 /* multi.c: the service on every loop of a corio_run_multi runtime. */
 /* Sets up s->multi on the current (home) loop, after s->api: jobs run on
  * loops 0..loops-1 of the runtime (0, 1: the home loop only). */
@@ -255,6 +265,16 @@ int jobs__multi_http_stats(jobs_service *s, corio_http_server_stats *sum);
 void jobs__multi_metrics(jobs_service *s, corio_http_buf *b);
 size_t jobs__multi_tasks_alive(jobs_service *s);
 unsigned jobs__multi_slots(const jobs_service *s);
+/* Every loop its own service (PostgreSQL, lib.c): peers[i] is loop i's
+ * service (NULL: none), an array of jobs__multi_slots(s) that outlives
+ * s's requests; set on each of them before any request is served. */
+void jobs__multi_set_peers(jobs_service *s, jobs_service *const *peers);
+/* With peers: fills *sum with every peer's figures (each read on its own
+ * loop), *hs and *have_http with their HTTP servers', remembers the
+ * per-loop attempts and requests for jobs__multi_metrics, and returns 1.
+ * Without: 0 (nothing filled). Suspending. */
+int jobs__multi_peers_sum(jobs_service *s, jobs_msnap *sum,
+                          corio_http_server_stats *hs, int *have_http);
 
 /* Mutation testing: jobs_mutant and its bits are in jobs.h (the stores
  * read them too). */

@@ -667,7 +667,9 @@ int jobs_store_open_pg(const char *conninfo, const jobs_store_opts *opts,
         nonce = (uint32_t)jobs_now_ms();
     snprintf(s->owner, sizeof s->owner, "%.63s:%ld:%08x", host, (long)getpid(),
              nonce);
-    corio_pg_pool_config cfg = {.max = POOL_MAX, .connect_timeout = 10};
+    corio_pg_pool_config cfg = {
+        .max = opts && opts->pool_max > 0 ? (size_t)opts->pool_max : POOL_MAX,
+        .connect_timeout = 10};
     int rc = corio_pg_pool_create(&s->pool, conninfo, &cfg);
     if (rc < 0) {
         free(s);
