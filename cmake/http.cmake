@@ -38,7 +38,7 @@ endif()
 set(CORIO_LLHTTP_SRC ${CORIO_LLHTTP_SOURCE_DIR}/llhttp.c
   ${CORIO_LLHTTP_SOURCE_DIR}/api.c ${CORIO_LLHTTP_SOURCE_DIR}/http.c)
 set(CORIO_HTTP_SRC)
-foreach(_f buf.c client.c parser.c response.c server.c)
+foreach(_f buf.c client.c parser.c response.c server.c server_multi.c)
   list(APPEND CORIO_HTTP_SRC ${PROJECT_SOURCE_DIR}/src/http/${_f})
 endforeach()
 # llhttp is compiled in and stays internal (hidden, not in the version map).

@@ -294,7 +294,8 @@ typedef void (*corio_http_error_fn)(corio_http_response *resp, int status,
 typedef struct corio_http_server_opts {
     corio_http_limits limits;  /* request limits (see above) */
     size_t max_connections;    /* open connections; default 10000; beyond
-                                  it, accepting pauses */
+                                  it, accepting pauses (for a server on
+                                  every loop: the total of all loops) */
     double header_timeout;     /* seconds; default 10 */
     double body_timeout;       /* seconds; default 30 */
     double idle_timeout;       /* seconds between requests; default 60 */
@@ -308,9 +309,18 @@ typedef struct corio_http_server_opts {
     size_t stack_size;         /* connection task stacks; 0: loop default */
     int backlog;               /* listen backlog; 0: SOMAXCONN */
     unsigned flags;            /* CORIO_HTTP_SERVER_* */
+    struct corio_tls_ctx *tls; /* a CORIO_TLS_SERVER context: HTTPS (the
+                                  handshake runs in the connection's task
+                                  first, bounded by 10 s); NULL: plain.
+                                  Keep it alive while the server runs. */
 } corio_http_server_opts;
 
 #define CORIO_HTTP_SERVER_REUSEPORT 0x1u /* SO_REUSEPORT on the listener */
+/* corio_http_server_start_all only (-EINVAL elsewhere): one listener on
+ * the calling loop, handing each connection to a loop round-robin ... */
+#define CORIO_HTTP_SERVER_ONE_ACCEPTOR 0x2u
+/* ... or, with this too, to the loop with the fewest live tasks. */
+#define CORIO_HTTP_SERVER_LEAST_BUSY 0x4u
 
 /* Counters, for metrics. */
 typedef struct corio_http_server_stats {
@@ -324,7 +334,8 @@ typedef struct corio_http_server_stats {
 
 /* Listens on host:port (numeric; NULL: 0.0.0.0; port 0: any free port)
  * and serves with handler(arg). opts may be NULL. Must be called from a
- * loop's thread. Returns 0, -EINVAL, -ENOMEM, -EADDRINUSE, ... */
+ * loop's thread. Returns 0, -EINVAL (also for the flags ONE_ACCEPTOR and
+ * LEAST_BUSY), -ENOMEM, -EADDRINUSE, ... */
 CORIO_API int corio_http_server_start(corio_http_server **sp, const char *host,
                                       int port, corio_http_handler handler, void *arg,
                                       const corio_http_server_opts *opts);
@@ -340,6 +351,45 @@ CORIO_API void corio_http_server_stats_get(const corio_http_server *s,
  * task). Returns the number of connections that had to be cancelled, or
  * -EPERM (not in a task: s is left alone). */
 CORIO_API int corio_http_server_close(corio_http_server *s, double grace);
+
+/* An HTTP server on every loop of a corio_run_multi runtime, in one call
+ * (corio.h, "Every core"; built on corio_server_start_all). By default each
+ * loop has its own SO_REUSEPORT listener (the kernel spreads connections by
+ * a hash of their addresses) and serves what it accepts: a connection never
+ * crosses loops. With CORIO_HTTP_SERVER_ONE_ACCEPTOR one listener on the
+ * calling loop accepts everything and hands each connection to a loop
+ * round-robin (with CORIO_HTTP_SERVER_LEAST_BUSY too: the loop with the
+ * fewest live tasks); LEAST_BUSY alone is -EINVAL. handler runs on the loop
+ * serving the connection, possibly on several loops at once: whatever it
+ * shares across loops needs its own synchronisation. opts as for
+ * corio_http_server_start (REUSEPORT implied); max_connections is the
+ * total of all loops (REUSEPORT: each loop gets an equal share;
+ * ONE_ACCEPTOR: the acceptor counts every loop's connections); one tls
+ * context serves every loop. Port 0 picks one port for all.
+ *
+ * Allocated by corio_http_server_start_all (from a task on a loop of a
+ * runtime), freed by corio_http_mserver_close. Start returns 0, -EPERM (not
+ * in a runtime's task), -EINVAL, -ENOMEM, or the first loop's failure
+ * (-EADDRINUSE, ...; then nothing is left running). */
+typedef struct corio_http_mserver corio_http_mserver;
+CORIO_API int corio_http_server_start_all(corio_http_mserver **hp, const char *host,
+                                          int port, corio_http_handler handler,
+                                          void *arg, const corio_http_server_opts *opts);
+/* The bound port, or -EINVAL (h NULL). */
+CORIO_API int corio_http_mserver_port(const corio_http_mserver *h);
+/* Loop index's counters (index -1: the sum over the loops), read on that
+ * loop (a task spawned there, awaited: suspending). Not while
+ * corio_http_mserver_close runs. Returns 0, -EINVAL (bad index, NULL),
+ * -ECANCELED, -EPERM, -ENOMEM. */
+CORIO_API int corio_http_mserver_stats(corio_http_mserver *h, int index,
+                                       corio_http_server_stats *out);
+/* Graceful close of every loop's server, as corio_http_server_close does
+ * for one (stop accepting, end idle keep-alive connections at once, let
+ * requests in progress finish for up to grace seconds, then cancel what
+ * remains), finished even if the caller is cancelled meanwhile. Waits for
+ * every loop, frees h, and returns the number of connections that had to
+ * be cancelled, or -EPERM (not in a task: h is left alone), -EINVAL. */
+CORIO_API int corio_http_mserver_close(corio_http_mserver *h, double grace);
 
 /* ======================================================================
  * The client

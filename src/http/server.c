@@ -32,8 +32,7 @@
  * and lets corio_server_close() wait for the busy ones, whose responses
  * then carry "Connection: close".
  */
-#include <corio.h>
-#include <corio_http.h>
+#include "server_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +40,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define DEF_MAX_CONNS 10000
 #define DEF_HEADER_TIMEOUT 10.0
 #define DEF_BODY_TIMEOUT 30.0
 #define DEF_IDLE_TIMEOUT 60.0
@@ -50,28 +48,6 @@
 #define LINGER_IDLE 1.0               /* silence that ends lingering early */
 #define LINGER_MAX (64u * 1024 * 1024) /* bytes discarded at most */
 #define OUT_BATCH (64 * 1024) /* flush the output batch beyond this */
-
-/* One connection's record, on the server's list so close can find the idle
- * ones. Heap-allocated by its connection task (never on a task stack: the
- * closing task reads it) and freed by that task when it ends. */
-typedef struct hconn {
-    struct hconn *next, *prev;
-    corio_task *task;  /* the connection task (owned by corio_server) */
-    int idle;          /* waiting for the first byte of a next request */
-} hconn;
-
-/* Allocated by corio_http_server_start, freed by corio_http_server_close. */
-struct corio_http_server {
-    corio_server *srv;
-    corio_http_handler handler;
-    void *arg;
-    corio_http_server_opts opts;  /* defaults filled in */
-    hconn conns;                  /* list head (sentinel) */
-    int closing;
-    corio_http_server_stats stats;
-    int64_t date_sec;             /* second cached in date[] */
-    char date[30];
-};
 
 static void default_error(corio_http_response *resp, int status,
                           const char *reason, void *arg)
@@ -189,7 +165,7 @@ static void refuse(corio_http_server *s, corio_stream *st,
         linger(s, st);
 }
 
-static void conn_main(corio_stream *st, void *arg)
+void corio__http_conn_main(corio_stream *st, void *arg)
 {
     corio_http_server *s = arg;
     hconn *c = calloc(1, sizeof *c);
@@ -308,20 +284,13 @@ done:
     corio_http_buf_free(&out);
 }
 
-int corio_http_server_start(corio_http_server **sp, const char *host,
-                            int port, corio_http_handler handler, void *arg,
-                            const corio_http_server_opts *opts)
+int corio__http_server_init(corio_http_server *s, corio_http_handler handler,
+                            void *arg, const corio_http_server_opts *opts)
 {
-    *sp = NULL;
-    if (!handler)
-        return -EINVAL;
-    corio_http_server *s = calloc(1, sizeof *s);
-    if (!s)
-        return -ENOMEM;
     if (opts)
         s->opts = *opts;
     if (!s->opts.max_connections)
-        s->opts.max_connections = DEF_MAX_CONNS;
+        s->opts.max_connections = CORIO__HTTP_DEF_MAX_CONNS;
     if (s->opts.header_timeout <= 0)
         s->opts.header_timeout = DEF_HEADER_TIMEOUT;
     if (s->opts.body_timeout <= 0)
@@ -340,21 +309,58 @@ int corio_http_server_start(corio_http_server **sp, const char *host,
     /* Check the limits now rather than failing every connection later. */
     corio_http_parser *probe;
     int rc = corio_http_parser_create(&probe, &s->opts.limits);
+    if (rc < 0)
+        return rc;
+    corio_http_parser_destroy(probe);
+    return 0;
+}
+
+void corio__http_server_opts_to(const corio_http_server_opts *o,
+                                corio_server_opts *so)
+{
+    memset(so, 0, sizeof *so);
+    so->backlog = o->backlog;
+    so->max_connections = o->max_connections;
+    so->flags = CORIO_SERVER_NODELAY;
+    if (o->flags & CORIO_HTTP_SERVER_REUSEPORT)
+        so->flags |= CORIO_SERVER_REUSEPORT;
+    if (o->flags & CORIO_HTTP_SERVER_ONE_ACCEPTOR)
+        so->flags |= CORIO_SERVER_ONE_ACCEPTOR;
+    if (o->flags & CORIO_HTTP_SERVER_LEAST_BUSY)
+        so->flags |= CORIO_SERVER_LEAST_BUSY;
+    so->stack_size = o->stack_size;
+    so->tls = o->tls;
+}
+
+void corio__http_server_begin_close(corio_http_server *s)
+{
+    s->closing = 1;
+    /* Idle connections hold no request: end them now. Busy ones see
+     * `closing` when their response is ready. */
+    for (hconn *c = s->conns.next; c != &s->conns; c = c->next)
+        if (c->idle)
+            corio_cancel(c->task);
+}
+
+int corio_http_server_start(corio_http_server **sp, const char *host,
+                            int port, corio_http_handler handler, void *arg,
+                            const corio_http_server_opts *opts)
+{
+    *sp = NULL;
+    if (!handler || (opts && (opts->flags & (CORIO_HTTP_SERVER_ONE_ACCEPTOR |
+                                             CORIO_HTTP_SERVER_LEAST_BUSY))))
+        return -EINVAL;
+    corio_http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    int rc = corio__http_server_init(s, handler, arg, opts);
     if (rc < 0) {
         free(s);
         return rc;
     }
-    corio_http_parser_destroy(probe);
-    corio_server_opts so = {
-        .backlog = s->opts.backlog,
-        .max_connections = s->opts.max_connections,
-        .flags = CORIO_SERVER_NODELAY |
-                 ((s->opts.flags & CORIO_HTTP_SERVER_REUSEPORT)
-                      ? CORIO_SERVER_REUSEPORT
-                      : 0),
-        .stack_size = s->opts.stack_size,
-    };
-    rc = corio_server_start(&s->srv, host, port, conn_main, s, &so);
+    corio_server_opts so;
+    corio__http_server_opts_to(&s->opts, &so);
+    rc = corio_server_start(&s->srv, host, port, corio__http_conn_main, s, &so);
     if (rc < 0) {
         free(s);
         return rc;
@@ -378,12 +384,7 @@ int corio_http_server_close(corio_http_server *s, double grace)
 {
     if (!corio_current())
         return -EPERM;
-    s->closing = 1;
-    /* Idle connections hold no request: end them now. Busy ones see
-     * `closing` when their response is ready. */
-    for (hconn *c = s->conns.next; c != &s->conns; c = c->next)
-        if (c->idle)
-            corio_cancel(c->task);
+    corio__http_server_begin_close(s);
     int rc = corio_server_close(s->srv, grace);
     free(s);
     return rc;

@@ -22,6 +22,21 @@
  *
  * Both modes count the connections each loop served (corio_mserver_served),
  * in a slot per loop written only by that loop.
+ *
+ * max_connections is the limit of the whole server in both modes.
+ *  - REUSEPORT: each loop's corio_server gets a share (max / N, the
+ *    remainder to the first loops; with max < N only max loops listen), so
+ *    the shares add up to max. A loop at its share pauses its own accepting
+ *    even while another has room: the kernel's hash, not corio, picks the
+ *    listener of a new connection.
+ *  - ONE_ACCEPTOR: `live` counts the connections handed out and not yet
+ *    ended, on every loop. Only the acceptor increments it, and only after
+ *    it saw live < max, so live never exceeds max. At the limit the acceptor
+ *    waits on `room`, a one-slot channel: the connection whose end takes
+ *    live from max to max - 1 rings it (try_send; a token already there
+ *    serves as well). The acceptor re-checks live after every ring, so a
+ *    stale token only costs a loop around. No lock on a connection's path:
+ *    one atomic decrement, and the ring only at the limit.
  */
 #include "core/internal.h"
 
@@ -45,6 +60,12 @@ typedef struct ms_slot {
     corio_xchan *feed;                 /* ONE_ACCEPTOR: fds for this loop */
 } ms_slot;
 
+/* ONE_ACCEPTOR's connection count, on a line of its own: decremented on
+ * every loop, incremented by the acceptor only. */
+typedef struct ms_live {
+    _Alignas(64) atomic_size_t n;
+} ms_live;
+
 /* Allocated by corio_server_start_all, freed by corio_mserver_close. */
 struct corio_mserver {
     unsigned n;            /* listeners started */
@@ -61,7 +82,27 @@ struct corio_mserver {
     int one;               /* ONE_ACCEPTOR */
     corio_xtask *acceptor; /* ONE_ACCEPTOR: the accept task (caller's loop) */
     corio_socket *lsock;   /* ONE_ACCEPTOR: the listener, owned by acceptor */
+    ms_live *live;         /* ONE_ACCEPTOR: connections handed out, alive */
+    corio_xchan *room;     /* ONE_ACCEPTOR with max_connections: rung when
+                              live drops below the limit */
 };
+
+/* ONE_ACCEPTOR: a connection handed out has ended (or was never served). */
+static void conn_ended(corio_mserver *ms)
+{
+    size_t was = atomic_fetch_sub_explicit(&ms->live->n, 1, memory_order_acq_rel);
+    if (ms->room && was == ms->opts.max_connections)
+        (void)corio_xchan_try_send(ms->room, NULL); /* full: already rung */
+}
+
+/* REUSEPORT: loop i's share of max_connections (0: no limit). */
+static size_t share_of(const corio_mserver *ms, unsigned i)
+{
+    size_t max = ms->opts.max_connections;
+    if (!max)
+        return 0;
+    return max / ms->nloops + (i < max % ms->nloops ? 1 : 0);
+}
 
 /* Every connection passes here, on the loop that serves it. */
 static void count_served(corio_mserver *ms)
@@ -83,8 +124,10 @@ static void *serve_here(void *arg)
     corio_mserver *ms = arg;
     corio_server *srv;
     corio_scope sh;
-    int rc = corio_server_start(&srv, ms->host, ms->port, counting_handler, ms,
-                                &ms->opts);
+    corio_server_opts o = ms->opts;
+    int rc;
+    o.max_connections = share_of(ms, (unsigned)corio_loop_index(NULL));
+    rc = corio_server_start(&srv, ms->host, ms->port, counting_handler, ms, &o);
     if (rc < 0) {
         corio_xchan_send(ms->ready, (void *)(intptr_t)rc);
         return corio_fail(rc);
@@ -139,9 +182,10 @@ static void *fconn_main(void *arg)
         corio_stream_abort(c->stream);
     }
     corio__list_remove(&c->node);
+    free(c);
+    conn_ended(ms); /* before the feeder may end, and ms with it */
     if (--fe->nconns == 0 && fe->closer)
         corio__wake(fe->closer, 0);
-    free(c);
     return NULL;
 }
 
@@ -154,11 +198,13 @@ static void feed_one(feeder *fe, int fd)
     if (!c || corio_socket_wrap(&k, fd) != 0) {
         free(c);
         close(fd);
+        conn_ended(fe->ms);
         return;
     }
     if (corio_stream_open_socket(&c->stream, k) != 0) {
         corio_socket_close(k);
         free(c);
+        conn_ended(fe->ms);
         return;
     }
     memset(&o, 0, sizeof o);
@@ -168,6 +214,7 @@ static void feed_one(feeder *fe, int fd)
     if (corio_spawn_ex(&c->task, fconn_main, c, &o) != 0) {
         corio_stream_abort(c->stream);
         free(c);
+        conn_ended(fe->ms);
         return;
     }
     corio__list_push_back(&fe->conns, &c->node);
@@ -204,8 +251,10 @@ static void *feed_here(void *arg)
     while (corio_xchan_recv(sl->feed, &v) == 0)
         feed_one(&fe, (int)(intptr_t)v);
     /* Closing: fds still in the channel are not served. */
-    while (corio_xchan_try_recv(sl->feed, &v) == 0)
+    while (corio_xchan_try_recv(sl->feed, &v) == 0) {
         close((int)(intptr_t)v);
+        conn_ended(ms);
+    }
     corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
     if (fe.nconns && ms->grace != 0) {
         int rc;
@@ -229,6 +278,20 @@ static void *feed_here(void *arg)
     return (void *)(intptr_t)cancelled;
 }
 
+/* ONE_ACCEPTOR with max_connections: waits until fewer than max
+ * connections are alive. 0, or the acceptor's interruption. */
+static int wait_room(corio_mserver *ms)
+{
+    while (atomic_load_explicit(&ms->live->n, memory_order_acquire) >=
+           ms->opts.max_connections) {
+        void *v;
+        int rc = corio_xchan_recv(ms->room, &v);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* The one accept loop, on the calling loop: hands every connection's fd
  * to a loop's feeder. */
 static void *accept_here(void *arg)
@@ -238,7 +301,10 @@ static void *accept_here(void *arg)
                                                         : CORIO_PICK_ROUND_ROBIN;
     for (;;) {
         corio_socket *k;
-        int fd, rc = corio_socket_accept(ms->lsock, &k, NULL);
+        int fd, rc;
+        if (ms->room && wait_room(ms) != 0)
+            break; /* cancelled (close) */
+        rc = corio_socket_accept(ms->lsock, &k, NULL);
         if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
             if (corio_sleep(0.1) != 0)
                 break;
@@ -251,10 +317,13 @@ static void *accept_here(void *arg)
         fd = corio_socket_detach(k);
         if (fd < 0)
             continue;
+        /* Counted before the hand-off: the feeder may end it at once. */
+        atomic_fetch_add_explicit(&ms->live->n, 1, memory_order_relaxed);
         /* Backpressure: a full feed parks the acceptor. */
         if (corio_xchan_send(ms->slots[corio_loop_index(corio_loop_pick(how))].feed,
                              (void *)(intptr_t)fd) != 0) {
             close(fd);
+            conn_ended(ms);
             break;
         }
     }
@@ -336,6 +405,13 @@ int corio_server_start_all(corio_mserver **msp, const char *host, int port,
     ms->handler = handler;
     ms->arg = arg;
     if (ms->one) {
+        ms->live = aligned_alloc(64, sizeof *ms->live);
+        if (!ms->live || (ms->opts.max_connections &&
+                          corio_xchan_create(&ms->room, 1, 0) < 0)) {
+            corio_mserver_close(ms, 0);
+            return -ENOMEM;
+        }
+        atomic_init(&ms->live->n, 0);
         for (i = 0; i < n; i++)
             if (corio_xchan_create(&ms->slots[i].feed, FEED_CAPACITY, 0) < 0) {
                 corio_mserver_close(ms, 0);
@@ -349,6 +425,10 @@ int corio_server_start_all(corio_mserver **msp, const char *host, int port,
         *msp = ms;
         return 0;
     }
+    /* With a limit below the loop count, only that many loops listen: each
+     * takes one connection at a time (share_of). */
+    if (ms->opts.max_connections && ms->opts.max_connections < n)
+        n = (unsigned)ms->opts.max_connections;
     for (i = 0; i < n; i++) {
         rc = start_one(ms, i);
         if (rc < 0) {
@@ -406,6 +486,8 @@ int corio_mserver_close(corio_mserver *ms, double grace)
     }
     for (i = 0; i < ms->nloops; i++)
         corio_xchan_destroy(ms->slots[i].feed);
+    corio_xchan_destroy(ms->room);
+    free(ms->live);
     free(ms->slots);
     corio_xchan_destroy(ms->ready);
     free(ms->tasks);
