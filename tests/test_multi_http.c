@@ -39,8 +39,11 @@ static atomic_int failures;
 
 static atomic_int per_loop[2];   /* requests the handler saw, per loop */
 static atomic_int slow_started;  /* /slow handlers running */
+static atomic_int active, peak, held; /* /hold handlers */
+static corio_xchan *release;     /* closed: /hold handlers answer */
 
 /* "/slow": sleeps until cancelled (the close's grace period ends);
+ * "/hold": waits until release is closed, then answers;
  * anything else: answers with the index of the loop serving it. */
 static int handler(const corio_http_request *req, corio_http_response *resp,
                    void *arg)
@@ -52,6 +55,17 @@ static int handler(const corio_http_request *req, corio_http_response *resp,
         atomic_fetch_add(&slow_started, 1);
         corio_sleep(60);
         return -1;
+    }
+    if (req->target_len == 5 && memcmp(req->target, "/hold", 5) == 0) {
+        void *v;
+        int a = atomic_fetch_add(&active, 1) + 1, p = atomic_load(&peak);
+        while (a > p && !atomic_compare_exchange_weak(&peak, &p, a))
+            ;
+        atomic_fetch_add(&held, 1);
+        CHECK(corio_xchan_recv(release, &v) == CORIO_ECLOSED);
+        atomic_fetch_sub(&active, 1);
+        corio_http_buf_puts(&resp->body, "held");
+        return 0;
     }
     CHECK(idx == 0 || idx == 1);
     if (idx == 0 || idx == 1)
@@ -157,6 +171,11 @@ static void *serve_main(void *arg)
                              &ca) == 0);
     for (int i = 0; i < CLIENTS; i++)
         CHECK(corio_xtask_await(c[i], NULL, 0) == 0);
+    /* The clients have closed; each server connection ends once its loop
+     * has read the end of the stream (bounded by the test's timeout). */
+    do {
+        CHECK(corio_http_mserver_stats(h, -1, &sc->sum) == 0);
+    } while (sc->sum.open && corio_sleep(0.005) == 0);
     for (int i = 0; i < 2; i++)
         CHECK(corio_http_mserver_stats(h, i, &sc->st[i]) == 0);
     CHECK(corio_http_mserver_stats(h, -1, &sc->sum) == 0);
@@ -404,6 +423,88 @@ static void test_close_idle(void **state)
     }
 }
 
+/* ---- max_connections: the total of all loops -------------------------------*/
+
+#define LIMIT 3
+#define OVER 3
+
+static atomic_int connected;
+
+static void *hold_client(void *arg)
+{
+    corio_stream *s = dial(arg);
+    reply r;
+    if (!s)
+        return NULL;
+    atomic_fetch_add(&connected, 1); /* in the kernel's queue, at least */
+    CHECK(get(s, "/hold", &r) == 0 && strcmp(r.body, "held") == 0);
+    atomic_fetch_add(&answered, 1);
+    corio_stream_close(s); /* frees the slot */
+    return NULL;
+}
+
+static int held_at_limit;
+
+static void *limit_main(void *arg)
+{
+    unsigned flags = *(unsigned *)arg;
+    corio_http_mserver *h;
+    corio_http_server_opts o;
+    corio_xtask *c[LIMIT + OVER];
+    client_arg ca = {0};
+    corio_http_server_stats st;
+    memset(&o, 0, sizeof o);
+    o.flags = flags;
+    o.max_connections = LIMIT;
+    CHECK(corio_xchan_create(&release, 1, 0) == 0);
+    CHECK(corio_http_server_start_all(&h, "127.0.0.1", 0, handler, NULL, &o) == 0);
+    ca.port = corio_http_mserver_port(h);
+    for (int i = 0; i < LIMIT + OVER; i++)
+        CHECK(corio_spawn_on(&c[i], corio_loop_get((unsigned)i % 2), hold_client,
+                             &ca) == 0);
+    while (atomic_load(&connected) < LIMIT + OVER ||
+           ((flags & CORIO_HTTP_SERVER_ONE_ACCEPTOR) && atomic_load(&held) < LIMIT))
+        corio_sleep(0.001);
+    corio_sleep(0.2 * tu_timescale()); /* time to (wrongly) take more */
+    held_at_limit = atomic_load(&held);
+    CHECK(corio_http_mserver_stats(h, -1, &st) == 0);
+    CHECK(st.open == (size_t)held_at_limit);
+    CHECK(corio_xchan_close(release) == 0);
+    for (int i = 0; i < LIMIT + OVER; i++)
+        CHECK(corio_xtask_await(c[i], NULL, 0) == 0);
+    CHECK(corio_http_mserver_close(h, 1.0) == 0);
+    corio_xchan_destroy(release);
+    return NULL;
+}
+
+static void test_max_connections(void **state)
+{
+    corio_multi_config c;
+    unsigned modes[3] = {CORIO_HTTP_SERVER_ONE_ACCEPTOR,
+                         CORIO_HTTP_SERVER_ONE_ACCEPTOR | CORIO_HTTP_SERVER_LEAST_BUSY,
+                         0};
+    (void)state;
+    memset(&c, 0, sizeof c);
+    c.threads = 2;
+    for (int m = 0; m < 3; m++) {
+        atomic_store(&failures, 0);
+        atomic_store(&answered, 0);
+        atomic_store(&connected, 0);
+        atomic_store(&active, 0);
+        atomic_store(&peak, 0);
+        atomic_store(&held, 0);
+        assert_int_equal(corio_run_multi(limit_main, &modes[m], NULL, &c), 0);
+        assert_int_equal(atomic_load(&failures), 0);
+        fprintf(stderr, "flags %#x: %d held at the limit, peak %d\n", modes[m],
+                held_at_limit, atomic_load(&peak));
+        assert_int_equal(atomic_load(&answered), LIMIT + OVER);
+        assert_true(atomic_load(&peak) <= LIMIT);
+        assert_true(held_at_limit >= 1 && held_at_limit <= LIMIT);
+        if (modes[m] & CORIO_HTTP_SERVER_ONE_ACCEPTOR)
+            assert_int_equal(held_at_limit, LIMIT);
+    }
+}
+
 /* ---- bad arguments -----------------------------------------------------------*/
 
 static void *bad_args_main(void *arg)
@@ -479,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_tls),
         cmocka_unit_test(test_close_in_flight),
         cmocka_unit_test(test_close_idle),
+        cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

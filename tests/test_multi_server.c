@@ -196,6 +196,127 @@ static void test_one_acceptor_grace(void **state)
     assert_int_equal(atomic_load(&failures), 0);
 }
 
+/* ---- max_connections: the whole server's limit, in both modes -------------*/
+
+#define OVER 3 /* connections beyond the limit */
+
+static atomic_int active, peak, held;
+static corio_xchan *release; /* closed by the main task: handlers finish */
+
+/* Holds its connection until release is closed, then answers. */
+static void hold_handler(corio_stream *s, void *arg)
+{
+    void *v;
+    int a = atomic_fetch_add(&active, 1) + 1, p = atomic_load(&peak);
+    (void)arg;
+    while (a > p && !atomic_compare_exchange_weak(&peak, &p, a))
+        ;
+    atomic_fetch_add(&held, 1);
+    CHECK(corio_xchan_recv(release, &v) == CORIO_ECLOSED);
+    atomic_fetch_sub(&active, 1);
+    CHECK(corio_stream_write(s, "ok\n", 3) == 0);
+}
+
+static atomic_int connected;
+
+static void *limit_client(void *arg)
+{
+    corio_stream *s;
+    char buf[8];
+    size_t len = 0;
+    int rc = corio_stream_connect_tcp(&s, "127.0.0.1", (int)(intptr_t)arg);
+    CHECK(rc == 0);
+    if (rc)
+        return NULL;
+    atomic_fetch_add(&connected, 1); /* in the kernel's queue, at least */
+    rc = corio_stream_readuntil(s, buf, sizeof buf, "\n", 1, &len);
+    CHECK(rc == 0 && len == 3);
+    if (rc == 0)
+        atomic_fetch_add(&answered, 1);
+    corio_stream_close(s);
+    return NULL;
+}
+
+typedef struct limit_case {
+    unsigned flags;
+    size_t limit;
+    int held_at_limit; /* handlers running while the rest waited */
+} limit_case;
+
+static void *limit_main(void *arg)
+{
+    limit_case *lc = arg;
+    corio_mserver *ms;
+    corio_server_opts o;
+    corio_xtask *c[16];
+    int i, port, n = (int)lc->limit + OVER;
+    memset(&o, 0, sizeof o);
+    o.flags = lc->flags;
+    o.max_connections = lc->limit;
+    CHECK(corio_xchan_create(&release, 1, 0) == 0);
+    CHECK(corio_server_start_all(&ms, "127.0.0.1", 0, hold_handler, NULL, &o) == 0);
+    port = corio_mserver_port(ms);
+    for (i = 0; i < n; i++)
+        CHECK(corio_spawn_on(&c[i], corio_loop_pick(CORIO_PICK_ROUND_ROBIN),
+                             limit_client, (void *)(intptr_t)port) == 0);
+    /* Every client connected; one acceptor fills the limit exactly (which
+     * loops the kernel's hash picks decides it under REUSEPORT). Then give
+     * the servers time to (wrongly) take more. */
+    while (atomic_load(&connected) < n ||
+           ((lc->flags & CORIO_SERVER_ONE_ACCEPTOR) &&
+            atomic_load(&held) < (int)lc->limit))
+        corio_sleep(0.001);
+    corio_sleep(0.2 * tu_timescale());
+    lc->held_at_limit = atomic_load(&held);
+    /* The held connections end; the others are served as slots free up. */
+    CHECK(corio_xchan_close(release) == 0);
+    for (i = 0; i < n; i++)
+        CHECK(corio_xtask_await(c[i], NULL, 0) == 0);
+    CHECK(corio_mserver_close(ms, 1.0) == 0);
+    corio_xchan_destroy(release);
+    return NULL;
+}
+
+static void run_limit(unsigned flags, size_t limit)
+{
+    corio_multi_config c;
+    limit_case lc = {.flags = flags, .limit = limit};
+    memset(&c, 0, sizeof c);
+    c.threads = 2;
+    atomic_store(&failures, 0);
+    atomic_store(&answered, 0);
+    atomic_store(&connected, 0);
+    atomic_store(&active, 0);
+    atomic_store(&peak, 0);
+    atomic_store(&held, 0);
+    assert_int_equal(corio_run_multi(limit_main, &lc, NULL, &c), 0);
+    assert_int_equal(atomic_load(&failures), 0);
+    fprintf(stderr, "flags %#x limit %zu: %d held while %d waited; peak %d\n", flags,
+            limit, lc.held_at_limit, (int)limit + OVER - lc.held_at_limit,
+            atomic_load(&peak));
+    assert_int_equal(atomic_load(&answered), (int)limit + OVER);
+    assert_true(atomic_load(&peak) <= (int)limit);
+    assert_true(lc.held_at_limit <= (int)limit);
+    assert_true(lc.held_at_limit >= 1);
+    if (flags & CORIO_SERVER_ONE_ACCEPTOR)
+        assert_int_equal(lc.held_at_limit, (int)limit);
+}
+
+static void test_limit_one_acceptor(void **state)
+{
+    (void)state;
+    run_limit(CORIO_SERVER_ONE_ACCEPTOR, 3);
+    run_limit(CORIO_SERVER_ONE_ACCEPTOR | CORIO_SERVER_LEAST_BUSY, 3);
+    run_limit(CORIO_SERVER_ONE_ACCEPTOR, 1);
+}
+
+static void test_limit_reuseport(void **state)
+{
+    (void)state;
+    run_limit(0, 3); /* shares 2 + 1 */
+    run_limit(0, 1); /* below the loop count: loop 0 alone listens */
+}
+
 static void test_misuse(void **state)
 {
     corio_mserver *ms;
@@ -235,6 +356,8 @@ int main(void)
         cmocka_unit_test(test_one_acceptor_grace),
         cmocka_unit_test(test_misuse),
         cmocka_unit_test(test_least_busy_needs_one_acceptor),
+        cmocka_unit_test(test_limit_one_acceptor),
+        cmocka_unit_test(test_limit_reuseport),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
