@@ -1296,12 +1296,15 @@ typedef void (*corio_server_handler)(corio_stream *s, void *arg);
 /* corio_server_start_all only: one listener, on the calling loop, whose
  * accept task hands each connection to a loop round-robin ... */
 #define CORIO_SERVER_ONE_ACCEPTOR 0x4u
-/* ... or, with this too, to the loop with the fewest live tasks. */
+/* ... or, with this too, to the loop with the fewest open connections of
+ * this server (ties round-robin). */
 #define CORIO_SERVER_LEAST_BUSY   0x8u
 
 typedef struct corio_server_opts {
     int backlog;              /* listen backlog; 0: SOMAXCONN */
-    size_t max_connections;   /* 0: no limit; at the limit, accepting pauses */
+    size_t max_connections;   /* 0: no limit; at the limit, accepting pauses
+                                 (corio_server_start_all: the total of all
+                                 loops) */
     unsigned flags;           /* CORIO_SERVER_* */
     size_t stack_size;        /* handler task stacks; 0: the loop default */
     struct corio_tls_ctx *tls; /* a CORIO_TLS_SERVER context: the handshake
@@ -1347,8 +1350,12 @@ CORIO_API int corio_server_close(corio_server *srv, double grace);
  * With CORIO_SERVER_ONE_ACCEPTOR in opts->flags: one listener instead, on
  * the calling loop, whose accept task hands each connection to a loop
  * round-robin (with CORIO_SERVER_LEAST_BUSY too: the loop with the fewest
- * live tasks, as corio_loop_pick); the handler runs on that loop. LEAST_BUSY
- * without ONE_ACCEPTOR is -EINVAL. docs/benchmarks.md compares the spread. */
+ * open connections of this server); the handler runs on that loop.
+ * LEAST_BUSY without ONE_ACCEPTOR is -EINVAL. max_connections is the total
+ * of all loops: REUSEPORT gives each loop an equal share (with fewer than
+ * one per loop, only that many loops listen); ONE_ACCEPTOR counts every
+ * loop's connections and pauses accepting at the limit. docs/benchmarks.md
+ * compares the spread. */
 typedef struct corio_mserver corio_mserver;
 CORIO_API int corio_server_start_all(corio_mserver **msp, const char *host, int port,
                            corio_server_handler handler, void *arg,

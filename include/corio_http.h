@@ -319,7 +319,8 @@ typedef struct corio_http_server_opts {
 /* corio_http_server_start_all only (-EINVAL elsewhere): one listener on
  * the calling loop, handing each connection to a loop round-robin ... */
 #define CORIO_HTTP_SERVER_ONE_ACCEPTOR 0x2u
-/* ... or, with this too, to the loop with the fewest live tasks. */
+/* ... or, with this too, to the loop with the fewest open connections of
+ * this server (ties round-robin). */
 #define CORIO_HTTP_SERVER_LEAST_BUSY 0x4u
 
 /* Counters, for metrics. */
@@ -359,7 +360,7 @@ CORIO_API int corio_http_server_close(corio_http_server *s, double grace);
  * crosses loops. With CORIO_HTTP_SERVER_ONE_ACCEPTOR one listener on the
  * calling loop accepts everything and hands each connection to a loop
  * round-robin (with CORIO_HTTP_SERVER_LEAST_BUSY too: the loop with the
- * fewest live tasks); LEAST_BUSY alone is -EINVAL. handler runs on the loop
+ * fewest open connections of this server); LEAST_BUSY alone is -EINVAL. handler runs on the loop
  * serving the connection, possibly on several loops at once: whatever it
  * shares across loops needs its own synchronisation. opts as for
  * corio_http_server_start (REUSEPORT implied); max_connections is the

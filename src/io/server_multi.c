@@ -14,7 +14,10 @@
  * CORIO_SERVER_ONE_ACCEPTOR: one listener instead, on the calling loop,
  * whose accept task hands each connection's fd to a loop chosen
  * round-robin (or, with CORIO_SERVER_LEAST_BUSY, the loop with the fewest
- * live tasks) through that loop's feed channel. A feeder task on every
+ * open connections of this server: each slot's `open`, incremented by the
+ * acceptor at the hand-off and decremented by that loop when the
+ * connection ends, so a burst of connections accepted before any loop ran
+ * is spread at once) through that loop's feed channel. A feeder task on every
  * loop receives fds and runs one handler task per connection there; it
  * tracks them (a list, as corio_server does) so that the close can wait
  * for them within the grace period and cancel the rest. The fd crosses as
@@ -58,6 +61,7 @@ static const corio__waitable wait_feed = {"server feeder", CORIO_WAIT_OTHER, NUL
 typedef struct ms_slot {
     _Alignas(64) atomic_size_t served; /* written by that loop only */
     corio_xchan *feed;                 /* ONE_ACCEPTOR: fds for this loop */
+    atomic_size_t open;                /* ONE_ACCEPTOR: handed here, alive */
 } ms_slot;
 
 /* ONE_ACCEPTOR's connection count, on a line of its own: decremented on
@@ -85,12 +89,16 @@ struct corio_mserver {
     ms_live *live;         /* ONE_ACCEPTOR: connections handed out, alive */
     corio_xchan *room;     /* ONE_ACCEPTOR with max_connections: rung when
                               live drops below the limit */
+    unsigned rr;           /* ONE_ACCEPTOR | LEAST_BUSY: tie-break cursor */
 };
 
-/* ONE_ACCEPTOR: a connection handed out has ended (or was never served). */
-static void conn_ended(corio_mserver *ms)
+/* ONE_ACCEPTOR: a connection handed to loop idx has ended (or was never
+ * served). */
+static void conn_ended(corio_mserver *ms, int idx)
 {
-    size_t was = atomic_fetch_sub_explicit(&ms->live->n, 1, memory_order_acq_rel);
+    size_t was;
+    atomic_fetch_sub_explicit(&ms->slots[idx].open, 1, memory_order_relaxed);
+    was = atomic_fetch_sub_explicit(&ms->live->n, 1, memory_order_acq_rel);
     if (ms->room && was == ms->opts.max_connections)
         (void)corio_xchan_try_send(ms->room, NULL); /* full: already rung */
 }
@@ -183,7 +191,7 @@ static void *fconn_main(void *arg)
     }
     corio__list_remove(&c->node);
     free(c);
-    conn_ended(ms); /* before the feeder may end, and ms with it */
+    conn_ended(ms, corio_loop_index(NULL)); /* before the feeder ends (and ms) */
     if (--fe->nconns == 0 && fe->closer)
         corio__wake(fe->closer, 0);
     return NULL;
@@ -198,13 +206,13 @@ static void feed_one(feeder *fe, int fd)
     if (!c || corio_socket_wrap(&k, fd) != 0) {
         free(c);
         close(fd);
-        conn_ended(fe->ms);
+        conn_ended(fe->ms, corio_loop_index(NULL));
         return;
     }
     if (corio_stream_open_socket(&c->stream, k) != 0) {
         corio_socket_close(k);
         free(c);
-        conn_ended(fe->ms);
+        conn_ended(fe->ms, corio_loop_index(NULL));
         return;
     }
     memset(&o, 0, sizeof o);
@@ -214,7 +222,7 @@ static void feed_one(feeder *fe, int fd)
     if (corio_spawn_ex(&c->task, fconn_main, c, &o) != 0) {
         corio_stream_abort(c->stream);
         free(c);
-        conn_ended(fe->ms);
+        conn_ended(fe->ms, corio_loop_index(NULL));
         return;
     }
     corio__list_push_back(&fe->conns, &c->node);
@@ -253,7 +261,7 @@ static void *feed_here(void *arg)
     /* Closing: fds still in the channel are not served. */
     while (corio_xchan_try_recv(sl->feed, &v) == 0) {
         close((int)(intptr_t)v);
-        conn_ended(ms);
+        conn_ended(ms, corio_loop_index(NULL));
     }
     corio_scope_enter(&sh, -1, CORIO_SCOPE_SHIELD);
     if (fe.nconns && ms->grace != 0) {
@@ -292,16 +300,32 @@ static int wait_room(corio_mserver *ms)
     return 0;
 }
 
+/* LEAST_BUSY: the loop with the fewest open connections of this server;
+ * ties go round-robin. Reads n lines, each written once per connection. */
+static int least_open(corio_mserver *ms)
+{
+    unsigned k, start = ms->rr++ % ms->nloops, best = start;
+    size_t best_open = (size_t)-1;
+    for (k = 0; k < ms->nloops; k++) {
+        unsigned i = (start + k) % ms->nloops;
+        size_t o = atomic_load_explicit(&ms->slots[i].open, memory_order_relaxed);
+        if (o < best_open) {
+            best_open = o;
+            best = i;
+        }
+    }
+    return (int)best;
+}
+
 /* The one accept loop, on the calling loop: hands every connection's fd
  * to a loop's feeder. */
 static void *accept_here(void *arg)
 {
     corio_mserver *ms = arg;
-    int how = (ms->opts.flags & CORIO_SERVER_LEAST_BUSY) ? CORIO_PICK_LEAST_BUSY
-                                                        : CORIO_PICK_ROUND_ROBIN;
+    int least = (ms->opts.flags & CORIO_SERVER_LEAST_BUSY) != 0;
     for (;;) {
         corio_socket *k;
-        int fd, rc;
+        int fd, rc, to;
         if (ms->room && wait_room(ms) != 0)
             break; /* cancelled (close) */
         rc = corio_socket_accept(ms->lsock, &k, NULL);
@@ -317,13 +341,15 @@ static void *accept_here(void *arg)
         fd = corio_socket_detach(k);
         if (fd < 0)
             continue;
+        to = least ? least_open(ms)
+                   : corio_loop_index(corio_loop_pick(CORIO_PICK_ROUND_ROBIN));
         /* Counted before the hand-off: the feeder may end it at once. */
         atomic_fetch_add_explicit(&ms->live->n, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ms->slots[to].open, 1, memory_order_relaxed);
         /* Backpressure: a full feed parks the acceptor. */
-        if (corio_xchan_send(ms->slots[corio_loop_index(corio_loop_pick(how))].feed,
-                             (void *)(intptr_t)fd) != 0) {
+        if (corio_xchan_send(ms->slots[to].feed, (void *)(intptr_t)fd) != 0) {
             close(fd);
-            conn_ended(ms);
+            conn_ended(ms, to);
             break;
         }
     }
