@@ -3,10 +3,12 @@
  * per loop; every connection is answered by the loop that accepted it, and
  * the kernel spreads connections over all loops. Clients run on every loop
  * too. The same with one acceptor handing connections out round-robin
- * (an exact even split) or to the least busy loop, corio_mserver_served's
- * counts, and a close whose grace period ends with handlers still running
- * on other loops. Tasks record failures with CHECK (cmocka is not
- * thread-safe).
+ * (an exact even split) or to the least busy loop (fewest open
+ * connections), corio_mserver_served's counts, a close whose grace period
+ * ends with handlers still running on other loops, and max_connections as
+ * the whole server's limit in both modes (limit + 3 held connections: at
+ * most limit served at once, the rest after closes). Tasks record failures
+ * with CHECK (cmocka is not thread-safe).
  */
 #include "testutil.h"
 
