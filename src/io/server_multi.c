@@ -57,11 +57,14 @@
 
 static const corio__waitable wait_feed = {"server feeder", CORIO_WAIT_OTHER, NULL};
 
-/* One loop's part: its connection count, on a line of its own. */
+/* One loop's part, on a line of its own (written once or twice per
+ * connection, never per request). */
 typedef struct ms_slot {
     _Alignas(64) atomic_size_t served; /* written by that loop only */
     corio_xchan *feed;                 /* ONE_ACCEPTOR: fds for this loop */
-    atomic_size_t open;                /* ONE_ACCEPTOR: handed here, alive */
+    atomic_size_t open;                /* ONE_ACCEPTOR: handed here and not
+                                          ended; the acceptor adds, that
+                                          loop subtracts */
 } ms_slot;
 
 /* ONE_ACCEPTOR's connection count, on a line of its own: decremented on
