@@ -121,6 +121,11 @@ static void test_stall_per_loop(void **state)
     free(r);
 }
 
+/* With CORIO_STALL_MS every loop has a detector, loop 0's too, so loop 0
+ * may report a stall of its own: on a loaded machine the OS can hold its
+ * thread for more than 50 ms in the middle of a task (seen under ASan at
+ * load 25). What must not happen is loop 1's hog reported as loop 0's: no
+ * report on loop 0 shows the hog's frames (where the build has frames). */
 static void test_stall_env_every_loop(void **state)
 {
     int enable = 0;
@@ -129,8 +134,14 @@ static void test_stall_env_every_loop(void **state)
     setenv("CORIO_STALL_MS", "50", 1);
     r = run_report(stall_main, &enable);
     unsetenv("CORIO_STALL_MS");
+    fputs(r, stderr); /* the reports, for the log */
     assert_non_null(strstr(r, "corio: stall on loop 1: task #"));
-    assert_null(strstr(r, "stall on loop 0"));
+    for (const char *p = r; (p = strstr(p, "stall on loop 0")) != NULL;) {
+        const char *next = strstr(p + 1, "corio: ");
+        size_t len = next ? (size_t)(next - p) : strlen(p);
+        assert_null(memmem(p, len, "hog", 3));
+        p += len;
+    }
     free(r);
 }
 
