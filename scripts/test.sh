@@ -14,6 +14,13 @@
 #             the epoll fallback)
 #   valgrind  every release test binary under Valgrind (memcheck)
 #   aarch64   cross-compiled for aarch64, core tests run under qemu-user
+#   repeat-tsan, repeat-asan
+#             the multi-loop suites (issue 14: test_multi_*, test_jobs_multi,
+#             test_jobs_lib_multi) CORIO_REPEAT times each (default 50),
+#             `ctest --repeat until-fail:N`, in the tsan / asan build; prints
+#             "N tests x R runs" and the load average. Long (about 15 min
+#             on 2 loaded cores): not part of `all` nor of CI.
+#             CORIO_REPEAT_TESTS=REGEX picks other tests.
 #   all       every mode above in turn, going on after failures; ends with
 #             per-mode results and a line "N passed, M failed, K skipped"
 #             (tests summed over the modes; a mode that failed before
@@ -75,7 +82,7 @@ run_ctest() {
     return "$rc"
 }
 
-mode_asan() {
+build_asan() {
     deps_or_warn core
     local cc=${CC:-gcc}
     local cxx=${CXX:-$(cxx_for "$cc")}
@@ -84,14 +91,23 @@ mode_asan() {
         -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=address,undefined \
         -DCORIO_WERROR=ON -DCORIO_BUILD_BENCH=OFF \
         -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" || return 1
-    build build-asan || return 1
+    build build-asan
+}
+
+# run_asan [ctest args...]: the asan build's tests, with its options.
+run_asan() {
     sanitizer_aslr_workaround
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-        run_ctest build-asan
+        run_ctest build-asan "$@"
 }
 
-mode_tsan() {
+mode_asan() {
+    build_asan || return 1
+    run_asan
+}
+
+build_tsan() {
     deps_or_warn core
     local cc=${TSAN_CC:-clang}
     local cxx=${TSAN_CXX:-$(cxx_for "$cc")}
@@ -100,12 +116,45 @@ mode_tsan() {
         -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_SANITIZE=thread \
         -DCORIO_BUILD_BENCH=OFF \
         -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" || return 1
-    build build-tsan || return 1
+    build build-tsan
+}
+
+# run_tsan [ctest args...]: the tsan build's tests, with its options.
+run_tsan() {
     sanitizer_aslr_workaround
     # corio-jobs' simulation seeds get their full 150 s in asan and release;
     # the modes that rerun the same code on other builds or backends, 20 s.
-    CORIO_SIM_BUDGET=20 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_ctest build-tsan
+    CORIO_SIM_BUDGET=20 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+        run_ctest build-tsan "$@"
 }
+
+mode_tsan() {
+    build_tsan || return 1
+    run_tsan
+}
+
+# The suites of corio_run_multi runtimes (issue 14), repeated: each must
+# pass CORIO_REPEAT times in a row. Both builds' tests run, JOBS at a time,
+# beside whatever else loads the machine (the adversarial case).
+MULTI_TESTS='^test_(multi_.*|jobs_multi|jobs_lib_multi)$'
+repeat_multi() { # asan|tsan
+    local san=$1 n=${CORIO_REPEAT:-50} re=${CORIO_REPEAT_TESTS:-$MULTI_TESTS}
+    local ntests load0 rc start=$SECONDS
+    "build_$san" || return 1
+    ntests=$(ctest --test-dir "$ROOT/build-$san" -N -R "$re" 2>/dev/null |
+             grep -cE '^ *Test +#')
+    load0=$(cut -d' ' -f1-3 /proc/loadavg)
+    log "$ntests tests matching '$re', $n runs each (load average $load0)"
+    "run_$san" -R "$re" --repeat until-fail:"$n"
+    rc=$?
+    log "$san: $ntests tests x $n runs: $([ $rc -eq 0 ] && echo "0 failures" ||
+        echo "FAILED (a failing test stops repeating)") in $(fmt_secs $((SECONDS - start)));" \
+        "load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after"
+    return $rc
+}
+
+mode_repeat_tsan() { repeat_multi tsan; }
+mode_repeat_asan() { repeat_multi asan; }
 
 release_build() {
     deps_or_warn core bench
@@ -223,7 +272,7 @@ mode_aarch64() {
 run_one() {
     local mode=$1 start=$SECONDS rc
     printf '\n========== corio tests: %s ==========\n' "$mode"
-    "mode_$mode"
+    "mode_${mode//-/_}"
     rc=$?
     printf '========== %s: %s in %s ==========\n' "$mode" \
         "$([ $rc -eq 0 ] && echo PASS || echo "FAIL (exit $rc)")" "$(fmt_secs $((SECONDS - start)))"
@@ -286,7 +335,7 @@ mode_all() {
 
 MODE=${1:-asan}
 case "$MODE" in
-    asan|tsan|release|poll|uring|valgrind|aarch64)
+    asan|tsan|release|poll|uring|valgrind|aarch64|repeat-tsan|repeat-asan)
         run_one "$MODE" ;;
     all)
         mode_all ;;
@@ -294,6 +343,6 @@ case "$MODE" in
         awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
         exit 0 ;;
     *)
-        log "unknown mode '$MODE' (asan|tsan|valgrind|release|poll|uring|aarch64|all)"
+        log "unknown mode '$MODE' (asan|tsan|valgrind|release|poll|uring|aarch64|all|repeat-tsan|repeat-asan)"
         exit 2 ;;
 esac

@@ -293,6 +293,38 @@ void corio_tls_ctx_destroy(corio_tls_ctx *c)
     }
 }
 
+/* OpenSSL decodes a certificate's extensions into a cache inside the X509
+ * at its first use in a verification or chain build: a write, under the
+ * certificate's lock, into an object every stream of the context shares;
+ * later uses skip the lock after an atomic check. Correct, but invisible
+ * to ThreadSanitizer (libcrypto is not instrumented), which then reports
+ * the first handshake on one loop racing the next on another
+ * (tests/test_multi_tls.c). Filling the caches here, on the thread that
+ * loads the context, makes a loaded context read-only in fact, which is
+ * what the header promises for a context shared by loops.
+ * X509_check_purpose(x, -1, 0) only fills the cache. */
+static void fill_cert_caches(SSL_CTX *ctx)
+{
+    STACK_OF(X509) *chain = NULL;
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    if (leaf)
+        X509_check_purpose(leaf, -1, 0);
+    if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+        for (int i = 0; i < sk_X509_num(chain); i++)
+            X509_check_purpose(sk_X509_value(chain, i), -1, 0);
+    if (st && X509_STORE_lock(st)) {
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(st);
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            if (x)
+                X509_check_purpose(x, -1, 0);
+        }
+        X509_STORE_unlock(st);
+    }
+    ERR_clear_error();
+}
+
 int corio_tls_ctx_load_cert_file(corio_tls_ctx *c, const char *cert_file,
                                  const char *key_file)
 {
@@ -304,6 +336,7 @@ int corio_tls_ctx_load_cert_file(corio_tls_ctx *c, const char *cert_file,
         ERR_clear_error();
         return CORIO_ETLS;
     }
+    fill_cert_caches(c->ssl_ctx);
     return 0;
 }
 
@@ -334,6 +367,8 @@ int corio_tls_ctx_load_cert_mem(corio_tls_ctx *c, const char *cert_pem,
     EVP_PKEY_free(k);
     BIO_free(b);
     ERR_clear_error();
+    if (ok)
+        fill_cert_caches(c->ssl_ctx);
     return ok ? 0 : CORIO_ETLS;
 }
 
@@ -352,6 +387,7 @@ int corio_tls_ctx_load_ca_file(corio_tls_ctx *c, const char *ca_file)
         return CORIO_ETLS;
     }
     SSL_CTX_set_cert_store(c->ssl_ctx, st);
+    fill_cert_caches(c->ssl_ctx);
     return 0;
 }
 
@@ -382,6 +418,7 @@ int corio_tls_ctx_load_ca_mem(corio_tls_ctx *c, const char *ca_pem)
         return CORIO_ETLS;
     }
     SSL_CTX_set_cert_store(c->ssl_ctx, st);
+    fill_cert_caches(c->ssl_ctx);
     return 0;
 }
 
