@@ -264,29 +264,40 @@ static void *main_gather_futures(void *arg)
 static void test_gather_futures(void **s) { assert_int_equal(tu_run(main_gather_futures, NULL, NULL), 0); }
 
 /* ---- wait ----------------------------------------------------------------*/
+/* A gated child: waits until the test opens its gate (completes the
+ * future arg), then returns 7, or fails with -EIO if the gate's value is
+ * 1. The order of completions is the test's, not the clock's. */
+static void *gated(void *arg)
+{
+    void *v = NULL;
+    int rc = corio_future_await(arg, &v);
+    if (rc)
+        return corio_fail(rc);
+    return I(v) ? corio_fail(-EIO) : P(7);
+}
+
 static void *main_wait(void *arg)
 {
     corio_task *t[3];
-    corio_future *f[3];
+    corio_future *f[3], *gate[3];
     size_t done[3];
     int i, n;
-    /* Completion order is set by 1-300 ms sleeps, which Valgrind's slowdown
-     * reorders; the asan, tsan, release and poll runs check this case. */
-    if (tu_under_valgrind())
-        return NULL;
-    t[0] = corio_spawn(child, OK(300));
-    t[1] = corio_spawn(child, FAIL(100));
-    t[2] = corio_spawn(child, OK(1));
-    for (i = 0; i < 3; i++)
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(corio_future_create(NULL, &gate[i]), 0);
+        t[i] = corio_spawn(gated, gate[i]);
         f[i] = corio_task_future(t[i]);
+    }
+    corio_future_set_result(gate[2], P(0)); /* t[2] ends first */
     n = corio_wait(f, 3, CORIO_WAIT_FIRST_COMPLETED, -1, done);
     assert_int_equal(n, 1);
     assert_int_equal(done[0], 2);
+    corio_future_set_result(gate[1], P(1)); /* then t[1] fails */
     n = corio_wait(f, 3, CORIO_WAIT_FIRST_EXCEPTION, -1, done);
     assert_int_equal(n, 2);
     assert_int_equal(done[0], 2); /* already done come first */
     assert_int_equal(done[1], 1);
     assert_false(corio_future_done(f[0])); /* pending */
+    corio_future_set_result(gate[0], P(0));
     n = corio_wait(f, 3, CORIO_WAIT_ALL_COMPLETED, -1, done);
     assert_int_equal(n, 3);
     assert_int_equal(done[2], 0);
@@ -294,6 +305,8 @@ static void *main_wait(void *arg)
     assert_int_equal(corio_await(t[0], NULL), 0);
     assert_int_equal(corio_await(t[1], NULL), -EIO);
     assert_int_equal(corio_await(t[2], NULL), 0);
+    for (i = 0; i < 3; i++)
+        corio_future_destroy(gate[i]);
     return NULL;
 }
 static void test_wait_modes(void **s) { assert_int_equal(tu_run(main_wait, NULL, NULL), 0); }
