@@ -221,3 +221,38 @@ int jp_storm_end(jp_stream *a, corio_task **t, int w)
     }
     return acked;
 }
+
+static void *one_submit(void *arg)
+{
+    jp_burst *b = arg;
+    char id[64] = "";
+    jp_reply r;
+    if (jp_request(b->port, "POST", "/jobs", b->body, &r) < 0) {
+        b->other++;
+        jp_reply_free(&r);
+        return NULL;
+    }
+    if (r.status == 202 || r.status == 200) {
+        snprintf(id, sizeof id, "%s", jp_str(r.json, "id"));
+        memcpy(b->ids[b->nids++], id, 64);
+    }
+    if (r.status == 202)
+        b->n202++;
+    else if (r.status == 200)
+        b->n200++;
+    else
+        b->other++;
+    jp_reply_free(&r);
+    return NULL;
+}
+
+void jp_run_burst(jp_burst *b, int n)
+{
+    corio_task **t = calloc((size_t)n, sizeof *t);
+    b->ids = calloc((size_t)n, 64);
+    for (int i = 0; i < n; i++)
+        t[i] = corio_spawn(one_submit, b);
+    for (int i = 0; i < n; i++)
+        corio_await(t[i], NULL);
+    free(t);
+}

@@ -54,6 +54,19 @@ const char *jp_str(json_t *o, const char *key);
  * if the request failed or the sample is not there. */
 long long jp_metric(int port, const char *name);
 
+/* A burst: jp_run_burst(&b, n) POSTs b.body to /jobs n times at once,
+ * each from a task of its own on a connection of its own, and counts the
+ * answers; the ids of the 202s and 200s are ids[0..nids-1]. jp_run_burst
+ * allocates ids (n entries); the caller frees it. */
+typedef struct jp_burst {
+    int port;
+    const char *body;
+    int n202, n200, other;
+    char (*ids)[64];
+    int nids;
+} jp_burst;
+void jp_run_burst(jp_burst *b, int n);
+
 /* A submitter of a storm (the kill -9 tests): jp_submitter(&stream), run
  * as a task, POSTs sleep jobs of 0.01 s until `max` were acknowledged or a
  * POST is not answered 202 (the server was killed: that one was never

@@ -77,49 +77,6 @@ static int teardown(void **state)
 
 /* ---- many connections ------------------------------------------------------------ */
 
-typedef struct burst {
-    int port;
-    const char *body;
-    int n202, n200, other;
-    char (*ids)[64];
-    int nids;
-} burst;
-
-static void *one_submit(void *arg)
-{
-    burst *b = arg;
-    char id[64] = "";
-    jp_reply r;
-    if (jp_request(b->port, "POST", "/jobs", b->body, &r) < 0) {
-        b->other++;
-        jp_reply_free(&r);
-        return NULL;
-    }
-    if (r.status == 202 || r.status == 200) {
-        snprintf(id, sizeof id, "%s", jp_str(r.json, "id"));
-        memcpy(b->ids[b->nids++], id, 64);
-    }
-    if (r.status == 202)
-        b->n202++;
-    else if (r.status == 200)
-        b->n200++;
-    else
-        b->other++;
-    jp_reply_free(&r);
-    return NULL;
-}
-
-static void run_burst(burst *b, int n)
-{
-    corio_task **t = calloc((size_t)n, sizeof *t);
-    b->ids = calloc((size_t)n, 64);
-    for (int i = 0; i < n; i++)
-        t[i] = corio_spawn(one_submit, b);
-    for (int i = 0; i < n; i++)
-        corio_await(t[i], NULL);
-    free(t);
-}
-
 /* Every submission on its own connection: all 202, every job succeeds
  * with one attempt, both loops served requests and ran jobs, and the
  * attempts add up to the jobs. */
@@ -128,9 +85,9 @@ static void *spread_main(void *arg)
     jp_server s;
     start_server(&s, "2", (const char *[]){"--workers", "64", NULL});
     int n = tu_slow() ? 300 : 1000;
-    burst b = {.port = s.port, .body = "{\"type\":\"sleep\",\"seconds\":0.01}"};
+    jp_burst b = {.port = s.port, .body = "{\"type\":\"sleep\",\"seconds\":0.01}"};
     double t0 = corio_now();
-    run_burst(&b, n);
+    jp_run_burst(&b, n);
     fprintf(stderr, "# %d submissions on 2 threads acknowledged in %.0f ms\n",
             b.n202, (corio_now() - t0) * 1e3);
     assert_int_equal(b.n202, n);
@@ -194,10 +151,10 @@ static void *idempotent_main(void *arg)
     jp_server s;
     start_server(&s, "2", NULL);
     int n = 64;
-    burst b = {.port = s.port,
+    jp_burst b = {.port = s.port,
                .body = "{\"type\":\"sleep\",\"seconds\":0.01,"
                        "\"unique_key\":\"once\"}"};
-    run_burst(&b, n);
+    jp_run_burst(&b, n);
     assert_int_equal(b.other, 0);
     assert_int_equal(b.n202, 1);
     assert_int_equal(b.n200, n - 1);

@@ -174,36 +174,6 @@ static void queue_limit_across_loops(void **state)
 
 /* ---- one idempotency key, many connections, two loops ---------------------------------- */
 
-typedef struct burst {
-    int port;
-    int n202, n200, other;
-    char ids[64][64];
-    int nids;
-} burst;
-
-static void *one_submit(void *arg)
-{
-    burst *b = arg;
-    jp_reply r;
-    const char *body = "{\"type\":\"sleep\",\"seconds\":0.01,"
-                       "\"unique_key\":\"once\"}";
-    if (jp_request(b->port, "POST", "/jobs", body, &r) < 0) {
-        b->other++;
-        jp_reply_free(&r);
-        return NULL;
-    }
-    if ((r.status == 202 || r.status == 200) && b->nids < 64)
-        snprintf(b->ids[b->nids++], 64, "%s", jp_str(r.json, "id"));
-    if (r.status == 202)
-        b->n202++;
-    else if (r.status == 200)
-        b->n200++;
-    else
-        b->other++;
-    jp_reply_free(&r);
-    return NULL;
-}
-
 static void *idempotent_main(void *arg)
 {
     (void)arg;
@@ -211,28 +181,25 @@ static void *idempotent_main(void *arg)
     jp_server s;
     start(&s, NULL);
     enum { N = 64 };
-    burst *b = calloc(1, sizeof *b);
-    b->port = s.port;
-    corio_task *t[N];
-    for (int i = 0; i < N; i++)
-        t[i] = corio_spawn(one_submit, b);
-    for (int i = 0; i < N; i++)
-        corio_await(t[i], NULL);
+    jp_burst b = {.port = s.port,
+                  .body = "{\"type\":\"sleep\",\"seconds\":0.01,"
+                          "\"unique_key\":\"once\"}"};
+    jp_run_burst(&b, N);
     long long r0 = jp_metric(s.port,
-                          "corio_jobs_loop_http_requests_total{loop=\"0\"}");
+                             "corio_jobs_loop_http_requests_total{loop=\"0\"}");
     long long r1 = jp_metric(s.port,
-                          "corio_jobs_loop_http_requests_total{loop=\"1\"}");
+                             "corio_jobs_loop_http_requests_total{loop=\"1\"}");
     fprintf(stderr, "# one key, %d POSTs: %d 202, %d 200; requests per loop "
-            "%lld %lld\n", N, b->n202, b->n200, r0, r1);
-    assert_int_equal(b->other, 0);
-    assert_int_equal(b->n202, 1);
-    assert_int_equal(b->n200, N - 1);
-    for (int i = 1; i < b->nids; i++)
-        assert_string_equal(b->ids[i], b->ids[0]);
+            "%lld %lld\n", N, b.n202, b.n200, r0, r1);
+    assert_int_equal(b.other, 0);
+    assert_int_equal(b.n202, 1);
+    assert_int_equal(b.n200, N - 1);
+    for (int i = 1; i < b.nids; i++)
+        assert_string_equal(b.ids[i], b.ids[0]);
     assert_true(r0 > 0 && r1 > 0); /* the kernel spread the connections */
     assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs"), 1);
     wait_all_ended(10);
-    free(b);
+    free(b.ids);
     stop(&s);
     return NULL;
 }
