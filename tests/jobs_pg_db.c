@@ -7,6 +7,7 @@
 #include <corio_pg.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 
 char jpg_conninfo[512], jpg_url[600];
 
@@ -28,7 +29,8 @@ int jpg_start(void)
     return 0;
 }
 
-void jpg_sql(const char *q)
+/* A fresh connection (the caller closes it); asserts it was made. */
+static corio_pg *jpg_connect(void)
 {
     corio_pg *c;
     char *err = NULL;
@@ -36,6 +38,12 @@ void jpg_sql(const char *q)
     if (rc < 0)
         fprintf(stderr, "connect: %s\n", err ? err : "?");
     assert_int_equal(rc, 0);
+    return c;
+}
+
+void jpg_sql(const char *q)
+{
+    corio_pg *c = jpg_connect();
     PGresult *r = NULL;
     assert_int_equal(corio_pg_query(c, &r, "SET client_min_messages = warning",
                                     0, NULL), 0);
@@ -48,4 +56,28 @@ void jpg_sql(const char *q)
 void jpg_fresh_table(void)
 {
     jpg_sql("DROP TABLE IF EXISTS corio_jobs, corio_jobs_cron");
+}
+
+long long jpg_sql_ll(const char *q)
+{
+    corio_pg *c = jpg_connect();
+    PGresult *r = NULL;
+    assert_int_equal(corio_pg_query(c, &r, q, 0, NULL), 0);
+    assert_int_equal(PQntuples(r), 1);
+    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    corio_pg_close(c);
+    return v;
+}
+
+int jpg_run_tests(const struct CMUnitTest *tests, size_t n)
+{
+    int rc = jpg_start();
+    if (rc)
+        return rc;
+    if (getenv("CORIO_TEST_FILTER"))
+        cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
+    rc = _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
+    dbs_stop_all();
+    return rc;
 }

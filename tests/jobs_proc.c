@@ -173,3 +173,86 @@ json_t *jp_get_job(int port, const char *id)
     jp_reply_free(&r);
     return o;
 }
+
+long long jp_metric(int port, const char *name)
+{
+    jp_reply r;
+    if (jp_request(port, "GET", "/metrics", NULL, &r) < 0 || r.status != 200) {
+        jp_reply_free(&r);
+        return -1;
+    }
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *m = strstr(r.body.data, key);
+    long long v = m ? atoll(m + strlen(key)) : -1;
+    jp_reply_free(&r);
+    return v;
+}
+
+void *jp_submitter(void *stream)
+{
+    jp_stream *a = stream;
+    while (a->n < a->max) {
+        char id[64];
+        int st = jp_submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
+        if (st != 202)
+            break; /* the server died: this one was never acknowledged */
+        memcpy(a->ids[a->n++], id, 64);
+    }
+    return NULL;
+}
+
+void jp_storm_start(jp_stream *a, corio_task **t, int w, int port, int max)
+{
+    for (int i = 0; i < w; i++) {
+        a[i] = (jp_stream){.port = port, .max = max};
+        a[i].ids = calloc((size_t)max, 64);
+        assert_non_null(a[i].ids);
+        t[i] = corio_spawn(jp_submitter, &a[i]);
+    }
+}
+
+int jp_storm_end(jp_stream *a, corio_task **t, int w)
+{
+    int acked = 0;
+    for (int i = 0; i < w; i++) {
+        corio_await(t[i], NULL);
+        acked += a[i].n;
+    }
+    return acked;
+}
+
+static void *one_submit(void *arg)
+{
+    jp_burst *b = arg;
+    char id[64] = "";
+    jp_reply r;
+    if (jp_request(b->port, "POST", "/jobs", b->body, &r) < 0) {
+        b->other++;
+        jp_reply_free(&r);
+        return NULL;
+    }
+    if (r.status == 202 || r.status == 200) {
+        snprintf(id, sizeof id, "%s", jp_str(r.json, "id"));
+        memcpy(b->ids[b->nids++], id, 64);
+    }
+    if (r.status == 202)
+        b->n202++;
+    else if (r.status == 200)
+        b->n200++;
+    else
+        b->other++;
+    jp_reply_free(&r);
+    return NULL;
+}
+
+void jp_run_burst(jp_burst *b, int n)
+{
+    corio_task **t = calloc((size_t)n, sizeof *t);
+    b->ids = calloc((size_t)n, 64);
+    for (int i = 0; i < n; i++)
+        t[i] = corio_spawn(one_submit, b);
+    for (int i = 0; i < n; i++)
+        corio_await(t[i], NULL);
+    free(t);
+}

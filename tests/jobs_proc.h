@@ -49,5 +49,39 @@ int jp_submit(int port, const char *body, char id[64]);
 /* GET /jobs/<id> as JSON (a new reference), or NULL if not 200. */
 json_t *jp_get_job(int port, const char *id);
 const char *jp_str(json_t *o, const char *key);
+/* One sample of GET /metrics: the value after `name` (with its labels, as
+ * in `corio_jobs_loops` or `corio_jobs_jobs{status="succeeded"}`), or -1
+ * if the request failed or the sample is not there. */
+long long jp_metric(int port, const char *name);
+
+/* A burst: jp_run_burst(&b, n) POSTs b.body to /jobs n times at once,
+ * each from a task of its own on a connection of its own, and counts the
+ * answers; the ids of the 202s and 200s are ids[0..nids-1]. jp_run_burst
+ * allocates ids (n entries); the caller frees it. */
+typedef struct jp_burst {
+    int port;
+    const char *body;
+    int n202, n200, other;
+    char (*ids)[64];
+    int nids;
+} jp_burst;
+void jp_run_burst(jp_burst *b, int n);
+
+/* A submitter of a storm (the kill -9 tests): jp_submitter(&stream), run
+ * as a task, POSTs sleep jobs of 0.01 s until `max` were acknowledged or a
+ * POST is not answered 202 (the server was killed: that one was never
+ * acknowledged). The ids of the acknowledged ones are ids[0..n-1]; the
+ * caller allocates ids (max entries) and frees it. */
+typedef struct jp_stream {
+    int port;
+    char (*ids)[64];
+    int n, max;
+} jp_stream;
+void *jp_submitter(void *stream);
+/* A storm: spawns w jp_submitter tasks t[0..w-1] on a[0..w-1], each with
+ * room for max ids (the caller frees a[i].ids). jp_storm_end awaits them
+ * (once the server was killed): how many submissions were acknowledged. */
+void jp_storm_start(jp_stream *a, corio_task **t, int w, int port, int max);
+int jp_storm_end(jp_stream *a, corio_task **t, int w);
 
 #endif

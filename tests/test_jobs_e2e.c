@@ -138,22 +138,6 @@ static void test_fast_ack_and_cancel(void **state)
     assert_int_equal(tu_run(fast_ack_main, NULL, NULL), 0);
 }
 
-/* A metric's value from /metrics (an unlabelled one), or -1. */
-static long long metric(int port, const char *name)
-{
-    jp_reply r;
-    if (jp_request(port, "GET", "/metrics", NULL, &r) < 0 || r.status != 200) {
-        jp_reply_free(&r);
-        return -1;
-    }
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *m = strstr(r.body.data, key);
-    long long v = m ? atoll(m + strlen(key)) : -1;
-    jp_reply_free(&r);
-    return v;
-}
-
 /* A job submitted to an idle queue starts at its insert's commit: its
  * insert records its start, so it costs two transactions (insert, then
  * outcome), not three, and waits one commit before it runs. A busy queue
@@ -165,7 +149,7 @@ static void *idle_start_main(void *arg)
     start_server(&s, (const char *[]){"--workers", "1", NULL});
     char id[64];
     for (int round = 0; round < 3; round++) {
-        long long c0 = metric(s.port, "corio_jobs_commits_total");
+        long long c0 = jp_metric(s.port, "corio_jobs_commits_total");
         assert_true(c0 >= 0);
         assert_int_equal(
             jp_submit(s.port, "{\"type\":\"sleep\",\"seconds\":0}", id), 202);
@@ -174,10 +158,10 @@ static void *idle_start_main(void *arg)
         long long c1 = c0;
         for (int i = 0; i < 500 && c1 < c0 + 2; i++) {
             corio_sleep(0.01);
-            c1 = metric(s.port, "corio_jobs_commits_total");
+            c1 = jp_metric(s.port, "corio_jobs_commits_total");
         }
         corio_sleep(0.1); /* a third commit would have come by now */
-        c1 = metric(s.port, "corio_jobs_commits_total");
+        c1 = jp_metric(s.port, "corio_jobs_commits_total");
         assert_int_equal(c1 - c0, 2);
     }
     char longid[64], b[64], c[64];
@@ -361,25 +345,6 @@ static void test_thousand(void **state)
 /* kill -9 in the middle of a stream of submissions, then restart: every
  * acknowledged job is there; the one that was running is interrupted; the
  * queued ones run. */
-typedef struct stream_arg {
-    int port;
-    char (*ids)[64];
-    int n, max;
-} stream_arg;
-
-static void *submitter(void *arg)
-{
-    stream_arg *a = arg;
-    while (a->n < a->max) {
-        char id[64];
-        int st = jp_submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
-        if (st != 202)
-            break; /* the jp_server died: this one was never acknowledged */
-        memcpy(a->ids[a->n++], id, 64);
-    }
-    return NULL;
-}
-
 static void *kill9_main(void *arg)
 {
     jp_server s;
@@ -390,20 +355,12 @@ static void *kill9_main(void *arg)
                             longid), 202);
     assert_int_equal(wait_status(s.port, longid, "running", 5), 0);
     enum { W = 4, MAX = 5000 };
-    stream_arg a[W];
+    jp_stream a[W];
     corio_task *t[W];
-    for (int i = 0; i < W; i++) {
-        a[i] = (stream_arg){.port = s.port, .max = MAX};
-        a[i].ids = calloc(MAX, 64);
-        t[i] = corio_spawn(submitter, &a[i]);
-    }
+    jp_storm_start(a, t, W, s.port, MAX);
     corio_sleep(0.3);
     jp_kill9(&s); /* mid-stream */
-    int acked = 0;
-    for (int i = 0; i < W; i++) {
-        corio_await(t[i], NULL);
-        acked += a[i].n;
-    }
+    int acked = jp_storm_end(a, t, W);
     fprintf(stderr, "# %d jobs acknowledged before kill -9\n", acked);
     assert_true(acked > 0);
 

@@ -61,22 +61,6 @@ static int wait_status(int port, const char *id, const char *want,
     return -1;
 }
 
-/* A counter of GET /metrics: the value after `name` (with its labels). */
-static long long metric(int port, const char *name)
-{
-    jp_reply r;
-    if (jp_request(port, "GET", "/metrics", NULL, &r) < 0 || r.status != 200) {
-        jp_reply_free(&r);
-        return -1;
-    }
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *m = strstr(r.body.data, key);
-    long long v = m ? atoll(m + strlen(key)) : -1;
-    jp_reply_free(&r);
-    return v;
-}
-
 static int setup(void **state)
 {
     strcpy(dir, "/tmp/corio-jobs-multi-XXXXXX");
@@ -93,49 +77,6 @@ static int teardown(void **state)
 
 /* ---- many connections ------------------------------------------------------------ */
 
-typedef struct burst {
-    int port;
-    const char *body;
-    int n202, n200, other;
-    char (*ids)[64];
-    int nids;
-} burst;
-
-static void *one_submit(void *arg)
-{
-    burst *b = arg;
-    char id[64] = "";
-    jp_reply r;
-    if (jp_request(b->port, "POST", "/jobs", b->body, &r) < 0) {
-        b->other++;
-        jp_reply_free(&r);
-        return NULL;
-    }
-    if (r.status == 202 || r.status == 200) {
-        snprintf(id, sizeof id, "%s", jp_str(r.json, "id"));
-        memcpy(b->ids[b->nids++], id, 64);
-    }
-    if (r.status == 202)
-        b->n202++;
-    else if (r.status == 200)
-        b->n200++;
-    else
-        b->other++;
-    jp_reply_free(&r);
-    return NULL;
-}
-
-static void run_burst(burst *b, int n)
-{
-    corio_task **t = calloc((size_t)n, sizeof *t);
-    b->ids = calloc((size_t)n, 64);
-    for (int i = 0; i < n; i++)
-        t[i] = corio_spawn(one_submit, b);
-    for (int i = 0; i < n; i++)
-        corio_await(t[i], NULL);
-    free(t);
-}
-
 /* Every submission on its own connection: all 202, every job succeeds
  * with one attempt, both loops served requests and ran jobs, and the
  * attempts add up to the jobs. */
@@ -144,16 +85,16 @@ static void *spread_main(void *arg)
     jp_server s;
     start_server(&s, "2", (const char *[]){"--workers", "64", NULL});
     int n = tu_slow() ? 300 : 1000;
-    burst b = {.port = s.port, .body = "{\"type\":\"sleep\",\"seconds\":0.01}"};
+    jp_burst b = {.port = s.port, .body = "{\"type\":\"sleep\",\"seconds\":0.01}"};
     double t0 = corio_now();
-    run_burst(&b, n);
+    jp_run_burst(&b, n);
     fprintf(stderr, "# %d submissions on 2 threads acknowledged in %.0f ms\n",
             b.n202, (corio_now() - t0) * 1e3);
     assert_int_equal(b.n202, n);
     double end = corio_now() + 60;
     long long done = 0;
     while (corio_now() < end &&
-           (done = metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}")) < n)
+           (done = jp_metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}")) < n)
         corio_sleep(0.05);
     assert_int_equal(done, n);
     jp_reply r;
@@ -166,18 +107,18 @@ static void *spread_main(void *arg)
         assert_int_equal(json_integer_value(json_object_get(j, "attempts")), 1);
     }
     jp_reply_free(&r);
-    long long a0 = metric(s.port, "corio_jobs_loop_attempts_total{loop=\"0\"}");
-    long long a1 = metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}");
-    long long r0 = metric(s.port,
+    long long a0 = jp_metric(s.port, "corio_jobs_loop_attempts_total{loop=\"0\"}");
+    long long a1 = jp_metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}");
+    long long r0 = jp_metric(s.port,
                           "corio_jobs_loop_http_requests_total{loop=\"0\"}");
-    long long r1 = metric(s.port,
+    long long r1 = jp_metric(s.port,
                           "corio_jobs_loop_http_requests_total{loop=\"1\"}");
     fprintf(stderr, "# attempts per loop %lld %lld; requests %lld %lld\n", a0,
             a1, r0, r1);
     assert_int_equal(a0 + a1, n);
     assert_true(a0 > 0 && a1 > 0);
     assert_true(r0 > 0 && r1 > 0); /* the kernel spread the connections */
-    assert_int_equal(metric(s.port, "corio_jobs_loops"), 2);
+    assert_int_equal(jp_metric(s.port, "corio_jobs_loops"), 2);
     /* The dashboard's reads, on fresh connections (so on both loops). */
     for (int i = 0; i < 8; i++) {
         assert_int_equal(jp_request(s.port, "GET", "/counts", NULL, &r), 0);
@@ -210,10 +151,10 @@ static void *idempotent_main(void *arg)
     jp_server s;
     start_server(&s, "2", NULL);
     int n = 64;
-    burst b = {.port = s.port,
+    jp_burst b = {.port = s.port,
                .body = "{\"type\":\"sleep\",\"seconds\":0.01,"
                        "\"unique_key\":\"once\"}"};
-    run_burst(&b, n);
+    jp_run_burst(&b, n);
     assert_int_equal(b.other, 0);
     assert_int_equal(b.n202, 1);
     assert_int_equal(b.n200, n - 1);
@@ -237,25 +178,6 @@ static void test_idempotent(void **state)
 
 /* ---- kill -9 in a storm ------------------------------------------------------------ */
 
-typedef struct stream_arg {
-    int port;
-    char (*ids)[64];
-    int n, max;
-} stream_arg;
-
-static void *submitter(void *arg)
-{
-    stream_arg *a = arg;
-    while (a->n < a->max) {
-        char id[64];
-        int st = jp_submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}", id);
-        if (st != 202)
-            break; /* the server died: this one was never acknowledged */
-        memcpy(a->ids[a->n++], id, 64);
-    }
-    return NULL;
-}
-
 /* The kill -9 test of test_jobs_e2e with `threads` loops: one long job
  * holds the only worker, 16 connections submit until the kill; after a
  * restart (on as many loops) every acknowledged job is there, runs once
@@ -270,13 +192,9 @@ static void *kill9_main(void *arg)
                                longid), 202);
     assert_int_equal(wait_status(s.port, longid, "running", 5), 0);
     enum { W = 16, MAX = 5000 };
-    stream_arg a[W];
+    jp_stream a[W];
     corio_task *t[W];
-    for (int i = 0; i < W; i++) {
-        a[i] = (stream_arg){.port = s.port, .max = MAX};
-        a[i].ids = calloc(MAX, 64);
-        t[i] = corio_spawn(submitter, &a[i]);
-    }
+    jp_storm_start(a, t, W, s.port, MAX);
     /* Mid-storm: after 0.3 s and once some submissions were acknowledged
      * (under TSan at load 23, none had been in 0.3 s: structure, not
      * timing; 60 s means the server does not answer). */
@@ -290,11 +208,7 @@ static void *kill9_main(void *arg)
         corio_sleep(0.01);
     }
     jp_kill9(&s);
-    int acked = 0;
-    for (int i = 0; i < W; i++) {
-        corio_await(t[i], NULL);
-        acked += a[i].n;
-    }
+    int acked = jp_storm_end(a, t, W);
     fprintf(stderr, "# %s thread(s): %d jobs acknowledged before kill -9\n",
             threads, acked);
     assert_true(acked > 0);
@@ -319,10 +233,10 @@ static void *kill9_main(void *arg)
      * committed whose 202 the kill cut off. */
     /* The gauge counts a job at its outcome's commit, which GET (from
      * memory) may show a moment before: wait for the last ones. */
-    long long total = metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
+    long long total = jp_metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
     for (int i = 0; i < 500 && total < acked; i++) {
         corio_sleep(0.01);
-        total = metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
+        total = jp_metric(s.port, "corio_jobs_jobs{status=\"succeeded\"}");
     }
     assert_true(total >= acked);
     kill(s.pid, SIGTERM);
@@ -367,7 +281,7 @@ static void *remote_main(void *arg)
         }
         assert_true(seen);
     }
-    assert_int_equal(metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}"),
+    assert_int_equal(jp_metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}"),
                      1);
     for (int i = 0; i < 2; i++) {
         char target[160]; /* "/jobs/" + an id of up to 127 bytes */

@@ -562,13 +562,6 @@ int main(void)
         fprintf(stderr, "skipped: %s not built\n", bin);
         return 77;
     }
-    int rc = jpg_start();
-    if (rc)
-        return rc;
     signal(SIGPIPE, SIG_IGN);
-    if (getenv("CORIO_TEST_FILTER")) /* e.g. "postgresql_restarts*" */
-        cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
-    dbs_stop_all();
-    return rc;
+    return JPG_RUN_TESTS(tests);
 }

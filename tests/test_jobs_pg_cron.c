@@ -134,19 +134,6 @@ static void wait_status(corio_jobs *j, const char *id, const char *status)
     }
 }
 
-static long long sql_int(const char *q)
-{
-    corio_pg *c;
-    assert_int_equal(corio_pg_connect(&c, jpg_conninfo, NULL), 0);
-    PGresult *r = NULL;
-    assert_int_equal(corio_pg_query(c, &r, q, 0, NULL), 0);
-    assert_int_equal(PQntuples(r), 1);
-    long long v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    corio_pg_close(c);
-    return v;
-}
-
 static void *fresh(void *arg)
 {
     (void)arg;
@@ -175,20 +162,20 @@ static void *three(void *arg)
     corio_sleep(0.3);
     for (int i = 0; i < 3; i++)
         corio_jobs_close(js[i]);
-    long long n = sql_int("SELECT count(*) FROM corio_jobs WHERE "
+    long long n = jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE "
                           "type = 'pgc_tick'");
-    long long keys = sql_int("SELECT count(DISTINCT unique_key) FROM "
+    long long keys = jpg_sql_ll("SELECT count(DISTINCT unique_key) FROM "
                              "corio_jobs WHERE type = 'pgc_tick'");
-    long long done = sql_int("SELECT count(*) FROM corio_jobs WHERE type = "
+    long long done = jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE type = "
                              "'pgc_tick' AND status = 'succeeded'");
-    long long last = sql_int("SELECT last_tick FROM corio_jobs_cron WHERE "
+    long long last = jpg_sql_ll("SELECT last_tick FROM corio_jobs_cron WHERE "
                              "name = 'pgc_tick'");
-    long long maxkey = sql_int("SELECT max(substr(unique_key, 15)::bigint) "
+    long long maxkey = jpg_sql_ll("SELECT max(substr(unique_key, 15)::bigint) "
                                "FROM corio_jobs WHERE type = 'pgc_tick'");
-    long long span = sql_int("SELECT (max(substr(unique_key, 15)::bigint) - "
+    long long span = jpg_sql_ll("SELECT (max(substr(unique_key, 15)::bigint) - "
                              "min(substr(unique_key, 15)::bigint)) / 1000 "
                              "FROM corio_jobs WHERE type = 'pgc_tick'");
-    long long prio = sql_int("SELECT min(priority) FROM corio_jobs WHERE "
+    long long prio = jpg_sql_ll("SELECT min(priority) FROM corio_jobs WHERE "
                              "type = 'pgc_tick'");
     fprintf(stderr, "3 services, every 1s over ~3.9 s: %lld jobs\n", n);
     assert_true(n >= 2);
@@ -230,14 +217,14 @@ static void *three_procs(void *arg)
         kill(s[i].pid, SIGTERM);
     for (int i = 0; i < 3; i++)
         assert_int_equal(jp_wait_exit(&s[i], 15 * tu_slack()), 0);
-    long long n = sql_int("SELECT count(*) FROM corio_jobs WHERE "
+    long long n = jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE "
                           "type = 'sleep'");
-    long long keys = sql_int("SELECT count(DISTINCT unique_key) FROM "
+    long long keys = jpg_sql_ll("SELECT count(DISTINCT unique_key) FROM "
                              "corio_jobs WHERE type = 'sleep'");
-    long long span = sql_int("SELECT (max(substr(unique_key, 12)::bigint) - "
+    long long span = jpg_sql_ll("SELECT (max(substr(unique_key, 12)::bigint) - "
                              "min(substr(unique_key, 12)::bigint)) / 1000 "
                              "FROM corio_jobs WHERE type = 'sleep'");
-    long long bad = sql_int("SELECT count(*) FROM corio_jobs WHERE type = "
+    long long bad = jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE type = "
                             "'sleep' AND status NOT IN ('succeeded', "
                             "'created')");
     fprintf(stderr, "3 processes, every 1s over ~3.6 s: %lld jobs\n", n);
@@ -330,7 +317,7 @@ static void *throttle(void *arg)
                      0);
     wait_status(j, id, "succeeded");
     corio_jobs_close(j);
-    long long writes = sql_int("SELECT count(*) FROM progress_writes");
+    long long writes = jpg_sql_ll("SELECT count(*) FROM progress_writes");
     double took = M.t1 - M.t0;
     fprintf(stderr, "200 progress reports in %.2f s: %lld writes\n", took,
             writes);
@@ -391,10 +378,5 @@ int main(void)
         cmocka_unit_test(test_progress_throttled),
         cmocka_unit_test(test_rate_limit),
     };
-    int rc = jpg_start();
-    if (rc)
-        return rc;
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
-    dbs_stop_all();
-    return rc;
+    return JPG_RUN_TESTS(tests);
 }

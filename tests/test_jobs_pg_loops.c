@@ -30,40 +30,6 @@
 
 static char bin[PATH_MAX];
 
-/* One number from PostgreSQL (the first column of the first row). */
-static long long sql_ll(const char *q)
-{
-    corio_pg *c;
-    char *err = NULL;
-    int rc = corio_pg_connect(&c, jpg_conninfo, &err);
-    if (rc < 0)
-        fprintf(stderr, "connect: %s\n", err ? err : "?");
-    assert_int_equal(rc, 0);
-    PGresult *r = NULL;
-    assert_int_equal(corio_pg_query(c, &r, q, 0, NULL), 0);
-    assert_true(PQntuples(r) == 1);
-    long long v = atoll(PQgetvalue(r, 0, 0));
-    PQclear(r);
-    corio_pg_close(c);
-    return v;
-}
-
-/* A counter of GET /metrics: the value after `name` (with its labels). */
-static long long metric(int port, const char *name)
-{
-    jp_reply r;
-    if (jp_request(port, "GET", "/metrics", NULL, &r) < 0 || r.status != 200) {
-        jp_reply_free(&r);
-        return -1;
-    }
-    char key[128];
-    snprintf(key, sizeof key, "\n%s ", name);
-    const char *m = strstr(r.body.data, key);
-    long long v = m ? atoll(m + strlen(key)) : -1;
-    jp_reply_free(&r);
-    return v;
-}
-
 static void start(jp_server *s, const char *const *extra)
 {
     const char *args[32] = {"--db", jpg_url, "--threads", "2"};
@@ -85,7 +51,7 @@ static void wait_all_ended(double timeout)
 {
     double end = corio_now() + timeout;
     long long left;
-    while ((left = sql_ll("SELECT count(*) FROM corio_jobs WHERE status IN "
+    while ((left = jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE status IN "
                           "('created','running')")) > 0) {
         assert_true(corio_now() < end);
         corio_sleep(0.05);
@@ -110,19 +76,19 @@ static void *both_loops_main(void *arg)
             202);
     }
     double t0 = corio_now();
-    while (sql_ll("SELECT count(*) FROM corio_jobs WHERE status='running'") <
+    while (jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE status='running'") <
            4) {
         assert_true(corio_now() - t0 < 10);
         corio_sleep(0.02);
     }
     /* Two owners (two stores, two pools), of one process. */
-    long long owners = sql_ll("SELECT count(DISTINCT owner) FROM corio_jobs "
+    long long owners = jpg_sql_ll("SELECT count(DISTINCT owner) FROM corio_jobs "
                               "WHERE status='running'");
     char q[256];
     snprintf(q, sizeof q,
              "SELECT count(*) FROM corio_jobs WHERE status='running' AND "
              "owner LIKE '%%:%ld:%%'", (long)s.pid);
-    long long mine = sql_ll(q);
+    long long mine = jpg_sql_ll(q);
     fprintf(stderr, "# 4 jobs running under %lld owner(s)\n", owners);
     assert_int_equal(owners, 2);
     assert_int_equal(mine, 4);
@@ -135,17 +101,17 @@ static void *both_loops_main(void *arg)
             202);
     }
     wait_all_ended(30);
-    assert_int_equal(sql_ll("SELECT count(*) FROM corio_jobs WHERE "
+    assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE "
                             "status='succeeded' AND attempts=1"), N + 4);
-    long long a0 = metric(s.port, "corio_jobs_loop_attempts_total{loop=\"0\"}");
-    long long a1 = metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}");
+    long long a0 = jp_metric(s.port, "corio_jobs_loop_attempts_total{loop=\"0\"}");
+    long long a1 = jp_metric(s.port, "corio_jobs_loop_attempts_total{loop=\"1\"}");
     fprintf(stderr, "# attempts per loop: %lld %lld\n", a0, a1);
     assert_true(a0 >= 2 && a1 >= 2);
     assert_int_equal(a0 + a1, N + 4);
     /* Summed over the loops. */
-    assert_int_equal(metric(s.port, "corio_jobs_loops"), 2);
-    assert_int_equal(metric(s.port, "corio_jobs_workers"), 4);
-    assert_int_equal(metric(s.port, "corio_jobs_submitted_total"), N + 4);
+    assert_int_equal(jp_metric(s.port, "corio_jobs_loops"), 2);
+    assert_int_equal(jp_metric(s.port, "corio_jobs_workers"), 4);
+    assert_int_equal(jp_metric(s.port, "corio_jobs_submitted_total"), N + 4);
     stop(&s);
     return NULL;
 }
@@ -176,7 +142,7 @@ static void *queue_limit_main(void *arg)
     double t0 = corio_now();
     for (;;) {
         /* One snapshot: jobs * 100 + owners. */
-        long long both = sql_ll("SELECT count(*) * 100 + count(DISTINCT "
+        long long both = jpg_sql_ll("SELECT count(*) * 100 + count(DISTINCT "
                                 "owner) FROM corio_jobs WHERE "
                                 "status='running' AND queue='slow'");
         long long run = both / 100, ow = both % 100;
@@ -185,7 +151,7 @@ static void *queue_limit_main(void *arg)
             most = run;
             owners_at_most = ow;
         }
-        if (sql_ll("SELECT count(*) FROM corio_jobs WHERE status IN "
+        if (jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE status IN "
                    "('created','running')") == 0)
             break;
         assert_true(corio_now() - t0 < 30);
@@ -195,7 +161,7 @@ static void *queue_limit_main(void *arg)
             "owner(s)\n", most, owners_at_most);
     assert_int_equal(most, LIMIT);
     assert_int_equal(owners_at_most, 2);
-    assert_int_equal(sql_ll("SELECT count(*) FROM corio_jobs WHERE "
+    assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE "
                             "status='succeeded'"), N);
     stop(&s);
     return NULL;
@@ -208,36 +174,6 @@ static void queue_limit_across_loops(void **state)
 
 /* ---- one idempotency key, many connections, two loops ---------------------------------- */
 
-typedef struct burst {
-    int port;
-    int n202, n200, other;
-    char ids[64][64];
-    int nids;
-} burst;
-
-static void *one_submit(void *arg)
-{
-    burst *b = arg;
-    jp_reply r;
-    const char *body = "{\"type\":\"sleep\",\"seconds\":0.01,"
-                       "\"unique_key\":\"once\"}";
-    if (jp_request(b->port, "POST", "/jobs", body, &r) < 0) {
-        b->other++;
-        jp_reply_free(&r);
-        return NULL;
-    }
-    if ((r.status == 202 || r.status == 200) && b->nids < 64)
-        snprintf(b->ids[b->nids++], 64, "%s", jp_str(r.json, "id"));
-    if (r.status == 202)
-        b->n202++;
-    else if (r.status == 200)
-        b->n200++;
-    else
-        b->other++;
-    jp_reply_free(&r);
-    return NULL;
-}
-
 static void *idempotent_main(void *arg)
 {
     (void)arg;
@@ -245,28 +181,25 @@ static void *idempotent_main(void *arg)
     jp_server s;
     start(&s, NULL);
     enum { N = 64 };
-    burst *b = calloc(1, sizeof *b);
-    b->port = s.port;
-    corio_task *t[N];
-    for (int i = 0; i < N; i++)
-        t[i] = corio_spawn(one_submit, b);
-    for (int i = 0; i < N; i++)
-        corio_await(t[i], NULL);
-    long long r0 = metric(s.port,
-                          "corio_jobs_loop_http_requests_total{loop=\"0\"}");
-    long long r1 = metric(s.port,
-                          "corio_jobs_loop_http_requests_total{loop=\"1\"}");
+    jp_burst b = {.port = s.port,
+                  .body = "{\"type\":\"sleep\",\"seconds\":0.01,"
+                          "\"unique_key\":\"once\"}"};
+    jp_run_burst(&b, N);
+    long long r0 = jp_metric(s.port,
+                             "corio_jobs_loop_http_requests_total{loop=\"0\"}");
+    long long r1 = jp_metric(s.port,
+                             "corio_jobs_loop_http_requests_total{loop=\"1\"}");
     fprintf(stderr, "# one key, %d POSTs: %d 202, %d 200; requests per loop "
-            "%lld %lld\n", N, b->n202, b->n200, r0, r1);
-    assert_int_equal(b->other, 0);
-    assert_int_equal(b->n202, 1);
-    assert_int_equal(b->n200, N - 1);
-    for (int i = 1; i < b->nids; i++)
-        assert_string_equal(b->ids[i], b->ids[0]);
+            "%lld %lld\n", N, b.n202, b.n200, r0, r1);
+    assert_int_equal(b.other, 0);
+    assert_int_equal(b.n202, 1);
+    assert_int_equal(b.n200, N - 1);
+    for (int i = 1; i < b.nids; i++)
+        assert_string_equal(b.ids[i], b.ids[0]);
     assert_true(r0 > 0 && r1 > 0); /* the kernel spread the connections */
-    assert_int_equal(sql_ll("SELECT count(*) FROM corio_jobs"), 1);
+    assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs"), 1);
     wait_all_ended(10);
-    free(b);
+    free(b.ids);
     stop(&s);
     return NULL;
 }
@@ -277,26 +210,6 @@ static void idempotency_across_loops(void **state)
 }
 
 /* ---- kill -9 in a storm of submissions ---------------------------------------------- */
-
-typedef struct stream_arg {
-    int port;
-    char (*ids)[64];
-    int n, max;
-} stream_arg;
-
-static void *submitter(void *arg)
-{
-    stream_arg *a = arg;
-    while (a->n < a->max) {
-        char id[64];
-        int st = jp_submit(a->port, "{\"type\":\"sleep\",\"seconds\":0.01}",
-                           id);
-        if (st != 202)
-            break; /* the server died: this one was never acknowledged */
-        memcpy(a->ids[a->n++], id, 64);
-    }
-    return NULL;
-}
 
 /* 16 connections submit to a two-loop process until it is killed; a new
  * one (two loops too) then runs every acknowledged job; the table holds
@@ -310,21 +223,13 @@ static void *kill9_main(void *arg)
     const char *const args[] = {"--workers", "8", "--lease", "2", NULL};
     start(&s, args);
     enum { W = 16, MAX = 5000 };
-    stream_arg a[W];
+    jp_stream a[W];
     corio_task *t[W];
-    for (int i = 0; i < W; i++) {
-        a[i] = (stream_arg){.port = s.port, .max = MAX};
-        a[i].ids = calloc(MAX, 64);
-        t[i] = corio_spawn(submitter, &a[i]);
-    }
+    jp_storm_start(a, t, W, s.port, MAX);
     corio_sleep(0.5);
     jp_kill9(&s);
-    int acked = 0;
-    for (int i = 0; i < W; i++) {
-        corio_await(t[i], NULL);
-        acked += a[i].n;
-    }
-    long long stored = sql_ll("SELECT count(*) FROM corio_jobs");
+    int acked = jp_storm_end(a, t, W);
+    long long stored = jpg_sql_ll("SELECT count(*) FROM corio_jobs");
     fprintf(stderr, "# 2 threads: %d jobs acknowledged before kill -9, %lld "
             "stored\n", acked, stored);
     assert_true(acked > 0);
@@ -340,8 +245,8 @@ static void *kill9_main(void *arg)
         }
         free(a[i].ids);
     }
-    assert_int_equal(sql_ll("SELECT count(*) FROM corio_jobs"), stored);
-    assert_int_equal(sql_ll("SELECT count(*) FROM corio_jobs WHERE "
+    assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs"), stored);
+    assert_int_equal(jpg_sql_ll("SELECT count(*) FROM corio_jobs WHERE "
                             "status='succeeded'"), stored);
     stop(&s);
     return NULL;
@@ -364,13 +269,6 @@ int main(void)
         fprintf(stderr, "skipped: %s not built\n", bin);
         return 77;
     }
-    int rc = jpg_start();
-    if (rc)
-        return rc;
     signal(SIGPIPE, SIG_IGN);
-    if (getenv("CORIO_TEST_FILTER"))
-        cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
-    dbs_stop_all();
-    return rc;
+    return JPG_RUN_TESTS(tests);
 }

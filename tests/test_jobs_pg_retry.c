@@ -319,10 +319,5 @@ int main(void)
         cmocka_unit_test(test_old_table_migrates),
         cmocka_unit_test(test_claim_shares_commit),
     };
-    int rc = jpg_start();
-    if (rc)
-        return rc;
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
-    dbs_stop_all();
-    return rc;
+    return JPG_RUN_TESTS(tests);
 }

@@ -750,10 +750,5 @@ int main(void)
         cmocka_unit_test(open_errors),
         cmocka_unit_test(counts_recount_in_flight_keeps_completions),
     };
-    int rc = jpg_start();
-    if (rc)
-        return rc;
-    rc = cmocka_run_group_tests(tests, NULL, NULL);
-    dbs_stop_all();
-    return rc;
+    return JPG_RUN_TESTS(tests);
 }

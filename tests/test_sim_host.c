@@ -26,7 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "simhost_util.h"
+#include "sim_util.h"
 #include "testutil.h"
 
 /* ---- a server that answers "?" with its incarnation -------------------------------*/
@@ -151,7 +151,7 @@ static void *crash_scenario(void *arg)
 {
     scen *sc = arg;
     corio_task *srv, *cli, *hold, *srv2 = NULL;
-    if (hosts(0.001, 0.004))
+    if (sim_hosts(0.001, 0.004, 3))
         return corio_fail(-EINVAL);
     memset(&sc->cl, 0, sizeof sc->cl); /* corio_sim_check runs it twice */
     sc->crash_at = corio_now() + 5.0;

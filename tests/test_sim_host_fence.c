@@ -27,7 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "simhost_util.h"
+#include "sim_util.h"
 #include "testutil.h"
 
 /* ---- the crashed host's disk loses what was not synced; others keep theirs --------*/
@@ -101,7 +101,7 @@ static void *disk_scenario(void *arg)
 {
     disk_scen *d = arg;
     corio_task *s, *c, *r;
-    if (hosts(0.001, 0.002) || corio_sim_host_set_disk(h_srv, d->ds) ||
+    if (sim_hosts(0.001, 0.002, 3) || corio_sim_host_set_disk(h_srv, d->ds) ||
         corio_sim_host_set_disk(h_cli, d->dc))
         return corio_fail(-EINVAL);
     corio_sim_spawn_on(h_srv, &s, disk_srv, d);
@@ -348,7 +348,7 @@ static void *fence_scenario(void *arg)
     memset(fs, 0, sizeof *fs); /* corio_sim_check runs it twice */
     if (corio_sim_disk_new(&fs->ds, 9))
         return corio_fail(-ENOMEM);
-    if (hosts(0.001, 0.002) || corio_sim_host_set_disk(h_srv, fs->ds) ||
+    if (sim_hosts(0.001, 0.002, 3) || corio_sim_host_set_disk(h_srv, fs->ds) ||
         corio_lock_create(&fs->lock) || corio_chan_create(&fs->ch, 0) ||
         corio_chan_create(&fs->cli_ch, 1))
         return corio_fail(-ENOMEM);
@@ -496,7 +496,7 @@ static void *wire_scenario(void *arg)
 {
     corio_task *a, *b;
     (void)arg;
-    if (corio_sim_disk_new(&ws->d, 3) || hosts(0.01, 0.01) ||
+    if (corio_sim_disk_new(&ws->d, 3) || sim_hosts(0.01, 0.01, 3) ||
         corio_sim_host_set_disk(h_srv, ws->d))
         return corio_fail(-ENOMEM);
     corio_sim_spawn_on(h_srv, &a, say_then_sync, NULL);

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simnet_util.h"
+#include "sim_util.h"
 #include "testutil.h"
 
 /* ---- latency -----------------------------------------------------------------------*/
@@ -37,7 +37,7 @@ static void *no_route_main(void *arg)
     corio_socket *s;
     int rc;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0 || corio_sim_host_current() != 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0 || corio_sim_host_current() != 0)
         return corio_fail(-EIO);
     if (corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)1) < 0)
         return corio_fail(-EIO);
@@ -85,7 +85,7 @@ static void *rtt_main2(void *arg)
     void *r;
     int rc;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0)
         return corio_fail(-EIO);
     if (corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)1) < 0 ||
         corio_sim_spawn_on(h_cli, &cli, rtt_client, NULL) < 0)
@@ -165,7 +165,7 @@ static void *refused_main(void *arg)
 {
     corio_task *l, *c, *u;
     (void)arg;
-    if (two_hosts(0.005, 0.005) < 0)
+    if (sim_hosts(0.005, 0.005, 2) < 0)
         return corio_fail(-EIO);
     corio_sim_spawn_on(h_srv, &l, unix_listener, NULL);
     corio_sleep(0.001);
@@ -227,7 +227,7 @@ static void *many_conns_main(void *arg)
 {
     corio_task *srv, *cli;
     (void)arg;
-    if (two_hosts(0.005, 0.010) < 0)
+    if (sim_hosts(0.005, 0.010, 2) < 0)
         return corio_fail(-EIO);
     corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)300);
     corio_sleep(0.001);
@@ -286,7 +286,7 @@ static void *bw_main(void *arg)
     corio_task *srv, *cli;
     corio_sim_net_config nc;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0)
         return corio_fail(-EIO);
     memset(&nc, 0, sizeof nc);
     nc.latency_min = nc.latency_max = 0.010;
@@ -385,7 +385,7 @@ static void *bulk_main(void *arg)
     corio_sim_net_config nc;
     int rc;
     (void)arg;
-    if (two_hosts(0.001, 0.030) < 0)
+    if (sim_hosts(0.001, 0.030, 2) < 0)
         return corio_fail(-EIO);
     memset(&nc, 0, sizeof nc);
     nc.latency_min = 0.001;

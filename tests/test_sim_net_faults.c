@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "simnet_util.h"
+#include "sim_util.h"
 #include "testutil.h"
 
 /* ---- partitions ------------------------------------------------------------------------*/
@@ -74,7 +74,7 @@ static void *partition_main(void *arg)
 {
     corio_task *srv, *cli;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0)
         return corio_fail(-EIO);
     corio_sim_spawn_on(h_srv, &srv, echo_server, (void *)(intptr_t)1);
     corio_sleep(0.001);
@@ -169,7 +169,7 @@ static void *reset_main(void *arg)
 {
     corio_task *srv, *cli;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0)
         return corio_fail(-EIO);
     corio_sim_spawn_on(h_srv, &srv, reset_server, NULL);
     corio_sleep(0.001);
@@ -239,7 +239,7 @@ static void *queued_main(void *arg)
 {
     corio_task *srv, *cli;
     (void)arg;
-    if (two_hosts(0.010, 0.010) < 0)
+    if (sim_hosts(0.010, 0.010, 2) < 0)
         return corio_fail(-EIO);
     corio_sim_spawn_on(h_srv, &srv, late_acceptor, NULL);
     corio_sleep(0.001);
@@ -321,7 +321,7 @@ static void *udp_main(void *arg)
     corio_task *r, *w;
     corio_sim_net_config nc;
     int jitter = (int)(intptr_t)arg;
-    if (two_hosts(0.001, jitter ? 0.020 : 0.001) < 0)
+    if (sim_hosts(0.001, jitter ? 0.020 : 0.001, 2) < 0)
         return corio_fail(-EIO);
     memset(&nc, 0, sizeof nc);
     nc.latency_min = 0.001;

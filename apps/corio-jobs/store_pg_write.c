@@ -42,29 +42,25 @@ static const char insert_head[] =
 /* Fenced: only the claim that runs the job (this owner, this attempt)
  * records how it ended. Every outcome of a batch in one statement: $1 now,
  * $2 this owner, then one array per column (UPD_COLS of wparams.v), so
- * PostgreSQL parses and plans one UPDATE per batch, not one per job. */
-static const char update_sql[] =
-    "UPDATE corio_jobs j SET status=v.status, result=v.result, "
-    "error=v.error, started_at=v.started_at, finished_at=v.finished_at, "
-    "updated_at=$1::bigint, run_at=v.run_at, "
-    "errors=COALESCE(v.errors, j.errors), owner=NULL, lease_until=NULL "
-    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], "
-    "$7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[]) "
-    "AS v(id, status, result, error, attempts, started_at, finished_at, "
+ * PostgreSQL parses and plans one UPDATE per batch, not one per job.
+ * UPDATE_HEAD is the statement up to its fence, shared with the mutant. */
+#define UPDATE_HEAD \
+    "UPDATE corio_jobs j SET status=v.status, result=v.result, " \
+    "error=v.error, started_at=v.started_at, finished_at=v.finished_at, " \
+    "updated_at=$1::bigint, run_at=v.run_at, " \
+    "errors=COALESCE(v.errors, j.errors), owner=NULL, lease_until=NULL " \
+    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], " \
+    "$7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[]) " \
+    "AS v(id, status, result, error, attempts, started_at, finished_at, " \
     "run_at, errors) WHERE j.id = v.id AND j.owner = $2 AND "
-    "j.attempts = v.attempts AND j.status = 'running' RETURNING j.id";
+static const char update_sql[] =
+    UPDATE_HEAD "j.attempts = v.attempts AND j.status = 'running' "
+    "RETURNING j.id";
 /* JOBS_MUTANT_NO_ATTEMPT_FENCE (jobs.h): the same without the attempt
  * number, for the mutation tests. */
 static const char update_sql_no_attempt[] =
-    "UPDATE corio_jobs j SET status=v.status, result=v.result, "
-    "error=v.error, started_at=v.started_at, finished_at=v.finished_at, "
-    "updated_at=$1::bigint, run_at=v.run_at, "
-    "errors=COALESCE(v.errors, j.errors), owner=NULL, lease_until=NULL "
-    "FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], "
-    "$7::int[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[]) "
-    "AS v(id, status, result, error, attempts, started_at, finished_at, "
-    "run_at, errors) WHERE j.id = v.id AND j.owner = $2 AND "
-    "j.status = 'running' RETURNING j.id";
+    UPDATE_HEAD "j.status = 'running' RETURNING j.id";
+#undef UPDATE_HEAD
 /* The columns of update_sql's arrays, as indices into wparams.v. */
 static const int upd_cols[9] = {0, 1, 2, 3, 4, 5, 6, 9, 10};
 

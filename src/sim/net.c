@@ -89,13 +89,10 @@ static void arm(sn_net *n, sn_sock *x, int64_t due)
     corio__timer_arm(n->loop, &x->timer, due, CORIO__TIMER_USER, stream_fire, x);
 }
 
-/* Closes x's wire (the app sees end of stream, or ECONNRESET if x->reset)
- * and drops what it had in flight. */
-void corio__sn_kill(sn_net *n, sn_sock *x)
+/* Closes x's two descriptors (its end of the wire and the app's end), if
+ * still open. */
+static void close_fds(sn_sock *x)
 {
-    if (x->dead)
-        return;
-    x->dead = 1;
     if (x->wire >= 0) {
         corio__fd_close(&x->wf);
         close(x->wire);
@@ -105,6 +102,16 @@ void corio__sn_kill(sn_net *n, sn_sock *x)
         close(x->app_fd);
         x->app_fd = -1;
     }
+}
+
+/* Closes x's wire (the app sees end of stream, or ECONNRESET if x->reset)
+ * and drops what it had in flight. */
+void corio__sn_kill(sn_net *n, sn_sock *x)
+{
+    if (x->dead)
+        return;
+    x->dead = 1;
+    close_fds(x);
     corio__timer_disarm(&x->timer);
     free_queue(x);
     if (x->peer_ep && x->peer_ep->feeder == x)
@@ -240,15 +247,7 @@ void corio__sn_crash_stream(sn_net *n, sn_sock *x, int reset)
     x->reset = 1;
     x->vanished = !reset;
     x->rd_eof = 1;
-    if (x->wire >= 0) {
-        corio__fd_close(&x->wf);
-        close(x->wire);
-        x->wire = -1;
-    }
-    if (x->app_fd >= 0) {
-        close(x->app_fd);
-        x->app_fd = -1;
-    }
+    close_fds(x);
     if (x->peer_ep && x->peer_ep->feeder == x)
         x->peer_ep->feeder = NULL;
     x->blocked = 0;
