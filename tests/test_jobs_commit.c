@@ -30,15 +30,22 @@ typedef struct fake {
     atomic_int entered;     /* write() calls that have started */
 } fake;
 
+/* Transactions under way (in fake_write), and claims that began while
+ * another transaction was under way: such a claim could commit before a
+ * write queued ahead of it. */
+static atomic_int fake_open, fake_claims_early;
+
 static int fake_write(jobs_store *s, const jobs_write *w, size_t n)
 {
     fake *f = (fake *)s;
+    atomic_fetch_add(&fake_open, 1);
     atomic_fetch_add(&f->entered, 1);
     while (atomic_load(&f->gate))
         usleep(200);
     int call = atomic_fetch_add(&f->calls, 1) + 1;
     if (f->delay_us)
         usleep((useconds_t)f->delay_us);
+    atomic_fetch_sub(&fake_open, 1);
     if (call == atomic_load(&f->fail_call))
         return -EIO;
     atomic_fetch_add(&f->rows, (int)n);
@@ -64,6 +71,8 @@ static int fake_write_claim(jobs_store *s, const jobs_write *w, size_t n,
                             jobs_claim_req *c, size_t nc)
 {
     fake *f = (fake *)s;
+    if (atomic_load(&fake_open) > 0 && nc > 0)
+        atomic_fetch_add(&fake_claims_early, 1);
     int call = atomic_load(&f->calls); /* fake_write counts it */
     if (call < 64)
         atomic_store(&fake_claims[call], (int)nc);
@@ -397,6 +406,79 @@ static void test_claims(void **state)
     assert_int_equal(tu_run(claims_main, &f, NULL), 0);
 }
 
+/* A claim never commits before a write queued ahead of it. A job's worker
+ * slot is handed back before its outcome commits (runner.c), so that the
+ * claim taking the slot shares that commit; when the outcome's batch has
+ * already started, the claim goes into the next batch, which the second
+ * committer used to run at once, beside it: the claim could commit first,
+ * and the store showed more jobs running in a queue than its limit (4 in
+ * a queue limited to 3, tests/test_jobs_pg_loops.c). */
+static void *outcome_writer(void *arg)
+{
+    jobs_committer *c = arg;
+    jobs_job *j = jobs_job_new(JOBS_SLEEP, "{\"seconds\":0.0}");
+    assert_int_equal(jobs_committer_submit(c, JOBS_W_UPDATE, j, 1), 0);
+    jobs_job_free(j);
+    return NULL;
+}
+
+static void *claim_order_main(void *arg)
+{
+    fake *f = arg;
+    jobs_committer *c = NULL;
+    assert_int_equal(jobs_committer_create(&c, &f->base, NULL), 0);
+    atomic_store(&fake_open, 0);
+    atomic_store(&fake_claims_early, 0);
+    for (int round = 0; round < 3; round++) {
+        int e0 = atomic_load(&f->entered);
+        /* The outcome's transaction is under way (stuck in its fsync). */
+        atomic_store(&f->gate, 1);
+        corio_task *w = corio_spawn(outcome_writer, c);
+        while (atomic_load(&f->entered) < e0 + 1)
+            corio_sleep(0.001);
+        /* The claim that takes its slot, urgent: a new batch. */
+        clm m = {.c = c, .idle = 0};
+        corio_task *t = corio_spawn(claimer, &m);
+        /* Give the other committer every chance to start it (it did so
+         * at once before the fix). */
+        double t0 = corio_now();
+        while (atomic_load(&f->entered) < e0 + 2 &&
+               corio_now() - t0 < 0.2 * tu_slack())
+            corio_sleep(0.005);
+        assert_int_equal(atomic_load(&f->entered), e0 + 1);
+        atomic_store(&f->gate, 0);
+        corio_await(w, NULL);
+        corio_await(t, NULL);
+        assert_int_equal(m.rc, 0);
+        assert_true(m.started);
+        assert_int_equal(atomic_load(&f->entered), e0 + 2);
+    }
+    assert_int_equal(atomic_load(&fake_claims_early), 0);
+    /* Writes alone still overlap: two batches in flight at once. */
+    atomic_store(&f->gate, 1);
+    int e0 = atomic_load(&f->entered);
+    corio_task *w1 = corio_spawn(outcome_writer, c);
+    while (atomic_load(&f->entered) < e0 + 1)
+        corio_sleep(0.001);
+    corio_task *w2 = corio_spawn(outcome_writer, c);
+    while (atomic_load(&f->entered) < e0 + 2)
+        corio_sleep(0.001);
+    atomic_store(&f->gate, 0);
+    corio_await(w1, NULL);
+    corio_await(w2, NULL);
+    assert_int_equal(jobs_committer_close(c), 0);
+    return NULL;
+}
+
+static void test_claim_after_writes(void **state)
+{
+    (void)state;
+    fake f;
+    fake_init(&f, 0);
+    f.base.ops = &fake_claim_ops;
+    assert_int_equal(tu_run(claim_order_main, &f, NULL), 0);
+}
+
 /* close flushes writes queued without waiting; later ones are refused. */
 static void *close_main(void *arg)
 {
@@ -513,6 +595,7 @@ int main(void)
         cmocka_unit_test(test_close_with_waiter),
         cmocka_unit_test(test_not_in_task),
         cmocka_unit_test(test_claims),
+        cmocka_unit_test(test_claim_after_writes),
         cmocka_unit_test(test_sqlite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

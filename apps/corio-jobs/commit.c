@@ -29,9 +29,12 @@
 /* Committer tasks. Two, so that a transaction is always ready to start
  * the moment the previous one has synced: the second waits on the store's
  * writer lock in its pool thread instead of behind a round trip through the
- * loop. Their batches may commit in either order, which is safe because no
- * write the service makes depends on a write still in flight: a job's next
- * state change is only made after its previous one has committed. */
+ * loop. Their batches of writes may commit in either order, which is safe
+ * because no write the service makes depends on a write still in flight: a
+ * job's next state change is only made after its previous one has
+ * committed. Claims do depend on writes in flight (a worker slot is handed
+ * back before its job's outcome commits): a batch with claims starts only
+ * when no other batch is in flight (committer_main). */
 #define JOBS_COMMITTERS 2
 
 typedef struct op {
@@ -74,6 +77,7 @@ struct jobs_committer {
     corio_task *task[JOBS_COMMITTERS]; /* the committer tasks */
     int closing;           /* no more submissions */
     int last_error;        /* status of the last failed batch */
+    int inflight;          /* batches a committer is running */
     unsigned inserted;     /* batches committed that inserted created jobs */
     jobs_commit_stats stats;
 };
@@ -194,12 +198,23 @@ static void *committer_main(void *arg)
         /* A batch holding only idle claims waits for a write (or for a
          * claim to become urgent): run alone, such claims would poll the
          * store in a loop. Only the last batch can be in that state. */
-        if (b && (b->n || b->nurgent || c->closing)) {
+        /* A batch with claims waits until no batch is in flight, so that
+         * it commits after every write queued before it: the outcome of a
+         * job whose worker slot was handed back early (runner.c) commits
+         * no later than the claim that takes the slot. Else the two
+         * committers could commit the claim first, and the store would
+         * show more jobs running in a queue than its limit (seen on
+         * PostgreSQL: 4 running in a queue limited to 3). The sibling
+         * that runs the batch in flight takes this one next. */
+        int blocked = b && b->nclaims && c->inflight;
+        if (b && !blocked && (b->n || b->nurgent || c->closing)) {
             c->first = b->next;
             if (!c->first)
                 c->last = NULL;
             b->started = 1;
+            c->inflight++;
             run_batch(c, b);
+            c->inflight--;
             continue;
         }
         if (c->closing)
@@ -207,8 +222,11 @@ static void *committer_main(void *arg)
         int rc = corio_chan_recv(c->bell, NULL);
         if (rc < 0 && rc != CORIO_ECLOSED)
             c->closing = 1; /* cancelled: flush what is queued, then stop */
-        else if (rc == 0 && c->first && c->first->next)
-            corio_chan_try_send(c->bell, NULL); /* more: wake a sibling */
+        else if (rc == 0 && c->first && c->first->next && !c->inflight)
+            corio_chan_try_send(c->bell, NULL); /* more: wake a sibling
+                                                   (not one that is busy:
+                                                   a blocked batch would
+                                                   spin on the bell) */
     }
     return NULL;
 }
