@@ -216,7 +216,7 @@ static void test_vec_partial_write(void **state)
 static void *errors_main(void *arg)
 {
     corio_socket *a, *b;
-    char buf[8];
+    char buf[8] = {0};
     struct iovec v = {buf, sizeof buf};
     ssize_t n;
     (void)arg;
