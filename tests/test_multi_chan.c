@@ -16,16 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static atomic_int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            atomic_fetch_add(&failures, 1);                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
+#include "multi_check.h"
 
 /* spin_us: -1 never (every cross-loop wake is an eventfd write), 0 the
  * runtime's default spin-then-park, > 0 that long. */

@@ -18,16 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-static atomic_int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            atomic_fetch_add(&failures, 1);                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
+#include "multi_check.h"
 
 static corio_xchan *never;
 

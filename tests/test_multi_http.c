@@ -23,16 +23,7 @@
 
 #include "test_pki.h"
 
-static atomic_int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            atomic_fetch_add(&failures, 1);                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
+#include "multi_check.h"
 
 #define CLIENTS 32 /* connections, from tasks round-robin over the loops */
 /* HTTPS: CLIENTS / TLS_SERIAL tasks, each making TLS_SERIAL connections one

@@ -19,16 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int failures;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            atomic_fetch_add(&failures, 1);                                  \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                  \
-        }                                                                    \
-    } while (0)
+#include "multi_check.h"
 
 /* remote.c's seam: 0 keeps a preempted spin spinning, so that the bounds
  * below hold whole one-second spins to account even on a loaded machine. */
